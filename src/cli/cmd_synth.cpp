@@ -1,0 +1,235 @@
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+
+#include "cli/commands.h"
+#include "cli/synth.h"
+#include "core/log.h"
+#include "quant/quant.h"
+
+namespace osprey::cli {
+
+namespace {
+
+// splitmix64: fast, and the same numbers on every platform and compiler.
+class Rng {
+ public:
+  explicit Rng(uint64_t seed) : s_(seed) {}
+  uint64_t next() {
+    uint64_t z = (s_ += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+  }
+  double uniform() { return (static_cast<double>(next() >> 11) + 0.5) * (1.0 / 9007199254740992.0); }
+  // Box-Muller, two values per call pair.
+  float normal() {
+    if (have_spare_) {
+      have_spare_ = false;
+      return spare_;
+    }
+    const double r = std::sqrt(-2.0 * std::log(uniform())), a = 6.283185307179586 * uniform();
+    spare_ = static_cast<float>(r * std::sin(a));
+    have_spare_ = true;
+    return static_cast<float>(r * std::cos(a));
+  }
+
+ private:
+  uint64_t s_;
+  float spare_ = 0;
+  bool have_spare_ = false;
+};
+
+uint64_t hash_name(const std::string& s, uint64_t seed) {
+  uint64_t h = 1469598103934665603ull ^ seed;
+  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+  return h;
+}
+
+// The format a matrix is stored in: the requested one when its blocks fit
+// the row length, otherwise the fallback llama.cpp's quantizer also uses.
+DType storage_type(DType want, int64_t n_in) {
+  const QuantOps* ops = quant_ops(want);
+  if (n_in % ops->block_len == 0) return want;
+  DType fallback = DType::kF16;
+  if (want == DType::kQ4_K) fallback = DType::kQ5_0;
+  if (want == DType::kQ5_K) fallback = DType::kQ5_1;
+  if (want == DType::kQ6_K) fallback = DType::kQ8_0;
+  return n_in % quant_ops(fallback)->block_len == 0 ? fallback : DType::kF16;
+}
+
+struct SynthOptions {
+  std::string preset, type = "q8_0", out, vocab;
+  uint64_t seed = 42;
+  bool list = false;
+};
+
+class SynthWriter {
+ public:
+  SynthWriter(GgufWriter& w, DType type, uint64_t seed) : w_(w), type_(type), seed_(seed) {}
+
+  // dims {n_in, n_out}; values std * N(0, 1).
+  void matrix(const std::string& name, int64_t n_in, int64_t n_out, float std) {
+    const DType t = storage_type(type_, n_in);
+    if (t != type_) ++fallbacks_;
+    const QuantOps* ops = quant_ops(t);
+    const int64_t row_bytes = quant_row_bytes(*ops, n_in);
+    std::vector<uint8_t> bytes(static_cast<size_t>(row_bytes * n_out));
+    std::vector<float> row(n_in);
+    Rng rng(hash_name(name, seed_));
+    for (int64_t r = 0; r < n_out; ++r) {
+      for (auto& x : row) x = std * rng.normal();
+      ops->quantize(row.data(), bytes.data() + r * row_bytes, n_in);
+    }
+    add(name, t, {n_in, n_out}, std::move(bytes));
+  }
+
+  // A 1-D f32 tensor from a generator.
+  void vector(const std::string& name, int64_t n, const std::function<float(int64_t, Rng&)>& value) {
+    std::vector<uint8_t> bytes(n * 4);
+    Rng rng(hash_name(name, seed_));
+    for (int64_t i = 0; i < n; ++i) {
+      const float v = value(i, rng);
+      std::memcpy(bytes.data() + i * 4, &v, 4);
+    }
+    add(name, DType::kF32, {n}, std::move(bytes));
+  }
+
+  int fallbacks() const { return fallbacks_; }
+
+ private:
+  void add(const std::string& name, DType t, std::vector<int64_t> dims, std::vector<uint8_t> bytes) {
+    const Status s = w_.add_tensor(name, t, std::move(dims), std::move(bytes));
+    if (!s.ok()) throw Failure{s.message()};
+  }
+  GgufWriter& w_;
+  DType type_;
+  uint64_t seed_;
+  int fallbacks_ = 0;
+};
+
+// Llama 3's frequency factors: long wavelengths are slowed by `factor`,
+// short ones kept, and the band between blended smoothly.
+float llama3_rope_factor(int64_t i, int64_t rope_dim, double base) {
+  const double factor = 32.0, low = 1.0, high = 4.0, original_ctx = 8192.0;
+  const double freq = std::pow(base, -2.0 * i / rope_dim);
+  const double wavelen = 2 * M_PI / freq;
+  if (wavelen < original_ctx / high) return 1.0f;
+  if (wavelen > original_ctx / low) return static_cast<float>(factor);
+  const double smooth = (original_ctx / wavelen - low) / (high - low);
+  return static_cast<float>(1.0 / ((1 - smooth) / factor + smooth));
+}
+
+void synth(const SynthOptions& o) {
+  const SynthPreset* pp = find_synth_preset(o.preset);
+  if (pp == nullptr) {
+    std::string names;
+    for (const auto& p : synth_presets()) names += std::string(names.empty() ? "" : ", ") + p.name;
+    throw Failure{"unknown preset '" + o.preset + "' (presets: " + names + ")"};
+  }
+  SynthPreset p = *pp;
+  const auto type = dtype_from_name(o.type);
+  const QuantOps* ops = type ? quant_ops(*type) : nullptr;
+  if (ops == nullptr || ops->dot == nullptr)
+    throw Failure{"unknown or unsupported weight type '" + o.type + "' (try f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k)"};
+
+  GgufWriter w;
+  w.set("general.architecture", GgufValue::str(p.arch));
+  w.set("general.name", GgufValue::str(p.model_name));
+  if (!o.vocab.empty()) {
+    auto vf = GgufFile::open(o.vocab);
+    if (!vf.ok()) throw Failure{vf.status().message()};
+    for (const auto& [k, v] : vf->metadata())
+      if (k.rfind("tokenizer.", 0) == 0) w.set(k, v);
+    const GgufValue* toks = vf->find("tokenizer.ggml.tokens");
+    if (toks == nullptr) throw Failure{o.vocab + ": has no tokenizer.ggml.tokens"};
+    const auto n = static_cast<int64_t>(toks->array_size());
+    if (n != p.n_vocab)
+      log::warn("the vocabulary has " + std::to_string(n) + " tokens; the preset's " + std::to_string(p.n_vocab) +
+                " is replaced so the embedding matches it");
+    p.n_vocab = n;
+  } else {
+    synth_vocab(w, p, o.seed);
+  }
+  const std::string a = std::string(p.arch) + ".";
+  const int64_t hd = p.n_embd / p.n_head;
+  w.set(a + "context_length", GgufValue::u32(static_cast<uint32_t>(p.n_ctx)));
+  w.set(a + "embedding_length", GgufValue::u32(static_cast<uint32_t>(p.n_embd)));
+  w.set(a + "block_count", GgufValue::u32(static_cast<uint32_t>(p.n_layer)));
+  w.set(a + "feed_forward_length", GgufValue::u32(static_cast<uint32_t>(p.n_ff)));
+  w.set(a + "attention.head_count", GgufValue::u32(static_cast<uint32_t>(p.n_head)));
+  w.set(a + "attention.head_count_kv", GgufValue::u32(static_cast<uint32_t>(p.n_head_kv)));
+  w.set(a + "rope.freq_base", GgufValue::f32(static_cast<float>(p.rope_base)));
+  w.set(a + "rope.dimension_count", GgufValue::u32(static_cast<uint32_t>(hd)));
+  w.set(a + "attention.layer_norm_rms_epsilon", GgufValue::f32(static_cast<float>(p.norm_eps)));
+  w.set(a + "vocab_size", GgufValue::u32(static_cast<uint32_t>(p.n_vocab)));
+  w.set("general.synthetic_seed", GgufValue::u64(o.seed));
+
+  // Scales chosen so that each block adds a contribution comparable to the
+  // embedding (context matters) and next-token distributions are peaked
+  // (greedy choices are stable between engines despite rounding).
+  SynthWriter s(w, *type, o.seed);
+  const int64_t q_dim = p.n_head * hd, kv_dim = p.n_head_kv * hd;
+  auto inv_sqrt = [](int64_t n) { return 1.0f / std::sqrt(static_cast<float>(n)); };
+  auto near_one = [](int64_t, Rng& r) { return 1.0f + 0.05f * r.normal(); };
+  s.matrix("token_embd.weight", p.n_embd, p.n_vocab, 1.0f);
+  if (p.llama3_rope)
+    s.vector("rope_freqs.weight", hd / 2, [&](int64_t i, Rng&) { return llama3_rope_factor(i, hd, p.rope_base); });
+  for (int64_t l = 0; l < p.n_layer; ++l) {
+    std::fprintf(stderr, "\rsynth: layer %lld/%lld", static_cast<long long>(l + 1), static_cast<long long>(p.n_layer));
+    const std::string b = "blk." + std::to_string(l) + ".";
+    s.vector(b + "attn_norm.weight", p.n_embd, near_one);
+    s.matrix(b + "attn_q.weight", p.n_embd, q_dim, 2.0f * inv_sqrt(p.n_embd));
+    s.matrix(b + "attn_k.weight", p.n_embd, kv_dim, 2.0f * inv_sqrt(p.n_embd));
+    s.matrix(b + "attn_v.weight", p.n_embd, kv_dim, inv_sqrt(p.n_embd));
+    s.matrix(b + "attn_output.weight", q_dim, p.n_embd, inv_sqrt(q_dim));
+    if (p.qkv_bias) {
+      auto small = [](int64_t, Rng& r) { return 0.1f * r.normal(); };
+      s.vector(b + "attn_q.bias", q_dim, small);
+      s.vector(b + "attn_k.bias", kv_dim, small);
+      s.vector(b + "attn_v.bias", kv_dim, small);
+    }
+    s.vector(b + "ffn_norm.weight", p.n_embd, near_one);
+    s.matrix(b + "ffn_gate.weight", p.n_embd, p.n_ff, inv_sqrt(p.n_embd));
+    s.matrix(b + "ffn_up.weight", p.n_embd, p.n_ff, inv_sqrt(p.n_embd));
+    s.matrix(b + "ffn_down.weight", p.n_ff, p.n_embd, 2.0f * inv_sqrt(p.n_ff));
+  }
+  std::fprintf(stderr, "\n");
+  s.vector("output_norm.weight", p.n_embd, near_one);
+  if (!p.tied_output) s.matrix("output.weight", p.n_embd, p.n_vocab, 8.0f * inv_sqrt(p.n_embd));
+  if (s.fallbacks() > 0)
+    log::info(std::to_string(s.fallbacks()) + " matrices have rows that " + o.type +
+              " blocks do not divide; they use the fallback type");
+  const Status st = w.write(o.out);
+  if (!st.ok()) throw Failure{st.message()};
+  std::fprintf(stderr, "synth: wrote %s (%s, %s)\n", o.out.c_str(), p.name, o.type.c_str());
+}
+
+}  // namespace
+
+void register_synth(CLI::App& app) {
+  auto o = std::make_shared<SynthOptions>();
+  CLI::App* cmd = app.add_subcommand("synth", "Write a model with random weights in the exact shape of a real one");
+  cmd->add_option("--preset", o->preset, "Model shape: tinyllama-1.1b, llama-3.2-1b, qwen2.5-0.5b, smollm2-135m, tiny, tiny-qwen2, tiny-llama3");
+  cmd->add_option("--type", o->type, "Weight type: f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k")
+      ->capture_default_str();
+  cmd->add_option("-o,--output", o->out, "Output GGUF file");
+  cmd->add_option("--vocab", o->vocab, "Take the tokenizer from this GGUF file instead of making one up");
+  cmd->add_option("--seed", o->seed, "Seed for the weights and the made-up vocabulary")->capture_default_str();
+  cmd->add_flag("--list-presets", o->list, "List the presets and their shapes");
+  cmd->callback([o] {
+    if (o->list) {
+      std::printf("%-16s %-6s %8s %6s %6s %6s %6s %7s\n", "preset", "arch", "vocab", "dim", "layers", "heads", "kv", "ffn");
+      for (const auto& p : synth_presets())
+        std::printf("%-16s %-6s %8lld %6lld %6lld %6lld %6lld %7lld\n", p.name, p.arch, static_cast<long long>(p.n_vocab),
+                    static_cast<long long>(p.n_embd), static_cast<long long>(p.n_layer),
+                    static_cast<long long>(p.n_head), static_cast<long long>(p.n_head_kv), static_cast<long long>(p.n_ff));
+      return;
+    }
+    if (o->preset.empty() || o->out.empty()) throw Failure{"synth needs --preset and -o (see --help)"};
+    synth(*o);
+  });
+}
+
+}  // namespace osprey::cli

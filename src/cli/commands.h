@@ -1,0 +1,18 @@
+// Each subcommand registers its options and its action on the CLI11 app.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace osprey::cli {
+
+void register_run(CLI::App& app);
+void register_inspect(CLI::App& app);
+void register_tokenize(CLI::App& app);
+void register_synth(CLI::App& app);
+
+// Thrown by actions to end with a message and exit code 1.
+struct Failure {
+  std::string message;
+};
+
+}  // namespace osprey::cli

@@ -1,0 +1,35 @@
+// `osprey synth`: models with random weights in the exact shapes of real ones.
+// They cost what the real models cost to run, so they serve tests,
+// benchmarks and anyone without a model file at hand.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "formats/gguf.h"
+
+namespace osprey::cli {
+
+enum class SynthVocab { kSpm, kBpe };
+
+struct SynthPreset {
+  const char* name;
+  const char* arch;
+  const char* model_name;  // general.name
+  int64_t n_vocab, n_embd, n_layer, n_head, n_head_kv, n_ff, n_ctx;
+  double rope_base, norm_eps;
+  bool tied_output, qkv_bias, llama3_rope;
+  SynthVocab vocab;
+  const char* pre;  // tokenizer.ggml.pre for BPE vocabularies
+  std::vector<const char*> specials;  // control tokens appended to a BPE vocabulary
+};
+
+const std::vector<SynthPreset>& synth_presets();
+const SynthPreset* find_synth_preset(const std::string& name);
+
+// Writes tokenizer.* metadata for a made-up vocabulary of preset.n_vocab
+// tokens that round-trips any text (byte fallback / byte-level).
+void synth_vocab(GgufWriter& w, const SynthPreset& preset, uint64_t seed);
+
+}  // namespace osprey::cli

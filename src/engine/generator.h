@@ -1,0 +1,64 @@
+// The generation loop: evaluate the prompt, then sample, detokenize and
+// evaluate one token at a time until a stop condition. It talks to the model
+// through the narrow TokenModel interface, so tests can drive it with a fake.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "models/model.h"
+#include "sampling/sampler.h"
+#include "tokenizer/detokenizer.h"
+#include "tokenizer/tokenizer.h"
+
+namespace osprey {
+
+class TokenModel {
+ public:
+  virtual ~TokenModel() = default;
+  virtual Expected<const float*> eval(const int32_t* tokens, int64_t n) = 0;  // logits after the last token
+  virtual int64_t n_ctx() const = 0;
+  virtual int64_t n_past() const = 0;
+  virtual int32_t n_vocab() const = 0;
+};
+
+// Adapts a loaded Model to TokenModel.
+class ModelRunner final : public TokenModel {
+ public:
+  explicit ModelRunner(Model& m) : m_(m) {}
+  Expected<const float*> eval(const int32_t* tokens, int64_t n) override { return m_.eval(tokens, n); }
+  int64_t n_ctx() const override { return m_.n_ctx(); }
+  int64_t n_past() const override { return m_.n_past(); }
+  int32_t n_vocab() const override { return static_cast<int32_t>(m_.config().n_vocab); }
+
+ private:
+  Model& m_;
+};
+
+enum class FinishReason { kStop, kLength, kContextFull, kCancelled };
+const char* finish_reason_name(FinishReason r);
+
+struct GenerateOptions {
+  int64_t max_tokens = 128;  // -1: until end of generation or context
+  SamplingParams sampling;
+  bool ignore_eos = false;
+};
+
+struct GenerateResult {
+  std::vector<int32_t> tokens;  // generated ids, excluding the prompt
+  FinishReason finish = FinishReason::kLength;
+  int64_t n_prompt = 0;
+  double prompt_seconds = 0;
+  double gen_seconds = 0;  // from the first sampled token to the last
+};
+
+// Called with each token and the text it completes (may be empty while a
+// UTF-8 character is pending). Returning false cancels the generation.
+using TokenCallback = std::function<bool(int32_t id, const std::string& text)>;
+
+Expected<GenerateResult> generate(TokenModel& model, const Tokenizer& tokenizer, const std::vector<int32_t>& prompt,
+                                  const GenerateOptions& options, const TokenCallback& on_token);
+
+}  // namespace osprey

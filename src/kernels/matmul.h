@@ -1,0 +1,36 @@
+// y = x · Wᵀ for a weight matrix in any registered format.
+//   W: n_out rows of n_in elements, each row encoded in `ops->type`
+//   x: [n_tokens, n_in] floats
+//   y: [n_tokens, n_out] floats
+// Activations are encoded once per row into the weight format's dot_type,
+// then every output row is one dot product per token. Threads split the
+// output rows, so each y element is computed by exactly one thread in a
+// fixed order: results do not depend on the thread count.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "core/thread_pool.h"
+#include "quant/quant.h"
+
+namespace osprey::kernels {
+
+struct WeightMatrix {
+  const uint8_t* data = nullptr;
+  const QuantOps* ops = nullptr;
+  int64_t n_in = 0;
+  int64_t n_out = 0;
+  int64_t row_bytes = 0;
+};
+
+// Bytes of scratch `matmul` needs for n_tokens rows of activations.
+int64_t matmul_scratch_bytes(const WeightMatrix& w, int64_t n_tokens);
+
+// `scratch` must hold matmul_scratch_bytes(w, n_tokens) bytes.
+void matmul(ThreadPool& pool, const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, uint8_t* scratch);
+
+// Adds a bias [n_out] to each of n_tokens rows of y.
+void add_bias(float* y, const float* bias, int64_t n_tokens, int64_t n_out);
+
+}  // namespace osprey::kernels

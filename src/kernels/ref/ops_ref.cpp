@@ -1,0 +1,81 @@
+// Scalar definitions of the elementwise kernels. They are the specification
+// that faster variants are tested against.
+#include <cmath>
+
+#include "core/fp16.h"
+#include "kernels/ops.h"
+
+namespace osprey::kernels {
+
+void rmsnorm(float* out, const float* x, const float* w, int64_t n, float eps) {
+  double ss = 0;  // double: a 4096-wide sum of squares loses bits in float
+  for (int64_t i = 0; i < n; ++i) ss += static_cast<double>(x[i]) * x[i];
+  const float scale = static_cast<float>(1.0 / std::sqrt(ss / n + eps));
+  for (int64_t i = 0; i < n; ++i) out[i] = x[i] * scale * w[i];
+}
+
+void silu_mul(float* out, const float* gate, const float* up, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float g = gate[i];
+    out[i] = g / (1.0f + std::exp(-g)) * up[i];
+  }
+}
+
+void softmax(float* x, int64_t n) {
+  float max = -INFINITY;
+  for (int64_t i = 0; i < n; ++i) max = std::fmax(max, x[i]);
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    x[i] = std::exp(x[i] - max);
+    sum += x[i];
+  }
+  const float inv = static_cast<float>(1.0 / sum);
+  for (int64_t i = 0; i < n; ++i) x[i] *= inv;
+}
+
+void add(float* x, const float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) x[i] += y[i];
+}
+
+void rope(float* x, int n_heads, int head_dim, int64_t pos, const RopeParams& p) {
+  const int half = p.rope_dim / 2;
+  for (int i = 0; i < half; ++i) {
+    double theta = static_cast<double>(pos) / p.linear_scale *
+                   std::pow(static_cast<double>(p.freq_base), -2.0 * i / p.rope_dim);
+    if (p.freq_factors != nullptr) theta /= p.freq_factors[i];
+    const float c = static_cast<float>(std::cos(theta)), s = static_cast<float>(std::sin(theta));
+    for (int h = 0; h < n_heads; ++h) {
+      float* v = x + static_cast<int64_t>(h) * head_dim;
+      const int a = p.style == RopeStyle::kNeox ? i : 2 * i;
+      const int b = p.style == RopeStyle::kNeox ? i + half : 2 * i + 1;
+      const float x0 = v[a], x1 = v[b];
+      v[a] = x0 * c - x1 * s;
+      v[b] = x0 * s + x1 * c;
+    }
+  }
+}
+
+void attend_head(const float* q, const uint16_t* k, const uint16_t* v, int64_t kv_stride, int64_t n_kv,
+                 int head_dim, float scale, float* scores, float* out) {
+  // Attention runs as fp16 x fp16 products with fp32 sums: the query is
+  // rounded to fp16 to meet the fp16 keys, and the probabilities are rounded
+  // to fp16 to meet the fp16 values. This is the contract of an fp16 KV cache
+  // (and what llama.cpp computes), so both engines agree to rounding.
+  float qh[1024];
+  for (int d = 0; d < head_dim; ++d) qh[d] = fp16_to_fp32(fp32_to_fp16(q[d]));
+  for (int64_t t = 0; t < n_kv; ++t) {
+    const uint16_t* kt = k + t * kv_stride;
+    float s = 0;
+    for (int d = 0; d < head_dim; ++d) s += qh[d] * fp16_to_fp32(kt[d]);
+    scores[t] = s * scale;
+  }
+  softmax(scores, n_kv);
+  for (int d = 0; d < head_dim; ++d) out[d] = 0;
+  for (int64_t t = 0; t < n_kv; ++t) {
+    const uint16_t* vt = v + t * kv_stride;
+    const float p = fp16_to_fp32(fp32_to_fp16(scores[t]));
+    for (int d = 0; d < head_dim; ++d) out[d] += p * fp16_to_fp32(vt[d]);
+  }
+}
+
+}  // namespace osprey::kernels

@@ -1,0 +1,87 @@
+// The llama-style decoder block, shared by llama, mistral and qwen2:
+//   x += Wo · attention(rope(Wq·norm(x) + bq), rope(Wk·norm(x) + bk), Wv·norm(x) + bv)
+//   x += Wdown · (silu(Wgate·norm(x)) * Wup·norm(x))
+// Optional pieces (QKV biases, tied output, rope frequency factors) follow
+// from the tensors present in the file.
+#include <cmath>
+
+#include "core/fp16.h"
+#include "kernels/ops.h"
+#include "models/model.h"
+
+namespace osprey {
+
+void Model::forward_batch(const int32_t* tokens, int64_t n) {
+  const ModelConfig& c = config_;
+  const int64_t E = c.n_embd, hd = c.head_dim, q_dim = c.n_head * hd, kv_dim = c.n_head_kv * hd;
+  const int64_t pos0 = n_past_;
+  Workspace& w = ws_;
+  ThreadPool& pool = *pool_;
+
+  for (int64_t t = 0; t < n; ++t) {
+    const auto& emb = weights_.tok_embd;
+    emb.ops->dequantize(emb.data + tokens[t] * emb.row_bytes, w.x.data() + t * E, E);
+  }
+
+  kernels::RopeParams rope;
+  rope.style = c.rope_style;
+  rope.rope_dim = static_cast<int>(c.rope_dim);
+  rope.freq_base = static_cast<float>(c.rope_freq_base);
+  rope.linear_scale = static_cast<float>(c.rope_scale_linear);
+  rope.freq_factors = weights_.rope_freq_factors.empty() ? nullptr : weights_.rope_freq_factors.data();
+  const float att_scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const int64_t group = c.n_head / c.n_head_kv;
+
+  for (int64_t l = 0; l < c.n_layer; ++l) {
+    const LayerWeights& L = weights_.layers[l];
+    for (int64_t t = 0; t < n; ++t)
+      kernels::rmsnorm(w.xn.data() + t * E, w.x.data() + t * E, L.attn_norm.data(), E, static_cast<float>(c.norm_eps));
+    kernels::matmul(pool, L.wq, w.xn.data(), n, w.q.data(), w.act.data());
+    kernels::matmul(pool, L.wk, w.xn.data(), n, w.k.data(), w.act.data());
+    kernels::matmul(pool, L.wv, w.xn.data(), n, w.v.data(), w.act.data());
+    if (!L.bq.empty()) kernels::add_bias(w.q.data(), L.bq.data(), n, q_dim);
+    if (!L.bk.empty()) kernels::add_bias(w.k.data(), L.bk.data(), n, kv_dim);
+    if (!L.bv.empty()) kernels::add_bias(w.v.data(), L.bv.data(), n, kv_dim);
+    for (int64_t t = 0; t < n; ++t) {
+      kernels::rope(w.q.data() + t * q_dim, static_cast<int>(c.n_head), static_cast<int>(hd), pos0 + t, rope);
+      kernels::rope(w.k.data() + t * kv_dim, static_cast<int>(c.n_head_kv), static_cast<int>(hd), pos0 + t, rope);
+      uint16_t* kc = cache_.k(l, pos0 + t);
+      uint16_t* vc = cache_.v(l, pos0 + t);
+      for (int64_t i = 0; i < kv_dim; ++i) {
+        kc[i] = fp32_to_fp16(w.k[t * kv_dim + i]);
+        vc[i] = fp32_to_fp16(w.v[t * kv_dim + i]);
+      }
+    }
+    // One task per (token, head); token t sees positions [0, pos0 + t].
+    pool.parallel_for(n * c.n_head, 1, [&](int64_t i0, int64_t i1, int thread) {
+      float* scores = w.scores.data() + thread * n_ctx_;
+      for (int64_t i = i0; i < i1; ++i) {
+        const int64_t t = i / c.n_head, h = i % c.n_head, kvh = h / group;
+        kernels::attend_head(w.q.data() + t * q_dim + h * hd, cache_.k(l, 0) + kvh * hd, cache_.v(l, 0) + kvh * hd,
+                             kv_dim, pos0 + t + 1, static_cast<int>(hd), att_scale, scores,
+                             w.att.data() + t * q_dim + h * hd);
+      }
+    });
+    kernels::matmul(pool, L.wo, w.att.data(), n, w.proj.data(), w.act.data());
+    kernels::add(w.x.data(), w.proj.data(), n * E);
+
+    for (int64_t t = 0; t < n; ++t)
+      kernels::rmsnorm(w.xn.data() + t * E, w.x.data() + t * E, L.ffn_norm.data(), E, static_cast<float>(c.norm_eps));
+    kernels::matmul(pool, L.w_gate, w.xn.data(), n, w.gate.data(), w.act.data());
+    kernels::matmul(pool, L.w_up, w.xn.data(), n, w.up.data(), w.act.data());
+    kernels::silu_mul(w.gate.data(), w.gate.data(), w.up.data(), n * c.n_ff);
+    kernels::matmul(pool, L.w_down, w.gate.data(), n, w.proj.data(), w.act.data());
+    kernels::add(w.x.data(), w.proj.data(), n * E);
+  }
+  // Only the last row is needed for logits; keep it at the front of x.
+  if (n > 1) std::copy(w.x.begin() + (n - 1) * E, w.x.begin() + n * E, w.x.begin());
+  n_past_ += n;
+}
+
+void Model::compute_logits() {
+  const int64_t E = config_.n_embd;
+  kernels::rmsnorm(ws_.xn.data(), ws_.x.data(), weights_.output_norm.data(), E, static_cast<float>(config_.norm_eps));
+  kernels::matmul(*pool_, weights_.output, ws_.xn.data(), 1, ws_.logits.data(), ws_.act.data());
+}
+
+}  // namespace osprey

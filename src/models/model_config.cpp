@@ -1,0 +1,123 @@
+#include "models/model_config.h"
+
+#include <cmath>
+#include <cstdio>
+
+namespace osprey {
+
+namespace {
+
+struct ArchTraits {
+  const char* name;
+  kernels::RopeStyle rope_style;
+};
+
+// Families built by the llama-style block (models/llama.cpp). What differs
+// between them (biases, tied output, rope factors) follows from the tensors
+// present; only the rotary pairing is a property of the family.
+constexpr ArchTraits kArchs[] = {
+    {"llama", kernels::RopeStyle::kInterleaved},
+    {"mistral", kernels::RopeStyle::kInterleaved},
+    {"qwen2", kernels::RopeStyle::kNeox},
+};
+
+Status read_field(const GgufFile& f, const std::string& key, bool required, int64_t& out) {
+  auto v = required ? f.get_int(key) : f.get_int(key, out);
+  if (!v.ok()) return v.status();
+  out = *v;
+  return Status::Ok();
+}
+
+Status read_field(const GgufFile& f, const std::string& key, bool required, double& out) {
+  auto v = required ? f.get_float(key) : f.get_float(key, out);
+  if (!v.ok()) return v.status();
+  out = *v;
+  return Status::Ok();
+}
+
+std::string show(int64_t v) { return std::to_string(v); }
+std::string show(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
+
+}  // namespace
+
+const std::vector<std::string>& supported_architectures() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> n;
+    for (const auto& a : kArchs) n.push_back(a.name);
+    return n;
+  }();
+  return names;
+}
+
+Expected<ModelConfig> ModelConfig::from_gguf(const GgufFile& file) {
+  ModelConfig c;
+  OSPREY_ASSIGN_OR_RETURN(c.arch, file.get_string("general.architecture"));
+  OSPREY_ASSIGN_OR_RETURN(c.name, file.get_string("general.name", ""));
+  const ArchTraits* traits = nullptr;
+  for (const auto& a : kArchs)
+    if (c.arch == a.name) traits = &a;
+  if (traits == nullptr) {
+    std::string list;
+    for (const auto& a : kArchs) list += std::string(list.empty() ? "" : ", ") + a.name;
+    return Unsupported(file.path() + ": architecture '" + c.arch + "' is not supported (supported: " + list + ")");
+  }
+  c.rope_style = traits->rope_style;
+  const std::string prefix = c.arch + ".";
+#define OSPREY_READ_FIELD(type, member, key, required, def) \
+  OSPREY_TRY(read_field(file, prefix + key, required, c.member));
+  OSPREY_MODEL_CONFIG_FIELDS(OSPREY_READ_FIELD)
+#undef OSPREY_READ_FIELD
+  OSPREY_ASSIGN_OR_RETURN(c.rope_scaling_type, file.get_string(prefix + "rope.scaling.type", "none"));
+
+  if (c.n_head_kv == 0) c.n_head_kv = c.n_head;
+  if (c.n_head > 0 && c.head_dim == 0) c.head_dim = c.n_embd / c.n_head;
+  if (c.head_dim_v == 0) c.head_dim_v = c.head_dim;
+  if (c.rope_dim == 0) c.rope_dim = c.head_dim;
+  if (c.n_vocab == 0) {
+    if (const GgufValue* tokens = file.find("tokenizer.ggml.tokens")) c.n_vocab = static_cast<int64_t>(tokens->array_size());
+    if (const GgufTensorInfo* emb = file.find_tensor("token_embd.weight"); emb && emb->dims.size() == 2)
+      c.n_vocab = emb->dims[1];
+  }
+
+  auto bad = [&](const std::string& what) { return CorruptFile(file.path() + ": " + what); };
+  auto in_range = [](int64_t v, int64_t lo, int64_t hi) { return v >= lo && v <= hi; };
+  if (!in_range(c.n_embd, 1, 1 << 16)) return bad("embedding_length " + show(c.n_embd) + " is out of range");
+  if (!in_range(c.n_layer, 1, 1024)) return bad("block_count " + show(c.n_layer) + " is out of range");
+  if (!in_range(c.n_ff, 1, 1 << 20)) return bad("feed_forward_length " + show(c.n_ff) + " is out of range");
+  if (!in_range(c.n_head, 1, 1024)) return bad("attention.head_count " + show(c.n_head) + " is out of range");
+  if (!in_range(c.n_head_kv, 1, c.n_head) || c.n_head % c.n_head_kv != 0)
+    return bad("attention.head_count_kv " + show(c.n_head_kv) + " must divide head_count " + show(c.n_head));
+  if (!in_range(c.head_dim, 2, 1024) || c.head_dim % 2 != 0) return bad("head size " + show(c.head_dim) + " is invalid");
+  if (c.head_dim_v != c.head_dim) return Unsupported(file.path() + ": different key and value head sizes");
+  if (!in_range(c.rope_dim, 2, c.head_dim) || c.rope_dim % 2 != 0)
+    return bad("rope.dimension_count " + show(c.rope_dim) + " is invalid");
+  if (!in_range(c.n_ctx_train, 1, 1 << 24)) return bad("context_length " + show(c.n_ctx_train) + " is out of range");
+  if (!in_range(c.n_vocab, 1, 1 << 22)) return bad("vocabulary size " + show(c.n_vocab) + " is out of range");
+  if (!(c.rope_freq_base > 0) || !std::isfinite(c.rope_freq_base)) return bad("rope.freq_base must be positive");
+  if (!(c.norm_eps > 0) || c.norm_eps > 1) return bad("layer_norm_rms_epsilon must be in (0, 1]");
+  if (c.rope_scaling_type == "linear") {
+    if (!(c.rope_scale_linear > 0) || !std::isfinite(c.rope_scale_linear)) return bad("rope.scaling.factor must be positive");
+  } else if (c.rope_scaling_type == "none") {
+    c.rope_scale_linear = 1.0;
+  } else {
+    return Unsupported(file.path() + ": rope scaling type '" + c.rope_scaling_type + "' is not supported yet");
+  }
+  return c;
+}
+
+std::vector<std::pair<std::string, std::string>> ModelConfig::describe() const {
+  std::vector<std::pair<std::string, std::string>> out;
+  out.emplace_back("arch", arch);
+#define OSPREY_DESCRIBE_FIELD(type, member, key, required, def) out.emplace_back(#member, show(member));
+  OSPREY_MODEL_CONFIG_FIELDS(OSPREY_DESCRIBE_FIELD)
+#undef OSPREY_DESCRIBE_FIELD
+  out.emplace_back("rope_scaling", rope_scaling_type);
+  out.emplace_back("rope_style", rope_style == kernels::RopeStyle::kNeox ? "neox" : "interleaved");
+  return out;
+}
+
+}  // namespace osprey

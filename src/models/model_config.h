@@ -1,0 +1,51 @@
+// Hyperparameters of a model, read from GGUF metadata. One field list drives
+// parsing, validation and printing, so a new field is one line.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "formats/gguf.h"
+#include "kernels/ops.h"
+#include "osprey/status.h"
+
+namespace osprey {
+
+// X(type, member, gguf key suffix after "<arch>.", required, default)
+#define OSPREY_MODEL_CONFIG_FIELDS(X)                                  \
+  X(int64_t, n_ctx_train, "context_length", true, 0)                   \
+  X(int64_t, n_embd, "embedding_length", true, 0)                      \
+  X(int64_t, n_layer, "block_count", true, 0)                          \
+  X(int64_t, n_ff, "feed_forward_length", true, 0)                     \
+  X(int64_t, n_head, "attention.head_count", true, 0)                  \
+  X(int64_t, n_head_kv, "attention.head_count_kv", false, 0)           \
+  X(int64_t, head_dim, "attention.key_length", false, 0)               \
+  X(int64_t, head_dim_v, "attention.value_length", false, 0)           \
+  X(int64_t, rope_dim, "rope.dimension_count", false, 0)               \
+  X(double, rope_freq_base, "rope.freq_base", false, 10000.0)          \
+  X(double, rope_scale_linear, "rope.scaling.factor", false, 1.0)      \
+  X(double, norm_eps, "attention.layer_norm_rms_epsilon", false, 1e-5) \
+  X(int64_t, n_vocab, "vocab_size", false, 0)
+
+struct ModelConfig {
+  std::string arch;  // general.architecture
+  std::string name;  // general.name, if any
+#define OSPREY_DECLARE_FIELD(type, member, key, required, def) type member = def;
+  OSPREY_MODEL_CONFIG_FIELDS(OSPREY_DECLARE_FIELD)
+#undef OSPREY_DECLARE_FIELD
+  std::string rope_scaling_type = "none";
+  kernels::RopeStyle rope_style = kernels::RopeStyle::kInterleaved;
+
+  // Reads and validates every field; defaults derived fields (head counts,
+  // head size) the way the format's writers intend.
+  static Expected<ModelConfig> from_gguf(const GgufFile& file);
+
+  // "name = value" lines, in field-list order.
+  std::vector<std::pair<std::string, std::string>> describe() const;
+};
+
+// The architecture names osprey runs, for error messages and --help.
+const std::vector<std::string>& supported_architectures();
+
+}  // namespace osprey

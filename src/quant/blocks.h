@@ -1,0 +1,73 @@
+// Block layouts of the GGUF weight formats, byte for byte as they sit in a
+// file. A block covers `kBlockLen` consecutive elements of one row.
+#pragma once
+
+#include <cstdint>
+
+namespace osprey::quant {
+
+constexpr int kQK = 32;    // elements per block of the legacy formats
+constexpr int kQK_K = 256; // elements per super-block of the k-quants
+constexpr int kKScaleBytes = 12;
+
+struct BlockQ4_0 {  // x = (q - 8) * d
+  uint16_t d;       // fp16
+  uint8_t qs[kQK / 2];  // element j in the low nibble of qs[j], element j+16 in the high nibble
+};
+struct BlockQ4_1 {  // x = q * d + m
+  uint16_t d, m;
+  uint8_t qs[kQK / 2];
+};
+struct BlockQ5_0 {  // x = (q - 16) * d, bit 4 of q in qh
+  uint16_t d;
+  uint8_t qh[4];
+  uint8_t qs[kQK / 2];
+};
+struct BlockQ5_1 {  // x = q * d + m
+  uint16_t d, m;
+  uint8_t qh[4];
+  uint8_t qs[kQK / 2];
+};
+struct BlockQ8_0 {  // x = q * d
+  uint16_t d;
+  int8_t qs[kQK];
+};
+struct BlockQ8_1 {  // activations for Q4_1/Q5_1: s = d * sum(qs) carries the offset term
+  uint16_t d, s;
+  int8_t qs[kQK];
+};
+struct BlockQ4_K {  // 8 sub-blocks of 32: x = d*sc*q - dmin*m, sc and m 6-bit
+  uint16_t d, dmin;
+  uint8_t scales[kKScaleBytes];
+  uint8_t qs[kQK_K / 2];
+};
+struct BlockQ5_K {
+  uint16_t d, dmin;
+  uint8_t scales[kKScaleBytes];
+  uint8_t qh[kQK_K / 8];
+  uint8_t qs[kQK_K / 2];
+};
+struct BlockQ6_K {  // 16 sub-blocks of 16: x = d * sc * (q - 32), sc int8
+  uint8_t ql[kQK_K / 2];
+  uint8_t qh[kQK_K / 4];
+  int8_t scales[kQK_K / 16];
+  uint16_t d;
+};
+struct BlockQ8_K {  // activations for the k-quants
+  float d;
+  int8_t qs[kQK_K];
+  int16_t bsums[kQK_K / 16];  // sums of each 16 qs, so the k-quant min terms cost one multiply per 16
+};
+
+static_assert(sizeof(BlockQ4_0) == 18);
+static_assert(sizeof(BlockQ4_1) == 20);
+static_assert(sizeof(BlockQ5_0) == 22);
+static_assert(sizeof(BlockQ5_1) == 24);
+static_assert(sizeof(BlockQ8_0) == 34);
+static_assert(sizeof(BlockQ8_1) == 36);
+static_assert(sizeof(BlockQ4_K) == 144);
+static_assert(sizeof(BlockQ5_K) == 176);
+static_assert(sizeof(BlockQ6_K) == 210);
+static_assert(sizeof(BlockQ8_K) == 292);
+
+}  // namespace osprey::quant

@@ -1,0 +1,31 @@
+// Pieces shared by Q4_K and Q5_K: the 12-byte packing of eight 6-bit scales
+// and eight 6-bit mins, and the search for a sub-block's scale and min.
+#pragma once
+
+#include <cstdint>
+
+namespace osprey::quant {
+
+// Sub-block j's 6-bit scale and min from the packed 12 bytes.
+inline void k_scale_min(int j, const uint8_t* q, int& sc, int& m) {
+  if (j < 4) {
+    sc = q[j] & 63;
+    m = q[j + 4] & 63;
+  } else {
+    sc = (q[j + 4] & 0x0F) | ((q[j - 4] >> 6) << 4);
+    m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+  }
+}
+
+void k_pack_scale_min(const uint8_t sc[8], const uint8_t m[8], uint8_t out[12]);
+
+// Fits x[i] ~= scale * q[i] - min with q in [0, levels-1] and min >= 0,
+// refining by least squares. Returns the scale; writes min.
+float k_fit_scale_min(const float* x, int n, int levels, float& min);
+
+// Encodes one super-block of 256 values into 8 sub-block scales/mins (6 bit
+// each) and the integer levels q[256] in [0, levels-1]. Writes d and dmin as
+// floats; the caller stores them as fp16.
+void k_quantize_superblock(const float* x, int levels, uint8_t scales[12], uint8_t q[256], float& d, float& dmin);
+
+}  // namespace osprey::quant

@@ -1,0 +1,73 @@
+#include "core/fp16.h"
+#include "quant/blocks.h"
+#include "quant/k_quant_common.h"
+#include "quant/quant.h"
+
+namespace osprey::quant {
+namespace {
+
+// Element order: each 64-element chunk c stores elements [64c, 64c+32) in the
+// low nibbles of qs[32c..32c+32) and [64c+32, 64c+64) in the high nibbles.
+inline void unpack(const BlockQ4_K& b, uint8_t q[kQK_K]) {
+  for (int c = 0; c < 4; ++c)
+    for (int l = 0; l < 32; ++l) {
+      q[64 * c + l] = b.qs[32 * c + l] & 0x0F;
+      q[64 * c + 32 + l] = b.qs[32 * c + l] >> 4;
+    }
+}
+
+void dequantize(const void* src, float* dst, int64_t n) {
+  const auto* b = static_cast<const BlockQ4_K*>(src);
+  uint8_t q[kQK_K];
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    const float d = fp16_to_fp32(b[i].d), dmin = fp16_to_fp32(b[i].dmin);
+    unpack(b[i], q);
+    for (int j = 0; j < 8; ++j) {
+      int sc, m;
+      k_scale_min(j, b[i].scales, sc, m);
+      for (int l = 0; l < 32; ++l) dst[i * kQK_K + 32 * j + l] = d * sc * q[32 * j + l] - dmin * m;
+    }
+  }
+}
+
+void quantize(const float* src, void* dst, int64_t n) {
+  auto* b = static_cast<BlockQ4_K*>(dst);
+  uint8_t q[kQK_K];
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    float d, dmin;
+    k_quantize_superblock(src + i * kQK_K, 16, b[i].scales, q, d, dmin);
+    b[i].d = fp32_to_fp16(d);
+    b[i].dmin = fp32_to_fp16(dmin);
+    for (int c = 0; c < 4; ++c)
+      for (int l = 0; l < 32; ++l)
+        b[i].qs[32 * c + l] = static_cast<uint8_t>(q[64 * c + l] | (q[64 * c + 32 + l] << 4));
+  }
+}
+
+// The min term uses the activation block sums: sum_l m*a_l = m * (bsums[2j] + bsums[2j+1]).
+float dot(const void* w, const void* a, int64_t n) {
+  const auto* x = static_cast<const BlockQ4_K*>(w);
+  const auto* y = static_cast<const BlockQ8_K*>(a);
+  uint8_t q[kQK_K];
+  float sum = 0;
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    unpack(x[i], q);
+    int32_t sumi = 0, summ = 0;
+    for (int j = 0; j < 8; ++j) {
+      int sc, m;
+      k_scale_min(j, x[i].scales, sc, m);
+      int32_t s = 0;
+      for (int l = 0; l < 32; ++l) s += q[32 * j + l] * y[i].qs[32 * j + l];
+      sumi += sc * s;
+      summ += m * (y[i].bsums[2 * j] + y[i].bsums[2 * j + 1]);
+    }
+    sum += y[i].d * (fp16_to_fp32(x[i].d) * sumi - fp16_to_fp32(x[i].dmin) * summ);
+  }
+  return sum;
+}
+
+}  // namespace
+
+extern const QuantOps kQ4_KOps = {DType::kQ4_K, kQK_K, sizeof(BlockQ4_K), dequantize, quantize, DType::kQ8_K, dot};
+
+}  // namespace osprey::quant

@@ -1,0 +1,70 @@
+#include <algorithm>
+#include <cstring>
+
+#include "core/fp16.h"
+#include "quant/blocks.h"
+#include "quant/quant.h"
+#include "quant/quant_util.h"
+
+namespace osprey::quant {
+namespace {
+
+inline void unpack(const BlockQ5_1& b, int q[kQK]) {
+  uint32_t qh;
+  std::memcpy(&qh, b.qh, 4);
+  for (int j = 0; j < kQK / 2; ++j) {
+    q[j] = (b.qs[j] & 0x0F) | (((qh >> j) & 1) << 4);
+    q[j + kQK / 2] = (b.qs[j] >> 4) | (((qh >> (j + 16)) & 1) << 4);
+  }
+}
+
+void dequantize(const void* src, float* dst, int64_t n) {
+  const auto* b = static_cast<const BlockQ5_1*>(src);
+  int q[kQK];
+  for (int64_t i = 0; i < n / kQK; ++i) {
+    const float d = fp16_to_fp32(b[i].d), m = fp16_to_fp32(b[i].m);
+    unpack(b[i], q);
+    for (int j = 0; j < kQK; ++j) dst[i * kQK + j] = q[j] * d + m;
+  }
+}
+
+void quantize(const float* src, void* dst, int64_t n) {
+  auto* b = static_cast<BlockQ5_1*>(dst);
+  for (int64_t i = 0; i < n / kQK; ++i) {
+    const float* x = src + i * kQK;
+    const float min = *std::min_element(x, x + kQK), max = *std::max_element(x, x + kQK);
+    const float d = (max - min) / 31.0f;
+    const float id = d != 0 ? 1.0f / d : 0.0f;
+    b[i].d = fp32_to_fp16(d);
+    b[i].m = fp32_to_fp16(min);
+    uint32_t qh = 0;
+    for (int j = 0; j < kQK / 2; ++j) {
+      const int q0 = trunc_clamp((x[j] - min) * id + 0.5f, 0, 31);
+      const int q1 = trunc_clamp((x[j + kQK / 2] - min) * id + 0.5f, 0, 31);
+      b[i].qs[j] = static_cast<uint8_t>((q0 & 0x0F) | ((q1 & 0x0F) << 4));
+      qh |= static_cast<uint32_t>(q0 >> 4) << j;
+      qh |= static_cast<uint32_t>(q1 >> 4) << (j + 16);
+    }
+    std::memcpy(b[i].qh, &qh, 4);
+  }
+}
+
+float dot(const void* w, const void* a, int64_t n) {
+  const auto* x = static_cast<const BlockQ5_1*>(w);
+  const auto* y = static_cast<const BlockQ8_1*>(a);
+  float sum = 0;
+  int q[kQK];
+  for (int64_t i = 0; i < n / kQK; ++i) {
+    unpack(x[i], q);
+    int32_t s = 0;
+    for (int j = 0; j < kQK; ++j) s += q[j] * y[i].qs[j];
+    sum += s * fp16_to_fp32(x[i].d) * fp16_to_fp32(y[i].d) + fp16_to_fp32(x[i].m) * fp16_to_fp32(y[i].s);
+  }
+  return sum;
+}
+
+}  // namespace
+
+extern const QuantOps kQ5_1Ops = {DType::kQ5_1, kQK, sizeof(BlockQ5_1), dequantize, quantize, DType::kQ8_1, dot};
+
+}  // namespace osprey::quant

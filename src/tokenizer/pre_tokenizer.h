@@ -1,0 +1,34 @@
+// Splits text into words before byte-level BPE, with the regular expressions
+// that each model family's tokenizer.json defines. The GGUF key
+// tokenizer.ggml.pre names the family. Several expressions apply in turn,
+// each splitting every piece into matches and the gaps between them (the
+// "isolated" split of Hugging Face tokenizers).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "osprey/status.h"
+
+namespace osprey {
+
+class PreTokenizer {
+ public:
+  // Fails for a name it does not know.
+  static Expected<std::unique_ptr<PreTokenizer>> create(const std::string& pre_name);
+  ~PreTokenizer();
+
+  std::vector<std::string_view> split(std::string_view text) const;
+
+  // The pre-tokenizer names osprey knows.
+  static std::vector<std::string> known_names();
+
+ private:
+  PreTokenizer() = default;
+  struct Regex;
+  std::vector<Regex*> regexes_;
+};
+
+}  // namespace osprey

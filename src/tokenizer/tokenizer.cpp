@@ -1,0 +1,103 @@
+#include "tokenizer/tokenizer.h"
+
+#include <cstdio>
+
+#include "core/utf8.h"
+#include "tokenizer/pre_tokenizer.h"
+
+namespace osprey {
+
+Tokenizer::~Tokenizer() = default;
+
+Expected<std::shared_ptr<Tokenizer>> Tokenizer::from_gguf(const GgufFile& file) {
+  std::shared_ptr<Tokenizer> t(new Tokenizer());
+  OSPREY_ASSIGN_OR_RETURN(t->vocab_, Vocab::from_gguf(file));
+  for (int b = 0; b < 256; ++b) {
+    char name[8];
+    std::snprintf(name, sizeof name, "<0x%02X>", b);
+    t->byte_tokens_[b] = t->vocab_.find(name);
+  }
+  if (t->vocab_.kind == VocabKind::kBpe) {
+    auto pre = PreTokenizer::create(t->vocab_.pre);
+    if (!pre.ok()) return Unsupported(file.path() + ": " + pre.status().message());
+    t->pre_ = std::move(pre).value();
+  }
+  return t;
+}
+
+std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special, bool parse_special) const {
+  std::vector<int32_t> out;
+  if (add_special && vocab_.add_bos && vocab_.bos >= 0) out.push_back(vocab_.bos);
+  bool after_special = true;  // SPM prefixes a space at the start and after each special token
+  for (const TextFragment& f : split_special(vocab_, text, parse_special)) {
+    if (f.token >= 0) {
+      out.push_back(f.token);
+      after_special = true;
+      continue;
+    }
+    if (vocab_.kind == VocabKind::kSpm) encode_spm(f.text, vocab_.add_space_prefix && after_special, out);
+    else encode_bpe(f.text, out);
+    after_special = false;
+  }
+  if (add_special && vocab_.add_eos && vocab_.eos >= 0) out.push_back(vocab_.eos);
+  return out;
+}
+
+std::string Tokenizer::token_bytes(int32_t id, bool render_special) const {
+  if (id < 0 || id >= vocab_.size()) return {};
+  const std::string& text = vocab_.tokens[id];
+  switch (vocab_.types[id]) {
+    case TokenType::kControl:
+      return render_special ? text : std::string();
+    case TokenType::kUnknown:
+      return "\xE2\x96\x85";  // U+2585, what SentencePiece shows for <unk>
+    case TokenType::kByte:
+      if (vocab_.kind == VocabKind::kSpm && text.size() == 6 && text.compare(0, 3, "<0x") == 0) {
+        unsigned value = 0;
+        if (std::sscanf(text.c_str() + 3, "%2x", &value) == 1) return std::string(1, static_cast<char>(value));
+      }
+      break;
+    default:
+      break;
+  }
+  if (vocab_.kind == VocabKind::kSpm) {
+    std::string out;
+    for (size_t i = 0; i < text.size();) {
+      if (text.compare(i, 3, "\xE2\x96\x81") == 0) {
+        out += ' ';
+        i += 3;
+      } else {
+        out += text[i++];
+      }
+    }
+    return out;
+  }
+  if (vocab_.types[id] == TokenType::kUserDefined) return text;
+  // Byte-level BPE: map each code point back to its byte.
+  std::string out;
+  for (size_t i = 0; i < text.size();) {
+    uint32_t cp;
+    size_t n;
+    uint8_t byte;
+    if (utf8::decode(text, i, cp, n) && bpe_text_to_byte(cp, byte)) out += static_cast<char>(byte);
+    else out.append(text, i, n);
+    i += n;
+  }
+  return out;
+}
+
+std::string Tokenizer::decode(const std::vector<int32_t>& ids, bool render_special) const {
+  std::string out;
+  bool first_text = true;
+  for (int32_t id : ids) {
+    std::string piece = token_bytes(id, render_special);
+    if (piece.empty()) continue;
+    if (first_text && vocab_.kind == VocabKind::kSpm && vocab_.add_space_prefix && piece[0] == ' ')
+      piece.erase(0, 1);
+    first_text = false;
+    out += piece;
+  }
+  return out;
+}
+
+}  // namespace osprey
