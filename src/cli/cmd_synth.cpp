@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -59,30 +60,31 @@ DType storage_type(DType want, int64_t n_in) {
   return n_in % quant_ops(fallback)->block_len == 0 ? fallback : DType::kF16;
 }
 
-struct SynthOptions {
-  std::string preset, type = "q8_0", out, vocab;
-  uint64_t seed = 42;
-  bool list = false;
-};
-
 class SynthWriter {
  public:
   SynthWriter(GgufWriter& w, DType type, uint64_t seed) : w_(w), type_(type), seed_(seed) {}
 
-  // dims {n_in, n_out}; values std * N(0, 1).
-  void matrix(const std::string& name, int64_t n_in, int64_t n_out, float std) {
+  // dims {n_in, n_out}; row r (n_in values) comes from fill(r, row).
+  void matrix(const std::string& name, int64_t n_in, int64_t n_out, const std::function<void(int64_t, float*)>& fill) {
     const DType t = storage_type(type_, n_in);
     if (t != type_) ++fallbacks_;
     const QuantOps* ops = quant_ops(t);
     const int64_t row_bytes = quant_row_bytes(*ops, n_in);
     std::vector<uint8_t> bytes(static_cast<size_t>(row_bytes * n_out));
     std::vector<float> row(n_in);
-    Rng rng(hash_name(name, seed_));
     for (int64_t r = 0; r < n_out; ++r) {
-      for (auto& x : row) x = std * rng.normal();
+      fill(r, row.data());
       ops->quantize(row.data(), bytes.data() + r * row_bytes, n_in);
     }
     add(name, t, {n_in, n_out}, std::move(bytes));
+  }
+
+  // dims {n_in, n_out}; values std * N(0, 1).
+  void random_matrix(const std::string& name, int64_t n_in, int64_t n_out, float std) {
+    Rng rng(hash_name(name, seed_));
+    matrix(name, n_in, n_out, [&](int64_t, float* row) {
+      for (int64_t i = 0; i < n_in; ++i) row[i] = std * rng.normal();
+    });
   }
 
   // A 1-D f32 tensor from a generator.
@@ -97,6 +99,7 @@ class SynthWriter {
   }
 
   int fallbacks() const { return fallbacks_; }
+  uint64_t seed() const { return seed_; }
 
  private:
   void add(const std::string& name, DType t, std::vector<int64_t> dims, std::vector<uint8_t> bytes) {
@@ -108,6 +111,56 @@ class SynthWriter {
   uint64_t seed_;
   int fallbacks_ = 0;
 };
+
+// Why synthetic models are built with a hidden successor chain:
+// with random weights, the top two logits are often close, and two engines
+// that round differently (activations are re-quantized to 8 bits before every
+// matrix product, which turns 1e-7 float differences into whole
+// quantization steps) disagree on about 1% of the logit spread. Greedy
+// comparisons over 32 tokens then fail by chance. With tied embeddings the
+// output head alone cannot fix this (e_j . (w * e_t) is symmetric in j and t),
+// so the asymmetry is put in the network: the last layer's feed-forward block
+// is a key -> value memory in which hidden unit k recognises "active" token
+// a_k and writes the embedding of its successor on one random cycle. Every
+// other weight stays random (scaled so each block contributes a modest
+// amount), so all of the network is exercised, while next-token distributions
+// are sharply peaked.
+struct SuccessorChain {
+  std::vector<float> emb;         // [n_vocab, n_embd] embedding rows before quantization
+  std::vector<int32_t> active;    // active[k]: the token hidden unit k recognises
+  std::vector<int32_t> successor; // successor[k]: the token unit k predicts
+};
+
+SuccessorChain build_chain(const SynthPreset& p, int64_t n_special, uint64_t seed) {
+  SuccessorChain c;
+  const int64_t E = p.n_embd, V = p.n_vocab;
+  const int64_t n_normal = V - n_special;
+  const int64_t K = std::min<int64_t>(p.n_ff, n_normal);
+  Rng rng(seed ^ 0x5eed5eedull);
+  // A random choice of K active tokens among the ordinary ones, in random order.
+  std::vector<int32_t> order(n_normal);
+  for (int64_t i = 0; i < n_normal; ++i) order[i] = static_cast<int32_t>(i);
+  for (int64_t i = n_normal - 1; i > 0; --i) std::swap(order[i], order[rng.next() % (i + 1)]);
+  c.active.assign(order.begin(), order.begin() + K);
+  c.successor.resize(K);
+  for (int64_t k = 0; k < K; ++k) c.successor[k] = c.active[(k + 1) % K];
+  c.emb.resize(V * E);
+  std::vector<bool> is_active(V, false);
+  for (int32_t a : c.active) is_active[a] = true;
+  for (int64_t t = 0; t < V; ++t)
+    if (is_active[t])
+      for (int64_t d = 0; d < E; ++d) c.emb[t * E + d] = rng.normal();
+  // Other tokens point the way an active token does, at a third of its
+  // length: the memory still recognises them, but they rarely win the output.
+  for (int64_t t = 0; t < V; ++t) {
+    if (is_active[t]) continue;
+    const float* a = c.emb.data() + c.active[rng.next() % K] * E;
+    const bool special = t >= n_normal;
+    for (int64_t d = 0; d < E; ++d)
+      c.emb[t * E + d] = special ? 0.3f * rng.normal() : 0.3f * a[d] + 0.05f * rng.normal();
+  }
+  return c;
+}
 
 // Llama 3's frequency factors: long wavelengths are slowed by `factor`,
 // short ones kept, and the band between blended smoothly.
@@ -121,7 +174,9 @@ float llama3_rope_factor(int64_t i, int64_t rope_dim, double base) {
   return static_cast<float>(1.0 / ((1 - smooth) / factor + smooth));
 }
 
-void synth(const SynthOptions& o) {
+}  // namespace
+
+void write_synth_model(const SynthOptions& o) {
   const SynthPreset* pp = find_synth_preset(o.preset);
   if (pp == nullptr) {
     std::string names;
@@ -166,47 +221,86 @@ void synth(const SynthOptions& o) {
   w.set(a + "vocab_size", GgufValue::u32(static_cast<uint32_t>(p.n_vocab)));
   w.set("general.synthetic_seed", GgufValue::u64(o.seed));
 
-  // Scales chosen so that each block adds a contribution comparable to the
-  // embedding (context matters) and next-token distributions are peaked
-  // (greedy choices are stable between engines despite rounding).
   SynthWriter s(w, *type, o.seed);
-  const int64_t q_dim = p.n_head * hd, kv_dim = p.n_head_kv * hd;
+  const int64_t q_dim = p.n_head * hd, kv_dim = p.n_head_kv * hd, E = p.n_embd;
+  const int64_t n_special = o.vocab.empty() ? static_cast<int64_t>(p.specials.size()) + (p.vocab == SynthVocab::kSpm ? 3 : 0) : 0;
+  const SuccessorChain chain = build_chain(p, n_special, o.seed);
   auto inv_sqrt = [](int64_t n) { return 1.0f / std::sqrt(static_cast<float>(n)); };
   auto near_one = [](int64_t, Rng& r) { return 1.0f + 0.05f * r.normal(); };
-  s.matrix("token_embd.weight", p.n_embd, p.n_vocab, 1.0f);
+  // Each random block adds about `f` of the embedding's size to the residual
+  // stream in total, so context matters without drowning the chain.
+  const float f = 0.4f / std::sqrt(2.0f * static_cast<float>(p.n_layer));
+  // Output scale: the successor's logit lands near 12, others near 0-6.
+  const float out_gain = 13.5f / static_cast<float>(E);
+
+  s.matrix("token_embd.weight", E, p.n_vocab, [&](int64_t r, float* row) {
+    std::copy(chain.emb.begin() + r * E, chain.emb.begin() + (r + 1) * E, row);
+  });
   if (p.llama3_rope)
     s.vector("rope_freqs.weight", hd / 2, [&](int64_t i, Rng&) { return llama3_rope_factor(i, hd, p.rope_base); });
   for (int64_t l = 0; l < p.n_layer; ++l) {
-    std::fprintf(stderr, "\rsynth: layer %lld/%lld", static_cast<long long>(l + 1), static_cast<long long>(p.n_layer));
+    if (!o.quiet)
+      std::fprintf(stderr, "\rsynth: layer %lld/%lld", static_cast<long long>(l + 1), static_cast<long long>(p.n_layer));
     const std::string b = "blk." + std::to_string(l) + ".";
-    s.vector(b + "attn_norm.weight", p.n_embd, near_one);
-    s.matrix(b + "attn_q.weight", p.n_embd, q_dim, 2.0f * inv_sqrt(p.n_embd));
-    s.matrix(b + "attn_k.weight", p.n_embd, kv_dim, 2.0f * inv_sqrt(p.n_embd));
-    s.matrix(b + "attn_v.weight", p.n_embd, kv_dim, inv_sqrt(p.n_embd));
-    s.matrix(b + "attn_output.weight", q_dim, p.n_embd, inv_sqrt(q_dim));
+    s.vector(b + "attn_norm.weight", E, near_one);
+    s.random_matrix(b + "attn_q.weight", E, q_dim, inv_sqrt(E));
+    s.random_matrix(b + "attn_k.weight", E, kv_dim, inv_sqrt(E));
+    s.random_matrix(b + "attn_v.weight", E, kv_dim, inv_sqrt(E));
+    s.random_matrix(b + "attn_output.weight", q_dim, E, 2.0f * f * inv_sqrt(q_dim));
     if (p.qkv_bias) {
       auto small = [](int64_t, Rng& r) { return 0.1f * r.normal(); };
       s.vector(b + "attn_q.bias", q_dim, small);
       s.vector(b + "attn_k.bias", kv_dim, small);
       s.vector(b + "attn_v.bias", kv_dim, small);
     }
-    s.vector(b + "ffn_norm.weight", p.n_embd, near_one);
-    s.matrix(b + "ffn_gate.weight", p.n_embd, p.n_ff, inv_sqrt(p.n_embd));
-    s.matrix(b + "ffn_up.weight", p.n_embd, p.n_ff, inv_sqrt(p.n_embd));
-    s.matrix(b + "ffn_down.weight", p.n_ff, p.n_embd, 2.0f * inv_sqrt(p.n_ff));
+    s.vector(b + "ffn_norm.weight", E, near_one);
+    if (l + 1 < p.n_layer) {
+      s.random_matrix(b + "ffn_gate.weight", E, p.n_ff, inv_sqrt(E));
+      s.random_matrix(b + "ffn_up.weight", E, p.n_ff, inv_sqrt(E));
+      s.random_matrix(b + "ffn_down.weight", p.n_ff, E, 2.0f * f * inv_sqrt(p.n_ff));
+      continue;
+    }
+    // The memory: unit k fires (gate = up = beta * cos(x, e_{a_k})) only for
+    // its own token and writes twice the successor's embedding.
+    const float beta = 5.0f;
+    const float fired = beta * 0.97f;
+    const float h_match = fired * fired / (1.0f + std::exp(-fired));
+    const int64_t K = static_cast<int64_t>(chain.active.size());
+    auto memory_key = [&](int64_t k, float* row) {
+      if (k >= K) {
+        std::fill(row, row + E, 0.0f);
+        return;
+      }
+      const float* e = chain.emb.data() + chain.active[k] * E;
+      double norm = 0;
+      for (int64_t d = 0; d < E; ++d) norm += static_cast<double>(e[d]) * e[d];
+      const float scale = beta / static_cast<float>(std::sqrt(norm) * std::sqrt(static_cast<double>(E)));
+      for (int64_t d = 0; d < E; ++d) row[d] = scale * e[d];
+    };
+    s.matrix(b + "ffn_gate.weight", E, p.n_ff, memory_key);
+    s.matrix(b + "ffn_up.weight", E, p.n_ff, memory_key);
+    s.matrix(b + "ffn_down.weight", p.n_ff, E, [&](int64_t d, float* row) {
+      for (int64_t k = 0; k < p.n_ff; ++k)
+        row[k] = k < K ? 2.0f * chain.emb[chain.successor[k] * E + d] / h_match : 0.0f;
+    });
   }
-  std::fprintf(stderr, "\n");
-  s.vector("output_norm.weight", p.n_embd, near_one);
-  if (!p.tied_output) s.matrix("output.weight", p.n_embd, p.n_vocab, 8.0f * inv_sqrt(p.n_embd));
-  if (s.fallbacks() > 0)
+  if (!o.quiet) std::fprintf(stderr, "\n");
+  if (p.tied_output) {
+    s.vector("output_norm.weight", E, [&](int64_t, Rng& r) { return out_gain * (1.0f + 0.05f * r.normal()); });
+  } else {
+    s.vector("output_norm.weight", E, near_one);
+    Rng rng(hash_name("output.weight", o.seed));
+    s.matrix("output.weight", E, p.n_vocab, [&](int64_t r, float* row) {
+      for (int64_t d = 0; d < E; ++d) row[d] = out_gain * (chain.emb[r * E + d] + 0.1f * rng.normal());
+    });
+  }
+  if (s.fallbacks() > 0 && !o.quiet)
     log::info(std::to_string(s.fallbacks()) + " matrices have rows that " + o.type +
               " blocks do not divide; they use the fallback type");
   const Status st = w.write(o.out);
   if (!st.ok()) throw Failure{st.message()};
-  std::fprintf(stderr, "synth: wrote %s (%s, %s)\n", o.out.c_str(), p.name, o.type.c_str());
+  if (!o.quiet) std::fprintf(stderr, "synth: wrote %s (%s, %s)\n", o.out.c_str(), p.name, o.type.c_str());
 }
-
-}  // namespace
 
 void register_synth(CLI::App& app) {
   auto o = std::make_shared<SynthOptions>();
@@ -228,7 +322,7 @@ void register_synth(CLI::App& app) {
       return;
     }
     if (o->preset.empty() || o->out.empty()) throw Failure{"synth needs --preset and -o (see --help)"};
-    synth(*o);
+    write_synth_model(*o);
   });
 }
 

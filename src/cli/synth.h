@@ -28,6 +28,16 @@ struct SynthPreset {
 const std::vector<SynthPreset>& synth_presets();
 const SynthPreset* find_synth_preset(const std::string& name);
 
+struct SynthOptions {
+  std::string preset, type = "q8_0", out, vocab;
+  uint64_t seed = 42;
+  bool list = false;
+  bool quiet = false;  // no progress on stderr
+};
+
+// Writes the model `o` describes; throws cli::Failure with a message on error.
+void write_synth_model(const SynthOptions& o);
+
 // Writes tokenizer.* metadata for a made-up vocabulary of preset.n_vocab
 // tokens that round-trips any text (byte fallback / byte-level).
 void synth_vocab(GgufWriter& w, const SynthPreset& preset, uint64_t seed);

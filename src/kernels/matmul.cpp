@@ -14,7 +14,7 @@ void matmul(ThreadPool& pool, const WeightMatrix& w, const float* x, int64_t n_t
   pool.parallel_for(n_tokens, 1, [&](int64_t t0, int64_t t1, int) {
     for (int64_t t = t0; t < t1; ++t) act->quantize(x + t * n_in, scratch + t * act_row, n_in);
   });
-  auto dot = w.ops->dot;
+  const DotFn dot = w.dot != nullptr ? w.dot : w.ops->dot;
   // Row ranges in multiples of 16 so that two threads never write the same
   // 64-byte line of y.
   pool.parallel_for(n_out, 16, [&](int64_t r0, int64_t r1, int) {

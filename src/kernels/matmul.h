@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/thread_pool.h"
+#include "kernels/dispatch.h"
 #include "quant/quant.h"
 
 namespace osprey::kernels {
@@ -19,6 +20,7 @@ namespace osprey::kernels {
 struct WeightMatrix {
   const uint8_t* data = nullptr;
   const QuantOps* ops = nullptr;
+  DotFn dot = nullptr;  // the fastest kernel for ops->type on this CPU
   int64_t n_in = 0;
   int64_t n_out = 0;
   int64_t row_bytes = 0;

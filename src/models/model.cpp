@@ -13,7 +13,8 @@ Expected<std::unique_ptr<Model>> Model::from_file(GgufFile file, const ModelOpti
   std::unique_ptr<Model> m(new Model());
   m->file_ = std::move(file);
   OSPREY_ASSIGN_OR_RETURN(m->config_, ModelConfig::from_gguf(m->file_));
-  OSPREY_ASSIGN_OR_RETURN(m->weights_, ModelWeights::bind(m->file_, m->config_));
+  OSPREY_ASSIGN_OR_RETURN(m->weights_,
+                          ModelWeights::bind(m->file_, m->config_, options.isa.value_or(kernels::active_isa())));
   const ModelConfig& c = m->config_;
 
   if (options.n_ctx < 0 || options.n_ctx > (1 << 20))

@@ -4,11 +4,13 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "core/thread_pool.h"
 #include "formats/gguf.h"
+#include "kernels/dispatch.h"
 #include "models/kv_cache.h"
 #include "models/model_config.h"
 #include "models/model_weights.h"
@@ -17,6 +19,7 @@ namespace osprey {
 
 struct ModelOptions {
   int n_threads = 0;     // 0: all available cores
+  std::optional<kernels::Isa> isa;  // kernel level; default: the best this CPU runs
   int64_t n_ctx = 0;     // 0: the training context, capped at 4096
   int64_t n_batch = 64;  // prompt tokens evaluated per forward pass
 };

@@ -12,7 +12,7 @@ std::string dims_str(const std::vector<int64_t>& d) {
 
 class Binder {
  public:
-  explicit Binder(const GgufFile& f) : file_(f) {}
+  Binder(const GgufFile& f, kernels::Isa isa) : file_(f), isa_(isa) {}
 
   // A 2-D weight matrix with dims {n_in, n_out}.
   Status matrix(const std::string& name, int64_t n_in, int64_t n_out, kernels::WeightMatrix& out) {
@@ -23,7 +23,7 @@ class Binder {
     if (ops == nullptr || ops->dot == nullptr)
       return Unsupported(file_.path() + ": tensor '" + name + "' has type " + dtype_name(t->type) +
                          ", which osprey cannot compute with yet");
-    out = {t->data, ops, n_in, n_out, quant_row_bytes(*ops, n_in)};
+    out = {t->data, ops, kernels::dot_kernel(t->type, isa_), n_in, n_out, quant_row_bytes(*ops, n_in)};
     return Status::Ok();
   }
 
@@ -55,13 +55,14 @@ class Binder {
     return Status::Ok();
   }
   const GgufFile& file_;
+  kernels::Isa isa_;
 };
 
 }  // namespace
 
-Expected<ModelWeights> ModelWeights::bind(const GgufFile& file, const ModelConfig& c) {
+Expected<ModelWeights> ModelWeights::bind(const GgufFile& file, const ModelConfig& c, kernels::Isa isa) {
   ModelWeights w;
-  Binder b(file);
+  Binder b(file, isa);
   const int64_t q_dim = c.n_head * c.head_dim, kv_dim = c.n_head_kv * c.head_dim;
   OSPREY_TRY(b.matrix("token_embd.weight", c.n_embd, c.n_vocab, w.tok_embd));
   OSPREY_TRY(b.vector("output_norm.weight", c.n_embd, w.output_norm));

@@ -29,7 +29,8 @@ struct ModelWeights {
   std::vector<float> rope_freq_factors;  // [rope_dim/2], empty unless the file has rope_freqs
   std::vector<LayerWeights> layers;
 
-  static Expected<ModelWeights> bind(const GgufFile& file, const ModelConfig& config);
+  // Matrices get the dot kernels of `isa`.
+  static Expected<ModelWeights> bind(const GgufFile& file, const ModelConfig& config, kernels::Isa isa);
 };
 
 }  // namespace osprey

@@ -1,0 +1,69 @@
+// Dot products and gemv for each weight format at each kernel level.
+//   build/bench/osprey_kernel_bench --benchmark_filter=gemv
+#include <benchmark/benchmark.h>
+
+#include <random>
+#include <vector>
+
+#include "kernels/dispatch.h"
+#include "kernels/matmul.h"
+#include "quant/quant.h"
+
+namespace {
+
+using namespace osprey;
+
+std::vector<float> random_row(size_t n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> d;
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(rng);
+  return v;
+}
+
+// One 4096-element row dot product.
+void BM_Dot(benchmark::State& state, DType type, kernels::Isa isa) {
+  const int64_t n = 4096;
+  const QuantOps* ops = quant_ops(type);
+  const QuantOps* act = quant_ops(ops->dot_type);
+  std::vector<uint8_t> w(quant_row_bytes(*ops, n)), a(quant_row_bytes(*act, n));
+  ops->quantize(random_row(n, 1).data(), w.data(), n);
+  act->quantize(random_row(n, 2).data(), a.data(), n);
+  const kernels::DotFn dot = kernels::dot_kernel(type, isa);
+  for (auto _ : state) benchmark::DoNotOptimize(dot(w.data(), a.data(), n));
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(w.size()));
+}
+
+// A TinyLlama FFN-sized gemv (2048 -> 5632) on all threads: bytes/s here is
+// the weight bandwidth decode sees.
+void BM_Gemv(benchmark::State& state, DType type) {
+  const int64_t n_in = 2048, n_out = 5632;
+  const QuantOps* ops = quant_ops(type);
+  const int64_t row = quant_row_bytes(*ops, n_in);
+  std::vector<uint8_t> w(row * n_out);
+  const auto src = random_row(n_in, 3);
+  for (int64_t r = 0; r < n_out; ++r) ops->quantize(src.data(), w.data() + r * row, n_in);
+  kernels::WeightMatrix m{w.data(), ops, kernels::dot_kernel(type), n_in, n_out, row};
+  ThreadPool pool(default_thread_count());
+  std::vector<uint8_t> scratch(kernels::matmul_scratch_bytes(m, 1));
+  std::vector<float> x = random_row(n_in, 4), y(n_out);
+  for (auto _ : state) kernels::matmul(pool, m, x.data(), 1, y.data(), scratch.data());
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(w.size()));
+}
+
+void register_all() {
+  for (DType t : supported_dtypes()) {
+    for (kernels::Isa isa : kernels::available_isas())
+      benchmark::RegisterBenchmark((std::string("dot/") + dtype_name(t) + "/" + kernels::isa_name(isa)).c_str(), BM_Dot, t, isa);
+    benchmark::RegisterBenchmark((std::string("gemv/") + dtype_name(t)).c_str(), BM_Gemv, t)->UseRealTime();
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  register_all();
+  benchmark::Initialize(&argc, argv);
+  benchmark::RunSpecifiedBenchmarks();
+  return 0;
+}

@@ -1,0 +1,44 @@
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <vector>
+
+#include "core/thread_pool.h"
+
+namespace osprey {
+namespace {
+
+TEST(ThreadPool, CoversTheRangeExactlyOnce) {
+  for (int threads : {1, 2, 3, 7}) {
+    ThreadPool pool(threads);
+    for (int64_t n : {1, 5, 16, 17, 1000}) {
+      for (int64_t grain : {1, 4, 16}) {
+        std::vector<std::atomic<int>> hits(n);
+        pool.parallel_for(n, grain, [&](int64_t b, int64_t e, int t) {
+          EXPECT_LT(t, threads);
+          for (int64_t i = b; i < e; ++i) hits[i]++;
+        });
+        for (int64_t i = 0; i < n; ++i) ASSERT_EQ(hits[i].load(), 1) << "n=" << n << " i=" << i;
+      }
+    }
+  }
+}
+
+TEST(ThreadPool, RangesAreGrainAligned) {
+  ThreadPool pool(3);
+  pool.parallel_for(100, 16, [&](int64_t b, int64_t e, int) {
+    EXPECT_EQ(b % 16, 0);
+    EXPECT_TRUE(e == 100 || e % 16 == 0);
+  });
+}
+
+TEST(ThreadPool, ManyRoundsReuseTheSameThreads) {
+  ThreadPool pool(2);
+  std::atomic<int64_t> total{0};
+  for (int round = 0; round < 2000; ++round)
+    pool.parallel_for(64, 1, [&](int64_t b, int64_t e, int) { total += e - b; });
+  EXPECT_EQ(total.load(), 2000 * 64);
+}
+
+}  // namespace
+}  // namespace osprey

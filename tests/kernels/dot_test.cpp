@@ -1,0 +1,74 @@
+// Every dot kernel variant the build compiled is checked against the scalar
+// reference on random data of awkward lengths. Variants this CPU cannot run
+// are reported as skipped.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "kernels/dispatch.h"
+#include "quant/quant.h"
+#include "test_util.h"
+
+namespace osprey {
+namespace {
+
+using kernels::Isa;
+
+struct Case {
+  Isa isa;
+  DType type;
+};
+
+class DotVariant : public ::testing::TestWithParam<Case> {};
+
+TEST_P(DotVariant, MatchesScalarReference) {
+  const Case c = GetParam();
+  const auto avail = kernels::available_isas();
+  if (std::find(avail.begin(), avail.end(), c.isa) == avail.end())
+    GTEST_SKIP() << kernels::isa_name(c.isa) << " is compiled but this CPU cannot run it";
+  const QuantOps* ops = quant_ops(c.type);
+  const QuantOps* act = quant_ops(ops->dot_type);
+  const kernels::DotFn fast = kernels::dot_kernel(c.type, c.isa);
+  ASSERT_NE(fast, nullptr);
+  // 1, 3 and 31 blocks, and a row of 11 blocks at 100x magnitude.
+  for (int64_t blocks : {1, 3, 31, 11}) {
+    const int64_t n = blocks * std::max<int64_t>(ops->block_len, 32);
+    const float scale = blocks == 11 ? 100.0f : 1.0f;
+    int worst_row = -1;
+    double worst = 0;
+    for (int row = 0; row < 8; ++row) {
+      const auto w = test::random_floats(n, 100 + row, scale);
+      const auto a = test::random_floats(n, 200 + row, scale);
+      std::vector<uint8_t> qw(quant_row_bytes(*ops, n)), qa(quant_row_bytes(*act, n));
+      ops->quantize(w.data(), qw.data(), n);
+      act->quantize(a.data(), qa.data(), n);
+      const float ref = ops->dot(qw.data(), qa.data(), n);
+      const float got = fast(qw.data(), qa.data(), n);
+      // Both sum the same exact integer (or float) products; only the order
+      // of float additions differs, so the gap is a few ulps of the sum of
+      // magnitudes.
+      double mag = 0;
+      for (int64_t i = 0; i < n; ++i) mag += std::fabs(static_cast<double>(w[i]) * a[i]);
+      const double err = std::fabs(static_cast<double>(got) - ref) / (mag + 1e-30);
+      if (err > worst) worst = err, worst_row = row;
+    }
+    EXPECT_LT(worst, 2e-6) << kernels::isa_name(c.isa) << " " << dtype_name(c.type) << " n=" << n
+                           << ": worst relative error " << worst << " at row " << worst_row;
+  }
+}
+
+std::vector<Case> all_cases() {
+  std::vector<Case> out;
+  for (Isa isa : kernels::compiled_isas())
+    for (DType t : supported_dtypes()) out.push_back({isa, t});
+  return out;
+}
+
+INSTANTIATE_TEST_SUITE_P(AllVariants, DotVariant, ::testing::ValuesIn(all_cases()), [](const auto& info) {
+  return std::string(kernels::isa_name(info.param.isa)) + "_" + dtype_name(info.param.type);
+});
+
+}  // namespace
+}  // namespace osprey

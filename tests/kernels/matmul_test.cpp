@@ -1,0 +1,64 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "kernels/matmul.h"
+#include "test_util.h"
+
+namespace osprey::kernels {
+namespace {
+
+WeightMatrix make_matrix(DType t, int64_t n_in, int64_t n_out, std::vector<uint8_t>& storage) {
+  const QuantOps* ops = quant_ops(t);
+  const int64_t row = quant_row_bytes(*ops, n_in);
+  storage.resize(row * n_out);
+  const auto w = test::random_floats(n_in * n_out, 5);
+  for (int64_t r = 0; r < n_out; ++r) ops->quantize(w.data() + r * n_in, storage.data() + r * row, n_in);
+  return {storage.data(), ops, dot_kernel(t), n_in, n_out, row};
+}
+
+// The split of output rows over threads must not change a single bit.
+TEST(Matmul, ResultIsIdenticalForAnyThreadCount) {
+  for (DType t : {DType::kQ4_0, DType::kQ8_0, DType::kQ4_K, DType::kF16}) {
+    std::vector<uint8_t> storage;
+    const WeightMatrix w = make_matrix(t, 512, 77, storage);
+    const auto x = test::random_floats(3 * 512, 9);
+    std::vector<float> first;
+    for (int threads : {1, 2, 3, 5}) {
+      ThreadPool pool(threads);
+      std::vector<uint8_t> scratch(matmul_scratch_bytes(w, 3));
+      std::vector<float> y(3 * 77);
+      matmul(pool, w, x.data(), 3, y.data(), scratch.data());
+      if (first.empty()) first = y;
+      ASSERT_EQ(std::memcmp(first.data(), y.data(), y.size() * 4), 0)
+          << dtype_name(t) << " differs with " << threads << " threads";
+    }
+  }
+}
+
+TEST(Matmul, MatchesDequantizedProduct) {
+  std::vector<uint8_t> storage;
+  const WeightMatrix w = make_matrix(DType::kQ8_0, 256, 40, storage);
+  const auto x = test::random_floats(2 * 256, 3);
+  ThreadPool pool(2);
+  std::vector<uint8_t> scratch(matmul_scratch_bytes(w, 2));
+  std::vector<float> y(2 * 40);
+  matmul(pool, w, x.data(), 2, y.data(), scratch.data());
+  std::vector<float> row(256);
+  for (int64_t t = 0; t < 2; ++t)
+    for (int64_t r = 0; r < 40; ++r) {
+      w.ops->dequantize(w.data + r * w.row_bytes, row.data(), 256);
+      double expect = 0, mag = 0;
+      for (int i = 0; i < 256; ++i) {
+        expect += row[i] * static_cast<double>(x[t * 256 + i]);
+        mag += std::fabs(row[i] * x[t * 256 + i]);
+      }
+      // Activations are rounded to 8 bits: error about 0.4% of the magnitude.
+      EXPECT_NEAR(y[t * 40 + r], expect, 0.01 * mag) << "token " << t << " row " << r;
+    }
+}
+
+}  // namespace
+}  // namespace osprey::kernels

@@ -1,0 +1,96 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "core/fp16.h"
+#include "kernels/ops.h"
+#include "test_util.h"
+
+namespace osprey::kernels {
+namespace {
+
+TEST(Ops, RmsNormGivesUnitRootMeanSquare) {
+  const auto x = test::random_floats(300, 1, 5.0f);
+  std::vector<float> w(300, 2.0f), y(300);
+  rmsnorm(y.data(), x.data(), w.data(), 300, 1e-6f);
+  double ss = 0;
+  for (float v : y) ss += v * static_cast<double>(v);
+  EXPECT_NEAR(std::sqrt(ss / 300), 2.0, 1e-5);
+  EXPECT_NEAR(y[7] / x[7], y[8] / x[8], 1e-6);  // one common scale
+}
+
+TEST(Ops, SoftmaxIsAStableDistribution) {
+  std::vector<float> x = {1000.0f, 999.0f, -1000.0f};
+  softmax(x.data(), 3);
+  EXPECT_NEAR(x[0] + x[1] + x[2], 1.0f, 1e-6);
+  EXPECT_NEAR(x[0] / x[1], std::exp(1.0f), 1e-4);
+  EXPECT_EQ(x[2], 0.0f);
+}
+
+TEST(Ops, SiluMul) {
+  const float g[2] = {0.0f, 2.0f}, u[2] = {3.0f, 0.5f};
+  float out[2];
+  silu_mul(out, g, u, 2);
+  EXPECT_EQ(out[0], 0.0f);
+  EXPECT_NEAR(out[1], 2.0f / (1.0f + std::exp(-2.0f)) * 0.5f, 1e-6);
+}
+
+TEST(Ops, RopePairsAndAngles) {
+  // One head of 4: interleaved rotates (0,1) and (2,3); neox rotates (0,2) and (1,3).
+  RopeParams p;
+  p.rope_dim = 4;
+  p.freq_base = 100.0f;
+  const float base[4] = {1, 0, 1, 0};
+  float a[4] = {1, 0, 1, 0};
+  rope(a, 1, 4, 0, p);
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(a[i], base[i]);  // position 0 is the identity
+  rope(a, 1, 4, 3, p);
+  // pair 0 turns by 3 rad, pair 1 by 3 * 100^(-1/2) = 0.3 rad
+  EXPECT_NEAR(a[0], std::cos(3.0f), 1e-5);
+  EXPECT_NEAR(a[1], std::sin(3.0f), 1e-5);
+  EXPECT_NEAR(a[2], std::cos(0.3f), 1e-5);
+  EXPECT_NEAR(a[3], std::sin(0.3f), 1e-5);
+  p.style = RopeStyle::kNeox;
+  float b[4] = {1, 1, 0, 0};
+  rope(b, 1, 4, 3, p);
+  EXPECT_NEAR(b[0], std::cos(3.0f), 1e-5);
+  EXPECT_NEAR(b[2], std::sin(3.0f), 1e-5);
+  EXPECT_NEAR(b[1], std::cos(0.3f), 1e-5);
+  EXPECT_NEAR(b[3], std::sin(0.3f), 1e-5);
+  // Frequency factors divide the angle.
+  const float factors[2] = {2.0f, 1.0f};
+  p.style = RopeStyle::kInterleaved;
+  p.freq_factors = factors;
+  float c[4] = {1, 0, 1, 0};
+  rope(c, 1, 4, 3, p);
+  EXPECT_NEAR(c[0], std::cos(1.5f), 1e-5);
+}
+
+TEST(Ops, AttentionOverOnePositionReturnsItsValue) {
+  const int hd = 8;
+  std::vector<uint16_t> k(hd), v(hd);
+  for (int d = 0; d < hd; ++d) {
+    k[d] = fp32_to_fp16(0.1f * d);
+    v[d] = fp32_to_fp16(d - 3.0f);
+  }
+  std::vector<float> q(hd, 1.0f), out(hd);
+  float scores[1];
+  attend_head(q.data(), k.data(), v.data(), hd, 1, hd, 0.5f, scores, out.data());
+  for (int d = 0; d < hd; ++d) EXPECT_EQ(out[d], d - 3.0f);
+}
+
+TEST(Ops, AttentionWeighsByScore) {
+  // Two positions; scores 0 and ln(3) -> weights 1/4 and 3/4.
+  const int hd = 2;
+  const uint16_t k[4] = {fp32_to_fp16(0.0f), fp32_to_fp16(0.0f), fp32_to_fp16(std::log(3.0f)), fp32_to_fp16(0.0f)};
+  const uint16_t v[4] = {fp32_to_fp16(4.0f), fp32_to_fp16(0.0f), fp32_to_fp16(0.0f), fp32_to_fp16(8.0f)};
+  const float q[2] = {1.0f, 0.0f};
+  float out[2], scores[2];
+  attend_head(q, k, v, hd, 2, hd, 1.0f, scores, out);
+  EXPECT_NEAR(out[0], 1.0f, 2e-3);
+  EXPECT_NEAR(out[1], 6.0f, 2e-3);
+}
+
+}  // namespace
+}  // namespace osprey::kernels

@@ -1,0 +1,313 @@
+#include "reference/reference_model.h"
+
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+
+namespace reference {
+
+namespace {
+
+struct Reader {
+  const std::vector<uint8_t>& b;
+  size_t p = 0;
+  bool ok = true;
+  template <typename T>
+  T get() {
+    T v{};
+    if (p + sizeof(T) > b.size()) {
+      ok = false;
+      return v;
+    }
+    std::memcpy(&v, b.data() + p, sizeof(T));
+    p += sizeof(T);
+    return v;
+  }
+  std::string str() {
+    const uint64_t n = get<uint64_t>();
+    if (!ok || p + n > b.size()) {
+      ok = false;
+      return {};
+    }
+    std::string s(reinterpret_cast<const char*>(b.data() + p), n);
+    p += n;
+    return s;
+  }
+};
+
+// Reads one metadata value of type t; numbers and strings are kept, arrays skipped.
+void read_value(Reader& r, uint32_t t, double* num, std::string* s) {
+  switch (t) {
+    case 0: *num = r.get<uint8_t>(); break;
+    case 1: *num = r.get<int8_t>(); break;
+    case 2: *num = r.get<uint16_t>(); break;
+    case 3: *num = r.get<int16_t>(); break;
+    case 4: *num = r.get<uint32_t>(); break;
+    case 5: *num = r.get<int32_t>(); break;
+    case 6: *num = r.get<float>(); break;
+    case 7: *num = r.get<uint8_t>(); break;
+    case 8: *s = r.str(); break;
+    case 10: *num = static_cast<double>(r.get<uint64_t>()); break;
+    case 11: *num = static_cast<double>(r.get<int64_t>()); break;
+    case 12: *num = r.get<double>(); break;
+    case 9: {
+      const uint32_t et = r.get<uint32_t>();
+      const uint64_t n = r.get<uint64_t>();
+      double d;
+      std::string x;
+      for (uint64_t i = 0; i < n && r.ok; ++i) read_value(r, et, &d, &x);
+      break;
+    }
+    default: r.ok = false;
+  }
+}
+
+double half(const uint8_t* p) {
+  const uint16_t h = static_cast<uint16_t>(p[0] | (p[1] << 8));
+  const int sign = h >> 15, e = (h >> 10) & 31, m = h & 1023;
+  double v;
+  if (e == 0) v = std::ldexp(m, -24);
+  else if (e == 31) v = m ? NAN : INFINITY;
+  else v = std::ldexp(1024 + m, e - 25);
+  return sign ? -v : v;
+}
+
+double bfloat(const uint8_t* p) {
+  const uint32_t bits = static_cast<uint32_t>(p[0] | (p[1] << 8)) << 16;
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+// Value i of a block of the given GGUF type; blk points at the block.
+double block_value(uint32_t type, const uint8_t* blk, int i) {
+  switch (type) {
+    case 2: {  // q4_0: d, 16 bytes of nibbles
+      const int nib = i < 16 ? (blk[2 + i] & 15) : (blk[2 + i - 16] >> 4);
+      return half(blk) * (nib - 8);
+    }
+    case 3: {  // q4_1: d, m, nibbles
+      const int nib = i < 16 ? (blk[4 + i] & 15) : (blk[4 + i - 16] >> 4);
+      return half(blk) * nib + half(blk + 2);
+    }
+    case 6: case 7: {  // q5_0 / q5_1: the fifth bit of element i is bit i of qh
+      const int off = type == 6 ? 2 : 4;
+      uint32_t qh;
+      std::memcpy(&qh, blk + off, 4);
+      const uint8_t* qs = blk + off + 4;
+      const int nib = i < 16 ? (qs[i] & 15) : (qs[i - 16] >> 4);
+      const int q = nib | static_cast<int>(((qh >> i) & 1) << 4);
+      return type == 6 ? half(blk) * (q - 16) : half(blk) * q + half(blk + 2);
+    }
+    case 8:  // q8_0
+      return half(blk) * static_cast<int8_t>(blk[2 + i]);
+    case 12: case 13: {  // q4_k / q5_k
+      const uint8_t* sc = blk + 4;
+      const int sub = i / 32;
+      int scale, min;
+      if (sub < 4) {
+        scale = sc[sub] & 63;
+        min = sc[sub + 4] & 63;
+      } else {
+        scale = (sc[sub + 4] & 15) | ((sc[sub - 4] >> 6) << 4);
+        min = (sc[sub + 4] >> 4) | ((sc[sub] >> 6) << 4);
+      }
+      const int chunk = i / 64, within = i % 64, l = within % 32, upper = within >= 32;
+      const uint8_t* qs = blk + (type == 12 ? 16 : 48);
+      int q = upper ? (qs[32 * chunk + l] >> 4) : (qs[32 * chunk + l] & 15);
+      if (type == 13) q |= ((blk[16 + l] >> (2 * chunk + upper)) & 1) << 4;
+      return half(blk) * scale * q - half(blk + 2) * min;
+    }
+    case 14: {  // q6_k: ql[128], qh[64], scales[16], d
+      const int h = i / 128, r = i % 128, quarter = r / 32, l = r % 32;
+      const uint8_t byte = blk[64 * h + l + (quarter & 1) * 32];
+      const int nib = quarter < 2 ? (byte & 15) : (byte >> 4);
+      const int hi = (blk[128 + 32 * h + l] >> (2 * quarter)) & 3;
+      return half(blk + 208) * static_cast<int8_t>(blk[192 + i / 16]) * ((nib | (hi << 4)) - 32);
+    }
+  }
+  return NAN;
+}
+
+int block_size(uint32_t type) { return type == 0 || type == 1 || type == 30 ? 1 : (type >= 10 ? 256 : 32); }
+int block_bytes(uint32_t type) {
+  switch (type) {
+    case 0: return 4;
+    case 1: case 30: return 2;
+    case 2: return 18;
+    case 3: return 20;
+    case 6: return 22;
+    case 7: return 24;
+    case 8: return 34;
+    case 12: return 144;
+    case 13: return 176;
+    case 14: return 210;
+  }
+  return 0;
+}
+
+}  // namespace
+
+std::string Model::load(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return "cannot open " + path;
+  bytes_.assign(std::istreambuf_iterator<char>(in), {});
+  Reader r{bytes_};
+  if (r.get<uint32_t>() != 0x46554747) return "bad magic";
+  r.get<uint32_t>();
+  const uint64_t n_tensors = r.get<uint64_t>(), n_kv = r.get<uint64_t>();
+  for (uint64_t k = 0; k < n_kv && r.ok; ++k) {
+    const std::string key = r.str();
+    const uint32_t t = r.get<uint32_t>();
+    double num = 0;
+    std::string s;
+    read_value(r, t, &num, &s);
+    if (t == 8) strings_[key] = s;
+    else if (t != 9) numbers_[key] = num;
+  }
+  for (uint64_t k = 0; k < n_tensors && r.ok; ++k) {
+    const std::string name = r.str();
+    Tensor t;
+    t.dims.resize(r.get<uint32_t>());
+    for (auto& d : t.dims) d = r.get<uint64_t>();
+    t.type = r.get<uint32_t>();
+    t.offset = r.get<uint64_t>();
+    tensors_[name] = t;
+  }
+  if (!r.ok) return "truncated file";
+  const uint64_t align = numbers_.count("general.alignment") ? static_cast<uint64_t>(numbers_["general.alignment"]) : 32;
+  data_start_ = (r.p + align - 1) / align * align;
+  for (const auto& [name, t] : tensors_)
+    if (block_bytes(t.type) == 0) return "reference cannot read type " + std::to_string(t.type) + " of " + name;
+
+  arch_ = strings_["general.architecture"];
+  auto num = [&](const std::string& k, double def) {
+    auto it = numbers_.find(arch_ + "." + k);
+    return it == numbers_.end() ? def : it->second;
+  };
+  n_embd_ = static_cast<int>(num("embedding_length", 0));
+  n_layer_ = static_cast<int>(num("block_count", 0));
+  n_head_ = static_cast<int>(num("attention.head_count", 0));
+  n_kv_ = static_cast<int>(num("attention.head_count_kv", n_head_));
+  head_dim_ = n_embd_ / n_head_;
+  rope_dim_ = static_cast<int>(num("rope.dimension_count", head_dim_));
+  eps_ = num("attention.layer_norm_rms_epsilon", 1e-5);
+  rope_base_ = num("rope.freq_base", 10000);
+  neox_ = arch_ == "qwen2";
+  n_vocab_ = static_cast<int>(tensors_["token_embd.weight"].dims[1]);
+  keys_.assign(n_layer_, {});
+  values_.assign(n_layer_, {});
+  return "";
+}
+
+std::vector<double> Model::matrix_row(const std::string& name, uint64_t row) const {
+  const Tensor& t = tensors_.at(name);
+  const uint64_t cols = t.dims[0];
+  const int bs = block_size(t.type), bb = block_bytes(t.type);
+  const uint8_t* base = bytes_.data() + data_start_ + t.offset + row * (cols / bs) * bb;
+  std::vector<double> out(cols);
+  for (uint64_t c = 0; c < cols; ++c) {
+    const uint8_t* blk = base + (c / bs) * bb;
+    if (t.type == 0) {
+      float f;
+      std::memcpy(&f, base + 4 * c, 4);
+      out[c] = f;
+    } else if (t.type == 1) {
+      out[c] = half(base + 2 * c);
+    } else if (t.type == 30) {
+      out[c] = bfloat(base + 2 * c);
+    } else {
+      out[c] = block_value(t.type, blk, static_cast<int>(c % bs));
+    }
+  }
+  return out;
+}
+
+std::vector<double> Model::vec(const std::string& name) const { return matrix_row(name, 0); }
+
+std::vector<double> Model::matvec(const std::string& name, const std::vector<double>& x) const {
+  auto& m = cache_[name];
+  const Tensor& t = tensors_.at(name);
+  if (m.empty())
+    for (uint64_t r = 0; r < t.dims[1]; ++r) m.push_back(matrix_row(name, r));
+  std::vector<double> y(m.size(), 0.0);
+  for (size_t r = 0; r < m.size(); ++r)
+    for (size_t c = 0; c < x.size(); ++c) y[r] += m[r][c] * x[c];
+  return y;
+}
+
+std::vector<double> Model::step(int token) {
+  std::vector<double> x = matrix_row("token_embd.weight", token);
+  auto norm = [&](const std::vector<double>& v, const std::string& w) {
+    double ss = 0;
+    for (double a : v) ss += a * a;
+    const double s = 1.0 / std::sqrt(ss / v.size() + eps_);
+    const std::vector<double> g = vec(w);
+    std::vector<double> o(v.size());
+    for (size_t i = 0; i < v.size(); ++i) o[i] = v[i] * s * g[i];
+    return o;
+  };
+  std::vector<double> factors(rope_dim_ / 2, 1.0);
+  if (has("rope_freqs.weight")) factors = vec("rope_freqs.weight");
+  auto rotate = [&](std::vector<double>& v, int heads) {
+    for (int h = 0; h < heads; ++h)
+      for (int i = 0; i < rope_dim_ / 2; ++i) {
+        const double angle = pos_ * std::pow(rope_base_, -2.0 * i / rope_dim_) / factors[i];
+        const int a = h * head_dim_ + (neox_ ? i : 2 * i);
+        const int b = h * head_dim_ + (neox_ ? i + rope_dim_ / 2 : 2 * i + 1);
+        const double x0 = v[a], x1 = v[b];
+        v[a] = x0 * std::cos(angle) - x1 * std::sin(angle);
+        v[b] = x0 * std::sin(angle) + x1 * std::cos(angle);
+      }
+  };
+  auto add_bias = [&](std::vector<double>& v, const std::string& name) {
+    if (!has(name)) return;
+    const auto b = vec(name);
+    for (size_t i = 0; i < v.size(); ++i) v[i] += b[i];
+  };
+
+  for (int l = 0; l < n_layer_; ++l) {
+    const std::string p = "blk." + std::to_string(l) + ".";
+    const auto h = norm(x, p + "attn_norm.weight");
+    auto q = matvec(p + "attn_q.weight", h);
+    auto k = matvec(p + "attn_k.weight", h);
+    auto v = matvec(p + "attn_v.weight", h);
+    add_bias(q, p + "attn_q.bias");
+    add_bias(k, p + "attn_k.bias");
+    add_bias(v, p + "attn_v.bias");
+    rotate(q, n_head_);
+    rotate(k, n_kv_);
+    keys_[l].push_back(k);
+    values_[l].push_back(v);
+    std::vector<double> att(n_head_ * head_dim_, 0.0);
+    for (int hh = 0; hh < n_head_; ++hh) {
+      const int kv = hh / (n_head_ / n_kv_);
+      std::vector<double> s(pos_ + 1);
+      double mx = -1e300;
+      for (int t = 0; t <= pos_; ++t) {
+        double d = 0;
+        for (int i = 0; i < head_dim_; ++i) d += q[hh * head_dim_ + i] * keys_[l][t][kv * head_dim_ + i];
+        s[t] = d / std::sqrt(static_cast<double>(head_dim_));
+        mx = std::max(mx, s[t]);
+      }
+      double sum = 0;
+      for (double& e : s) sum += (e = std::exp(e - mx));
+      for (int t = 0; t <= pos_; ++t)
+        for (int i = 0; i < head_dim_; ++i) att[hh * head_dim_ + i] += s[t] / sum * values_[l][t][kv * head_dim_ + i];
+    }
+    const auto o = matvec(p + "attn_output.weight", att);
+    for (int i = 0; i < n_embd_; ++i) x[i] += o[i];
+    const auto h2 = norm(x, p + "ffn_norm.weight");
+    auto g = matvec(p + "ffn_gate.weight", h2);
+    const auto u = matvec(p + "ffn_up.weight", h2);
+    for (size_t i = 0; i < g.size(); ++i) g[i] = g[i] / (1 + std::exp(-g[i])) * u[i];
+    const auto d = matvec(p + "ffn_down.weight", g);
+    for (int i = 0; i < n_embd_; ++i) x[i] += d[i];
+  }
+  ++pos_;
+  const auto xn = norm(x, "output_norm.weight");
+  return matvec(has("output.weight") ? "output.weight" : "token_embd.weight", xn);
+}
+
+}  // namespace reference

@@ -1,0 +1,49 @@
+// An independent reference forward pass for llama-style models, used to check
+// osprey's logits. It shares no code with src/: its own GGUF reading, its own
+// dequantization (written per element from the format definitions) and plain
+// double-precision arithmetic. Slow and simple on purpose.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace reference {
+
+class Model {
+ public:
+  // Returns "" on success, else a message.
+  std::string load(const std::string& path);
+  // Appends one token and returns the logits that follow it.
+  std::vector<double> step(int token);
+  int vocab_size() const { return n_vocab_; }
+
+ private:
+  struct Tensor {
+    std::vector<uint64_t> dims;
+    uint32_t type = 0;
+    uint64_t offset = 0;
+  };
+  std::vector<double> matrix_row(const std::string& name, uint64_t row) const;
+  std::vector<double> vec(const std::string& name) const;
+  bool has(const std::string& name) const { return tensors_.count(name) != 0; }
+  std::vector<double> matvec(const std::string& name, const std::vector<double>& x) const;
+
+  std::vector<uint8_t> bytes_;
+  uint64_t data_start_ = 0;
+  std::map<std::string, Tensor> tensors_;
+  std::map<std::string, double> numbers_;
+  std::map<std::string, std::string> strings_;
+
+  std::string arch_;
+  int n_vocab_ = 0, n_embd_ = 0, n_layer_ = 0, n_head_ = 0, n_kv_ = 0, head_dim_ = 0, rope_dim_ = 0;
+  double eps_ = 1e-5, rope_base_ = 10000;
+  bool neox_ = false;
+  // Cached matrices, dequantized once: name -> [rows][cols].
+  mutable std::map<std::string, std::vector<std::vector<double>>> cache_;
+  std::vector<std::vector<std::vector<double>>> keys_, values_;  // [layer][pos][kv_dim]
+  int pos_ = 0;
+};
+
+}  // namespace reference

@@ -1,0 +1,76 @@
+#include "test_util.h"
+
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "cli/commands.h"
+#include "cli/synth.h"
+
+namespace osprey::test {
+
+std::string shared_testdata_dir() {
+  const std::string dir = std::string(OSPREY_SHARED_DIR) + "/testdata";
+  return std::filesystem::is_directory(dir) ? dir : std::string();
+}
+
+std::string synth_model(const std::string& preset, const std::string& type, uint64_t seed) {
+  const std::string dir = OSPREY_TEST_MODELS_DIR;
+  std::filesystem::create_directories(dir);
+  const std::string path = dir + "/" + preset + "-" + type + "-" + std::to_string(seed) + ".gguf";
+  if (std::filesystem::exists(path)) return path;
+  cli::SynthOptions o;
+  o.preset = preset;
+  o.type = type;
+  o.seed = seed;
+  o.quiet = true;
+  o.out = path + ".tmp" + std::to_string(::getpid());
+  try {
+    cli::write_synth_model(o);
+  } catch (const cli::Failure& f) {
+    std::fprintf(stderr, "synth failed: %s\n", f.message.c_str());
+    return {};
+  }
+  std::filesystem::rename(o.out, path);
+  return path;
+}
+
+std::string osprey_binary() { return OSPREY_BINARY; }
+
+CommandResult run_command(const std::string& command_line) {
+  char out_tmpl[] = "/tmp/osprey-test-out-XXXXXX";
+  char err_tmpl[] = "/tmp/osprey-test-err-XXXXXX";
+  const int out_fd = mkstemp(out_tmpl), err_fd = mkstemp(err_tmpl);
+  ::close(out_fd);
+  ::close(err_fd);
+  const std::string full = command_line + " >" + out_tmpl + " 2>" + err_tmpl + " </dev/null";
+  const int status = std::system(full.c_str());
+  CommandResult r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  auto slurp = [](const char* p) {
+    std::ifstream in(p, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  };
+  r.out = slurp(out_tmpl);
+  r.err = slurp(err_tmpl);
+  std::remove(out_tmpl);
+  std::remove(err_tmpl);
+  return r;
+}
+
+std::vector<float> random_floats(size_t n, uint64_t seed, float scale) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> dist(0.0f, scale);
+  std::vector<float> v(n);
+  for (auto& x : v) x = dist(rng);
+  return v;
+}
+
+}  // namespace osprey::test

@@ -1,0 +1,31 @@
+// Helpers shared by the test binaries.
+#pragma once
+
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace osprey::test {
+
+// ../shared/testdata, or "" when the shared folder is absent.
+std::string shared_testdata_dir();
+
+// Path of a synthetic model, written on first use and reused afterwards
+// (by this and later test processes). Thread-safe across processes: the file
+// is written under a temporary name and renamed into place.
+std::string synth_model(const std::string& preset, const std::string& type, uint64_t seed = 42);
+
+// The osprey executable.
+std::string osprey_binary();
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string out, err;
+};
+// Runs a shell command line, capturing stdout and stderr.
+CommandResult run_command(const std::string& command_line);
+
+std::vector<float> random_floats(size_t n, uint64_t seed, float scale = 1.0f);
+
+}  // namespace osprey::test
