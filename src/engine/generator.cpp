@@ -39,11 +39,9 @@ Expected<GenerateResult> generate(TokenModel& model, const Tokenizer& tokenizer,
   const auto t1 = Clock::now();
   result.prompt_seconds = seconds(t0, t1);
 
-  for (;;) {
-    if (options.max_tokens >= 0 && static_cast<int64_t>(result.tokens.size()) >= options.max_tokens) {
-      result.finish = FinishReason::kLength;
-      break;
-    }
+  result.finish = FinishReason::kLength;
+  // Each turn samples a token and, only if more are wanted, evaluates it.
+  while (options.max_tokens != 0) {
     const int32_t id = sampler.sample(logits);
     sampler.accept(id);
     if (!options.ignore_eos && tokenizer.vocab().is_end_of_generation(id)) {
@@ -55,6 +53,7 @@ Expected<GenerateResult> generate(TokenModel& model, const Tokenizer& tokenizer,
       result.finish = FinishReason::kCancelled;
       break;
     }
+    if (options.max_tokens >= 0 && static_cast<int64_t>(result.tokens.size()) >= options.max_tokens) break;
     if (model.n_past() >= model.n_ctx()) {
       result.finish = FinishReason::kContextFull;
       break;

@@ -89,7 +89,8 @@ TEST(Cli, TokenizeIdsAndPieces) {
   ASSERT_EQ(ids.exit_code, 0);
   EXPECT_EQ(ids.out.front(), '[');
   const auto pieces = osprey("tokenize -m " + model + " --no-bos 'Hello world'");
-  EXPECT_TRUE(contains(pieces.out, "-> ' w")) << pieces.out;
+  EXPECT_TRUE(contains(pieces.out, "-> 'H")) << pieces.out;
+  EXPECT_FALSE(contains(pieces.out, "begin_of_text")) << "--no-bos still added BOS";
   const std::string dir = test::shared_testdata_dir();
   if (dir.empty()) GTEST_SKIP() << "../shared/testdata is absent: vocabulary-only files not checked";
   const auto vocab_only = osprey("tokenize -m " + dir + "/vocab/ggml-vocab-llama-spm.gguf --ids --no-bos 'Hello world'");

@@ -35,9 +35,9 @@ TEST(SamplingStages, TopPKeepsTheSmallestSetReachingP) {
   auto c = cands({std::log(5.0f), std::log(3.0f), std::log(2.0f)});  // p = 0.5, 0.3, 0.2
   sampling::softmax(c);
   auto d = c;
-  sampling::top_p(c, 0.8f);
+  sampling::top_p(c, 0.75f);  // 0.5 + 0.3 reaches it
   EXPECT_EQ(c.size(), 2u);
-  sampling::top_p(d, 0.81f);
+  sampling::top_p(d, 0.85f);  // needs all three
   EXPECT_EQ(d.size(), 3u);
 }
 
