@@ -4,6 +4,8 @@
 #include <cstring>
 #include <functional>
 
+#include <unistd.h>
+
 #include "cli/commands.h"
 #include "cli/synth.h"
 #include "core/log.h"
@@ -222,6 +224,7 @@ void write_synth_model(const SynthOptions& o) {
   w.set("general.synthetic_seed", GgufValue::u64(o.seed));
 
   SynthWriter s(w, *type, o.seed);
+  const bool show_progress = !o.quiet && isatty(STDERR_FILENO);  // a counter that redraws is noise in a log
   const int64_t q_dim = p.n_head * hd, kv_dim = p.n_head_kv * hd, E = p.n_embd;
   const int64_t n_special = o.vocab.empty() ? static_cast<int64_t>(p.specials.size()) + (p.vocab == SynthVocab::kSpm ? 3 : 0) : 0;
   const SuccessorChain chain = build_chain(p, n_special, o.seed);
@@ -239,7 +242,7 @@ void write_synth_model(const SynthOptions& o) {
   if (p.llama3_rope)
     s.vector("rope_freqs.weight", hd / 2, [&](int64_t i, Rng&) { return llama3_rope_factor(i, hd, p.rope_base); });
   for (int64_t l = 0; l < p.n_layer; ++l) {
-    if (!o.quiet)
+    if (show_progress)
       std::fprintf(stderr, "\rsynth: layer %lld/%lld", static_cast<long long>(l + 1), static_cast<long long>(p.n_layer));
     const std::string b = "blk." + std::to_string(l) + ".";
     s.vector(b + "attn_norm.weight", E, near_one);
@@ -284,7 +287,7 @@ void write_synth_model(const SynthOptions& o) {
         row[k] = k < K ? 2.0f * chain.emb[chain.successor[k] * E + d] / h_match : 0.0f;
     });
   }
-  if (!o.quiet) std::fprintf(stderr, "\n");
+  if (show_progress) std::fprintf(stderr, "\n");
   if (p.tied_output) {
     s.vector("output_norm.weight", E, [&](int64_t, Rng& r) { return out_gain * (1.0f + 0.05f * r.normal()); });
   } else {

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs the Debian packages osprey needs (if missing) and builds it, Release, into build/.
+# Usage: bash scripts/setup.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+  build-essential cmake ninja-build pkg-config git
+  nlohmann-json3-dev libcli11-dev libpcre2-dev       # JSON, command line, Unicode regex (pre-tokenizers)
+  libgtest-dev libgmock-dev libbenchmark-dev         # tests and micro-benchmarks
+  clang libclang-rt-14-dev                           # sanitizer and fuzzer builds (scripts/test.sh)
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DOSPREY_BUILD_TESTS=ON -DOSPREY_BUILD_BENCH=ON
+cmake --build build
+echo "setup: built build/src/osprey"

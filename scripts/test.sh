@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: the Release build (scripts/setup.sh makes it),
+# then the same suite built with AddressSanitizer + UBSan, then a short
+# libFuzzer run of the GGUF reader. Tests that need ../shared/testdata skip
+# with a message when it is absent.
+# Usage: bash scripts/test.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+jobs=$(nproc)
+
+echo "== tests (Release)"
+ctest --test-dir build -j"$jobs" --output-on-failure
+
+echo "== tests under AddressSanitizer and UBSan"
+CC=clang CXX=clang++ cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DOSPREY_SANITIZE=ON -DOSPREY_FUZZ=ON -DOSPREY_BUILD_BENCH=OFF >/dev/null
+cmake --build build-asan
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --test-dir build-asan -j"$jobs" --output-on-failure
+
+echo "== fuzzing the GGUF reader (60 s)"
+corpus=build-asan/fuzz-corpus
+mkdir -p "$corpus"
+cp build-asan/test-models/*.gguf "$corpus"/ 2>/dev/null || true
+build-asan/tests/gguf_fuzz -max_total_time=60 -max_len=65536 -rss_limit_mb=2048 "$corpus" 2>&1 | tail -n 3
