@@ -4,9 +4,23 @@
 #include <cmath>
 
 #include "core/fp16.h"
+#include "quant/blocks.h"
 #include "quant/quant_util.h"
 
 namespace osprey::quant {
+
+void k_dot_levels(const uint8_t q[256], const uint8_t scales[12], const BlockQ8_K& y, int32_t& sumi, int32_t& summ) {
+  sumi = 0;
+  summ = 0;
+  for (int j = 0; j < 8; ++j) {
+    int sc, m;
+    k_scale_min(j, scales, sc, m);
+    int32_t s = 0;
+    for (int l = 0; l < 32; ++l) s += q[32 * j + l] * y.qs[32 * j + l];
+    sumi += sc * s;
+    summ += m * (y.bsums[2 * j] + y.bsums[2 * j + 1]);
+  }
+}
 
 void k_pack_scale_min(const uint8_t sc[8], const uint8_t m[8], uint8_t out[12]) {
   for (int j = 0; j < 12; ++j) out[j] = 0;

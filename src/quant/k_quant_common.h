@@ -17,6 +17,13 @@ inline void k_scale_min(int j, const uint8_t* q, int& sc, int& m) {
   }
 }
 
+struct BlockQ8_K;
+
+// sum over a super-block of (d*sc_j*q - dmin*m_j) * a, given the levels q[256]
+// (0..31) and the packed scales: returns d-part and min-part as integers,
+// sumi = sum_j sc_j * sum(q*a) and summ = sum_j m_j * sum(a) (from bsums).
+void k_dot_levels(const uint8_t q[256], const uint8_t scales[12], const BlockQ8_K& y, int32_t& sumi, int32_t& summ);
+
 void k_pack_scale_min(const uint8_t sc[8], const uint8_t m[8], uint8_t out[12]);
 
 // Fits x[i] ~= scale * q[i] - min with q in [0, levels-1] and min >= 0,

@@ -52,15 +52,8 @@ float dot(const void* w, const void* a, int64_t n) {
   float sum = 0;
   for (int64_t i = 0; i < n / kQK_K; ++i) {
     unpack(x[i], q);
-    int32_t sumi = 0, summ = 0;
-    for (int j = 0; j < 8; ++j) {
-      int sc, m;
-      k_scale_min(j, x[i].scales, sc, m);
-      int32_t s = 0;
-      for (int l = 0; l < 32; ++l) s += q[32 * j + l] * y[i].qs[32 * j + l];
-      sumi += sc * s;
-      summ += m * (y[i].bsums[2 * j] + y[i].bsums[2 * j + 1]);
-    }
+    int32_t sumi, summ;
+    k_dot_levels(q, x[i].scales, y[i], sumi, summ);
     sum += y[i].d * (fp16_to_fp32(x[i].d) * sumi - fp16_to_fp32(x[i].dmin) * summ);
   }
   return sum;

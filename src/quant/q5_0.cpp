@@ -8,22 +8,12 @@
 namespace osprey::quant {
 namespace {
 
-// Bit j of qh is bit 4 of element j; bit j+16 is bit 4 of element j+16.
-inline void unpack(const BlockQ5_0& b, int q[kQK]) {
-  uint32_t qh;
-  std::memcpy(&qh, b.qh, 4);
-  for (int j = 0; j < kQK / 2; ++j) {
-    q[j] = (b.qs[j] & 0x0F) | (((qh >> j) & 1) << 4);
-    q[j + kQK / 2] = (b.qs[j] >> 4) | (((qh >> (j + 16)) & 1) << 4);
-  }
-}
-
 void dequantize(const void* src, float* dst, int64_t n) {
   const auto* b = static_cast<const BlockQ5_0*>(src);
   int q[kQK];
   for (int64_t i = 0; i < n / kQK; ++i) {
     const float d = fp16_to_fp32(b[i].d);
-    unpack(b[i], q);
+    unpack_q5(b[i].qs, b[i].qh, q);
     for (int j = 0; j < kQK; ++j) dst[i * kQK + j] = (q[j] - 16) * d;
   }
 }
@@ -53,7 +43,7 @@ float dot(const void* w, const void* a, int64_t n) {
   float sum = 0;
   int q[kQK];
   for (int64_t i = 0; i < n / kQK; ++i) {
-    unpack(x[i], q);
+    unpack_q5(x[i].qs, x[i].qh, q);
     int32_t s = 0;
     for (int j = 0; j < kQK; ++j) s += (q[j] - 16) * y[i].qs[j];
     sum += s * fp16_to_fp32(x[i].d) * fp16_to_fp32(y[i].d);

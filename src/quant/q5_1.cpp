@@ -9,21 +9,12 @@
 namespace osprey::quant {
 namespace {
 
-inline void unpack(const BlockQ5_1& b, int q[kQK]) {
-  uint32_t qh;
-  std::memcpy(&qh, b.qh, 4);
-  for (int j = 0; j < kQK / 2; ++j) {
-    q[j] = (b.qs[j] & 0x0F) | (((qh >> j) & 1) << 4);
-    q[j + kQK / 2] = (b.qs[j] >> 4) | (((qh >> (j + 16)) & 1) << 4);
-  }
-}
-
 void dequantize(const void* src, float* dst, int64_t n) {
   const auto* b = static_cast<const BlockQ5_1*>(src);
   int q[kQK];
   for (int64_t i = 0; i < n / kQK; ++i) {
     const float d = fp16_to_fp32(b[i].d), m = fp16_to_fp32(b[i].m);
-    unpack(b[i], q);
+    unpack_q5(b[i].qs, b[i].qh, q);
     for (int j = 0; j < kQK; ++j) dst[i * kQK + j] = q[j] * d + m;
   }
 }
@@ -55,7 +46,7 @@ float dot(const void* w, const void* a, int64_t n) {
   float sum = 0;
   int q[kQK];
   for (int64_t i = 0; i < n / kQK; ++i) {
-    unpack(x[i], q);
+    unpack_q5(x[i].qs, x[i].qh, q);
     int32_t s = 0;
     for (int j = 0; j < kQK; ++j) s += q[j] * y[i].qs[j];
     sum += s * fp16_to_fp32(x[i].d) * fp16_to_fp32(y[i].d) + fp16_to_fp32(x[i].m) * fp16_to_fp32(y[i].s);

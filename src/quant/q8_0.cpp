@@ -19,13 +19,7 @@ void dequantize(const void* src, float* dst, int64_t n) {
 void quantize(const float* src, void* dst, int64_t n) {
   auto* b = static_cast<BlockQ8_0*>(dst);
   for (int64_t i = 0; i < n / kQK; ++i) {
-    const float* x = src + i * kQK;
-    float amax = 0;
-    for (int j = 0; j < kQK; ++j) amax = std::fmax(amax, std::fabs(x[j]));
-    const float d = amax / 127.0f;
-    const float id = d != 0 ? 1.0f / d : 0.0f;
-    b[i].d = fp32_to_fp16(d);
-    for (int j = 0; j < kQK; ++j) b[i].qs[j] = static_cast<int8_t>(round_clamp(std::round(x[j] * id), -127, 127));
+    b[i].d = fp32_to_fp16(quantize_block_q8(src + i * kQK, b[i].qs, kQK));
   }
 }
 

@@ -21,16 +21,9 @@ void dequantize(const void* src, float* dst, int64_t n) {
 void quantize(const float* src, void* dst, int64_t n) {
   auto* b = static_cast<BlockQ8_1*>(dst);
   for (int64_t i = 0; i < n / kQK; ++i) {
-    const float* x = src + i * kQK;
-    float amax = 0;
-    for (int j = 0; j < kQK; ++j) amax = std::fmax(amax, std::fabs(x[j]));
-    const float d = amax / 127.0f;
-    const float id = d != 0 ? 1.0f / d : 0.0f;
+    const float d = quantize_block_q8(src + i * kQK, b[i].qs, kQK);
     int sum = 0;
-    for (int j = 0; j < kQK; ++j) {
-      b[i].qs[j] = static_cast<int8_t>(round_clamp(std::round(x[j] * id), -127, 127));
-      sum += b[i].qs[j];
-    }
+    for (int j = 0; j < kQK; ++j) sum += b[i].qs[j];
     b[i].d = fp32_to_fp16(d);
     b[i].s = fp32_to_fp16(sum * d);
   }

@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 
 namespace osprey::quant {
 
@@ -30,6 +31,28 @@ inline float signed_absmax(const float* x, int n) {
     }
   }
   return max;
+}
+
+// Symmetric 8-bit encoding of n values: returns the scale d = amax / 127 and
+// writes round(x / d). Shared by the Q8_0 and Q8_1 encoders.
+inline float quantize_block_q8(const float* x, int8_t* qs, int n) {
+  float amax = 0;
+  for (int j = 0; j < n; ++j) amax = std::fmax(amax, std::fabs(x[j]));
+  const float d = amax / 127.0f;
+  const float id = d != 0 ? 1.0f / d : 0.0f;
+  for (int j = 0; j < n; ++j) qs[j] = static_cast<int8_t>(round_clamp(std::round(x[j] * id), -127, 127));
+  return d;
+}
+
+// The 5-bit levels of a Q5_0/Q5_1 block: the low nibbles in qs (element j
+// low, element j+16 high) and the fifth bit of element i at bit i of qh.
+inline void unpack_q5(const uint8_t qs[16], const uint8_t qh_bytes[4], int q[32]) {
+  uint32_t qh;
+  std::memcpy(&qh, qh_bytes, 4);
+  for (int j = 0; j < 16; ++j) {
+    q[j] = (qs[j] & 0x0F) | (((qh >> j) & 1) << 4);
+    q[j + 16] = (qs[j] >> 4) | (((qh >> (j + 16)) & 1) << 4);
+  }
 }
 
 }  // namespace osprey::quant

@@ -1,9 +1,8 @@
 // Byte-level BPE (tokenizer.ggml.model = "gpt2"): text is split into words by
 // the pre-tokenizer, each word's bytes are mapped to printable code points,
 // and adjacent symbols merge in the order of the merge list.
-#include <queue>
-
 #include "core/utf8.h"
+#include "tokenizer/symbol_merge.h"
 #include "tokenizer/pre_tokenizer.h"
 #include "tokenizer/tokenizer.h"
 
@@ -33,18 +32,6 @@ const ByteMap& byte_map() {
   return m;
 }
 
-struct Symbol {
-  size_t start, len;
-  int prev, next;
-};
-
-struct Pair {
-  int32_t rank;
-  int left;
-  size_t len;
-  bool operator<(const Pair& o) const { return rank > o.rank || (rank == o.rank && left > o.left); }
-};
-
 }  // namespace
 
 const std::string& bpe_byte_to_text(uint8_t byte) { return byte_map().text[byte]; }
@@ -63,48 +50,17 @@ void Tokenizer::bpe_word(const std::string& word, std::vector<int32_t>& out) con
       return;
     }
   }
-  std::vector<Symbol> sym;
-  for (size_t i = 0; i < word.size();) {
-    uint32_t cp;
-    size_t n;
-    utf8::decode(word, i, cp, n);
-    sym.push_back({i, n, static_cast<int>(sym.size()) - 1, static_cast<int>(sym.size()) + 1});
-    i += n;
-  }
-  if (sym.empty()) return;
-  sym.back().next = -1;
-
-  std::priority_queue<Pair> queue;
   std::string key;
-  auto try_pair = [&](int left) {
-    if (left < 0 || sym[left].next < 0) return;
-    const Symbol& a = sym[left];
-    const Symbol& b = sym[a.next];
-    key.assign(word, a.start, a.len);
+  const auto pieces = merge_symbols(word, [&](std::string_view a, std::string_view b) -> std::optional<double> {
+    key.assign(a);
     key += ' ';
-    key.append(word, b.start, b.len);
+    key += b;
     auto it = vocab_.merge_rank.find(key);
-    if (it != vocab_.merge_rank.end()) queue.push({it->second, left, a.len + b.len});
-  };
-  for (size_t i = 0; i + 1 < sym.size(); ++i) try_pair(static_cast<int>(i));
-
-  while (!queue.empty()) {
-    const Pair top = queue.top();
-    queue.pop();
-    Symbol& a = sym[top.left];
-    if (a.len == 0 || a.next < 0) continue;
-    Symbol& b = sym[a.next];
-    if (a.len + b.len != top.len) continue;  // stale: a neighbour merged first
-    a.len += b.len;
-    b.len = 0;
-    a.next = b.next;
-    if (b.next >= 0) sym[b.next].prev = top.left;
-    try_pair(a.prev);
-    try_pair(top.left);
-  }
-
-  for (int i = 0; i >= 0; i = sym[i].next) {
-    const std::string piece = word.substr(sym[i].start, sym[i].len);
+    if (it == vocab_.merge_rank.end()) return std::nullopt;
+    return it->second;  // earlier merges first
+  });
+  for (std::string_view view : pieces) {
+    const std::string piece(view);
     const int32_t id = vocab_.find(piece);
     if (id >= 0) {
       out.push_back(id);

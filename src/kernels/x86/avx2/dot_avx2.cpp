@@ -7,6 +7,7 @@
 #include "core/fp16.h"
 #include "kernels/dispatch.h"
 #include "quant/blocks.h"
+#include "quant/k_quant_common.h"
 
 namespace osprey::kernels::avx2 {
 
@@ -68,16 +69,6 @@ float dot_q4_0(const void* w, const void* a, int64_t n) {
     acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_i8(qx, qy)), acc);
   }
   return hsum(acc);
-}
-
-inline void k_scale_min(int j, const uint8_t* q, int& sc, int& m) {
-  if (j < 4) {
-    sc = q[j] & 63;
-    m = q[j + 4] & 63;
-  } else {
-    sc = (q[j + 4] & 0x0F) | ((q[j - 4] >> 6) << 4);
-    m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
-  }
 }
 
 float dot_q4_k(const void* w, const void* a, int64_t n) {
