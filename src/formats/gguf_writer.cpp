@@ -13,12 +13,16 @@ class ByteSink {
   std::vector<uint8_t> bytes;
   template <typename T>
   void put(T v) {
-    const auto* p = reinterpret_cast<const uint8_t*>(&v);
-    bytes.insert(bytes.end(), p, p + sizeof(T));
+    append(&v, sizeof(T));
   }
   void put_string(const std::string& s) {
     put<uint64_t>(s.size());
-    bytes.insert(bytes.end(), s.begin(), s.end());
+    append(s.data(), s.size());
+  }
+  void append(const void* p, size_t n) {
+    const size_t at = bytes.size();
+    bytes.resize(at + n);
+    if (n > 0) std::memcpy(bytes.data() + at, p, n);
   }
   void pad_to(uint64_t alignment) {
     while (bytes.size() % alignment) bytes.push_back(0);
