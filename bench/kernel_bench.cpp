@@ -43,7 +43,7 @@ void BM_Gemv(benchmark::State& state, DType type) {
   std::vector<uint8_t> w(row * n_out);
   const auto src = random_row(n_in, 3);
   for (int64_t r = 0; r < n_out; ++r) ops->quantize(src.data(), w.data() + r * row, n_in);
-  kernels::WeightMatrix m{w.data(), ops, kernels::dot_kernel(type), n_in, n_out, row};
+  kernels::WeightMatrix m{w.data(), ops, kernels::row_kernel(type, kernels::active_isa()), n_in, n_out, row};
   ThreadPool pool(default_thread_count());
   std::vector<uint8_t> scratch(kernels::matmul_scratch_bytes(m, 1));
   std::vector<float> x = random_row(n_in, 4), y(n_out);

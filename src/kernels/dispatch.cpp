@@ -11,6 +11,9 @@ namespace osprey::kernels {
 namespace avx2 {
 DotFn dot_for(DType type);  // nullptr where there is no AVX2 kernel
 }
+namespace avx512 {
+bool row_kernel_for(DType type, RowKernel& out);  // false where there is no AVX-512 kernel
+}
 #endif
 
 const CpuFeatures& cpu_features() {
@@ -24,6 +27,7 @@ const CpuFeatures& cpu_features() {
     c.avx512bw = __builtin_cpu_supports("avx512bw");
     c.avx512vl = __builtin_cpu_supports("avx512vl");
     c.avx512vnni = __builtin_cpu_supports("avx512vnni");
+    c.avx512vbmi = __builtin_cpu_supports("avx512vbmi");
     // F16C has no __builtin_cpu_supports name in GCC 12; every AVX2 CPU has it.
     c.f16c = c.avx2;
 #endif
@@ -36,13 +40,14 @@ const char* isa_name(Isa isa) {
   switch (isa) {
     case Isa::kScalar: return "scalar";
     case Isa::kAvx2: return "avx2";
+    case Isa::kAvx512: return "avx512";
   }
   return "?";
 }
 
 std::vector<Isa> compiled_isas() {
 #if defined(__x86_64__)
-  return {Isa::kScalar, Isa::kAvx2};
+  return {Isa::kScalar, Isa::kAvx2, Isa::kAvx512};
 #else
   return {Isa::kScalar};
 #endif
@@ -53,13 +58,15 @@ std::vector<Isa> available_isas() {
 #if defined(__x86_64__)
   const CpuFeatures& f = cpu_features();
   if (f.avx2 && f.fma && f.f16c) out.push_back(Isa::kAvx2);
+  if (f.avx2 && f.fma && f.f16c && f.avx512f && f.avx512bw && f.avx512vl && f.avx512vnni && f.avx512vbmi)
+    out.push_back(Isa::kAvx512);
 #endif
   return out;
 }
 
 DotFn dot_kernel(DType type, Isa isa) {
 #if defined(__x86_64__)
-  if (isa == Isa::kAvx2)
+  if (isa == Isa::kAvx2 || isa == Isa::kAvx512)
     if (DotFn fn = avx2::dot_for(type)) return fn;
 #endif
   const QuantOps* ops = quant_ops(type);
@@ -79,5 +86,32 @@ Isa active_isa() {
 }
 
 DotFn dot_kernel(DType type) { return dot_kernel(type, active_isa()); }
+
+RowKernel row_kernel(DType type, Isa isa) {
+  RowKernel k;
+#if defined(__x86_64__)
+  if (isa == Isa::kAvx512 && avx512::row_kernel_for(type, k)) return k;
+#endif
+  const QuantOps* ops = quant_ops(type);
+  k.act_ops = ops ? quant_ops(ops->dot_type) : nullptr;
+  k.dot = dot_kernel(type, isa);
+  return k;
+}
+
+int64_t RowKernel::encoded_bytes(int64_t n) const { return dot_rows ? act_bytes(n) : quant_row_bytes(*act_ops, n); }
+
+void RowKernel::encode_row(const float* x, void* act, int64_t n) const {
+  if (dot_rows) encode(x, act, n);
+  else act_ops->quantize(x, act, n);
+}
+
+void RowKernel::dots(const uint8_t* w, int64_t row_bytes, int64_t n_rows, const void* act, int64_t n,
+                     float* out) const {
+  if (dot_rows) {
+    dot_rows(w, row_bytes, n_rows, act, n, out);
+    return;
+  }
+  for (int64_t r = 0; r < n_rows; ++r) out[r] = dot(w + r * row_bytes, act, n);
+}
 
 }  // namespace osprey::kernels

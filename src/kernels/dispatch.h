@@ -7,12 +7,13 @@
 #include <vector>
 
 #include "core/dtype.h"
+#include "quant/quant.h"
 
 namespace osprey::kernels {
 
 struct CpuFeatures {
   bool avx2 = false, fma = false, f16c = false;
-  bool avx512f = false, avx512bw = false, avx512vl = false, avx512vnni = false, avx512bf16 = false;
+  bool avx512f = false, avx512bw = false, avx512vl = false, avx512vnni = false, avx512vbmi = false, avx512bf16 = false;
   bool avx_vnni = false;
 };
 const CpuFeatures& cpu_features();
@@ -21,7 +22,11 @@ const CpuFeatures& cpu_features();
 // that type's dot_type (see quant.h).
 using DotFn = float (*)(const void* w, const void* a, int64_t n);
 
-enum class Isa { kScalar, kAvx2 };
+enum class Isa {
+  kScalar,
+  kAvx2,    // AVX2 + FMA + F16C
+  kAvx512,  // AVX-512 F/BW/VL + VNNI + VBMI (Zen 4, Ice Lake and later)
+};
 const char* isa_name(Isa isa);
 
 // Instruction sets this build has kernels for and this CPU can run, best last.
@@ -32,6 +37,26 @@ std::vector<Isa> compiled_isas();
 // The dot kernel for `type` at a given level; falls back to the scalar
 // reference where the level has no kernel for the type.
 DotFn dot_kernel(DType type, Isa isa);
+
+// A weight format's kernel at one level: how a row of activations is encoded
+// for it, and the dot products of several weight rows with one encoded row.
+// Kernels with their own activation layout set act_bytes/encode/dot_rows;
+// the others encode with act_ops (the format's dot_type) and call `dot` per row.
+struct RowKernel {
+  int64_t (*act_bytes)(int64_t n) = nullptr;
+  void (*encode)(const float* x, void* act, int64_t n) = nullptr;
+  // out[r] = (row r of w, rows row_bytes apart) . act, for r in [0, n_rows)
+  void (*dot_rows)(const uint8_t* w, int64_t row_bytes, int64_t n_rows, const void* act, int64_t n, float* out) = nullptr;
+  const QuantOps* act_ops = nullptr;
+  DotFn dot = nullptr;
+
+  int64_t encoded_bytes(int64_t n) const;
+  void encode_row(const float* x, void* act, int64_t n) const;
+  void dots(const uint8_t* w, int64_t row_bytes, int64_t n_rows, const void* act, int64_t n, float* out) const;
+};
+
+// The kernel for `type` at a level (the best one that level has for it).
+RowKernel row_kernel(DType type, Isa isa);
 
 // The level in use: the best available, unless OSPREY_ISA=scalar|avx2 asks
 // for another (tests and comparisons).

@@ -20,7 +20,7 @@ namespace osprey::kernels {
 struct WeightMatrix {
   const uint8_t* data = nullptr;
   const QuantOps* ops = nullptr;
-  DotFn dot = nullptr;  // the fastest kernel for ops->type on this CPU
+  RowKernel kernel;  // chosen for this CPU at load
   int64_t n_in = 0;
   int64_t n_out = 0;
   int64_t row_bytes = 0;

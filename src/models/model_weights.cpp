@@ -23,7 +23,7 @@ class Binder {
     if (ops == nullptr || ops->dot == nullptr)
       return Unsupported(file_.path() + ": tensor '" + name + "' has type " + dtype_name(t->type) +
                          ", which osprey cannot compute with yet");
-    out = {t->data, ops, kernels::dot_kernel(t->type, isa_), n_in, n_out, quant_row_bytes(*ops, n_in)};
+    out = {t->data, ops, kernels::row_kernel(t->type, isa_), n_in, n_out, quant_row_bytes(*ops, n_in)};
     return Status::Ok();
   }
 

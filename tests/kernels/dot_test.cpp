@@ -59,6 +59,40 @@ TEST_P(DotVariant, MatchesScalarReference) {
   }
 }
 
+// The multi-row kernels, with their own activation encoding, against the
+// scalar reference: 1 to 6 rows (full groups of 4 and remainders) and odd
+// block counts (the paired loops' tail).
+TEST_P(DotVariant, RowKernelMatchesScalarReference) {
+  const Case c = GetParam();
+  const auto avail = kernels::available_isas();
+  if (std::find(avail.begin(), avail.end(), c.isa) == avail.end())
+    GTEST_SKIP() << kernels::isa_name(c.isa) << " is compiled but this CPU cannot run it";
+  const QuantOps* ops = quant_ops(c.type);
+  const QuantOps* ref_act = quant_ops(ops->dot_type);
+  const kernels::RowKernel k = kernels::row_kernel(c.type, c.isa);
+  for (int64_t blocks : {1, 2, 3, 31}) {
+    const int64_t n = blocks * std::max<int64_t>(ops->block_len, 32);
+    const int64_t row_bytes = quant_row_bytes(*ops, n);
+    for (int64_t n_rows = 1; n_rows <= 6; ++n_rows) {
+      const auto w = test::random_floats(n * n_rows, 300 + n_rows);
+      const auto a = test::random_floats(n, 400 + n_rows, 3.0f);
+      std::vector<uint8_t> qw(row_bytes * n_rows), ref_a(quant_row_bytes(*ref_act, n)), act(k.encoded_bytes(n));
+      for (int64_t r = 0; r < n_rows; ++r) ops->quantize(w.data() + r * n, qw.data() + r * row_bytes, n);
+      ref_act->quantize(a.data(), ref_a.data(), n);
+      k.encode_row(a.data(), act.data(), n);
+      std::vector<float> got(n_rows);
+      k.dots(qw.data(), row_bytes, n_rows, act.data(), n, got.data());
+      for (int64_t r = 0; r < n_rows; ++r) {
+        const float want = ops->dot(qw.data() + r * row_bytes, ref_a.data(), n);
+        double mag = 0;
+        for (int64_t i = 0; i < n; ++i) mag += std::fabs(static_cast<double>(w[r * n + i]) * a[i]);
+        EXPECT_NEAR(got[r], want, 2e-6 * mag) << kernels::isa_name(c.isa) << " " << dtype_name(c.type) << " n=" << n
+                                              << " rows=" << n_rows << " row " << r;
+      }
+    }
+  }
+}
+
 std::vector<Case> all_cases() {
   std::vector<Case> out;
   for (Isa isa : kernels::compiled_isas())

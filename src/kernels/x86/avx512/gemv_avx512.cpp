@@ -1,0 +1,198 @@
+// AVX-512 VNNI kernels for decode: several weight rows against one row of
+// activations. Built with -mavx512f/bw/vl/vnni/vbmi; only called after the
+// CPU was probed.
+//
+// Activations use a planar encoding ("q8 planar"): all int8 values first,
+// then one float scale and one int32 sum per 32 values. The values and scales
+// are exactly those of Q8_0 (scale rounded through fp16), so results agree
+// with the scalar reference up to float summation order; the layout lets one
+// 512-bit load fetch two blocks and keeps the sums ready for the offsets.
+//
+// vpdpbusd multiplies unsigned by signed bytes, so signed weights are made
+// unsigned with an offset (q4_0: q in 0..15 stands for q - 8; q8_0: w ^ 0x80
+// is w + 128) and the offset times the activation sum is subtracted.
+#include <immintrin.h>
+
+#include <algorithm>
+
+#include "kernels/dispatch.h"
+#include "quant/blocks.h"
+#include "quant/quant_util.h"
+#include "core/fp16.h"
+
+namespace osprey::kernels::avx512 {
+
+using namespace osprey::quant;
+
+namespace {
+
+int64_t planar_bytes(int64_t n) { return n + n / kQK * 8; }
+
+struct Planar {
+  const int8_t* q;
+  const float* d;
+  const int32_t* sum;
+  Planar(const void* act, int64_t n)
+      : q(static_cast<const int8_t*>(act)),
+        d(reinterpret_cast<const float*>(q + n)),
+        sum(reinterpret_cast<const int32_t*>(d + n / kQK)) {}
+};
+
+void encode_planar(const float* x, void* act, int64_t n) {
+  auto* q = static_cast<int8_t*>(act);
+  auto* d = reinterpret_cast<float*>(q + n);
+  auto* sum = reinterpret_cast<int32_t*>(d + n / kQK);
+  for (int64_t b = 0; b < n / kQK; ++b) {
+    d[b] = fp16_to_fp32(fp32_to_fp16(quantize_block_q8(x + b * kQK, q + b * kQK, kQK)));
+    int32_t s = 0;
+    for (int j = 0; j < kQK; ++j) s += q[b * kQK + j];
+    sum[b] = s;
+  }
+}
+
+// [lo x8 | hi x8]; AVX-512F only (the float form of this insert needs DQ).
+inline __m512 pair(float lo, float hi) {
+  return _mm512_castsi512_ps(_mm512_inserti64x4(_mm512_castsi256_si512(_mm256_castps_si256(_mm256_set1_ps(lo))),
+                                                _mm256_castps_si256(_mm256_set1_ps(hi)), 1));
+}
+
+// Scales of blocks i and i+1 as [da_i x8 | da_i+1 x8].
+inline __m512 pair_scales(const float* d, int64_t i) { return pair(d[i], d[i + 1]); }
+
+// Per-lane sums of 4 activation bytes, times `shift` as a power of two.
+inline __m512i lane_sums(__m512i a, int shift) {
+  const __m512i sums = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(1), a);
+  return _mm512_slli_epi32(sums, shift);
+}
+
+// Measured on Zen 4 (tests/kernels benchmarks, streaming a 590 MB matrix):
+// 768 bytes ahead gave 23 GB/s on 2 threads, 4096 gave 37, 8192 gave 46.
+constexpr int kPrefetchBytes = 8192;
+
+// Two q4_0 blocks are 36 bytes: d0 (0-1), nibbles (2-17), d1 (18-19), nibbles (20-35).
+// kNibbles places their bytes as [block0 low | block0 high | block1 low |
+// block1 high]; kShift then moves the high-nibble words down by 4; kScales
+// gathers the halves [d0 x8 | d1 x8].
+alignas(64) const uint8_t kNibbles[64] = {
+    2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16, 17, 2,  3,  4,  5,  6,  7,
+    8,  9,  10, 11, 12, 13, 14, 15, 16, 17, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31,
+    32, 33, 34, 35, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35};
+alignas(64) const uint16_t kShift[32] = {0, 0, 0, 0, 0, 0, 0, 0, 4, 4, 4, 4, 4, 4, 4, 4,
+                                         0, 0, 0, 0, 0, 0, 0, 0, 4, 4, 4, 4, 4, 4, 4, 4};
+alignas(64) const uint8_t kScales[64] = {0,  1,  0,  1,  0,  1,  0,  1,  0,  1,  0,  1,  0,  1,  0,  1,
+                                         18, 19, 18, 19, 18, 19, 18, 19, 18, 19, 18, 19, 18, 19, 18, 19};
+
+// NR rows at once, fixed at compile time so the accumulators stay in registers.
+template <int NR>
+void q4_0_rows(const uint8_t* w, int64_t row_bytes, const Planar& a, int64_t n, float* out) {
+  const int64_t nb = n / kQK;
+  const __m512i nib_idx = _mm512_load_si512(kNibbles);
+  const __m512i shift = _mm512_load_si512(kShift);
+  const __m512i scale_idx = _mm512_load_si512(kScales);
+  const __m512i low4 = _mm512_set1_epi8(0x0F);
+  constexpr __mmask64 kTwoBlocks = (1ull << 36) - 1;
+  __m512 acc[NR];
+  for (int r = 0; r < NR; ++r) acc[r] = _mm512_setzero_ps();
+  int64_t i = 0;
+  for (; i + 2 <= nb; i += 2) {
+    const __m512i av = _mm512_loadu_si512(a.q + i * kQK);
+    const __m512i offset = lane_sums(av, 3);  // 8 * sum(a) per lane
+    const __m512 da = pair_scales(a.d, i);
+    // A full 64-byte load is safe while it stays inside the row; the last
+    // pair of a row uses a masked load, which never touches masked bytes.
+    const bool full = static_cast<int64_t>(i * sizeof(BlockQ4_0)) + 64 <= row_bytes;
+    for (int r = 0; r < NR; ++r) {
+      const uint8_t* blk = w + r * row_bytes + i * sizeof(BlockQ4_0);
+      // Each row is its own stream; asking for data ahead keeps enough
+      // requests in flight for DRAM bandwidth rather than latency to rule.
+      _mm_prefetch(reinterpret_cast<const char*>(blk) + kPrefetchBytes, _MM_HINT_T0);
+      const __m512i raw = full ? _mm512_loadu_si512(blk) : _mm512_maskz_loadu_epi8(kTwoBlocks, blk);
+      const __m512i q = _mm512_and_si512(_mm512_srlv_epi16(_mm512_permutexvar_epi8(nib_idx, raw), shift), low4);
+      const __m512i dot = _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), q, av), offset);
+      const __m512 dw = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi8(scale_idx, raw)));
+      acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(dw, da), acc[r]);
+    }
+  }
+  for (int r = 0; r < NR; ++r) {
+    float tail = 0;
+    if (i < nb) {  // an odd last block
+      const auto* b = reinterpret_cast<const BlockQ4_0*>(w + r * row_bytes) + i;
+      int32_t s = 0;
+      for (int j = 0; j < kQK / 2; ++j)
+        s += (b->qs[j] & 0x0F) * a.q[i * kQK + j] + (b->qs[j] >> 4) * a.q[i * kQK + j + 16];
+      tail = (s - 8 * a.sum[i]) * fp16_to_fp32(b->d) * a.d[i];
+    }
+    out[r] = _mm512_reduce_add_ps(acc[r]) + tail;
+  }
+}
+
+void dot_rows_q4_0(const uint8_t* w, int64_t row_bytes, int64_t n_rows, const void* act, int64_t n, float* out) {
+  const Planar a(act, n);
+  int64_t r = 0;
+  for (; r + 4 <= n_rows; r += 4) q4_0_rows<4>(w + r * row_bytes, row_bytes, a, n, out + r);
+  switch (n_rows - r) {
+    case 3: q4_0_rows<3>(w + r * row_bytes, row_bytes, a, n, out + r); break;
+    case 2: q4_0_rows<2>(w + r * row_bytes, row_bytes, a, n, out + r); break;
+    case 1: q4_0_rows<1>(w + r * row_bytes, row_bytes, a, n, out + r); break;
+    default: break;
+  }
+}
+
+template <int NR>
+void q8_0_rows(const uint8_t* w, int64_t row_bytes, const Planar& a, int64_t n, float* out) {
+  const int64_t nb = n / kQK;
+  const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+  __m512 acc[NR];
+  for (int r = 0; r < NR; ++r) acc[r] = _mm512_setzero_ps();
+  int64_t i = 0;
+  for (; i + 2 <= nb; i += 2) {
+    const __m512i av = _mm512_loadu_si512(a.q + i * kQK);
+    const __m512i offset = lane_sums(av, 7);  // 128 * sum(a) per lane
+    const __m512 da = pair_scales(a.d, i);
+    for (int r = 0; r < NR; ++r) {
+      const auto* b = reinterpret_cast<const BlockQ8_0*>(w + r * row_bytes) + i;
+      _mm_prefetch(reinterpret_cast<const char*>(b) + kPrefetchBytes, _MM_HINT_T0);
+      const __m512i wv = _mm512_inserti64x4(
+          _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[0].qs))),
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[1].qs)), 1);
+      const __m512i dot =
+          _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_xor_si512(wv, flip), av), offset);
+      const __m512 dw = pair(_cvtsh_ss(b[0].d), _cvtsh_ss(b[1].d));
+      acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(dw, da), acc[r]);
+    }
+  }
+  for (int r = 0; r < NR; ++r) {
+    float tail = 0;
+    if (i < nb) {
+      const auto* b = reinterpret_cast<const BlockQ8_0*>(w + r * row_bytes) + i;
+      int32_t s = 0;
+      for (int j = 0; j < kQK; ++j) s += b->qs[j] * a.q[i * kQK + j];
+      tail = s * fp16_to_fp32(b->d) * a.d[i];
+    }
+    out[r] = _mm512_reduce_add_ps(acc[r]) + tail;
+  }
+}
+
+void dot_rows_q8_0(const uint8_t* w, int64_t row_bytes, int64_t n_rows, const void* act, int64_t n, float* out) {
+  const Planar a(act, n);
+  int64_t r = 0;
+  for (; r + 4 <= n_rows; r += 4) q8_0_rows<4>(w + r * row_bytes, row_bytes, a, n, out + r);
+  switch (n_rows - r) {
+    case 3: q8_0_rows<3>(w + r * row_bytes, row_bytes, a, n, out + r); break;
+    case 2: q8_0_rows<2>(w + r * row_bytes, row_bytes, a, n, out + r); break;
+    case 1: q8_0_rows<1>(w + r * row_bytes, row_bytes, a, n, out + r); break;
+    default: break;
+  }
+}
+
+}  // namespace
+bool row_kernel_for(DType type, RowKernel& out) {
+  if (type != DType::kQ4_0 && type != DType::kQ8_0) return false;
+  out = RowKernel{};
+  out.act_bytes = planar_bytes;
+  out.encode = encode_planar;
+  out.dot_rows = type == DType::kQ4_0 ? dot_rows_q4_0 : dot_rows_q8_0;
+  return true;
+}
+
+}  // namespace osprey::kernels::avx512
