@@ -51,7 +51,44 @@ void BM_Gemv(benchmark::State& state, DType type) {
   state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(w.size()));
 }
 
+// The same gemv over a 590 MB matrix (TinyLlama's q4_0 size), far larger
+// than any cache: bytes/s here is what decode can reach from DRAM.
+void BM_GemvStream(benchmark::State& state, DType type) {
+  const int64_t n_in = 2048, n_out = 32000 * 8;
+  const QuantOps* ops = quant_ops(type);
+  const int64_t row = quant_row_bytes(*ops, n_in);
+  std::vector<uint8_t> w(row * n_out);
+  const auto src = random_row(n_in, 3);
+  for (int64_t r = 0; r < n_out; ++r) ops->quantize(src.data(), w.data() + r * row, n_in);
+  kernels::WeightMatrix m{w.data(), ops, kernels::row_kernel(type, kernels::active_isa()), n_in, n_out, row};
+  ThreadPool pool(default_thread_count());
+  std::vector<uint8_t> scratch(kernels::matmul_scratch_bytes(m, 1));
+  std::vector<float> x = random_row(n_in, 4), y(n_out);
+  for (auto _ : state) kernels::matmul(pool, m, x.data(), 1, y.data(), scratch.data());
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(w.size()));
+}
+
+// A streaming read of 1 GiB on every thread: the machine's read bandwidth.
+void BM_ReadBandwidth(benchmark::State& state) {
+  const size_t bytes = size_t{1} << 30;
+  std::vector<uint64_t> data(bytes / 8, 1);
+  ThreadPool pool(default_thread_count());
+  std::vector<uint64_t> sums(64);
+  for (auto _ : state) {
+    pool.parallel_for(static_cast<int64_t>(data.size()), 4096, [&](int64_t b, int64_t e, int t) {
+      uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+      for (int64_t i = b; i + 4 <= e; i += 4) s0 += data[i], s1 += data[i + 1], s2 += data[i + 2], s3 += data[i + 3];
+      sums[t * 8] = s0 + s1 + s2 + s3;
+    });
+    benchmark::DoNotOptimize(sums.data());
+  }
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(bytes));
+}
+
 void register_all() {
+  benchmark::RegisterBenchmark("read_bandwidth", BM_ReadBandwidth)->UseRealTime();
+  for (DType t : {DType::kQ4_0, DType::kQ8_0})
+    benchmark::RegisterBenchmark((std::string("gemv_stream/") + dtype_name(t)).c_str(), BM_GemvStream, t)->UseRealTime();
   for (DType t : supported_dtypes()) {
     for (kernels::Isa isa : kernels::available_isas())
       benchmark::RegisterBenchmark((std::string("dot/") + dtype_name(t) + "/" + kernels::isa_name(isa)).c_str(), BM_Dot, t, isa);
