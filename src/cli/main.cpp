@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
   osprey::cli::register_inspect(app);
   osprey::cli::register_tokenize(app);
   osprey::cli::register_synth(app);
+  osprey::cli::register_bench(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -16,7 +16,7 @@ bool contains(const std::string& s, const std::string& needle) { return s.find(n
 TEST(Cli, HelpForEverySubcommand) {
   const auto top = osprey("--help");
   EXPECT_EQ(top.exit_code, 0);
-  for (const char* sub : {"run", "inspect", "tokenize", "synth"}) {
+  for (const char* sub : {"run", "inspect", "tokenize", "synth", "bench"}) {
     EXPECT_TRUE(contains(top.out, sub)) << sub;
     const auto h = osprey(std::string(sub) + " --help");
     EXPECT_EQ(h.exit_code, 0) << sub;
@@ -96,6 +96,21 @@ TEST(Cli, TokenizeIdsAndPieces) {
   const auto vocab_only = osprey("tokenize -m " + dir + "/vocab/ggml-vocab-llama-spm.gguf --ids --no-bos 'Hello world'");
   EXPECT_EQ(vocab_only.exit_code, 0) << vocab_only.err;
   EXPECT_EQ(vocab_only.out, "[15043, 3186]\n");
+}
+
+TEST(Cli, BenchReportsLlamaBenchFields) {
+  const std::string model = test::synth_model("tiny", "q4_0");
+  const auto r = osprey("bench -m " + model + " -p 16 -n 8 --pg 8,4 -r 2 -o json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const char* field : {"\"n_prompt\": 16", "\"n_gen\": 8", "\"n_threads\"", "\"avg_ts\"", "\"stddev_ts\"",
+                            "\"membw_share\"", "\"peak_rss_bytes\"", "\"cpu_isa\""})
+    EXPECT_TRUE(contains(r.out, field)) << field << "\n" << r.out;
+  const auto table = osprey("bench -m " + model + " -p 8 -n 0 -r 1");
+  EXPECT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_TRUE(contains(table.out, "pp8"));
+  const auto bad = osprey("bench -m " + model + " --pg 12");
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_TRUE(contains(bad.err, "--pg takes PROMPT,GEN"));
 }
 
 TEST(Cli, SynthListsPresets) {

@@ -1,0 +1,201 @@
+// osprey bench: prompt-processing and generation throughput, modelled on
+// llama-bench (same test names and JSON field names), plus the share of the
+// machine's memory bandwidth that generation uses.
+#include <sys/resource.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "core/log.h"
+#include "kernels/membw.h"
+#include "models/model.h"
+
+namespace osprey::cli {
+
+namespace {
+
+struct BenchOptions {
+  std::vector<std::string> models;
+  std::vector<int64_t> prompt = {512};
+  std::vector<int64_t> gen = {128};
+  std::vector<std::string> pg;
+  int threads = 0;
+  int reps = 5;
+  std::string output = "table";
+  bool membw = false;
+};
+
+struct Test {
+  int64_t n_prompt = 0, n_gen = 0;
+  std::string name() const {
+    if (n_prompt > 0 && n_gen > 0) return "pp" + std::to_string(n_prompt) + "+tg" + std::to_string(n_gen);
+    return n_prompt > 0 ? "pp" + std::to_string(n_prompt) : "tg" + std::to_string(n_gen);
+  }
+};
+
+// Bytes generation reads per token apart from the KV cache: every matrix once
+// (the embedding contributes one row, unless it doubles as the output).
+double weight_bytes_per_token(const Model& m) {
+  const ModelWeights& w = m.weights();
+  auto bytes = [](const kernels::WeightMatrix& x) { return static_cast<double>(x.row_bytes) * x.n_out; };
+  double total = bytes(w.output) + static_cast<double>(w.tok_embd.row_bytes);
+  for (const LayerWeights& L : w.layers)
+    for (const auto* mat : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) total += bytes(*mat);
+  return total;
+}
+
+std::vector<int32_t> bench_tokens(int64_t n, int64_t n_vocab) {
+  std::vector<int32_t> t(n);
+  uint64_t s = 12345;
+  for (auto& x : t) {
+    s = s * 6364136223846793005ull + 1442695040888963407ull;
+    x = static_cast<int32_t>((s >> 33) % static_cast<uint64_t>(n_vocab));
+  }
+  return t;
+}
+
+// Seconds for one run of the test on a fresh sequence.
+double run_once(Model& m, const Test& t) {
+  m.reset();
+  const auto tokens = bench_tokens(t.n_prompt + t.n_gen, m.config().n_vocab);
+  const auto t0 = std::chrono::steady_clock::now();
+  if (t.n_prompt > 0) {
+    auto r = m.eval(tokens.data(), t.n_prompt);
+    if (!r.ok()) throw Failure{r.status().message()};
+  }
+  for (int64_t i = 0; i < t.n_gen; ++i) {
+    auto r = m.eval(&tokens[t.n_prompt + i], 1);
+    if (!r.ok()) throw Failure{r.status().message()};
+  }
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+double peak_rss_bytes() {
+  struct rusage u {};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_maxrss) * 1024.0;
+}
+
+void bench(const BenchOptions& o) {
+  std::vector<Test> tests;
+  for (int64_t p : o.prompt)
+    if (p > 0) tests.push_back({p, 0});
+  for (int64_t n : o.gen)
+    if (n > 0) tests.push_back({0, n});
+  for (const std::string& s : o.pg) {
+    const size_t comma = s.find(',');
+    try {
+      if (comma == std::string::npos) throw std::invalid_argument(s);
+      tests.push_back({std::stoll(s.substr(0, comma)), std::stoll(s.substr(comma + 1))});
+    } catch (const std::exception&) {
+      throw Failure{"--pg takes PROMPT,GEN (for example 512,128), got '" + s + "'"};
+    }
+  }
+  for (const Test& t : tests)
+    if (t.n_prompt < 0 || t.n_gen < 0 || t.n_prompt > 65536 || t.n_gen > 65536)
+      throw Failure{"test sizes must be between 0 and 65536 tokens"};
+
+  const int threads = o.threads > 0 ? o.threads : default_thread_count();
+  double membw = 0;
+  const bool any_gen = std::any_of(tests.begin(), tests.end(), [](const Test& t) { return t.n_gen > 0; });
+  if (o.membw || any_gen) {
+    ThreadPool pool(threads);
+    membw = kernels::measure_read_bandwidth(pool);
+  }
+  if (o.membw && o.models.empty()) {
+    if (o.output == "json") std::printf("%s\n", nlohmann::json{{"membw_bytes_per_second", membw}, {"n_threads", threads}}.dump(2).c_str());
+    else std::printf("memory read bandwidth: %.1f GB/s with %d threads\n", membw / 1e9, threads);
+    return;
+  }
+  if (o.models.empty()) throw Failure{"give a model with -m (or --membw alone to measure the machine)"};
+
+  nlohmann::json results = nlohmann::json::array();
+  if (o.output == "table") {
+    std::printf("| %-28s | %10s | %6s | %7s | %13s | %20s | %8s |\n", "model", "size", "isa", "threads", "test", "t/s",
+                "membw %");
+    std::printf("| %s | %s | %s | %s | %s | %s | %s |\n", std::string(28, '-').c_str(), std::string(10, '-').c_str(),
+                std::string(6, '-').c_str(), std::string(7, '-').c_str(), std::string(13, '-').c_str(),
+                std::string(20, '-').c_str(), std::string(8, '-').c_str());
+  }
+  for (const std::string& path : o.models) {
+    int64_t max_ctx = 0;
+    for (const Test& t : tests) max_ctx = std::max(max_ctx, t.n_prompt + t.n_gen);
+    ModelOptions mo;
+    mo.n_threads = threads;
+    mo.n_ctx = std::max<int64_t>(max_ctx, 16);
+    mo.n_batch = 512;
+    auto model = Model::load(path, mo);
+    if (!model.ok()) throw Failure{model.status().message()};
+    Model& m = **model;
+    const ModelConfig& c = m.config();
+    const double weights = weight_bytes_per_token(m);
+    double file_bytes = 0;
+    for (const auto& t : m.file().tensors()) file_bytes += static_cast<double>(t.n_bytes);
+    const std::string name = std::filesystem::path(path).filename().string();
+
+    for (const Test& t : tests) {
+      run_once(m, t);  // warm-up: page the weights in, settle the clocks
+      std::vector<double> ts;
+      for (int r = 0; r < o.reps; ++r) ts.push_back((t.n_prompt + t.n_gen) / run_once(m, t));
+      double mean = 0, var = 0;
+      for (double x : ts) mean += x / ts.size();
+      for (double x : ts) var += (x - mean) * (x - mean) / std::max<size_t>(1, ts.size() - 1);
+      const double stddev = std::sqrt(var);
+      // Generation reads the weights and the KV cache so far; average over the run.
+      double share = 0;
+      if (t.n_prompt == 0 && membw > 0) {
+        const double kv = 2.0 * c.n_layer * (t.n_gen / 2.0) * c.n_head_kv * c.head_dim * 2;
+        share = (weights + kv) * mean / membw;
+      }
+      const char* isa = kernels::isa_name(kernels::active_isa());
+      if (o.output == "table") {
+        char size[32], tps[48], bw[16];
+        std::snprintf(size, sizeof size, "%.2f GiB", file_bytes / (1 << 30));
+        std::snprintf(tps, sizeof tps, "%.2f ± %.2f", mean, stddev);
+        std::snprintf(bw, sizeof bw, share > 0 ? "%.0f%%" : "", share * 100);
+        std::printf("| %-28s | %10s | %6s | %7d | %13s | %20s | %8s |\n", name.substr(0, 28).c_str(), size, isa,
+                    threads, t.name().c_str(), tps, bw);
+        std::fflush(stdout);
+      }
+      results.push_back({{"model_filename", path},
+                         {"model_type", c.arch},
+                         {"model_size", static_cast<int64_t>(file_bytes)},
+                         {"n_threads", threads},
+                         {"n_prompt", t.n_prompt},
+                         {"n_gen", t.n_gen},
+                         {"avg_ts", mean},
+                         {"stddev_ts", stddev},
+                         {"avg_ns", static_cast<int64_t>((t.n_prompt + t.n_gen) / mean * 1e9)},
+                         {"samples_ts", ts},
+                         {"cpu_isa", isa},
+                         {"peak_rss_bytes", static_cast<int64_t>(peak_rss_bytes())},
+                         {"membw_bytes_per_second", membw},
+                         {"membw_share", share}});
+    }
+  }
+  if (o.output == "json") std::printf("%s\n", results.dump(2).c_str());
+  else std::printf("\npeak RSS %.2f GiB; memory read bandwidth %.1f GB/s (membw %% = bytes read per token x tokens/s / bandwidth)\n",
+                   peak_rss_bytes() / (1 << 30), membw / 1e9);
+}
+
+}  // namespace
+
+void register_bench(CLI::App& app) {
+  auto o = std::make_shared<BenchOptions>();
+  CLI::App* cmd = app.add_subcommand("bench", "Measure prompt processing and generation speed (llama-bench style)");
+  cmd->add_option("-m,--model", o->models, "GGUF model file (repeatable)");
+  cmd->add_option("-p,--n-prompt", o->prompt, "Prompt lengths to test (0 to skip)")->capture_default_str();
+  cmd->add_option("-n,--n-gen", o->gen, "Generation lengths to test (0 to skip)")->capture_default_str();
+  cmd->add_option("--pg", o->pg, "PROMPT,GEN: a prompt followed by generation");
+  cmd->add_option("-t,--threads", o->threads, "Threads (0: all cores)")->check(CLI::Range(0, 1024));
+  cmd->add_option("-r,--repetitions", o->reps, "Repetitions of each test")->capture_default_str()->check(CLI::Range(1, 1000));
+  cmd->add_option("-o,--output", o->output, "table or json")->capture_default_str()->check(CLI::IsMember({"table", "json"}));
+  cmd->add_flag("--membw", o->membw, "Measure the machine's memory read bandwidth (alone: only that)");
+  cmd->callback([o] { bench(*o); });
+}
+
+}  // namespace osprey::cli

@@ -1,0 +1,13 @@
+// The machine's memory read bandwidth, measured: the denominator of
+// "fraction of bandwidth used" in osprey bench.
+#pragma once
+
+#include "core/thread_pool.h"
+
+namespace osprey::kernels {
+
+// Streams a buffer of `bytes` (default 1 GiB) on every thread of the pool a
+// few times and returns the best rate in bytes per second.
+double measure_read_bandwidth(ThreadPool& pool, size_t bytes = size_t{1} << 30, int reps = 5);
+
+}  // namespace osprey::kernels
