@@ -2,32 +2,96 @@
 
 #include <algorithm>
 
+#include "osprey/status.h"
+
 namespace osprey::kernels {
+
+namespace {
+
+constexpr int kMaxGroup = 4;
+
+bool same_encoding(const RowKernel& a, const RowKernel& b) {
+  return a.encode == b.encode && a.act_bytes == b.act_bytes && a.act_ops == b.act_ops;
+}
+
+// For each matrix, the index of the first matrix with the same activation encoding.
+void encoding_owners(const WeightMatrix* const* ws, int count, int owner[kMaxGroup]) {
+  for (int i = 0; i < count; ++i) {
+    owner[i] = i;
+    for (int j = 0; j < i; ++j)
+      if (ws[j]->n_in == ws[i]->n_in && same_encoding(ws[j]->kernel, ws[i]->kernel)) {
+        owner[i] = owner[j];
+        break;
+      }
+  }
+}
+
+}  // namespace
 
 int64_t matmul_scratch_bytes(const WeightMatrix& w, int64_t n_tokens) {
   return n_tokens * w.kernel.encoded_bytes(w.n_in);
 }
 
-void matmul(ThreadPool& pool, const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, uint8_t* scratch) {
-  const RowKernel& k = w.kernel;
-  const int64_t act_row = k.encoded_bytes(w.n_in);
-  const int64_t n_in = w.n_in, n_out = w.n_out;
-  pool.parallel_for(n_tokens, 1, [&](int64_t t0, int64_t t1, int) {
-    for (int64_t t = t0; t < t1; ++t) k.encode_row(x + t * n_in, scratch + t * act_row, n_in);
-  });
-  // Row ranges in multiples of 16 so that two threads never write the same
-  // 64-byte line of y; within a range, groups of rows share each activation load.
-  constexpr int64_t kGroup = 16;
-  pool.parallel_for(n_out, kGroup, [&](int64_t r0, int64_t r1, int) {
-    float tmp[kGroup];
-    for (int64_t r = r0; r < r1; r += kGroup) {
-      const int64_t nr = std::min(kGroup, r1 - r);
-      for (int64_t t = 0; t < n_tokens; ++t) {
-        k.dots(w.data + r * w.row_bytes, w.row_bytes, nr, scratch + t * act_row, n_in, tmp);
-        std::copy(tmp, tmp + nr, y + t * n_out + r);
-      }
+int64_t matmul_group_scratch_bytes(const WeightMatrix* const* ws, int count, int64_t n_tokens) {
+  int owner[kMaxGroup];
+  encoding_owners(ws, count, owner);
+  int64_t total = 0;
+  for (int i = 0; i < count; ++i)
+    if (owner[i] == i) total += matmul_scratch_bytes(*ws[i], n_tokens);
+  return total;
+}
+
+void matmul_group(ThreadPool& pool, const WeightMatrix* const* ws, int count, const float* x, int64_t n_tokens,
+                  float* const* ys, uint8_t* scratch) {
+  OSPREY_CHECK(count >= 1 && count <= kMaxGroup);
+  int owner[kMaxGroup];
+  encoding_owners(ws, count, owner);
+  uint8_t* act[kMaxGroup];
+  int64_t act_row[kMaxGroup];
+  int64_t first_row[kMaxGroup + 1] = {0};
+  uint8_t* next = scratch;
+  for (int i = 0; i < count; ++i) {
+    act_row[i] = ws[i]->kernel.encoded_bytes(ws[i]->n_in);
+    if (owner[i] == i) {
+      act[i] = next;
+      next += n_tokens * act_row[i];
+    } else {
+      act[i] = act[owner[i]];
+    }
+    first_row[i + 1] = first_row[i] + ws[i]->n_out;
+  }
+  const int64_t n_in = ws[0]->n_in;
+  pool.parallel_for(n_tokens * count, 1, [&](int64_t b, int64_t e, int) {
+    for (int64_t job = b; job < e; ++job) {
+      const int i = static_cast<int>(job % count);
+      const int64_t t = job / count;
+      if (owner[i] == i) ws[i]->kernel.encode_row(x + t * n_in, act[i] + t * act_row[i], n_in);
     }
   });
+  // Row ranges in multiples of 16 so that two threads never write the same
+  // 64-byte line of an output; a range may span two matrices.
+  constexpr int64_t kGroup = 16;
+  pool.parallel_for(first_row[count], kGroup, [&](int64_t r0, int64_t r1, int) {
+    float tmp[kGroup];
+    int i = 0;
+    for (int64_t r = r0; r < r1;) {
+      while (r >= first_row[i + 1]) ++i;
+      const WeightMatrix& w = *ws[i];
+      const int64_t local = r - first_row[i];
+      const int64_t nr = std::min({kGroup, r1 - r, first_row[i + 1] - r});
+      for (int64_t t = 0; t < n_tokens; ++t) {
+        w.kernel.dots(w.data + local * w.row_bytes, w.row_bytes, nr, act[i] + t * act_row[i], n_in, tmp);
+        std::copy(tmp, tmp + nr, ys[i] + t * w.n_out + local);
+      }
+      r += nr;
+    }
+  });
+}
+
+void matmul(ThreadPool& pool, const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, uint8_t* scratch) {
+  const WeightMatrix* ws[1] = {&w};
+  float* ys[1] = {y};
+  matmul_group(pool, ws, 1, x, n_tokens, ys, scratch);
 }
 
 void add_bias(float* y, const float* bias, int64_t n_tokens, int64_t n_out) {

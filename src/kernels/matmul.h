@@ -32,6 +32,13 @@ int64_t matmul_scratch_bytes(const WeightMatrix& w, int64_t n_tokens);
 // `scratch` must hold matmul_scratch_bytes(w, n_tokens) bytes.
 void matmul(ThreadPool& pool, const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, uint8_t* scratch);
 
+// Several matrices that read the same input (Q/K/V; gate/up) in one parallel
+// region: x is encoded once per distinct encoding and the threads split all
+// the matrices' rows together. ys[i] is [n_tokens, ws[i]->n_out].
+int64_t matmul_group_scratch_bytes(const WeightMatrix* const* ws, int count, int64_t n_tokens);
+void matmul_group(ThreadPool& pool, const WeightMatrix* const* ws, int count, const float* x, int64_t n_tokens,
+                  float* const* ys, uint8_t* scratch);
+
 // Adds a bias [n_out] to each of n_tokens rows of y.
 void add_bias(float* y, const float* bias, int64_t n_tokens, int64_t n_out);
 

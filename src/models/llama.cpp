@@ -36,9 +36,9 @@ void Model::forward_batch(const int32_t* tokens, int64_t n) {
     const LayerWeights& L = weights_.layers[l];
     for (int64_t t = 0; t < n; ++t)
       kernels::rmsnorm(w.xn.data() + t * E, w.x.data() + t * E, L.attn_norm.data(), E, static_cast<float>(c.norm_eps));
-    kernels::matmul(pool, L.wq, w.xn.data(), n, w.q.data(), w.act.data());
-    kernels::matmul(pool, L.wk, w.xn.data(), n, w.k.data(), w.act.data());
-    kernels::matmul(pool, L.wv, w.xn.data(), n, w.v.data(), w.act.data());
+    const kernels::WeightMatrix* qkv[3] = {&L.wq, &L.wk, &L.wv};
+    float* qkv_out[3] = {w.q.data(), w.k.data(), w.v.data()};
+    kernels::matmul_group(pool, qkv, 3, w.xn.data(), n, qkv_out, w.act.data());
     if (!L.bq.empty()) kernels::add_bias(w.q.data(), L.bq.data(), n, q_dim);
     if (!L.bk.empty()) kernels::add_bias(w.k.data(), L.bk.data(), n, kv_dim);
     if (!L.bv.empty()) kernels::add_bias(w.v.data(), L.bv.data(), n, kv_dim);
@@ -67,8 +67,9 @@ void Model::forward_batch(const int32_t* tokens, int64_t n) {
 
     for (int64_t t = 0; t < n; ++t)
       kernels::rmsnorm(w.xn.data() + t * E, w.x.data() + t * E, L.ffn_norm.data(), E, static_cast<float>(c.norm_eps));
-    kernels::matmul(pool, L.w_gate, w.xn.data(), n, w.gate.data(), w.act.data());
-    kernels::matmul(pool, L.w_up, w.xn.data(), n, w.up.data(), w.act.data());
+    const kernels::WeightMatrix* gate_up[2] = {&L.w_gate, &L.w_up};
+    float* gate_up_out[2] = {w.gate.data(), w.up.data()};
+    kernels::matmul_group(pool, gate_up, 2, w.xn.data(), n, gate_up_out, w.act.data());
     kernels::silu_mul(w.gate.data(), w.gate.data(), w.up.data(), n * c.n_ff);
     kernels::matmul(pool, L.w_down, w.gate.data(), n, w.proj.data(), w.act.data());
     kernels::add(w.x.data(), w.proj.data(), n * E);

@@ -43,9 +43,12 @@ Expected<std::unique_ptr<Model>> Model::from_file(GgufFile file, const ModelOpti
   w.logits.resize(c.n_vocab);
   w.scores.resize(threads * m->n_ctx_);
   int64_t act = kernels::matmul_scratch_bytes(m->weights_.output, 1);
-  for (const LayerWeights& L : m->weights_.layers)
-    for (const auto* mat : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down})
-      act = std::max(act, kernels::matmul_scratch_bytes(*mat, nb));
+  for (const LayerWeights& L : m->weights_.layers) {
+    const kernels::WeightMatrix* qkv[3] = {&L.wq, &L.wk, &L.wv};
+    const kernels::WeightMatrix* gate_up[2] = {&L.w_gate, &L.w_up};
+    act = std::max({act, kernels::matmul_group_scratch_bytes(qkv, 3, nb), kernels::matmul_group_scratch_bytes(gate_up, 2, nb),
+                    kernels::matmul_scratch_bytes(L.wo, nb), kernels::matmul_scratch_bytes(L.w_down, nb)});
+  }
   w.act.resize(act);
   return m;
 }

@@ -8,7 +8,6 @@
 #include "test_util.h"
 
 namespace osprey::kernels {
-namespace {
 
 WeightMatrix make_matrix(DType t, int64_t n_in, int64_t n_out, std::vector<uint8_t>& storage) {
   const QuantOps* ops = quant_ops(t);
@@ -18,6 +17,8 @@ WeightMatrix make_matrix(DType t, int64_t n_in, int64_t n_out, std::vector<uint8
   for (int64_t r = 0; r < n_out; ++r) ops->quantize(w.data() + r * n_in, storage.data() + r * row, n_in);
   return {storage.data(), ops, row_kernel(t, active_isa()), n_in, n_out, row};
 }
+
+namespace {
 
 // The split of output rows over threads must not change a single bit.
 TEST(Matmul, ResultIsIdenticalForAnyThreadCount) {
@@ -58,6 +59,36 @@ TEST(Matmul, MatchesDequantizedProduct) {
       // Activations are rounded to 8 bits: error about 0.4% of the magnitude.
       EXPECT_NEAR(y[t * 40 + r], expect, 0.01 * mag) << "token " << t << " row " << r;
     }
+}
+
+}  // namespace
+}  // namespace osprey::kernels
+
+namespace osprey::kernels {
+namespace {
+
+// One parallel region over several matrices must give exactly what separate
+// products give, also when their activation encodings differ.
+TEST(MatmulGroup, EqualsSeparateProducts) {
+  std::vector<uint8_t> s0, s1, s2;
+  const WeightMatrix a = make_matrix(DType::kQ4_0, 256, 40, s0);
+  const WeightMatrix b = make_matrix(DType::kQ6_K, 256, 24, s1);  // another encoding
+  const WeightMatrix c = make_matrix(DType::kQ8_0, 256, 33, s2);  // shares a's encoding where kernels allow
+  const WeightMatrix* ws[3] = {&a, &b, &c};
+  const auto x = test::random_floats(3 * 256, 21);
+  for (int threads : {1, 2, 3}) {
+    ThreadPool pool(threads);
+    std::vector<float> ya(3 * 40), yb(3 * 24), yc(3 * 33);
+    float* ys[3] = {ya.data(), yb.data(), yc.data()};
+    std::vector<uint8_t> scratch(matmul_group_scratch_bytes(ws, 3, 3));
+    matmul_group(pool, ws, 3, x.data(), 3, ys, scratch.data());
+    for (int i = 0; i < 3; ++i) {
+      std::vector<float> alone(3 * ws[i]->n_out);
+      std::vector<uint8_t> s(matmul_scratch_bytes(*ws[i], 3));
+      matmul(pool, *ws[i], x.data(), 3, alone.data(), s.data());
+      EXPECT_EQ(std::memcmp(alone.data(), ys[i], alone.size() * 4), 0) << "matrix " << i << ", " << threads << " threads";
+    }
+  }
 }
 
 }  // namespace
