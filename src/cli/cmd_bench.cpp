@@ -177,9 +177,15 @@ void bench(const BenchOptions& o) {
                          {"membw_share", share}});
     }
   }
-  if (o.output == "json") std::printf("%s\n", results.dump(2).c_str());
-  else std::printf("\npeak RSS %.2f GiB; memory read bandwidth %.1f GB/s (membw %% = bytes read per token x tokens/s / bandwidth)\n",
-                   peak_rss_bytes() / (1 << 30), membw / 1e9);
+  if (o.output == "json") {
+    std::printf("%s\n", results.dump(2).c_str());
+  } else {
+    std::printf("\npeak RSS %.2f GiB", peak_rss_bytes() / (1 << 30));
+    if (membw > 0)
+      std::printf("; memory read bandwidth %.1f GB/s (membw %% = bytes read per token x tokens/s / bandwidth)",
+                  membw / 1e9);
+    std::printf("\n");
+  }
 }
 
 }  // namespace

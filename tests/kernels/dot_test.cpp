@@ -82,6 +82,28 @@ TEST_P(DotVariant, RowKernelMatchesScalarReference) {
       k.encode_row(a.data(), act.data(), n);
       std::vector<float> got(n_rows);
       k.dots(qw.data(), row_bytes, n_rows, act.data(), n, got.data());
+      // The prefill tile: the same activation row repeated for 1-4 tokens,
+      // the last token's row scaled by -2 so each token's column differs.
+      for (int n_tok = 1; n_tok <= 4; ++n_tok) {
+        const int64_t stride = k.encoded_bytes(n);
+        std::vector<uint8_t> acts(stride * n_tok);
+        std::vector<float> scaled(a.size());
+        for (size_t i = 0; i < a.size(); ++i) scaled[i] = -2.0f * a[i];
+        for (int t = 0; t < n_tok; ++t) k.encode_row(t == n_tok - 1 && t > 0 ? scaled.data() : a.data(), acts.data() + t * stride, n);
+        std::vector<float> tile(n_tok * 8, NAN);
+        k.tile(qw.data(), row_bytes, n_rows, acts.data(), stride, n_tok, n, tile.data(), 8);
+        for (int t = 0; t < n_tok; ++t)
+          for (int64_t r = 0; r < n_rows; ++r) {
+            const float factor = t == n_tok - 1 && t > 0 ? -2.0f : 1.0f;
+            double mag = 0;
+            for (int64_t i = 0; i < n; ++i) mag += std::fabs(static_cast<double>(w[r * n + i]) * a[i]);
+            // Re-encoding a scaled row rounds differently, so the scaled token is checked loosely.
+            const double tol = factor == 1.0f ? 2e-6 * mag : 2e-2 * mag;
+            EXPECT_NEAR(tile[t * 8 + r], factor * got[r], tol)
+                << kernels::isa_name(c.isa) << " " << dtype_name(c.type) << " tile tokens=" << n_tok << " token " << t
+                << " row " << r;
+          }
+      }
       for (int64_t r = 0; r < n_rows; ++r) {
         const float want = ops->dot(qw.data() + r * row_bytes, ref_a.data(), n);
         double mag = 0;

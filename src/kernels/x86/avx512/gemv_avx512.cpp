@@ -29,9 +29,10 @@ namespace {
 int64_t planar_bytes(int64_t n) { return n + n / kQK * 8; }
 
 struct Planar {
-  const int8_t* q;
-  const float* d;
-  const int32_t* sum;
+  const int8_t* q = nullptr;
+  const float* d = nullptr;
+  const int32_t* sum = nullptr;
+  Planar() = default;
   Planar(const void* act, int64_t n)
       : q(static_cast<const int8_t*>(act)),
         d(reinterpret_cast<const float*>(q + n)),
@@ -139,6 +140,75 @@ void dot_rows_q4_0(const uint8_t* w, int64_t row_bytes, int64_t n_rows, const vo
   }
 }
 
+// Prefill tile: NR rows x NT tokens. Each weight pair is unpacked once and
+// used for every token; each activation pair is loaded once per NR rows.
+template <int NR, int NT>
+void q4_0_tile(const uint8_t* w, int64_t row_bytes, const uint8_t* act, int64_t act_stride, int64_t n, float* out,
+               int64_t out_stride) {
+  const int64_t nb = n / kQK;
+  const __m512i nib_idx = _mm512_load_si512(kNibbles);
+  const __m512i shift = _mm512_load_si512(kShift);
+  const __m512i scale_idx = _mm512_load_si512(kScales);
+  const __m512i low4 = _mm512_set1_epi8(0x0F);
+  constexpr __mmask64 kTwoBlocks = (1ull << 36) - 1;
+  Planar a[NT];
+  for (int t = 0; t < NT; ++t) a[t] = Planar(act + t * act_stride, n);
+  __m512 acc[NR][NT];
+  for (int r = 0; r < NR; ++r)
+    for (int t = 0; t < NT; ++t) acc[r][t] = _mm512_setzero_ps();
+  int64_t i = 0;
+  for (; i + 2 <= nb; i += 2) {
+    __m512i av[NT], offset[NT];
+    __m512 da[NT];
+    for (int t = 0; t < NT; ++t) {
+      av[t] = _mm512_loadu_si512(a[t].q + i * kQK);
+      offset[t] = lane_sums(av[t], 3);
+      da[t] = pair_scales(a[t].d, i);
+    }
+    const bool full = static_cast<int64_t>(i * sizeof(BlockQ4_0)) + 64 <= row_bytes;
+    for (int r = 0; r < NR; ++r) {
+      const uint8_t* blk = w + r * row_bytes + i * sizeof(BlockQ4_0);
+      const __m512i raw = full ? _mm512_loadu_si512(blk) : _mm512_maskz_loadu_epi8(kTwoBlocks, blk);
+      const __m512i q = _mm512_and_si512(_mm512_srlv_epi16(_mm512_permutexvar_epi8(nib_idx, raw), shift), low4);
+      const __m512 dw = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi8(scale_idx, raw)));
+      for (int t = 0; t < NT; ++t) {
+        const __m512i dot = _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), q, av[t]), offset[t]);
+        acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(dw, da[t]), acc[r][t]);
+      }
+    }
+  }
+  for (int r = 0; r < NR; ++r)
+    for (int t = 0; t < NT; ++t) {
+      float tail = 0;
+      if (i < nb) {
+        const auto* b = reinterpret_cast<const BlockQ4_0*>(w + r * row_bytes) + i;
+        int32_t s = 0;
+        for (int j = 0; j < kQK / 2; ++j)
+          s += (b->qs[j] & 0x0F) * a[t].q[i * kQK + j] + (b->qs[j] >> 4) * a[t].q[i * kQK + j + 16];
+        tail = (s - 8 * a[t].sum[i]) * fp16_to_fp32(b->d) * a[t].d[i];
+      }
+      out[t * out_stride + r] = _mm512_reduce_add_ps(acc[r][t]) + tail;
+    }
+}
+
+template <int NT>
+void q4_0_tiles(const uint8_t* w, int64_t row_bytes, int64_t n_rows, const uint8_t* act, int64_t act_stride,
+                int64_t n, float* out, int64_t out_stride) {
+  int64_t r = 0;
+  for (; r + 2 <= n_rows; r += 2) q4_0_tile<2, NT>(w + r * row_bytes, row_bytes, act, act_stride, n, out + r, out_stride);
+  if (r < n_rows) q4_0_tile<1, NT>(w + r * row_bytes, row_bytes, act, act_stride, n, out + r, out_stride);
+}
+
+void dot_tile_q4_0(const uint8_t* w, int64_t row_bytes, int64_t n_rows, const uint8_t* act, int64_t act_stride,
+                   int n_tok, int64_t n, float* out, int64_t out_stride) {
+  switch (n_tok) {
+    case 4: q4_0_tiles<4>(w, row_bytes, n_rows, act, act_stride, n, out, out_stride); break;
+    case 3: q4_0_tiles<3>(w, row_bytes, n_rows, act, act_stride, n, out, out_stride); break;
+    case 2: q4_0_tiles<2>(w, row_bytes, n_rows, act, act_stride, n, out, out_stride); break;
+    default: q4_0_tiles<1>(w, row_bytes, n_rows, act, act_stride, n, out, out_stride); break;
+  }
+}
+
 template <int NR>
 void q8_0_rows(const uint8_t* w, int64_t row_bytes, const Planar& a, int64_t n, float* out) {
   const int64_t nb = n / kQK;
@@ -193,6 +263,7 @@ bool row_kernel_for(DType type, RowKernel& out) {
   out.act_bytes = planar_bytes;
   out.encode = encode_planar;
   out.dot_rows = type == DType::kQ4_0 ? dot_rows_q4_0 : dot_rows_q8_0;
+  if (type == DType::kQ4_0) out.dot_tile = dot_tile_q4_0;
   return true;
 }
 
