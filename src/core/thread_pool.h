@@ -11,10 +11,11 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
-#include <functional>
 #include <mutex>
 #include <thread>
 #include <vector>
+
+#include "core/function_ref.h"
 
 namespace osprey {
 
@@ -31,7 +32,7 @@ class ThreadPool {
   // Ranges are multiples of `grain` (except the last) so that threads do not
   // share cache lines of the output. The split depends only on n, grain and
   // the thread count, never on timing.
-  void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t, int)>& fn);
+  void parallel_for(int64_t n, int64_t grain, FunctionRef<void(int64_t, int64_t, int)> fn);
 
  private:
   void worker_loop(int index);
@@ -46,7 +47,7 @@ class ThreadPool {
   std::mutex mutex_;
   std::condition_variable wake_;
   // The region being run; written before generation_ is bumped.
-  const std::function<void(int64_t, int64_t, int)>* job_ = nullptr;
+  const FunctionRef<void(int64_t, int64_t, int)>* job_ = nullptr;
   int64_t job_n_ = 0;
   int64_t job_grain_ = 1;
 };
