@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "kernels/ops.h"
 #include "quant/quant.h"
 
 namespace osprey::kernels {
@@ -10,6 +11,8 @@ namespace osprey::kernels {
 #if defined(__x86_64__)
 namespace avx2 {
 DotFn dot_for(DType type);  // nullptr where there is no AVX2 kernel
+void attend_head(const float* q, const uint16_t* k, const uint16_t* v, int64_t kv_stride, int64_t n_kv, int head_dim,
+                 float scale, float* scores, float* out);
 }
 namespace avx512 {
 bool row_kernel_for(DType type, RowKernel& out);  // false where there is no AVX-512 kernel
@@ -86,6 +89,13 @@ Isa active_isa() {
 }
 
 DotFn dot_kernel(DType type) { return dot_kernel(type, active_isa()); }
+
+AttendFn attend_kernel(Isa isa) {
+#if defined(__x86_64__)
+  if (isa == Isa::kAvx2 || isa == Isa::kAvx512) return avx2::attend_head;
+#endif
+  return attend_head;
+}
 
 RowKernel row_kernel(DType type, Isa isa) {
   RowKernel k;

@@ -66,6 +66,11 @@ struct RowKernel {
 // The kernel for `type` at a level (the best one that level has for it).
 RowKernel row_kernel(DType type, Isa isa);
 
+// Attention of one query head (see ops.h), at a level.
+using AttendFn = void (*)(const float* q, const uint16_t* k, const uint16_t* v, int64_t kv_stride, int64_t n_kv,
+                          int head_dim, float scale, float* scores, float* out);
+AttendFn attend_kernel(Isa isa);
+
 // The level in use: the best available, unless OSPREY_ISA=scalar|avx2 asks
 // for another (tests and comparisons).
 Isa active_isa();

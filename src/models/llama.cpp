@@ -57,7 +57,7 @@ void Model::forward_batch(const int32_t* tokens, int64_t n) {
       float* scores = w.scores.data() + thread * n_ctx_;
       for (int64_t i = i0; i < i1; ++i) {
         const int64_t t = i / c.n_head, h = i % c.n_head, kvh = h / group;
-        kernels::attend_head(w.q.data() + t * q_dim + h * hd, cache_.k(l, 0) + kvh * hd, cache_.v(l, 0) + kvh * hd,
+        attend_(w.q.data() + t * q_dim + h * hd, cache_.k(l, 0) + kvh * hd, cache_.v(l, 0) + kvh * hd,
                              kv_dim, pos0 + t + 1, static_cast<int>(hd), att_scale, scores,
                              w.att.data() + t * q_dim + h * hd);
       }

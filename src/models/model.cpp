@@ -16,6 +16,7 @@ Expected<std::unique_ptr<Model>> Model::from_file(GgufFile file, const ModelOpti
   OSPREY_ASSIGN_OR_RETURN(m->weights_,
                           ModelWeights::bind(m->file_, m->config_, options.isa.value_or(kernels::active_isa())));
   const ModelConfig& c = m->config_;
+  m->attend_ = kernels::attend_kernel(options.isa.value_or(kernels::active_isa()));
 
   if (options.n_ctx < 0 || options.n_ctx > (1 << 20))
     return InvalidArgument("context size " + std::to_string(options.n_ctx) + " is out of range (1..1048576)");

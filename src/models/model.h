@@ -73,6 +73,7 @@ class Model {
   std::unique_ptr<ThreadPool> pool_;
   KvCache cache_;
   Workspace ws_;
+  kernels::AttendFn attend_ = nullptr;  // chosen with the matrix kernels
   int64_t n_ctx_ = 0;
   int64_t n_batch_ = 0;
   int64_t n_past_ = 0;

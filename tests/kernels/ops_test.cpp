@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "core/fp16.h"
+#include "kernels/dispatch.h"
 #include "kernels/ops.h"
 #include "test_util.h"
 
@@ -90,6 +91,28 @@ TEST(Ops, AttentionWeighsByScore) {
   attend_head(q, k, v, hd, 2, hd, 1.0f, scores, out);
   EXPECT_NEAR(out[0], 1.0f, 2e-3);
   EXPECT_NEAR(out[1], 6.0f, 2e-3);
+}
+
+// Every compiled attention variant against the reference, at awkward lengths.
+TEST(Ops, AttentionVariantsMatchReference) {
+  for (Isa isa : available_isas()) {
+    const AttendFn fn = attend_kernel(isa);
+    for (int hd : {64, 128, 40}) {
+      for (int64_t n_kv : {1, 3, 31, 257}) {
+        const int64_t stride = 2 * hd + 8;  // rows of a wider cache, as with several KV heads
+        std::vector<uint16_t> k(n_kv * stride), v(n_kv * stride);
+        const auto kf = test::random_floats(k.size(), 1);
+        const auto vf = test::random_floats(v.size(), 2);
+        for (size_t i = 0; i < k.size(); ++i) k[i] = fp32_to_fp16(kf[i]), v[i] = fp32_to_fp16(vf[i]);
+        const auto q = test::random_floats(hd, 3, 2.0f);
+        std::vector<float> want(hd), got(hd), s1(n_kv), s2(n_kv);
+        attend_head(q.data(), k.data(), v.data(), stride, n_kv, hd, 0.125f, s1.data(), want.data());
+        fn(q.data(), k.data(), v.data(), stride, n_kv, hd, 0.125f, s2.data(), got.data());
+        for (int d = 0; d < hd; ++d)
+          EXPECT_NEAR(got[d], want[d], 1e-4) << isa_name(isa) << " hd=" << hd << " n_kv=" << n_kv << " dim " << d;
+      }
+    }
+  }
 }
 
 }  // namespace
