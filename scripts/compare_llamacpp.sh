@@ -2,14 +2,15 @@
 # Runs osprey and llama.cpp side by side on the same GGUF files:
 #  1. greedy token ids for two prompts, reporting how many agree and the
 #     smallest margin between llama.cpp's two best logits;
-#  2. generation speed: `osprey run -n 128` against `llama-bench -n 128`,
-#     both with the same thread count, reported as a ratio.
+#  2. speed: `osprey bench` against `llama-bench`, prompt processing (pp) and
+#     generation (tg), same thread count and repetitions, as ratios.
 #
 # usage: scripts/compare_llamacpp.sh LLAMA_CPP_DIR MODEL.gguf [MODEL.gguf ...]
 #   LLAMA_CPP_DIR: a llama.cpp checkout you have already built with CMake
 #   (build/bin/llama-bench and build/bin/libllama.so). This script builds
 #   nothing of it; it only compiles tools/peer/llama_greedy.cpp against it.
-# env: N_TOKENS (default 32), THREADS (default 2), OSPREY (default build/src/osprey)
+# env: N_TOKENS (default 32), THREADS (default 2), OSPREY (default build/src/osprey),
+#      PP (default 512), TG (default 128), REPS (default 3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ $# -lt 2 ]; then
@@ -44,10 +45,16 @@ for model in "$@"; do
     while [ $same -lt ${#a[@]} ] && [ "${a[$same]}" == "${b[$same]:-}" ]; do same=$((same + 1)); done
     echo "greedy '$prompt': $same/${#a[@]} tokens agree (smallest llama.cpp margin $margin)"
   done
-  ours_tg=$("$osprey" run -m "$model" -p "Once upon a time" -n 128 --temp 0 --ignore-eos -t "$threads" 2>&1 >/dev/null |
-    sed -n 's/.*generation: [0-9]* tokens, \([0-9.]*\) tokens\/s.*/\1/p')
-  theirs_tg=$("$llama/build/bin/llama-bench" -m "$model" -t "$threads" -p 0 -n 128 -r 2 -o csv 2>/dev/null |
-    tail -1 | awk -F'"?,"?' '{print $(NF-1)}')
-  ratio=$(awk -v a="$ours_tg" -v b="$theirs_tg" 'BEGIN { printf "%.2f", a / b }')
-  echo "generation: osprey $ours_tg tokens/s, llama.cpp $theirs_tg tokens/s, ratio $ratio"
+  pp=${PP:-512}
+  tg=${TG:-128}
+  reps=${REPS:-3}
+  # Both print one result per test, prompt first; pick avg_ts from each.
+  ours=$("$osprey" bench -m "$model" -p "$pp" -n "$tg" -t "$threads" -r "$reps" -o json |
+    sed -n 's/.*"avg_ts": \([0-9.e+-]*\).*/\1/p' | xargs)
+  theirs=$("$llama/build/bin/llama-bench" -m "$model" -t "$threads" -p "$pp" -n "$tg" -r "$reps" -o csv 2>/dev/null |
+    tail -n 2 | awk -F'"?,"?' '{print $(NF-1)}' | xargs)
+  read -r ours_pp ours_tg <<<"$ours"
+  read -r theirs_pp theirs_tg <<<"$theirs"
+  awk -v a="$ours_pp" -v b="$theirs_pp" -v n="pp$pp" 'BEGIN { printf "%-6s osprey %8.2f tokens/s  llama.cpp %8.2f tokens/s  ratio %.2f\n", n, a, b, a / b }'
+  awk -v a="$ours_tg" -v b="$theirs_tg" -v n="tg$tg" 'BEGIN { printf "%-6s osprey %8.2f tokens/s  llama.cpp %8.2f tokens/s  ratio %.2f\n", n, a, b, a / b }'
 done
