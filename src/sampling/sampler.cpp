@@ -120,13 +120,13 @@ int32_t Sampler::sample(const float* logits) {
   cand_.resize(n_vocab_);
   for (int32_t i = 0; i < n_vocab_; ++i) cand_[i] = {i, logits[i], 0.0f};
   for (const auto& [id, bias] : params_.logit_bias) cand_[id].logit += bias;
-  std::vector<int32_t> recent;
+  recent_.clear();
   if (params_.penalty_last_n != 0) {
     const size_t n = params_.penalty_last_n < 0 ? history_.size()
                                                 : std::min<size_t>(history_.size(), params_.penalty_last_n);
-    recent.assign(history_.end() - n, history_.end());
+    recent_.assign(history_.end() - n, history_.end());
   }
-  sampling::apply_penalties(cand_, recent, params_);
+  sampling::apply_penalties(cand_, recent_, params_);
   if (params_.greedy()) {
     int32_t best = 0;
     for (int32_t i = 1; i < n_vocab_; ++i)

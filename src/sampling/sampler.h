@@ -66,6 +66,7 @@ class Sampler {
   int32_t n_vocab_;
   std::mt19937_64 rng_;
   std::vector<int32_t> history_;
+  std::vector<int32_t> recent_;  // the window the penalties see, reused every token
   std::vector<TokenCandidate> cand_;
 };
 

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "core/fp16.h"
+#include "osprey/status.h"
 #include "kernels/ops.h"
 
 namespace osprey::kernels {
@@ -62,6 +63,7 @@ void attend_head(const float* q, const uint16_t* k, const uint16_t* v, int64_t k
   // to fp16 to meet the fp16 values. This is the contract of an fp16 KV cache
   // (and what llama.cpp computes), so both engines agree to rounding.
   float qh[1024];
+  OSPREY_CHECK(head_dim <= 1024);  // ModelConfig rejects larger heads
   for (int d = 0; d < head_dim; ++d) qh[d] = fp16_to_fp32(fp32_to_fp16(q[d]));
   for (int64_t t = 0; t < n_kv; ++t) {
     const uint16_t* kt = k + t * kv_stride;

@@ -191,24 +191,6 @@ void q4_0_tile(const uint8_t* w, int64_t row_bytes, const uint8_t* act, int64_t 
     }
 }
 
-template <int NT>
-void q4_0_tiles(const uint8_t* w, int64_t row_bytes, int64_t n_rows, const uint8_t* act, int64_t act_stride,
-                int64_t n, float* out, int64_t out_stride) {
-  int64_t r = 0;
-  for (; r + 2 <= n_rows; r += 2) q4_0_tile<2, NT>(w + r * row_bytes, row_bytes, act, act_stride, n, out + r, out_stride);
-  if (r < n_rows) q4_0_tile<1, NT>(w + r * row_bytes, row_bytes, act, act_stride, n, out + r, out_stride);
-}
-
-void dot_tile_q4_0(const uint8_t* w, int64_t row_bytes, int64_t n_rows, const uint8_t* act, int64_t act_stride,
-                   int n_tok, int64_t n, float* out, int64_t out_stride) {
-  switch (n_tok) {
-    case 4: q4_0_tiles<4>(w, row_bytes, n_rows, act, act_stride, n, out, out_stride); break;
-    case 3: q4_0_tiles<3>(w, row_bytes, n_rows, act, act_stride, n, out, out_stride); break;
-    case 2: q4_0_tiles<2>(w, row_bytes, n_rows, act, act_stride, n, out, out_stride); break;
-    default: q4_0_tiles<1>(w, row_bytes, n_rows, act, act_stride, n, out, out_stride); break;
-  }
-}
-
 template <int NR>
 void q8_0_rows(const uint8_t* w, int64_t row_bytes, const Planar& a, int64_t n, float* out) {
   const int64_t nb = n / kQK;
@@ -256,14 +238,96 @@ void dot_rows_q8_0(const uint8_t* w, int64_t row_bytes, int64_t n_rows, const vo
   }
 }
 
+template <int NR, int NT>
+void q8_0_tile(const uint8_t* w, int64_t row_bytes, const uint8_t* act, int64_t act_stride, int64_t n, float* out,
+               int64_t out_stride) {
+  const int64_t nb = n / kQK;
+  const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+  Planar a[NT];
+  for (int t = 0; t < NT; ++t) a[t] = Planar(act + t * act_stride, n);
+  __m512 acc[NR][NT];
+  for (int r = 0; r < NR; ++r)
+    for (int t = 0; t < NT; ++t) acc[r][t] = _mm512_setzero_ps();
+  int64_t i = 0;
+  for (; i + 2 <= nb; i += 2) {
+    __m512i av[NT], offset[NT];
+    __m512 da[NT];
+    for (int t = 0; t < NT; ++t) {
+      av[t] = _mm512_loadu_si512(a[t].q + i * kQK);
+      offset[t] = lane_sums(av[t], 7);
+      da[t] = pair_scales(a[t].d, i);
+    }
+    for (int r = 0; r < NR; ++r) {
+      const auto* b = reinterpret_cast<const BlockQ8_0*>(w + r * row_bytes) + i;
+      const __m512i wv = _mm512_xor_si512(
+          _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[0].qs))),
+                             _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[1].qs)), 1),
+          flip);
+      const __m512 dw = pair(_cvtsh_ss(b[0].d), _cvtsh_ss(b[1].d));
+      for (int t = 0; t < NT; ++t) {
+        const __m512i dot = _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), wv, av[t]), offset[t]);
+        acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(dw, da[t]), acc[r][t]);
+      }
+    }
+  }
+  for (int r = 0; r < NR; ++r)
+    for (int t = 0; t < NT; ++t) {
+      float tail = 0;
+      if (i < nb) {
+        const auto* b = reinterpret_cast<const BlockQ8_0*>(w + r * row_bytes) + i;
+        int32_t s = 0;
+        for (int j = 0; j < kQK; ++j) s += b->qs[j] * a[t].q[i * kQK + j];
+        tail = s * fp16_to_fp32(b->d) * a[t].d[i];
+      }
+      out[t * out_stride + r] = _mm512_reduce_add_ps(acc[r][t]) + tail;
+    }
+}
+
+template <int NR, int NT>
+struct Q4_0Tile {
+  static void run(const uint8_t* w, int64_t rb, const uint8_t* act, int64_t as, int64_t n, float* out, int64_t os) {
+    q4_0_tile<NR, NT>(w, rb, act, as, n, out, os);
+  }
+};
+template <int NR, int NT>
+struct Q8_0Tile {
+  static void run(const uint8_t* w, int64_t rb, const uint8_t* act, int64_t as, int64_t n, float* out, int64_t os) {
+    q8_0_tile<NR, NT>(w, rb, act, as, n, out, os);
+  }
+};
+
+// Runs a tile of any row count and 1-4 tokens with the fixed-size kernels
+// (2 rows per pass keeps 2 x 4 accumulators and 4 activation pairs in registers).
+template <template <int, int> class Kernel>
+struct TileDispatch {
+  template <int NT>
+  static void rows(const uint8_t* w, int64_t row_bytes, int64_t n_rows, const uint8_t* act, int64_t act_stride,
+                   int64_t n, float* out, int64_t out_stride) {
+    int64_t r = 0;
+    for (; r + 2 <= n_rows; r += 2)
+      Kernel<2, NT>::run(w + r * row_bytes, row_bytes, act, act_stride, n, out + r, out_stride);
+    if (r < n_rows) Kernel<1, NT>::run(w + r * row_bytes, row_bytes, act, act_stride, n, out + r, out_stride);
+  }
+  static void tile(const uint8_t* w, int64_t row_bytes, int64_t n_rows, const uint8_t* act, int64_t act_stride,
+                   int n_tok, int64_t n, float* out, int64_t out_stride) {
+    switch (n_tok) {
+      case 4: rows<4>(w, row_bytes, n_rows, act, act_stride, n, out, out_stride); break;
+      case 3: rows<3>(w, row_bytes, n_rows, act, act_stride, n, out, out_stride); break;
+      case 2: rows<2>(w, row_bytes, n_rows, act, act_stride, n, out, out_stride); break;
+      default: rows<1>(w, row_bytes, n_rows, act, act_stride, n, out, out_stride); break;
+    }
+  }
+};
+
 }  // namespace
+
 bool row_kernel_for(DType type, RowKernel& out) {
   if (type != DType::kQ4_0 && type != DType::kQ8_0) return false;
   out = RowKernel{};
   out.act_bytes = planar_bytes;
   out.encode = encode_planar;
   out.dot_rows = type == DType::kQ4_0 ? dot_rows_q4_0 : dot_rows_q8_0;
-  if (type == DType::kQ4_0) out.dot_tile = dot_tile_q4_0;
+  out.dot_tile = type == DType::kQ4_0 ? TileDispatch<Q4_0Tile>::tile : TileDispatch<Q8_0Tile>::tile;
   return true;
 }
 
