@@ -84,64 +84,9 @@ alignas(64) const uint16_t kShift[32] = {0, 0, 0, 0, 0, 0, 0, 0, 4, 4, 4, 4, 4, 
 alignas(64) const uint8_t kScales[64] = {0,  1,  0,  1,  0,  1,  0,  1,  0,  1,  0,  1,  0,  1,  0,  1,
                                          18, 19, 18, 19, 18, 19, 18, 19, 18, 19, 18, 19, 18, 19, 18, 19};
 
-// NR rows at once, fixed at compile time so the accumulators stay in registers.
-template <int NR>
-void q4_0_rows(const uint8_t* w, int64_t row_bytes, const Planar& a, int64_t n, float* out) {
-  const int64_t nb = n / kQK;
-  const __m512i nib_idx = _mm512_load_si512(kNibbles);
-  const __m512i shift = _mm512_load_si512(kShift);
-  const __m512i scale_idx = _mm512_load_si512(kScales);
-  const __m512i low4 = _mm512_set1_epi8(0x0F);
-  constexpr __mmask64 kTwoBlocks = (1ull << 36) - 1;
-  __m512 acc[NR];
-  for (int r = 0; r < NR; ++r) acc[r] = _mm512_setzero_ps();
-  int64_t i = 0;
-  for (; i + 2 <= nb; i += 2) {
-    const __m512i av = _mm512_loadu_si512(a.q + i * kQK);
-    const __m512i offset = lane_sums(av, 3);  // 8 * sum(a) per lane
-    const __m512 da = pair_scales(a.d, i);
-    // A full 64-byte load is safe while it stays inside the row; the last
-    // pair of a row uses a masked load, which never touches masked bytes.
-    const bool full = static_cast<int64_t>(i * sizeof(BlockQ4_0)) + 64 <= row_bytes;
-    for (int r = 0; r < NR; ++r) {
-      const uint8_t* blk = w + r * row_bytes + i * sizeof(BlockQ4_0);
-      // Each row is its own stream; asking for data ahead keeps enough
-      // requests in flight for DRAM bandwidth rather than latency to rule.
-      _mm_prefetch(reinterpret_cast<const char*>(blk) + kPrefetchBytes, _MM_HINT_T0);
-      const __m512i raw = full ? _mm512_loadu_si512(blk) : _mm512_maskz_loadu_epi8(kTwoBlocks, blk);
-      const __m512i q = _mm512_and_si512(_mm512_srlv_epi16(_mm512_permutexvar_epi8(nib_idx, raw), shift), low4);
-      const __m512i dot = _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), q, av), offset);
-      const __m512 dw = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi8(scale_idx, raw)));
-      acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(dw, da), acc[r]);
-    }
-  }
-  for (int r = 0; r < NR; ++r) {
-    float tail = 0;
-    if (i < nb) {  // an odd last block
-      const auto* b = reinterpret_cast<const BlockQ4_0*>(w + r * row_bytes) + i;
-      int32_t s = 0;
-      for (int j = 0; j < kQK / 2; ++j)
-        s += (b->qs[j] & 0x0F) * a.q[i * kQK + j] + (b->qs[j] >> 4) * a.q[i * kQK + j + 16];
-      tail = (s - 8 * a.sum[i]) * fp16_to_fp32(b->d) * a.d[i];
-    }
-    out[r] = _mm512_reduce_add_ps(acc[r]) + tail;
-  }
-}
-
-void dot_rows_q4_0(const uint8_t* w, int64_t row_bytes, int64_t n_rows, const void* act, int64_t n, float* out) {
-  const Planar a(act, n);
-  int64_t r = 0;
-  for (; r + 4 <= n_rows; r += 4) q4_0_rows<4>(w + r * row_bytes, row_bytes, a, n, out + r);
-  switch (n_rows - r) {
-    case 3: q4_0_rows<3>(w + r * row_bytes, row_bytes, a, n, out + r); break;
-    case 2: q4_0_rows<2>(w + r * row_bytes, row_bytes, a, n, out + r); break;
-    case 1: q4_0_rows<1>(w + r * row_bytes, row_bytes, a, n, out + r); break;
-    default: break;
-  }
-}
-
-// Prefill tile: NR rows x NT tokens. Each weight pair is unpacked once and
-// used for every token; each activation pair is loaded once per NR rows.
+// NR rows x NT tokens, fixed at compile time so the accumulators stay in
+// registers. Each weight pair is unpacked once and used for every token; each
+// activation pair is loaded once per NR rows. Decode runs it with NT = 1.
 template <int NR, int NT>
 void q4_0_tile(const uint8_t* w, int64_t row_bytes, const uint8_t* act, int64_t act_stride, int64_t n, float* out,
                int64_t out_stride) {
@@ -165,9 +110,14 @@ void q4_0_tile(const uint8_t* w, int64_t row_bytes, const uint8_t* act, int64_t 
       offset[t] = lane_sums(av[t], 3);
       da[t] = pair_scales(a[t].d, i);
     }
+    // A full 64-byte load is safe while it stays inside the row; the last
+    // pair of a row uses a masked load, which never touches masked bytes.
     const bool full = static_cast<int64_t>(i * sizeof(BlockQ4_0)) + 64 <= row_bytes;
     for (int r = 0; r < NR; ++r) {
       const uint8_t* blk = w + r * row_bytes + i * sizeof(BlockQ4_0);
+      // Each row is its own stream; asking for data ahead keeps enough
+      // requests in flight for DRAM bandwidth rather than latency to rule.
+      _mm_prefetch(reinterpret_cast<const char*>(blk) + kPrefetchBytes, _MM_HINT_T0);
       const __m512i raw = full ? _mm512_loadu_si512(blk) : _mm512_maskz_loadu_epi8(kTwoBlocks, blk);
       const __m512i q = _mm512_and_si512(_mm512_srlv_epi16(_mm512_permutexvar_epi8(nib_idx, raw), shift), low4);
       const __m512 dw = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi8(scale_idx, raw)));
@@ -191,53 +141,6 @@ void q4_0_tile(const uint8_t* w, int64_t row_bytes, const uint8_t* act, int64_t 
     }
 }
 
-template <int NR>
-void q8_0_rows(const uint8_t* w, int64_t row_bytes, const Planar& a, int64_t n, float* out) {
-  const int64_t nb = n / kQK;
-  const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
-  __m512 acc[NR];
-  for (int r = 0; r < NR; ++r) acc[r] = _mm512_setzero_ps();
-  int64_t i = 0;
-  for (; i + 2 <= nb; i += 2) {
-    const __m512i av = _mm512_loadu_si512(a.q + i * kQK);
-    const __m512i offset = lane_sums(av, 7);  // 128 * sum(a) per lane
-    const __m512 da = pair_scales(a.d, i);
-    for (int r = 0; r < NR; ++r) {
-      const auto* b = reinterpret_cast<const BlockQ8_0*>(w + r * row_bytes) + i;
-      _mm_prefetch(reinterpret_cast<const char*>(b) + kPrefetchBytes, _MM_HINT_T0);
-      const __m512i wv = _mm512_inserti64x4(
-          _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[0].qs))),
-          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[1].qs)), 1);
-      const __m512i dot =
-          _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_xor_si512(wv, flip), av), offset);
-      const __m512 dw = pair(_cvtsh_ss(b[0].d), _cvtsh_ss(b[1].d));
-      acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(dw, da), acc[r]);
-    }
-  }
-  for (int r = 0; r < NR; ++r) {
-    float tail = 0;
-    if (i < nb) {
-      const auto* b = reinterpret_cast<const BlockQ8_0*>(w + r * row_bytes) + i;
-      int32_t s = 0;
-      for (int j = 0; j < kQK; ++j) s += b->qs[j] * a.q[i * kQK + j];
-      tail = s * fp16_to_fp32(b->d) * a.d[i];
-    }
-    out[r] = _mm512_reduce_add_ps(acc[r]) + tail;
-  }
-}
-
-void dot_rows_q8_0(const uint8_t* w, int64_t row_bytes, int64_t n_rows, const void* act, int64_t n, float* out) {
-  const Planar a(act, n);
-  int64_t r = 0;
-  for (; r + 4 <= n_rows; r += 4) q8_0_rows<4>(w + r * row_bytes, row_bytes, a, n, out + r);
-  switch (n_rows - r) {
-    case 3: q8_0_rows<3>(w + r * row_bytes, row_bytes, a, n, out + r); break;
-    case 2: q8_0_rows<2>(w + r * row_bytes, row_bytes, a, n, out + r); break;
-    case 1: q8_0_rows<1>(w + r * row_bytes, row_bytes, a, n, out + r); break;
-    default: break;
-  }
-}
-
 template <int NR, int NT>
 void q8_0_tile(const uint8_t* w, int64_t row_bytes, const uint8_t* act, int64_t act_stride, int64_t n, float* out,
                int64_t out_stride) {
@@ -259,6 +162,7 @@ void q8_0_tile(const uint8_t* w, int64_t row_bytes, const uint8_t* act, int64_t 
     }
     for (int r = 0; r < NR; ++r) {
       const auto* b = reinterpret_cast<const BlockQ8_0*>(w + r * row_bytes) + i;
+      _mm_prefetch(reinterpret_cast<const char*>(b) + kPrefetchBytes, _MM_HINT_T0);
       const __m512i wv = _mm512_xor_si512(
           _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[0].qs))),
                              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[1].qs)), 1),
@@ -296,10 +200,22 @@ struct Q8_0Tile {
   }
 };
 
-// Runs a tile of any row count and 1-4 tokens with the fixed-size kernels
-// (2 rows per pass keeps 2 x 4 accumulators and 4 activation pairs in registers).
+// Runs any row count with the fixed-size kernels: decode (one token) takes 4
+// rows per pass; tiles of 2-4 tokens take 2 rows, so that 2 x 4 accumulators
+// and 4 activation pairs stay in registers.
 template <template <int, int> class Kernel>
 struct TileDispatch {
+  static void decode(const uint8_t* w, int64_t row_bytes, int64_t n_rows, const void* act, int64_t n, float* out) {
+    const auto* a = static_cast<const uint8_t*>(act);
+    int64_t r = 0;
+    for (; r + 4 <= n_rows; r += 4) Kernel<4, 1>::run(w + r * row_bytes, row_bytes, a, 0, n, out + r, 0);
+    switch (n_rows - r) {
+      case 3: Kernel<3, 1>::run(w + r * row_bytes, row_bytes, a, 0, n, out + r, 0); break;
+      case 2: Kernel<2, 1>::run(w + r * row_bytes, row_bytes, a, 0, n, out + r, 0); break;
+      case 1: Kernel<1, 1>::run(w + r * row_bytes, row_bytes, a, 0, n, out + r, 0); break;
+      default: break;
+    }
+  }
   template <int NT>
   static void rows(const uint8_t* w, int64_t row_bytes, int64_t n_rows, const uint8_t* act, int64_t act_stride,
                    int64_t n, float* out, int64_t out_stride) {
@@ -326,8 +242,13 @@ bool row_kernel_for(DType type, RowKernel& out) {
   out = RowKernel{};
   out.act_bytes = planar_bytes;
   out.encode = encode_planar;
-  out.dot_rows = type == DType::kQ4_0 ? dot_rows_q4_0 : dot_rows_q8_0;
-  out.dot_tile = type == DType::kQ4_0 ? TileDispatch<Q4_0Tile>::tile : TileDispatch<Q8_0Tile>::tile;
+  if (type == DType::kQ4_0) {
+    out.dot_rows = TileDispatch<Q4_0Tile>::decode;
+    out.dot_tile = TileDispatch<Q4_0Tile>::tile;
+  } else {
+    out.dot_rows = TileDispatch<Q8_0Tile>::decode;
+    out.dot_tile = TileDispatch<Q8_0Tile>::tile;
+  }
   return true;
 }
 
