@@ -236,3 +236,21 @@ TEST(GgufCorrupt, MissingFileNamesThePath) {
 
 }  // namespace
 }  // namespace osprey
+
+namespace osprey {
+namespace {
+
+// GGUF v2 has the v3 layout (64-bit counts); both must read.
+TEST(GgufVersions, Version2Parses) {
+  Bytes x;
+  x.header(1, 1, 2).str("general.architecture").u32(8).str("llama");
+  x.tensor("w", {4}, 0, 0).pad(32);
+  for (int i = 0; i < 4; ++i) x.f32(1.0f);
+  auto f = GgufFile::parse(x.b.data(), x.b.size(), "v2.gguf");
+  ASSERT_TRUE(f.ok()) << f.status().message();
+  EXPECT_EQ(f->version(), 2u);
+  EXPECT_EQ(f->tensors().size(), 1u);
+}
+
+}  // namespace
+}  // namespace osprey
