@@ -65,18 +65,67 @@ alignas(64) const uint16_t kShift[32] = {0, 0, 0, 0, 0, 0, 0, 0, 4, 4, 4, 4, 4, 
 alignas(64) const uint8_t kScales[64] = {0,  1,  0,  1,  0,  1,  0,  1,  0,  1,  0,  1,  0,  1,  0,  1,
                                          18, 19, 18, 19, 18, 19, 18, 19, 18, 19, 18, 19, 18, 19, 18, 19};
 
-// NR rows x NT tokens, fixed at compile time so the accumulators stay in
-// registers. Each weight pair is unpacked once and used for every token; each
-// activation pair is loaded once per NR rows. Decode runs it with NT = 1.
-template <int NR, int NT>
-void q4_0_tile(const uint8_t* w, int64_t row_bytes, const uint8_t* act, int64_t act_stride, int64_t n, float* out,
-               int64_t out_stride) {
+// Q4_0: levels 0..15 stand for q - 8, so 8 * sum(a) is subtracted per lane.
+struct Q4_0Format {
+  static constexpr int kOffsetShift = 3;
+  static constexpr int64_t kBlockBytes = sizeof(BlockQ4_0);
+  __m512i nib_idx = _mm512_load_si512(kNibbles);
+  __m512i shift = _mm512_load_si512(kShift);
+  __m512i scale_idx = _mm512_load_si512(kScales);
+  __m512i low4 = _mm512_set1_epi8(0x0F);
+
+  // Blocks i and i+1 of a row: the 64 unsigned levels in activation order and
+  // the scales [d_i x8 | d_i+1 x8].
+  void load_pair(const uint8_t* row, int64_t i, int64_t row_bytes, __m512i& q, __m512& dw) const {
+    const uint8_t* blk = row + i * kBlockBytes;
+    // A full 64-byte load is safe while it stays inside the row; the last
+    // pair of a row uses a masked load, which never touches masked bytes.
+    constexpr __mmask64 kTwoBlocks = (1ull << 36) - 1;
+    const __m512i raw = i * kBlockBytes + 64 <= row_bytes ? _mm512_loadu_si512(blk)
+                                                          : _mm512_maskz_loadu_epi8(kTwoBlocks, blk);
+    q = _mm512_and_si512(_mm512_srlv_epi16(_mm512_permutexvar_epi8(nib_idx, raw), shift), low4);
+    dw = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi8(scale_idx, raw)));
+  }
+  // An odd last block, in scalar code: (sum q*a - offset) * scale.
+  static float tail(const uint8_t* row, int64_t i, const Planar& a) {
+    const auto* b = reinterpret_cast<const BlockQ4_0*>(row) + i;
+    int32_t s = 0;
+    for (int j = 0; j < kQK / 2; ++j) s += (b->qs[j] & 0x0F) * a.q[i * kQK + j] + (b->qs[j] >> 4) * a.q[i * kQK + j + 16];
+    return (s - 8 * a.sum[i]) * fp16_to_fp32(b->d) * a.d[i];
+  }
+};
+
+// Q8_0: signed weights become unsigned by flipping the top bit (w + 128), so
+// 128 * sum(a) is subtracted per lane.
+struct Q8_0Format {
+  static constexpr int kOffsetShift = 7;
+  __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+
+  void load_pair(const uint8_t* row, int64_t i, int64_t, __m512i& q, __m512& dw) const {
+    const auto* b = reinterpret_cast<const BlockQ8_0*>(row) + i;
+    q = _mm512_xor_si512(
+        _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[0].qs))),
+                           _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[1].qs)), 1),
+        flip);
+    dw = pair(_cvtsh_ss(b[0].d), _cvtsh_ss(b[1].d));
+  }
+  static float tail(const uint8_t* row, int64_t i, const Planar& a) {
+    const auto* b = reinterpret_cast<const BlockQ8_0*>(row) + i;
+    int32_t s = 0;
+    for (int j = 0; j < kQK; ++j) s += b->qs[j] * a.q[i * kQK + j];
+    return s * fp16_to_fp32(b->d) * a.d[i];
+  }
+};
+
+// NR rows x NT tokens of a 32-element-block format, fixed at compile time so
+// the accumulators stay in registers. Each weight pair is unpacked once and
+// used for every token; each activation pair is loaded once per NR rows.
+// Decode runs it with NT = 1.
+template <typename Format, int NR, int NT>
+void block32_tile(const uint8_t* w, int64_t row_bytes, const uint8_t* act, int64_t act_stride, int64_t n, float* out,
+                  int64_t out_stride) {
+  const Format format;
   const int64_t nb = n / kQK;
-  const __m512i nib_idx = _mm512_load_si512(kNibbles);
-  const __m512i shift = _mm512_load_si512(kShift);
-  const __m512i scale_idx = _mm512_load_si512(kScales);
-  const __m512i low4 = _mm512_set1_epi8(0x0F);
-  constexpr __mmask64 kTwoBlocks = (1ull << 36) - 1;
   Planar a[NT];
   for (int t = 0; t < NT; ++t) a[t] = Planar(act + t * act_stride, n);
   __m512 acc[NR][NT];
@@ -88,20 +137,17 @@ void q4_0_tile(const uint8_t* w, int64_t row_bytes, const uint8_t* act, int64_t 
     __m512 da[NT];
     for (int t = 0; t < NT; ++t) {
       av[t] = _mm512_loadu_si512(a[t].q + i * kQK);
-      offset[t] = lane_sums(av[t], 3);
+      offset[t] = lane_sums(av[t], Format::kOffsetShift);
       da[t] = pair_scales(a[t].d, i);
     }
-    // A full 64-byte load is safe while it stays inside the row; the last
-    // pair of a row uses a masked load, which never touches masked bytes.
-    const bool full = static_cast<int64_t>(i * sizeof(BlockQ4_0)) + 64 <= row_bytes;
     for (int r = 0; r < NR; ++r) {
-      const uint8_t* blk = w + r * row_bytes + i * sizeof(BlockQ4_0);
+      const uint8_t* row = w + r * row_bytes;
       // Each row is its own stream; asking for data ahead keeps enough
       // requests in flight for DRAM bandwidth rather than latency to rule.
-      _mm_prefetch(reinterpret_cast<const char*>(blk) + kPrefetchBytes, _MM_HINT_T0);
-      const __m512i raw = full ? _mm512_loadu_si512(blk) : _mm512_maskz_loadu_epi8(kTwoBlocks, blk);
-      const __m512i q = _mm512_and_si512(_mm512_srlv_epi16(_mm512_permutexvar_epi8(nib_idx, raw), shift), low4);
-      const __m512 dw = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi8(scale_idx, raw)));
+      _mm_prefetch(reinterpret_cast<const char*>(row) + i * (row_bytes / nb) + kPrefetchBytes, _MM_HINT_T0);
+      __m512i q;
+      __m512 dw;
+      format.load_pair(row, i, row_bytes, q, dw);
       for (int t = 0; t < NT; ++t) {
         const __m512i dot = _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), q, av[t]), offset[t]);
         acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(dw, da[t]), acc[r][t]);
@@ -110,60 +156,7 @@ void q4_0_tile(const uint8_t* w, int64_t row_bytes, const uint8_t* act, int64_t 
   }
   for (int r = 0; r < NR; ++r)
     for (int t = 0; t < NT; ++t) {
-      float tail = 0;
-      if (i < nb) {
-        const auto* b = reinterpret_cast<const BlockQ4_0*>(w + r * row_bytes) + i;
-        int32_t s = 0;
-        for (int j = 0; j < kQK / 2; ++j)
-          s += (b->qs[j] & 0x0F) * a[t].q[i * kQK + j] + (b->qs[j] >> 4) * a[t].q[i * kQK + j + 16];
-        tail = (s - 8 * a[t].sum[i]) * fp16_to_fp32(b->d) * a[t].d[i];
-      }
-      out[t * out_stride + r] = _mm512_reduce_add_ps(acc[r][t]) + tail;
-    }
-}
-
-template <int NR, int NT>
-void q8_0_tile(const uint8_t* w, int64_t row_bytes, const uint8_t* act, int64_t act_stride, int64_t n, float* out,
-               int64_t out_stride) {
-  const int64_t nb = n / kQK;
-  const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
-  Planar a[NT];
-  for (int t = 0; t < NT; ++t) a[t] = Planar(act + t * act_stride, n);
-  __m512 acc[NR][NT];
-  for (int r = 0; r < NR; ++r)
-    for (int t = 0; t < NT; ++t) acc[r][t] = _mm512_setzero_ps();
-  int64_t i = 0;
-  for (; i + 2 <= nb; i += 2) {
-    __m512i av[NT], offset[NT];
-    __m512 da[NT];
-    for (int t = 0; t < NT; ++t) {
-      av[t] = _mm512_loadu_si512(a[t].q + i * kQK);
-      offset[t] = lane_sums(av[t], 7);
-      da[t] = pair_scales(a[t].d, i);
-    }
-    for (int r = 0; r < NR; ++r) {
-      const auto* b = reinterpret_cast<const BlockQ8_0*>(w + r * row_bytes) + i;
-      _mm_prefetch(reinterpret_cast<const char*>(b) + kPrefetchBytes, _MM_HINT_T0);
-      const __m512i wv = _mm512_xor_si512(
-          _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[0].qs))),
-                             _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[1].qs)), 1),
-          flip);
-      const __m512 dw = pair(_cvtsh_ss(b[0].d), _cvtsh_ss(b[1].d));
-      for (int t = 0; t < NT; ++t) {
-        const __m512i dot = _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), wv, av[t]), offset[t]);
-        acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(dw, da[t]), acc[r][t]);
-      }
-    }
-  }
-  for (int r = 0; r < NR; ++r)
-    for (int t = 0; t < NT; ++t) {
-      float tail = 0;
-      if (i < nb) {
-        const auto* b = reinterpret_cast<const BlockQ8_0*>(w + r * row_bytes) + i;
-        int32_t s = 0;
-        for (int j = 0; j < kQK; ++j) s += b->qs[j] * a[t].q[i * kQK + j];
-        tail = s * fp16_to_fp32(b->d) * a[t].d[i];
-      }
+      const float tail = i < nb ? Format::tail(w + r * row_bytes, i, a[t]) : 0.0f;
       out[t * out_stride + r] = _mm512_reduce_add_ps(acc[r][t]) + tail;
     }
 }
@@ -171,13 +164,13 @@ void q8_0_tile(const uint8_t* w, int64_t row_bytes, const uint8_t* act, int64_t 
 template <int NR, int NT>
 struct Q4_0Tile {
   static void run(const uint8_t* w, int64_t rb, const uint8_t* act, int64_t as, int64_t n, float* out, int64_t os) {
-    q4_0_tile<NR, NT>(w, rb, act, as, n, out, os);
+    block32_tile<Q4_0Format, NR, NT>(w, rb, act, as, n, out, os);
   }
 };
 template <int NR, int NT>
 struct Q8_0Tile {
   static void run(const uint8_t* w, int64_t rb, const uint8_t* act, int64_t as, int64_t n, float* out, int64_t os) {
-    q8_0_tile<NR, NT>(w, rb, act, as, n, out, os);
+    block32_tile<Q8_0Format, NR, NT>(w, rb, act, as, n, out, os);
   }
 };
 
