@@ -75,14 +75,13 @@ struct Q4_0Format {
   __m512i low4 = _mm512_set1_epi8(0x0F);
 
   // Blocks i and i+1 of a row: the 64 unsigned levels in activation order and
-  // the scales [d_i x8 | d_i+1 x8].
-  void load_pair(const uint8_t* row, int64_t i, int64_t row_bytes, __m512i& q, __m512& dw) const {
+  // the scales [d_i x8 | d_i+1 x8]. `full`: 64 bytes from block i stay inside
+  // the row, so a plain load is safe; otherwise a masked load, which never
+  // touches masked bytes.
+  void load_pair(const uint8_t* row, int64_t i, bool full, __m512i& q, __m512& dw) const {
     const uint8_t* blk = row + i * kBlockBytes;
-    // A full 64-byte load is safe while it stays inside the row; the last
-    // pair of a row uses a masked load, which never touches masked bytes.
     constexpr __mmask64 kTwoBlocks = (1ull << 36) - 1;
-    const __m512i raw = i * kBlockBytes + 64 <= row_bytes ? _mm512_loadu_si512(blk)
-                                                          : _mm512_maskz_loadu_epi8(kTwoBlocks, blk);
+    const __m512i raw = full ? _mm512_loadu_si512(blk) : _mm512_maskz_loadu_epi8(kTwoBlocks, blk);
     q = _mm512_and_si512(_mm512_srlv_epi16(_mm512_permutexvar_epi8(nib_idx, raw), shift), low4);
     dw = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi8(scale_idx, raw)));
   }
@@ -101,7 +100,7 @@ struct Q8_0Format {
   static constexpr int kOffsetShift = 7;
   __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
 
-  void load_pair(const uint8_t* row, int64_t i, int64_t, __m512i& q, __m512& dw) const {
+  void load_pair(const uint8_t* row, int64_t i, bool, __m512i& q, __m512& dw) const {
     const auto* b = reinterpret_cast<const BlockQ8_0*>(row) + i;
     q = _mm512_xor_si512(
         _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[0].qs))),
@@ -126,6 +125,7 @@ void block32_tile(const uint8_t* w, int64_t row_bytes, const uint8_t* act, int64
                   int64_t out_stride) {
   const Format format;
   const int64_t nb = n / kQK;
+  const int64_t block_bytes = row_bytes / nb;
   Planar a[NT];
   for (int t = 0; t < NT; ++t) a[t] = Planar(act + t * act_stride, n);
   __m512 acc[NR][NT];
@@ -140,14 +140,15 @@ void block32_tile(const uint8_t* w, int64_t row_bytes, const uint8_t* act, int64
       offset[t] = lane_sums(av[t], Format::kOffsetShift);
       da[t] = pair_scales(a[t].d, i);
     }
+    const bool full = i * block_bytes + 64 <= row_bytes;
     for (int r = 0; r < NR; ++r) {
       const uint8_t* row = w + r * row_bytes;
       // Each row is its own stream; asking for data ahead keeps enough
       // requests in flight for DRAM bandwidth rather than latency to rule.
-      _mm_prefetch(reinterpret_cast<const char*>(row) + i * (row_bytes / nb) + kPrefetchBytes, _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(row) + i * block_bytes + kPrefetchBytes, _MM_HINT_T0);
       __m512i q;
       __m512 dw;
-      format.load_pair(row, i, row_bytes, q, dw);
+      format.load_pair(row, i, full, q, dw);
       for (int t = 0; t < NT; ++t) {
         const __m512i dot = _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), q, av[t]), offset[t]);
         acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(dw, da[t]), acc[r][t]);
