@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: the Release build (scripts/setup.sh makes it),
-# then the same suite built with AddressSanitizer + UBSan, then a short
-# libFuzzer run of the GGUF reader. Tests that need ../shared/testdata skip
+# then the same suite built with AddressSanitizer + UBSan, then the thread
+# pool and parallel kernels under ThreadSanitizer, then a short libFuzzer run
+# of the GGUF reader. Tests that need ../shared/testdata skip
 # with a message when it is absent.
 # Usage: bash scripts/test.sh
 set -euo pipefail
@@ -17,6 +18,12 @@ CC=clang CXX=clang++ cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWit
 cmake --build build-asan
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan -j"$jobs" --output-on-failure
+
+echo "== the thread pool and the parallel kernels under ThreadSanitizer"
+CC=clang CXX=clang++ cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DOSPREY_SANITIZE_THREAD=ON -DOSPREY_BUILD_BENCH=OFF >/dev/null
+cmake --build build-tsan --target core_test kernels_test models_test
+TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build-tsan -j"$jobs" --output-on-failure -R "ThreadPool|Matmul|GoldenRun"
 
 echo "== fuzzing the GGUF reader (60 s)"
 corpus=build-asan/fuzz-corpus

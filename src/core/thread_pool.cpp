@@ -13,6 +13,12 @@ namespace {
 // About a millisecond of spinning before a worker sleeps: longer than the gap
 // between two regions of one decode step, shorter than anything a person notices.
 constexpr int kSpinsBeforeSleep = 1 << 15;
+// Spinners hand the core back now and then, in case the thread they wait for
+// needs it.
+constexpr int kSpinsPerYield = 256;
+// Chunks per thread: enough for a late thread's share to be picked up by the
+// others, few enough that claiming costs nothing.
+constexpr int64_t kChunksPerThread = 4;
 
 inline void cpu_relax() {
 #if defined(__x86_64__)
@@ -20,6 +26,11 @@ inline void cpu_relax() {
 #elif defined(__aarch64__)
   asm volatile("yield");
 #endif
+}
+
+inline void spin(int spins) {
+  if (spins % kSpinsPerYield == 0) std::this_thread::yield();
+  else cpu_relax();
 }
 }  // namespace
 
@@ -42,25 +53,33 @@ ThreadPool::~ThreadPool() {
   for (auto& t : workers_) t.join();
 }
 
-void ThreadPool::run_slice(int index) {
-  // Split [0, n) into n_threads_ slices whose sizes are multiples of the grain.
-  const int64_t chunks = (job_n_ + job_grain_ - 1) / job_grain_;
-  const int64_t per = chunks / n_threads_;
-  const int64_t extra = chunks % n_threads_;
-  const int64_t c0 = index * per + std::min<int64_t>(index, extra);
-  const int64_t c1 = c0 + per + (index < extra ? 1 : 0);
-  const int64_t begin = std::min(job_n_, c0 * job_grain_);
-  const int64_t end = std::min(job_n_, c1 * job_grain_);
-  if (begin < end) (*job_)(begin, end, index);
+void ThreadPool::run_chunks(uint32_t generation, int index) {
+  for (;;) {
+    uint64_t v = claim_.load(std::memory_order_acquire);
+    int64_t chunk_index;
+    for (;;) {
+      if (static_cast<uint32_t>(v >> 32) != generation) return;
+      chunk_index = static_cast<int64_t>(v & 0xFFFFFFFFu);
+      if (chunk_index >= n_chunks_.load(std::memory_order_relaxed)) return;
+      if (claim_.compare_exchange_weak(v, v + 1, std::memory_order_acq_rel)) break;
+    }
+    // The claim succeeded for this generation, so the region is still open
+    // and its fields are the ones published with it.
+    const int64_t chunk = chunk_.load(std::memory_order_relaxed);
+    const int64_t begin = chunk_index * chunk;
+    const int64_t end = std::min(job_n_.load(std::memory_order_relaxed), begin + chunk);
+    (*job_.load(std::memory_order_relaxed))(begin, end, index);
+    done_.fetch_add(1, std::memory_order_release);
+  }
 }
 
 void ThreadPool::worker_loop(int index) {
-  uint64_t seen = 0;
+  uint32_t seen = 0;
   for (;;) {
     int spins = 0;
     while (generation_.load(std::memory_order_acquire) == seen && !stop_.load(std::memory_order_relaxed)) {
       if (++spins < kSpinsBeforeSleep) {
-        cpu_relax();
+        spin(spins);
         continue;
       }
       // Announce the sleep before re-checking under the lock, so that a
@@ -73,30 +92,35 @@ void ThreadPool::worker_loop(int index) {
     }
     if (stop_.load()) return;
     seen = generation_.load(std::memory_order_acquire);
-    run_slice(index);
-    pending_.fetch_sub(1, std::memory_order_acq_rel);
+    run_chunks(seen, index);
   }
 }
 
 void ThreadPool::parallel_for(int64_t n, int64_t grain, FunctionRef<void(int64_t, int64_t, int)> fn) {
   if (n <= 0) return;
   grain = std::max<int64_t>(1, grain);
-  if (n_threads_ == 1 || n <= grain) {
+  const int64_t grains = (n + grain - 1) / grain;
+  const int64_t per_chunk = std::max<int64_t>(1, (grains + n_threads_ * kChunksPerThread - 1) / (n_threads_ * kChunksPerThread));
+  const int64_t chunk = per_chunk * grain;
+  const int64_t n_chunks = (n + chunk - 1) / chunk;
+  if (n_threads_ == 1 || n_chunks == 1) {
     fn(0, n, 0);
     return;
   }
-  job_ = &fn;
-  job_n_ = n;
-  job_grain_ = grain;
-  pending_.store(n_threads_ - 1, std::memory_order_relaxed);
-  generation_.fetch_add(1, std::memory_order_acq_rel);
+  job_.store(&fn, std::memory_order_relaxed);
+  job_n_.store(n, std::memory_order_relaxed);
+  chunk_.store(chunk, std::memory_order_relaxed);
+  n_chunks_.store(n_chunks, std::memory_order_relaxed);
+  done_.store(0, std::memory_order_relaxed);
+  const uint32_t generation = generation_.load(std::memory_order_relaxed) + 1;
+  claim_.store(static_cast<uint64_t>(generation) << 32, std::memory_order_release);
+  generation_.store(generation, std::memory_order_release);
   if (sleeping_.load() > 0) {
     std::lock_guard<std::mutex> lock(mutex_);
     wake_.notify_all();
   }
-  run_slice(0);
-  while (pending_.load(std::memory_order_acquire) != 0) cpu_relax();
-  job_ = nullptr;
+  run_chunks(generation, 0);
+  for (int spins = 1; done_.load(std::memory_order_acquire) < n_chunks; ++spins) spin(spins);
 }
 
 }  // namespace osprey

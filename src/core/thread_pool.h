@@ -1,11 +1,12 @@
-// A persistent pool of worker threads. parallel_for hands each thread one
-// contiguous slice of [0, n); the caller's thread takes a slice too. Threads
-// are created once, never per token.
+// A persistent pool of worker threads. parallel_for cuts [0, n) into chunks
+// that the caller's thread and the workers claim one at a time. Threads are
+// created once, never per token.
 //
-// A decode step runs a few hundred short parallel regions, so waking workers
-// through a condition variable each time would cost more than the work.
-// Workers therefore spin on an atomic generation counter for a while after
-// each region and only then go to sleep.
+// Two costs shape it. A decode step runs a few hundred short regions, so
+// workers spin briefly between regions instead of sleeping on a condition
+// variable. And when the machine is busier than it has cores, a worker may
+// not be scheduled for milliseconds: with a fixed split everyone would wait
+// for it, but with claimed chunks whoever runs does the work.
 #pragma once
 
 #include <atomic>
@@ -29,27 +30,32 @@ class ThreadPool {
   int size() const { return n_threads_; }
 
   // Calls fn(begin, end, thread_index) over disjoint ranges covering [0, n).
-  // Ranges are multiples of `grain` (except the last) so that threads do not
-  // share cache lines of the output. The split depends only on n, grain and
-  // the thread count, never on timing.
+  // Range bounds are multiples of `grain` (except the last) so that threads do
+  // not share cache lines of the output; thread_index is unique among the
+  // calls running at once. Which thread runs a range depends on timing, so fn
+  // must compute each element the same way whatever range it falls in.
   void parallel_for(int64_t n, int64_t grain, FunctionRef<void(int64_t, int64_t, int)> fn);
 
  private:
   void worker_loop(int index);
-  void run_slice(int index);
+  // Claims and runs chunks of region `generation` until none are left.
+  void run_chunks(uint32_t generation, int index);
 
   int n_threads_;
   std::vector<std::thread> workers_;
-  std::atomic<uint64_t> generation_{0};
-  std::atomic<int> pending_{0};
+  std::atomic<uint32_t> generation_{0};
+  // (generation << 32) | index of the next unclaimed chunk. Tagging with the
+  // generation stops a late worker from claiming a chunk of a newer region
+  // with an older region's bounds.
+  std::atomic<uint64_t> claim_{0};
+  std::atomic<int64_t> done_{0};  // chunks finished in the current region
   std::atomic<int> sleeping_{0};
   std::atomic<bool> stop_{false};
   std::mutex mutex_;
   std::condition_variable wake_;
-  // The region being run; written before generation_ is bumped.
-  const FunctionRef<void(int64_t, int64_t, int)>* job_ = nullptr;
-  int64_t job_n_ = 0;
-  int64_t job_grain_ = 1;
+  // The current region; written before claim_ is published.
+  std::atomic<const FunctionRef<void(int64_t, int64_t, int)>*> job_{nullptr};
+  std::atomic<int64_t> job_n_{0}, chunk_{1}, n_chunks_{0};
 };
 
 // Hardware threads available to this process, at least 1.
