@@ -88,8 +88,6 @@ Isa active_isa() {
   return isa;
 }
 
-DotFn dot_kernel(DType type) { return dot_kernel(type, active_isa()); }
-
 AttendFn attend_kernel(Isa isa) {
 #if defined(__x86_64__)
   if (isa == Isa::kAvx2 || isa == Isa::kAvx512) return avx2::attend_head;

@@ -74,6 +74,5 @@ AttendFn attend_kernel(Isa isa);
 // The level in use: the best available, unless OSPREY_ISA=scalar|avx2 asks
 // for another (tests and comparisons).
 Isa active_isa();
-DotFn dot_kernel(DType type);
 
 }  // namespace osprey::kernels

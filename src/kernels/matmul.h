@@ -2,10 +2,10 @@
 //   W: n_out rows of n_in elements, each row encoded in `ops->type`
 //   x: [n_tokens, n_in] floats
 //   y: [n_tokens, n_out] floats
-// Activations are encoded once per row into the weight format's dot_type,
-// then every output row is one dot product per token. Threads split the
-// output rows, so each y element is computed by exactly one thread in a
-// fixed order: results do not depend on the thread count.
+// Activations are encoded once per row in the form the matrix's RowKernel
+// asks for, then every output row is one dot product per token. Each y
+// element is computed by exactly one thread, the same way whichever thread
+// it is: results do not depend on the thread count.
 #pragma once
 
 #include <cstdint>

@@ -19,7 +19,6 @@ class KvCache {
   int64_t row_len() const { return row_len_; }
   uint16_t* k(int64_t layer, int64_t pos) { return k_[layer].data() + pos * row_len_; }
   uint16_t* v(int64_t layer, int64_t pos) { return v_[layer].data() + pos * row_len_; }
-  int64_t bytes() const { return 2 * static_cast<int64_t>(k_.size()) * n_ctx_ * row_len_ * 2; }
 
  private:
   int64_t n_ctx_ = 0;

@@ -13,10 +13,10 @@ Expected<std::unique_ptr<Model>> Model::from_file(GgufFile file, const ModelOpti
   std::unique_ptr<Model> m(new Model());
   m->file_ = std::move(file);
   OSPREY_ASSIGN_OR_RETURN(m->config_, ModelConfig::from_gguf(m->file_));
-  OSPREY_ASSIGN_OR_RETURN(m->weights_,
-                          ModelWeights::bind(m->file_, m->config_, options.isa.value_or(kernels::active_isa())));
+  const kernels::Isa isa = options.isa.value_or(kernels::active_isa());
+  OSPREY_ASSIGN_OR_RETURN(m->weights_, ModelWeights::bind(m->file_, m->config_, isa));
   const ModelConfig& c = m->config_;
-  m->attend_ = kernels::attend_kernel(options.isa.value_or(kernels::active_isa()));
+  m->attend_ = kernels::attend_kernel(isa);
 
   if (options.n_ctx < 0 || options.n_ctx > (1 << 20))
     return InvalidArgument("context size " + std::to_string(options.n_ctx) + " is out of range (1..1048576)");
@@ -69,13 +69,5 @@ Expected<const float*> Model::eval(const int32_t* tokens, int64_t n) {
 }
 
 void Model::truncate(int64_t n) { n_past_ = std::clamp<int64_t>(n, 0, n_past_); }
-
-int64_t Model::state_bytes() const {
-  const Workspace& w = ws_;
-  int64_t floats = 0;
-  for (const auto* v : {&w.x, &w.xn, &w.q, &w.k, &w.v, &w.att, &w.gate, &w.up, &w.proj, &w.logits, &w.scores})
-    floats += static_cast<int64_t>(v->size());
-  return cache_.bytes() + floats * 4 + static_cast<int64_t>(w.act.size());
-}
 
 }  // namespace osprey

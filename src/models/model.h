@@ -59,9 +59,6 @@ class Model {
   // Forgets positions >= n (n <= n_past).
   void truncate(int64_t n);
 
-  // Bytes of the KV cache and the activation buffers.
-  int64_t state_bytes() const;
-
  private:
   Model() = default;
   void forward_batch(const int32_t* tokens, int64_t n);  // n <= n_batch, fits the context

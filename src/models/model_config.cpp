@@ -62,7 +62,7 @@ Expected<ModelConfig> ModelConfig::from_gguf(const GgufFile& file) {
     if (c.arch == a.name) traits = &a;
   if (traits == nullptr) {
     std::string list;
-    for (const auto& a : kArchs) list += std::string(list.empty() ? "" : ", ") + a.name;
+    for (const std::string& a : supported_architectures()) list += (list.empty() ? "" : ", ") + a;
     return Unsupported(file.path() + ": architecture '" + c.arch + "' is not supported (supported: " + list + ")");
   }
   c.rope_style = traits->rope_style;
