@@ -7,6 +7,7 @@
 
 #include "kernels/dispatch.h"
 #include "kernels/matmul.h"
+#include "kernels/membw.h"
 #include "quant/quant.h"
 
 namespace {
@@ -62,15 +63,7 @@ void BM_ReadBandwidth(benchmark::State& state) {
   const size_t bytes = size_t{1} << 30;
   std::vector<uint64_t> data(bytes / 8, 1);
   ThreadPool pool(default_thread_count());
-  std::vector<uint64_t> sums(64);
-  for (auto _ : state) {
-    pool.parallel_for(static_cast<int64_t>(data.size()), 4096, [&](int64_t b, int64_t e, int t) {
-      uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-      for (int64_t i = b; i + 4 <= e; i += 4) s0 += data[i], s1 += data[i + 1], s2 += data[i + 2], s3 += data[i + 3];
-      sums[t * 8] = s0 + s1 + s2 + s3;
-    });
-    benchmark::DoNotOptimize(sums.data());
-  }
+  for (auto _ : state) benchmark::DoNotOptimize(kernels::read_all(pool, data.data(), static_cast<int64_t>(data.size())));
   state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(bytes));
 }
 

@@ -6,6 +6,7 @@
 
 #include "core/fp16.h"
 #include "kernels/dispatch.h"
+#include "kernels/x86/avx2/avx2_util.h"
 #include "quant/blocks.h"
 #include "quant/k_quant_common.h"
 
@@ -18,13 +19,6 @@ namespace {
 // One F16C instruction; the table lookup of the scalar code would touch L2
 // for every block.
 inline float half(uint16_t h) { return _cvtsh_ss(h); }
-
-inline float hsum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
 
 inline int hsum_i32(__m256i v) {
   __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
