@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -63,6 +64,12 @@ CommandResult run_command(const std::string& command_line) {
   std::remove(out_tmpl);
   std::remove(err_tmpl);
   return r;
+}
+
+std::string test_name(std::string text) {
+  for (char& c : text)
+    if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+  return text;
 }
 
 std::vector<float> random_floats(size_t n, uint64_t seed, float scale) {

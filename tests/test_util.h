@@ -26,6 +26,10 @@ struct CommandResult {
 // Runs a shell command line, capturing stdout and stderr.
 CommandResult run_command(const std::string& command_line);
 
+// A GoogleTest name from free text: characters other than letters and
+// digits become '_' (names may hold nothing else).
+std::string test_name(std::string text);
+
 std::vector<float> random_floats(size_t n, uint64_t seed, float scale = 1.0f);
 
 }  // namespace osprey::test

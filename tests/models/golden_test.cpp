@@ -62,10 +62,7 @@ INSTANTIATE_TEST_SUITE_P(Models, GoldenRun,
                          ::testing::Values(Golden{"tiny", "q8_0"}, Golden{"tiny", "q4_k"}, Golden{"tiny-qwen2", "q4_0"},
                                            Golden{"tiny-llama3", "f16"}),
                          [](const auto& info) {
-                           std::string n = std::string(info.param.preset) + "_" + info.param.type;
-                           for (char& c : n)
-                             if (c == '-') c = '_';
-                           return n;
+                           return test::test_name(std::string(info.param.preset) + "_" + info.param.type);
                          });
 
 }  // namespace

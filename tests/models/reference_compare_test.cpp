@@ -81,10 +81,7 @@ TEST_P(ReferenceCompare, LogitsAgreeOverSeveralSteps) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Families, ReferenceCompare, ::testing::ValuesIn(kCases), [](const auto& info) {
-  std::string n = std::string(info.param.preset) + "_" + info.param.type;
-  for (char& ch : n)
-    if (ch == '-') ch = '_';
-  return n;
+  return test::test_name(std::string(info.param.preset) + "_" + info.param.type);
 });
 
 }  // namespace

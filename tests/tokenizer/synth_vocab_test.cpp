@@ -39,12 +39,7 @@ TEST_P(SynthVocab, SpecialTokensParseOnlyWhenAsked) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Presets, SynthVocab, ::testing::Values("tiny", "tiny-qwen2", "tiny-llama3"),
-                         [](const auto& info) {
-                           std::string n = info.param;
-                           for (char& c : n)
-                             if (c == '-') c = '_';
-                           return n;
-                         });
+                         [](const auto& info) { return test::test_name(info.param); });
 
 }  // namespace
 }  // namespace osprey

@@ -79,10 +79,8 @@ INSTANTIATE_TEST_SUITE_P(Shared, VocabVectors,
                          ::testing::Values("ggml-vocab-llama-spm.gguf", "ggml-vocab-phi-3.gguf", "ggml-vocab-gpt-2.gguf",
                                            "ggml-vocab-deepseek-llm.gguf"),
                          [](const auto& info) {
-                           std::string n = info.param.substr(10, info.param.size() - 15);
-                           for (char& c : n)
-                             if (c == '-') c = '_';
-                           return n;
+                           // "ggml-vocab-NAME.gguf" -> NAME
+                           return test::test_name(info.param.substr(11, info.param.size() - 16));
                          });
 
 }  // namespace
