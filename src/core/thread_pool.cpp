@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "osprey/status.h"
+
 #include <sched.h>
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -19,6 +21,11 @@ constexpr int kSpinsPerYield = 256;
 // Chunks per thread: enough for a late thread's share to be picked up by the
 // others, few enough that claiming costs nothing.
 constexpr int64_t kChunksPerThread = 4;
+
+constexpr uint64_t pack_claim(uint32_t generation, int64_t n_chunks, int64_t index) {
+  return (static_cast<uint64_t>(generation) << 32) | (static_cast<uint64_t>(n_chunks) << 16) |
+         static_cast<uint64_t>(index);
+}
 
 inline void cpu_relax() {
 #if defined(__x86_64__)
@@ -59,8 +66,8 @@ void ThreadPool::run_chunks(uint32_t generation, int index) {
     int64_t chunk_index;
     for (;;) {
       if (static_cast<uint32_t>(v >> 32) != generation) return;
-      chunk_index = static_cast<int64_t>(v & 0xFFFFFFFFu);
-      if (chunk_index >= n_chunks_.load(std::memory_order_relaxed)) return;
+      chunk_index = static_cast<int64_t>(v & 0xFFFFu);
+      if (chunk_index >= static_cast<int64_t>((v >> 16) & 0xFFFFu)) return;
       if (claim_.compare_exchange_weak(v, v + 1, std::memory_order_acq_rel)) break;
     }
     // The claim succeeded for this generation, so the region is still open
@@ -107,13 +114,13 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain, FunctionRef<void(int64_t
     fn(0, n, 0);
     return;
   }
+  OSPREY_CHECK(n_chunks < (1 << 16));  // at most n_threads * kChunksPerThread + 1
   job_.store(&fn, std::memory_order_relaxed);
   job_n_.store(n, std::memory_order_relaxed);
   chunk_.store(chunk, std::memory_order_relaxed);
-  n_chunks_.store(n_chunks, std::memory_order_relaxed);
   done_.store(0, std::memory_order_relaxed);
   const uint32_t generation = generation_.load(std::memory_order_relaxed) + 1;
-  claim_.store(static_cast<uint64_t>(generation) << 32, std::memory_order_release);
+  claim_.store(pack_claim(generation, n_chunks, 0), std::memory_order_release);
   generation_.store(generation, std::memory_order_release);
   if (sleeping_.load() > 0) {
     std::lock_guard<std::mutex> lock(mutex_);

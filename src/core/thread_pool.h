@@ -44,9 +44,11 @@ class ThreadPool {
   int n_threads_;
   std::vector<std::thread> workers_;
   std::atomic<uint32_t> generation_{0};
-  // (generation << 32) | index of the next unclaimed chunk. Tagging with the
-  // generation stops a late worker from claiming a chunk of a newer region
-  // with an older region's bounds.
+  // generation (32 bits) | chunk count (16) | index of the next unclaimed
+  // chunk (16). A claim is one compare-and-swap on this word, checked against
+  // the count in the same word, so it can only succeed for chunks of the
+  // region it names: a late worker can never pair an old region's index with
+  // a newer region's count or job.
   std::atomic<uint64_t> claim_{0};
   std::atomic<int64_t> done_{0};  // chunks finished in the current region
   std::atomic<int> sleeping_{0};
@@ -55,7 +57,7 @@ class ThreadPool {
   std::condition_variable wake_;
   // The current region; written before claim_ is published.
   std::atomic<const FunctionRef<void(int64_t, int64_t, int)>*> job_{nullptr};
-  std::atomic<int64_t> job_n_{0}, chunk_{1}, n_chunks_{0};
+  std::atomic<int64_t> job_n_{0}, chunk_{1};
 };
 
 // Hardware threads available to this process, at least 1.

@@ -40,5 +40,22 @@ TEST(ThreadPool, ManyRoundsReuseTheSameThreads) {
   EXPECT_EQ(total.load(), 2000 * 64);
 }
 
+// Regions of alternating sizes back to back: a late worker from a region
+// with few chunks must never claim work of the next, larger region (whose
+// chunk count it could otherwise pair with its stale index).
+TEST(ThreadPool, AlternatingRegionSizesCoverEachRangeOnce) {
+  ThreadPool pool(3);
+  std::vector<std::atomic<int>> hits(4096);
+  for (int round = 0; round < 20000; ++round) {
+    const int64_t n = round % 2 ? 4096 : 48;
+    const int64_t grain = round % 3 ? 16 : 1;
+    for (int64_t i = 0; i < n; ++i) hits[i].store(0, std::memory_order_relaxed);
+    pool.parallel_for(n, grain, [&](int64_t b, int64_t e, int) {
+      for (int64_t i = b; i < e; ++i) hits[i].fetch_add(1, std::memory_order_relaxed);
+    });
+    for (int64_t i = 0; i < n; ++i) ASSERT_EQ(hits[i].load(), 1) << "round " << round << " element " << i;
+  }
+}
+
 }  // namespace
 }  // namespace osprey
