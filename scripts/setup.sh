@@ -9,7 +9,12 @@ packages=(
   nlohmann-json3-dev libcli11-dev libpcre2-dev       # JSON, command line, Unicode regex (pre-tokenizers)
   libgtest-dev libgmock-dev libbenchmark-dev         # tests and micro-benchmarks
   clang libclang-rt-14-dev                           # sanitizer and fuzzer builds (scripts/test.sh)
+  tmux                                               # drives `osprey chat` in a terminal test
 )
+# Node runs the reference renderers the tests compare against; many machines
+# already have a newer one than Debian's, so only install it when absent.
+command -v node >/dev/null 2>&1 || packages+=(nodejs)
+command -v npm >/dev/null 2>&1 || packages+=(npm)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -21,6 +26,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+
+# The reference implementations the tests run: @huggingface/jinja (chat
+# templates) and the official openai client (server). Pinned by package-lock.json.
+(cd tests/js && npm ci --no-audit --no-fund --loglevel=error)
 
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DOSPREY_BUILD_TESTS=ON -DOSPREY_BUILD_BENCH=ON
 cmake --build build

@@ -10,6 +10,7 @@ void register_inspect(CLI::App& app);
 void register_tokenize(CLI::App& app);
 void register_synth(CLI::App& app);
 void register_bench(CLI::App& app);
+void register_template(CLI::App& app);
 
 // Thrown by actions to end with a message and exit code 1.
 struct Failure {

@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   osprey::cli::register_tokenize(app);
   osprey::cli::register_synth(app);
   osprey::cli::register_bench(app);
+  osprey::cli::register_template(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
