@@ -11,8 +11,7 @@ namespace osprey::kernels {
 #if defined(__x86_64__)
 namespace avx2 {
 DotFn dot_for(DType type);  // nullptr where there is no AVX2 kernel
-void attend_head(const float* q, const uint16_t* k, const uint16_t* v, int64_t kv_stride, int64_t n_kv, int head_dim,
-                 float scale, float* scores, float* out);
+void attend_head(const float* q, const KvView& kv, int64_t n_kv, int head_dim, float scale, float* scores, float* out);
 }
 namespace avx512 {
 bool row_kernel_for(DType type, RowKernel& out);  // false where there is no AVX-512 kernel

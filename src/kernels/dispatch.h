@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/dtype.h"
+#include "kernels/ops.h"
 #include "quant/quant.h"
 
 namespace osprey::kernels {
@@ -67,8 +68,8 @@ struct RowKernel {
 RowKernel row_kernel(DType type, Isa isa);
 
 // Attention of one query head (see ops.h), at a level.
-using AttendFn = void (*)(const float* q, const uint16_t* k, const uint16_t* v, int64_t kv_stride, int64_t n_kv,
-                          int head_dim, float scale, float* scores, float* out);
+using AttendFn = void (*)(const float* q, const KvView& kv, int64_t n_kv, int head_dim, float scale, float* scores,
+                          float* out);
 AttendFn attend_kernel(Isa isa);
 
 // The level in use: the best available, unless OSPREY_ISA=scalar|avx2 asks

@@ -3,6 +3,8 @@
 // Shapes are given in elements; rows are contiguous unless a stride is named.
 #pragma once
 
+#include <algorithm>
+
 #include <cstdint>
 
 namespace osprey::kernels {
@@ -37,12 +39,36 @@ struct RopeParams {
 };
 void rope(float* x, int n_heads, int head_dim, int64_t pos, const RopeParams& p);
 
-// Causal attention of one query head over one KV head stored as fp16 rows.
+// Where the fp16 keys and values of one KV head live. Positions come in
+// blocks of `block_size` rows: position t is row blocks[t / block_size] *
+// block_size + t % block_size of the storage, whose row r starts at
+// k + r * stride (likewise v). A contiguous cache has blocks == nullptr.
+struct KvView {
+  const uint16_t* k = nullptr;
+  const uint16_t* v = nullptr;
+  int64_t stride = 0;
+  const int32_t* blocks = nullptr;
+  int64_t block_size = 0;
+};
+
+// Calls f(t0, count, k_rows, v_rows) for each run of consecutive positions
+// stored contiguously, covering [0, n_kv) in order.
+template <class F>
+inline void for_each_kv_run(const KvView& kv, int64_t n_kv, F&& f) {
+  if (kv.blocks == nullptr) {
+    if (n_kv > 0) f(int64_t{0}, n_kv, kv.k, kv.v);
+    return;
+  }
+  for (int64_t t0 = 0, b = 0; t0 < n_kv; t0 += kv.block_size, ++b) {
+    const int64_t row = static_cast<int64_t>(kv.blocks[b]) * kv.block_size;
+    f(t0, std::min(kv.block_size, n_kv - t0), kv.k + row * kv.stride, kv.v + row * kv.stride);
+  }
+}
+
+// Causal attention of one query head over positions [0, n_kv) of one KV head.
 //   q:      [head_dim]
-//   k, v:   row t at k + t * kv_stride, [head_dim] each, t in [0, n_kv)
 //   scores: scratch of n_kv floats
 //   out:    [head_dim]
-void attend_head(const float* q, const uint16_t* k, const uint16_t* v, int64_t kv_stride, int64_t n_kv,
-                 int head_dim, float scale, float* scores, float* out);
+void attend_head(const float* q, const KvView& kv, int64_t n_kv, int head_dim, float scale, float* scores, float* out);
 
 }  // namespace osprey::kernels

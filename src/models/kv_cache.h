@@ -1,29 +1,69 @@
-// Keys and values of every past position, per layer, stored as fp16.
-//   k[layer]: [n_ctx, n_head_kv * head_dim], row p holds position p
-//   v[layer]: same
-// One contiguous cache per sequence; the paged, shared cache for serving
-// builds on the same row layout.
+// Keys and values of past positions, per layer, as fp16 rows in one pool of
+// fixed-size blocks that every sequence draws from.
+//   storage row r of layer l: k(l, r), v(l, r), [n_head_kv * head_dim] each
+//   a block holds kBlockSize consecutive positions of one sequence
+//
+// Blocks are reference-counted. A full block can be published under the
+// hash of every token up to its end, so a later sequence that starts with the
+// same tokens (a shared system prompt) attaches it instead of recomputing it.
+// Published blocks nobody uses stay cached until the pool needs the room,
+// least recently used first.
 #pragma once
 
 #include <cstdint>
+#include <list>
+#include <unordered_map>
 #include <vector>
 
 namespace osprey {
 
 class KvCache {
  public:
-  KvCache() = default;
-  KvCache(int64_t n_layer, int64_t n_ctx, int64_t row_len);
+  static constexpr int64_t kBlockSize = 16;
 
-  int64_t n_ctx() const { return n_ctx_; }
+  KvCache() = default;
+  KvCache(int64_t n_layer, int64_t n_blocks, int64_t row_len);
+
   int64_t row_len() const { return row_len_; }
-  uint16_t* k(int64_t layer, int64_t pos) { return k_[layer].data() + pos * row_len_; }
-  uint16_t* v(int64_t layer, int64_t pos) { return v_[layer].data() + pos * row_len_; }
+  int64_t n_blocks() const { return n_blocks_; }
+  uint16_t* k(int64_t layer, int64_t row) { return k_[layer].data() + row * row_len_; }
+  uint16_t* v(int64_t layer, int64_t row) { return v_[layer].data() + row * row_len_; }
+
+  // Blocks a new allocation can get: free ones plus unused cached ones.
+  int64_t available_blocks() const { return static_cast<int64_t>(free_.size() + lru_.size()); }
+  // Blocks referenced by at least one sequence.
+  int64_t used_blocks() const { return n_blocks_ - available_blocks(); }
+  int64_t cached_blocks() const { return static_cast<int64_t>(lru_.size()); }
+
+  // A block with one reference, or -1 when the pool is exhausted.
+  int32_t allocate();
+  void retain(int32_t block);
+  // Only one sequence reads it and the prefix cache doesn't: safe to rewrite.
+  bool is_private(int32_t block) const { return refs_[block] == 1 && !is_published_[block]; }
+  void release(int32_t block);
+
+  // Prefix cache. `hash` covers every token from position 0 to the block's end.
+  int32_t find_published(uint64_t hash);  // retains and returns the block, or -1
+  void publish(int32_t block, uint64_t hash);
+
+  // Chains a block's tokens onto the hash of everything before it.
+  static uint64_t chain_hash(uint64_t previous, const int32_t* tokens, int64_t n);
 
  private:
-  int64_t n_ctx_ = 0;
+  void unpublish(int32_t block);
+
+  int64_t n_blocks_ = 0;
   int64_t row_len_ = 0;
   std::vector<std::vector<uint16_t>> k_, v_;
+  std::vector<int32_t> refs_;
+  std::vector<int32_t> free_;
+  // Published blocks with no references, least recently used at the front.
+  std::list<int32_t> lru_;
+  std::vector<std::list<int32_t>::iterator> lru_pos_;
+  std::vector<uint8_t> in_lru_;
+  std::unordered_map<uint64_t, int32_t> published_;
+  std::vector<uint64_t> block_hash_;
+  std::vector<uint8_t> is_published_;
 };
 
 }  // namespace osprey

@@ -11,10 +11,10 @@
 
 namespace osprey {
 
-void Model::forward_batch(const int32_t* tokens, int64_t n) {
+void Model::forward_batch(const int32_t* tokens, int64_t n, int64_t n_out, float* logits) {
   const ModelConfig& c = config_;
   const int64_t E = c.n_embd, hd = c.head_dim, q_dim = c.n_head * hd, kv_dim = c.n_head_kv * hd;
-  const int64_t pos0 = n_past_;
+  const int64_t bs = KvCache::kBlockSize;
   Workspace& w = ws_;
   ThreadPool& pool = *pool_;
 
@@ -43,23 +43,27 @@ void Model::forward_batch(const int32_t* tokens, int64_t n) {
     if (!L.bk.empty()) kernels::add_bias(w.k.data(), L.bk.data(), n, kv_dim);
     if (!L.bv.empty()) kernels::add_bias(w.v.data(), L.bv.data(), n, kv_dim);
     for (int64_t t = 0; t < n; ++t) {
-      kernels::rope(w.q.data() + t * q_dim, static_cast<int>(c.n_head), static_cast<int>(hd), pos0 + t, rope);
-      kernels::rope(w.k.data() + t * kv_dim, static_cast<int>(c.n_head_kv), static_cast<int>(hd), pos0 + t, rope);
-      uint16_t* kc = cache_.k(l, pos0 + t);
-      uint16_t* vc = cache_.v(l, pos0 + t);
+      const int64_t pos = w.tok_pos[t];
+      const Sequence& s = seqs_[w.tok_seq[t]];
+      kernels::rope(w.q.data() + t * q_dim, static_cast<int>(c.n_head), static_cast<int>(hd), pos, rope);
+      kernels::rope(w.k.data() + t * kv_dim, static_cast<int>(c.n_head_kv), static_cast<int>(hd), pos, rope);
+      const int64_t row = int64_t{s.blocks[pos / bs]} * bs + pos % bs;
+      uint16_t* kc = cache_.k(l, row);
+      uint16_t* vc = cache_.v(l, row);
       for (int64_t i = 0; i < kv_dim; ++i) {
         kc[i] = fp32_to_fp16(w.k[t * kv_dim + i]);
         vc[i] = fp32_to_fp16(w.v[t * kv_dim + i]);
       }
     }
-    // One task per (token, head); token t sees positions [0, pos0 + t].
+    // One task per (token, head); a token sees its sequence's positions up to its own.
     pool.parallel_for(n * c.n_head, 1, [&](int64_t i0, int64_t i1, int thread) {
       float* scores = w.scores.data() + thread * n_ctx_;
       for (int64_t i = i0; i < i1; ++i) {
         const int64_t t = i / c.n_head, h = i % c.n_head, kvh = h / group;
-        attend_(w.q.data() + t * q_dim + h * hd, cache_.k(l, 0) + kvh * hd, cache_.v(l, 0) + kvh * hd,
-                             kv_dim, pos0 + t + 1, static_cast<int>(hd), att_scale, scores,
-                             w.att.data() + t * q_dim + h * hd);
+        const kernels::KvView kv{cache_.k(l, 0) + kvh * hd, cache_.v(l, 0) + kvh * hd, kv_dim,
+                                 seqs_[w.tok_seq[t]].blocks.data(), bs};
+        attend_(w.q.data() + t * q_dim + h * hd, kv, w.tok_pos[t] + 1, static_cast<int>(hd), att_scale, scores,
+                w.att.data() + t * q_dim + h * hd);
       }
     });
     kernels::matmul(pool, L.wo, w.att.data(), n, w.proj.data(), w.act.data());
@@ -74,15 +78,18 @@ void Model::forward_batch(const int32_t* tokens, int64_t n) {
     kernels::matmul(pool, L.w_down, w.gate.data(), n, w.proj.data(), w.act.data());
     kernels::add(w.x.data(), w.proj.data(), n * E);
   }
-  // Only the last row is needed for logits; keep it at the front of x.
-  if (n > 1) std::copy(w.x.begin() + (n - 1) * E, w.x.begin() + n * E, w.x.begin());
-  n_past_ += n;
+  // Only the wanted rows need logits; pack them at the front of x.
+  for (int64_t r = 0; r < n_out; ++r)
+    if (w.out_rows[r] != r) std::copy_n(w.x.begin() + w.out_rows[r] * E, E, w.x.begin() + r * E);
+  if (n_out > 0) compute_logits(n_out, logits);
 }
 
-void Model::compute_logits() {
+void Model::compute_logits(int64_t n_out, float* logits) {
   const int64_t E = config_.n_embd;
-  kernels::rmsnorm(ws_.xn.data(), ws_.x.data(), weights_.output_norm.data(), E, static_cast<float>(config_.norm_eps));
-  kernels::matmul(*pool_, weights_.output, ws_.xn.data(), 1, ws_.logits.data(), ws_.act.data());
+  for (int64_t r = 0; r < n_out; ++r)
+    kernels::rmsnorm(ws_.xn.data() + r * E, ws_.x.data() + r * E, weights_.output_norm.data(), E,
+                     static_cast<float>(config_.norm_eps));
+  kernels::matmul(*pool_, weights_.output, ws_.xn.data(), n_out, logits, ws_.act.data());
 }
 
 }  // namespace osprey

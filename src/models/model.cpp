@@ -24,13 +24,26 @@ Expected<std::unique_ptr<Model>> Model::from_file(GgufFile file, const ModelOpti
     return InvalidArgument("batch size " + std::to_string(options.n_batch) + " is out of range (1..4096)");
   if (options.n_threads < 0 || options.n_threads > 1024)
     return InvalidArgument("thread count " + std::to_string(options.n_threads) + " is out of range");
+  if (options.n_seq_max < 1 || options.n_seq_max > 256)
+    return InvalidArgument("parallel sequence count " + std::to_string(options.n_seq_max) + " is out of range (1..256)");
+  if (options.kv_blocks < 0 || options.kv_blocks > (int64_t{1} << 24))
+    return InvalidArgument("KV block count " + std::to_string(options.kv_blocks) + " is out of range");
   m->n_ctx_ = options.n_ctx > 0 ? options.n_ctx : std::min<int64_t>(c.n_ctx_train, 4096);
   m->n_batch_ = options.n_batch;
   const int threads = options.n_threads > 0 ? options.n_threads : default_thread_count();
   m->pool_ = std::make_unique<ThreadPool>(threads);
 
   const int64_t q_dim = c.n_head * c.head_dim, kv_dim = c.n_head_kv * c.head_dim, nb = m->n_batch_;
-  m->cache_ = KvCache(c.n_layer, m->n_ctx_, kv_dim);
+  const int64_t blocks_per_seq = (m->n_ctx_ + KvCache::kBlockSize - 1) / KvCache::kBlockSize;
+  const int64_t kv_blocks = options.kv_blocks > 0 ? options.kv_blocks : blocks_per_seq * options.n_seq_max;
+  m->cache_ = KvCache(c.n_layer, kv_blocks, kv_dim);
+  m->prefix_cache_ = options.prefix_cache;
+  m->seqs_.resize(options.n_seq_max);
+  for (Sequence& s : m->seqs_) {
+    // Reserved up front so that decoding never allocates.
+    s.blocks.reserve(blocks_per_seq);
+    if (m->prefix_cache_) s.tokens.reserve(m->n_ctx_);
+  }
   Workspace& w = m->ws_;
   w.x.resize(nb * c.n_embd);
   w.xn.resize(nb * c.n_embd);
@@ -41,9 +54,13 @@ Expected<std::unique_ptr<Model>> Model::from_file(GgufFile file, const ModelOpti
   w.gate.resize(nb * c.n_ff);
   w.up.resize(nb * c.n_ff);
   w.proj.resize(nb * c.n_embd);
-  w.logits.resize(c.n_vocab);
+  w.logits.resize(options.n_seq_max * c.n_vocab);
+  w.tokens.resize(nb);
+  w.tok_seq.resize(nb);
+  w.tok_pos.resize(nb);
+  w.out_rows.reserve(nb);
   w.scores.resize(threads * m->n_ctx_);
-  int64_t act = kernels::matmul_scratch_bytes(m->weights_.output, 1);
+  int64_t act = kernels::matmul_scratch_bytes(m->weights_.output, options.n_seq_max);
   for (const LayerWeights& L : m->weights_.layers) {
     const kernels::WeightMatrix* qkv[3] = {&L.wq, &L.wk, &L.wv};
     const kernels::WeightMatrix* gate_up[2] = {&L.w_gate, &L.w_up};
@@ -56,18 +73,173 @@ Expected<std::unique_ptr<Model>> Model::from_file(GgufFile file, const ModelOpti
 
 Expected<const float*> Model::eval(const int32_t* tokens, int64_t n) {
   if (n <= 0) return InvalidArgument("no tokens to evaluate");
-  if (n_past_ + n > n_ctx_)
-    return OutOfRange("context is full: " + std::to_string(n_past_) + " tokens held + " + std::to_string(n) +
-                      " new exceed the context size of " + std::to_string(n_ctx_));
-  for (int64_t i = 0; i < n; ++i)
-    if (tokens[i] < 0 || tokens[i] >= config_.n_vocab)
-      return InvalidArgument("token id " + std::to_string(tokens[i]) + " is outside the vocabulary (0.." +
-                             std::to_string(config_.n_vocab - 1) + ")");
-  for (int64_t i = 0; i < n; i += n_batch_) forward_batch(tokens + i, std::min(n_batch_, n - i));
-  compute_logits();
-  return static_cast<const float*>(ws_.logits.data());
+  BatchItem item{0, tokens, n, true};
+  return eval_batch(&item, 1);
 }
 
-void Model::truncate(int64_t n) { n_past_ = std::clamp<int64_t>(n, 0, n_past_); }
+Expected<const float*> Model::eval_batch(const BatchItem* items, size_t count) {
+  if (count == 0) return InvalidArgument("empty batch");
+  int64_t blocks = 0, n_out = 0;
+  for (size_t i = 0; i < count; ++i) {
+    const BatchItem& it = items[i];
+    if (it.seq < 0 || it.seq >= n_seq_max())
+      return InvalidArgument("sequence " + std::to_string(it.seq) + " is out of range (0.." +
+                             std::to_string(n_seq_max() - 1) + ")");
+    for (size_t j = 0; j < i; ++j)
+      if (items[j].seq == it.seq) return InvalidArgument("sequence " + std::to_string(it.seq) + " appears twice in a batch");
+    if (it.n <= 0) return InvalidArgument("no tokens to evaluate");
+    const int64_t past = seqs_[it.seq].n_past;
+    if (past + it.n > n_ctx_)
+      return OutOfRange("context is full: " + std::to_string(past) + " tokens held + " + std::to_string(it.n) +
+                        " new exceed the context size of " + std::to_string(n_ctx_));
+    for (int64_t k = 0; k < it.n; ++k)
+      if (it.tokens[k] < 0 || it.tokens[k] >= config_.n_vocab)
+        return InvalidArgument("token id " + std::to_string(it.tokens[k]) + " is outside the vocabulary (0.." +
+                               std::to_string(config_.n_vocab - 1) + ")");
+    blocks += blocks_needed(it.seq, it.n);
+    n_out += it.logits;
+  }
+  if (blocks > cache_.available_blocks())
+    return OutOfRange("the KV cache is full: " + std::to_string(blocks) + " more blocks needed, " +
+                      std::to_string(cache_.available_blocks()) + " available");
+  for (size_t i = 0; i < count; ++i) {
+    Sequence& s = seqs_[items[i].seq];
+    OSPREY_TRY(grow_blocks(s, s.n_past + items[i].n));
+  }
+
+  // Rows are packed item after item into passes of at most n_batch tokens.
+  Workspace& w = ws_;
+  float* logits = w.logits.data();
+  size_t item = 0;
+  int64_t offset = 0;  // tokens of items[item] already placed
+  while (item < count) {
+    int64_t rows = 0, outs = 0;
+    // Tokens of one pass must be contiguous in memory for the embedding
+    // lookup; gather them into the workspace's token buffer.
+    while (item < count && rows < n_batch_) {
+      const BatchItem& it = items[item];
+      const int64_t take = std::min(n_batch_ - rows, it.n - offset);
+      Sequence& s = seqs_[it.seq];
+      for (int64_t k = 0; k < take; ++k) {
+        w.tok_seq[rows + k] = it.seq;
+        w.tok_pos[rows + k] = s.n_past + offset + k;
+        w.tokens[rows + k] = it.tokens[offset + k];
+      }
+      rows += take;
+      offset += take;
+      if (offset == it.n) {
+        if (it.logits) w.out_rows.push_back(rows - 1), ++outs;
+        ++item;
+        offset = 0;
+      }
+    }
+    forward_batch(w.tokens.data(), rows, outs, logits);
+    logits += outs * config_.n_vocab;
+    w.out_rows.clear();
+  }
+  for (size_t i = 0; i < count; ++i) {
+    Sequence& s = seqs_[items[i].seq];
+    if (prefix_cache_) s.tokens.insert(s.tokens.end(), items[i].tokens, items[i].tokens + items[i].n);
+    s.n_past += items[i].n;
+    if (prefix_cache_) publish_full_blocks(s);
+  }
+  return static_cast<const float*>(w.logits.data());
+}
+
+int64_t Model::blocks_needed(int seq, int64_t n) const {
+  const Sequence& s = seqs_[seq];
+  const int64_t have = static_cast<int64_t>(s.blocks.size());
+  const int64_t need = (s.n_past + n + KvCache::kBlockSize - 1) / KvCache::kBlockSize;
+  return std::max<int64_t>(0, need - have);
+}
+
+Status Model::grow_blocks(Sequence& s, int64_t n_positions) {
+  while (static_cast<int64_t>(s.blocks.size()) * KvCache::kBlockSize < n_positions) {
+    const int32_t b = cache_.allocate();
+    if (b < 0) return OutOfRange("the KV cache is full");
+    s.blocks.push_back(b);
+  }
+  return Status::Ok();
+}
+
+void Model::publish_full_blocks(Sequence& s) {
+  while (s.n_hashed + KvCache::kBlockSize <= s.n_past) {
+    s.prefix_hash = KvCache::chain_hash(s.prefix_hash, s.tokens.data() + s.n_hashed, KvCache::kBlockSize);
+    cache_.publish(s.blocks[s.n_hashed / KvCache::kBlockSize], s.prefix_hash);
+    s.n_hashed += KvCache::kBlockSize;
+  }
+}
+
+void Model::seq_clear(int seq) {
+  Sequence& s = seqs_[seq];
+  for (int32_t b : s.blocks) cache_.release(b);
+  s.blocks.clear();
+  s.tokens.clear();
+  s.n_past = 0;
+  s.prefix_hash = 0;
+  s.n_hashed = 0;
+}
+
+void Model::seq_truncate(int seq, int64_t n) {
+  Sequence& s = seqs_[seq];
+  n = std::clamp<int64_t>(n, 0, s.n_past);
+  if (n == 0) {
+    seq_clear(seq);
+    return;
+  }
+  const int64_t keep = (n + KvCache::kBlockSize - 1) / KvCache::kBlockSize;
+  while (static_cast<int64_t>(s.blocks.size()) > keep) {
+    cache_.release(s.blocks.back());
+    s.blocks.pop_back();
+  }
+  s.n_past = n;
+  if (prefix_cache_) s.tokens.resize(n);
+  if (s.n_hashed > n) {
+    // The hash chain must be rebuilt from the start for what remains.
+    s.prefix_hash = 0;
+    s.n_hashed = 0;
+    for (int64_t p = 0; p + KvCache::kBlockSize <= n && prefix_cache_; p += KvCache::kBlockSize) {
+      s.prefix_hash = KvCache::chain_hash(s.prefix_hash, s.tokens.data() + p, KvCache::kBlockSize);
+      s.n_hashed = p + KvCache::kBlockSize;
+    }
+  }
+  // The last block will be written again; if another sequence or the prefix
+  // cache may read it, write into a private copy instead.
+  if (n % KvCache::kBlockSize != 0 && !cache_.is_private(s.blocks.back())) {
+    const int32_t shared = s.blocks.back();
+    const int32_t copy = cache_.allocate();
+    if (copy >= 0) {
+      const int64_t rows = KvCache::kBlockSize * cache_.row_len();
+      for (int64_t l = 0; l < config_.n_layer; ++l) {
+        std::copy_n(cache_.k(l, int64_t{shared} * KvCache::kBlockSize), rows, cache_.k(l, int64_t{copy} * KvCache::kBlockSize));
+        std::copy_n(cache_.v(l, int64_t{shared} * KvCache::kBlockSize), rows, cache_.v(l, int64_t{copy} * KvCache::kBlockSize));
+      }
+      cache_.release(shared);
+      s.blocks.back() = copy;
+    } else {
+      // No room for a copy: drop the partial block rather than corrupt a shared one.
+      cache_.release(shared);
+      s.blocks.pop_back();
+      s.n_past = (n / KvCache::kBlockSize) * KvCache::kBlockSize;
+      s.tokens.resize(s.n_past);
+    }
+  }
+}
+
+int64_t Model::seq_attach_prefix(int seq, const int32_t* tokens, int64_t n) {
+  Sequence& s = seqs_[seq];
+  if (!prefix_cache_ || s.n_past != 0) return s.n_past;
+  while ((s.n_past + KvCache::kBlockSize) < n) {  // strictly less: the last token is always evaluated
+    const uint64_t h = KvCache::chain_hash(s.prefix_hash, tokens + s.n_past, KvCache::kBlockSize);
+    const int32_t b = cache_.find_published(h);
+    if (b < 0) break;
+    s.blocks.push_back(b);
+    s.tokens.insert(s.tokens.end(), tokens + s.n_past, tokens + s.n_past + KvCache::kBlockSize);
+    s.prefix_hash = h;
+    s.n_past += KvCache::kBlockSize;
+    s.n_hashed = s.n_past;
+  }
+  return s.n_past;
+}
 
 }  // namespace osprey

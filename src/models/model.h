@@ -1,6 +1,11 @@
 // A loaded model ready to evaluate tokens: the mapped file, its config and
-// weights, a KV cache for one sequence and all activation buffers, sized
-// once at load so that evaluation allocates nothing.
+// weights, a paged KV cache shared by up to n_seq_max sequences, and all
+// activation buffers, sized once at load so that evaluation allocates nothing.
+//
+// Sequences are numbered slots [0, n_seq_max). One forward pass can carry
+// tokens of several sequences (continuous batching); every row is computed
+// the same way whatever else is in the batch, so a sequence's logits do not
+// depend on its neighbours.
 #pragma once
 
 #include <memory>
@@ -21,7 +26,19 @@ struct ModelOptions {
   int n_threads = 0;     // 0: all available cores
   std::optional<kernels::Isa> isa;  // kernel level; default: the best this CPU runs
   int64_t n_ctx = 0;     // 0: the training context, capped at 4096
-  int64_t n_batch = 64;  // prompt tokens evaluated per forward pass
+  int64_t n_batch = 64;  // tokens evaluated per forward pass
+  int n_seq_max = 1;     // sequences held at once
+  int64_t kv_blocks = 0;  // KV pool size in blocks; 0: room for n_seq_max full contexts
+  bool prefix_cache = false;  // publish full blocks for reuse by later sequences
+};
+
+// `n` tokens appended to sequence `seq`; `logits`: return the logits after
+// its last token.
+struct BatchItem {
+  int seq = 0;
+  const int32_t* tokens = nullptr;
+  int64_t n = 0;
+  bool logits = true;
 };
 
 // Activation buffers for up to n_batch tokens. Shapes per token row.
@@ -33,7 +50,11 @@ struct Workspace {
   std::vector<float> att;     // [n_batch, n_head * head_dim]
   std::vector<float> gate, up;  // [n_batch, n_ff]
   std::vector<float> proj;    // [n_batch, n_embd] output of wo / w_down
-  std::vector<float> logits;  // [n_vocab]
+  std::vector<float> logits;  // [n_seq_max, n_vocab]
+  std::vector<int32_t> tokens;    // [n_batch] token of each row
+  std::vector<int32_t> tok_seq;   // [n_batch] sequence of each row
+  std::vector<int64_t> tok_pos;   // [n_batch] position of each row
+  std::vector<int64_t> out_rows;  // rows whose logits are wanted
   std::vector<float> scores;  // [n_threads, n_ctx] attention scratch
   std::vector<uint8_t> act;   // encoded activations for matmul
 };
@@ -47,22 +68,51 @@ class Model {
   const ModelConfig& config() const { return config_; }
   const GgufFile& file() const { return file_; }
   const ModelWeights& weights() const { return weights_; }
-  int64_t n_ctx() const { return n_ctx_; }
-  int64_t n_past() const { return n_past_; }
+  int64_t n_ctx() const { return n_ctx_; }  // per sequence
   int n_threads() const { return pool_->size(); }
+  int n_seq_max() const { return static_cast<int>(seqs_.size()); }
+  const KvCache& kv() const { return cache_; }
 
-  // Appends tokens to the sequence and returns the logits [n_vocab] after the
-  // last one. Fails, leaving the sequence unchanged, if a token id is out of
-  // range or the context would overflow.
+  // Sequence 0, for single-stream use (run, bench, chat).
+  // Appends tokens and returns the logits [n_vocab] after the last one.
+  // Fails, leaving the sequence unchanged, if a token id is out of range or
+  // the context would overflow.
   Expected<const float*> eval(const int32_t* tokens, int64_t n);
-  void reset() { n_past_ = 0; }
-  // Forgets positions >= n (n <= n_past).
-  void truncate(int64_t n);
+  int64_t n_past() const { return seq_n_past(0); }
+  void reset() { seq_clear(0); }
+  void truncate(int64_t n) { seq_truncate(0, n); }  // forgets positions >= n
+
+  // Evaluates the items in as few forward passes as n_batch allows and
+  // returns the logits of the items that asked, in item order, as rows of
+  // n_vocab. Checks everything first: on error no sequence has changed.
+  Expected<const float*> eval_batch(const BatchItem* items, size_t count);
+
+  int64_t seq_n_past(int seq) const { return seqs_[seq].n_past; }
+  void seq_clear(int seq);
+  void seq_truncate(int seq, int64_t n);
+  // With the prefix cache: attaches published blocks holding a prefix of
+  // `tokens` to an empty sequence, leaving at least the last token to
+  // evaluate. Returns the positions now held.
+  int64_t seq_attach_prefix(int seq, const int32_t* tokens, int64_t n);
+  // Blocks the pool must supply for `n` more positions of `seq`.
+  int64_t blocks_needed(int seq, int64_t n) const;
 
  private:
+  struct Sequence {
+    std::vector<int32_t> blocks;  // block of each kBlockSize positions
+    std::vector<int32_t> tokens;  // with the prefix cache: every token held
+    int64_t n_past = 0;
+    uint64_t prefix_hash = 0;     // chain hash of the published full blocks
+    int64_t n_hashed = 0;         // positions covered by prefix_hash
+  };
+
   Model() = default;
-  void forward_batch(const int32_t* tokens, int64_t n);  // n <= n_batch, fits the context
-  void compute_logits();
+  // Rows [0, n) of the workspace: tokens with tok_seq/tok_pos set, KV blocks
+  // in place; n <= n_batch. Leaves the wanted rows' logits in ws_.logits.
+  void forward_batch(const int32_t* tokens, int64_t n, int64_t n_out, float* logits);
+  void compute_logits(int64_t n_out, float* logits);
+  Status grow_blocks(Sequence& s, int64_t n_positions);
+  void publish_full_blocks(Sequence& s);
 
   GgufFile file_;
   ModelConfig config_;
@@ -73,7 +123,8 @@ class Model {
   kernels::AttendFn attend_ = nullptr;  // chosen with the matrix kernels
   int64_t n_ctx_ = 0;
   int64_t n_batch_ = 0;
-  int64_t n_past_ = 0;
+  bool prefix_cache_ = false;
+  std::vector<Sequence> seqs_;
 };
 
 }  // namespace osprey

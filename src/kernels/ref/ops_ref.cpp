@@ -56,8 +56,8 @@ void rope(float* x, int n_heads, int head_dim, int64_t pos, const RopeParams& p)
   }
 }
 
-void attend_head(const float* q, const uint16_t* k, const uint16_t* v, int64_t kv_stride, int64_t n_kv,
-                 int head_dim, float scale, float* scores, float* out) {
+void attend_head(const float* q, const KvView& kv, int64_t n_kv, int head_dim, float scale, float* scores,
+                 float* out) {
   // Attention runs as fp16 x fp16 products with fp32 sums: the query is
   // rounded to fp16 to meet the fp16 keys, and the probabilities are rounded
   // to fp16 to meet the fp16 values. This is the contract of an fp16 KV cache
@@ -65,19 +65,23 @@ void attend_head(const float* q, const uint16_t* k, const uint16_t* v, int64_t k
   float qh[1024];
   OSPREY_CHECK(head_dim <= 1024);  // ModelConfig rejects larger heads
   for (int d = 0; d < head_dim; ++d) qh[d] = fp16_to_fp32(fp32_to_fp16(q[d]));
-  for (int64_t t = 0; t < n_kv; ++t) {
-    const uint16_t* kt = k + t * kv_stride;
-    float s = 0;
-    for (int d = 0; d < head_dim; ++d) s += qh[d] * fp16_to_fp32(kt[d]);
-    scores[t] = s * scale;
-  }
+  for_each_kv_run(kv, n_kv, [&](int64_t t0, int64_t count, const uint16_t* k, const uint16_t*) {
+    for (int64_t i = 0; i < count; ++i) {
+      const uint16_t* kt = k + i * kv.stride;
+      float s = 0;
+      for (int d = 0; d < head_dim; ++d) s += qh[d] * fp16_to_fp32(kt[d]);
+      scores[t0 + i] = s * scale;
+    }
+  });
   softmax(scores, n_kv);
   for (int d = 0; d < head_dim; ++d) out[d] = 0;
-  for (int64_t t = 0; t < n_kv; ++t) {
-    const uint16_t* vt = v + t * kv_stride;
-    const float p = fp16_to_fp32(fp32_to_fp16(scores[t]));
-    for (int d = 0; d < head_dim; ++d) out[d] += p * fp16_to_fp32(vt[d]);
-  }
+  for_each_kv_run(kv, n_kv, [&](int64_t t0, int64_t count, const uint16_t*, const uint16_t* v) {
+    for (int64_t i = 0; i < count; ++i) {
+      const uint16_t* vt = v + i * kv.stride;
+      const float p = fp16_to_fp32(fp32_to_fp16(scores[t0 + i]));
+      for (int d = 0; d < head_dim; ++d) out[d] += p * fp16_to_fp32(vt[d]);
+    }
+  });
 }
 
 }  // namespace osprey::kernels

@@ -1,0 +1,160 @@
+// Continuous batching must not change what a sequence computes: its logits
+// are bit-identical whether it runs alone or beside others, whatever the
+// pass boundaries, and whether its prefix came from the prefix cache.
+#include <gtest/gtest.h>
+
+#include <cstring>
+
+#include "models/model.h"
+#include "test_util.h"
+
+namespace osprey {
+namespace {
+
+std::unique_ptr<Model> load(const std::string& type, int n_seq, bool prefix_cache, int64_t n_batch = 64,
+                            int64_t kv_blocks = 0) {
+  ModelOptions o;
+  o.n_threads = 2;
+  o.n_ctx = 256;
+  o.n_batch = n_batch;
+  o.n_seq_max = n_seq;
+  o.prefix_cache = prefix_cache;
+  o.kv_blocks = kv_blocks;
+  auto m = Model::load(test::synth_model("tiny", type), o);
+  EXPECT_TRUE(m.ok()) << m.status().message();
+  return std::move(m).value();
+}
+
+std::vector<int32_t> tokens(int n, int seed) {
+  std::vector<int32_t> t(n);
+  for (int i = 0; i < n; ++i) t[i] = 3 + (i * 37 + seed * 101) % 200;
+  return t;
+}
+
+int32_t argmax(const float* l, int64_t n) { return static_cast<int32_t>(std::max_element(l, l + n) - l); }
+
+// Logits after the prompt and after each of `steps` greedy tokens, alone.
+std::vector<std::vector<float>> solo_run(Model& m, const std::vector<int32_t>& prompt, int steps) {
+  const int64_t V = m.config().n_vocab;
+  std::vector<std::vector<float>> out;
+  auto l = m.eval(prompt.data(), static_cast<int64_t>(prompt.size()));
+  EXPECT_TRUE(l.ok());
+  out.emplace_back(*l, *l + V);
+  for (int s = 0; s < steps; ++s) {
+    int32_t t = argmax(out.back().data(), V);
+    l = m.eval(&t, 1);
+    out.emplace_back(*l, *l + V);
+  }
+  return out;
+}
+
+class Batching : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(Batching, NeighboursDoNotChangeASequencesLogits) {
+  const std::vector<int32_t> a = tokens(41, 1), b = tokens(70, 2), c = tokens(5, 3);
+  auto solo = load(GetParam(), 1, false);
+  const auto want = solo_run(*solo, a, 6);
+
+  // n_batch 16 splits prompts across passes at different offsets.
+  auto m = load(GetParam(), 3, false, 16);
+  const int64_t V = m->config().n_vocab;
+  BatchItem items[3] = {{1, b.data(), 70, true}, {0, a.data(), 41, true}, {2, c.data(), 5, true}};
+  auto l = m->eval_batch(items, 3);
+  ASSERT_TRUE(l.ok()) << l.status().message();
+  ASSERT_EQ(0, std::memcmp(*l + V, want[0].data(), V * sizeof(float))) << "prompt logits differ in a batch";
+  int32_t next[3] = {argmax(*l, V), argmax(*l + V, V), argmax(*l + 2 * V, V)};
+  for (int s = 1; s <= 6; ++s) {
+    // Sequence 2 leaves after two steps, as a finished request would.
+    const size_t n = s <= 2 ? 3 : 2;
+    BatchItem step[3] = {{1, &next[0], 1, true}, {0, &next[1], 1, true}, {2, &next[2], 1, true}};
+    l = m->eval_batch(step, n);
+    ASSERT_TRUE(l.ok()) << l.status().message();
+    ASSERT_EQ(0, std::memcmp(*l + V, want[s].data(), V * sizeof(float))) << "decode step " << s;
+    for (size_t i = 0; i < n; ++i) next[i] = argmax(*l + i * V, V);
+    if (s == 2) m->seq_clear(2);
+  }
+}
+
+TEST_P(Batching, PrefixCacheGivesTheSameLogitsAsComputing) {
+  const std::vector<int32_t> system = tokens(40, 7);
+  std::vector<int32_t> first = system, second = system;
+  for (int32_t t : tokens(9, 8)) first.push_back(t);
+  for (int32_t t : tokens(13, 9)) second.push_back(t);
+
+  auto plain = load(GetParam(), 1, false);
+  const auto want = solo_run(*plain, second, 3);
+
+  auto m = load(GetParam(), 2, true);
+  const int64_t V = m->config().n_vocab;
+  BatchItem one{0, first.data(), static_cast<int64_t>(first.size()), true};
+  ASSERT_TRUE(m->eval_batch(&one, 1).ok());
+  m->seq_clear(0);  // the first request finished; its full blocks stay cached
+
+  const int64_t reused = m->seq_attach_prefix(1, second.data(), static_cast<int64_t>(second.size()));
+  EXPECT_EQ(reused, 32);  // two full blocks of the shared 40-token system prompt
+  BatchItem rest{1, second.data() + reused, static_cast<int64_t>(second.size()) - reused, true};
+  auto l = m->eval_batch(&rest, 1);
+  ASSERT_TRUE(l.ok());
+  ASSERT_EQ(0, std::memcmp(*l, want[0].data(), V * sizeof(float)));
+  for (int s = 1; s <= 3; ++s) {
+    int32_t t = argmax(*l, V);
+    BatchItem step{1, &t, 1, true};
+    l = m->eval_batch(&step, 1);
+    ASSERT_TRUE(l.ok());
+    ASSERT_EQ(0, std::memcmp(*l, want[s].data(), V * sizeof(float))) << "step " << s;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Types, Batching, ::testing::Values("q4_0", "q8_0", "q4_k", "f16"));
+
+TEST(BatchingLimits, FullPoolFailsCleanlyAndRecovers) {
+  auto m = load("q8_0", 2, false, 64, /*kv_blocks=*/4);  // 64 positions in all
+  const auto p = tokens(40, 1);
+  BatchItem a{0, p.data(), 40, true};
+  ASSERT_TRUE(m->eval_batch(&a, 1).ok());
+  BatchItem b{1, p.data(), 40, true};
+  auto r = m->eval_batch(&b, 1);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("KV cache is full"), std::string::npos) << r.status().message();
+  EXPECT_EQ(m->seq_n_past(1), 0);
+  EXPECT_EQ(m->kv().used_blocks(), 3);
+  m->seq_clear(0);
+  EXPECT_EQ(m->kv().used_blocks(), 0);
+  EXPECT_TRUE(m->eval_batch(&b, 1).ok());
+}
+
+TEST(BatchingLimits, BadBatchesAreRejectedWithoutChanges) {
+  auto m = load("q8_0", 2, false);
+  const auto p = tokens(4, 1);
+  BatchItem twice[2] = {{0, p.data(), 4, true}, {0, p.data(), 4, true}};
+  EXPECT_FALSE(m->eval_batch(twice, 2).ok());
+  BatchItem bad_seq{5, p.data(), 4, true};
+  EXPECT_FALSE(m->eval_batch(&bad_seq, 1).ok());
+  const int32_t bad_token = 1 << 30;
+  BatchItem bad[2] = {{0, p.data(), 4, true}, {1, &bad_token, 1, true}};
+  EXPECT_FALSE(m->eval_batch(bad, 2).ok());
+  EXPECT_EQ(m->seq_n_past(0), 0);
+  EXPECT_EQ(m->kv().used_blocks(), 0);
+}
+
+TEST(BatchingLimits, TruncatingIntoASharedBlockCopiesIt) {
+  auto m = load("q8_0", 2, true);
+  const auto p = tokens(40, 3);
+  BatchItem a{0, p.data(), 40, true};
+  ASSERT_TRUE(m->eval_batch(&a, 1).ok());
+  EXPECT_EQ(m->seq_attach_prefix(1, p.data(), 40), 32);
+  // Sequence 0 rewinds into its second block, which sequence 1 shares.
+  m->truncate(20);
+  const auto other = tokens(5, 4);
+  ASSERT_TRUE(m->eval(other.data(), 5).ok());
+  // Sequence 1 still computes what a fresh model computes for the same prompt.
+  auto fresh = load("q8_0", 1, false);
+  const auto want = solo_run(*fresh, p, 0);
+  BatchItem rest{1, p.data() + 32, 8, true};
+  auto l = m->eval_batch(&rest, 1);
+  ASSERT_TRUE(l.ok());
+  EXPECT_EQ(0, std::memcmp(*l, want[0].data(), m->config().n_vocab * sizeof(float)));
+}
+
+}  // namespace
+}  // namespace osprey
