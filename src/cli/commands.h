@@ -11,6 +11,7 @@ void register_tokenize(CLI::App& app);
 void register_synth(CLI::App& app);
 void register_bench(CLI::App& app);
 void register_template(CLI::App& app);
+void register_serve(CLI::App& app);
 
 // Thrown by actions to end with a message and exit code 1.
 struct Failure {

@@ -1,0 +1,82 @@
+#include "server/metrics.h"
+
+#include <cstdio>
+
+namespace osprey::server {
+namespace {
+
+std::string number(double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.9g", v);
+  return buf;
+}
+
+void scalar(std::string& out, const std::string& name, const char* type, const std::string& help, double value) {
+  out += "# HELP " + name + " " + help + "\n# TYPE " + name + " " + type + "\n" + name + " " + number(value) + "\n";
+}
+
+}  // namespace
+
+Histogram::Histogram(std::vector<double> bounds) : bounds_(std::move(bounds)), counts_(bounds_.size() + 1, 0) {}
+
+void Histogram::observe(double value) {
+  std::lock_guard<std::mutex> lock(mu_);
+  size_t b = 0;
+  while (b < bounds_.size() && value > bounds_[b]) ++b;
+  ++counts_[b];
+  sum_ += value;
+  ++count_;
+}
+
+void Histogram::render(std::string& out, const std::string& name, const std::string& help) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  out += "# HELP " + name + " " + help + "\n# TYPE " + name + " histogram\n";
+  uint64_t cumulative = 0;
+  for (size_t b = 0; b < bounds_.size(); ++b) {
+    cumulative += counts_[b];
+    out += name + "_bucket{le=\"" + number(bounds_[b]) + "\"} " + std::to_string(cumulative) + "\n";
+  }
+  out += name + "_bucket{le=\"+Inf\"} " + std::to_string(count_) + "\n";
+  out += name + "_sum " + number(sum_) + "\n" + name + "_count " + std::to_string(count_) + "\n";
+}
+
+Metrics::Metrics()
+    : time_to_first_token({0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}),
+      inter_token_latency({0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2}),
+      request_duration({0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120}) {}
+
+void Metrics::count_request(const std::string& endpoint, int status) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ++requests_[{endpoint, status}];
+}
+
+std::string Metrics::render(const Gauges& g) const {
+  std::string out;
+  out += "# HELP osprey_requests_total HTTP requests answered, by endpoint and status.\n"
+         "# TYPE osprey_requests_total counter\n";
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [key, n] : requests_)
+      out += "osprey_requests_total{endpoint=\"" + key.first + "\",status=\"" + std::to_string(key.second) + "\"} " +
+             std::to_string(n) + "\n";
+  }
+  scalar(out, "osprey_prompt_tokens_total", "counter", "Prompt tokens received.", static_cast<double>(prompt_tokens.load()));
+  scalar(out, "osprey_generated_tokens_total", "counter", "Tokens generated.", static_cast<double>(generated_tokens.load()));
+  scalar(out, "osprey_prefix_cache_hit_tokens_total", "counter", "Prompt tokens served from the prefix cache.",
+         static_cast<double>(prefix_cache_hit_tokens.load()));
+  scalar(out, "osprey_preemptions_total", "counter", "Sequences preempted for lack of KV cache.",
+         static_cast<double>(preemptions.load()));
+  time_to_first_token.render(out, "osprey_time_to_first_token_seconds", "From arrival to the first generated token.");
+  inter_token_latency.render(out, "osprey_inter_token_latency_seconds", "Between consecutive tokens of a sequence.");
+  request_duration.render(out, "osprey_request_duration_seconds", "From arrival to the last token.");
+  scalar(out, "osprey_queue_depth", "gauge", "Requests waiting for a sequence slot.", static_cast<double>(g.queued));
+  scalar(out, "osprey_running_sequences", "gauge", "Sequences being generated.", static_cast<double>(g.running));
+  scalar(out, "osprey_kv_blocks_used", "gauge", "KV cache blocks held by running sequences.", static_cast<double>(g.kv_blocks_used));
+  scalar(out, "osprey_kv_blocks_cached", "gauge", "Unused KV blocks kept for prefix reuse.", static_cast<double>(g.kv_blocks_cached));
+  scalar(out, "osprey_kv_blocks_total", "gauge", "KV cache blocks in the pool.", static_cast<double>(g.kv_blocks_total));
+  scalar(out, "osprey_kv_cache_usage_ratio", "gauge", "Share of KV blocks held by running sequences.",
+         g.kv_blocks_total > 0 ? static_cast<double>(g.kv_blocks_used) / static_cast<double>(g.kv_blocks_total) : 0.0);
+  return out;
+}
+
+}  // namespace osprey::server

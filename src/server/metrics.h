@@ -1,0 +1,56 @@
+// Counters and histograms for GET /metrics, in Prometheus' text format.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace osprey::server {
+
+class Histogram {
+ public:
+  explicit Histogram(std::vector<double> bounds);
+  void observe(double value);
+  void render(std::string& out, const std::string& name, const std::string& help) const;
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<double> bounds_;
+  std::vector<uint64_t> counts_;  // per bucket, not cumulative
+  double sum_ = 0;
+  uint64_t count_ = 0;
+};
+
+// Values read at scrape time from the scheduler and the KV cache.
+struct Gauges {
+  int64_t queued = 0;
+  int64_t running = 0;
+  int64_t kv_blocks_used = 0;
+  int64_t kv_blocks_cached = 0;
+  int64_t kv_blocks_total = 0;
+};
+
+class Metrics {
+ public:
+  Metrics();
+  void count_request(const std::string& endpoint, int status);
+  std::string render(const Gauges& gauges) const;
+
+  std::atomic<uint64_t> prompt_tokens{0};
+  std::atomic<uint64_t> generated_tokens{0};
+  std::atomic<uint64_t> prefix_cache_hit_tokens{0};
+  std::atomic<uint64_t> preemptions{0};
+  Histogram time_to_first_token;
+  Histogram inter_token_latency;
+  Histogram request_duration;
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::pair<std::string, int>, uint64_t> requests_;
+};
+
+}  // namespace osprey::server

@@ -1,0 +1,510 @@
+#include "server/server.h"
+
+#include <signal.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <thread>
+
+#include "core/log.h"
+#include "kernels/dispatch.h"
+#include "models/model.h"
+#include "server/http.h"
+#include "server/metrics.h"
+#include "server/openai_api.h"
+#include "server/scheduler.h"
+#include "template/chat_template.h"
+#include "tokenizer/tokenizer.h"
+
+namespace osprey::server {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Everything that exists once the model has loaded.
+struct Engine {
+  std::unique_ptr<Model> model;
+  std::shared_ptr<Tokenizer> tokenizer;
+  std::optional<ChatTemplate> chat_template;
+  std::unique_ptr<Scheduler> scheduler;
+  std::string bos_text, eos_text;
+};
+
+class Api {
+ public:
+  Api(const ServeOptions& o, Metrics& metrics) : opts_(o), metrics_(metrics) {
+    model_name_ = o.model_alias.empty() ? std::filesystem::path(o.model_path).filename().string() : o.model_alias;
+  }
+
+  void set_engine(std::unique_ptr<Engine> e) {
+    engine_ = std::move(e);
+    ready_ = true;
+  }
+  Engine* engine() { return ready_ ? engine_.get() : nullptr; }
+
+  void handle(const http::Request& req, http::Response& res) {
+    const std::string endpoint = route_name(req.path);
+    handle_route(req, res);
+    metrics_.count_request(endpoint, res.status());
+  }
+
+ private:
+  static std::string route_name(const std::string& path) {
+    static const char* kKnown[] = {"/v1/chat/completions", "/v1/completions", "/v1/models", "/tokenize", "/detokenize",
+                                   "/apply-template", "/health", "/ready", "/metrics"};
+    for (const char* k : kKnown)
+      if (path == k) return k;
+    return "other";
+  }
+
+  void send_json(http::Response& res, int status, const json& body) { res.send(status, "application/json", dump(body)); }
+  void send_error(http::Response& res, const ApiError& e) { send_json(res, e.status, error_body(e)); }
+  void send_error(http::Response& res, int status, const std::string& message, const std::string& type,
+                  const std::string& param = "") {
+    ApiError e;
+    e.status = status;
+    e.message = message;
+    e.type = type;
+    e.param = param;
+    send_error(res, e);
+  }
+
+  void handle_route(const http::Request& req, http::Response& res) {
+    const std::string& p = req.path;
+    if (p == "/health") return send_json(res, 200, json{{"status", "ok"}});
+    if (p == "/ready") {
+      if (!ready_) return send_json(res, 503, json{{"status", "loading"}});
+      return send_json(res, 200, json{{"status", "ready"}});
+    }
+    if (!opts_.api_key.empty()) {
+      const std::string* auth = req.header("authorization");
+      if (auth == nullptr || *auth != "Bearer " + opts_.api_key)
+        return send_error(res, 401, "invalid or missing API key (send Authorization: Bearer KEY)", "authentication_error");
+    }
+    const bool get = req.method == "GET", post = req.method == "POST";
+    if (p == "/metrics" && get) return metrics(res);
+    if (p == "/v1/models" && get) return models(res);
+    static const char* kPost[] = {"/v1/chat/completions", "/v1/completions", "/tokenize", "/detokenize", "/apply-template"};
+    bool known_post = false;
+    for (const char* k : kPost) known_post |= p == k;
+    if (!known_post) {
+      if (p == "/metrics" || p == "/v1/models") return send_error(res, 405, "use GET for " + p, "invalid_request_error");
+      return send_error(res, 404, "no such endpoint: " + req.method + " " + p, "not_found_error");
+    }
+    if (!post) return send_error(res, 405, "use POST for " + p, "invalid_request_error");
+    Engine* e = engine();
+    if (e == nullptr) return send_error(res, 503, "the model is still loading", "unavailable_error");
+    json body;
+    try {
+      body = json::parse(req.body);
+    } catch (const json::exception& ex) {
+      return send_error(res, 400, std::string("the body is not valid JSON: ") + ex.what(), "invalid_request_error");
+    }
+    if (!body.is_object()) return send_error(res, 400, "the body must be a JSON object", "invalid_request_error");
+    if (p == "/tokenize") return tokenize(*e, body, res);
+    if (p == "/detokenize") return detokenize(*e, body, res);
+    if (p == "/apply-template") {
+      std::string prompt;
+      if (auto err = render_chat(*e, body, prompt)) return send_error(res, *err);
+      return send_json(res, 200, json{{"prompt", prompt}});
+    }
+    return complete(*e, body, res, p == "/v1/chat/completions");
+  }
+
+  void metrics(http::Response& res) {
+    Gauges g;
+    if (Engine* e = engine()) {
+      g.queued = e->scheduler->queued();
+      g.running = e->scheduler->running();
+      g.kv_blocks_used = e->model->kv().used_blocks();
+      g.kv_blocks_cached = e->model->kv().cached_blocks();
+      g.kv_blocks_total = e->model->kv().n_blocks();
+    }
+    res.send(200, "text/plain; version=0.0.4", metrics_.render(g));
+  }
+
+  void models(http::Response& res) {
+    json m{{"id", model_name_}, {"object", "model"}, {"created", created_}, {"owned_by", "osprey"}};
+    send_json(res, 200, json{{"object", "list"}, {"data", json::array({m})}});
+  }
+
+  void tokenize(Engine& e, const json& body, http::Response& res) {
+    if (!body.contains("content") || !body["content"].is_string())
+      return send_error(res, 400, "'content' must be a string", "invalid_request_error", "content");
+    const bool add_special = body.value("add_special", false);
+    const bool parse_special = body.value("parse_special", true);
+    auto ids = e.tokenizer->encode(body["content"].get<std::string>(), add_special, parse_special);
+    send_json(res, 200, json{{"tokens", ids}});
+  }
+
+  void detokenize(Engine& e, const json& body, http::Response& res) {
+    if (!body.contains("tokens") || !body["tokens"].is_array())
+      return send_error(res, 400, "'tokens' must be an array of token ids", "invalid_request_error", "tokens");
+    std::vector<int32_t> ids;
+    const int32_t n_vocab = e.tokenizer->vocab().size();
+    for (const auto& t : body["tokens"]) {
+      if (!t.is_number_integer() || t.get<int64_t>() < 0 || t.get<int64_t>() >= n_vocab)
+        return send_error(res, 400, "'tokens' holds something that is not a token id (0.." + std::to_string(n_vocab - 1) + ")",
+                          "invalid_request_error", "tokens");
+      ids.push_back(t.get<int32_t>());
+    }
+    send_json(res, 200, json{{"content", e.tokenizer->decode(ids)}});
+  }
+
+  std::optional<ApiError> render_chat(Engine& e, const json& body, std::string& prompt) {
+    if (auto err = check_messages(body)) return err;
+    auto messages = normalize_messages(body["messages"]);
+    if (!messages.ok()) {
+      ApiError err;
+      err.message = messages.status().message();
+      err.param = "messages";
+      return err;
+    }
+    ChatContext ctx;
+    ctx.messages = std::move(messages).value();
+    if (body.contains("tools") && !body["tools"].is_null()) {
+      if (!body["tools"].is_array()) {
+        ApiError err;
+        err.message = "'tools' must be an array";
+        err.param = "tools";
+        return err;
+      }
+      ctx.tools = body["tools"];
+    }
+    ctx.add_generation_prompt = body.value("add_generation_prompt", true);
+    ctx.bos_token = e.bos_text;
+    ctx.eos_token = e.eos_text;
+    auto text = e.chat_template->render(ctx);
+    if (!text.ok()) {
+      ApiError err;
+      err.message = text.status().message();
+      err.param = "messages";
+      return err;
+    }
+    prompt = std::move(text).value();
+    return std::nullopt;
+  }
+
+  std::vector<int32_t> encode_prompt(Engine& e, const std::string& text) {
+    std::vector<int32_t> ids = e.tokenizer->encode(text, /*add_special=*/true, /*parse_special=*/true);
+    // A template that writes the BOS text itself must not end up with two.
+    const int32_t bos = e.tokenizer->vocab().bos;
+    if (ids.size() >= 2 && bos >= 0 && ids[0] == bos && ids[1] == bos) ids.erase(ids.begin());
+    return ids;
+  }
+
+  void complete(Engine& e, const json& body, http::Response& res, bool chat) {
+    const auto t0 = Clock::now();
+    CompletionSettings settings;
+    if (auto err = parse_settings(body, chat, static_cast<int32_t>(e.model->config().n_vocab), settings))
+      return send_error(res, *err);
+    if (body.contains("model") && !body["model"].is_null() && !body["model"].is_string())
+      return send_error(res, 400, "'model' must be a string", "invalid_request_error", "model");
+
+    std::vector<int32_t> prompt;
+    if (chat) {
+      std::string text;
+      if (auto err = render_chat(e, body, text)) return send_error(res, *err);
+      prompt = encode_prompt(e, text);
+    } else {
+      if (!body.contains("prompt")) return send_error(res, 400, "'prompt' is required", "invalid_request_error", "prompt");
+      const json& p = body["prompt"];
+      if (p.is_string()) {
+        prompt = encode_prompt(e, p.get<std::string>());
+      } else if (p.is_array() && p.size() == 1 && p[0].is_string()) {
+        prompt = encode_prompt(e, p[0].get<std::string>());
+      } else if (p.is_array() && !p.empty() && p[0].is_number_integer()) {
+        const int64_t n_vocab = e.model->config().n_vocab;
+        for (const auto& t : p) {
+          if (!t.is_number_integer() || t.get<int64_t>() < 0 || t.get<int64_t>() >= n_vocab)
+            return send_error(res, 400, "'prompt' token ids must be in 0.." + std::to_string(n_vocab - 1),
+                              "invalid_request_error", "prompt");
+          prompt.push_back(t.get<int32_t>());
+        }
+      } else {
+        return send_error(res, 400, "'prompt' must be a string, an array of one string, or an array of token ids",
+                          "invalid_request_error", "prompt");
+      }
+    }
+    if (prompt.empty()) return send_error(res, 400, "the prompt is empty", "invalid_request_error", chat ? "messages" : "prompt");
+
+    const int64_t n_ctx = e.model->n_ctx();
+    const int64_t n_prompt = static_cast<int64_t>(prompt.size());
+    const int64_t max_tokens = settings.max_tokens.value_or(std::max<int64_t>(1, n_ctx - n_prompt));
+    if (n_prompt + max_tokens > n_ctx) {
+      ApiError err;
+      err.message = "This model's maximum context length is " + std::to_string(n_ctx) + " tokens. However, you requested " +
+                    std::to_string(n_prompt + max_tokens) + " tokens (" + std::to_string(n_prompt) + " in the " +
+                    (chat ? "messages" : "prompt") + ", " + std::to_string(max_tokens) +
+                    " in the completion). Please reduce the length of the " + (chat ? "messages" : "prompt") +
+                    " or completion.";
+      err.param = chat ? "messages" : "prompt";
+      err.code = "context_length_exceeded";
+      return send_error(res, err);
+    }
+
+    std::vector<std::shared_ptr<GenerationRequest>> reqs;
+    for (int i = 0; i < settings.n; ++i) {
+      auto r = std::make_shared<GenerationRequest>();
+      r->prompt = prompt;
+      r->sampling = settings.sampling;
+      r->sampling.seed = settings.sampling.seed + static_cast<uint64_t>(i);  // choices differ, reproducibly
+      r->max_tokens = max_tokens;
+      r->stop = settings.stop;
+      r->top_logprobs = settings.top_logprobs;
+      r->deadline = Clock::now() + std::chrono::seconds(opts_.request_timeout_s);
+      reqs.push_back(r);
+    }
+    for (auto& r : reqs) {
+      if (!e.scheduler->submit(r)) {
+        for (auto& x : reqs) x->cancelled = true;
+        return send_error(res, 429, "the server is busy: the request queue is full; retry later", "rate_limit_error");
+      }
+    }
+
+    const std::string id = (chat ? "chatcmpl-" : "cmpl-") + random_id();
+    const int64_t created = static_cast<int64_t>(std::time(nullptr));
+    const std::string fingerprint = std::string("osprey-0.1.0-") + kernels::isa_name(kernels::active_isa());
+    auto base = [&](const char* object) {
+      return json{{"id", id}, {"object", object}, {"created", created}, {"model", model_name_}, {"system_fingerprint", fingerprint}};
+    };
+    auto cancel_all = [&] {
+      for (auto& r : reqs) r->cancelled = true;
+    };
+
+    struct Choice {
+      std::string text;
+      std::string finish = "length";
+      json logprobs_content = json::array();  // chat
+      json tokens = json::array(), token_logprobs = json::array(), top = json::array(), offsets = json::array();
+      bool done = false;
+      std::string error;
+    };
+    std::vector<Choice> choices(reqs.size());
+    auto record_logprobs = [&](Choice& c, const Event& ev) {
+      if (ev.token < 0 || !ev.has_token) return;
+      if (reqs[0]->top_logprobs < 0) return;
+      const std::string piece = e.tokenizer->token_bytes(ev.token);
+      if (chat) {
+        json top = json::array();
+        for (const auto& t : ev.top)
+          top.push_back(json{{"token", t.token}, {"logprob", t.logprob}, {"bytes", std::vector<uint8_t>(t.token.begin(), t.token.end())}});
+        c.logprobs_content.push_back(json{{"token", piece}, {"logprob", ev.logprob},
+                                          {"bytes", std::vector<uint8_t>(piece.begin(), piece.end())}, {"top_logprobs", top}});
+      } else {
+        c.offsets.push_back(c.text.size());
+        c.tokens.push_back(piece);
+        c.token_logprobs.push_back(ev.logprob);
+        json top = json::object();
+        for (const auto& t : ev.top) top[t.token] = t.logprob;
+        c.top.push_back(top);
+      }
+    };
+
+    if (settings.stream) {
+      res.start_stream(200, "text/event-stream");
+      auto send_event = [&](const json& j) { return res.write_chunk("data: " + dump(j) + "\n\n"); };
+      if (chat) {
+        for (size_t i = 0; i < reqs.size(); ++i) {
+          json chunk = base("chat.completion.chunk");
+          chunk["choices"] = json::array({json{{"index", i}, {"delta", json{{"role", "assistant"}, {"content", ""}}},
+                                               {"logprobs", nullptr}, {"finish_reason", nullptr}}});
+          if (!send_event(chunk)) return cancel_all();
+        }
+      }
+      size_t remaining = reqs.size();
+      while (remaining > 0) {
+        bool any = false;
+        for (size_t i = 0; i < reqs.size(); ++i) {
+          if (choices[i].done) continue;
+          auto ev = reqs[i]->next_event(std::chrono::milliseconds(reqs.size() == 1 ? 100 : 5));
+          if (!ev) continue;
+          any = true;
+          Choice& c = choices[i];
+          if (!ev->error.empty()) {
+            // Headers are gone; report in-band as OpenAI does for stream errors.
+            send_event(error_body(ApiError{500, ev->error, "server_error", "", ""}));
+            cancel_all();
+            res.keep_alive = false;
+            return;
+          }
+          json lp = nullptr;
+          if (settings.top_logprobs >= 0 && ev->has_token) {
+            Choice tmp;
+            record_logprobs(tmp, *ev);
+            lp = chat ? json{{"content", tmp.logprobs_content}}
+                      : json{{"tokens", tmp.tokens}, {"token_logprobs", tmp.token_logprobs}, {"top_logprobs", tmp.top},
+                             {"text_offset", json::array({c.text.size()})}};
+          }
+          c.text += ev->text;
+          if (!ev->text.empty() || !lp.is_null()) {
+            json chunk = base(chat ? "chat.completion.chunk" : "text_completion");
+            chunk["choices"] = json::array(
+                {chat ? json{{"index", i}, {"delta", json{{"content", ev->text}}}, {"logprobs", lp}, {"finish_reason", nullptr}}
+                      : json{{"index", i}, {"text", ev->text}, {"logprobs", lp}, {"finish_reason", nullptr}}});
+            if (!send_event(chunk)) return cancel_all();
+          }
+          if (ev->done) {
+            c.done = true;
+            --remaining;
+            json chunk = base(chat ? "chat.completion.chunk" : "text_completion");
+            chunk["choices"] = json::array(
+                {chat ? json{{"index", i}, {"delta", json::object()}, {"logprobs", nullptr}, {"finish_reason", ev->finish_reason}}
+                      : json{{"index", i}, {"text", ""}, {"logprobs", nullptr}, {"finish_reason", ev->finish_reason}}});
+            if (!send_event(chunk)) return cancel_all();
+          }
+        }
+        if (!any && res.peer_closed()) return cancel_all();
+      }
+      if (settings.include_usage) {
+        json chunk = base(chat ? "chat.completion.chunk" : "text_completion");
+        chunk["choices"] = json::array();
+        chunk["usage"] = usage(reqs, n_prompt);
+        send_event(chunk);
+      }
+      res.write_chunk("data: [DONE]\n\n");
+      res.end_stream();
+      metrics_.request_duration.observe(std::chrono::duration<double>(Clock::now() - t0).count());
+      return;
+    }
+
+    for (size_t i = 0; i < reqs.size(); ++i) {
+      Choice& c = choices[i];
+      while (!c.done) {
+        auto ev = reqs[i]->next_event(std::chrono::milliseconds(100));
+        if (!ev) {
+          if (res.peer_closed()) return cancel_all();
+          continue;
+        }
+        if (!ev->error.empty()) {
+          cancel_all();
+          return send_error(res, 500, ev->error, "server_error");
+        }
+        record_logprobs(c, *ev);
+        c.text += ev->text;
+        if (ev->done) {
+          c.done = true;
+          c.finish = ev->finish_reason;
+        }
+      }
+    }
+    json reply = base(chat ? "chat.completion" : "text_completion");
+    reply["choices"] = json::array();
+    for (size_t i = 0; i < choices.size(); ++i) {
+      const Choice& c = choices[i];
+      json lp = nullptr;
+      if (settings.top_logprobs >= 0)
+        lp = chat ? json{{"content", c.logprobs_content}}
+                  : json{{"tokens", c.tokens}, {"token_logprobs", c.token_logprobs}, {"top_logprobs", c.top}, {"text_offset", c.offsets}};
+      reply["choices"].push_back(chat ? json{{"index", i}, {"message", json{{"role", "assistant"}, {"content", c.text}}},
+                                             {"logprobs", lp}, {"finish_reason", c.finish}}
+                                      : json{{"index", i}, {"text", c.text}, {"logprobs", lp}, {"finish_reason", c.finish}});
+    }
+    reply["usage"] = usage(reqs, n_prompt);
+    send_json(res, 200, reply);
+  }
+
+  static json usage(const std::vector<std::shared_ptr<GenerationRequest>>& reqs, int64_t n_prompt) {
+    int64_t gen = 0;
+    for (const auto& r : reqs) gen += r->n_generated;
+    return json{{"prompt_tokens", n_prompt}, {"completion_tokens", gen}, {"total_tokens", n_prompt + gen}};
+  }
+
+  static std::string random_id() {
+    static std::atomic<uint64_t> counter{0};
+    static const uint64_t start = static_cast<uint64_t>(Clock::now().time_since_epoch().count());
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(start * 31 + ++counter));
+    return buf;
+  }
+
+  const ServeOptions& opts_;
+  Metrics& metrics_;
+  std::string model_name_;
+  const int64_t created_ = static_cast<int64_t>(std::time(nullptr));
+  std::unique_ptr<Engine> engine_;
+  std::atomic<bool> ready_{false};
+};
+
+Expected<std::unique_ptr<Engine>> load_engine(const ServeOptions& o, Metrics& metrics) {
+  auto e = std::make_unique<Engine>();
+  ModelOptions mo;
+  mo.n_threads = o.n_threads;
+  mo.n_ctx = o.ctx_size;
+  mo.n_seq_max = o.parallel;
+  mo.prefix_cache = true;
+  if (o.kv_size > 0) mo.kv_blocks = (o.kv_size + KvCache::kBlockSize - 1) / KvCache::kBlockSize;
+  OSPREY_ASSIGN_OR_RETURN(e->model, Model::load(o.model_path, mo));
+  OSPREY_ASSIGN_OR_RETURN(e->tokenizer, Tokenizer::from_gguf(e->model->file()));
+  OSPREY_ASSIGN_OR_RETURN(ChatTemplate t, ChatTemplate::from_gguf(e->model->file()));
+  e->chat_template = std::move(t);
+  const Vocab& v = e->tokenizer->vocab();
+  if (v.bos >= 0) e->bos_text = v.tokens[static_cast<size_t>(v.bos)];
+  if (v.eos >= 0) e->eos_text = v.tokens[static_cast<size_t>(v.eos)];
+  SchedulerOptions so;
+  so.max_queue = o.max_queue;
+  e->scheduler = std::make_unique<Scheduler>(*e->model, *e->tokenizer, metrics, so);
+  return e;
+}
+
+}  // namespace
+
+int serve(const ServeOptions& o) {
+  // Signals are taken by one thread with sigwait; every other thread,
+  // including those created below, inherits the blocked mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  Metrics metrics;
+  Api api(o, metrics);
+  http::Server server;
+  http::ServerOptions ho;
+  ho.host = o.host;
+  ho.port = o.port;
+  ho.max_body_bytes = o.max_body_bytes;
+  if (Status st = server.listen(ho); !st.ok()) {
+    std::fprintf(stderr, "osprey: error: %s\n", st.message().c_str());
+    return 1;
+  }
+  log::info("listening on http://" + o.host + ":" + std::to_string(server.port()) + " (loading " + o.model_path + ")");
+
+  std::atomic<bool> load_failed{false};
+  std::thread loader([&] {
+    auto e = load_engine(o, metrics);
+    if (!e.ok()) {
+      log::error("cannot load the model: " + e.status().message());
+      load_failed = true;
+      server.stop();
+      return;
+    }
+    const auto& m = *(*e)->model;
+    log::info("ready: " + std::to_string(o.parallel) + " parallel sequences, context " + std::to_string(m.n_ctx()) +
+              " per request, KV pool " + std::to_string(m.kv().n_blocks() * KvCache::kBlockSize) + " tokens, chat template '" +
+              (*e)->chat_template->name() + "', kernels " + kernels::isa_name(kernels::active_isa()));
+    api.set_engine(std::move(e).value());
+  });
+
+  std::thread signal_waiter([&] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    log::info("signal received: finishing in-flight requests, accepting no more");
+    if (Engine* e = api.engine()) e->scheduler->shutdown(/*cancel_running=*/false);
+    server.stop();
+  });
+
+  server.serve([&](const http::Request& req, http::Response& res) { api.handle(req, res); });
+  loader.join();
+  if (Engine* e = api.engine()) e->scheduler->shutdown(false);
+  // Release the signal thread if the server stopped for another reason.
+  pthread_kill(signal_waiter.native_handle(), SIGTERM);
+  signal_waiter.join();
+  return load_failed ? 1 : 0;
+}
+
+}  // namespace osprey::server

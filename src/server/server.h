@@ -1,0 +1,27 @@
+// `osprey serve`: the OpenAI-compatible HTTP API over the scheduler.
+#pragma once
+
+#include <string>
+
+namespace osprey::server {
+
+struct ServeOptions {
+  std::string model_path;
+  std::string model_alias;  // name reported by /v1/models; default: the file name
+  std::string host = "127.0.0.1";
+  int port = 8080;
+  int parallel = 4;        // sequences generated at once
+  int64_t ctx_size = 0;    // per request; 0: the model's, capped at 4096
+  int64_t kv_size = 0;     // KV pool in tokens; 0: ctx_size * parallel
+  std::string api_key;     // empty: no key needed
+  int n_threads = 0;
+  int64_t max_queue = 64;
+  size_t max_body_bytes = 8 << 20;
+  int request_timeout_s = 600;  // whole generation
+};
+
+// Serves until SIGTERM or SIGINT, then drains: stops accepting, lets running
+// requests finish, and returns 0. Returns 1 if it cannot start.
+int serve(const ServeOptions& options);
+
+}  // namespace osprey::server
