@@ -12,6 +12,7 @@ void register_synth(CLI::App& app);
 void register_bench(CLI::App& app);
 void register_template(CLI::App& app);
 void register_serve(CLI::App& app);
+void register_chat(CLI::App& app);
 
 // Thrown by actions to end with a message and exit code 1.
 struct Failure {

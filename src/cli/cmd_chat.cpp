@@ -1,0 +1,194 @@
+// `osprey chat`: a terminal conversation through the model's own chat
+// template. Each turn renders the whole history, keeps the KV cache for the
+// part of the prompt that did not change, and evaluates only the rest.
+#include <signal.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <random>
+#include <sstream>
+
+#include "cli/commands.h"
+#include "core/log.h"
+#include "engine/generator.h"
+#include "template/chat_template.h"
+
+namespace osprey::cli {
+namespace {
+
+std::atomic<bool> g_interrupted{false};
+void on_sigint(int) { g_interrupted = true; }
+
+struct ChatOptions {
+  std::string model, system;
+  int threads = 0;
+  int64_t ctx = 0;
+  int64_t max_tokens = 512;
+  float temperature = 0.7f;
+  int64_t seed = -1;
+};
+
+const char* kHelp =
+    "commands: /reset (forget the conversation), /system TEXT (set the system prompt and reset),\n"
+    "          /save FILE, /load FILE (the conversation as JSON messages), /quit; Ctrl-C stops a reply\n";
+
+void chat(const ChatOptions& o) {
+  ModelOptions mo;
+  mo.n_threads = o.threads;
+  mo.n_ctx = o.ctx;
+  auto model = Model::load(o.model, mo);
+  if (!model.ok()) throw Failure{model.status().message()};
+  auto tok = Tokenizer::from_gguf((*model)->file());
+  if (!tok.ok()) throw Failure{tok.status().message()};
+  auto tmpl = ChatTemplate::from_gguf((*model)->file());
+  if (!tmpl.ok()) throw Failure{tmpl.status().message()};
+  const Vocab& vocab = (*tok)->vocab();
+
+  nlohmann::ordered_json messages = nlohmann::ordered_json::array();
+  std::string system = o.system;
+  auto reset = [&] {
+    messages = nlohmann::ordered_json::array();
+    if (!system.empty()) messages.push_back({{"role", "system"}, {"content", system}});
+  };
+  reset();
+  std::vector<int32_t> held;  // tokens in the KV cache, in order
+  uint64_t seed = o.seed >= 0 ? static_cast<uint64_t>(o.seed) : std::random_device{}();
+
+  struct sigaction sa {};
+  sa.sa_handler = on_sigint;
+  sigaction(SIGINT, &sa, nullptr);
+
+  std::printf("osprey chat: %s (template '%s'). %s", o.model.c_str(), tmpl->name().c_str(), kHelp);
+  std::string line;
+  for (;;) {
+    std::printf("\n> ");
+    std::fflush(stdout);
+    g_interrupted = false;
+    if (!std::getline(std::cin, line)) {
+      if (g_interrupted && std::cin.eof() == false) {
+        std::cin.clear();
+        continue;
+      }
+      break;
+    }
+    if (line.empty()) continue;
+    if (line == "/quit" || line == "/exit") break;
+    if (line == "/help") {
+      std::printf("%s", kHelp);
+      continue;
+    }
+    if (line == "/reset") {
+      reset();
+      std::printf("(conversation cleared)\n");
+      continue;
+    }
+    if (line.rfind("/system ", 0) == 0) {
+      system = line.substr(8);
+      reset();
+      std::printf("(system prompt set; conversation cleared)\n");
+      continue;
+    }
+    if (line.rfind("/save ", 0) == 0) {
+      std::ofstream out(line.substr(6));
+      out << messages.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << "\n";
+      std::printf(out ? "(saved %zu messages)\n" : "(cannot write that file)\n", messages.size());
+      continue;
+    }
+    if (line.rfind("/load ", 0) == 0) {
+      std::ifstream in(line.substr(6));
+      try {
+        auto loaded = nlohmann::ordered_json::parse(in);
+        auto normalized = normalize_messages(loaded);
+        if (!normalized.ok()) throw std::runtime_error(normalized.status().message());
+        messages = std::move(normalized).value();
+        std::printf("(loaded %zu messages)\n", messages.size());
+      } catch (const std::exception& e) {
+        std::printf("(cannot load: %s)\n", e.what());
+      }
+      continue;
+    }
+    if (line[0] == '/') {
+      std::printf("(unknown command; /help lists them)\n");
+      continue;
+    }
+
+    messages.push_back({{"role", "user"}, {"content", line}});
+    ChatContext ctx;
+    ctx.messages = messages;
+    ctx.add_generation_prompt = true;
+    if (vocab.bos >= 0) ctx.bos_token = vocab.tokens[static_cast<size_t>(vocab.bos)];
+    if (vocab.eos >= 0) ctx.eos_token = vocab.tokens[static_cast<size_t>(vocab.eos)];
+    auto text = tmpl->render(ctx);
+    if (!text.ok()) {
+      std::printf("(%s)\n", text.status().message().c_str());
+      messages.erase(messages.end() - 1);
+      continue;
+    }
+    std::vector<int32_t> ids = (*tok)->encode(*text, true, true);
+    if (ids.size() >= 2 && vocab.bos >= 0 && ids[0] == vocab.bos && ids[1] == vocab.bos) ids.erase(ids.begin());
+    // Keep the cached prefix the new prompt shares with what the model holds.
+    size_t common = 0;
+    while (common < held.size() && common < ids.size() && held[common] == ids[common]) ++common;
+    if (common == ids.size()) --common;  // at least one token must be evaluated for logits
+    (*model)->truncate(static_cast<int64_t>(common));
+    held.assign(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(common));
+    std::vector<int32_t> fresh(ids.begin() + static_cast<std::ptrdiff_t>(common), ids.end());
+    if (static_cast<int64_t>(ids.size()) >= (*model)->n_ctx()) {
+      std::printf("(the conversation no longer fits the context of %lld tokens; /reset to start over)\n",
+                  static_cast<long long>((*model)->n_ctx()));
+      messages.erase(messages.end() - 1);
+      continue;
+    }
+
+    GenerateOptions go;
+    go.max_tokens = o.max_tokens;
+    go.sampling.temperature = o.temperature;
+    go.sampling.seed = seed++;
+    std::string reply;
+    ModelRunner runner(**model);
+    auto result = generate(runner, **tok, fresh, go, [&](int32_t, const std::string& piece) {
+      reply += piece;
+      std::fputs(piece.c_str(), stdout);
+      std::fflush(stdout);
+      return !g_interrupted.load();
+    });
+    if (!result.ok()) {
+      std::printf("\n(%s)\n", result.status().message().c_str());
+      (*model)->reset();
+      held.clear();
+      messages.erase(messages.end() - 1);
+      continue;
+    }
+    held.insert(held.end(), fresh.begin(), fresh.end());
+    // The model holds every generated token except the last one sampled.
+    if (!result->tokens.empty()) held.insert(held.end(), result->tokens.begin(), result->tokens.end() - 1);
+    (*model)->truncate(static_cast<int64_t>(held.size()));
+    messages.push_back({{"role", "assistant"}, {"content", reply}});
+    const double n_decode = result->tokens.size() > 1 ? static_cast<double>(result->tokens.size() - 1) : 0;
+    const double tps = result->gen_seconds > 0 ? n_decode / result->gen_seconds : 0;
+    std::printf("%s\n[%zu tokens, %.1f tokens/s%s]\n", result->finish == FinishReason::kCancelled ? "\n(stopped)" : "",
+                result->tokens.size(), tps, result->finish == FinishReason::kLength ? ", length limit" : "");
+  }
+  std::printf("\n");
+}
+
+}  // namespace
+
+void register_chat(CLI::App& app) {
+  auto o = std::make_shared<ChatOptions>();
+  CLI::App* cmd = app.add_subcommand("chat", "Talk to a model in the terminal, through its chat template");
+  cmd->add_option("-m,--model", o->model, "GGUF model file")->required()->envname("OSPREY_MODEL");
+  cmd->add_option("--system", o->system, "System prompt");
+  cmd->add_option("-n,--max-tokens", o->max_tokens, "Longest reply in tokens")->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
+  cmd->add_option("--temp", o->temperature, "Temperature; 0 is greedy")->capture_default_str()->check(CLI::Range(0.0f, 10.0f));
+  cmd->add_option("-s,--seed", o->seed, "Random seed (-1: random)")->capture_default_str();
+  cmd->add_option("-t,--threads", o->threads, "Threads (0: all cores)")->capture_default_str()->check(CLI::Range(0, 1024));
+  cmd->add_option("-c,--ctx-size", o->ctx, "Context size in tokens (0: the model's, at most 4096)")
+      ->capture_default_str()->check(CLI::Range(int64_t{0}, int64_t{1} << 20));
+  cmd->callback([o] { chat(*o); });
+}
+
+}  // namespace osprey::cli
