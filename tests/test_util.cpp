@@ -43,6 +43,13 @@ std::string synth_model(const std::string& preset, const std::string& type, uint
 
 std::string osprey_binary() { return OSPREY_BINARY; }
 
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
 CommandResult run_command(const std::string& command_line) {
   char out_tmpl[] = "/tmp/osprey-test-out-XXXXXX";
   char err_tmpl[] = "/tmp/osprey-test-err-XXXXXX";
@@ -53,14 +60,8 @@ CommandResult run_command(const std::string& command_line) {
   const int status = std::system(full.c_str());
   CommandResult r;
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  auto slurp = [](const char* p) {
-    std::ifstream in(p, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-  };
-  r.out = slurp(out_tmpl);
-  r.err = slurp(err_tmpl);
+  r.out = read_file(out_tmpl);
+  r.err = read_file(err_tmpl);
   std::remove(out_tmpl);
   std::remove(err_tmpl);
   return r;

@@ -26,6 +26,9 @@ struct CommandResult {
 // Runs a shell command line, capturing stdout and stderr.
 CommandResult run_command(const std::string& command_line);
 
+// The whole file, or "" when it cannot be read.
+std::string read_file(const std::string& path);
+
 // A GoogleTest name from free text: characters other than letters and
 // digits become '_' (names may hold nothing else).
 std::string test_name(std::string text);

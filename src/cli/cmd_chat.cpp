@@ -119,16 +119,15 @@ void chat(const ChatOptions& o) {
     ChatContext ctx;
     ctx.messages = messages;
     ctx.add_generation_prompt = true;
-    if (vocab.bos >= 0) ctx.bos_token = vocab.tokens[static_cast<size_t>(vocab.bos)];
-    if (vocab.eos >= 0) ctx.eos_token = vocab.tokens[static_cast<size_t>(vocab.eos)];
+    ctx.bos_token = vocab.text_of(vocab.bos);
+    ctx.eos_token = vocab.text_of(vocab.eos);
     auto text = tmpl->render(ctx);
     if (!text.ok()) {
       std::printf("(%s)\n", text.status().message().c_str());
       messages.erase(messages.end() - 1);
       continue;
     }
-    std::vector<int32_t> ids = (*tok)->encode(*text, true, true);
-    if (ids.size() >= 2 && vocab.bos >= 0 && ids[0] == vocab.bos && ids[1] == vocab.bos) ids.erase(ids.begin());
+    const std::vector<int32_t> ids = (*tok)->encode_chat(*text);
     // Keep the cached prefix the new prompt shares with what the model holds.
     size_t common = 0;
     while (common < held.size() && common < ids.size() && held[common] == ids[common]) ++common;

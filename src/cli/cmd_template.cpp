@@ -58,8 +58,8 @@ void register_template(CLI::App& app) {
       tmpl = std::move(parsed).value();
       auto vocab = Vocab::from_gguf(*file);
       if (vocab.ok()) {
-        if (vocab->bos >= 0) ctx.bos_token = vocab->tokens[static_cast<size_t>(vocab->bos)];
-        if (vocab->eos >= 0) ctx.eos_token = vocab->tokens[static_cast<size_t>(vocab->eos)];
+        ctx.bos_token = vocab->text_of(vocab->bos);
+        ctx.eos_token = vocab->text_of(vocab->eos);
       }
     } else {
       auto parsed = ChatTemplate::parse(read_text(opts->template_file), opts->template_file);

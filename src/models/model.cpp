@@ -72,7 +72,6 @@ Expected<std::unique_ptr<Model>> Model::from_file(GgufFile file, const ModelOpti
 }
 
 Expected<const float*> Model::eval(const int32_t* tokens, int64_t n) {
-  if (n <= 0) return InvalidArgument("no tokens to evaluate");
   BatchItem item{0, tokens, n, true};
   return eval_batch(&item, 1);
 }

@@ -129,7 +129,6 @@ void Scheduler::loop() {
 }
 
 void Scheduler::admit() {
-  static uint64_t counter = 0;
   while (!free_slots_.empty()) {
     std::shared_ptr<GenerationRequest> req;
     {
@@ -146,7 +145,7 @@ void Scheduler::admit() {
     auto a = std::make_unique<Active>();
     a->req = req;
     a->seq = seq;
-    a->order = ++counter;
+    a->order = ++admitted_;
     a->input = req->prompt;
     a->input.insert(a->input.end(), req->generated_so_far.begin(), req->generated_so_far.end());
     const int64_t n = static_cast<int64_t>(a->input.size());

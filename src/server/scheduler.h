@@ -115,6 +115,7 @@ class Scheduler {
   std::vector<std::unique_ptr<Active>> active_;
   std::vector<int> free_slots_;
   std::atomic<int64_t> running_{0};
+  uint64_t admitted_ = 0;  // admission counter: the newest sequence is preempted first
   bool accepting_ = true;
   bool stop_ = false;
   std::thread thread_;

@@ -30,7 +30,6 @@ struct Engine {
   std::shared_ptr<Tokenizer> tokenizer;
   std::optional<ChatTemplate> chat_template;
   std::unique_ptr<Scheduler> scheduler;
-  std::string bos_text, eos_text;
 };
 
 class Api {
@@ -175,8 +174,8 @@ class Api {
       ctx.tools = body["tools"];
     }
     ctx.add_generation_prompt = body.value("add_generation_prompt", true);
-    ctx.bos_token = e.bos_text;
-    ctx.eos_token = e.eos_text;
+    ctx.bos_token = e.tokenizer->vocab().text_of(e.tokenizer->vocab().bos);
+    ctx.eos_token = e.tokenizer->vocab().text_of(e.tokenizer->vocab().eos);
     auto text = e.chat_template->render(ctx);
     if (!text.ok()) {
       ApiError err;
@@ -188,16 +187,7 @@ class Api {
     return std::nullopt;
   }
 
-  std::vector<int32_t> encode_prompt(Engine& e, const std::string& text) {
-    std::vector<int32_t> ids = e.tokenizer->encode(text, /*add_special=*/true, /*parse_special=*/true);
-    // A template that writes the BOS text itself must not end up with two.
-    const int32_t bos = e.tokenizer->vocab().bos;
-    if (ids.size() >= 2 && bos >= 0 && ids[0] == bos && ids[1] == bos) ids.erase(ids.begin());
-    return ids;
-  }
-
   void complete(Engine& e, const json& body, http::Response& res, bool chat) {
-    const auto t0 = Clock::now();
     CompletionSettings settings;
     if (auto err = parse_settings(body, chat, static_cast<int32_t>(e.model->config().n_vocab), settings))
       return send_error(res, *err);
@@ -208,14 +198,14 @@ class Api {
     if (chat) {
       std::string text;
       if (auto err = render_chat(e, body, text)) return send_error(res, *err);
-      prompt = encode_prompt(e, text);
+      prompt = e.tokenizer->encode_chat(text);
     } else {
       if (!body.contains("prompt")) return send_error(res, 400, "'prompt' is required", "invalid_request_error", "prompt");
       const json& p = body["prompt"];
       if (p.is_string()) {
-        prompt = encode_prompt(e, p.get<std::string>());
+        prompt = e.tokenizer->encode_chat(p.get<std::string>());
       } else if (p.is_array() && p.size() == 1 && p[0].is_string()) {
-        prompt = encode_prompt(e, p[0].get<std::string>());
+        prompt = e.tokenizer->encode_chat(p[0].get<std::string>());
       } else if (p.is_array() && !p.empty() && p[0].is_number_integer()) {
         const int64_t n_vocab = e.model->config().n_vocab;
         for (const auto& t : p) {
@@ -367,7 +357,6 @@ class Api {
       }
       res.write_chunk("data: [DONE]\n\n");
       res.end_stream();
-      metrics_.request_duration.observe(std::chrono::duration<double>(Clock::now() - t0).count());
       return;
     }
 
@@ -441,9 +430,6 @@ Expected<std::unique_ptr<Engine>> load_engine(const ServeOptions& o, Metrics& me
   OSPREY_ASSIGN_OR_RETURN(e->tokenizer, Tokenizer::from_gguf(e->model->file()));
   OSPREY_ASSIGN_OR_RETURN(ChatTemplate t, ChatTemplate::from_gguf(e->model->file()));
   e->chat_template = std::move(t);
-  const Vocab& v = e->tokenizer->vocab();
-  if (v.bos >= 0) e->bos_text = v.tokens[static_cast<size_t>(v.bos)];
-  if (v.eos >= 0) e->eos_text = v.tokens[static_cast<size_t>(v.eos)];
   SchedulerOptions so;
   so.max_queue = o.max_queue;
   e->scheduler = std::make_unique<Scheduler>(*e->model, *e->tokenizer, metrics, so);

@@ -25,6 +25,12 @@ Expected<std::shared_ptr<Tokenizer>> Tokenizer::from_gguf(const GgufFile& file) 
   return t;
 }
 
+std::vector<int32_t> Tokenizer::encode_chat(std::string_view rendered) const {
+  std::vector<int32_t> ids = encode(rendered, /*add_special=*/true, /*parse_special=*/true);
+  if (ids.size() >= 2 && vocab_.bos >= 0 && ids[0] == vocab_.bos && ids[1] == vocab_.bos) ids.erase(ids.begin());
+  return ids;
+}
+
 std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special, bool parse_special) const {
   std::vector<int32_t> out;
   if (add_special && vocab_.add_bos && vocab_.bos >= 0) out.push_back(vocab_.bos);

@@ -39,6 +39,10 @@ class Tokenizer {
 
   // add_special: prepend BOS / append EOS as the vocabulary asks.
   std::vector<int32_t> encode(std::string_view text, bool add_special, bool parse_special) const;
+  // A prompt rendered by a chat template: special-token text becomes those
+  // tokens, and BOS is added as the vocabulary asks, but only once even when
+  // the template wrote the BOS text itself.
+  std::vector<int32_t> encode_chat(std::string_view rendered) const;
 
   // The bytes a token stands for (may be part of a UTF-8 character). Control
   // tokens give "" unless render_special.

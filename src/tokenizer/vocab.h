@@ -56,6 +56,8 @@ struct Vocab {
     return it == token_to_id.end() ? -1 : it->second;
   }
   bool is_end_of_generation(int32_t id) const;
+  // The text of a token such as BOS (for a chat template), or "" for id -1.
+  std::string text_of(int32_t id) const { return id >= 0 && id < size() ? tokens[static_cast<size_t>(id)] : std::string(); }
   bool is_control(int32_t id) const { return id >= 0 && id < size() && types[id] == TokenType::kControl; }
 };
 

@@ -4,8 +4,6 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <fstream>
-#include <sstream>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -14,13 +12,6 @@
 
 namespace osprey {
 namespace {
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 class ChatSession {
  public:
@@ -45,7 +36,7 @@ class ChatSession {
   // Waits until the output holds `needle` `count` times.
   bool wait_for(const std::string& needle, int count = 1, int timeout_ms = 20000) {
     for (int waited = 0; waited < timeout_ms; waited += 50) {
-      const std::string out = slurp(log_);
+      const std::string out = test::read_file(log_);
       int n = 0;
       for (size_t p = out.find(needle); p != std::string::npos; p = out.find(needle, p + 1)) ++n;
       if (n >= count) return true;
@@ -70,7 +61,7 @@ TEST(Chat, ThroughAPseudoTerminal) {
   ASSERT_TRUE(chat.wait_for(" tokens/s")) << "no reply statistics";
   chat.say("/save " + dir + "chat1.json");
   ASSERT_TRUE(chat.wait_for("(saved 2 messages)"));
-  auto saved = nlohmann::json::parse(slurp(dir + "chat1.json"));
+  auto saved = nlohmann::json::parse(test::read_file(dir + "chat1.json"));
   ASSERT_EQ(saved.size(), 2u);
   EXPECT_EQ(saved[0]["role"], "user");
   EXPECT_EQ(saved[0]["content"], "Hello there");
@@ -80,7 +71,7 @@ TEST(Chat, ThroughAPseudoTerminal) {
   ASSERT_TRUE(chat.wait_for("(system prompt set"));
   chat.say("/save " + dir + "chat2.json");
   ASSERT_TRUE(chat.wait_for("(saved 1 messages)"));
-  EXPECT_EQ(nlohmann::json::parse(slurp(dir + "chat2.json"))[0]["content"], "Be brief.");
+  EXPECT_EQ(nlohmann::json::parse(test::read_file(dir + "chat2.json"))[0]["content"], "Be brief.");
 
   chat.say("/load " + dir + "chat1.json");
   ASSERT_TRUE(chat.wait_for("(loaded 2 messages)"));

@@ -5,8 +5,6 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "template/chat_template.h"
 #include "test_util.h"
@@ -19,13 +17,6 @@ using json = nlohmann::ordered_json;
 
 const std::string kJsDir = std::string(OSPREY_SOURCE_DIR) + "/tests/js";
 const std::string kChatData = std::string(OSPREY_SOURCE_DIR) + "/tests/data/chat";
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 // Why the reference can't run here, or "" when it can.
 std::string reference_unavailable() {
@@ -54,7 +45,7 @@ TEST(ChatTemplateReference, RealModelTemplatesOverConversations) {
   const std::string dir = test::shared_testdata_dir();
   if (dir.empty()) GTEST_SKIP() << "../shared/testdata is absent; the model templates live there";
   const std::string templates = dir + "/templates";
-  json conversations = json::parse(read_file(kChatData + "/conversations.json"));
+  json conversations = json::parse(test::read_file(kChatData + "/conversations.json"));
   json expected = run_reference("models " + templates + " " + kChatData + "/conversations.json");
   ASSERT_EQ(expected.size(), 2 * conversations.size() * std::distance(fs::directory_iterator(templates), fs::directory_iterator{}));
 
@@ -63,7 +54,7 @@ TEST(ChatTemplateReference, RealModelTemplatesOverConversations) {
     const std::string file = want["template"];
     const std::string conv_name = want["conversation"];
     SCOPED_TRACE(file + " / " + conv_name + " / add_generation_prompt=" + (want["add_generation_prompt"].get<bool>() ? "true" : "false"));
-    auto tmpl = ChatTemplate::parse(read_file(templates + "/" + file), file);
+    auto tmpl = ChatTemplate::parse(test::read_file(templates + "/" + file), file);
     ASSERT_TRUE(tmpl.ok()) << tmpl.status().message();
     ChatContext ctx;
     for (const auto& c : conversations) {
@@ -93,7 +84,7 @@ TEST(ChatTemplateReference, RealModelTemplatesOverConversations) {
 
 TEST(ChatTemplateReference, LanguageSnippets) {
   if (auto why = reference_unavailable(); !why.empty()) GTEST_SKIP() << why;
-  json snippets = json::parse(read_file(kChatData + "/snippets.json"));
+  json snippets = json::parse(test::read_file(kChatData + "/snippets.json"));
   json expected = run_reference("snippets " + kChatData + "/snippets.json");
   ASSERT_EQ(expected.size(), snippets.size());
   for (size_t k = 0; k < snippets.size(); ++k) {

@@ -13,13 +13,6 @@
 namespace osprey {
 namespace {
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 std::vector<std::string> split_inputs(const std::string& s) {
   std::vector<std::string> out;
   const std::string sep = "\n__ggml_vocab_test__\n";
@@ -58,8 +51,8 @@ TEST_P(VocabVectors, MatchReferenceTokenizer) {
   ASSERT_TRUE(file.ok()) << file.status().message();
   auto tok = Tokenizer::from_gguf(*file);
   ASSERT_TRUE(tok.ok()) << tok.status().message();
-  const auto inputs = split_inputs(slurp(base + ".inp"));
-  const auto expected = read_expected(slurp(base + ".out"));
+  const auto inputs = split_inputs(test::read_file(base + ".inp"));
+  const auto expected = read_expected(test::read_file(base + ".out"));
   ASSERT_EQ(inputs.size(), expected.size()) << "test vector files disagree in length";
   int failures = 0;
   for (size_t i = 0; i < inputs.size(); ++i) {
