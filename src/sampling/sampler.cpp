@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <unordered_map>
 
 namespace osprey {
@@ -52,10 +53,48 @@ void top_k(std::vector<TokenCandidate>& c, int32_t k) {
   c.resize(k);
 }
 
+// Orders candidates by descending logit, then ascending id. That is a total
+// order, so any correct sort gives the same result. With no top-k the whole
+// vocabulary is sorted for every sampled token, and a comparison sort of
+// 50-150k candidates costs milliseconds on the serving thread; a radix sort
+// of 64-bit keys (order-preserving logit bits, then the id) costs a tenth.
+void sort_by_logit(std::vector<TokenCandidate>& c) {
+  thread_local std::vector<uint64_t> keys, keys_tmp;
+  thread_local std::vector<uint32_t> index, index_tmp;
+  thread_local std::vector<TokenCandidate> sorted;
+  const size_t n = c.size();
+  keys.resize(n);
+  keys_tmp.resize(n);
+  index.resize(n);
+  index_tmp.resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    const float l = c[i].logit == 0.0f ? 0.0f : c[i].logit;  // -0 and +0 compare equal
+    uint32_t u;
+    std::memcpy(&u, &l, sizeof u);
+    u = (u & 0x80000000u) ? ~u : (u | 0x80000000u);  // ascending in the float's value
+    keys[i] = (uint64_t{~u} << 32) | static_cast<uint32_t>(c[i].id);  // so descending logit, then id
+    index[i] = static_cast<uint32_t>(i);
+  }
+  for (int shift = 0; shift < 64; shift += 8) {
+    size_t count[257] = {};
+    for (size_t i = 0; i < n; ++i) ++count[((keys[i] >> shift) & 0xff) + 1];
+    if (n == 0 || count[((keys[0] >> shift) & 0xff) + 1] == n) continue;  // every key has this digit
+    for (int d = 0; d < 256; ++d) count[d + 1] += count[d];
+    for (size_t i = 0; i < n; ++i) {
+      const size_t at = count[(keys[i] >> shift) & 0xff]++;
+      keys_tmp[at] = keys[i];
+      index_tmp[at] = index[i];
+    }
+    keys.swap(keys_tmp);
+    index.swap(index_tmp);
+  }
+  sorted.resize(n);
+  for (size_t i = 0; i < n; ++i) sorted[i] = c[index[i]];
+  std::copy(sorted.begin(), sorted.end(), c.begin());
+}
+
 void softmax(std::vector<TokenCandidate>& c) {
-  std::sort(c.begin(), c.end(), [](const TokenCandidate& a, const TokenCandidate& b) {
-    return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
-  });
+  sort_by_logit(c);
   const float max = c.front().logit;
   double sum = 0;
   for (auto& t : c) sum += (t.p = std::exp(t.logit - max));
@@ -134,9 +173,13 @@ int32_t Sampler::sample(const float* logits) {
     return best;
   }
   sampling::top_k(cand_, params_.top_k);
-  sampling::softmax(cand_);
-  sampling::top_p(cand_, params_.top_p);
-  sampling::min_p(cand_, params_.min_p);
+  // top-p and min-p need probabilities; when both are off, the softmax below
+  // (which sorts afresh) is the only one needed.
+  if (params_.top_p < 1.0f || params_.min_p > 0.0f) {
+    sampling::softmax(cand_);
+    sampling::top_p(cand_, params_.top_p);
+    sampling::min_p(cand_, params_.min_p);
+  }
   sampling::temperature(cand_, params_.temperature);
   sampling::softmax(cand_);
   double r = uniform(), cum = 0;

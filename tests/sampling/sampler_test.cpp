@@ -1,7 +1,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <algorithm>
 #include <map>
+#include <random>
 #include <vector>
 
 #include "sampling/sampler.h"
@@ -21,6 +23,31 @@ TEST(SamplingStages, TopKKeepsTheLargest) {
   ASSERT_EQ(c.size(), 2u);
   EXPECT_EQ(c[0].id, 1);
   EXPECT_EQ(c[1].id, 3);
+}
+
+// The radix sort behind softmax must give exactly the order of the
+// comparison it replaced: descending logit (-0 equal to +0), then ascending id.
+TEST(SamplingStages, SoftmaxOrderEqualsTheComparisonSort) {
+  std::mt19937 rng(5);
+  std::vector<float> logits(70000);
+  const float specials[] = {0.0f, -0.0f, 1.0f, -1.0f, 1e-38f, -1e-38f, 3.5e38f, -3.5e38f};
+  for (size_t i = 0; i < logits.size(); ++i) {
+    // Many exact ties (coarse values) mixed with finely spread ones and edge cases.
+    const uint32_t r = rng();
+    logits[i] = r % 5 == 0 ? specials[r % 8] : r % 5 == 1 ? static_cast<float>(static_cast<int>(r % 21) - 10)
+                                                           : std::ldexp(static_cast<float>(r % 100000) - 50000.0f, -12);
+  }
+  auto got = cands(logits);
+  // A permuted, truncated input, as after top-k: ids out of order.
+  std::shuffle(got.begin(), got.end(), rng);
+  got.resize(50000);
+  auto want = got;
+  std::sort(want.begin(), want.end(), [](const TokenCandidate& a, const TokenCandidate& b) {
+    return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
+  });
+  sampling::softmax(got);
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) ASSERT_EQ(got[i].id, want[i].id) << "position " << i;
 }
 
 TEST(SamplingStages, SoftmaxSortsAndNormalises) {
