@@ -115,13 +115,9 @@ void Scheduler::loop() {
       if (stop_ && active_.empty()) break;
     }
     admit();
-    if (active_.empty()) {
-      // Nothing could be admitted (the pool is held by nobody yet too small):
-      // wait for new work rather than spin.
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait_for(lock, std::chrono::milliseconds(50));
-      continue;
-    }
+    // With nothing running, admit() has admitted or failed every waiting
+    // request, so the wait at the top of the loop does not spin.
+    if (active_.empty()) continue;
     step();
     running_ = static_cast<int64_t>(active_.size());
   }

@@ -20,9 +20,12 @@ class ChatSession {
     log_ = ::testing::TempDir() + session_ + ".log";
     std::remove(log_.c_str());
     test::run_command("tmux kill-session -t " + session_);
-    const std::string cmd = test::osprey_binary() + " chat " + args + " 2>/dev/null";
+    // The session waits for a line before starting chat, so that the log
+    // is attached before the first output (the banner and prompt).
+    const std::string cmd = "read _; exec " + test::osprey_binary() + " chat " + args + " 2>/dev/null";
     test::run_command("tmux new-session -d -s " + session_ + " -x 200 -y 50 '" + cmd + "'");
     test::run_command("tmux pipe-pane -o -t " + session_ + " 'cat >> " + log_ + "'");
+    enter();
   }
   ~ChatSession() { test::run_command("tmux kill-session -t " + session_); }
 
