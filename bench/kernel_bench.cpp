@@ -43,7 +43,14 @@ void run_gemv(benchmark::State& state, DType type, int64_t n_in, int64_t n_out) 
   std::vector<uint8_t> w(row * n_out);
   const auto src = random_row(n_in, 3);
   for (int64_t r = 0; r < n_out; ++r) ops->quantize(src.data(), w.data() + r * row, n_in);
-  kernels::WeightMatrix m{w.data(), ops, kernels::row_kernel(type, kernels::active_isa()), n_in, n_out, row};
+  // The kernel a model would use, with the rows repacked if it wants that.
+  const kernels::RowKernel k = kernels::packed_row_kernel(type, kernels::active_isa());
+  if (k.repack != nullptr) {
+    std::vector<uint8_t> packed(w.size());
+    for (int64_t r = 0; r < n_out; ++r) k.repack(w.data() + r * row, packed.data() + r * row, n_in);
+    w.swap(packed);
+  }
+  kernels::WeightMatrix m{w.data(), ops, k, n_in, n_out, row};
   ThreadPool pool(default_thread_count());
   std::vector<uint8_t> scratch(kernels::matmul_scratch_bytes(m, 1));
   std::vector<float> x = random_row(n_in, 4), y(n_out);

@@ -12,6 +12,8 @@ namespace osprey::kernels {
 namespace avx2 {
 DotFn dot_for(DType type);  // nullptr where there is no AVX2 kernel
 void attend_head(const float* q, const KvView& kv, int64_t n_kv, int head_dim, float scale, float* scores, float* out);
+bool row_kernel_for(DType type, RowKernel& out);  // false where there is no AVX2 tile kernel
+bool packed_row_kernel_for(DType type, RowKernel& out);  // false where there is no repacked AVX2 kernel
 }
 namespace avx512 {
 bool row_kernel_for(DType type, RowKernel& out);  // false where there is no AVX-512 kernel
@@ -98,11 +100,21 @@ RowKernel row_kernel(DType type, Isa isa) {
   RowKernel k;
 #if defined(__x86_64__)
   if (isa == Isa::kAvx512 && avx512::row_kernel_for(type, k)) return k;
+  if ((isa == Isa::kAvx2 || isa == Isa::kAvx512) && avx2::row_kernel_for(type, k)) return k;
 #endif
   const QuantOps* ops = quant_ops(type);
   k.act_ops = ops ? quant_ops(ops->dot_type) : nullptr;
   k.dot = dot_kernel(type, isa);
   return k;
+}
+
+RowKernel packed_row_kernel(DType type, Isa isa) {
+#if defined(__x86_64__)
+  // The AVX-512 kernels read the file's layout and beat the repacked AVX2 ones there.
+  RowKernel k;
+  if (isa == Isa::kAvx2 && avx2::packed_row_kernel_for(type, k)) return k;
+#endif
+  return row_kernel(type, isa);
 }
 
 int64_t RowKernel::encoded_bytes(int64_t n) const { return dot_rows ? act_bytes(n) : quant_row_bytes(*act_ops, n); }

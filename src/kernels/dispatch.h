@@ -55,6 +55,10 @@ struct RowKernel {
                    int n_tok, int64_t n, float* out, int64_t out_stride) = nullptr;
   const QuantOps* act_ops = nullptr;
   DotFn dot = nullptr;
+  // Set when the kernel reads rows in a layout of its own rather than the
+  // file's: turns one row of n elements into it. The packed row has the same
+  // size, so it can stand in for the file's row (kernels/repack.h).
+  void (*repack)(const uint8_t* src, uint8_t* dst, int64_t n) = nullptr;
 
   int64_t encoded_bytes(int64_t n) const;
   void encode_row(const float* x, void* act, int64_t n) const;
@@ -64,8 +68,12 @@ struct RowKernel {
             int64_t n, float* out, int64_t out_stride) const;
 };
 
-// The kernel for `type` at a level (the best one that level has for it).
+// The kernel for `type` at a level (the best one that level has for it)
+// over rows in the file's layout.
 RowKernel row_kernel(DType type, Isa isa);
+// The fastest kernel for `type` at a level, which may want the rows repacked
+// first (see RowKernel::repack); otherwise the same as row_kernel.
+RowKernel packed_row_kernel(DType type, Isa isa);
 
 // Attention of one query head (see ops.h), at a level.
 using AttendFn = void (*)(const float* q, const KvView& kv, int64_t n_kv, int head_dim, float scale, float* scores,

@@ -14,9 +14,6 @@ Expected<std::unique_ptr<Model>> Model::from_file(GgufFile file, const ModelOpti
   m->file_ = std::move(file);
   OSPREY_ASSIGN_OR_RETURN(m->config_, ModelConfig::from_gguf(m->file_));
   const kernels::Isa isa = options.isa.value_or(kernels::active_isa());
-  OSPREY_ASSIGN_OR_RETURN(m->weights_, ModelWeights::bind(m->file_, m->config_, isa));
-  const ModelConfig& c = m->config_;
-  m->attend_ = kernels::attend_kernel(isa);
 
   if (options.n_ctx < 0 || options.n_ctx > (1 << 20))
     return InvalidArgument("context size " + std::to_string(options.n_ctx) + " is out of range (1..1048576)");
@@ -28,11 +25,14 @@ Expected<std::unique_ptr<Model>> Model::from_file(GgufFile file, const ModelOpti
     return InvalidArgument("parallel sequence count " + std::to_string(options.n_seq_max) + " is out of range (1..256)");
   if (options.kv_blocks < 0 || options.kv_blocks > (int64_t{1} << 24))
     return InvalidArgument("KV block count " + std::to_string(options.kv_blocks) + " is out of range");
-  m->n_ctx_ = options.n_ctx > 0 ? options.n_ctx : std::min<int64_t>(c.n_ctx_train, 4096);
+  m->n_ctx_ = options.n_ctx > 0 ? options.n_ctx : std::min<int64_t>(m->config_.n_ctx_train, 4096);
   m->n_batch_ = options.n_batch;
   const int threads = options.n_threads > 0 ? options.n_threads : default_thread_count();
   m->pool_ = std::make_unique<ThreadPool>(threads);
+  OSPREY_ASSIGN_OR_RETURN(m->weights_, ModelWeights::bind(m->file_, m->config_, isa, *m->pool_));
+  m->attend_ = kernels::attend_kernel(isa);
 
+  const ModelConfig& c = m->config_;
   const int64_t q_dim = c.n_head * c.head_dim, kv_dim = c.n_head_kv * c.head_dim, nb = m->n_batch_;
   const int64_t blocks_per_seq = (m->n_ctx_ + KvCache::kBlockSize - 1) / KvCache::kBlockSize;
   const int64_t kv_blocks = options.kv_blocks > 0 ? options.kv_blocks : blocks_per_seq * options.n_seq_max;

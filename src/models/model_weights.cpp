@@ -14,8 +14,10 @@ class Binder {
  public:
   Binder(const GgufFile& f, kernels::Isa isa) : file_(f), isa_(isa) {}
 
-  // A 2-D weight matrix with dims {n_in, n_out}.
-  Status matrix(const std::string& name, int64_t n_in, int64_t n_out, kernels::WeightMatrix& out) {
+  // A 2-D weight matrix with dims {n_in, n_out}. With `repackable`, it may
+  // get a kernel that wants the rows in its own layout (done by repack()).
+  Status matrix(const std::string& name, int64_t n_in, int64_t n_out, kernels::WeightMatrix& out,
+                bool repackable = true) {
     const GgufTensorInfo* t = file_.find_tensor(name);
     if (t == nullptr) return CorruptFile(file_.path() + ": tensor '" + name + "' is missing");
     OSPREY_TRY(check_shape(*t, {n_in, n_out}));
@@ -23,7 +25,8 @@ class Binder {
     if (ops == nullptr || ops->dot == nullptr)
       return Unsupported(file_.path() + ": tensor '" + name + "' has type " + dtype_name(t->type) +
                          ", which osprey cannot compute with yet");
-    out = {t->data, ops, kernels::row_kernel(t->type, isa_), n_in, n_out, quant_row_bytes(*ops, n_in)};
+    const kernels::RowKernel k = repackable ? kernels::packed_row_kernel(t->type, isa_) : kernels::row_kernel(t->type, isa_);
+    out = {t->data, ops, k, n_in, n_out, quant_row_bytes(*ops, n_in)};
     return Status::Ok();
   }
 
@@ -58,13 +61,40 @@ class Binder {
   kernels::Isa isa_;
 };
 
+// Copies every matrix whose kernel has its own layout into one buffer of
+// huge pages, in that layout, and points the matrix at the copy.
+Status repack(std::vector<kernels::WeightMatrix*> mats, ModelWeights& w, ThreadPool& pool) {
+  std::erase_if(mats, [](const kernels::WeightMatrix* m) { return m->kernel.repack == nullptr; });
+  size_t total = 0;
+  for (const kernels::WeightMatrix* m : mats) total += (static_cast<size_t>(m->row_bytes * m->n_out) + 63) & ~size_t{63};
+  if (mats.empty()) return Status::Ok();
+  OSPREY_ASSIGN_OR_RETURN(PageBuffer buf, PageBuffer::allocate(total));
+  uint8_t* next = buf.data();
+  for (kernels::WeightMatrix* m : mats) {
+    const uint8_t* src = m->data;
+    const int64_t bytes = m->row_bytes * m->n_out;
+    pool.parallel_for(m->n_out, 64, [&](int64_t r0, int64_t r1, int) {
+      for (int64_t r = r0; r < r1; ++r) m->kernel.repack(src + r * m->row_bytes, next + r * m->row_bytes, m->n_in);
+    });
+    release_mapped_pages(src, static_cast<size_t>(bytes));
+    m->data = next;
+    next += (static_cast<size_t>(bytes) + 63) & ~size_t{63};
+  }
+  w.n_packed = static_cast<int64_t>(mats.size());
+  w.packed = std::make_shared<PageBuffer>(std::move(buf));
+  return Status::Ok();
+}
+
 }  // namespace
 
-Expected<ModelWeights> ModelWeights::bind(const GgufFile& file, const ModelConfig& c, kernels::Isa isa) {
+Expected<ModelWeights> ModelWeights::bind(const GgufFile& file, const ModelConfig& c, kernels::Isa isa,
+                                          ThreadPool& pool) {
   ModelWeights w;
   Binder b(file, isa);
   const int64_t q_dim = c.n_head * c.head_dim, kv_dim = c.n_head_kv * c.head_dim;
-  OSPREY_TRY(b.matrix("token_embd.weight", c.n_embd, c.n_vocab, w.tok_embd));
+  // The embedding's rows are looked up in the file's layout, so it keeps it
+  // (and so does the output matrix when it is the embedding).
+  OSPREY_TRY(b.matrix("token_embd.weight", c.n_embd, c.n_vocab, w.tok_embd, /*repackable=*/false));
   OSPREY_TRY(b.vector("output_norm.weight", c.n_embd, w.output_norm));
   w.tied_output = !b.has("output.weight");
   if (w.tied_output) w.output = w.tok_embd;
@@ -88,6 +118,11 @@ Expected<ModelWeights> ModelWeights::bind(const GgufFile& file, const ModelConfi
     OSPREY_TRY(b.matrix(p + "ffn_up.weight", c.n_embd, c.n_ff, L.w_up));
     OSPREY_TRY(b.matrix(p + "ffn_down.weight", c.n_ff, c.n_embd, L.w_down));
   }
+  std::vector<kernels::WeightMatrix*> mats;
+  if (!w.tied_output) mats.push_back(&w.output);
+  for (LayerWeights& L : w.layers)
+    for (kernels::WeightMatrix* m : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) mats.push_back(m);
+  OSPREY_TRY(repack(std::move(mats), w, pool));
   return w;
 }
 

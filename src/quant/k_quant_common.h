@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 
 namespace osprey::quant {
 
@@ -15,6 +16,22 @@ inline void k_scale_min(int j, const uint8_t* q, int& sc, int& m) {
     sc = (q[j + 4] & 0x0F) | ((q[j - 4] >> 6) << 4);
     m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
   }
+}
+
+// All eight scales and mins at once, a 32-bit word at a time: byte j of
+// `scales` (and of `mins`) is sub-block j's. In the packed 12 bytes, bytes
+// 0-3 hold scales 0-3 (low 6 bits) and the top bits of scales 4-7; bytes 4-7
+// likewise for the mins; bytes 8-11 the low nibbles of scales 4-7 and, in
+// their high nibbles, of mins 4-7. Equal to k_scale_min for every j.
+inline void k_unpack_scales_mins(const uint8_t* packed, uint64_t& scales, uint64_t& mins) {
+  uint32_t w[3];
+  std::memcpy(w, packed, 12);
+  const uint32_t sc_lo = w[0] & 0x3F3F3F3Fu;
+  const uint32_t m_lo = w[1] & 0x3F3F3F3Fu;
+  const uint32_t sc_hi = (w[2] & 0x0F0F0F0Fu) | (((w[0] >> 6) & 0x03030303u) << 4);
+  const uint32_t m_hi = ((w[2] >> 4) & 0x0F0F0F0Fu) | (((w[1] >> 6) & 0x03030303u) << 4);
+  scales = sc_lo | (static_cast<uint64_t>(sc_hi) << 32);
+  mins = m_lo | (static_cast<uint64_t>(m_hi) << 32);
 }
 
 struct BlockQ8_K;

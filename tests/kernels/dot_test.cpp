@@ -115,6 +115,59 @@ TEST_P(DotVariant, RowKernelMatchesScalarReference) {
   }
 }
 
+// Kernels that read a repacked layout: rows repacked as a model does at
+// load, against the scalar reference on the file's rows. Block counts cover
+// the groups of eight scales, odd pairs and a lone last block. A row's
+// result must not depend on the rows or tokens beside it, bit for bit,
+// since batching relies on that.
+TEST_P(DotVariant, PackedRowKernelMatchesScalarReference) {
+  const Case c = GetParam();
+  const auto avail = kernels::available_isas();
+  if (std::find(avail.begin(), avail.end(), c.isa) == avail.end())
+    GTEST_SKIP() << kernels::isa_name(c.isa) << " is compiled but this CPU cannot run it";
+  const kernels::RowKernel k = kernels::packed_row_kernel(c.type, c.isa);
+  if (k.repack == nullptr) GTEST_SKIP() << "no repacked kernel for " << dtype_name(c.type) << " at this level";
+  const QuantOps* ops = quant_ops(c.type);
+  const QuantOps* ref_act = quant_ops(ops->dot_type);
+  for (int64_t blocks : {1, 2, 3, 7, 8, 9, 17, 18, 31, 64}) {
+    const int64_t n = blocks * ops->block_len;
+    const int64_t row_bytes = quant_row_bytes(*ops, n);
+    const int64_t n_rows = 5;
+    const auto w = test::random_floats(n * n_rows, 500 + blocks);
+    std::vector<uint8_t> file(row_bytes * n_rows), packed(row_bytes * n_rows);
+    for (int64_t r = 0; r < n_rows; ++r) {
+      ops->quantize(w.data() + r * n, file.data() + r * row_bytes, n);
+      k.repack(file.data() + r * row_bytes, packed.data() + r * row_bytes, n);
+    }
+    const int n_tok = 4;
+    const int64_t stride = k.encoded_bytes(n);
+    std::vector<uint8_t> acts(stride * n_tok), ref_a(quant_row_bytes(*ref_act, n));
+    std::vector<std::vector<float>> xs;
+    for (int t = 0; t < n_tok; ++t) {
+      xs.push_back(test::random_floats(n, 600 + 10 * blocks + t, 3.0f));
+      k.encode_row(xs[t].data(), acts.data() + t * stride, n);
+    }
+    std::vector<float> tile(n_tok * n_rows);
+    k.tile(packed.data(), row_bytes, n_rows, acts.data(), stride, n_tok, n, tile.data(), n_rows);
+    for (int t = 0; t < n_tok; ++t) {
+      ref_act->quantize(xs[t].data(), ref_a.data(), n);
+      std::vector<float> alone(n_rows);
+      k.dots(packed.data(), row_bytes, n_rows, acts.data() + t * stride, n, alone.data());
+      for (int64_t r = 0; r < n_rows; ++r) {
+        const float want = ops->dot(file.data() + r * row_bytes, ref_a.data(), n);
+        double mag = 0;
+        for (int64_t i = 0; i < n; ++i) mag += std::fabs(static_cast<double>(w[r * n + i]) * xs[t][i]);
+        EXPECT_NEAR(alone[r], want, 2e-6 * mag) << kernels::isa_name(c.isa) << " " << dtype_name(c.type)
+                                                << " blocks=" << blocks << " token " << t << " row " << r;
+        EXPECT_EQ(tile[t * n_rows + r], alone[r]) << "a tile of " << n_tok << " tokens changed token " << t << " row " << r;
+        float single = 0;
+        k.dots(packed.data() + r * row_bytes, row_bytes, 1, acts.data() + t * stride, n, &single);
+        EXPECT_EQ(single, alone[r]) << "row " << r << " alone differs from row " << r << " among " << n_rows;
+      }
+    }
+  }
+}
+
 std::vector<Case> all_cases() {
   std::vector<Case> out;
   for (Isa isa : kernels::compiled_isas())

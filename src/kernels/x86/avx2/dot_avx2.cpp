@@ -20,13 +20,6 @@ namespace {
 // for every block.
 inline float half(uint16_t h) { return _cvtsh_ss(h); }
 
-inline int hsum_i32(__m256i v) {
-  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
-  return _mm_cvtsi128_si32(s);
-}
-
 // Eight int32 sums of products of 32 signed bytes pairs. maddubs needs an
 // unsigned left operand, so the sign of x moves onto y.
 inline __m256i dot_i8(__m256i x, __m256i y) {

@@ -16,6 +16,8 @@
 #include <algorithm>
 
 #include "kernels/dispatch.h"
+#include "kernels/planar_act.h"
+#include "kernels/tile_dispatch.h"
 #include "kernels/x86/avx512/avx512_util.h"
 #include "quant/blocks.h"
 #include "quant/quant_util.h"
@@ -27,30 +29,7 @@ using namespace osprey::quant;
 
 namespace {
 
-int64_t planar_bytes(int64_t n) { return n + n / kQK * 8; }
-
-struct Planar {
-  const int8_t* q = nullptr;
-  const float* d = nullptr;
-  const int32_t* sum = nullptr;
-  Planar() = default;
-  Planar(const void* act, int64_t n)
-      : q(static_cast<const int8_t*>(act)),
-        d(reinterpret_cast<const float*>(q + n)),
-        sum(reinterpret_cast<const int32_t*>(d + n / kQK)) {}
-};
-
-void encode_planar(const float* x, void* act, int64_t n) {
-  auto* q = static_cast<int8_t*>(act);
-  auto* d = reinterpret_cast<float*>(q + n);
-  auto* sum = reinterpret_cast<int32_t*>(d + n / kQK);
-  for (int64_t b = 0; b < n / kQK; ++b) {
-    d[b] = fp16_to_fp32(fp32_to_fp16(quantize_block_q8(x + b * kQK, q + b * kQK, kQK)));
-    int32_t s = 0;
-    for (int j = 0; j < kQK; ++j) s += q[b * kQK + j];
-    sum[b] = s;
-  }
-}
+using Planar = PlanarQ8;
 
 // Two q4_0 blocks are 36 bytes: d0 (0-1), nibbles (2-17), d1 (18-19), nibbles (20-35).
 // kNibbles places their bytes as [block0 low | block0 high | block1 low |
@@ -183,8 +162,8 @@ bool row_kernel_for(DType type, RowKernel& out) {
   if (row_kernel_for_kquant(type, out)) return true;
   if (type != DType::kQ4_0 && type != DType::kQ8_0) return false;
   out = RowKernel{};
-  out.act_bytes = planar_bytes;
-  out.encode = encode_planar;
+  out.act_bytes = planar_q8_bytes;
+  out.encode = encode_planar_q8;
   if (type == DType::kQ4_0) {
     out.dot_rows = TileDispatch<Q4_0Tile>::decode;
     out.dot_tile = TileDispatch<Q4_0Tile>::tile;

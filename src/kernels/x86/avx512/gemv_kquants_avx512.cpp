@@ -13,8 +13,11 @@
 
 #include "core/fp16.h"
 #include "kernels/dispatch.h"
+#include "kernels/planar_act.h"
+#include "kernels/tile_dispatch.h"
 #include "kernels/x86/avx512/avx512_util.h"
 #include "quant/blocks.h"
+#include "quant/k_quant_common.h"
 
 namespace osprey::kernels::avx512 {
 
@@ -22,52 +25,12 @@ using namespace osprey::quant;
 
 namespace {
 
-struct PlanarK {
-  const int8_t* q = nullptr;
-  const float* d = nullptr;
-  const int32_t* sum32 = nullptr;
-  PlanarK() = default;
-  PlanarK(const void* act, int64_t n)
-      : q(static_cast<const int8_t*>(act)),
-        d(reinterpret_cast<const float*>(q + n)),
-        sum32(reinterpret_cast<const int32_t*>(d + n / kQK_K)) {}
-};
-
-int64_t planar_k_bytes(int64_t n) { return n + n / kQK_K * 4 + n / 32 * 4; }
-
-void encode_planar_k(const float* x, void* act, int64_t n) {
-  auto* q = static_cast<int8_t*>(act);
-  auto* d = reinterpret_cast<float*>(q + n);
-  auto* sum32 = reinterpret_cast<int32_t*>(d + n / kQK_K);
-  const QuantOps* q8k = quant_ops(DType::kQ8_K);
-  BlockQ8_K b;
-  for (int64_t i = 0; i < n / kQK_K; ++i) {
-    q8k->quantize(x + i * kQK_K, &b, kQK_K);
-    std::copy(b.qs, b.qs + kQK_K, q + i * kQK_K);
-    d[i] = b.d;
-    for (int g = 0; g < kQK_K / 32; ++g) sum32[i * 8 + g] = b.bsums[2 * g] + b.bsums[2 * g + 1];
-  }
-}
+using PlanarK = PlanarQ8K;
 
 // Q4_K: per 64-element chunk c, qs[32c..32c+32) holds sub-block 2c in the low
 // nibbles and 2c+1 in the high ones, so [low | high] lines up with 64
 // consecutive activations: lanes 0-7 of the dot belong to sub-block 2c,
 // lanes 8-15 to 2c+1.
-// The eight 6-bit scales and mins of a Q4_K block, unpacked a 32-bit word at
-// a time: bytes 0-3 hold scales 0-3 (low 6 bits) and the top bits of scales
-// 4-7; bytes 4-7 likewise for the mins; bytes 8-11 the low nibbles of scales
-// 4-7 and, in their high nibbles, of mins 4-7.
-inline void unpack_scales_mins(const uint8_t* packed, uint64_t& scales, uint64_t& mins) {
-  uint32_t w[3];
-  std::memcpy(w, packed, 12);
-  const uint32_t sc_lo = w[0] & 0x3F3F3F3Fu;
-  const uint32_t m_lo = w[1] & 0x3F3F3F3Fu;
-  const uint32_t sc_hi = (w[2] & 0x0F0F0F0Fu) | (((w[0] >> 6) & 0x03030303u) << 4);
-  const uint32_t m_hi = ((w[2] >> 4) & 0x0F0F0F0Fu) | (((w[1] >> 6) & 0x03030303u) << 4);
-  scales = sc_lo | (static_cast<uint64_t>(sc_hi) << 32);
-  mins = m_lo | (static_cast<uint64_t>(m_hi) << 32);
-}
-
 template <int NR, int NT>
 void q4_k_tile(const uint8_t* w, int64_t row_bytes, const uint8_t* act, int64_t act_stride, int64_t n, float* out,
                int64_t out_stride) {
@@ -89,7 +52,7 @@ void q4_k_tile(const uint8_t* w, int64_t row_bytes, const uint8_t* act, int64_t 
       const auto* b = reinterpret_cast<const BlockQ4_K*>(w + r * row_bytes) + i;
       _mm_prefetch(reinterpret_cast<const char*>(b) + kPrefetchBytes, _MM_HINT_T0);
       uint64_t sc, mn;
-      unpack_scales_mins(b->scales, sc, mn);
+      k_unpack_scales_mins(b->scales, sc, mn);
       scale16[r] = _mm512_mul_ps(_mm512_set1_ps(_cvtsh_ss(b->d)),
                                  _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<int64_t>(sc)))));
       // The min term needs only the activation sums: sum_j m_j * sum(a over sub-block j).
@@ -204,8 +167,8 @@ struct Q6_KTile {
 bool row_kernel_for_kquant(DType type, RowKernel& out) {
   if (type != DType::kQ4_K && type != DType::kQ6_K) return false;
   out = RowKernel{};
-  out.act_bytes = planar_k_bytes;
-  out.encode = encode_planar_k;
+  out.act_bytes = planar_q8k_bytes;
+  out.encode = encode_planar_q8k;
   if (type == DType::kQ4_K) {
     out.dot_rows = TileDispatch<Q4_KTile>::decode;
     out.dot_tile = TileDispatch<Q4_KTile>::tile;

@@ -1,0 +1,28 @@
+#include "kernels/repack.h"
+
+#include <cstring>
+
+namespace osprey::kernels {
+
+void repack_scales_first(const uint8_t* src, uint8_t* dst, int64_t n_blocks, int64_t payload_bytes) {
+  const int64_t block = 2 + payload_bytes;
+  uint8_t* payload = dst + 2 * n_blocks;
+  for (int64_t i = 0; i < n_blocks; ++i) {
+    std::memcpy(dst + 2 * i, src + i * block, 2);
+    std::memcpy(payload + i * payload_bytes, src + i * block + 2, payload_bytes);
+  }
+}
+
+void pair_halves_q8(uint8_t* payloads, int64_t n_blocks) {
+  uint8_t pair[64];
+  for (int64_t b = 0; b + 2 <= n_blocks; b += 2) {
+    uint8_t* p = payloads + b * 32;
+    std::memcpy(pair, p, 16);
+    std::memcpy(pair + 16, p + 32, 16);
+    std::memcpy(pair + 32, p + 16, 16);
+    std::memcpy(pair + 48, p + 48, 16);
+    std::memcpy(p, pair, 64);
+  }
+}
+
+}  // namespace osprey::kernels

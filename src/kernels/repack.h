@@ -1,0 +1,24 @@
+// Weight layouts that kernels may ask for instead of the file's, made once at
+// load. A repacked row has exactly the bytes of the file's row, so the packed
+// copy replaces the original one for one and memory does not double.
+#pragma once
+
+#include <cstdint>
+
+namespace osprey::kernels {
+
+// "Scales first" for the 32-element block formats whose block is an fp16
+// scale followed by a payload (Q4_0: 16 bytes of nibbles; Q8_0: 32 int8):
+//   [d of block 0, d of block 1, ... d of block nb-1][payload 0][payload 1]...
+// Eight scales then convert with one instruction, and the payloads of
+// consecutive blocks sit back to back, so two Q4_0 blocks fill one 256-bit load.
+void repack_scales_first(const uint8_t* src, uint8_t* dst, int64_t n_blocks, int64_t payload_bytes);
+
+// Q8_0's payloads in the same pair order as the paired activations
+// (kernels/planar_act.h): within each pair of blocks [b0 0..15][b1 0..15]
+// [b0 16..31][b1 16..31]; an odd last block stays in order. Q4_0 needs no
+// such step: the nibbles of two consecutive blocks already line up. The
+// swap is its own inverse.
+void pair_halves_q8(uint8_t* payloads, int64_t n_blocks);
+
+}  // namespace osprey::kernels
