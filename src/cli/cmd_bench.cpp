@@ -27,6 +27,7 @@ struct BenchOptions {
   int threads = 0;
   int reps = 5;
   std::string output = "table";
+  std::string trace;
   bool membw = false;
 };
 
@@ -122,6 +123,7 @@ void bench(const BenchOptions& o) {
                 std::string(6, '-').c_str(), std::string(7, '-').c_str(), std::string(13, '-').c_str(),
                 std::string(20, '-').c_str(), std::string(8, '-').c_str());
   }
+  Tracer tracer;
   for (const std::string& path : o.models) {
     int64_t max_ctx = 0;
     for (const Test& t : tests) max_ctx = std::max(max_ctx, t.n_prompt + t.n_gen);
@@ -141,7 +143,12 @@ void bench(const BenchOptions& o) {
     for (const Test& t : tests) {
       run_once(m, t);  // warm-up: page the weights in, settle the clocks
       std::vector<double> ts;
-      for (int r = 0; r < o.reps; ++r) ts.push_back((t.n_prompt + t.n_gen) / run_once(m, t));
+      for (int r = 0; r < o.reps; ++r) {
+        // The trace holds the first measured repetition of every test.
+        if (r == 0 && !o.trace.empty()) m.set_tracer(&tracer);
+        ts.push_back((t.n_prompt + t.n_gen) / run_once(m, t));
+        m.set_tracer(nullptr);
+      }
       double mean = 0, var = 0;
       for (double x : ts) mean += x / ts.size();
       for (double x : ts) var += (x - mean) * (x - mean) / std::max<size_t>(1, ts.size() - 1);
@@ -180,6 +187,10 @@ void bench(const BenchOptions& o) {
                          {"membw_share", share}});
     }
   }
+  if (!o.trace.empty()) {
+    if (Status st = tracer.write(o.trace); !st.ok()) throw Failure{st.message()};
+    log::info("trace: " + std::to_string(tracer.size()) + " spans written to " + o.trace);
+  }
   if (o.output == "json") {
     std::printf("%s\n", results.dump(2).c_str());
   } else {
@@ -203,6 +214,7 @@ void register_bench(CLI::App& app) {
   cmd->add_option("-t,--threads", o->threads, "Threads (0: all cores)")->check(CLI::Range(0, 1024));
   cmd->add_option("-r,--repetitions", o->reps, "Repetitions of each test")->capture_default_str()->check(CLI::Range(1, 1000));
   cmd->add_option("-o,--output", o->output, "table or json")->capture_default_str()->check(CLI::IsMember({"table", "json"}));
+  cmd->add_option("--trace", o->trace, "Write a Chrome trace of the first measured repetition of each test");
   cmd->add_flag("--membw", o->membw, "Measure the machine's memory read bandwidth (alone: only that)");
   cmd->callback([o] { bench(*o); });
 }

@@ -13,7 +13,7 @@ namespace osprey::cli {
 namespace {
 
 struct RunOptions {
-  std::string model, prompt, prompt_file;
+  std::string model, prompt, prompt_file, trace;
   int64_t n_predict = 128;
   int threads = 0;
   int64_t ctx = 0;
@@ -59,6 +59,8 @@ void run(const RunOptions& o) {
     std::fputs(prompt.c_str(), stdout);
     std::fflush(stdout);
   }
+  Tracer tracer;
+  if (!o.trace.empty()) (*model)->set_tracer(&tracer);
   ModelRunner runner(**model);
   auto result = generate(runner, **tok, ids, go, [](int32_t, const std::string& text) {
     std::fputs(text.c_str(), stdout);
@@ -67,6 +69,11 @@ void run(const RunOptions& o) {
   });
   std::fputc('\n', stdout);
   if (!result.ok()) throw Failure{result.status().message()};
+  if (!o.trace.empty()) {
+    (*model)->set_tracer(nullptr);
+    if (Status st = tracer.write(o.trace); !st.ok()) throw Failure{st.message()};
+    log::info("trace: " + std::to_string(tracer.size()) + " spans written to " + o.trace);
+  }
   const GenerateResult& r = *result;
   if (r.finish == FinishReason::kContextFull)
     log::warn("generation stopped: the context of " + std::to_string((*model)->n_ctx()) +
@@ -124,6 +131,7 @@ void register_run(CLI::App& app) {
   cmd->add_flag("--echo", o->echo, "Print the prompt before the generated text");
   cmd->add_flag("--show-ids", o->show_ids, "Print the generated token ids on stderr");
   cmd->add_flag("-q,--quiet", o->quiet, "No statistics on stderr");
+  cmd->add_option("--trace", o->trace, "Write a Chrome trace (chrome://tracing, Perfetto) with one span per operation");
   cmd->callback([o] {
     if (o->prompt.empty() && o->prompt_file.empty()) throw Failure{"give a prompt with -p TEXT or -f FILE"};
     const Status s = o->sampling.validate(1 << 30);

@@ -17,10 +17,15 @@ void Model::forward_batch(const int32_t* tokens, int64_t n, int64_t n_out, float
   const int64_t bs = KvCache::kBlockSize;
   Workspace& w = ws_;
   ThreadPool& pool = *pool_;
+  Tracer* tr = tracer_;
+  const TraceSpan pass(tr, "forward", -1, n);
 
-  for (int64_t t = 0; t < n; ++t) {
-    const auto& emb = weights_.tok_embd;
-    emb.ops->dequantize(emb.data + tokens[t] * emb.row_bytes, w.x.data() + t * E, E);
+  {
+    const TraceSpan span(tr, "embed", -1, n);
+    for (int64_t t = 0; t < n; ++t) {
+      const auto& emb = weights_.tok_embd;
+      emb.ops->dequantize(emb.data + tokens[t] * emb.row_bytes, w.x.data() + t * E, E);
+    }
   }
 
   kernels::RopeParams rope;
@@ -34,54 +39,83 @@ void Model::forward_batch(const int32_t* tokens, int64_t n, int64_t n_out, float
 
   for (int64_t l = 0; l < c.n_layer; ++l) {
     const LayerWeights& L = weights_.layers[l];
-    for (int64_t t = 0; t < n; ++t)
-      kernels::rmsnorm(w.xn.data() + t * E, w.x.data() + t * E, L.attn_norm.data(), E, static_cast<float>(c.norm_eps));
-    const kernels::WeightMatrix* qkv[3] = {&L.wq, &L.wk, &L.wv};
-    float* qkv_out[3] = {w.q.data(), w.k.data(), w.v.data()};
-    kernels::matmul_group(pool, qkv, 3, w.xn.data(), n, qkv_out, w.act.data());
-    if (!L.bq.empty()) kernels::add_bias(w.q.data(), L.bq.data(), n, q_dim);
-    if (!L.bk.empty()) kernels::add_bias(w.k.data(), L.bk.data(), n, kv_dim);
-    if (!L.bv.empty()) kernels::add_bias(w.v.data(), L.bv.data(), n, kv_dim);
-    for (int64_t t = 0; t < n; ++t) {
-      const int64_t pos = w.tok_pos[t];
-      const Sequence& s = seqs_[w.tok_seq[t]];
-      kernels::rope(w.q.data() + t * q_dim, static_cast<int>(c.n_head), static_cast<int>(hd), pos, rope);
-      kernels::rope(w.k.data() + t * kv_dim, static_cast<int>(c.n_head_kv), static_cast<int>(hd), pos, rope);
-      const int64_t row = int64_t{s.blocks[pos / bs]} * bs + pos % bs;
-      uint16_t* kc = cache_.k(l, row);
-      uint16_t* vc = cache_.v(l, row);
-      for (int64_t i = 0; i < kv_dim; ++i) {
-        kc[i] = fp32_to_fp16(w.k[t * kv_dim + i]);
-        vc[i] = fp32_to_fp16(w.v[t * kv_dim + i]);
+    {
+      const TraceSpan span(tr, "attn_norm", l, n);
+      for (int64_t t = 0; t < n; ++t)
+        kernels::rmsnorm(w.xn.data() + t * E, w.x.data() + t * E, L.attn_norm.data(), E, static_cast<float>(c.norm_eps));
+    }
+    {
+      const TraceSpan span(tr, "qkv", l, n);
+      const kernels::WeightMatrix* qkv[3] = {&L.wq, &L.wk, &L.wv};
+      float* qkv_out[3] = {w.q.data(), w.k.data(), w.v.data()};
+      kernels::matmul_group(pool, qkv, 3, w.xn.data(), n, qkv_out, w.act.data());
+      if (!L.bq.empty()) kernels::add_bias(w.q.data(), L.bq.data(), n, q_dim);
+      if (!L.bk.empty()) kernels::add_bias(w.k.data(), L.bk.data(), n, kv_dim);
+      if (!L.bv.empty()) kernels::add_bias(w.v.data(), L.bv.data(), n, kv_dim);
+    }
+    {
+      const TraceSpan span(tr, "rope_kv_write", l, n);
+      for (int64_t t = 0; t < n; ++t) {
+        const int64_t pos = w.tok_pos[t];
+        const Sequence& s = seqs_[w.tok_seq[t]];
+        kernels::rope(w.q.data() + t * q_dim, static_cast<int>(c.n_head), static_cast<int>(hd), pos, rope);
+        kernels::rope(w.k.data() + t * kv_dim, static_cast<int>(c.n_head_kv), static_cast<int>(hd), pos, rope);
+        const int64_t row = int64_t{s.blocks[pos / bs]} * bs + pos % bs;
+        uint16_t* kc = cache_.k(l, row);
+        uint16_t* vc = cache_.v(l, row);
+        for (int64_t i = 0; i < kv_dim; ++i) {
+          kc[i] = fp32_to_fp16(w.k[t * kv_dim + i]);
+          vc[i] = fp32_to_fp16(w.v[t * kv_dim + i]);
+        }
       }
     }
-    // One task per (token, head); a token sees its sequence's positions up to its own.
-    pool.parallel_for(n * c.n_head, 1, [&](int64_t i0, int64_t i1, int thread) {
-      float* scores = w.scores.data() + thread * n_ctx_;
-      for (int64_t i = i0; i < i1; ++i) {
-        const int64_t t = i / c.n_head, h = i % c.n_head, kvh = h / group;
-        const kernels::KvView kv{cache_.k(l, 0) + kvh * hd, cache_.v(l, 0) + kvh * hd, kv_dim,
-                                 seqs_[w.tok_seq[t]].blocks.data(), bs};
-        attend_(w.q.data() + t * q_dim + h * hd, kv, w.tok_pos[t] + 1, static_cast<int>(hd), att_scale, scores,
-                w.att.data() + t * q_dim + h * hd);
-      }
-    });
-    kernels::matmul(pool, L.wo, w.att.data(), n, w.proj.data(), w.act.data());
-    kernels::add(w.x.data(), w.proj.data(), n * E);
-
-    for (int64_t t = 0; t < n; ++t)
-      kernels::rmsnorm(w.xn.data() + t * E, w.x.data() + t * E, L.ffn_norm.data(), E, static_cast<float>(c.norm_eps));
-    const kernels::WeightMatrix* gate_up[2] = {&L.w_gate, &L.w_up};
-    float* gate_up_out[2] = {w.gate.data(), w.up.data()};
-    kernels::matmul_group(pool, gate_up, 2, w.xn.data(), n, gate_up_out, w.act.data());
-    kernels::silu_mul(w.gate.data(), w.gate.data(), w.up.data(), n * c.n_ff);
-    kernels::matmul(pool, L.w_down, w.gate.data(), n, w.proj.data(), w.act.data());
-    kernels::add(w.x.data(), w.proj.data(), n * E);
+    {
+      // One task per (token, head); a token sees its sequence's positions up to its own.
+      const TraceSpan span(tr, "attention", l, n);
+      pool.parallel_for(n * c.n_head, 1, [&](int64_t i0, int64_t i1, int thread) {
+        float* scores = w.scores.data() + thread * n_ctx_;
+        for (int64_t i = i0; i < i1; ++i) {
+          const int64_t t = i / c.n_head, h = i % c.n_head, kvh = h / group;
+          const kernels::KvView kv{cache_.k(l, 0) + kvh * hd, cache_.v(l, 0) + kvh * hd, kv_dim,
+                                   seqs_[w.tok_seq[t]].blocks.data(), bs};
+          attend_(w.q.data() + t * q_dim + h * hd, kv, w.tok_pos[t] + 1, static_cast<int>(hd), att_scale, scores,
+                  w.att.data() + t * q_dim + h * hd);
+        }
+      });
+    }
+    {
+      const TraceSpan span(tr, "attn_output", l, n);
+      kernels::matmul(pool, L.wo, w.att.data(), n, w.proj.data(), w.act.data());
+      kernels::add(w.x.data(), w.proj.data(), n * E);
+    }
+    {
+      const TraceSpan span(tr, "ffn_norm", l, n);
+      for (int64_t t = 0; t < n; ++t)
+        kernels::rmsnorm(w.xn.data() + t * E, w.x.data() + t * E, L.ffn_norm.data(), E, static_cast<float>(c.norm_eps));
+    }
+    {
+      const TraceSpan span(tr, "ffn_gate_up", l, n);
+      const kernels::WeightMatrix* gate_up[2] = {&L.w_gate, &L.w_up};
+      float* gate_up_out[2] = {w.gate.data(), w.up.data()};
+      kernels::matmul_group(pool, gate_up, 2, w.xn.data(), n, gate_up_out, w.act.data());
+    }
+    {
+      const TraceSpan span(tr, "silu_mul", l, n);
+      kernels::silu_mul(w.gate.data(), w.gate.data(), w.up.data(), n * c.n_ff);
+    }
+    {
+      const TraceSpan span(tr, "ffn_down", l, n);
+      kernels::matmul(pool, L.w_down, w.gate.data(), n, w.proj.data(), w.act.data());
+      kernels::add(w.x.data(), w.proj.data(), n * E);
+    }
   }
   // Only the wanted rows need logits; pack them at the front of x.
   for (int64_t r = 0; r < n_out; ++r)
     if (w.out_rows[r] != r) std::copy_n(w.x.begin() + w.out_rows[r] * E, E, w.x.begin() + r * E);
-  if (n_out > 0) compute_logits(n_out, logits);
+  if (n_out > 0) {
+    const TraceSpan span(tr, "output", -1, n_out);
+    compute_logits(n_out, logits);
+  }
 }
 
 void Model::compute_logits(int64_t n_out, float* logits) {

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/thread_pool.h"
+#include "core/trace.h"
 #include "formats/gguf.h"
 #include "kernels/dispatch.h"
 #include "models/kv_cache.h"
@@ -87,6 +88,9 @@ class Model {
   // n_vocab. Checks everything first: on error no sequence has changed.
   Expected<const float*> eval_batch(const BatchItem* items, size_t count);
 
+  // Records one span per operation of every pass while set (null: off).
+  void set_tracer(Tracer* tracer) { tracer_ = tracer; }
+
   int64_t seq_n_past(int seq) const { return seqs_[seq].n_past; }
   void seq_clear(int seq);
   void seq_truncate(int seq, int64_t n);
@@ -120,7 +124,8 @@ class Model {
   std::unique_ptr<ThreadPool> pool_;
   KvCache cache_;
   Workspace ws_;
-  kernels::AttendFn attend_ = nullptr;  // chosen with the matrix kernels
+  kernels::AttendFn attend_ = nullptr;
+  Tracer* tracer_ = nullptr;  // chosen with the matrix kernels
   int64_t n_ctx_ = 0;
   int64_t n_batch_ = 0;
   bool prefix_cache_ = false;

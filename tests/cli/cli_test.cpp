@@ -3,6 +3,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
 
 #include "test_util.h"
 
@@ -111,6 +113,36 @@ TEST(Cli, BenchReportsLlamaBenchFields) {
   const auto bad = osprey("bench -m " + model + " --pg 12");
   EXPECT_EQ(bad.exit_code, 1);
   EXPECT_TRUE(contains(bad.err, "--pg takes PROMPT,GEN"));
+}
+
+// --trace writes a Chrome trace with one span per operation of every pass:
+// the nine per-layer operations once per layer and pass, plus the pass itself.
+TEST(Cli, TraceHasOneSpanPerOperationPerStep) {
+  const std::string model = test::synth_model("tiny", "q8_0");
+  const std::string trace = (std::filesystem::temp_directory_path() / "osprey_cli_trace.json").string();
+  std::filesystem::remove(trace);
+  const auto r = osprey("run -m " + model + " -p 'Once upon a time' -n 5 --temp 0 --trace " + trace);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const nlohmann::json j = nlohmann::json::parse(test::read_file(trace));
+  std::map<std::string, int> count;
+  std::map<int64_t, int> per_layer;
+  for (const auto& e : j.at("traceEvents")) {
+    EXPECT_EQ(e.at("ph"), "X");
+    EXPECT_GE(e.at("dur").get<double>(), 0.0);
+    count[e.at("name").get<std::string>()]++;
+    if (e.at("args").contains("layer")) per_layer[e.at("args").at("layer").get<int64_t>()]++;
+  }
+  // One prompt pass and four decode passes; the tiny preset has 2 layers.
+  const int passes = 5;
+  EXPECT_EQ(count["forward"], passes);
+  EXPECT_EQ(count["output"], passes);
+  for (const char* op : {"attn_norm", "qkv", "rope_kv_write", "attention", "attn_output", "ffn_norm", "ffn_gate_up",
+                         "silu_mul", "ffn_down"})
+    EXPECT_EQ(count[op], 2 * passes) << op;
+  EXPECT_EQ(per_layer.size(), 2u);
+  const auto bad = osprey("run -m " + model + " -p hi -n 1 --trace /nonexistent-dir/t.json");
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_TRUE(contains(bad.err, "cannot write the trace")) << bad.err;
 }
 
 TEST(Cli, SynthListsPresets) {
