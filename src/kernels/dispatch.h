@@ -59,6 +59,8 @@ struct RowKernel {
   // file's: turns one row of n elements into it. The packed row has the same
   // size, so it can stand in for the file's row (kernels/repack.h).
   void (*repack)(const uint8_t* src, uint8_t* dst, int64_t n) = nullptr;
+  // Its inverse: one packed row back to the file's layout (embedding lookups).
+  void (*unpack)(const uint8_t* src, uint8_t* dst, int64_t n) = nullptr;
 
   int64_t encoded_bytes(int64_t n) const;
   void encode_row(const float* x, void* act, int64_t n) const;

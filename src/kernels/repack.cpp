@@ -13,6 +13,15 @@ void repack_scales_first(const uint8_t* src, uint8_t* dst, int64_t n_blocks, int
   }
 }
 
+void unpack_scales_first(const uint8_t* src, uint8_t* dst, int64_t n_blocks, int64_t payload_bytes) {
+  const int64_t block = 2 + payload_bytes;
+  const uint8_t* payload = src + 2 * n_blocks;
+  for (int64_t i = 0; i < n_blocks; ++i) {
+    std::memcpy(dst + i * block, src + 2 * i, 2);
+    std::memcpy(dst + i * block + 2, payload + i * payload_bytes, payload_bytes);
+  }
+}
+
 void pair_halves_q8(uint8_t* payloads, int64_t n_blocks) {
   uint8_t pair[64];
   for (int64_t b = 0; b + 2 <= n_blocks; b += 2) {

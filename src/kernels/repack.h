@@ -14,6 +14,9 @@ namespace osprey::kernels {
 // consecutive blocks sit back to back, so two Q4_0 blocks fill one 256-bit load.
 void repack_scales_first(const uint8_t* src, uint8_t* dst, int64_t n_blocks, int64_t payload_bytes);
 
+// The inverse of repack_scales_first.
+void unpack_scales_first(const uint8_t* src, uint8_t* dst, int64_t n_blocks, int64_t payload_bytes);
+
 // Q8_0's payloads in the same pair order as the paired activations
 // (kernels/planar_act.h): within each pair of blocks [b0 0..15][b1 0..15]
 // [b0 16..31][b1 16..31]; an odd last block stays in order. Q4_0 needs no

@@ -22,9 +22,14 @@ void Model::forward_batch(const int32_t* tokens, int64_t n, int64_t n_out, float
 
   {
     const TraceSpan span(tr, "embed", -1, n);
+    const auto& emb = weights_.tok_embd;
     for (int64_t t = 0; t < n; ++t) {
-      const auto& emb = weights_.tok_embd;
-      emb.ops->dequantize(emb.data + tokens[t] * emb.row_bytes, w.x.data() + t * E, E);
+      const uint8_t* row = emb.data + tokens[t] * emb.row_bytes;
+      if (emb.kernel.unpack != nullptr && emb.kernel.repack != nullptr) {  // repacked as the output matrix
+        emb.kernel.unpack(row, w.embd_row.data(), E);
+        row = w.embd_row.data();
+      }
+      emb.ops->dequantize(row, w.x.data() + t * E, E);
     }
   }
 

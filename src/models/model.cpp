@@ -60,6 +60,7 @@ Expected<std::unique_ptr<Model>> Model::from_file(GgufFile file, const ModelOpti
   w.tok_pos.resize(nb);
   w.out_rows.reserve(nb);
   w.scores.resize(threads * m->n_ctx_);
+  w.embd_row.resize(m->weights_.tok_embd.row_bytes);
   int64_t act = kernels::matmul_scratch_bytes(m->weights_.output, options.n_seq_max);
   for (const LayerWeights& L : m->weights_.layers) {
     const kernels::WeightMatrix* qkv[3] = {&L.wq, &L.wk, &L.wv};

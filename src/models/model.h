@@ -58,6 +58,7 @@ struct Workspace {
   std::vector<int64_t> out_rows;  // rows whose logits are wanted
   std::vector<float> scores;  // [n_threads, n_ctx] attention scratch
   std::vector<uint8_t> act;   // encoded activations for matmul
+  std::vector<uint8_t> embd_row;  // [row_bytes of token_embd] a looked-up row in the file's layout
 };
 
 class Model {

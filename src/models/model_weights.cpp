@@ -65,6 +65,8 @@ class Binder {
 // huge pages, in that layout, and points the matrix at the copy.
 Status repack(std::vector<kernels::WeightMatrix*> mats, ModelWeights& w, ThreadPool& pool) {
   std::erase_if(mats, [](const kernels::WeightMatrix* m) { return m->kernel.repack == nullptr; });
+  // A matrix that is looked up by rows must be able to turn them back.
+  for (const kernels::WeightMatrix* m : mats) OSPREY_CHECK(m->kernel.unpack != nullptr);
   size_t total = 0;
   for (const kernels::WeightMatrix* m : mats) total += (static_cast<size_t>(m->row_bytes * m->n_out) + 63) & ~size_t{63};
   if (mats.empty()) return Status::Ok();
@@ -92,11 +94,12 @@ Expected<ModelWeights> ModelWeights::bind(const GgufFile& file, const ModelConfi
   ModelWeights w;
   Binder b(file, isa);
   const int64_t q_dim = c.n_head * c.head_dim, kv_dim = c.n_head_kv * c.head_dim;
-  // The embedding's rows are looked up in the file's layout, so it keeps it
-  // (and so does the output matrix when it is the embedding).
-  OSPREY_TRY(b.matrix("token_embd.weight", c.n_embd, c.n_vocab, w.tok_embd, /*repackable=*/false));
-  OSPREY_TRY(b.vector("output_norm.weight", c.n_embd, w.output_norm));
+  // An embedding that is only looked up keeps the file's layout. One that is
+  // also the output matrix is repacked like the other matrices, and lookups
+  // unpack its rows one at a time (Model::forward_batch).
   w.tied_output = !b.has("output.weight");
+  OSPREY_TRY(b.matrix("token_embd.weight", c.n_embd, c.n_vocab, w.tok_embd, /*repackable=*/w.tied_output));
+  OSPREY_TRY(b.vector("output_norm.weight", c.n_embd, w.output_norm));
   if (w.tied_output) w.output = w.tok_embd;
   else OSPREY_TRY(b.matrix("output.weight", c.n_embd, c.n_vocab, w.output));
   OSPREY_TRY(b.vector("rope_freqs.weight", c.rope_dim / 2, w.rope_freq_factors, /*optional=*/true));
@@ -119,10 +122,11 @@ Expected<ModelWeights> ModelWeights::bind(const GgufFile& file, const ModelConfi
     OSPREY_TRY(b.matrix(p + "ffn_down.weight", c.n_ff, c.n_embd, L.w_down));
   }
   std::vector<kernels::WeightMatrix*> mats;
-  if (!w.tied_output) mats.push_back(&w.output);
+  mats.push_back(w.tied_output ? &w.tok_embd : &w.output);
   for (LayerWeights& L : w.layers)
     for (kernels::WeightMatrix* m : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) mats.push_back(m);
   OSPREY_TRY(repack(std::move(mats), w, pool));
+  if (w.tied_output) w.output = w.tok_embd;  // the repacked copy
   return w;
 }
 

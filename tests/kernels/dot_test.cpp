@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "kernels/dispatch.h"
@@ -138,6 +139,10 @@ TEST_P(DotVariant, PackedRowKernelMatchesScalarReference) {
     for (int64_t r = 0; r < n_rows; ++r) {
       ops->quantize(w.data() + r * n, file.data() + r * row_bytes, n);
       k.repack(file.data() + r * row_bytes, packed.data() + r * row_bytes, n);
+      ASSERT_NE(k.unpack, nullptr);
+      std::vector<uint8_t> back(row_bytes);
+      k.unpack(packed.data() + r * row_bytes, back.data(), n);
+      ASSERT_EQ(std::memcmp(back.data(), file.data() + r * row_bytes, row_bytes), 0) << "unpack(repack(row)) differs, blocks=" << blocks;
     }
     const int n_tok = 4;
     const int64_t stride = k.encoded_bytes(n);

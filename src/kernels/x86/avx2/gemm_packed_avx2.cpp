@@ -15,6 +15,8 @@
 // q - 8) be subtracted from any lanes: per block, 8 * d_w * d_a * sum(a).
 #include <immintrin.h>
 
+#include <cstring>
+
 #include "kernels/dispatch.h"
 #include "kernels/planar_act.h"
 #include "kernels/repack.h"
@@ -190,6 +192,24 @@ void repack_q8_0(const uint8_t* src, uint8_t* dst, int64_t n) {
   pair_halves_q8(dst + 2 * (n / kQK), n / kQK);
 }
 
+void unpack_q4_0(const uint8_t* src, uint8_t* dst, int64_t n) { unpack_scales_first(src, dst, n / kQK, 16); }
+void unpack_q8_0(const uint8_t* src, uint8_t* dst, int64_t n) {
+  const int64_t nb = n / kQK;
+  const uint8_t* payload = src + 2 * nb;
+  for (int64_t i = 0; i < nb; ++i) {
+    uint8_t* b = dst + i * sizeof(BlockQ8_0);
+    std::memcpy(b, src + 2 * i, 2);
+    if ((i & 1) == 0 && i + 1 == nb) {  // an odd last block stays in order
+      std::memcpy(b + 2, payload + i * 32, 32);
+      continue;
+    }
+    // Pair order [b0 0..15][b1 0..15][b0 16..31][b1 16..31].
+    const uint8_t* pair = payload + (i & ~int64_t{1}) * 32 + (i & 1) * 16;
+    std::memcpy(b + 2, pair, 16);
+    std::memcpy(b + 18, pair + 32, 16);
+  }
+}
+
 }  // namespace
 
 bool packed_row_kernel_for(DType type, RowKernel& out) {
@@ -201,10 +221,12 @@ bool packed_row_kernel_for(DType type, RowKernel& out) {
     out.dot_rows = TileDispatch<Q4_0PackedTile, 2, 2>::decode;
     out.dot_tile = TileDispatch<Q4_0PackedTile, 2, 2>::tile;
     out.repack = repack_q4_0;
+    out.unpack = unpack_q4_0;
   } else {
     out.dot_rows = TileDispatch<Q8_0PackedTile, 2, 2>::decode;
     out.dot_tile = TileDispatch<Q8_0PackedTile, 2, 2>::tile;
     out.repack = repack_q8_0;
+    out.unpack = unpack_q8_0;
   }
   return true;
 }
