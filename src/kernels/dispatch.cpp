@@ -12,6 +12,8 @@ namespace osprey::kernels {
 namespace avx2 {
 DotFn dot_for(DType type);  // nullptr where there is no AVX2 kernel
 void attend_head(const float* q, const KvView& kv, int64_t n_kv, int head_dim, float scale, float* scores, float* out);
+void attend_group(const float* const* q, int n_q, const int64_t* n_kv, const KvView& kv, int head_dim, float scale,
+                  float* scores, float* const* out);
 bool row_kernel_for(DType type, RowKernel& out);  // false where there is no AVX2 tile kernel
 bool packed_row_kernel_for(DType type, RowKernel& out);  // false where there is no repacked AVX2 kernel
 }
@@ -94,6 +96,13 @@ AttendFn attend_kernel(Isa isa) {
   if (isa == Isa::kAvx2 || isa == Isa::kAvx512) return avx2::attend_head;
 #endif
   return attend_head;
+}
+
+AttendGroupFn attend_group_kernel(Isa isa) {
+#if defined(__x86_64__)
+  if (isa == Isa::kAvx2 || isa == Isa::kAvx512) return avx2::attend_group;
+#endif
+  return attend_group;
 }
 
 RowKernel row_kernel(DType type, Isa isa) {

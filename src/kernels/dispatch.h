@@ -81,6 +81,9 @@ RowKernel packed_row_kernel(DType type, Isa isa);
 using AttendFn = void (*)(const float* q, const KvView& kv, int64_t n_kv, int head_dim, float scale, float* scores,
                           float* out);
 AttendFn attend_kernel(Isa isa);
+using AttendGroupFn = void (*)(const float* const* q, int n_q, const int64_t* n_kv, const KvView& kv, int head_dim,
+                               float scale, float* scores, float* const* out);
+AttendGroupFn attend_group_kernel(Isa isa);
 
 // The level in use: the best available, unless OSPREY_ISA=scalar|avx2 asks
 // for another (tests and comparisons).

@@ -71,4 +71,16 @@ inline void for_each_kv_run(const KvView& kv, int64_t n_kv, F&& f) {
 //   out:    [head_dim]
 void attend_head(const float* q, const KvView& kv, int64_t n_kv, int head_dim, float scale, float* scores, float* out);
 
+// Several queries over the same KV head at once: the heads of a
+// grouped-query group, for one or more tokens of a sequence. Each K and V row
+// is read once for all of them instead of once per query, which is what keeps
+// long prompts from falling off a cliff. Query i sees positions [0, n_kv[i]),
+// and its result is bit for bit what attend_head gives it alone, whatever
+// queries share the call.
+//   q[i], out[i]: [head_dim] each, i < n_q <= kMaxGroupQueries
+//   scores:       scratch of n_q * max(n_kv) floats
+constexpr int kMaxGroupQueries = 64;
+void attend_group(const float* const* q, int n_q, const int64_t* n_kv, const KvView& kv, int head_dim, float scale,
+                  float* scores, float* const* out);
+
 }  // namespace osprey::kernels

@@ -75,16 +75,37 @@ void Model::forward_batch(const int32_t* tokens, int64_t n, int64_t n_out, float
       }
     }
     {
-      // One task per (token, head); a token sees its sequence's positions up to its own.
+      // One task per (run of up to att_tokens_ rows of one sequence, KV head):
+      // the queries of a grouped-query group for those tokens share each K
+      // and V row. A token sees its sequence's positions up to its own.
       const TraceSpan span(tr, "attention", l, n);
-      pool.parallel_for(n * c.n_head, 1, [&](int64_t i0, int64_t i1, int thread) {
-        float* scores = w.scores.data() + thread * n_ctx_;
+      int64_t n_runs = 0;
+      for (int64_t t = 0; t < n; ++t)
+        if (t == 0 || w.tok_seq[t] != w.tok_seq[t - 1] || t - w.att_runs[n_runs - 1] == att_tokens_)
+          w.att_runs[n_runs++] = t;
+      w.att_runs[n_runs] = n;
+      pool.parallel_for(n_runs * c.n_head_kv, 1, [&](int64_t i0, int64_t i1, int thread) {
+        float* scores = w.scores.data() + thread * att_tokens_ * group * n_ctx_;
+        const float* q[kernels::kMaxGroupQueries];
+        float* out[kernels::kMaxGroupQueries];
+        int64_t n_kv[kernels::kMaxGroupQueries];
         for (int64_t i = i0; i < i1; ++i) {
-          const int64_t t = i / c.n_head, h = i % c.n_head, kvh = h / group;
+          const int64_t run = i / c.n_head_kv, kvh = i % c.n_head_kv;
+          const int64_t t0 = w.att_runs[run], t1 = w.att_runs[run + 1];
           const kernels::KvView kv{cache_.k(l, 0) + kvh * hd, cache_.v(l, 0) + kvh * hd, kv_dim,
-                                   seqs_[w.tok_seq[t]].blocks.data(), bs};
-          attend_(w.q.data() + t * q_dim + h * hd, kv, w.tok_pos[t] + 1, static_cast<int>(hd), att_scale, scores,
-                  w.att.data() + t * q_dim + h * hd);
+                                   seqs_[w.tok_seq[t0]].blocks.data(), bs};
+          // att_tokens_ x min(group, kMaxGroupQueries) queries fit one call.
+          const int64_t h_end = (kvh + 1) * group, h_step = std::min<int64_t>(group, kernels::kMaxGroupQueries);
+          for (int64_t h0 = kvh * group; h0 < h_end; h0 += h_step) {
+            int nq = 0;
+            for (int64_t t = t0; t < t1; ++t)
+              for (int64_t h = h0; h < std::min(h_end, h0 + h_step); ++h) {
+                q[nq] = w.q.data() + t * q_dim + h * hd;
+                out[nq] = w.att.data() + t * q_dim + h * hd;
+                n_kv[nq++] = w.tok_pos[t] + 1;
+              }
+            attend_group_(q, nq, n_kv, kv, static_cast<int>(hd), att_scale, scores, out);
+          }
         }
       });
     }

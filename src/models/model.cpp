@@ -30,7 +30,7 @@ Expected<std::unique_ptr<Model>> Model::from_file(GgufFile file, const ModelOpti
   const int threads = options.n_threads > 0 ? options.n_threads : default_thread_count();
   m->pool_ = std::make_unique<ThreadPool>(threads);
   OSPREY_ASSIGN_OR_RETURN(m->weights_, ModelWeights::bind(m->file_, m->config_, isa, *m->pool_));
-  m->attend_ = kernels::attend_kernel(isa);
+  m->attend_group_ = kernels::attend_group_kernel(isa);
 
   const ModelConfig& c = m->config_;
   const int64_t q_dim = c.n_head * c.head_dim, kv_dim = c.n_head_kv * c.head_dim, nb = m->n_batch_;
@@ -59,7 +59,11 @@ Expected<std::unique_ptr<Model>> Model::from_file(GgufFile file, const ModelOpti
   w.tok_seq.resize(nb);
   w.tok_pos.resize(nb);
   w.out_rows.reserve(nb);
-  w.scores.resize(threads * m->n_ctx_);
+  // Up to 4 tokens per attention task, as long as their queries fit one call.
+  const int64_t group = c.n_head / c.n_head_kv;
+  m->att_tokens_ = std::clamp<int64_t>(kernels::kMaxGroupQueries / group, 1, 4);
+  w.scores.resize(threads * m->att_tokens_ * std::min<int64_t>(group, kernels::kMaxGroupQueries) * m->n_ctx_);
+  w.att_runs.resize(nb + 1);
   w.embd_row.resize(m->weights_.tok_embd.row_bytes);
   int64_t act = kernels::matmul_scratch_bytes(m->weights_.output, options.n_seq_max);
   for (const LayerWeights& L : m->weights_.layers) {

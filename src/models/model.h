@@ -56,7 +56,8 @@ struct Workspace {
   std::vector<int32_t> tok_seq;   // [n_batch] sequence of each row
   std::vector<int64_t> tok_pos;   // [n_batch] position of each row
   std::vector<int64_t> out_rows;  // rows whose logits are wanted
-  std::vector<float> scores;  // [n_threads, n_ctx] attention scratch
+  std::vector<float> scores;  // [n_threads, att_tokens * group, n_ctx] attention scratch
+  std::vector<int64_t> att_runs;  // [n_batch + 1] first row of each attention run
   std::vector<uint8_t> act;   // encoded activations for matmul
   std::vector<uint8_t> embd_row;  // [row_bytes of token_embd] a looked-up row in the file's layout
 };
@@ -125,8 +126,9 @@ class Model {
   std::unique_ptr<ThreadPool> pool_;
   KvCache cache_;
   Workspace ws_;
-  kernels::AttendFn attend_ = nullptr;
-  Tracer* tracer_ = nullptr;  // chosen with the matrix kernels
+  kernels::AttendGroupFn attend_group_ = nullptr;  // chosen with the matrix kernels
+  int64_t att_tokens_ = 1;  // tokens of one sequence per attention task
+  Tracer* tracer_ = nullptr;
   int64_t n_ctx_ = 0;
   int64_t n_batch_ = 0;
   bool prefix_cache_ = false;

@@ -1,5 +1,9 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
+#include <cstring>
+
 #include <cmath>
 #include <vector>
 
@@ -111,6 +115,47 @@ TEST(Ops, AttentionVariantsMatchReference) {
         fn(q.data(), kv, n_kv, hd, 0.125f, s2.data(), got.data());
         for (int d = 0; d < hd; ++d)
           EXPECT_NEAR(got[d], want[d], 1e-4) << isa_name(isa) << " hd=" << hd << " n_kv=" << n_kv << " dim " << d;
+      }
+    }
+  }
+}
+
+// Grouped attention (the queries of a GQA group and several tokens over one
+// KV head) must give each query exactly what it gets alone, at every level,
+// with queries of different lengths and a paged cache.
+TEST(Ops, GroupedAttentionEqualsPerQueryBitForBit) {
+  const int64_t block = 16, n_rows = 12 * block;
+  const std::vector<int32_t> table = {5, 0, 11, 2, 7, 1, 9, 3, 10, 4, 6, 8};
+  for (Isa isa : available_isas()) {
+    const AttendFn one = attend_kernel(isa);
+    const AttendGroupFn group = attend_group_kernel(isa);
+    for (int hd : {64, 128, 40}) {
+      const int64_t stride = 2 * hd;
+      std::vector<uint16_t> k(n_rows * stride), v(n_rows * stride);
+      const auto kf = test::random_floats(k.size(), 21);
+      const auto vf = test::random_floats(v.size(), 22);
+      for (size_t i = 0; i < k.size(); ++i) k[i] = fp32_to_fp16(kf[i]), v[i] = fp32_to_fp16(vf[i]);
+      const KvView kv{k.data() + hd, v.data() + hd, stride, table.data(), block};  // the second of two KV heads
+      for (int n_q : {1, 3, 8, 32, kMaxGroupQueries}) {
+        std::vector<std::vector<float>> qs, want, got;
+        std::vector<const float*> qp;
+        std::vector<float*> op;
+        std::vector<int64_t> n_kv;
+        for (int i = 0; i < n_q; ++i) {
+          qs.push_back(test::random_floats(hd, 100 + i, 2.0f));
+          n_kv.push_back(1 + (37 * i + 5) % (n_rows - 1));
+          want.emplace_back(hd);
+          got.emplace_back(hd, NAN);
+        }
+        for (int i = 0; i < n_q; ++i) qp.push_back(qs[i].data()), op.push_back(got[i].data());
+        const int64_t max_kv = *std::max_element(n_kv.begin(), n_kv.end());
+        std::vector<float> scores(n_q * max_kv);
+        group(qp.data(), n_q, n_kv.data(), kv, hd, 0.125f, scores.data(), op.data());
+        for (int i = 0; i < n_q; ++i) {
+          one(qs[i].data(), kv, n_kv[i], hd, 0.125f, scores.data(), want[i].data());
+          ASSERT_EQ(std::memcmp(want[i].data(), got[i].data(), hd * sizeof(float)), 0)
+              << isa_name(isa) << " hd=" << hd << " n_q=" << n_q << " query " << i << " (n_kv " << n_kv[i] << ")";
+        }
       }
     }
   }

@@ -84,4 +84,10 @@ void attend_head(const float* q, const KvView& kv, int64_t n_kv, int head_dim, f
   });
 }
 
+void attend_group(const float* const* q, int n_q, const int64_t* n_kv, const KvView& kv, int head_dim, float scale,
+                  float* scores, float* const* out) {
+  // The specification: each query on its own.
+  for (int i = 0; i < n_q; ++i) attend_head(q[i], kv, n_kv[i], head_dim, scale, scores, out[i]);
+}
+
 }  // namespace osprey::kernels

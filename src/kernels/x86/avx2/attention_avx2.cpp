@@ -3,6 +3,7 @@
 // probabilities are rounded to fp16, products are summed in fp32.
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "kernels/ops.h"
@@ -54,6 +55,65 @@ void attend_head(const float* q, const KvView& kv, int64_t n_kv, int head_dim, f
     }
   });
   for (int j = 0; j < nv; ++j) _mm256_storeu_ps(out + 8 * j, o[j]);
+}
+
+void attend_group(const float* const* q, int n_q, const int64_t* n_kv, const KvView& kv, int head_dim, float scale,
+                  float* scores, float* const* out) {
+  if (head_dim % 8 != 0 || head_dim > 256 || n_q > kMaxGroupQueries) {
+    for (int i = 0; i < n_q; ++i) avx2::attend_head(q[i], kv, n_kv[i], head_dim, scale, scores, out[i]);
+    return;
+  }
+  // Every step below does, per query, exactly what attend_head does, in the
+  // same order; only the loops are turned so that a K or V row, converted
+  // once, serves all queries.
+  const int nv = head_dim / 8;
+  int64_t max_kv = 0;
+  for (int i = 0; i < n_q; ++i) max_kv = std::max(max_kv, n_kv[i]);
+  alignas(32) float qh[kMaxGroupQueries][256];
+  alignas(32) float o[kMaxGroupQueries][256];
+  float max[kMaxGroupQueries], inv[kMaxGroupQueries];
+  for (int i = 0; i < n_q; ++i) {
+    max[i] = -INFINITY;
+    for (int j = 0; j < nv; ++j)
+      _mm256_store_ps(qh[i] + 8 * j,
+                      _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(q[i] + 8 * j), _MM_FROUND_TO_NEAREST_INT)));
+  }
+  __m256 row[32];
+  for_each_kv_run(kv, max_kv, [&](int64_t t0, int64_t count, const uint16_t* k, const uint16_t*) {
+    for (int64_t r = 0; r < count; ++r) {
+      const int64_t t = t0 + r;
+      for (int j = 0; j < nv; ++j) row[j] = load_half8(k + r * kv.stride + 8 * j);
+      for (int i = 0; i < n_q; ++i) {
+        if (t >= n_kv[i]) continue;
+        __m256 acc = _mm256_setzero_ps();
+        for (int j = 0; j < nv; ++j) acc = _mm256_fmadd_ps(_mm256_load_ps(qh[i] + 8 * j), row[j], acc);
+        float& s = scores[i * max_kv + t];
+        s = hsum(acc) * scale;
+        max[i] = std::fmax(max[i], s);
+      }
+    }
+  });
+  for (int i = 0; i < n_q; ++i) {
+    float* si = scores + i * max_kv;
+    double sum = 0;
+    for (int64_t t = 0; t < n_kv[i]; ++t) sum += (si[t] = std::exp(si[t] - max[i]));
+    inv[i] = static_cast<float>(1.0 / sum);
+    for (int j = 0; j < nv; ++j) _mm256_store_ps(o[i] + 8 * j, _mm256_setzero_ps());
+  }
+  for_each_kv_run(kv, max_kv, [&](int64_t t0, int64_t count, const uint16_t*, const uint16_t* v) {
+    for (int64_t r = 0; r < count; ++r) {
+      const int64_t t = t0 + r;
+      for (int j = 0; j < nv; ++j) row[j] = load_half8(v + r * kv.stride + 8 * j);
+      for (int i = 0; i < n_q; ++i) {
+        if (t >= n_kv[i]) continue;
+        const __m256 p = _mm256_set1_ps(round_to_half(scores[i * max_kv + t] * inv[i]));
+        for (int j = 0; j < nv; ++j)
+          _mm256_store_ps(o[i] + 8 * j, _mm256_fmadd_ps(p, row[j], _mm256_load_ps(o[i] + 8 * j)));
+      }
+    }
+  });
+  for (int i = 0; i < n_q; ++i)
+    for (int j = 0; j < nv; ++j) _mm256_storeu_ps(out[i] + 8 * j, _mm256_load_ps(o[i] + 8 * j));
 }
 
 }  // namespace osprey::kernels::avx2
