@@ -25,9 +25,7 @@ void encode_planar_q8(const float* x, void* act, int64_t n) {
   }
 }
 
-void encode_planar_q8_paired(const float* x, void* act, int64_t n) {
-  encode_planar_q8(x, act, n);
-  auto* q = static_cast<int8_t*>(act);
+void pair_act_halves(int8_t* q, int64_t n) {
   int8_t pair[2 * kQK];
   for (int64_t b = 0; b + 2 <= n / kQK; b += 2) {
     int8_t* p = q + b * kQK;
@@ -37,6 +35,11 @@ void encode_planar_q8_paired(const float* x, void* act, int64_t n) {
     std::copy(p + 48, p + 64, pair + 48);  // b1 16..31
     std::copy(pair, pair + 2 * kQK, p);
   }
+}
+
+void encode_planar_q8_paired(const float* x, void* act, int64_t n) {
+  encode_planar_q8(x, act, n);
+  pair_act_halves(static_cast<int8_t*>(act), n);
 }
 
 int64_t planar_q8k_bytes(int64_t n) { return n + n / kQK_K * 4 + n / 32 * 4; }

@@ -28,6 +28,8 @@ void encode_planar_q8(const float* x, void* act, int64_t n);
 // order. It matches the nibble order of two Q4_0 blocks read as one 256-bit
 // word (kernels/repack.h), so no shuffles are needed in the inner loop.
 void encode_planar_q8_paired(const float* x, void* act, int64_t n);
+// The reordering encode_planar_q8_paired applies to the n values at q.
+void pair_act_halves(int8_t* q, int64_t n);
 
 // "q8_k planar": n int8 values, then one float scale per 256 values, then
 // the int32 sum of every 32 values (for the Q4_K min term).

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "kernels/dispatch.h"
+#include "kernels/planar_act.h"
 #include "quant/quant.h"
 #include "test_util.h"
 
@@ -171,6 +172,36 @@ TEST_P(DotVariant, PackedRowKernelMatchesScalarReference) {
       }
     }
   }
+}
+
+// The SIMD activation encoders write exactly the scalar encoder's bytes,
+// also for values on rounding halves, zeros, infinities and NaN.
+TEST(ActivationEncoding, SimdEncodersEqualScalarByteForByte) {
+  const int64_t n = 32 * 9;
+  std::vector<std::vector<float>> rows;
+  rows.push_back(test::random_floats(n, 77, 3.0f));
+  std::vector<float> halves(n);
+  for (int64_t i = 0; i < n; ++i) halves[i] = static_cast<float>((i % 255) - 127) + 0.5f * ((i % 3) - 1);
+  halves[0] = 127.0f;  // so that x * id lands on halves exactly
+  rows.push_back(halves);
+  std::vector<float> odd(n, 0.0f);
+  odd[40] = INFINITY, odd[70] = -INFINITY, odd[100] = NAN, odd[140] = 1e30f, odd[141] = -1e-30f;
+  rows.push_back(odd);
+  for (Isa isa : kernels::available_isas())
+    for (DType t : {DType::kQ4_0, DType::kQ8_0}) {
+      for (const kernels::RowKernel& k : {kernels::row_kernel(t, isa), kernels::packed_row_kernel(t, isa)}) {
+        if (k.encode == nullptr || k.act_bytes != kernels::planar_q8_bytes) continue;
+        const bool paired = k.repack != nullptr;
+        for (size_t r = 0; r < rows.size(); ++r) {
+          std::vector<uint8_t> want(kernels::planar_q8_bytes(n)), got(want.size());
+          (paired ? kernels::encode_planar_q8_paired : kernels::encode_planar_q8)(rows[r].data(), want.data(), n);
+          k.encode(rows[r].data(), got.data(), n);
+          for (size_t i = 0; i < want.size(); ++i)
+            ASSERT_EQ(want[i], got[i]) << kernels::isa_name(isa) << " " << dtype_name(t) << (paired ? " paired" : "")
+                                       << " row " << r << " byte " << i;
+        }
+      }
+    }
 }
 
 std::vector<Case> all_cases() {

@@ -20,6 +20,9 @@ namespace osprey::kernels::avx2 {
 
 using namespace osprey::quant;
 
+void encode_planar_q8(const float* x, void* act, int64_t n);         // encode_avx2.cpp
+void encode_planar_q8_paired(const float* x, void* act, int64_t n);  // encode_avx2.cpp
+
 namespace {
 
 // Q4_0: 16 bytes of nibbles, element j low and j + 16 high; q - 8.
@@ -107,7 +110,7 @@ bool row_kernel_for(DType type, RowKernel& out) {
   if (type != DType::kQ4_0 && type != DType::kQ8_0) return false;
   out = RowKernel{};
   out.act_bytes = planar_q8_bytes;
-  out.encode = encode_planar_q8;
+  out.encode = avx2::encode_planar_q8;
   if (type == DType::kQ4_0) set_tiles<Q4_0Tile>(out);
   else set_tiles<Q8_0Tile>(out);
   return true;

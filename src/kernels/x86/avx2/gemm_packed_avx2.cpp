@@ -28,6 +28,9 @@ namespace osprey::kernels::avx2 {
 
 using namespace osprey::quant;
 
+void encode_planar_q8(const float* x, void* act, int64_t n);         // encode_avx2.cpp
+void encode_planar_q8_paired(const float* x, void* act, int64_t n);  // encode_avx2.cpp
+
 namespace {
 
 inline __m256i load32(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
@@ -216,7 +219,7 @@ bool packed_row_kernel_for(DType type, RowKernel& out) {
   if (type != DType::kQ4_0 && type != DType::kQ8_0) return false;
   out = RowKernel{};
   out.act_bytes = planar_q8_bytes;
-  out.encode = encode_planar_q8_paired;
+  out.encode = avx2::encode_planar_q8_paired;
   if (type == DType::kQ4_0) {
     out.dot_rows = TileDispatch<Q4_0PackedTile, 2, 2>::decode;
     out.dot_tile = TileDispatch<Q4_0PackedTile, 2, 2>::tile;
