@@ -1,0 +1,47 @@
+// Repacking weights at load must not double memory: the packed copy replaces
+// the file's pages for those matrices.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "models/model.h"
+#include "test_util.h"
+
+namespace osprey {
+namespace {
+
+// Resident bytes of this process now (not the peak), from /proc.
+int64_t resident_bytes() {
+  std::ifstream statm("/proc/self/statm");
+  int64_t size = 0, resident = 0;
+  statm >> size >> resident;
+  return resident * 4096;
+}
+
+TEST(WeightMemory, RepackedModelHoldsEachWeightOnce) {
+  if (!std::filesystem::exists("/proc/self/statm")) GTEST_SKIP() << "no /proc/self/statm on this system";
+  for (const char* type : {"q4_0", "q8_0"}) {
+    const std::string path = test::synth_model("smollm2-135m", type);
+    const auto file_bytes = static_cast<int64_t>(std::filesystem::file_size(path));
+    const int64_t before = resident_bytes();
+    ModelOptions o;
+    o.n_ctx = 64;
+    auto m = Model::load(path, o);
+    ASSERT_TRUE(m.ok()) << m.status().message();
+    // Touch everything once, as a first pass does.
+    const int32_t tok = 1;
+    ASSERT_TRUE((*m)->eval(&tok, 1).ok());
+    const int64_t grown = resident_bytes() - before;
+    const auto& w = (*m)->weights();
+    RecordProperty(std::string("packed_") + type, static_cast<int>(w.n_packed));
+    // Each weight once, plus the KV cache and activations (small at n_ctx 64);
+    // a doubled copy would be near 2x the file.
+    EXPECT_LT(grown, file_bytes * 13 / 10) << type << ": " << (grown >> 20) << " MiB resident after loading a "
+                                           << (file_bytes >> 20) << " MiB file (" << w.n_packed << " matrices repacked)";
+  }
+}
+
+}  // namespace
+}  // namespace osprey
