@@ -10,6 +10,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev         # tests and micro-benchmarks
   clang libclang-rt-14-dev                           # sanitizer and fuzzer builds (scripts/test.sh)
   tmux                                               # drives `osprey chat` in a terminal test
+  g++-aarch64-linux-gnu qemu-user                    # the ARM (NEON) build, its tests run under emulation
 )
 # Node runs the reference renderers the tests compare against; many machines
 # already have a newer one than Debian's, so only install it when absent.
@@ -30,6 +31,9 @@ fi
 # The reference implementations the tests run: @huggingface/jinja (chat
 # templates) and the official openai client (server). Pinned by package-lock.json.
 (cd tests/js && npm ci --no-audit --no-fund --loglevel=error)
+
+# The arm64 builds of the libraries the cross build links (scripts/test.sh).
+bash scripts/arm64_sysroot.sh build-arm64-sysroot
 
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DOSPREY_BUILD_TESTS=ON -DOSPREY_BUILD_BENCH=ON
 cmake --build build

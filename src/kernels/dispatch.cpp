@@ -3,6 +3,11 @@
 #include <cstdlib>
 #include <cstring>
 
+#if defined(__aarch64__) && defined(__linux__)
+#include <asm/hwcap.h>
+#include <sys/auxv.h>
+#endif
+
 #include "kernels/ops.h"
 #include "quant/quant.h"
 
@@ -21,6 +26,14 @@ namespace avx512 {
 bool row_kernel_for(DType type, RowKernel& out);  // false where there is no AVX-512 kernel
 }
 #endif
+#if defined(__aarch64__)
+namespace neon {
+DotFn dot_for(DType type);  // nullptr where there is no NEON kernel
+void attend_head(const float* q, const KvView& kv, int64_t n_kv, int head_dim, float scale, float* scores, float* out);
+void attend_group(const float* const* q, int n_q, const int64_t* n_kv, const KvView& kv, int head_dim, float scale,
+                  float* scores, float* const* out);
+}
+#endif
 
 const CpuFeatures& cpu_features() {
   static const CpuFeatures f = [] {
@@ -37,6 +50,11 @@ const CpuFeatures& cpu_features() {
     // F16C has no __builtin_cpu_supports name in GCC 12; every AVX2 CPU has it.
     c.f16c = c.avx2;
 #endif
+#if defined(__aarch64__) && defined(__linux__)
+    const unsigned long hw = getauxval(AT_HWCAP);
+    c.neon = (hw & HWCAP_ASIMD) != 0;
+    c.dotprod = (hw & HWCAP_ASIMDDP) != 0;
+#endif
     return c;
   }();
   return f;
@@ -47,6 +65,7 @@ const char* isa_name(Isa isa) {
     case Isa::kScalar: return "scalar";
     case Isa::kAvx2: return "avx2";
     case Isa::kAvx512: return "avx512";
+    case Isa::kNeon: return "neon";
   }
   return "?";
 }
@@ -54,6 +73,8 @@ const char* isa_name(Isa isa) {
 std::vector<Isa> compiled_isas() {
 #if defined(__x86_64__)
   return {Isa::kScalar, Isa::kAvx2, Isa::kAvx512};
+#elif defined(__aarch64__)
+  return {Isa::kScalar, Isa::kNeon};
 #else
   return {Isa::kScalar};
 #endif
@@ -66,6 +87,9 @@ std::vector<Isa> available_isas() {
   if (f.avx2 && f.fma && f.f16c) out.push_back(Isa::kAvx2);
   if (f.avx2 && f.fma && f.f16c && f.avx512f && f.avx512bw && f.avx512vl && f.avx512vnni && f.avx512vbmi)
     out.push_back(Isa::kAvx512);
+#elif defined(__aarch64__)
+  const CpuFeatures& f = cpu_features();
+  if (f.neon && f.dotprod) out.push_back(Isa::kNeon);
 #endif
   return out;
 }
@@ -74,6 +98,9 @@ DotFn dot_kernel(DType type, Isa isa) {
 #if defined(__x86_64__)
   if (isa == Isa::kAvx2 || isa == Isa::kAvx512)
     if (DotFn fn = avx2::dot_for(type)) return fn;
+#elif defined(__aarch64__)
+  if (isa == Isa::kNeon)
+    if (DotFn fn = neon::dot_for(type)) return fn;
 #endif
   const QuantOps* ops = quant_ops(type);
   return ops ? ops->dot : nullptr;
@@ -94,6 +121,8 @@ Isa active_isa() {
 AttendFn attend_kernel(Isa isa) {
 #if defined(__x86_64__)
   if (isa == Isa::kAvx2 || isa == Isa::kAvx512) return avx2::attend_head;
+#elif defined(__aarch64__)
+  if (isa == Isa::kNeon) return neon::attend_head;
 #endif
   return attend_head;
 }
@@ -101,6 +130,8 @@ AttendFn attend_kernel(Isa isa) {
 AttendGroupFn attend_group_kernel(Isa isa) {
 #if defined(__x86_64__)
   if (isa == Isa::kAvx2 || isa == Isa::kAvx512) return avx2::attend_group;
+#elif defined(__aarch64__)
+  if (isa == Isa::kNeon) return neon::attend_group;
 #endif
   return attend_group;
 }

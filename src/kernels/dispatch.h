@@ -16,6 +16,7 @@ struct CpuFeatures {
   bool avx2 = false, fma = false, f16c = false;
   bool avx512f = false, avx512bw = false, avx512vl = false, avx512vnni = false, avx512vbmi = false, avx512bf16 = false;
   bool avx_vnni = false;
+  bool neon = false, dotprod = false;  // ARM: Advanced SIMD and its int8 dot product (ARMv8.2+)
 };
 const CpuFeatures& cpu_features();
 
@@ -27,6 +28,7 @@ enum class Isa {
   kScalar,
   kAvx2,    // AVX2 + FMA + F16C
   kAvx512,  // AVX-512 F/BW/VL + VNNI + VBMI (Zen 4, Ice Lake and later)
+  kNeon,    // ARM NEON + dotprod (ARMv8.2 and later: Graviton 2+, Apple M, Cortex-A76+)
 };
 const char* isa_name(Isa isa);
 
@@ -85,7 +87,7 @@ using AttendGroupFn = void (*)(const float* const* q, int n_q, const int64_t* n_
                                float scale, float* scores, float* const* out);
 AttendGroupFn attend_group_kernel(Isa isa);
 
-// The level in use: the best available, unless OSPREY_ISA=scalar|avx2 asks
+// The level in use: the best available, unless OSPREY_ISA=scalar|avx2|avx512|neon asks
 // for another (tests and comparisons).
 Isa active_isa();
 

@@ -71,15 +71,20 @@ void matmul_group(ThreadPool& pool, const WeightMatrix* const* ws, int count, co
   // Row ranges in multiples of 16 so that two threads never write the same
   // 64-byte line of an output; a range may span two matrices.
   constexpr int64_t kGroup = 16;
-  // For prompts, tiles of up to 4 tokens reuse each unpacked weight block.
+  // For prompts, tiles of up to 4 tokens reuse each unpacked weight block,
+  // and a block of rows that stays in L2 meets every token tile before the
+  // next block is read, so the activations stream from L3 once per block.
   constexpr int64_t kTileTokens = 4;
+  constexpr int64_t kBlockWeightBytes = 256 * 1024;
   pool.parallel_for(first_row[count], kGroup, [&](int64_t r0, int64_t r1, int) {
     int i = 0;
     for (int64_t r = r0; r < r1;) {
       while (r >= first_row[i + 1]) ++i;
       const WeightMatrix& w = *ws[i];
       const int64_t local = r - first_row[i];
-      const int64_t nr = std::min({kGroup, r1 - r, first_row[i + 1] - r});
+      const int64_t block = n_tokens <= kTileTokens ? kGroup
+                                                    : std::max(kGroup, kBlockWeightBytes / w.row_bytes / kGroup * kGroup);
+      const int64_t nr = std::min({block, r1 - r, first_row[i + 1] - r});
       for (int64_t t = 0; t < n_tokens; t += kTileTokens) {
         const int nt = static_cast<int>(std::min(kTileTokens, n_tokens - t));
         w.kernel.tile(w.data + local * w.row_bytes, w.row_bytes, nr, act[i] + t * act_row[i], act_row[i], nt, n_in,

@@ -1,0 +1,141 @@
+// AVX2 + FMA tiles for the 16-bit float formats F16 and BF16: NR weight rows
+// against NT token rows (decode is NT = 1). Built with -mavx2 -mfma -mf16c;
+// only called after the CPU was probed.
+//
+// The formats' contract rounds activations to the weight's type (their
+// dot_type is F16 / BF16, as in llama.cpp). Here they are rounded once and
+// stored widened back to fp32: the products are those of the reference, but
+// the inner loop converts only the weights, and every token of a tile shares
+// each converted weight vector.
+#include <immintrin.h>
+
+#include "kernels/dispatch.h"
+#include "kernels/tile_dispatch.h"
+#include "kernels/x86/avx2/avx2_util.h"
+
+namespace osprey::kernels::avx2 {
+
+namespace {
+
+struct F16Format {
+  static __m256 load8(const uint16_t* p) {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  }
+  static float load1(uint16_t h) { return _cvtsh_ss(h); }
+  // Rounds to fp16 and back: round to nearest even, overflow to infinity.
+  static __m256 round8(__m256 x) { return _mm256_cvtph_ps(_mm256_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT)); }
+};
+
+struct BF16Format {
+  static __m256 load8(const uint16_t* p) {
+    const __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
+  }
+  static float load1(uint16_t b) {
+    const uint32_t bits = static_cast<uint32_t>(b) << 16;
+    float f;
+    __builtin_memcpy(&f, &bits, 4);
+    return f;
+  }
+  // fp32_to_bf16 (core/fp16.h) eight at a time, widened back: round to
+  // nearest even, NaN made quiet.
+  static __m256 round8(__m256 x) {
+    const __m256i bits = _mm256_castps_si256(x);
+    const __m256i abs = _mm256_and_si256(bits, _mm256_set1_epi32(0x7fffffff));
+    const __m256i nan = _mm256_cmpgt_epi32(abs, _mm256_set1_epi32(0x7f800000));
+    const __m256i odd = _mm256_and_si256(_mm256_srli_epi32(bits, 16), _mm256_set1_epi32(1));
+    const __m256i rounded = _mm256_add_epi32(bits, _mm256_add_epi32(_mm256_set1_epi32(0x7fff), odd));
+    const __m256i quiet = _mm256_or_si256(bits, _mm256_set1_epi32(64 << 16));
+    const __m256i top = _mm256_blendv_epi8(rounded, quiet, nan);
+    return _mm256_castsi256_ps(_mm256_and_si256(top, _mm256_set1_epi32(static_cast<int>(0xffff0000u))));
+  }
+};
+
+int64_t widened_bytes(int64_t n) { return n * static_cast<int64_t>(sizeof(float)); }
+
+template <typename Format>
+void encode_widened(const float* x, void* act, int64_t n) {
+  auto* y = static_cast<float*>(act);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, Format::round8(_mm256_loadu_ps(x + i)));
+  if (i < n) {  // the tail through a padded vector, so it rounds exactly as the rest
+    alignas(32) float buf[8] = {};
+    for (int64_t k = i; k < n; ++k) buf[k - i] = x[k];
+    _mm256_store_ps(buf, Format::round8(_mm256_load_ps(buf)));
+    for (int64_t k = i; k < n; ++k) y[k] = buf[k - i];
+  }
+}
+
+// Rows stream from memory in decode: each cache line is fetched this far
+// ahead, once (see the closing note of the AVX2 k-quant tiles).
+constexpr int64_t kPrefetchBytes = 4096;
+
+template <typename Format, int NR, int NT>
+void float_tile(const uint8_t* w, int64_t row_bytes, const uint8_t* act, int64_t act_stride, int64_t n, float* out,
+                int64_t out_stride) {
+  const uint16_t* row[NR];
+  for (int r = 0; r < NR; ++r) row[r] = reinterpret_cast<const uint16_t*>(w + r * row_bytes);
+  const float* a[NT];
+  for (int t = 0; t < NT; ++t) a[t] = reinterpret_cast<const float*>(act + t * act_stride);
+  __m256 acc[NR][NT];
+  for (int r = 0; r < NR; ++r)
+    for (int t = 0; t < NT; ++t) acc[r][t] = _mm256_setzero_ps();
+  auto step = [&](int64_t i) {
+    __m256 wv[NR];
+    for (int r = 0; r < NR; ++r) wv[r] = Format::load8(row[r] + i);
+    for (int t = 0; t < NT; ++t) {
+      const __m256 av = _mm256_loadu_ps(a[t] + i);
+      for (int r = 0; r < NR; ++r) acc[r][t] = _mm256_fmadd_ps(wv[r], av, acc[r][t]);
+    }
+  };
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {  // one 64-byte line of each row
+    for (int r = 0; r < NR; ++r)
+      _mm_prefetch(reinterpret_cast<const char*>(row[r] + i) + kPrefetchBytes, _MM_HINT_T0);
+    step(i);
+    step(i + 8);
+    step(i + 16);
+    step(i + 24);
+  }
+  for (; i + 8 <= n; i += 8) step(i);
+  for (int r = 0; r < NR; ++r)
+    for (int t = 0; t < NT; ++t) {
+      float s = hsum(acc[r][t]);
+      for (int64_t k = i; k < n; ++k) s += Format::load1(row[r][k]) * a[t][k];
+      out[t * out_stride + r] = s;
+    }
+}
+
+template <int NR, int NT>
+struct F16Tile {
+  static void run(const uint8_t* w, int64_t rb, const uint8_t* act, int64_t as, int64_t n, float* out, int64_t os) {
+    float_tile<F16Format, NR, NT>(w, rb, act, as, n, out, os);
+  }
+};
+template <int NR, int NT>
+struct BF16Tile {
+  static void run(const uint8_t* w, int64_t rb, const uint8_t* act, int64_t as, int64_t n, float* out, int64_t os) {
+    float_tile<BF16Format, NR, NT>(w, rb, act, as, n, out, os);
+  }
+};
+
+template <template <int, int> class Tile, typename Format>
+void set_float_kernel(RowKernel& out) {
+  out = RowKernel{};
+  out.act_bytes = widened_bytes;
+  out.encode = encode_widened<Format>;
+  out.dot_rows = TileDispatch<Tile, 4, 3>::decode;
+  out.dot_tile = TileDispatch<Tile, 4, 3>::tile;
+}
+
+}  // namespace
+
+bool row_kernel_for_float(DType type, RowKernel& out) {
+  switch (type) {
+    case DType::kF16: set_float_kernel<F16Tile, F16Format>(out); return true;
+    case DType::kBF16: set_float_kernel<BF16Tile, BF16Format>(out); return true;
+    default: return false;
+  }
+}
+
+}  // namespace osprey::kernels::avx2
