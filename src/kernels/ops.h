@@ -65,7 +65,11 @@ inline void for_each_kv_run(const KvView& kv, int64_t n_kv, F&& f) {
   }
 }
 
-// Causal attention of one query head over positions [0, n_kv) of one KV head.
+// Causal attention of one query head over positions [0, n_kv) of one KV head:
+// softmax(q·K * scale)·V with q rounded to fp16 (to meet the fp16 keys) and
+// the rest in fp32 or wider. The fast kernels are flash-style (tiles of
+// positions, an online softmax) and leave `scores` untouched; they agree with
+// this definition to rounding.
 //   q:      [head_dim]
 //   scores: scratch of n_kv floats
 //   out:    [head_dim]

@@ -59,20 +59,24 @@ void Model::forward_batch(const int32_t* tokens, int64_t n, int64_t n_out, float
       if (!L.bv.empty()) kernels::add_bias(w.v.data(), L.bv.data(), n, kv_dim);
     }
     {
+      // Tokens are independent here (each writes its own cache row), so a
+      // prompt's tokens are split over the threads.
       const TraceSpan span(tr, "rope_kv_write", l, n);
-      for (int64_t t = 0; t < n; ++t) {
-        const int64_t pos = w.tok_pos[t];
-        const Sequence& s = seqs_[w.tok_seq[t]];
-        kernels::rope(w.q.data() + t * q_dim, static_cast<int>(c.n_head), static_cast<int>(hd), pos, rope);
-        kernels::rope(w.k.data() + t * kv_dim, static_cast<int>(c.n_head_kv), static_cast<int>(hd), pos, rope);
-        const int64_t row = int64_t{s.blocks[pos / bs]} * bs + pos % bs;
-        uint16_t* kc = cache_.k(l, row);
-        uint16_t* vc = cache_.v(l, row);
-        for (int64_t i = 0; i < kv_dim; ++i) {
-          kc[i] = fp32_to_fp16(w.k[t * kv_dim + i]);
-          vc[i] = fp32_to_fp16(w.v[t * kv_dim + i]);
+      pool.parallel_for(n, 1, [&](int64_t t0, int64_t t1, int) {
+        for (int64_t t = t0; t < t1; ++t) {
+          const int64_t pos = w.tok_pos[t];
+          const Sequence& s = seqs_[w.tok_seq[t]];
+          kernels::rope(w.q.data() + t * q_dim, static_cast<int>(c.n_head), static_cast<int>(hd), pos, rope);
+          kernels::rope(w.k.data() + t * kv_dim, static_cast<int>(c.n_head_kv), static_cast<int>(hd), pos, rope);
+          const int64_t row = int64_t{s.blocks[pos / bs]} * bs + pos % bs;
+          uint16_t* kc = cache_.k(l, row);
+          uint16_t* vc = cache_.v(l, row);
+          for (int64_t i = 0; i < kv_dim; ++i) {
+            kc[i] = fp32_to_fp16(w.k[t * kv_dim + i]);
+            vc[i] = fp32_to_fp16(w.v[t * kv_dim + i]);
+          }
         }
-      }
+      });
     }
     {
       // One task per (run of up to att_tokens_ rows of one sequence, KV head):
@@ -127,7 +131,10 @@ void Model::forward_batch(const int32_t* tokens, int64_t n, int64_t n_out, float
     }
     {
       const TraceSpan span(tr, "silu_mul", l, n);
-      kernels::silu_mul(w.gate.data(), w.gate.data(), w.up.data(), n * c.n_ff);
+      // Elementwise: ranges of 16 floats (one cache line) and up split over the threads.
+      pool.parallel_for(n * c.n_ff, 16, [&](int64_t b, int64_t e, int) {
+        kernels::silu_mul(w.gate.data() + b, w.gate.data() + b, w.up.data() + b, e - b);
+      });
     }
     {
       const TraceSpan span(tr, "ffn_down", l, n);

@@ -58,30 +58,34 @@ void rope(float* x, int n_heads, int head_dim, int64_t pos, const RopeParams& p)
 
 void attend_head(const float* q, const KvView& kv, int64_t n_kv, int head_dim, float scale, float* scores,
                  float* out) {
-  // Attention runs as fp16 x fp16 products with fp32 sums: the query is
-  // rounded to fp16 to meet the fp16 keys, and the probabilities are rounded
-  // to fp16 to meet the fp16 values. This is the contract of an fp16 KV cache
-  // (and what llama.cpp computes), so both engines agree to rounding.
+  // The query is rounded to fp16 to meet the fp16 keys, as an fp16 KV cache
+  // computes it (llama.cpp too); everything after is plain softmax, summed in
+  // double. Fast kernels reorder it (tiles, an online softmax) and must agree
+  // to rounding.
   float qh[1024];
   OSPREY_CHECK(head_dim <= 1024);  // ModelConfig rejects larger heads
   for (int d = 0; d < head_dim; ++d) qh[d] = fp16_to_fp32(fp32_to_fp16(q[d]));
+  float max = -INFINITY;
   for_each_kv_run(kv, n_kv, [&](int64_t t0, int64_t count, const uint16_t* k, const uint16_t*) {
     for (int64_t i = 0; i < count; ++i) {
       const uint16_t* kt = k + i * kv.stride;
       float s = 0;
       for (int d = 0; d < head_dim; ++d) s += qh[d] * fp16_to_fp32(kt[d]);
       scores[t0 + i] = s * scale;
+      max = std::fmax(max, scores[t0 + i]);
     }
   });
-  softmax(scores, n_kv);
-  for (int d = 0; d < head_dim; ++d) out[d] = 0;
+  double acc[1024] = {};
+  double sum = 0;
   for_each_kv_run(kv, n_kv, [&](int64_t t0, int64_t count, const uint16_t*, const uint16_t* v) {
     for (int64_t i = 0; i < count; ++i) {
       const uint16_t* vt = v + i * kv.stride;
-      const float p = fp16_to_fp32(fp32_to_fp16(scores[t0 + i]));
-      for (int d = 0; d < head_dim; ++d) out[d] += p * fp16_to_fp32(vt[d]);
+      const double p = std::exp(static_cast<double>(scores[t0 + i]) - max);
+      sum += p;
+      for (int d = 0; d < head_dim; ++d) acc[d] += p * fp16_to_fp32(vt[d]);
     }
   });
+  for (int d = 0; d < head_dim; ++d) out[d] = static_cast<float>(acc[d] / sum);
 }
 
 void attend_group(const float* const* q, int n_q, const int64_t* n_kv, const KvView& kv, int head_dim, float scale,

@@ -1,6 +1,17 @@
-// AVX2 + F16C attention of one query head over fp16 keys and values. Same
-// contract as the reference in ref/ops_ref.cpp: the query and the
-// probabilities are rounded to fp16, products are summed in fp32.
+// AVX2 + F16C flash-style attention over fp16 keys and values.
+//
+// Positions are taken in tiles of kTile, fixed by absolute position (tile k
+// covers positions 8k..8k+7 wherever the cache stores them). Each tile's K
+// and V rows are converted to fp32 once and then serve every query of the
+// call; per query, one tile costs eight dot products reduced together, one
+// vectorised exp and an online-softmax update (running max and sum, the
+// output rescaled when the max grows), so nothing is stored per position and
+// long prompts stay in cache. The query is rounded to fp16 to meet the fp16
+// keys; probabilities and sums stay fp32.
+//
+// A query's arithmetic depends only on its own query, length and the cache
+// contents, so it gets bit for bit the same result alone, in any group, and
+// over any block layout of the cache.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -13,107 +24,148 @@ namespace osprey::kernels::avx2 {
 
 namespace {
 
+constexpr int kTile = 8;
+
 inline __m256 load_half8(const uint16_t* p) {
   return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
 }
 
-inline float round_to_half(float x) { return _cvtsh_ss(_cvtss_sh(x, _MM_FROUND_TO_NEAREST_INT)); }
+// e^x to about 2 ulp for x <= 0 (Cody-Waite reduction to [-ln2/2, ln2/2] and a
+// degree-6 polynomial); results below the smallest normal float, and x = -inf,
+// give exactly 0.
+inline __m256 exp8(__m256 x) {
+  const __m256 lo = _mm256_set1_ps(-87.33654f);  // ln(FLT_MIN)
+  const __m256 tiny = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
+  x = _mm256_max_ps(_mm256_min_ps(x, _mm256_set1_ps(88.3762626647949f)), lo);
+  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+  __m256 y = _mm256_set1_ps(1.9875691500e-4f);
+  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.3981999507e-3f));
+  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(8.3334519073e-3f));
+  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(4.1665795894e-2f));
+  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.6666665459e-1f));
+  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(5.0000001201e-1f));
+  y = _mm256_fmadd_ps(y, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+  const __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  return _mm256_andnot_ps(tiny, _mm256_mul_ps(y, _mm256_castsi256_ps(bits)));
+}
+
+// The eight sums of a[0..7]'s lanes, as one vector: lane j = sum of a[j].
+inline __m256 reduce8(const __m256 a[8]) {
+  const __m256 h01 = _mm256_hadd_ps(a[0], a[1]), h23 = _mm256_hadd_ps(a[2], a[3]);
+  const __m256 h45 = _mm256_hadd_ps(a[4], a[5]), h67 = _mm256_hadd_ps(a[6], a[7]);
+  const __m256 h0123 = _mm256_hadd_ps(h01, h23), h4567 = _mm256_hadd_ps(h45, h67);
+  return _mm256_add_ps(_mm256_permute2f128_ps(h0123, h4567, 0x20), _mm256_permute2f128_ps(h0123, h4567, 0x31));
+}
+
+inline float hmax(__m256 v) {
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  m = _mm_max_ss(m, _mm_movehdup_ps(m));
+  return _mm_cvtss_f32(m);
+}
+
+// Storage row of position t.
+inline int64_t kv_row(const KvView& kv, int64_t t) {
+  return kv.blocks == nullptr ? t : static_cast<int64_t>(kv.blocks[t / kv.block_size]) * kv.block_size + t % kv.block_size;
+}
 
 }  // namespace
 
-void attend_head(const float* q, const KvView& kv, int64_t n_kv, int head_dim, float scale, float* scores,
-                 float* out) {
-  // Heads are multiples of 8 wide in every model osprey runs; others use the reference.
-  if (head_dim % 8 != 0 || head_dim > 256) {
-    kernels::attend_head(q, kv, n_kv, head_dim, scale, scores, out);
-    return;
-  }
-  const int nv = head_dim / 8;
-  __m256 qh[32];
-  for (int j = 0; j < nv; ++j)
-    qh[j] = _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(q + 8 * j), _MM_FROUND_TO_NEAREST_INT));
-  float max = -INFINITY;
-  for_each_kv_run(kv, n_kv, [&](int64_t t0, int64_t count, const uint16_t* k, const uint16_t*) {
-    for (int64_t i = 0; i < count; ++i) {
-      const uint16_t* kt = k + i * kv.stride;
-      __m256 acc = _mm256_setzero_ps();
-      for (int j = 0; j < nv; ++j) acc = _mm256_fmadd_ps(qh[j], load_half8(kt + 8 * j), acc);
-      scores[t0 + i] = hsum(acc) * scale;
-      max = std::fmax(max, scores[t0 + i]);
-    }
-  });
-  double sum = 0;
-  for (int64_t t = 0; t < n_kv; ++t) sum += (scores[t] = std::exp(scores[t] - max));
-  const float inv = static_cast<float>(1.0 / sum);
-  __m256 o[32];
-  for (int j = 0; j < nv; ++j) o[j] = _mm256_setzero_ps();
-  for_each_kv_run(kv, n_kv, [&](int64_t t0, int64_t count, const uint16_t*, const uint16_t* v) {
-    for (int64_t i = 0; i < count; ++i) {
-      const uint16_t* vt = v + i * kv.stride;
-      const __m256 p = _mm256_set1_ps(round_to_half(scores[t0 + i] * inv));
-      for (int j = 0; j < nv; ++j) o[j] = _mm256_fmadd_ps(p, load_half8(vt + 8 * j), o[j]);
-    }
-  });
-  for (int j = 0; j < nv; ++j) _mm256_storeu_ps(out + 8 * j, o[j]);
-}
-
 void attend_group(const float* const* q, int n_q, const int64_t* n_kv, const KvView& kv, int head_dim, float scale,
                   float* scores, float* const* out) {
-  if (head_dim % 8 != 0 || head_dim > 256 || n_q > kMaxGroupQueries) {
-    for (int i = 0; i < n_q; ++i) avx2::attend_head(q[i], kv, n_kv[i], head_dim, scale, scores, out[i]);
+  // Heads are multiples of 8 wide in every model osprey runs; others use the reference.
+  if (head_dim % 8 != 0 || head_dim > 256) {
+    kernels::attend_group(q, n_q, n_kv, kv, head_dim, scale, scores, out);
     return;
   }
-  // Every step below does, per query, exactly what attend_head does, in the
-  // same order; only the loops are turned so that a K or V row, converted
-  // once, serves all queries.
+  if (n_q > kMaxGroupQueries) {  // callers stay within the limit; this keeps the kernel total
+    for (int i = 0; i < n_q; i += kMaxGroupQueries)
+      avx2::attend_group(q + i, std::min(kMaxGroupQueries, n_q - i), n_kv + i, kv, head_dim, scale, scores, out + i);
+    return;
+  }
   const int nv = head_dim / 8;
   int64_t max_kv = 0;
   for (int i = 0; i < n_q; ++i) max_kv = std::max(max_kv, n_kv[i]);
   alignas(32) float qh[kMaxGroupQueries][256];
   alignas(32) float o[kMaxGroupQueries][256];
-  float max[kMaxGroupQueries], inv[kMaxGroupQueries];
+  alignas(32) float kf[kTile][256], vf[kTile][256];
+  float m[kMaxGroupQueries], l[kMaxGroupQueries];
   for (int i = 0; i < n_q; ++i) {
-    max[i] = -INFINITY;
-    for (int j = 0; j < nv; ++j)
+    m[i] = -INFINITY;
+    l[i] = 0;
+    for (int j = 0; j < nv; ++j) {
       _mm256_store_ps(qh[i] + 8 * j,
                       _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(q[i] + 8 * j), _MM_FROUND_TO_NEAREST_INT)));
+      _mm256_store_ps(o[i] + 8 * j, _mm256_setzero_ps());
+    }
   }
-  __m256 row[32];
-  for_each_kv_run(kv, max_kv, [&](int64_t t0, int64_t count, const uint16_t* k, const uint16_t*) {
-    for (int64_t r = 0; r < count; ++r) {
-      const int64_t t = t0 + r;
-      for (int j = 0; j < nv; ++j) row[j] = load_half8(k + r * kv.stride + 8 * j);
-      for (int i = 0; i < n_q; ++i) {
-        if (t >= n_kv[i]) continue;
-        __m256 acc = _mm256_setzero_ps();
-        for (int j = 0; j < nv; ++j) acc = _mm256_fmadd_ps(_mm256_load_ps(qh[i] + 8 * j), row[j], acc);
-        float& s = scores[i * max_kv + t];
-        s = hsum(acc) * scale;
-        max[i] = std::fmax(max[i], s);
+  const __m256 lane = _mm256_setr_ps(0, 1, 2, 3, 4, 5, 6, 7);
+  for (int64_t t0 = 0; t0 < max_kv; t0 += kTile) {
+    const int rows = static_cast<int>(std::min<int64_t>(kTile, max_kv - t0));
+    for (int r = 0; r < kTile; ++r) {
+      if (r < rows) {
+        const int64_t at = kv_row(kv, t0 + r) * kv.stride;
+        for (int j = 0; j < nv; ++j) {
+          _mm256_store_ps(kf[r] + 8 * j, load_half8(kv.k + at + 8 * j));
+          _mm256_store_ps(vf[r] + 8 * j, load_half8(kv.v + at + 8 * j));
+        }
+      } else {
+        for (int j = 0; j < nv; ++j) _mm256_store_ps(kf[r] + 8 * j, _mm256_setzero_ps());
       }
     }
-  });
+    for (int i = 0; i < n_q; ++i) {
+      if (n_kv[i] <= t0) continue;
+      const int valid = static_cast<int>(std::min<int64_t>(kTile, n_kv[i] - t0));
+      __m256 acc[kTile];
+      for (int r = 0; r < kTile; ++r) acc[r] = _mm256_setzero_ps();
+      for (int j = 0; j < nv; ++j) {
+        const __m256 qv = _mm256_load_ps(qh[i] + 8 * j);
+        for (int r = 0; r < kTile; ++r) acc[r] = _mm256_fmadd_ps(qv, _mm256_load_ps(kf[r] + 8 * j), acc[r]);
+      }
+      __m256 s = _mm256_mul_ps(reduce8(acc), _mm256_set1_ps(scale));
+      s = _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), s,
+                           _mm256_cmp_ps(lane, _mm256_set1_ps(static_cast<float>(valid)), _CMP_LT_OQ));
+      const float m_new = std::fmax(m[i], hmax(s));
+      // exp(m_old - m_new) rescales what came before (0 on the first tile).
+      const __m256 alpha = exp8(_mm256_set1_ps(m[i] - m_new));
+      const __m256 p = exp8(_mm256_sub_ps(s, _mm256_set1_ps(m_new)));
+      m[i] = m_new;
+      l[i] = l[i] * _mm256_cvtss_f32(alpha) + hsum(p);
+      if (valid == kTile) {  // the common case: the eight probabilities stay in registers
+        __m256 pb[kTile];
+        const __m256 lo = _mm256_permute2f128_ps(p, p, 0x00), hi = _mm256_permute2f128_ps(p, p, 0x11);
+        pb[0] = _mm256_shuffle_ps(lo, lo, 0x00), pb[1] = _mm256_shuffle_ps(lo, lo, 0x55);
+        pb[2] = _mm256_shuffle_ps(lo, lo, 0xAA), pb[3] = _mm256_shuffle_ps(lo, lo, 0xFF);
+        pb[4] = _mm256_shuffle_ps(hi, hi, 0x00), pb[5] = _mm256_shuffle_ps(hi, hi, 0x55);
+        pb[6] = _mm256_shuffle_ps(hi, hi, 0xAA), pb[7] = _mm256_shuffle_ps(hi, hi, 0xFF);
+        for (int j = 0; j < nv; ++j) {
+          __m256 a = _mm256_mul_ps(_mm256_load_ps(o[i] + 8 * j), alpha);
+          for (int r = 0; r < kTile; ++r) a = _mm256_fmadd_ps(pb[r], _mm256_load_ps(vf[r] + 8 * j), a);
+          _mm256_store_ps(o[i] + 8 * j, a);
+        }
+      } else {
+        alignas(32) float pv[kTile];
+        _mm256_store_ps(pv, p);
+        for (int j = 0; j < nv; ++j) {
+          __m256 a = _mm256_mul_ps(_mm256_load_ps(o[i] + 8 * j), alpha);
+          for (int r = 0; r < valid; ++r) a = _mm256_fmadd_ps(_mm256_set1_ps(pv[r]), _mm256_load_ps(vf[r] + 8 * j), a);
+          _mm256_store_ps(o[i] + 8 * j, a);
+        }
+      }
+    }
+  }
   for (int i = 0; i < n_q; ++i) {
-    float* si = scores + i * max_kv;
-    double sum = 0;
-    for (int64_t t = 0; t < n_kv[i]; ++t) sum += (si[t] = std::exp(si[t] - max[i]));
-    inv[i] = static_cast<float>(1.0 / sum);
-    for (int j = 0; j < nv; ++j) _mm256_store_ps(o[i] + 8 * j, _mm256_setzero_ps());
+    const __m256 inv = _mm256_set1_ps(1.0f / l[i]);
+    for (int j = 0; j < nv; ++j) _mm256_storeu_ps(out[i] + 8 * j, _mm256_mul_ps(_mm256_load_ps(o[i] + 8 * j), inv));
   }
-  for_each_kv_run(kv, max_kv, [&](int64_t t0, int64_t count, const uint16_t*, const uint16_t* v) {
-    for (int64_t r = 0; r < count; ++r) {
-      const int64_t t = t0 + r;
-      for (int j = 0; j < nv; ++j) row[j] = load_half8(v + r * kv.stride + 8 * j);
-      for (int i = 0; i < n_q; ++i) {
-        if (t >= n_kv[i]) continue;
-        const __m256 p = _mm256_set1_ps(round_to_half(scores[i * max_kv + t] * inv[i]));
-        for (int j = 0; j < nv; ++j)
-          _mm256_store_ps(o[i] + 8 * j, _mm256_fmadd_ps(p, row[j], _mm256_load_ps(o[i] + 8 * j)));
-      }
-    }
-  });
-  for (int i = 0; i < n_q; ++i)
-    for (int j = 0; j < nv; ++j) _mm256_storeu_ps(out[i] + 8 * j, _mm256_load_ps(o[i] + 8 * j));
+}
+
+void attend_head(const float* q, const KvView& kv, int64_t n_kv, int head_dim, float scale, float* scores,
+                 float* out) {
+  avx2::attend_group(&q, 1, &n_kv, kv, head_dim, scale, scores, &out);
 }
 
 }  // namespace osprey::kernels::avx2
