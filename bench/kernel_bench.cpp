@@ -44,10 +44,10 @@ void run_gemv(benchmark::State& state, DType type, int64_t n_in, int64_t n_out) 
   const auto src = random_row(n_in, 3);
   for (int64_t r = 0; r < n_out; ++r) ops->quantize(src.data(), w.data() + r * row, n_in);
   // The kernel a model would use, with the rows repacked if it wants that.
-  const kernels::RowKernel k = kernels::packed_row_kernel(type, kernels::active_isa());
+  const kernels::RowKernel k = kernels::packed_row_kernel(type, kernels::active_isa(), n_out);
   if (k.repack != nullptr) {
     std::vector<uint8_t> packed(w.size());
-    for (int64_t r = 0; r < n_out; ++r) k.repack(w.data() + r * row, packed.data() + r * row, n_in);
+    for (int64_t r = 0; r < n_out; r += k.row_group) k.repack(w.data() + r * row, packed.data() + r * row, n_in);
     w.swap(packed);
   }
   kernels::WeightMatrix m{w.data(), ops, k, n_in, n_out, row};

@@ -21,6 +21,7 @@ void attend_group(const float* const* q, int n_q, const int64_t* n_kv, const KvV
                   float* scores, float* const* out);
 bool row_kernel_for(DType type, RowKernel& out);  // false where there is no AVX2 tile kernel
 bool packed_row_kernel_for(DType type, RowKernel& out);  // false where there is no repacked AVX2 kernel
+bool interleaved_row_kernel_for(DType type, RowKernel& out);  // rows in groups of 8; false where there is none
 }
 namespace avx512 {
 bool row_kernel_for(DType type, RowKernel& out);  // false where there is no AVX-512 kernel
@@ -148,10 +149,11 @@ RowKernel row_kernel(DType type, Isa isa) {
   return k;
 }
 
-RowKernel packed_row_kernel(DType type, Isa isa) {
+RowKernel packed_row_kernel(DType type, Isa isa, int64_t n_rows) {
 #if defined(__x86_64__)
   // The AVX-512 kernels read the file's layout and beat the repacked AVX2 ones there.
   RowKernel k;
+  if (isa == Isa::kAvx2 && n_rows > 0 && n_rows % 8 == 0 && avx2::interleaved_row_kernel_for(type, k)) return k;
   if (isa == Isa::kAvx2 && avx2::packed_row_kernel_for(type, k)) return k;
 #endif
   return row_kernel(type, isa);

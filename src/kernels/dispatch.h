@@ -58,11 +58,16 @@ struct RowKernel {
   const QuantOps* act_ops = nullptr;
   DotFn dot = nullptr;
   // Set when the kernel reads rows in a layout of its own rather than the
-  // file's: turns one row of n elements into it. The packed row has the same
-  // size, so it can stand in for the file's row (kernels/repack.h).
+  // file's: turns row_group consecutive rows of n elements (row_group * the
+  // file's row bytes) into it. The packed rows take the same bytes, so they
+  // stand in for the file's one for one (kernels/repack.h). A kernel with
+  // row_group > 1 interleaves rows: it is given row counts, and row offsets,
+  // that are multiples of row_group.
   void (*repack)(const uint8_t* src, uint8_t* dst, int64_t n) = nullptr;
-  // Its inverse: one packed row back to the file's layout (embedding lookups).
-  void (*unpack)(const uint8_t* src, uint8_t* dst, int64_t n) = nullptr;
+  // Its inverse for one row (embedding lookups): row `row` (< row_group) of
+  // the packed group at `group`, back to the file's layout.
+  void (*unpack)(const uint8_t* group, int64_t row, uint8_t* dst, int64_t n) = nullptr;
+  int64_t row_group = 1;
 
   int64_t encoded_bytes(int64_t n) const;
   void encode_row(const float* x, void* act, int64_t n) const;
@@ -75,9 +80,10 @@ struct RowKernel {
 // The kernel for `type` at a level (the best one that level has for it)
 // over rows in the file's layout.
 RowKernel row_kernel(DType type, Isa isa);
-// The fastest kernel for `type` at a level, which may want the rows repacked
-// first (see RowKernel::repack); otherwise the same as row_kernel.
-RowKernel packed_row_kernel(DType type, Isa isa);
+// The fastest kernel for `type` at a level for a matrix of n_rows rows,
+// which may want the rows repacked first (see RowKernel::repack), in groups
+// that divide n_rows; otherwise the same as row_kernel.
+RowKernel packed_row_kernel(DType type, Isa isa, int64_t n_rows);
 
 // Attention of one query head (see ops.h), at a level.
 using AttendFn = void (*)(const float* q, const KvView& kv, int64_t n_kv, int head_dim, float scale, float* scores,

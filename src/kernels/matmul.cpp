@@ -49,6 +49,9 @@ void matmul_group(ThreadPool& pool, const WeightMatrix* const* ws, int count, co
   uint8_t* act[kMaxGroup];
   int64_t act_row[kMaxGroup];
   int64_t first_row[kMaxGroup + 1] = {0};
+  // Row ranges in multiples of 16 so that two threads never write the same
+  // 64-byte line of an output; a range may span two matrices.
+  constexpr int64_t kGroup = 16;
   uint8_t* next = scratch;
   for (int i = 0; i < count; ++i) {
     act_row[i] = ws[i]->kernel.encoded_bytes(ws[i]->n_in);
@@ -58,7 +61,10 @@ void matmul_group(ThreadPool& pool, const WeightMatrix* const* ws, int count, co
     } else {
       act[i] = act[owner[i]];
     }
-    first_row[i + 1] = first_row[i] + ws[i]->n_out;
+    // Each matrix starts on a multiple of kGroup rows of the combined range,
+    // so a thread's rows within it start on one too: kernels that interleave
+    // rows in groups (RowKernel::row_group) need their groups whole.
+    first_row[i + 1] = first_row[i] + (ws[i]->n_out + kGroup - 1) / kGroup * kGroup;
   }
   const int64_t n_in = ws[0]->n_in;
   pool.parallel_for(n_tokens * count, 1, [&](int64_t b, int64_t e, int) {
@@ -68,9 +74,6 @@ void matmul_group(ThreadPool& pool, const WeightMatrix* const* ws, int count, co
       if (owner[i] == i) ws[i]->kernel.encode_row(x + t * n_in, act[i] + t * act_row[i], n_in);
     }
   });
-  // Row ranges in multiples of 16 so that two threads never write the same
-  // 64-byte line of an output; a range may span two matrices.
-  constexpr int64_t kGroup = 16;
   // For prompts, tiles of up to 4 tokens reuse each unpacked weight block,
   // and a block of rows that stays in L2 meets every token tile before the
   // next block is read, so the activations stream from L3 once per block.
@@ -82,9 +85,13 @@ void matmul_group(ThreadPool& pool, const WeightMatrix* const* ws, int count, co
       while (r >= first_row[i + 1]) ++i;
       const WeightMatrix& w = *ws[i];
       const int64_t local = r - first_row[i];
+      if (local >= w.n_out) {  // the padding after a matrix
+        r = std::min(r1, first_row[i + 1]);
+        continue;
+      }
       const int64_t block = n_tokens <= kTileTokens ? kGroup
                                                     : std::max(kGroup, kBlockWeightBytes / w.row_bytes / kGroup * kGroup);
-      const int64_t nr = std::min({block, r1 - r, first_row[i + 1] - r});
+      const int64_t nr = std::min({block, r1 - r, w.n_out - local});
       for (int64_t t = 0; t < n_tokens; t += kTileTokens) {
         const int nt = static_cast<int>(std::min(kTileTokens, n_tokens - t));
         w.kernel.tile(w.data + local * w.row_bytes, w.row_bytes, nr, act[i] + t * act_row[i], act_row[i], nt, n_in,

@@ -25,8 +25,9 @@ void Model::forward_batch(const int32_t* tokens, int64_t n, int64_t n_out, float
     const auto& emb = weights_.tok_embd;
     for (int64_t t = 0; t < n; ++t) {
       const uint8_t* row = emb.data + tokens[t] * emb.row_bytes;
-      if (emb.kernel.unpack != nullptr && emb.kernel.repack != nullptr) {  // repacked as the output matrix
-        emb.kernel.unpack(row, w.embd_row.data(), E);
+      if (emb.kernel.unpack != nullptr) {  // repacked as the output matrix
+        const int64_t g = emb.kernel.row_group;
+        emb.kernel.unpack(emb.data + tokens[t] / g * g * emb.row_bytes, tokens[t] % g, w.embd_row.data(), E);
         row = w.embd_row.data();
       }
       emb.ops->dequantize(row, w.x.data() + t * E, E);

@@ -25,7 +25,7 @@ class Binder {
     if (ops == nullptr || ops->dot == nullptr)
       return Unsupported(file_.path() + ": tensor '" + name + "' has type " + dtype_name(t->type) +
                          ", which osprey cannot compute with yet");
-    const kernels::RowKernel k = repackable ? kernels::packed_row_kernel(t->type, isa_) : kernels::row_kernel(t->type, isa_);
+    const kernels::RowKernel k = repackable ? kernels::packed_row_kernel(t->type, isa_, n_out) : kernels::row_kernel(t->type, isa_);
     out = {t->data, ops, k, n_in, n_out, quant_row_bytes(*ops, n_in)};
     return Status::Ok();
   }
@@ -75,8 +75,10 @@ Status repack(std::vector<kernels::WeightMatrix*> mats, ModelWeights& w, ThreadP
   for (kernels::WeightMatrix* m : mats) {
     const uint8_t* src = m->data;
     const int64_t bytes = m->row_bytes * m->n_out;
-    pool.parallel_for(m->n_out, 64, [&](int64_t r0, int64_t r1, int) {
-      for (int64_t r = r0; r < r1; ++r) m->kernel.repack(src + r * m->row_bytes, next + r * m->row_bytes, m->n_in);
+    const int64_t g = m->kernel.row_group;  // divides n_out (packed_row_kernel)
+    pool.parallel_for(m->n_out / g, 8, [&](int64_t g0, int64_t g1, int) {
+      for (int64_t i = g0; i < g1; ++i)
+        m->kernel.repack(src + i * g * m->row_bytes, next + i * g * m->row_bytes, m->n_in);
     });
     release_mapped_pages(src, static_cast<size_t>(bytes));
     m->data = next;

@@ -121,29 +121,34 @@ TEST_P(DotVariant, RowKernelMatchesScalarReference) {
 // load, against the scalar reference on the file's rows. Block counts cover
 // the groups of eight scales, odd pairs and a lone last block. A row's
 // result must not depend on the rows or tokens beside it, bit for bit,
-// since batching relies on that.
-TEST_P(DotVariant, PackedRowKernelMatchesScalarReference) {
-  const Case c = GetParam();
+// since batching relies on that. Matrices of 5 rows get the per-row
+// layouts; of 24 rows, also those that interleave rows in groups.
+class PackedKernel : public ::testing::TestWithParam<std::tuple<Case, int64_t>> {};
+
+TEST_P(PackedKernel, MatchesScalarReference) {
+  const auto [c, n_rows] = GetParam();
   const auto avail = kernels::available_isas();
   if (std::find(avail.begin(), avail.end(), c.isa) == avail.end())
     GTEST_SKIP() << kernels::isa_name(c.isa) << " is compiled but this CPU cannot run it";
-  const kernels::RowKernel k = kernels::packed_row_kernel(c.type, c.isa);
+  const kernels::RowKernel k = kernels::packed_row_kernel(c.type, c.isa, n_rows);
   if (k.repack == nullptr) GTEST_SKIP() << "no repacked kernel for " << dtype_name(c.type) << " at this level";
+  ASSERT_EQ(n_rows % k.row_group, 0) << "a kernel whose row groups do not divide the matrix";
+  const int64_t g = k.row_group;
   const QuantOps* ops = quant_ops(c.type);
   const QuantOps* ref_act = quant_ops(ops->dot_type);
   for (int64_t blocks : {1, 2, 3, 7, 8, 9, 17, 18, 31, 64}) {
     const int64_t n = blocks * ops->block_len;
     const int64_t row_bytes = quant_row_bytes(*ops, n);
-    const int64_t n_rows = 5;
     const auto w = test::random_floats(n * n_rows, 500 + blocks);
     std::vector<uint8_t> file(row_bytes * n_rows), packed(row_bytes * n_rows);
+    for (int64_t r = 0; r < n_rows; ++r) ops->quantize(w.data() + r * n, file.data() + r * row_bytes, n);
+    for (int64_t r = 0; r < n_rows; r += g) k.repack(file.data() + r * row_bytes, packed.data() + r * row_bytes, n);
+    ASSERT_NE(k.unpack, nullptr);
     for (int64_t r = 0; r < n_rows; ++r) {
-      ops->quantize(w.data() + r * n, file.data() + r * row_bytes, n);
-      k.repack(file.data() + r * row_bytes, packed.data() + r * row_bytes, n);
-      ASSERT_NE(k.unpack, nullptr);
       std::vector<uint8_t> back(row_bytes);
-      k.unpack(packed.data() + r * row_bytes, back.data(), n);
-      ASSERT_EQ(std::memcmp(back.data(), file.data() + r * row_bytes, row_bytes), 0) << "unpack(repack(row)) differs, blocks=" << blocks;
+      k.unpack(packed.data() + r / g * g * row_bytes, r % g, back.data(), n);
+      ASSERT_EQ(std::memcmp(back.data(), file.data() + r * row_bytes, row_bytes), 0)
+          << "unpack(repack(row)) differs, blocks=" << blocks << " row " << r;
     }
     const int n_tok = 4;
     const int64_t stride = k.encoded_bytes(n);
@@ -166,9 +171,10 @@ TEST_P(DotVariant, PackedRowKernelMatchesScalarReference) {
         EXPECT_NEAR(alone[r], want, 2e-6 * mag) << kernels::isa_name(c.isa) << " " << dtype_name(c.type)
                                                 << " blocks=" << blocks << " token " << t << " row " << r;
         EXPECT_EQ(tile[t * n_rows + r], alone[r]) << "a tile of " << n_tok << " tokens changed token " << t << " row " << r;
-        float single = 0;
-        k.dots(packed.data() + r * row_bytes, row_bytes, 1, acts.data() + t * stride, n, &single);
-        EXPECT_EQ(single, alone[r]) << "row " << r << " alone differs from row " << r << " among " << n_rows;
+        // Its own group of rows alone (a single row for per-row layouts).
+        std::vector<float> own(g);
+        k.dots(packed.data() + r / g * g * row_bytes, row_bytes, g, acts.data() + t * stride, n, own.data());
+        EXPECT_EQ(own[r % g], alone[r]) << "row " << r << " in its group alone differs from row " << r << " among " << n_rows;
       }
     }
   }
@@ -189,9 +195,11 @@ TEST(ActivationEncoding, SimdEncodersEqualScalarByteForByte) {
   rows.push_back(odd);
   for (Isa isa : kernels::available_isas())
     for (DType t : {DType::kQ4_0, DType::kQ8_0}) {
-      for (const kernels::RowKernel& k : {kernels::row_kernel(t, isa), kernels::packed_row_kernel(t, isa)}) {
+      for (const kernels::RowKernel& k : {kernels::row_kernel(t, isa), kernels::packed_row_kernel(t, isa, 5),
+                                          kernels::packed_row_kernel(t, isa, 8)}) {
         if (k.encode == nullptr || k.act_bytes != kernels::planar_q8_bytes) continue;
-        const bool paired = k.repack != nullptr;
+        // Per-row repacked layouts pair blocks by halves; interleaved rows do not.
+        const bool paired = k.repack != nullptr && k.row_group == 1;
         for (size_t r = 0; r < rows.size(); ++r) {
           std::vector<uint8_t> want(kernels::planar_q8_bytes(n)), got(want.size());
           (paired ? kernels::encode_planar_q8_paired : kernels::encode_planar_q8)(rows[r].data(), want.data(), n);
@@ -214,6 +222,14 @@ std::vector<Case> all_cases() {
 INSTANTIATE_TEST_SUITE_P(AllVariants, DotVariant, ::testing::ValuesIn(all_cases()), [](const auto& info) {
   return std::string(kernels::isa_name(info.param.isa)) + "_" + dtype_name(info.param.type);
 });
+
+INSTANTIATE_TEST_SUITE_P(AllVariants, PackedKernel,
+                         ::testing::Combine(::testing::ValuesIn(all_cases()), ::testing::Values(int64_t{5}, int64_t{24})),
+                         [](const auto& info) {
+                           const Case c = std::get<0>(info.param);
+                           return std::string(kernels::isa_name(c.isa)) + "_" + dtype_name(c.type) + "_rows" +
+                                  std::to_string(std::get<1>(info.param));
+                         });
 
 }  // namespace
 }  // namespace osprey

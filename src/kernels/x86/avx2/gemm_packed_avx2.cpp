@@ -195,8 +195,8 @@ void repack_q8_0(const uint8_t* src, uint8_t* dst, int64_t n) {
   pair_halves_q8(dst + 2 * (n / kQK), n / kQK);
 }
 
-void unpack_q4_0(const uint8_t* src, uint8_t* dst, int64_t n) { unpack_scales_first(src, dst, n / kQK, 16); }
-void unpack_q8_0(const uint8_t* src, uint8_t* dst, int64_t n) {
+void unpack_q4_0(const uint8_t* src, int64_t, uint8_t* dst, int64_t n) { unpack_scales_first(src, dst, n / kQK, 16); }
+void unpack_q8_0(const uint8_t* src, int64_t, uint8_t* dst, int64_t n) {
   const int64_t nb = n / kQK;
   const uint8_t* payload = src + 2 * nb;
   for (int64_t i = 0; i < nb; ++i) {

@@ -1,0 +1,149 @@
+// AVX2 Q4_0 over eight rows interleaved, against q8 planar activations.
+// Built with -mavx2 -mfma -mf16c; only called after the CPU was probed.
+//
+// Why: in one row's layout every 32-element block needs its own float
+// scaling per token (an int32 reduction, a conversion and an FMA for 32
+// products), and on AVX2 without VNNI that overhead, not DRAM, bounds decode
+// and prefill. With eight rows side by side, the eight lanes of one register
+// are eight rows: the activations are broadcast four bytes at a time, eight
+// maddubs fill one register's int16 sums for all eight rows, and one
+// reduction, conversion and FMA then serve eight rows at once.
+//
+// A group of 8 rows of nb blocks is, in the same 8 x 18 x nb bytes:
+//   [scales: nb x 8 fp16, block by block: the eight rows' scales of block b]
+//   [payloads: nb x 128 bytes; block b's chunk c (32 bytes) holds, for row r,
+//    bytes 4c..4c+3 of that row's 16 nibble bytes at 4r..4r+3]
+// so a chunk's low nibbles are elements 4c..4c+3 of each row, and its high
+// nibbles elements 16+4c..16+4c+3.
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "kernels/dispatch.h"
+#include "kernels/planar_act.h"
+#include "kernels/x86/avx2/avx2_util.h"
+#include "quant/blocks.h"
+
+namespace osprey::kernels::avx2 {
+
+using namespace osprey::quant;
+
+void encode_planar_q8(const float* x, void* act, int64_t n);  // encode_avx2.cpp
+
+namespace {
+
+constexpr int kRows = 8;
+constexpr int64_t kChunkBytes = 32, kBlockPayload = 4 * kChunkBytes;
+// See gemm_packed_avx2.cpp: every cache line of the payload stream is asked
+// for this far ahead.
+constexpr int64_t kPrefetchBytes = 4096;
+
+inline __m256i bcast4(const int8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return _mm256_set1_epi32(v);
+}
+
+template <int NT>
+void x8_tile(const uint8_t* g, const uint8_t* act, int64_t act_stride, int64_t n, float* out, int64_t out_stride) {
+  const int64_t nb = n / kQK;
+  const auto* scales = reinterpret_cast<const uint16_t*>(g);
+  const uint8_t* payload = g + 2 * kRows * nb;
+  PlanarQ8 a[NT];
+  for (int t = 0; t < NT; ++t) a[t] = PlanarQ8(act + t * act_stride, n);
+  const __m256i low4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+  __m256 acc[NT];
+  for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* p = payload + b * kBlockPayload;
+    _mm_prefetch(reinterpret_cast<const char*>(p) + kPrefetchBytes, _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(p) + kPrefetchBytes + 64, _MM_HINT_T0);
+    if ((b & 3) == 0)  // the scale stream moves 16 bytes a block
+      _mm_prefetch(reinterpret_cast<const char*>(scales + kRows * b) + kPrefetchBytes / 8, _MM_HINT_T0);
+    __m256i w[8];
+    for (int c = 0; c < 4; ++c) {
+      const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + c * kChunkBytes));
+      w[c] = _mm256_and_si256(raw, low4);
+      w[4 + c] = _mm256_and_si256(_mm256_srli_epi16(raw, 4), low4);
+    }
+    const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scales + kRows * b)));
+    for (int t = 0; t < NT; ++t) {
+      const int8_t* q = a[t].q + b * kQK;
+      // Lanes 2r, 2r+1 are row r's. Levels 0..15 times |a| <= 127, two per
+      // lane per maddubs: eight of them stay below 2^15.
+      __m256i s = _mm256_maddubs_epi16(w[0], bcast4(q));
+      for (int c = 1; c < 4; ++c) s = _mm256_add_epi16(s, _mm256_maddubs_epi16(w[c], bcast4(q + 4 * c)));
+      for (int c = 0; c < 4; ++c) s = _mm256_add_epi16(s, _mm256_maddubs_epi16(w[4 + c], bcast4(q + 16 + 4 * c)));
+      // The levels stand for q - 8: subtract 8 * sum(a) of the block.
+      const __m256i d32 = _mm256_sub_epi32(_mm256_madd_epi16(s, ones), _mm256_set1_epi32(8 * a[t].sum[b]));
+      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d32), _mm256_mul_ps(dw, _mm256_set1_ps(a[t].d[b])), acc[t]);
+    }
+  }
+  for (int t = 0; t < NT; ++t) _mm256_storeu_ps(out + t * out_stride, acc[t]);
+}
+
+void x8_rows(const uint8_t* w, int64_t row_bytes, int64_t n_rows, const void* act, int64_t n, float* out) {
+  for (int64_t r = 0; r < n_rows; r += kRows)
+    x8_tile<1>(w + r * row_bytes, static_cast<const uint8_t*>(act), 0, n, out + r, 0);
+}
+
+template <int NT>
+void x8_tiles(const uint8_t* w, int64_t row_bytes, int64_t n_rows, const uint8_t* act, int64_t act_stride, int64_t n,
+              float* out, int64_t out_stride) {
+  for (int64_t r = 0; r < n_rows; r += kRows) x8_tile<NT>(w + r * row_bytes, act, act_stride, n, out + r, out_stride);
+}
+
+void x8_tile_any(const uint8_t* w, int64_t row_bytes, int64_t n_rows, const uint8_t* act, int64_t act_stride,
+                 int n_tok, int64_t n, float* out, int64_t out_stride) {
+  switch (n_tok) {
+    case 4: x8_tiles<4>(w, row_bytes, n_rows, act, act_stride, n, out, out_stride); break;
+    case 3: x8_tiles<3>(w, row_bytes, n_rows, act, act_stride, n, out, out_stride); break;
+    case 2: x8_tiles<2>(w, row_bytes, n_rows, act, act_stride, n, out, out_stride); break;
+    default: x8_tiles<1>(w, row_bytes, n_rows, act, act_stride, n, out, out_stride); break;
+  }
+}
+
+// Eight file rows (consecutive, 18 * nb bytes each) into one group.
+void repack_x8(const uint8_t* src, uint8_t* dst, int64_t n) {
+  const int64_t nb = n / kQK, row_bytes = nb * static_cast<int64_t>(sizeof(BlockQ4_0));
+  auto* scales = reinterpret_cast<uint16_t*>(dst);
+  uint8_t* payload = dst + 2 * kRows * nb;
+  for (int r = 0; r < kRows; ++r) {
+    const auto* blocks = reinterpret_cast<const BlockQ4_0*>(src + r * row_bytes);
+    for (int64_t b = 0; b < nb; ++b) {
+      scales[kRows * b + r] = blocks[b].d;
+      for (int c = 0; c < 4; ++c)
+        std::memcpy(payload + b * kBlockPayload + c * kChunkBytes + 4 * r, blocks[b].qs + 4 * c, 4);
+    }
+  }
+}
+
+// Row `row` of a group back to the file's layout.
+void unpack_x8(const uint8_t* group, int64_t row, uint8_t* dst, int64_t n) {
+  const int64_t nb = n / kQK;
+  const auto* scales = reinterpret_cast<const uint16_t*>(group);
+  const uint8_t* payload = group + 2 * kRows * nb;
+  auto* blocks = reinterpret_cast<BlockQ4_0*>(dst);
+  for (int64_t b = 0; b < nb; ++b) {
+    blocks[b].d = scales[kRows * b + row];
+    for (int c = 0; c < 4; ++c)
+      std::memcpy(blocks[b].qs + 4 * c, payload + b * kBlockPayload + c * kChunkBytes + 4 * row, 4);
+  }
+}
+
+}  // namespace
+
+bool interleaved_row_kernel_for(DType type, RowKernel& out) {
+  if (type != DType::kQ4_0) return false;
+  out = RowKernel{};
+  out.act_bytes = planar_q8_bytes;
+  out.encode = avx2::encode_planar_q8;
+  out.dot_rows = x8_rows;
+  out.dot_tile = x8_tile_any;
+  out.row_group = kRows;
+  out.repack = repack_x8;
+  out.unpack = unpack_x8;
+  return true;
+}
+
+}  // namespace osprey::kernels::avx2
