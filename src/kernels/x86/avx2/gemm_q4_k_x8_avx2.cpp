@@ -1,0 +1,212 @@
+// AVX2 Q4_K over eight interleaved rows, against q8_k planar activations.
+// Built with -mavx2 -mfma -mf16c; only called after the CPU was probed.
+//
+// The same idea as the Q4_0 kernel beside it (gemm_q4_0_x8_avx2.cpp): the
+// eight lanes of a register are eight rows, activations are broadcast four
+// bytes at a time, and the scaling work is shared by the eight rows. Here a
+// sub-block's 6-bit scale multiplies its int16 sums inside the one madd that
+// widens them, and the min term of a super-block costs four madds per token.
+//
+// A group of 8 rows is, super-block by super-block, in the same 8 x 144 bytes:
+//   [d: 8 fp16][dmin: 8 fp16]
+//   [the rows' 12 packed scale bytes as three 32-bit words: word 0 of the 8
+//    rows, then word 1, then word 2]
+//   [levels: for sub-block j (32 elements) four 32-byte vectors; vector k
+//    holds, for row r at bytes 4r..4r+3, elements 4k..4k+3 of the sub-block
+//    in the low nibbles and elements 16+4k..16+4k+3 in the high nibbles]
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "kernels/dispatch.h"
+#include "kernels/planar_act.h"
+#include "quant/blocks.h"
+
+namespace osprey::kernels::avx2 {
+
+using namespace osprey::quant;
+
+namespace {
+
+constexpr int kRows = 8;
+constexpr int64_t kGroupBlock = kRows * static_cast<int64_t>(sizeof(BlockQ4_K));  // 1152
+constexpr int64_t kLevels = 128;  // offset of the levels in a group's super-block
+constexpr int64_t kPrefetchBytes = 4096;
+
+inline __m256i bcast4(const int8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return _mm256_set1_epi32(v);
+}
+
+inline __m256i load32(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+
+// Byte b of each 32-bit lane, as the int16 pair [x, x] (scales) ...
+inline __m256i dup_byte(__m256i v, int b) {
+  const char z = static_cast<char>(0x80);
+  const char i0 = static_cast<char>(b), i1 = static_cast<char>(b + 4), i2 = static_cast<char>(b + 8),
+             i3 = static_cast<char>(b + 12);
+  return _mm256_shuffle_epi8(v, _mm256_setr_epi8(i0, z, i0, z, i1, z, i1, z, i2, z, i2, z, i3, z, i3, z, i0, z, i0, z,
+                                                 i1, z, i1, z, i2, z, i2, z, i3, z, i3, z));
+}
+// ... and bytes b, b+1 as the int16 pair [x_b, x_b+1] (mins).
+inline __m256i pair_bytes(__m256i v, int b) {
+  const char z = static_cast<char>(0x80);
+  auto at = [&](int lane, int k) { return static_cast<char>(4 * lane + b + k); };
+  return _mm256_shuffle_epi8(v, _mm256_setr_epi8(at(0, 0), z, at(0, 1), z, at(1, 0), z, at(1, 1), z, at(2, 0), z,
+                                                 at(2, 1), z, at(3, 0), z, at(3, 1), z, at(0, 0), z, at(0, 1), z,
+                                                 at(1, 0), z, at(1, 1), z, at(2, 0), z, at(2, 1), z, at(3, 0), z,
+                                                 at(3, 1), z));
+}
+
+inline int32_t int16_pair(int32_t lo, int32_t hi) {
+  return static_cast<int32_t>((static_cast<uint32_t>(lo) & 0xFFFFu) | (static_cast<uint32_t>(hi) << 16));
+}
+
+template <int NT>
+void x8_tile(const uint8_t* g, const uint8_t* act, int64_t act_stride, int64_t n, float* out, int64_t out_stride) {
+  const int64_t nsb = n / kQK_K;
+  PlanarQ8K a[NT];
+  for (int t = 0; t < NT; ++t) a[t] = PlanarQ8K(act + t * act_stride, n);
+  const __m256i low4 = _mm256_set1_epi8(0x0F);
+  __m256 acc[NT];
+  for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < nsb; ++b) {
+    const uint8_t* p = g + b * kGroupBlock;
+    for (int64_t l = 0; l < kGroupBlock; l += 64)
+      _mm_prefetch(reinterpret_cast<const char*>(p) + kPrefetchBytes + l, _MM_HINT_T0);
+    // Scales and mins of all eight rows at once (k_unpack_scales_mins, lane-wise).
+    const __m256i w0 = load32(p + 32), w1 = load32(p + 64), w2 = load32(p + 96);
+    const __m256i m6 = _mm256_set1_epi8(0x3F), m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x03);
+    const __m256i sc_lo = _mm256_and_si256(w0, m6), mn_lo = _mm256_and_si256(w1, m6);
+    const __m256i sc_hi = _mm256_or_si256(_mm256_and_si256(w2, m4),
+                                          _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(w0, 6), m2), 4));
+    const __m256i mn_hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(w2, 4), m4),
+                                          _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(w1, 6), m2), 4));
+    __m256i sumi[NT];
+    for (int t = 0; t < NT; ++t) sumi[t] = _mm256_setzero_si256();
+    for (int j = 0; j < 8; ++j) {
+      const __m256i sc = dup_byte(j < 4 ? sc_lo : sc_hi, j & 3);
+      const uint8_t* lv = p + kLevels + j * 128;
+      __m256i w[8];
+      for (int k = 0; k < 4; ++k) {
+        const __m256i raw = load32(lv + 32 * k);
+        w[k] = _mm256_and_si256(raw, low4);
+        w[4 + k] = _mm256_and_si256(_mm256_srli_epi16(raw, 4), low4);
+      }
+      for (int t = 0; t < NT; ++t) {
+        const int8_t* q = a[t].q + b * kQK_K + 32 * j;
+        // Levels 0..15 times |a| <= 127, two per lane per maddubs: eight stay below 2^15.
+        __m256i s = _mm256_maddubs_epi16(w[0], bcast4(q));
+        for (int k = 1; k < 4; ++k) s = _mm256_add_epi16(s, _mm256_maddubs_epi16(w[k], bcast4(q + 4 * k)));
+        for (int k = 0; k < 4; ++k) s = _mm256_add_epi16(s, _mm256_maddubs_epi16(w[4 + k], bcast4(q + 16 + 4 * k)));
+        sumi[t] = _mm256_add_epi32(sumi[t], _mm256_madd_epi16(s, sc));
+      }
+    }
+    const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    const __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16)));
+    const __m256i mp[4] = {pair_bytes(mn_lo, 0), pair_bytes(mn_lo, 2), pair_bytes(mn_hi, 0), pair_bytes(mn_hi, 2)};
+    for (int t = 0; t < NT; ++t) {
+      const int32_t* s32 = a[t].sum32 + b * 8;
+      __m256i mins = _mm256_madd_epi16(mp[0], _mm256_set1_epi32(int16_pair(s32[0], s32[1])));
+      for (int k = 1; k < 4; ++k)
+        mins = _mm256_add_epi32(mins, _mm256_madd_epi16(mp[k], _mm256_set1_epi32(int16_pair(s32[2 * k], s32[2 * k + 1]))));
+      const __m256 da = _mm256_set1_ps(a[t].d[b]);
+      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi[t]), _mm256_mul_ps(d, da), acc[t]);
+      acc[t] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(mins), _mm256_mul_ps(dmin, da), acc[t]);
+    }
+  }
+  for (int t = 0; t < NT; ++t) _mm256_storeu_ps(out + t * out_stride, acc[t]);
+}
+
+void x8_rows(const uint8_t* w, int64_t row_bytes, int64_t n_rows, const void* act, int64_t n, float* out) {
+  for (int64_t r = 0; r < n_rows; r += kRows)
+    x8_tile<1>(w + r * row_bytes, static_cast<const uint8_t*>(act), 0, n, out + r, 0);
+}
+
+template <int NT>
+void x8_tiles(const uint8_t* w, int64_t row_bytes, int64_t n_rows, const uint8_t* act, int64_t act_stride, int64_t n,
+              float* out, int64_t out_stride) {
+  for (int64_t r = 0; r < n_rows; r += kRows) x8_tile<NT>(w + r * row_bytes, act, act_stride, n, out + r, out_stride);
+}
+
+void x8_tile_any(const uint8_t* w, int64_t row_bytes, int64_t n_rows, const uint8_t* act, int64_t act_stride,
+                 int n_tok, int64_t n, float* out, int64_t out_stride) {
+  switch (n_tok) {
+    case 4: x8_tiles<4>(w, row_bytes, n_rows, act, act_stride, n, out, out_stride); break;
+    case 3: x8_tiles<3>(w, row_bytes, n_rows, act, act_stride, n, out, out_stride); break;
+    case 2: x8_tiles<2>(w, row_bytes, n_rows, act, act_stride, n, out, out_stride); break;
+    default: x8_tiles<1>(w, row_bytes, n_rows, act, act_stride, n, out, out_stride); break;
+  }
+}
+
+// Where element e (0..31) of sub-block j sits in a file block's qs: byte
+// 32 * (j / 2) + e, low nibble for even j, high for odd.
+inline uint8_t file_level(const BlockQ4_K& blk, int j, int e) {
+  const uint8_t byte = blk.qs[32 * (j / 2) + e];
+  return (j & 1) ? byte >> 4 : byte & 0x0F;
+}
+
+// Byte i of row r in vector k of sub-block j: elements 4k+i (low) and 16+4k+i (high).
+inline int64_t packed_byte(int j, int k, int r, int i) { return kLevels + j * 128 + 32 * k + 4 * r + i; }
+
+// Eight file rows (consecutive, 144 bytes a super-block) into one group.
+void repack_x8(const uint8_t* src, uint8_t* dst, int64_t n) {
+  const int64_t nsb = n / kQK_K, row_bytes = nsb * static_cast<int64_t>(sizeof(BlockQ4_K));
+  for (int r = 0; r < kRows; ++r) {
+    const auto* blocks = reinterpret_cast<const BlockQ4_K*>(src + r * row_bytes);
+    for (int64_t b = 0; b < nsb; ++b) {
+      const BlockQ4_K& blk = blocks[b];
+      uint8_t* sb = dst + b * kGroupBlock;
+      std::memcpy(sb + 2 * r, &blk.d, 2);
+      std::memcpy(sb + 16 + 2 * r, &blk.dmin, 2);
+      for (int wd = 0; wd < 3; ++wd) std::memcpy(sb + 32 + 32 * wd + 4 * r, blk.scales + 4 * wd, 4);
+      for (int j = 0; j < 8; ++j)
+        for (int k = 0; k < 4; ++k)
+          for (int i = 0; i < 4; ++i)
+            sb[packed_byte(j, k, r, i)] =
+                static_cast<uint8_t>(file_level(blk, j, 4 * k + i) | (file_level(blk, j, 16 + 4 * k + i) << 4));
+    }
+  }
+}
+
+// Row `row` of a group back to the file's layout.
+void unpack_x8(const uint8_t* group, int64_t row, uint8_t* dst, int64_t n) {
+  const int64_t nsb = n / kQK_K;
+  auto* blocks = reinterpret_cast<BlockQ4_K*>(dst);
+  const int r = static_cast<int>(row);
+  for (int64_t b = 0; b < nsb; ++b) {
+    BlockQ4_K& blk = blocks[b];
+    const uint8_t* sb = group + b * kGroupBlock;
+    std::memcpy(&blk.d, sb + 2 * r, 2);
+    std::memcpy(&blk.dmin, sb + 16 + 2 * r, 2);
+    for (int wd = 0; wd < 3; ++wd) std::memcpy(blk.scales + 4 * wd, sb + 32 + 32 * wd + 4 * r, 4);
+    std::memset(blk.qs, 0, sizeof(blk.qs));
+    for (int j = 0; j < 8; ++j)
+      for (int k = 0; k < 4; ++k)
+        for (int i = 0; i < 4; ++i) {
+          const uint8_t v = sb[packed_byte(j, k, r, i)];
+          for (int e : {4 * k + i, 16 + 4 * k + i}) {
+            const uint8_t level = e < 16 ? v & 0x0F : v >> 4;
+            blk.qs[32 * (j / 2) + e] |= static_cast<uint8_t>((j & 1) ? level << 4 : level);
+          }
+        }
+  }
+}
+
+}  // namespace
+
+bool interleaved_kquant_kernel_for(DType type, RowKernel& out) {
+  if (type != DType::kQ4_K) return false;
+  out = RowKernel{};
+  out.act_bytes = planar_q8k_bytes;
+  out.encode = encode_planar_q8k;
+  out.dot_rows = x8_rows;
+  out.dot_tile = x8_tile_any;
+  out.row_group = kRows;
+  out.repack = repack_x8;
+  out.unpack = unpack_x8;
+  return true;
+}
+
+}  // namespace osprey::kernels::avx2
