@@ -42,12 +42,13 @@ void encode_planar_q8_paired(const float* x, void* act, int64_t n) {
   pair_act_halves(static_cast<int8_t*>(act), n);
 }
 
-int64_t planar_q8k_bytes(int64_t n) { return n + n / kQK_K * 4 + n / 32 * 4; }
+int64_t planar_q8k_bytes(int64_t n) { return n + n / kQK_K * 4 + n / 32 * 4 + n / 16 * 2; }
 
 void encode_planar_q8k(const float* x, void* act, int64_t n) {
   auto* q = static_cast<int8_t*>(act);
   auto* d = reinterpret_cast<float*>(q + n);
   auto* sum32 = reinterpret_cast<int32_t*>(d + n / kQK_K);
+  auto* sum16 = reinterpret_cast<int16_t*>(sum32 + n / 32);
   const QuantOps* q8k = quant_ops(DType::kQ8_K);
   BlockQ8_K b;
   for (int64_t i = 0; i < n / kQK_K; ++i) {
@@ -55,6 +56,7 @@ void encode_planar_q8k(const float* x, void* act, int64_t n) {
     std::copy(b.qs, b.qs + kQK_K, q + i * kQK_K);
     d[i] = b.d;
     for (int g = 0; g < kQK_K / 32; ++g) sum32[i * 8 + g] = b.bsums[2 * g] + b.bsums[2 * g + 1];
+    std::copy(b.bsums, b.bsums + kQK_K / 16, sum16 + i * 16);
   }
 }
 

@@ -32,16 +32,19 @@ void encode_planar_q8_paired(const float* x, void* act, int64_t n);
 void pair_act_halves(int8_t* q, int64_t n);
 
 // "q8_k planar": n int8 values, then one float scale per 256 values, then
-// the int32 sum of every 32 values (for the Q4_K min term).
+// the int32 sum of every 32 values (for the Q4_K min term), then the int16
+// sum of every 16 (Q8_K's bsums, for the Q6_K offset).
 struct PlanarQ8K {
   const int8_t* q = nullptr;
   const float* d = nullptr;
   const int32_t* sum32 = nullptr;
+  const int16_t* sum16 = nullptr;
   PlanarQ8K() = default;
   PlanarQ8K(const void* act, int64_t n)
       : q(static_cast<const int8_t*>(act)),
         d(reinterpret_cast<const float*>(q + n)),
-        sum32(reinterpret_cast<const int32_t*>(d + n / 256)) {}
+        sum32(reinterpret_cast<const int32_t*>(d + n / 256)),
+        sum16(reinterpret_cast<const int16_t*>(sum32 + n / 32)) {}
 };
 int64_t planar_q8k_bytes(int64_t n);
 void encode_planar_q8k(const float* x, void* act, int64_t n);

@@ -21,6 +21,7 @@
 
 #include "kernels/dispatch.h"
 #include "kernels/planar_act.h"
+#include "kernels/x86/avx2/x8_dispatch.h"
 #include "kernels/x86/avx2/avx2_util.h"
 #include "quant/blocks.h"
 
@@ -37,12 +38,6 @@ constexpr int64_t kChunkBytes = 32, kBlockPayload = 4 * kChunkBytes;
 // See gemm_packed_avx2.cpp: every cache line of the payload stream is asked
 // for this far ahead.
 constexpr int64_t kPrefetchBytes = 4096;
-
-inline __m256i bcast4(const int8_t* p) {
-  int32_t v;
-  std::memcpy(&v, p, 4);
-  return _mm256_set1_epi32(v);
-}
 
 template <int NT>
 void x8_tile(const uint8_t* g, const uint8_t* act, int64_t act_stride, int64_t n, float* out, int64_t out_stride) {
@@ -82,26 +77,12 @@ void x8_tile(const uint8_t* g, const uint8_t* act, int64_t act_stride, int64_t n
   for (int t = 0; t < NT; ++t) _mm256_storeu_ps(out + t * out_stride, acc[t]);
 }
 
-void x8_rows(const uint8_t* w, int64_t row_bytes, int64_t n_rows, const void* act, int64_t n, float* out) {
-  for (int64_t r = 0; r < n_rows; r += kRows)
-    x8_tile<1>(w + r * row_bytes, static_cast<const uint8_t*>(act), 0, n, out + r, 0);
-}
-
 template <int NT>
-void x8_tiles(const uint8_t* w, int64_t row_bytes, int64_t n_rows, const uint8_t* act, int64_t act_stride, int64_t n,
-              float* out, int64_t out_stride) {
-  for (int64_t r = 0; r < n_rows; r += kRows) x8_tile<NT>(w + r * row_bytes, act, act_stride, n, out + r, out_stride);
-}
-
-void x8_tile_any(const uint8_t* w, int64_t row_bytes, int64_t n_rows, const uint8_t* act, int64_t act_stride,
-                 int n_tok, int64_t n, float* out, int64_t out_stride) {
-  switch (n_tok) {
-    case 4: x8_tiles<4>(w, row_bytes, n_rows, act, act_stride, n, out, out_stride); break;
-    case 3: x8_tiles<3>(w, row_bytes, n_rows, act, act_stride, n, out, out_stride); break;
-    case 2: x8_tiles<2>(w, row_bytes, n_rows, act, act_stride, n, out, out_stride); break;
-    default: x8_tiles<1>(w, row_bytes, n_rows, act, act_stride, n, out, out_stride); break;
+struct Q4_0X8 {
+  static void run(const uint8_t* g, const uint8_t* act, int64_t as, int64_t n, float* out, int64_t os) {
+    x8_tile<NT>(g, act, as, n, out, os);
   }
-}
+};
 
 // Eight file rows (consecutive, 18 * nb bytes each) into one group.
 void repack_x8(const uint8_t* src, uint8_t* dst, int64_t n) {
@@ -134,15 +115,16 @@ void unpack_x8(const uint8_t* group, int64_t row, uint8_t* dst, int64_t n) {
 }  // namespace
 
 bool interleaved_kquant_kernel_for(DType type, RowKernel& out);  // gemm_q4_k_x8_avx2.cpp
+bool interleaved_q6_k_kernel_for(DType type, RowKernel& out);    // gemm_q6_k_x8_avx2.cpp
 
 bool interleaved_row_kernel_for(DType type, RowKernel& out) {
-  if (interleaved_kquant_kernel_for(type, out)) return true;
+  if (interleaved_kquant_kernel_for(type, out) || interleaved_q6_k_kernel_for(type, out)) return true;
   if (type != DType::kQ4_0) return false;
   out = RowKernel{};
   out.act_bytes = planar_q8_bytes;
   out.encode = avx2::encode_planar_q8;
-  out.dot_rows = x8_rows;
-  out.dot_tile = x8_tile_any;
+  out.dot_rows = X8Dispatch<Q4_0X8>::rows;
+  out.dot_tile = X8Dispatch<Q4_0X8>::tile;
   out.row_group = kRows;
   out.repack = repack_x8;
   out.unpack = unpack_x8;

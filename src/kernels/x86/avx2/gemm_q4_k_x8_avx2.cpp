@@ -20,6 +20,7 @@
 
 #include "kernels/dispatch.h"
 #include "kernels/planar_act.h"
+#include "kernels/x86/avx2/x8_dispatch.h"
 #include "quant/blocks.h"
 
 namespace osprey::kernels::avx2 {
@@ -32,12 +33,6 @@ constexpr int kRows = 8;
 constexpr int64_t kGroupBlock = kRows * static_cast<int64_t>(sizeof(BlockQ4_K));  // 1152
 constexpr int64_t kLevels = 128;  // offset of the levels in a group's super-block
 constexpr int64_t kPrefetchBytes = 4096;
-
-inline __m256i bcast4(const int8_t* p) {
-  int32_t v;
-  std::memcpy(&v, p, 4);
-  return _mm256_set1_epi32(v);
-}
 
 inline __m256i load32(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
 
@@ -119,26 +114,12 @@ void x8_tile(const uint8_t* g, const uint8_t* act, int64_t act_stride, int64_t n
   for (int t = 0; t < NT; ++t) _mm256_storeu_ps(out + t * out_stride, acc[t]);
 }
 
-void x8_rows(const uint8_t* w, int64_t row_bytes, int64_t n_rows, const void* act, int64_t n, float* out) {
-  for (int64_t r = 0; r < n_rows; r += kRows)
-    x8_tile<1>(w + r * row_bytes, static_cast<const uint8_t*>(act), 0, n, out + r, 0);
-}
-
 template <int NT>
-void x8_tiles(const uint8_t* w, int64_t row_bytes, int64_t n_rows, const uint8_t* act, int64_t act_stride, int64_t n,
-              float* out, int64_t out_stride) {
-  for (int64_t r = 0; r < n_rows; r += kRows) x8_tile<NT>(w + r * row_bytes, act, act_stride, n, out + r, out_stride);
-}
-
-void x8_tile_any(const uint8_t* w, int64_t row_bytes, int64_t n_rows, const uint8_t* act, int64_t act_stride,
-                 int n_tok, int64_t n, float* out, int64_t out_stride) {
-  switch (n_tok) {
-    case 4: x8_tiles<4>(w, row_bytes, n_rows, act, act_stride, n, out, out_stride); break;
-    case 3: x8_tiles<3>(w, row_bytes, n_rows, act, act_stride, n, out, out_stride); break;
-    case 2: x8_tiles<2>(w, row_bytes, n_rows, act, act_stride, n, out, out_stride); break;
-    default: x8_tiles<1>(w, row_bytes, n_rows, act, act_stride, n, out, out_stride); break;
+struct Q4_KX8 {
+  static void run(const uint8_t* g, const uint8_t* act, int64_t as, int64_t n, float* out, int64_t os) {
+    x8_tile<NT>(g, act, as, n, out, os);
   }
-}
+};
 
 // Where element e (0..31) of sub-block j sits in a file block's qs: byte
 // 32 * (j / 2) + e, low nibble for even j, high for odd.
@@ -201,8 +182,8 @@ bool interleaved_kquant_kernel_for(DType type, RowKernel& out) {
   out = RowKernel{};
   out.act_bytes = planar_q8k_bytes;
   out.encode = encode_planar_q8k;
-  out.dot_rows = x8_rows;
-  out.dot_tile = x8_tile_any;
+  out.dot_rows = X8Dispatch<Q4_KX8>::rows;
+  out.dot_tile = X8Dispatch<Q4_KX8>::tile;
   out.row_group = kRows;
   out.repack = repack_x8;
   out.unpack = unpack_x8;
