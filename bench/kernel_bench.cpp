@@ -5,6 +5,10 @@
 #include <random>
 #include <vector>
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 #include "kernels/dispatch.h"
 #include "kernels/matmul.h"
 #include "kernels/membw.h"
@@ -58,6 +62,45 @@ void run_gemv(benchmark::State& state, DType type, int64_t n_in, int64_t n_out) 
   state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(w.size()));
 }
 
+// Prompt processing: 64 tokens through a 2048 -> 5632 matrix on all threads.
+// Items are multiply-adds x 2 (flops), to set against fma_peak.
+void BM_Gemm(benchmark::State& state, DType type) {
+  const int64_t n_in = 2048, n_out = 5632, n_tok = 64;
+  const QuantOps* ops = quant_ops(type);
+  const int64_t row = quant_row_bytes(*ops, n_in);
+  std::vector<uint8_t> w(row * n_out);
+  for (int64_t r = 0; r < n_out; ++r) ops->quantize(random_row(n_in, 10 + r % 7).data(), w.data() + r * row, n_in);
+  const kernels::RowKernel k = kernels::packed_row_kernel(type, kernels::active_isa(), n_out);
+  if (k.repack != nullptr) {
+    std::vector<uint8_t> packed(w.size());
+    for (int64_t r = 0; r < n_out; r += k.row_group) k.repack(w.data() + r * row, packed.data() + r * row, n_in);
+    w.swap(packed);
+  }
+  kernels::WeightMatrix m{w.data(), ops, k, n_in, n_out, row};
+  ThreadPool pool(default_thread_count());
+  std::vector<uint8_t> scratch(kernels::matmul_scratch_bytes(m, n_tok));
+  std::vector<float> x = random_row(n_in * n_tok, 5), y(n_out * n_tok);
+  for (auto _ : state) kernels::matmul(pool, m, x.data(), n_tok, y.data(), scratch.data());
+  state.SetItemsProcessed(state.iterations() * 2 * n_in * n_out * n_tok);
+}
+
+#if defined(__x86_64__)
+// The FMA roofline of one core (run with threads:2 for two): twelve
+// independent chains of 8-wide fp32 FMAs, nothing else. Items are flops.
+__attribute__((target("avx2,fma"))) void BM_FmaPeak(benchmark::State& state) {
+  __m256 acc[12];
+  for (int i = 0; i < 12; ++i) acc[i] = _mm256_set1_ps(static_cast<float>(i));
+  const __m256 a = _mm256_set1_ps(0.999f), b = _mm256_set1_ps(1e-4f);
+  constexpr int64_t kSteps = 4096;
+  for (auto _ : state) {
+    for (int64_t s = 0; s < kSteps; ++s)
+      for (int i = 0; i < 12; ++i) acc[i] = _mm256_fmadd_ps(acc[i], a, b);
+    for (int i = 0; i < 12; ++i) benchmark::DoNotOptimize(acc[i]);
+  }
+  state.SetItemsProcessed(state.iterations() * kSteps * 12 * 8 * 2);
+}
+#endif
+
 // A TinyLlama FFN-sized gemv (2048 -> 5632): it fits in the last-level cache.
 void BM_Gemv(benchmark::State& state, DType type) { run_gemv(state, type, 2048, 5632); }
 
@@ -76,6 +119,11 @@ void BM_ReadBandwidth(benchmark::State& state) {
 
 void register_all() {
   benchmark::RegisterBenchmark("read_bandwidth", BM_ReadBandwidth)->UseRealTime();
+#if defined(__x86_64__)
+  if (kernels::cpu_features().fma) benchmark::RegisterBenchmark("fma_peak", BM_FmaPeak)->ThreadRange(1, 2)->UseRealTime();
+#endif
+  for (DType t : {DType::kF16, DType::kQ8_0, DType::kQ4_0, DType::kQ4_K, DType::kQ6_K})
+    benchmark::RegisterBenchmark((std::string("gemm64/") + dtype_name(t)).c_str(), BM_Gemm, t)->UseRealTime();
   for (DType t : {DType::kQ4_0, DType::kQ8_0})
     benchmark::RegisterBenchmark((std::string("gemv_stream/") + dtype_name(t)).c_str(), BM_GemvStream, t)->UseRealTime();
   for (DType t : supported_dtypes()) {

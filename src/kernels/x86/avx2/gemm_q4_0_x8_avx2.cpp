@@ -116,9 +116,12 @@ void unpack_x8(const uint8_t* group, int64_t row, uint8_t* dst, int64_t n) {
 
 bool interleaved_kquant_kernel_for(DType type, RowKernel& out);  // gemm_q4_k_x8_avx2.cpp
 bool interleaved_q6_k_kernel_for(DType type, RowKernel& out);    // gemm_q6_k_x8_avx2.cpp
+bool interleaved_q8_0_kernel_for(DType type, RowKernel& out);    // gemm_q8_0_x8_avx2.cpp
 
 bool interleaved_row_kernel_for(DType type, RowKernel& out) {
-  if (interleaved_kquant_kernel_for(type, out) || interleaved_q6_k_kernel_for(type, out)) return true;
+  if (interleaved_kquant_kernel_for(type, out) || interleaved_q6_k_kernel_for(type, out) ||
+      interleaved_q8_0_kernel_for(type, out))
+    return true;
   if (type != DType::kQ4_0) return false;
   out = RowKernel{};
   out.act_bytes = planar_q8_bytes;

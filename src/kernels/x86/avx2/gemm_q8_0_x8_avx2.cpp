@@ -1,0 +1,122 @@
+// AVX2 Q8_0 over eight interleaved rows, against q8 planar activations.
+// Built with -mavx2 -mfma -mf16c; only called after the CPU was probed.
+//
+// As with Q4_0 (gemm_q4_0_x8_avx2.cpp), the eight lanes of a register are
+// eight rows and the activations are broadcast four bytes at a time, so one
+// conversion and one FMA per half block serve eight rows. The weights are
+// signed here: maddubs wants an unsigned left operand, so each weight vector
+// is made absolute once per block and its sign moved onto the activations,
+// and every maddubs is widened on its own (two products of 127 * 127 already
+// fill an int16).
+//
+// A group of 8 rows of nb blocks is, in the same 8 x 34 x nb bytes:
+//   [scales: nb x 8 fp16, block by block: the eight rows' scales of block b]
+//   [payloads: nb x 256 bytes; block b's vector c (32 bytes) holds, for row
+//    r at bytes 4r..4r+3, elements 4c..4c+3 of that row's block]
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "kernels/dispatch.h"
+#include "kernels/planar_act.h"
+#include "kernels/x86/avx2/x8_dispatch.h"
+#include "quant/blocks.h"
+
+namespace osprey::kernels::avx2 {
+
+using namespace osprey::quant;
+
+void encode_planar_q8(const float* x, void* act, int64_t n);  // encode_avx2.cpp
+
+namespace {
+
+constexpr int kRows = 8;
+constexpr int64_t kBlockPayload = 8 * 32;
+constexpr int64_t kPrefetchBytes = 4096;
+
+template <int NT>
+void x8_tile(const uint8_t* g, const uint8_t* act, int64_t act_stride, int64_t n, float* out, int64_t out_stride) {
+  const int64_t nb = n / kQK;
+  const auto* scales = reinterpret_cast<const uint16_t*>(g);
+  const uint8_t* payload = g + 2 * kRows * nb;
+  PlanarQ8 a[NT];
+  for (int t = 0; t < NT; ++t) a[t] = PlanarQ8(act + t * act_stride, n);
+  const __m256i ones = _mm256_set1_epi16(1);
+  __m256 acc[NT];
+  for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* p = payload + b * kBlockPayload;
+    for (int l = 0; l < kBlockPayload; l += 64)
+      _mm_prefetch(reinterpret_cast<const char*>(p) + kPrefetchBytes + l, _MM_HINT_T0);
+    if ((b & 3) == 0)  // the scale stream moves 16 bytes a block
+      _mm_prefetch(reinterpret_cast<const char*>(scales + kRows * b) + kPrefetchBytes / 16, _MM_HINT_T0);
+    const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scales + kRows * b)));
+    for (int half = 0; half < 2; ++half) {
+      __m256i w[4], aw[4];
+      for (int c = 0; c < 4; ++c) {
+        w[c] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32 * (4 * half + c)));
+        aw[c] = _mm256_sign_epi8(w[c], w[c]);
+      }
+      for (int t = 0; t < NT; ++t) {
+        const int8_t* q = a[t].q + b * kQK + 16 * half;
+        __m256i s = _mm256_setzero_si256();
+        for (int c = 0; c < 4; ++c) {
+          const __m256i y = _mm256_sign_epi8(bcast4(q + 4 * c), w[c]);
+          s = _mm256_add_epi32(s, _mm256_madd_epi16(_mm256_maddubs_epi16(aw[c], y), ones));
+        }
+        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(dw, _mm256_set1_ps(a[t].d[b])), acc[t]);
+      }
+    }
+  }
+  for (int t = 0; t < NT; ++t) _mm256_storeu_ps(out + t * out_stride, acc[t]);
+}
+
+template <int NT>
+struct Q8_0X8 {
+  static void run(const uint8_t* g, const uint8_t* act, int64_t as, int64_t n, float* out, int64_t os) {
+    x8_tile<NT>(g, act, as, n, out, os);
+  }
+};
+
+// Eight file rows (consecutive, 34 * nb bytes each) into one group.
+void repack_x8(const uint8_t* src, uint8_t* dst, int64_t n) {
+  const int64_t nb = n / kQK, row_bytes = nb * static_cast<int64_t>(sizeof(BlockQ8_0));
+  auto* scales = reinterpret_cast<uint16_t*>(dst);
+  uint8_t* payload = dst + 2 * kRows * nb;
+  for (int r = 0; r < kRows; ++r) {
+    const auto* blocks = reinterpret_cast<const BlockQ8_0*>(src + r * row_bytes);
+    for (int64_t b = 0; b < nb; ++b) {
+      scales[kRows * b + r] = blocks[b].d;
+      for (int c = 0; c < 8; ++c) std::memcpy(payload + b * kBlockPayload + 32 * c + 4 * r, blocks[b].qs + 4 * c, 4);
+    }
+  }
+}
+
+// Row `row` of a group back to the file's layout.
+void unpack_x8(const uint8_t* group, int64_t row, uint8_t* dst, int64_t n) {
+  const int64_t nb = n / kQK;
+  const auto* scales = reinterpret_cast<const uint16_t*>(group);
+  const uint8_t* payload = group + 2 * kRows * nb;
+  auto* blocks = reinterpret_cast<BlockQ8_0*>(dst);
+  for (int64_t b = 0; b < nb; ++b) {
+    blocks[b].d = scales[kRows * b + row];
+    for (int c = 0; c < 8; ++c) std::memcpy(blocks[b].qs + 4 * c, payload + b * kBlockPayload + 32 * c + 4 * row, 4);
+  }
+}
+
+}  // namespace
+
+bool interleaved_q8_0_kernel_for(DType type, RowKernel& out) {
+  if (type != DType::kQ8_0) return false;
+  out = RowKernel{};
+  out.act_bytes = planar_q8_bytes;
+  out.encode = avx2::encode_planar_q8;
+  out.dot_rows = X8Dispatch<Q8_0X8>::rows;
+  out.dot_tile = X8Dispatch<Q8_0X8>::tile;
+  out.row_group = kRows;
+  out.repack = repack_x8;
+  out.unpack = unpack_x8;
+  return true;
+}
+
+}  // namespace osprey::kernels::avx2
