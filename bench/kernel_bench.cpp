@@ -39,22 +39,26 @@ void BM_Dot(benchmark::State& state, DType type, kernels::Isa isa) {
   state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(w.size()));
 }
 
-// out = W x for one token on all threads; bytes/s is the weight bandwidth
-// decode sees. The matrix is n_out rows of n_in.
-void run_gemv(benchmark::State& state, DType type, int64_t n_in, int64_t n_out) {
+// A matrix of random rows with the kernel a model would use, repacked if the
+// kernel wants that; `storage` holds its bytes.
+kernels::WeightMatrix packed_matrix(DType type, int64_t n_in, int64_t n_out, uint64_t seed,
+                                    std::vector<uint8_t>& storage) {
   const QuantOps* ops = quant_ops(type);
   const int64_t row = quant_row_bytes(*ops, n_in);
   std::vector<uint8_t> w(row * n_out);
-  const auto src = random_row(n_in, 3);
-  for (int64_t r = 0; r < n_out; ++r) ops->quantize(src.data(), w.data() + r * row, n_in);
-  // The kernel a model would use, with the rows repacked if it wants that.
+  for (int64_t r = 0; r < n_out; ++r) ops->quantize(random_row(n_in, seed + r % 7).data(), w.data() + r * row, n_in);
   const kernels::RowKernel k = kernels::packed_row_kernel(type, kernels::active_isa(), n_out);
-  if (k.repack != nullptr) {
-    std::vector<uint8_t> packed(w.size());
-    for (int64_t r = 0; r < n_out; r += k.row_group) k.repack(w.data() + r * row, packed.data() + r * row, n_in);
-    w.swap(packed);
-  }
-  kernels::WeightMatrix m{w.data(), ops, k, n_in, n_out, row};
+  storage = w;
+  if (k.repack != nullptr)
+    for (int64_t r = 0; r < n_out; r += k.row_group) k.repack(w.data() + r * row, storage.data() + r * row, n_in);
+  return {storage.data(), ops, k, n_in, n_out, row};
+}
+
+// out = W x for one token on all threads; bytes/s is the weight bandwidth
+// decode sees. The matrix is n_out rows of n_in.
+void run_gemv(benchmark::State& state, DType type, int64_t n_in, int64_t n_out) {
+  std::vector<uint8_t> w;
+  const kernels::WeightMatrix m = packed_matrix(type, n_in, n_out, 3, w);
   ThreadPool pool(default_thread_count());
   std::vector<uint8_t> scratch(kernels::matmul_scratch_bytes(m, 1));
   std::vector<float> x = random_row(n_in, 4), y(n_out);
@@ -66,17 +70,8 @@ void run_gemv(benchmark::State& state, DType type, int64_t n_in, int64_t n_out) 
 // Items are multiply-adds x 2 (flops), to set against fma_peak.
 void BM_Gemm(benchmark::State& state, DType type) {
   const int64_t n_in = 2048, n_out = 5632, n_tok = 64;
-  const QuantOps* ops = quant_ops(type);
-  const int64_t row = quant_row_bytes(*ops, n_in);
-  std::vector<uint8_t> w(row * n_out);
-  for (int64_t r = 0; r < n_out; ++r) ops->quantize(random_row(n_in, 10 + r % 7).data(), w.data() + r * row, n_in);
-  const kernels::RowKernel k = kernels::packed_row_kernel(type, kernels::active_isa(), n_out);
-  if (k.repack != nullptr) {
-    std::vector<uint8_t> packed(w.size());
-    for (int64_t r = 0; r < n_out; r += k.row_group) k.repack(w.data() + r * row, packed.data() + r * row, n_in);
-    w.swap(packed);
-  }
-  kernels::WeightMatrix m{w.data(), ops, k, n_in, n_out, row};
+  std::vector<uint8_t> w;
+  const kernels::WeightMatrix m = packed_matrix(type, n_in, n_out, 10, w);
   ThreadPool pool(default_thread_count());
   std::vector<uint8_t> scratch(kernels::matmul_scratch_bytes(m, n_tok));
   std::vector<float> x = random_row(n_in * n_tok, 5), y(n_out * n_tok);

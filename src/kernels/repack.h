@@ -24,4 +24,16 @@ void unpack_scales_first(const uint8_t* src, uint8_t* dst, int64_t n_blocks, int
 // swap is its own inverse.
 void pair_halves_q8(uint8_t* payloads, int64_t n_blocks);
 
+// Eight rows interleaved, for the 32-element block formats whose block is an
+// fp16 scale and a payload (Q4_0: 16 bytes, Q8_0: 32). A group of 8 rows of
+// n_blocks blocks (8 consecutive file rows at src) becomes, in the same bytes:
+//   [n_blocks x 8 scales: the eight rows' scales of block 0, of block 1, ...]
+//   [per block, payload_bytes / 4 vectors of 32 bytes: vector c holds bytes
+//    4c..4c+3 of row r's payload at 4r..4r+3]
+// so one 256-bit lane per row meets four activation bytes broadcast to all.
+void repack_rows8(const uint8_t* src, uint8_t* dst, int64_t n_blocks, int64_t payload_bytes);
+
+// Row `row` (0..7) of such a group back to the file's layout.
+void unpack_rows8(const uint8_t* group, int64_t row, uint8_t* dst, int64_t n_blocks, int64_t payload_bytes);
+
 }  // namespace osprey::kernels

@@ -9,18 +9,16 @@
 // maddubs fill one register's int16 sums for all eight rows, and one
 // reduction, conversion and FMA then serve eight rows at once.
 //
-// A group of 8 rows of nb blocks is, in the same 8 x 18 x nb bytes:
-//   [scales: nb x 8 fp16, block by block: the eight rows' scales of block b]
-//   [payloads: nb x 128 bytes; block b's chunk c (32 bytes) holds, for row r,
-//    bytes 4c..4c+3 of that row's 16 nibble bytes at 4r..4r+3]
-// so a chunk's low nibbles are elements 4c..4c+3 of each row, and its high
-// nibbles elements 16+4c..16+4c+3.
+// The layout is repack_rows8's (kernels/repack.h): block b's chunk c holds
+// bytes 4c..4c+3 of each row's 16 nibble bytes, so its low nibbles are
+// elements 4c..4c+3 of each row and its high nibbles elements 16+4c..16+4c+3.
 #include <immintrin.h>
 
 #include <cstring>
 
 #include "kernels/dispatch.h"
 #include "kernels/planar_act.h"
+#include "kernels/repack.h"
 #include "kernels/x86/avx2/x8_dispatch.h"
 #include "kernels/x86/avx2/avx2_util.h"
 #include "quant/blocks.h"
@@ -39,8 +37,14 @@ constexpr int64_t kChunkBytes = 32, kBlockPayload = 4 * kChunkBytes;
 // for this far ahead.
 constexpr int64_t kPrefetchBytes = 4096;
 
+struct Q4_0X8 {
+  template <int NT>
+  static void tile(const uint8_t* g, const uint8_t* act, int64_t act_stride, int64_t n, float* out, int64_t out_stride);
+};
+
 template <int NT>
-void x8_tile(const uint8_t* g, const uint8_t* act, int64_t act_stride, int64_t n, float* out, int64_t out_stride) {
+void Q4_0X8::tile(const uint8_t* g, const uint8_t* act, int64_t act_stride, int64_t n, float* out,
+                  int64_t out_stride) {
   const int64_t nb = n / kQK;
   const auto* scales = reinterpret_cast<const uint16_t*>(g);
   const uint8_t* payload = g + 2 * kRows * nb;
@@ -77,40 +81,8 @@ void x8_tile(const uint8_t* g, const uint8_t* act, int64_t act_stride, int64_t n
   for (int t = 0; t < NT; ++t) _mm256_storeu_ps(out + t * out_stride, acc[t]);
 }
 
-template <int NT>
-struct Q4_0X8 {
-  static void run(const uint8_t* g, const uint8_t* act, int64_t as, int64_t n, float* out, int64_t os) {
-    x8_tile<NT>(g, act, as, n, out, os);
-  }
-};
-
-// Eight file rows (consecutive, 18 * nb bytes each) into one group.
-void repack_x8(const uint8_t* src, uint8_t* dst, int64_t n) {
-  const int64_t nb = n / kQK, row_bytes = nb * static_cast<int64_t>(sizeof(BlockQ4_0));
-  auto* scales = reinterpret_cast<uint16_t*>(dst);
-  uint8_t* payload = dst + 2 * kRows * nb;
-  for (int r = 0; r < kRows; ++r) {
-    const auto* blocks = reinterpret_cast<const BlockQ4_0*>(src + r * row_bytes);
-    for (int64_t b = 0; b < nb; ++b) {
-      scales[kRows * b + r] = blocks[b].d;
-      for (int c = 0; c < 4; ++c)
-        std::memcpy(payload + b * kBlockPayload + c * kChunkBytes + 4 * r, blocks[b].qs + 4 * c, 4);
-    }
-  }
-}
-
-// Row `row` of a group back to the file's layout.
-void unpack_x8(const uint8_t* group, int64_t row, uint8_t* dst, int64_t n) {
-  const int64_t nb = n / kQK;
-  const auto* scales = reinterpret_cast<const uint16_t*>(group);
-  const uint8_t* payload = group + 2 * kRows * nb;
-  auto* blocks = reinterpret_cast<BlockQ4_0*>(dst);
-  for (int64_t b = 0; b < nb; ++b) {
-    blocks[b].d = scales[kRows * b + row];
-    for (int c = 0; c < 4; ++c)
-      std::memcpy(blocks[b].qs + 4 * c, payload + b * kBlockPayload + c * kChunkBytes + 4 * row, 4);
-  }
-}
+void repack_x8(const uint8_t* src, uint8_t* dst, int64_t n) { repack_rows8(src, dst, n / kQK, 16); }
+void unpack_x8(const uint8_t* group, int64_t row, uint8_t* dst, int64_t n) { unpack_rows8(group, row, dst, n / kQK, 16); }
 
 }  // namespace
 
@@ -123,14 +95,7 @@ bool interleaved_row_kernel_for(DType type, RowKernel& out) {
       interleaved_q8_0_kernel_for(type, out))
     return true;
   if (type != DType::kQ4_0) return false;
-  out = RowKernel{};
-  out.act_bytes = planar_q8_bytes;
-  out.encode = avx2::encode_planar_q8;
-  out.dot_rows = X8Dispatch<Q4_0X8>::rows;
-  out.dot_tile = X8Dispatch<Q4_0X8>::tile;
-  out.row_group = kRows;
-  out.repack = repack_x8;
-  out.unpack = unpack_x8;
+  out = x8_row_kernel<Q4_0X8>(planar_q8_bytes, avx2::encode_planar_q8, repack_x8, unpack_x8);
   return true;
 }
 

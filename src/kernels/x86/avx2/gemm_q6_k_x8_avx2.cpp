@@ -49,8 +49,14 @@ inline __m256i int8_pair(__m256i v, int b0, int b1) {
   return _mm256_srai_epi16(hi, 8);
 }
 
+struct Q6_KX8 {
+  template <int NT>
+  static void tile(const uint8_t* g, const uint8_t* act, int64_t act_stride, int64_t n, float* out, int64_t out_stride);
+};
+
 template <int NT>
-void x8_tile(const uint8_t* g, const uint8_t* act, int64_t act_stride, int64_t n, float* out, int64_t out_stride) {
+void Q6_KX8::tile(const uint8_t* g, const uint8_t* act, int64_t act_stride, int64_t n, float* out,
+                  int64_t out_stride) {
   const int64_t nsb = n / kQK_K;
   PlanarQ8K a[NT];
   for (int t = 0; t < NT; ++t) a[t] = PlanarQ8K(act + t * act_stride, n);
@@ -101,13 +107,6 @@ void x8_tile(const uint8_t* g, const uint8_t* act, int64_t act_stride, int64_t n
   }
   for (int t = 0; t < NT; ++t) _mm256_storeu_ps(out + t * out_stride, acc[t]);
 }
-
-template <int NT>
-struct Q6_KX8 {
-  static void run(const uint8_t* g, const uint8_t* act, int64_t as, int64_t n, float* out, int64_t os) {
-    x8_tile<NT>(g, act, as, n, out, os);
-  }
-};
 
 // The 6-bit level of element e (0..255) of a file block.
 inline int file_level(const BlockQ6_K& blk, int e) {
@@ -176,14 +175,7 @@ void unpack_x8(const uint8_t* group, int64_t row, uint8_t* dst, int64_t n) {
 
 bool interleaved_q6_k_kernel_for(DType type, RowKernel& out) {
   if (type != DType::kQ6_K) return false;
-  out = RowKernel{};
-  out.act_bytes = planar_q8k_bytes;
-  out.encode = encode_planar_q8k;
-  out.dot_rows = X8Dispatch<Q6_KX8>::rows;
-  out.dot_tile = X8Dispatch<Q6_KX8>::tile;
-  out.row_group = kRows;
-  out.repack = repack_x8;
-  out.unpack = unpack_x8;
+  out = x8_row_kernel<Q6_KX8>(planar_q8k_bytes, encode_planar_q8k, repack_x8, unpack_x8);
   return true;
 }
 

@@ -9,16 +9,15 @@
 // and every maddubs is widened on its own (two products of 127 * 127 already
 // fill an int16).
 //
-// A group of 8 rows of nb blocks is, in the same 8 x 34 x nb bytes:
-//   [scales: nb x 8 fp16, block by block: the eight rows' scales of block b]
-//   [payloads: nb x 256 bytes; block b's vector c (32 bytes) holds, for row
-//    r at bytes 4r..4r+3, elements 4c..4c+3 of that row's block]
+// The layout is repack_rows8's (kernels/repack.h): block b's vector c holds
+// elements 4c..4c+3 of each row's block.
 #include <immintrin.h>
 
 #include <cstring>
 
 #include "kernels/dispatch.h"
 #include "kernels/planar_act.h"
+#include "kernels/repack.h"
 #include "kernels/x86/avx2/x8_dispatch.h"
 #include "quant/blocks.h"
 
@@ -34,8 +33,14 @@ constexpr int kRows = 8;
 constexpr int64_t kBlockPayload = 8 * 32;
 constexpr int64_t kPrefetchBytes = 4096;
 
+struct Q8_0X8 {
+  template <int NT>
+  static void tile(const uint8_t* g, const uint8_t* act, int64_t act_stride, int64_t n, float* out, int64_t out_stride);
+};
+
 template <int NT>
-void x8_tile(const uint8_t* g, const uint8_t* act, int64_t act_stride, int64_t n, float* out, int64_t out_stride) {
+void Q8_0X8::tile(const uint8_t* g, const uint8_t* act, int64_t act_stride, int64_t n, float* out,
+                  int64_t out_stride) {
   const int64_t nb = n / kQK;
   const auto* scales = reinterpret_cast<const uint16_t*>(g);
   const uint8_t* payload = g + 2 * kRows * nb;
@@ -71,51 +76,14 @@ void x8_tile(const uint8_t* g, const uint8_t* act, int64_t act_stride, int64_t n
   for (int t = 0; t < NT; ++t) _mm256_storeu_ps(out + t * out_stride, acc[t]);
 }
 
-template <int NT>
-struct Q8_0X8 {
-  static void run(const uint8_t* g, const uint8_t* act, int64_t as, int64_t n, float* out, int64_t os) {
-    x8_tile<NT>(g, act, as, n, out, os);
-  }
-};
-
-// Eight file rows (consecutive, 34 * nb bytes each) into one group.
-void repack_x8(const uint8_t* src, uint8_t* dst, int64_t n) {
-  const int64_t nb = n / kQK, row_bytes = nb * static_cast<int64_t>(sizeof(BlockQ8_0));
-  auto* scales = reinterpret_cast<uint16_t*>(dst);
-  uint8_t* payload = dst + 2 * kRows * nb;
-  for (int r = 0; r < kRows; ++r) {
-    const auto* blocks = reinterpret_cast<const BlockQ8_0*>(src + r * row_bytes);
-    for (int64_t b = 0; b < nb; ++b) {
-      scales[kRows * b + r] = blocks[b].d;
-      for (int c = 0; c < 8; ++c) std::memcpy(payload + b * kBlockPayload + 32 * c + 4 * r, blocks[b].qs + 4 * c, 4);
-    }
-  }
-}
-
-// Row `row` of a group back to the file's layout.
-void unpack_x8(const uint8_t* group, int64_t row, uint8_t* dst, int64_t n) {
-  const int64_t nb = n / kQK;
-  const auto* scales = reinterpret_cast<const uint16_t*>(group);
-  const uint8_t* payload = group + 2 * kRows * nb;
-  auto* blocks = reinterpret_cast<BlockQ8_0*>(dst);
-  for (int64_t b = 0; b < nb; ++b) {
-    blocks[b].d = scales[kRows * b + row];
-    for (int c = 0; c < 8; ++c) std::memcpy(blocks[b].qs + 4 * c, payload + b * kBlockPayload + 32 * c + 4 * row, 4);
-  }
-}
+void repack_x8(const uint8_t* src, uint8_t* dst, int64_t n) { repack_rows8(src, dst, n / kQK, 32); }
+void unpack_x8(const uint8_t* group, int64_t row, uint8_t* dst, int64_t n) { unpack_rows8(group, row, dst, n / kQK, 32); }
 
 }  // namespace
 
 bool interleaved_q8_0_kernel_for(DType type, RowKernel& out) {
   if (type != DType::kQ8_0) return false;
-  out = RowKernel{};
-  out.act_bytes = planar_q8_bytes;
-  out.encode = avx2::encode_planar_q8;
-  out.dot_rows = X8Dispatch<Q8_0X8>::rows;
-  out.dot_tile = X8Dispatch<Q8_0X8>::tile;
-  out.row_group = kRows;
-  out.repack = repack_x8;
-  out.unpack = unpack_x8;
+  out = x8_row_kernel<Q8_0X8>(planar_q8_bytes, avx2::encode_planar_q8, repack_x8, unpack_x8);
   return true;
 }
 

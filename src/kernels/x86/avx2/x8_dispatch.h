@@ -1,13 +1,16 @@
 // Row-count and token-count dispatch for the AVX2 kernels that keep eight
-// rows interleaved in one group (RowKernel::row_group == 8). Tile<NT>::run
-// computes one group's 8 rows against NT <= 4 token rows; row counts and
-// offsets are whole groups. Include only from files built with the AVX2 flags.
+// rows interleaved in one group (RowKernel::row_group == 8).
+// Kernel::tile<NT> computes one group's 8 rows against NT <= 4 token rows;
+// row counts and offsets are whole groups. Include only from files built
+// with the AVX2 flags.
 #pragma once
 
 #include <immintrin.h>
 
 #include <cstdint>
 #include <cstring>
+
+#include "kernels/dispatch.h"
 
 namespace osprey::kernels::avx2 {
 
@@ -19,18 +22,18 @@ inline __m256i bcast4(const int8_t* p) {
   return _mm256_set1_epi32(v);
 }
 
-template <template <int> class Tile>
+template <class Kernel>
 struct X8Dispatch {
   static constexpr int64_t kRows = 8;
   static void rows(const uint8_t* w, int64_t row_bytes, int64_t n_rows, const void* act, int64_t n, float* out) {
     for (int64_t r = 0; r < n_rows; r += kRows)
-      Tile<1>::run(w + r * row_bytes, static_cast<const uint8_t*>(act), 0, n, out + r, 0);
+      Kernel::template tile<1>(w + r * row_bytes, static_cast<const uint8_t*>(act), 0, n, out + r, 0);
   }
   template <int NT>
   static void tiles(const uint8_t* w, int64_t row_bytes, int64_t n_rows, const uint8_t* act, int64_t act_stride,
                     int64_t n, float* out, int64_t out_stride) {
     for (int64_t r = 0; r < n_rows; r += kRows)
-      Tile<NT>::run(w + r * row_bytes, act, act_stride, n, out + r, out_stride);
+      Kernel::template tile<NT>(w + r * row_bytes, act, act_stride, n, out + r, out_stride);
   }
   static void tile(const uint8_t* w, int64_t row_bytes, int64_t n_rows, const uint8_t* act, int64_t act_stride,
                    int n_tok, int64_t n, float* out, int64_t out_stride) {
@@ -42,5 +45,21 @@ struct X8Dispatch {
     }
   }
 };
+
+// The RowKernel of an interleaved kernel, its activation encoding and layout.
+template <class Kernel>
+RowKernel x8_row_kernel(int64_t (*act_bytes)(int64_t), void (*encode)(const float*, void*, int64_t),
+                        void (*repack)(const uint8_t*, uint8_t*, int64_t),
+                        void (*unpack)(const uint8_t*, int64_t, uint8_t*, int64_t)) {
+  RowKernel k;
+  k.act_bytes = act_bytes;
+  k.encode = encode;
+  k.dot_rows = X8Dispatch<Kernel>::rows;
+  k.dot_tile = X8Dispatch<Kernel>::tile;
+  k.row_group = X8Dispatch<Kernel>::kRows;
+  k.repack = repack;
+  k.unpack = unpack;
+  return k;
+}
 
 }  // namespace osprey::kernels::avx2
