@@ -91,5 +91,54 @@ TEST(MatmulGroup, EqualsSeparateProducts) {
   }
 }
 
+// A matrix repacked as a model repacks it: for its row count, the fastest
+// kernel (which may interleave rows in groups of 8).
+WeightMatrix make_packed(DType t, int64_t n_in, int64_t n_out, std::vector<uint8_t>& file, std::vector<uint8_t>& packed) {
+  WeightMatrix w = make_matrix(t, n_in, n_out, file);
+  w.kernel = packed_row_kernel(t, active_isa(), n_out);
+  packed = file;
+  if (w.kernel.repack != nullptr)
+    for (int64_t r = 0; r < n_out; r += w.kernel.row_group)
+      w.kernel.repack(file.data() + r * w.row_bytes, packed.data() + r * w.row_bytes, n_in);
+  w.data = packed.data();
+  return w;
+}
+
+// Interleaved and per-row layouts side by side in one region, with row
+// counts that are not multiples of the 16-row split, and a prompt long
+// enough for several token tiles: each matrix gets exactly what it gets
+// alone, at any thread count, and agrees with the file-layout kernels.
+TEST(MatmulGroup, RepackedLayoutsMixedInOneRegion) {
+  const int64_t n_in = 512, n_tok = 9;
+  std::vector<uint8_t> f0, p0, f1, p1, f2, p2;
+  const WeightMatrix a = make_packed(DType::kQ8_0, n_in, 33, f0, p0);  // 33 rows: a per-row layout
+  const WeightMatrix b = make_packed(DType::kQ4_0, n_in, 40, f1, p1);  // groups of 8 where the level has them
+  const WeightMatrix c = make_packed(DType::kQ4_K, n_in, 24, f2, p2);
+  const WeightMatrix* ws[3] = {&a, &b, &c};
+  const auto x = test::random_floats(n_tok * n_in, 31);
+  for (int threads : {1, 2, 3}) {
+    ThreadPool pool(threads);
+    std::vector<float> ya(n_tok * 33), yb(n_tok * 40), yc(n_tok * 24);
+    float* ys[3] = {ya.data(), yb.data(), yc.data()};
+    std::vector<uint8_t> scratch(matmul_group_scratch_bytes(ws, 3, n_tok));
+    matmul_group(pool, ws, 3, x.data(), n_tok, ys, scratch.data());
+    for (int i = 0; i < 3; ++i) {
+      const WeightMatrix& w = *ws[i];
+      std::vector<float> alone(n_tok * w.n_out), file_layout(n_tok * w.n_out);
+      std::vector<uint8_t> s(matmul_scratch_bytes(w, n_tok));
+      matmul(pool, w, x.data(), n_tok, alone.data(), s.data());
+      EXPECT_EQ(std::memcmp(alone.data(), ys[i], alone.size() * 4), 0) << "matrix " << i << ", " << threads << " threads";
+      WeightMatrix plain = w;
+      plain.kernel = row_kernel(w.ops->type, active_isa());
+      plain.data = (i == 0 ? f0 : i == 1 ? f1 : f2).data();
+      std::vector<uint8_t> s2(matmul_scratch_bytes(plain, n_tok));
+      matmul(pool, plain, x.data(), n_tok, file_layout.data(), s2.data());
+      for (size_t k = 0; k < alone.size(); ++k)
+        ASSERT_NEAR(ys[i][k], file_layout[k], 1e-4 * (1 + std::fabs(file_layout[k])))
+            << "matrix " << i << " element " << k;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace osprey::kernels

@@ -102,7 +102,7 @@ TEST(Ops, AttentionVariantsMatchReference) {
   for (Isa isa : available_isas()) {
     const AttendFn fn = attend_kernel(isa);
     for (int hd : {64, 128, 40}) {
-      for (int64_t n_kv : {1, 3, 31, 257}) {
+      for (int64_t n_kv : {1, 3, 31, 257, 2000}) {
         const int64_t stride = 2 * hd + 8;  // rows of a wider cache, as with several KV heads
         std::vector<uint16_t> k(n_kv * stride), v(n_kv * stride);
         const auto kf = test::random_floats(k.size(), 1);
@@ -116,6 +116,38 @@ TEST(Ops, AttentionVariantsMatchReference) {
         for (int d = 0; d < hd; ++d)
           EXPECT_NEAR(got[d], want[d], 1e-4) << isa_name(isa) << " hd=" << hd << " n_kv=" << n_kv << " dim " << d;
       }
+    }
+  }
+}
+
+// The tiled kernels keep a running max and rescale what came before when it
+// grows: scores that rise over the whole context (the max moves every tile),
+// that fall steeply (later probabilities underflow to 0), and that swing by
+// tens of units from tile to tile must all agree with the plain softmax.
+TEST(Ops, AttentionOnlineSoftmaxMatchesReferenceWhenTheMaxMoves) {
+  const int hd = 64;
+  const int64_t n_kv = 300;
+  for (int pattern = 0; pattern < 3; ++pattern) {
+    std::vector<uint16_t> k(n_kv * hd), v(n_kv * hd);
+    const auto vf = test::random_floats(v.size(), 40 + pattern);
+    for (int64_t t = 0; t < n_kv; ++t) {
+      const float score = pattern == 0   ? 0.1f * static_cast<float>(t)
+                          : pattern == 1 ? -0.5f * static_cast<float>(t)
+                                         : ((t / 8) % 2 ? 40.0f : -40.0f) + 0.01f * static_cast<float>(t);
+      for (int d = 0; d < hd; ++d) k[t * hd + d] = fp32_to_fp16(d == 0 ? score : 0.0f);
+      for (int d = 0; d < hd; ++d) v[t * hd + d] = fp32_to_fp16(vf[t * hd + d]);
+    }
+    std::vector<float> q(hd, 0.0f);
+    q[0] = 1.0f;
+    const KvView kv{k.data(), v.data(), hd};
+    std::vector<float> want(hd), scores(n_kv);
+    attend_head(q.data(), kv, n_kv, hd, 1.0f, scores.data(), want.data());
+    for (Isa isa : available_isas()) {
+      std::vector<float> got(hd);
+      attend_kernel(isa)(q.data(), kv, n_kv, hd, 1.0f, scores.data(), got.data());
+      for (int d = 0; d < hd; ++d)
+        EXPECT_NEAR(got[d], want[d], 1e-4 * (1 + std::fabs(want[d])))
+            << isa_name(isa) << " pattern " << pattern << " dim " << d;
     }
   }
 }
