@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "kernels/ops.h"
 #include "osprey/status.h"
 
 namespace osprey::kernels {
@@ -41,39 +42,47 @@ int64_t matmul_group_scratch_bytes(const WeightMatrix* const* ws, int count, int
   return total;
 }
 
-void matmul_group(ThreadPool& pool, const WeightMatrix* const* ws, int count, const float* x, int64_t n_tokens,
-                  float* const* ys, uint8_t* scratch) {
-  OSPREY_CHECK(count >= 1 && count <= kMaxGroup);
+namespace {
+
+// The activation rows of a region: where each matrix's encoded input lives.
+struct Inputs {
   int owner[kMaxGroup];
-  encoding_owners(ws, count, owner);
   uint8_t* act[kMaxGroup];
   int64_t act_row[kMaxGroup];
-  int64_t first_row[kMaxGroup + 1] = {0};
-  // Row ranges in multiples of 16 so that two threads never write the same
-  // 64-byte line of an output; a range may span two matrices.
-  constexpr int64_t kGroup = 16;
+  uint8_t* end = nullptr;  // the first scratch byte after them
+};
+
+Inputs lay_out_inputs(const WeightMatrix* const* ws, int count, int64_t n_tokens, uint8_t* scratch) {
+  Inputs in;
+  encoding_owners(ws, count, in.owner);
   uint8_t* next = scratch;
   for (int i = 0; i < count; ++i) {
-    act_row[i] = ws[i]->kernel.encoded_bytes(ws[i]->n_in);
-    if (owner[i] == i) {
-      act[i] = next;
-      next += n_tokens * act_row[i];
+    in.act_row[i] = ws[i]->kernel.encoded_bytes(ws[i]->n_in);
+    if (in.owner[i] == i) {
+      in.act[i] = next;
+      next += n_tokens * in.act_row[i];
     } else {
-      act[i] = act[owner[i]];
+      in.act[i] = in.act[in.owner[i]];
     }
-    // Each matrix starts on a multiple of kGroup rows of the combined range,
-    // so a thread's rows within it start on one too: kernels that interleave
-    // rows in groups (RowKernel::row_group) need their groups whole.
-    first_row[i + 1] = first_row[i] + (ws[i]->n_out + kGroup - 1) / kGroup * kGroup;
   }
+  in.end = next;
+  return in;
+}
+
+int64_t norm_rows_offset(int64_t bytes) { return (bytes + 63) & ~int64_t{63}; }
+
+// The products over all matrices' rows, their inputs already encoded.
+void multiply(ThreadPool& pool, const WeightMatrix* const* ws, int count, const Inputs& in, int64_t n_tokens,
+              float* const* ys) {
+  // Row ranges in multiples of 16 so that two threads never write the same
+  // 64-byte line of an output; a range may span two matrices. Each matrix
+  // starts on a multiple of kGroup rows of the combined range, so a thread's
+  // rows within it start on one too: kernels that interleave rows in groups
+  // (RowKernel::row_group) need their groups whole.
+  constexpr int64_t kGroup = 16;
+  int64_t first_row[kMaxGroup + 1] = {0};
+  for (int i = 0; i < count; ++i) first_row[i + 1] = first_row[i] + (ws[i]->n_out + kGroup - 1) / kGroup * kGroup;
   const int64_t n_in = ws[0]->n_in;
-  pool.parallel_for(n_tokens * count, 1, [&](int64_t b, int64_t e, int) {
-    for (int64_t job = b; job < e; ++job) {
-      const int i = static_cast<int>(job % count);
-      const int64_t t = job / count;
-      if (owner[i] == i) ws[i]->kernel.encode_row(x + t * n_in, act[i] + t * act_row[i], n_in);
-    }
-  });
   // For prompts, tiles of up to 4 tokens reuse each unpacked weight block,
   // and a block of rows that stays in L2 meets every token tile before the
   // next block is read, so the activations stream from L3 once per block.
@@ -94,12 +103,54 @@ void matmul_group(ThreadPool& pool, const WeightMatrix* const* ws, int count, co
       const int64_t nr = std::min({block, r1 - r, w.n_out - local});
       for (int64_t t = 0; t < n_tokens; t += kTileTokens) {
         const int nt = static_cast<int>(std::min(kTileTokens, n_tokens - t));
-        w.kernel.tile(w.data + local * w.row_bytes, w.row_bytes, nr, act[i] + t * act_row[i], act_row[i], nt, n_in,
-                      ys[i] + t * w.n_out + local, w.n_out);
+        w.kernel.tile(w.data + local * w.row_bytes, w.row_bytes, nr, in.act[i] + t * in.act_row[i], in.act_row[i], nt,
+                      n_in, ys[i] + t * w.n_out + local, w.n_out);
       }
       r += nr;
     }
   });
+}
+
+}  // namespace
+
+void matmul_group(ThreadPool& pool, const WeightMatrix* const* ws, int count, const float* x, int64_t n_tokens,
+                  float* const* ys, uint8_t* scratch) {
+  OSPREY_CHECK(count >= 1 && count <= kMaxGroup);
+  const Inputs in = lay_out_inputs(ws, count, n_tokens, scratch);
+  const int64_t n_in = ws[0]->n_in;
+  pool.parallel_for(n_tokens * count, 1, [&](int64_t b, int64_t e, int) {
+    for (int64_t job = b; job < e; ++job) {
+      const int i = static_cast<int>(job % count);
+      const int64_t t = job / count;
+      if (in.owner[i] == i) ws[i]->kernel.encode_row(x + t * n_in, in.act[i] + t * in.act_row[i], n_in);
+    }
+  });
+  multiply(pool, ws, count, in, n_tokens, ys);
+}
+
+int64_t norm_matmul_group_scratch_bytes(const WeightMatrix* const* ws, int count, int64_t n_tokens, int n_threads) {
+  return norm_rows_offset(matmul_group_scratch_bytes(ws, count, n_tokens)) +
+         static_cast<int64_t>(n_threads) * ws[0]->n_in * static_cast<int64_t>(sizeof(float));
+}
+
+void norm_matmul_group(ThreadPool& pool, const WeightMatrix* const* ws, int count, const float* x,
+                       const float* norm_weight, float eps, int64_t n_tokens, float* const* ys, uint8_t* scratch,
+                       int64_t scratch_bytes) {
+  OSPREY_CHECK(count >= 1 && count <= kMaxGroup);
+  OSPREY_CHECK(scratch_bytes >= norm_matmul_group_scratch_bytes(ws, count, n_tokens, pool.size()));
+  const Inputs in = lay_out_inputs(ws, count, n_tokens, scratch);
+  const int64_t n_in = ws[0]->n_in;
+  // One normalised row per thread, reused token after token.
+  auto* rows = reinterpret_cast<float*>(scratch + norm_rows_offset(in.end - scratch));
+  pool.parallel_for(n_tokens, 1, [&](int64_t b, int64_t e, int thread) {
+    float* row = rows + static_cast<int64_t>(thread) * n_in;
+    for (int64_t t = b; t < e; ++t) {
+      rmsnorm(row, x + t * n_in, norm_weight, n_in, eps);
+      for (int i = 0; i < count; ++i)
+        if (in.owner[i] == i) ws[i]->kernel.encode_row(row, in.act[i] + t * in.act_row[i], n_in);
+    }
+  });
+  multiply(pool, ws, count, in, n_tokens, ys);
 }
 
 void matmul(ThreadPool& pool, const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, uint8_t* scratch) {

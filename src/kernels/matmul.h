@@ -39,6 +39,17 @@ int64_t matmul_group_scratch_bytes(const WeightMatrix* const* ws, int count, int
 void matmul_group(ThreadPool& pool, const WeightMatrix* const* ws, int count, const float* x, int64_t n_tokens,
                   float* const* ys, uint8_t* scratch);
 
+// matmul_group with each input row RMS-normalised on the way in
+// (rmsnorm(x[t], norm_weight, eps), as kernels::rmsnorm): each normalised row
+// is encoded for the matrices as soon as it is made and never stored, and the
+// norms run on all threads. Bit for bit what rmsnorm then matmul_group gives.
+// `scratch` holds scratch_bytes bytes, at least
+// norm_matmul_group_scratch_bytes(..., pool.size()).
+int64_t norm_matmul_group_scratch_bytes(const WeightMatrix* const* ws, int count, int64_t n_tokens, int n_threads);
+void norm_matmul_group(ThreadPool& pool, const WeightMatrix* const* ws, int count, const float* x,
+                       const float* norm_weight, float eps, int64_t n_tokens, float* const* ys, uint8_t* scratch,
+                       int64_t scratch_bytes);
+
 // Adds a bias [n_out] to each of n_tokens rows of y.
 void add_bias(float* y, const float* bias, int64_t n_tokens, int64_t n_out);
 

@@ -46,15 +46,12 @@ void Model::forward_batch(const int32_t* tokens, int64_t n, int64_t n_out, float
   for (int64_t l = 0; l < c.n_layer; ++l) {
     const LayerWeights& L = weights_.layers[l];
     {
-      const TraceSpan span(tr, "attn_norm", l, n);
-      for (int64_t t = 0; t < n; ++t)
-        kernels::rmsnorm(w.xn.data() + t * E, w.x.data() + t * E, L.attn_norm.data(), E, static_cast<float>(c.norm_eps));
-    }
-    {
-      const TraceSpan span(tr, "qkv", l, n);
+      // The attention norm is fused into the encoding of the Q/K/V input.
+      const TraceSpan span(tr, "norm_qkv", l, n);
       const kernels::WeightMatrix* qkv[3] = {&L.wq, &L.wk, &L.wv};
       float* qkv_out[3] = {w.q.data(), w.k.data(), w.v.data()};
-      kernels::matmul_group(pool, qkv, 3, w.xn.data(), n, qkv_out, w.act.data());
+      kernels::norm_matmul_group(pool, qkv, 3, w.x.data(), L.attn_norm.data(), static_cast<float>(c.norm_eps), n, qkv_out,
+                                 w.act.data(), static_cast<int64_t>(w.act.size()));
       if (!L.bq.empty()) kernels::add_bias(w.q.data(), L.bq.data(), n, q_dim);
       if (!L.bk.empty()) kernels::add_bias(w.k.data(), L.bk.data(), n, kv_dim);
       if (!L.bv.empty()) kernels::add_bias(w.v.data(), L.bv.data(), n, kv_dim);
@@ -120,15 +117,12 @@ void Model::forward_batch(const int32_t* tokens, int64_t n, int64_t n_out, float
       kernels::add(w.x.data(), w.proj.data(), n * E);
     }
     {
-      const TraceSpan span(tr, "ffn_norm", l, n);
-      for (int64_t t = 0; t < n; ++t)
-        kernels::rmsnorm(w.xn.data() + t * E, w.x.data() + t * E, L.ffn_norm.data(), E, static_cast<float>(c.norm_eps));
-    }
-    {
-      const TraceSpan span(tr, "ffn_gate_up", l, n);
+      // Likewise the FFN norm, into the gate/up input.
+      const TraceSpan span(tr, "norm_ffn_gate_up", l, n);
       const kernels::WeightMatrix* gate_up[2] = {&L.w_gate, &L.w_up};
       float* gate_up_out[2] = {w.gate.data(), w.up.data()};
-      kernels::matmul_group(pool, gate_up, 2, w.xn.data(), n, gate_up_out, w.act.data());
+      kernels::norm_matmul_group(pool, gate_up, 2, w.x.data(), L.ffn_norm.data(), static_cast<float>(c.norm_eps), n,
+                                 gate_up_out, w.act.data(), static_cast<int64_t>(w.act.size()));
     }
     {
       const TraceSpan span(tr, "silu_mul", l, n);
@@ -153,11 +147,11 @@ void Model::forward_batch(const int32_t* tokens, int64_t n, int64_t n_out, float
 }
 
 void Model::compute_logits(int64_t n_out, float* logits) {
-  const int64_t E = config_.n_embd;
-  for (int64_t r = 0; r < n_out; ++r)
-    kernels::rmsnorm(ws_.xn.data() + r * E, ws_.x.data() + r * E, weights_.output_norm.data(), E,
-                     static_cast<float>(config_.norm_eps));
-  kernels::matmul(*pool_, weights_.output, ws_.xn.data(), n_out, logits, ws_.act.data());
+  const kernels::WeightMatrix* out[1] = {&weights_.output};
+  float* ys[1] = {logits};
+  kernels::norm_matmul_group(*pool_, out, 1, ws_.x.data(), weights_.output_norm.data(),
+                             static_cast<float>(config_.norm_eps), n_out, ys, ws_.act.data(),
+                             static_cast<int64_t>(ws_.act.size()));
 }
 
 }  // namespace osprey

@@ -46,7 +46,6 @@ Expected<std::unique_ptr<Model>> Model::from_file(GgufFile file, const ModelOpti
   }
   Workspace& w = m->ws_;
   w.x.resize(nb * c.n_embd);
-  w.xn.resize(nb * c.n_embd);
   w.q.resize(nb * q_dim);
   w.k.resize(nb * kv_dim);
   w.v.resize(nb * kv_dim);
@@ -65,11 +64,13 @@ Expected<std::unique_ptr<Model>> Model::from_file(GgufFile file, const ModelOpti
   w.scores.resize(threads * m->att_tokens_ * std::min<int64_t>(group, kernels::kMaxGroupQueries) * m->n_ctx_);
   w.att_runs.resize(nb + 1);
   w.embd_row.resize(m->weights_.tok_embd.row_bytes);
-  int64_t act = kernels::matmul_scratch_bytes(m->weights_.output, options.n_seq_max);
+  const kernels::WeightMatrix* output[1] = {&m->weights_.output};
+  int64_t act = kernels::norm_matmul_group_scratch_bytes(output, 1, options.n_seq_max, threads);
   for (const LayerWeights& L : m->weights_.layers) {
     const kernels::WeightMatrix* qkv[3] = {&L.wq, &L.wk, &L.wv};
     const kernels::WeightMatrix* gate_up[2] = {&L.w_gate, &L.w_up};
-    act = std::max({act, kernels::matmul_group_scratch_bytes(qkv, 3, nb), kernels::matmul_group_scratch_bytes(gate_up, 2, nb),
+    act = std::max({act, kernels::norm_matmul_group_scratch_bytes(qkv, 3, nb, threads),
+                    kernels::norm_matmul_group_scratch_bytes(gate_up, 2, nb, threads),
                     kernels::matmul_scratch_bytes(L.wo, nb), kernels::matmul_scratch_bytes(L.w_down, nb)});
   }
   w.act.resize(act);

@@ -45,7 +45,6 @@ struct BatchItem {
 // Activation buffers for up to n_batch tokens. Shapes per token row.
 struct Workspace {
   std::vector<float> x;       // [n_batch, n_embd] residual stream
-  std::vector<float> xn;      // [n_batch, n_embd] normalised input to a block
   std::vector<float> q;       // [n_batch, n_head * head_dim]
   std::vector<float> k, v;    // [n_batch, n_head_kv * head_dim]
   std::vector<float> att;     // [n_batch, n_head * head_dim]

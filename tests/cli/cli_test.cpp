@@ -136,8 +136,8 @@ TEST(Cli, TraceHasOneSpanPerOperationPerStep) {
   const int passes = 5;
   EXPECT_EQ(count["forward"], passes);
   EXPECT_EQ(count["output"], passes);
-  for (const char* op : {"attn_norm", "qkv", "rope_kv_write", "attention", "attn_output", "ffn_norm", "ffn_gate_up",
-                         "silu_mul", "ffn_down"})
+  for (const char* op : {"norm_qkv", "rope_kv_write", "attention", "attn_output", "norm_ffn_gate_up", "silu_mul",
+                         "ffn_down"})
     EXPECT_EQ(count[op], 2 * passes) << op;
   EXPECT_EQ(per_layer.size(), 2u);
   const auto bad = osprey("run -m " + model + " -p hi -n 1 --trace /nonexistent-dir/t.json");

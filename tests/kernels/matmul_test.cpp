@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "kernels/matmul.h"
+#include "kernels/ops.h"
 #include "test_util.h"
 
 namespace osprey::kernels {
@@ -137,6 +138,32 @@ TEST(MatmulGroup, RepackedLayoutsMixedInOneRegion) {
         ASSERT_NEAR(ys[i][k], file_layout[k], 1e-4 * (1 + std::fabs(file_layout[k])))
             << "matrix " << i << " element " << k;
     }
+  }
+}
+
+// The norm fused into the input encoding gives exactly what rmsnorm and then
+// the product give, at any thread count.
+TEST(MatmulGroup, FusedNormEqualsNormThenProduct) {
+  const int64_t n_in = 512, n_tok = 6;
+  std::vector<uint8_t> f0, p0, f1, p1;
+  const WeightMatrix a = make_packed(DType::kQ4_0, n_in, 40, f0, p0);
+  const WeightMatrix b = make_packed(DType::kQ6_K, n_in, 24, f1, p1);
+  const WeightMatrix* ws[2] = {&a, &b};
+  const auto x = test::random_floats(n_tok * n_in, 41, 3.0f);
+  const auto g = test::random_floats(n_in, 42);
+  std::vector<float> xn(x.size());
+  for (int64_t t = 0; t < n_tok; ++t) rmsnorm(xn.data() + t * n_in, x.data() + t * n_in, g.data(), n_in, 1e-5f);
+  for (int threads : {1, 2, 3}) {
+    ThreadPool pool(threads);
+    std::vector<float> wa(n_tok * 40), wb(n_tok * 24), ga(wa.size()), gb(wb.size());
+    float* want[2] = {wa.data(), wb.data()};
+    float* got[2] = {ga.data(), gb.data()};
+    std::vector<uint8_t> s1(matmul_group_scratch_bytes(ws, 2, n_tok));
+    matmul_group(pool, ws, 2, xn.data(), n_tok, want, s1.data());
+    std::vector<uint8_t> s2(norm_matmul_group_scratch_bytes(ws, 2, n_tok, threads));
+    norm_matmul_group(pool, ws, 2, x.data(), g.data(), 1e-5f, n_tok, got, s2.data(), static_cast<int64_t>(s2.size()));
+    EXPECT_EQ(std::memcmp(wa.data(), ga.data(), wa.size() * 4), 0) << threads << " threads";
+    EXPECT_EQ(std::memcmp(wb.data(), gb.data(), wb.size() * 4), 0) << threads << " threads";
   }
 }
 
