@@ -153,7 +153,8 @@ RowKernel packed_row_kernel(DType type, Isa isa, int64_t n_rows) {
 #if defined(__x86_64__)
   // The AVX-512 kernels read the file's layout and beat the repacked AVX2 ones there.
   RowKernel k;
-  if (isa == Isa::kAvx2 && n_rows > 0 && n_rows % 8 == 0 && avx2::interleaved_row_kernel_for(type, k)) return k;
+  if (isa == Isa::kAvx2 && n_rows > 0 && avx2::interleaved_row_kernel_for(type, k) && n_rows % k.row_group == 0)
+    return k;
   if (isa == Isa::kAvx2 && avx2::packed_row_kernel_for(type, k)) return k;
 #endif
   return row_kernel(type, isa);

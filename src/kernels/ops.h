@@ -65,6 +65,11 @@ inline void for_each_kv_run(const KvView& kv, int64_t n_kv, F&& f) {
   }
 }
 
+// The storage row of position t (see KvView).
+inline int64_t kv_storage_row(const KvView& kv, int64_t t) {
+  return kv.blocks == nullptr ? t : static_cast<int64_t>(kv.blocks[t / kv.block_size]) * kv.block_size + t % kv.block_size;
+}
+
 // Causal attention of one query head over positions [0, n_kv) of one KV head:
 // softmax(q·K * scale)·V with q rounded to fp16 (to meet the fp16 keys) and
 // the rest in fp32 or wider. The fast kernels are flash-style (tiles of

@@ -1,5 +1,6 @@
 // Scalar definitions of the elementwise kernels. They are the specification
 // that faster variants are tested against.
+#include <algorithm>
 #include <cmath>
 
 #include "core/fp16.h"
@@ -75,7 +76,8 @@ void attend_head(const float* q, const KvView& kv, int64_t n_kv, int head_dim, f
       max = std::fmax(max, scores[t0 + i]);
     }
   });
-  double acc[1024] = {};
+  double acc[1024];
+  std::fill_n(acc, head_dim, 0.0);
   double sum = 0;
   for_each_kv_run(kv, n_kv, [&](int64_t t0, int64_t count, const uint16_t*, const uint16_t* v) {
     for (int64_t i = 0; i < count; ++i) {

@@ -48,10 +48,6 @@ inline float32x4_t reduce4(const float32x4_t* a) {
   return vpaddq_f32(vpaddq_f32(a[0], a[1]), vpaddq_f32(a[2], a[3]));
 }
 
-inline int64_t kv_row(const KvView& kv, int64_t t) {
-  return kv.blocks == nullptr ? t : static_cast<int64_t>(kv.blocks[t / kv.block_size]) * kv.block_size + t % kv.block_size;
-}
-
 }  // namespace
 
 void attend_group(const float* const* q, int n_q, const int64_t* n_kv, const KvView& kv, int head_dim, float scale,
@@ -86,7 +82,7 @@ void attend_group(const float* const* q, int n_q, const int64_t* n_kv, const KvV
     const int rows = static_cast<int>(std::min<int64_t>(kTile, max_kv - t0));
     for (int r = 0; r < kTile; ++r) {
       if (r < rows) {
-        const int64_t at = kv_row(kv, t0 + r) * kv.stride;
+        const int64_t at = kv_storage_row(kv, t0 + r) * kv.stride;
         for (int j = 0; j < nv; ++j) {
           vst1q_f32(kf[r] + 4 * j, load_half4(kv.k + at + 4 * j));
           vst1q_f32(vf[r] + 4 * j, load_half4(kv.v + at + 4 * j));

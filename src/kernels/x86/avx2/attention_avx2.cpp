@@ -67,11 +67,6 @@ inline float hmax(__m256 v) {
   return _mm_cvtss_f32(m);
 }
 
-// Storage row of position t.
-inline int64_t kv_row(const KvView& kv, int64_t t) {
-  return kv.blocks == nullptr ? t : static_cast<int64_t>(kv.blocks[t / kv.block_size]) * kv.block_size + t % kv.block_size;
-}
-
 }  // namespace
 
 void attend_group(const float* const* q, int n_q, const int64_t* n_kv, const KvView& kv, int head_dim, float scale,
@@ -107,7 +102,7 @@ void attend_group(const float* const* q, int n_q, const int64_t* n_kv, const KvV
     const int rows = static_cast<int>(std::min<int64_t>(kTile, max_kv - t0));
     for (int r = 0; r < kTile; ++r) {
       if (r < rows) {
-        const int64_t at = kv_row(kv, t0 + r) * kv.stride;
+        const int64_t at = kv_storage_row(kv, t0 + r) * kv.stride;
         for (int j = 0; j < nv; ++j) {
           _mm256_store_ps(kf[r] + 8 * j, load_half8(kv.k + at + 8 * j));
           _mm256_store_ps(vf[r] + 8 * j, load_half8(kv.v + at + 8 * j));

@@ -48,7 +48,7 @@ struct Q8_0Format {
 
 // How far ahead each row stream is fetched; see bench/kernel_bench.cpp's
 // gemv_stream for the measurement.
-constexpr int kPrefetchBytes = 512;
+constexpr int kFileLayoutPrefetchBytes = 512;
 
 template <typename Format, int NR, int NT>
 void block32_tile(const uint8_t* w, int64_t row_bytes, const uint8_t* act, int64_t act_stride, int64_t n, float* out,
@@ -65,7 +65,7 @@ void block32_tile(const uint8_t* w, int64_t row_bytes, const uint8_t* act, int64
     for (int t = 0; t < NT; ++t) av[t] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[t].q + i * kQK));
     for (int r = 0; r < NR; ++r) {
       const uint8_t* row = w + r * row_bytes;
-      _mm_prefetch(reinterpret_cast<const char*>(row) + i * Format::kBlockBytes + kPrefetchBytes, _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(row) + i * Format::kBlockBytes + kFileLayoutPrefetchBytes, _MM_HINT_T0);
       __m256i q;
       float dw;
       Format::load(row, i, q, dw);

@@ -66,10 +66,6 @@ void encode_widened(const float* x, void* act, int64_t n) {
   }
 }
 
-// Rows stream from memory in decode: each cache line is fetched this far
-// ahead, once (see the closing note of the AVX2 k-quant tiles).
-constexpr int64_t kPrefetchBytes = 4096;
-
 template <typename Format, int NR, int NT>
 void float_tile(const uint8_t* w, int64_t row_bytes, const uint8_t* act, int64_t act_stride, int64_t n, float* out,
                 int64_t out_stride) {

@@ -20,9 +20,6 @@ using namespace osprey::quant;
 
 namespace {
 
-// As in gemm_packed_avx2.cpp: without software prefetch decode waits on DRAM.
-constexpr int kPrefetchBytes = 4096;
-
 // A super-block spans two to four cache lines; ask for each of them.
 template <typename Block>
 inline void prefetch_ahead(const Block* b) {
@@ -30,7 +27,6 @@ inline void prefetch_ahead(const Block* b) {
   for (size_t l = 0; l < sizeof(Block); l += 64) _mm_prefetch(p + l, _MM_HINT_T0);
 }
 
-inline __m256i load32(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 
 // Q4_K: chunk c of 64 values keeps sub-block 2c in the low nibbles of
 // qs[32c..32c+32) and sub-block 2c+1 in the high ones. Nibbles are unsigned,

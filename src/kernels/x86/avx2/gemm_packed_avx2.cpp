@@ -33,8 +33,6 @@ void encode_planar_q8_paired(const float* x, void* act, int64_t n);  // encode_a
 
 namespace {
 
-inline __m256i load32(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
-
 // [s[2j] x4 | s[2j+1] x4] from eight per-block scales.
 inline __m256 pair_scale(__m256 s, int j) {
   return _mm256_permutevar8x32_ps(s, _mm256_setr_epi32(2 * j, 2 * j, 2 * j, 2 * j, 2 * j + 1, 2 * j + 1, 2 * j + 1,
@@ -92,12 +90,6 @@ struct Q8_0Packed {
   }
 };
 
-// How far ahead of the payload stream each row asks for data. Without it
-// the hardware prefetcher leaves decode at about half the bandwidth on the
-// project's Zen 3 machine; `osprey bench -n 32` on TinyLlama q4_0 went
-// 8.8 -> 11.2 -> 14.1 -> 15.3 -> 16.0 -> 15.1 tokens/s for 0, 512, 1024,
-// 2048, 4096 and 8192 bytes (one sitting).
-constexpr int64_t kPrefetchBytes = 4096;
 
 template <typename Format, int NR, int NT>
 void packed_tile(const uint8_t* w, int64_t row_bytes, const uint8_t* act, int64_t act_stride, int64_t n, float* out,

@@ -31,11 +31,8 @@ void encode_planar_q8(const float* x, void* act, int64_t n);  // encode_avx2.cpp
 
 namespace {
 
-constexpr int kRows = 8;
+constexpr int kRows = kX8Rows;
 constexpr int64_t kChunkBytes = 32, kBlockPayload = 4 * kChunkBytes;
-// See gemm_packed_avx2.cpp: every cache line of the payload stream is asked
-// for this far ahead.
-constexpr int64_t kPrefetchBytes = 4096;
 
 struct Q4_0X8 {
   template <int NT>

@@ -20,6 +20,7 @@
 
 #include "kernels/dispatch.h"
 #include "kernels/planar_act.h"
+#include "kernels/x86/avx2/avx2_util.h"
 #include "kernels/x86/avx2/x8_dispatch.h"
 #include "quant/blocks.h"
 
@@ -29,12 +30,9 @@ using namespace osprey::quant;
 
 namespace {
 
-constexpr int kRows = 8;
+constexpr int kRows = kX8Rows;
 constexpr int64_t kGroupBlock = kRows * static_cast<int64_t>(sizeof(BlockQ4_K));  // 1152
 constexpr int64_t kLevels = 128;  // offset of the levels in a group's super-block
-constexpr int64_t kPrefetchBytes = 4096;
-
-inline __m256i load32(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
 
 // Byte b of each 32-bit lane, as the int16 pair [x, x] (scales) ...
 inline __m256i dup_byte(__m256i v, int b) {

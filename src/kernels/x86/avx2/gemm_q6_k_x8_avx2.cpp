@@ -22,6 +22,7 @@
 
 #include "kernels/dispatch.h"
 #include "kernels/planar_act.h"
+#include "kernels/x86/avx2/avx2_util.h"
 #include "kernels/x86/avx2/x8_dispatch.h"
 #include "quant/blocks.h"
 
@@ -31,12 +32,9 @@ using namespace osprey::quant;
 
 namespace {
 
-constexpr int kRows = 8;
+constexpr int kRows = kX8Rows;
 constexpr int64_t kGroupBlock = kRows * static_cast<int64_t>(sizeof(BlockQ6_K));  // 1680
 constexpr int64_t kScales = 16, kLevels = 144, kSubBlockBytes = 96;
-constexpr int64_t kPrefetchBytes = 4096;
-
-inline __m256i load32(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
 
 // Bytes b0 and b1 of each 32-bit lane, sign-extended to the int16 pair [x_b0, x_b1].
 inline __m256i int8_pair(__m256i v, int b0, int b1) {

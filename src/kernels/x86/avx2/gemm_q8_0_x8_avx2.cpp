@@ -18,6 +18,7 @@
 #include "kernels/dispatch.h"
 #include "kernels/planar_act.h"
 #include "kernels/repack.h"
+#include "kernels/x86/avx2/avx2_util.h"
 #include "kernels/x86/avx2/x8_dispatch.h"
 #include "quant/blocks.h"
 
@@ -29,9 +30,8 @@ void encode_planar_q8(const float* x, void* act, int64_t n);  // encode_avx2.cpp
 
 namespace {
 
-constexpr int kRows = 8;
+constexpr int kRows = kX8Rows;
 constexpr int64_t kBlockPayload = 8 * 32;
-constexpr int64_t kPrefetchBytes = 4096;
 
 struct Q8_0X8 {
   template <int NT>

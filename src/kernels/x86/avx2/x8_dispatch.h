@@ -22,9 +22,12 @@ inline __m256i bcast4(const int8_t* p) {
   return _mm256_set1_epi32(v);
 }
 
+// The rows of one interleaved group.
+constexpr int kX8Rows = 8;
+
 template <class Kernel>
 struct X8Dispatch {
-  static constexpr int64_t kRows = 8;
+  static constexpr int64_t kRows = kX8Rows;
   static void rows(const uint8_t* w, int64_t row_bytes, int64_t n_rows, const void* act, int64_t n, float* out) {
     for (int64_t r = 0; r < n_rows; r += kRows)
       Kernel::template tile<1>(w + r * row_bytes, static_cast<const uint8_t*>(act), 0, n, out + r, 0);
