@@ -92,8 +92,11 @@ void chat(const ChatOptions& o) {
       continue;
     }
     if (line.rfind("/save ", 0) == 0) {
+      // Closed before "(saved" is printed: the message promises the bytes are
+      // in the file, and a full disk shows up only at the flush.
       std::ofstream out(line.substr(6));
       out << messages.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << "\n";
+      out.close();
       std::printf(out ? "(saved %zu messages)\n" : "(cannot write that file)\n", messages.size());
       continue;
     }

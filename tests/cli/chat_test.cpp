@@ -17,21 +17,25 @@ class ChatSession {
  public:
   explicit ChatSession(const std::string& args) {
     session_ = "osprey-chat-" + std::to_string(::getpid());
+    // A tmux server of this test's own (-L): with the default shared server,
+    // one test's kill-session could stop the server while another test's
+    // new-session was connecting to it.
+    tmux_ = "tmux -L " + session_ + " ";
     log_ = ::testing::TempDir() + session_ + ".log";
     std::remove(log_.c_str());
-    test::run_command("tmux kill-session -t " + session_);
+    test::run_command(tmux_ + "kill-server");
     // The session waits for a line before starting chat, so that the log
     // is attached before the first output (the banner and prompt).
     const std::string cmd = "read _; exec " + test::osprey_binary() + " chat " + args + " 2>/dev/null";
-    test::run_command("tmux new-session -d -s " + session_ + " -x 200 -y 50 '" + cmd + "'");
-    test::run_command("tmux pipe-pane -o -t " + session_ + " 'cat >> " + log_ + "'");
+    test::run_command(tmux_ + "new-session -d -s " + session_ + " -x 200 -y 50 '" + cmd + "'");
+    test::run_command(tmux_ + "pipe-pane -o -t " + session_ + " 'cat >> " + log_ + "'");
     enter();
   }
-  ~ChatSession() { test::run_command("tmux kill-session -t " + session_); }
+  ~ChatSession() { test::run_command(tmux_ + "kill-server"); }
 
-  void type(const std::string& text) { test::run_command("tmux send-keys -t " + session_ + " -l '" + text + "'"); }
-  void enter() { test::run_command("tmux send-keys -t " + session_ + " Enter"); }
-  void ctrl_c() { test::run_command("tmux send-keys -t " + session_ + " C-c"); }
+  void type(const std::string& text) { test::run_command(tmux_ + "send-keys -t " + session_ + " -l '" + text + "'"); }
+  void enter() { test::run_command(tmux_ + "send-keys -t " + session_ + " Enter"); }
+  void ctrl_c() { test::run_command(tmux_ + "send-keys -t " + session_ + " C-c"); }
   void say(const std::string& text) {
     type(text);
     enter();
@@ -47,10 +51,10 @@ class ChatSession {
     }
     return false;
   }
-  bool alive() { return test::run_command("tmux has-session -t " + session_).exit_code == 0; }
+  bool alive() { return test::run_command(tmux_ + "has-session -t " + session_).exit_code == 0; }
 
  private:
-  std::string session_, log_;
+  std::string session_, tmux_, log_;
 };
 
 TEST(Chat, ThroughAPseudoTerminal) {
