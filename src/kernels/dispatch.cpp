@@ -25,6 +25,7 @@ bool interleaved_row_kernel_for(DType type, RowKernel& out);  // rows in groups 
 }
 namespace avx512 {
 bool row_kernel_for(DType type, RowKernel& out);  // false where there is no AVX-512 kernel
+bool interleaved_row_kernel_for(DType type, RowKernel& out);  // rows in groups of 16; false where there is none
 }
 #endif
 #if defined(__aarch64__)
@@ -151,9 +152,11 @@ RowKernel row_kernel(DType type, Isa isa) {
 
 RowKernel packed_row_kernel(DType type, Isa isa, int64_t n_rows) {
 #if defined(__x86_64__)
-  // The AVX-512 kernels read the file's layout and beat the repacked AVX2 ones there.
   RowKernel k;
-  if (isa == Isa::kAvx2 && n_rows > 0 && avx2::interleaved_row_kernel_for(type, k) && n_rows % k.row_group == 0)
+  if (isa == Isa::kAvx512 && n_rows > 0 && avx512::interleaved_row_kernel_for(type, k) && n_rows % k.row_group == 0)
+    return k;
+  if ((isa == Isa::kAvx2 || isa == Isa::kAvx512) && n_rows > 0 && avx2::interleaved_row_kernel_for(type, k) &&
+      n_rows % k.row_group == 0)
     return k;
   if (isa == Isa::kAvx2 && avx2::packed_row_kernel_for(type, k)) return k;
 #endif

@@ -34,26 +34,33 @@ void pair_halves_q8(uint8_t* payloads, int64_t n_blocks) {
   }
 }
 
-void repack_rows8(const uint8_t* src, uint8_t* dst, int64_t n_blocks, int64_t payload_bytes) {
+namespace {
+void copy_flipped(uint8_t* dst, const uint8_t* src, uint8_t flip) {
+  for (int i = 0; i < 4; ++i) dst[i] = src[i] ^ flip;
+}
+}  // namespace
+
+void repack_rows(const uint8_t* src, uint8_t* dst, int64_t n_blocks, int64_t payload_bytes, int rows, uint8_t flip) {
   const int64_t block = 2 + payload_bytes, row_bytes = n_blocks * block;
-  uint8_t* payload = dst + 2 * 8 * n_blocks;
-  for (int64_t r = 0; r < 8; ++r)
+  uint8_t* payload = dst + 2 * rows * n_blocks;
+  for (int64_t r = 0; r < rows; ++r)
     for (int64_t b = 0; b < n_blocks; ++b) {
       const uint8_t* blk = src + r * row_bytes + b * block;
-      std::memcpy(dst + 2 * (8 * b + r), blk, 2);
+      std::memcpy(dst + 2 * (rows * b + r), blk, 2);
       for (int64_t c = 0; c < payload_bytes / 4; ++c)
-        std::memcpy(payload + b * 8 * payload_bytes + 32 * c + 4 * r, blk + 2 + 4 * c, 4);
+        copy_flipped(payload + b * rows * payload_bytes + 4 * rows * c + 4 * r, blk + 2 + 4 * c, flip);
     }
 }
 
-void unpack_rows8(const uint8_t* group, int64_t row, uint8_t* dst, int64_t n_blocks, int64_t payload_bytes) {
+void unpack_rows(const uint8_t* group, int64_t row, uint8_t* dst, int64_t n_blocks, int64_t payload_bytes, int rows,
+                 uint8_t flip) {
   const int64_t block = 2 + payload_bytes;
-  const uint8_t* payload = group + 2 * 8 * n_blocks;
+  const uint8_t* payload = group + 2 * rows * n_blocks;
   for (int64_t b = 0; b < n_blocks; ++b) {
     uint8_t* blk = dst + b * block;
-    std::memcpy(blk, group + 2 * (8 * b + row), 2);
+    std::memcpy(blk, group + 2 * (rows * b + row), 2);
     for (int64_t c = 0; c < payload_bytes / 4; ++c)
-      std::memcpy(blk + 2 + 4 * c, payload + b * 8 * payload_bytes + 32 * c + 4 * row, 4);
+      copy_flipped(blk + 2 + 4 * c, payload + b * rows * payload_bytes + 4 * rows * c + 4 * row, flip);
   }
 }
 

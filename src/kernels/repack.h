@@ -24,16 +24,22 @@ void unpack_scales_first(const uint8_t* src, uint8_t* dst, int64_t n_blocks, int
 // swap is its own inverse.
 void pair_halves_q8(uint8_t* payloads, int64_t n_blocks);
 
-// Eight rows interleaved, for the 32-element block formats whose block is an
-// fp16 scale and a payload (Q4_0: 16 bytes, Q8_0: 32). A group of 8 rows of
-// n_blocks blocks (8 consecutive file rows at src) becomes, in the same bytes:
-//   [n_blocks x 8 scales: the eight rows' scales of block 0, of block 1, ...]
-//   [per block, payload_bytes / 4 vectors of 32 bytes: vector c holds bytes
-//    4c..4c+3 of row r's payload at 4r..4r+3]
-// so one 256-bit lane per row meets four activation bytes broadcast to all.
-void repack_rows8(const uint8_t* src, uint8_t* dst, int64_t n_blocks, int64_t payload_bytes);
+// Rows interleaved in groups, for the 32-element block formats whose block
+// is an fp16 scale and a payload (Q4_0: 16 bytes, Q8_0: 32). A group of
+// `rows` rows of n_blocks blocks (that many consecutive file rows at src)
+// becomes, in the same bytes:
+//   [n_blocks x rows scales: the rows' scales of block 0, of block 1, ...]
+//   [per block, payload_bytes / 4 vectors of 4 * rows bytes: vector c holds
+//    bytes 4c..4c+3 of row r's payload at 4r..4r+3]
+// so one 32-bit SIMD lane per row meets four activation bytes broadcast to
+// all: rows = 8 fills a 256-bit register, 16 a 512-bit one. Every payload
+// byte is XORed with `flip` (0x80 turns int8 into the unsigned w + 128 that
+// VNNI's unsigned operand wants; 0 keeps it).
+void repack_rows(const uint8_t* src, uint8_t* dst, int64_t n_blocks, int64_t payload_bytes, int rows,
+                 uint8_t flip = 0);
 
-// Row `row` (0..7) of such a group back to the file's layout.
-void unpack_rows8(const uint8_t* group, int64_t row, uint8_t* dst, int64_t n_blocks, int64_t payload_bytes);
+// Row `row` (< rows) of such a group back to the file's layout.
+void unpack_rows(const uint8_t* group, int64_t row, uint8_t* dst, int64_t n_blocks, int64_t payload_bytes, int rows,
+                 uint8_t flip = 0);
 
 }  // namespace osprey::kernels

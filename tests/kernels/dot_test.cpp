@@ -122,7 +122,8 @@ TEST_P(DotVariant, RowKernelMatchesScalarReference) {
 // the groups of eight scales, odd pairs and a lone last block. A row's
 // result must not depend on the rows or tokens beside it, bit for bit,
 // since batching relies on that. Matrices of 5 rows get the per-row
-// layouts; of 24 rows, also those that interleave rows in groups.
+// layouts; of 24 rows, also those that interleave rows in groups of 8;
+// of 48, those of 16 too.
 class PackedKernel : public ::testing::TestWithParam<std::tuple<Case, int64_t>> {};
 
 TEST_P(PackedKernel, MatchesScalarReference) {
@@ -224,7 +225,7 @@ INSTANTIATE_TEST_SUITE_P(AllVariants, DotVariant, ::testing::ValuesIn(all_cases(
 });
 
 INSTANTIATE_TEST_SUITE_P(AllVariants, PackedKernel,
-                         ::testing::Combine(::testing::ValuesIn(all_cases()), ::testing::Values(int64_t{5}, int64_t{24})),
+                         ::testing::Combine(::testing::ValuesIn(all_cases()), ::testing::Values(int64_t{5}, int64_t{24}, int64_t{48})),
                          [](const auto& info) {
                            const Case c = std::get<0>(info.param);
                            return std::string(kernels::isa_name(c.isa)) + "_" + dtype_name(c.type) + "_rows" +

@@ -9,7 +9,7 @@
 // maddubs fill one register's int16 sums for all eight rows, and one
 // reduction, conversion and FMA then serve eight rows at once.
 //
-// The layout is repack_rows8's (kernels/repack.h): block b's chunk c holds
+// The layout is repack_rows's (kernels/repack.h): block b's chunk c holds
 // bytes 4c..4c+3 of each row's 16 nibble bytes, so its low nibbles are
 // elements 4c..4c+3 of each row and its high nibbles elements 16+4c..16+4c+3.
 #include <immintrin.h>
@@ -35,6 +35,7 @@ constexpr int kRows = kX8Rows;
 constexpr int64_t kChunkBytes = 32, kBlockPayload = 4 * kChunkBytes;
 
 struct Q4_0X8 {
+  static constexpr int kRows = kX8Rows;
   template <int NT>
   static void tile(const uint8_t* g, const uint8_t* act, int64_t act_stride, int64_t n, float* out, int64_t out_stride);
 };
@@ -78,8 +79,8 @@ void Q4_0X8::tile(const uint8_t* g, const uint8_t* act, int64_t act_stride, int6
   for (int t = 0; t < NT; ++t) _mm256_storeu_ps(out + t * out_stride, acc[t]);
 }
 
-void repack_x8(const uint8_t* src, uint8_t* dst, int64_t n) { repack_rows8(src, dst, n / kQK, 16); }
-void unpack_x8(const uint8_t* group, int64_t row, uint8_t* dst, int64_t n) { unpack_rows8(group, row, dst, n / kQK, 16); }
+void repack_x8(const uint8_t* src, uint8_t* dst, int64_t n) { repack_rows(src, dst, n / kQK, 16, kRows); }
+void unpack_x8(const uint8_t* group, int64_t row, uint8_t* dst, int64_t n) { unpack_rows(group, row, dst, n / kQK, 16, kRows); }
 
 }  // namespace
 
@@ -92,7 +93,7 @@ bool interleaved_row_kernel_for(DType type, RowKernel& out) {
       interleaved_q8_0_kernel_for(type, out))
     return true;
   if (type != DType::kQ4_0) return false;
-  out = x8_row_kernel<Q4_0X8>(planar_q8_bytes, avx2::encode_planar_q8, repack_x8, unpack_x8);
+  out = group_row_kernel<Q4_0X8>(planar_q8_bytes, avx2::encode_planar_q8, repack_x8, unpack_x8);
   return true;
 }
 

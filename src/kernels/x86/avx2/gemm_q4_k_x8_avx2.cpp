@@ -57,6 +57,7 @@ inline int32_t int16_pair(int32_t lo, int32_t hi) {
 }
 
 struct Q4_KX8 {
+  static constexpr int kRows = kX8Rows;
   template <int NT>
   static void tile(const uint8_t* g, const uint8_t* act, int64_t act_stride, int64_t n, float* out, int64_t out_stride);
 };
@@ -176,7 +177,7 @@ void unpack_x8(const uint8_t* group, int64_t row, uint8_t* dst, int64_t n) {
 
 bool interleaved_kquant_kernel_for(DType type, RowKernel& out) {
   if (type != DType::kQ4_K) return false;
-  out = x8_row_kernel<Q4_KX8>(planar_q8k_bytes, encode_planar_q8k, repack_x8, unpack_x8);
+  out = group_row_kernel<Q4_KX8>(planar_q8k_bytes, encode_planar_q8k, repack_x8, unpack_x8);
   return true;
 }
 

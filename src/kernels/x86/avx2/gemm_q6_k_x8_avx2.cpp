@@ -48,6 +48,7 @@ inline __m256i int8_pair(__m256i v, int b0, int b1) {
 }
 
 struct Q6_KX8 {
+  static constexpr int kRows = kX8Rows;
   template <int NT>
   static void tile(const uint8_t* g, const uint8_t* act, int64_t act_stride, int64_t n, float* out, int64_t out_stride);
 };
@@ -173,7 +174,7 @@ void unpack_x8(const uint8_t* group, int64_t row, uint8_t* dst, int64_t n) {
 
 bool interleaved_q6_k_kernel_for(DType type, RowKernel& out) {
   if (type != DType::kQ6_K) return false;
-  out = x8_row_kernel<Q6_KX8>(planar_q8k_bytes, encode_planar_q8k, repack_x8, unpack_x8);
+  out = group_row_kernel<Q6_KX8>(planar_q8k_bytes, encode_planar_q8k, repack_x8, unpack_x8);
   return true;
 }
 

@@ -9,7 +9,7 @@
 // and every maddubs is widened on its own (two products of 127 * 127 already
 // fill an int16).
 //
-// The layout is repack_rows8's (kernels/repack.h): block b's vector c holds
+// The layout is repack_rows's (kernels/repack.h): block b's vector c holds
 // elements 4c..4c+3 of each row's block.
 #include <immintrin.h>
 
@@ -34,6 +34,7 @@ constexpr int kRows = kX8Rows;
 constexpr int64_t kBlockPayload = 8 * 32;
 
 struct Q8_0X8 {
+  static constexpr int kRows = kX8Rows;
   template <int NT>
   static void tile(const uint8_t* g, const uint8_t* act, int64_t act_stride, int64_t n, float* out, int64_t out_stride);
 };
@@ -76,14 +77,14 @@ void Q8_0X8::tile(const uint8_t* g, const uint8_t* act, int64_t act_stride, int6
   for (int t = 0; t < NT; ++t) _mm256_storeu_ps(out + t * out_stride, acc[t]);
 }
 
-void repack_x8(const uint8_t* src, uint8_t* dst, int64_t n) { repack_rows8(src, dst, n / kQK, 32); }
-void unpack_x8(const uint8_t* group, int64_t row, uint8_t* dst, int64_t n) { unpack_rows8(group, row, dst, n / kQK, 32); }
+void repack_x8(const uint8_t* src, uint8_t* dst, int64_t n) { repack_rows(src, dst, n / kQK, 32, kRows); }
+void unpack_x8(const uint8_t* group, int64_t row, uint8_t* dst, int64_t n) { unpack_rows(group, row, dst, n / kQK, 32, kRows); }
 
 }  // namespace
 
 bool interleaved_q8_0_kernel_for(DType type, RowKernel& out) {
   if (type != DType::kQ8_0) return false;
-  out = x8_row_kernel<Q8_0X8>(planar_q8_bytes, avx2::encode_planar_q8, repack_x8, unpack_x8);
+  out = group_row_kernel<Q8_0X8>(planar_q8_bytes, avx2::encode_planar_q8, repack_x8, unpack_x8);
   return true;
 }
 

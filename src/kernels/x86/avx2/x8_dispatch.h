@@ -1,8 +1,7 @@
-// Row-count and token-count dispatch for the AVX2 kernels that keep eight
-// rows interleaved in one group (RowKernel::row_group == 8).
-// Kernel::tile<NT> computes one group's 8 rows against NT <= 4 token rows;
-// row counts and offsets are whole groups. Include only from files built
-// with the AVX2 flags.
+// Pieces shared by the AVX2 kernels that keep eight rows interleaved, one
+// row per 32-bit lane of a 256-bit register (kernels/group_dispatch.h does
+// their row and token dispatch). Include only from files built with the
+// AVX2 flags.
 #pragma once
 
 #include <immintrin.h>
@@ -10,7 +9,7 @@
 #include <cstdint>
 #include <cstring>
 
-#include "kernels/dispatch.h"
+#include "kernels/group_dispatch.h"
 
 namespace osprey::kernels::avx2 {
 
@@ -24,45 +23,5 @@ inline __m256i bcast4(const int8_t* p) {
 
 // The rows of one interleaved group.
 constexpr int kX8Rows = 8;
-
-template <class Kernel>
-struct X8Dispatch {
-  static constexpr int64_t kRows = kX8Rows;
-  static void rows(const uint8_t* w, int64_t row_bytes, int64_t n_rows, const void* act, int64_t n, float* out) {
-    for (int64_t r = 0; r < n_rows; r += kRows)
-      Kernel::template tile<1>(w + r * row_bytes, static_cast<const uint8_t*>(act), 0, n, out + r, 0);
-  }
-  template <int NT>
-  static void tiles(const uint8_t* w, int64_t row_bytes, int64_t n_rows, const uint8_t* act, int64_t act_stride,
-                    int64_t n, float* out, int64_t out_stride) {
-    for (int64_t r = 0; r < n_rows; r += kRows)
-      Kernel::template tile<NT>(w + r * row_bytes, act, act_stride, n, out + r, out_stride);
-  }
-  static void tile(const uint8_t* w, int64_t row_bytes, int64_t n_rows, const uint8_t* act, int64_t act_stride,
-                   int n_tok, int64_t n, float* out, int64_t out_stride) {
-    switch (n_tok) {
-      case 4: tiles<4>(w, row_bytes, n_rows, act, act_stride, n, out, out_stride); break;
-      case 3: tiles<3>(w, row_bytes, n_rows, act, act_stride, n, out, out_stride); break;
-      case 2: tiles<2>(w, row_bytes, n_rows, act, act_stride, n, out, out_stride); break;
-      default: tiles<1>(w, row_bytes, n_rows, act, act_stride, n, out, out_stride); break;
-    }
-  }
-};
-
-// The RowKernel of an interleaved kernel, its activation encoding and layout.
-template <class Kernel>
-RowKernel x8_row_kernel(int64_t (*act_bytes)(int64_t), void (*encode)(const float*, void*, int64_t),
-                        void (*repack)(const uint8_t*, uint8_t*, int64_t),
-                        void (*unpack)(const uint8_t*, int64_t, uint8_t*, int64_t)) {
-  RowKernel k;
-  k.act_bytes = act_bytes;
-  k.encode = encode;
-  k.dot_rows = X8Dispatch<Kernel>::rows;
-  k.dot_tile = X8Dispatch<Kernel>::tile;
-  k.row_group = X8Dispatch<Kernel>::kRows;
-  k.repack = repack;
-  k.unpack = unpack;
-  return k;
-}
 
 }  // namespace osprey::kernels::avx2
