@@ -42,4 +42,27 @@ void repack_rows(const uint8_t* src, uint8_t* dst, int64_t n_blocks, int64_t pay
 void unpack_rows(const uint8_t* group, int64_t row, uint8_t* dst, int64_t n_blocks, int64_t payload_bytes, int rows,
                  uint8_t flip = 0);
 
+// Q4_K rows interleaved in groups of `rows` (repack_kquants.cpp). Super-block
+// by super-block, a group holds in the same rows x 144 bytes:
+//   [d: rows fp16][dmin: rows fp16]
+//   [the rows' 12 packed scale bytes as three 32-bit words: word 0 of every
+//    row, then word 1, then word 2]
+//   [levels: for sub-block j (32 elements) four vectors of 4 * rows bytes;
+//    vector k holds, for row r at bytes 4r..4r+3, elements 4k..4k+3 of the
+//    sub-block in the low nibbles and elements 16+4k..16+4k+3 in the high]
+void repack_q4_k_rows(const uint8_t* src, uint8_t* dst, int64_t n, int rows);
+void unpack_q4_k_rows(const uint8_t* group, int64_t row, uint8_t* dst, int64_t n, int rows);
+
+// Q6_K rows interleaved in groups of `rows`. Super-block by super-block, in
+// the same rows x 210 bytes:
+//   [d: rows fp16]
+//   [scales: four vectors of 4 * rows bytes; vector v holds, for row r at
+//    bytes 4r..4r+3, the int8 scales of sub-blocks 4v..4v+3]
+//   [levels, 12 * rows bytes per 16-element sub-block: two vectors of low 4
+//    bits (vector k, row r, byte i: element 4k+i in the low nibble, 8+4k+i
+//    in the high) and one of high 2 bits (row r, byte i: bits 2g..2g+1 are
+//    those of element 4g+i)]
+void repack_q6_k_rows(const uint8_t* src, uint8_t* dst, int64_t n, int rows);
+void unpack_q6_k_rows(const uint8_t* group, int64_t row, uint8_t* dst, int64_t n, int rows);
+
 }  // namespace osprey::kernels

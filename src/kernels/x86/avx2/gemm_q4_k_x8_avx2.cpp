@@ -7,19 +7,14 @@
 // sub-block's 6-bit scale multiplies its int16 sums inside the one madd that
 // widens them, and the min term of a super-block costs four madds per token.
 //
-// A group of 8 rows is, super-block by super-block, in the same 8 x 144 bytes:
-//   [d: 8 fp16][dmin: 8 fp16]
-//   [the rows' 12 packed scale bytes as three 32-bit words: word 0 of the 8
-//    rows, then word 1, then word 2]
-//   [levels: for sub-block j (32 elements) four 32-byte vectors; vector k
-//    holds, for row r at bytes 4r..4r+3, elements 4k..4k+3 of the sub-block
-//    in the low nibbles and elements 16+4k..16+4k+3 in the high nibbles]
+// The layout is repack_q4_k_rows's with 8 rows (kernels/repack.h).
 #include <immintrin.h>
 
 #include <cstring>
 
 #include "kernels/dispatch.h"
 #include "kernels/planar_act.h"
+#include "kernels/repack.h"
 #include "kernels/x86/avx2/avx2_util.h"
 #include "kernels/x86/avx2/x8_dispatch.h"
 #include "quant/blocks.h"
@@ -119,59 +114,8 @@ void Q4_KX8::tile(const uint8_t* g, const uint8_t* act, int64_t act_stride, int6
   for (int t = 0; t < NT; ++t) _mm256_storeu_ps(out + t * out_stride, acc[t]);
 }
 
-// Where element e (0..31) of sub-block j sits in a file block's qs: byte
-// 32 * (j / 2) + e, low nibble for even j, high for odd.
-inline uint8_t file_level(const BlockQ4_K& blk, int j, int e) {
-  const uint8_t byte = blk.qs[32 * (j / 2) + e];
-  return (j & 1) ? byte >> 4 : byte & 0x0F;
-}
-
-// Byte i of row r in vector k of sub-block j: elements 4k+i (low) and 16+4k+i (high).
-inline int64_t packed_byte(int j, int k, int r, int i) { return kLevels + j * 128 + 32 * k + 4 * r + i; }
-
-// Eight file rows (consecutive, 144 bytes a super-block) into one group.
-void repack_x8(const uint8_t* src, uint8_t* dst, int64_t n) {
-  const int64_t nsb = n / kQK_K, row_bytes = nsb * static_cast<int64_t>(sizeof(BlockQ4_K));
-  for (int r = 0; r < kRows; ++r) {
-    const auto* blocks = reinterpret_cast<const BlockQ4_K*>(src + r * row_bytes);
-    for (int64_t b = 0; b < nsb; ++b) {
-      const BlockQ4_K& blk = blocks[b];
-      uint8_t* sb = dst + b * kGroupBlock;
-      std::memcpy(sb + 2 * r, &blk.d, 2);
-      std::memcpy(sb + 16 + 2 * r, &blk.dmin, 2);
-      for (int wd = 0; wd < 3; ++wd) std::memcpy(sb + 32 + 32 * wd + 4 * r, blk.scales + 4 * wd, 4);
-      for (int j = 0; j < 8; ++j)
-        for (int k = 0; k < 4; ++k)
-          for (int i = 0; i < 4; ++i)
-            sb[packed_byte(j, k, r, i)] =
-                static_cast<uint8_t>(file_level(blk, j, 4 * k + i) | (file_level(blk, j, 16 + 4 * k + i) << 4));
-    }
-  }
-}
-
-// Row `row` of a group back to the file's layout.
-void unpack_x8(const uint8_t* group, int64_t row, uint8_t* dst, int64_t n) {
-  const int64_t nsb = n / kQK_K;
-  auto* blocks = reinterpret_cast<BlockQ4_K*>(dst);
-  const int r = static_cast<int>(row);
-  for (int64_t b = 0; b < nsb; ++b) {
-    BlockQ4_K& blk = blocks[b];
-    const uint8_t* sb = group + b * kGroupBlock;
-    std::memcpy(&blk.d, sb + 2 * r, 2);
-    std::memcpy(&blk.dmin, sb + 16 + 2 * r, 2);
-    for (int wd = 0; wd < 3; ++wd) std::memcpy(blk.scales + 4 * wd, sb + 32 + 32 * wd + 4 * r, 4);
-    std::memset(blk.qs, 0, sizeof(blk.qs));
-    for (int j = 0; j < 8; ++j)
-      for (int k = 0; k < 4; ++k)
-        for (int i = 0; i < 4; ++i) {
-          const uint8_t v = sb[packed_byte(j, k, r, i)];
-          for (int e : {4 * k + i, 16 + 4 * k + i}) {
-            const uint8_t level = e < 16 ? v & 0x0F : v >> 4;
-            blk.qs[32 * (j / 2) + e] |= static_cast<uint8_t>((j & 1) ? level << 4 : level);
-          }
-        }
-  }
-}
+void repack_x8(const uint8_t* src, uint8_t* dst, int64_t n) { repack_q4_k_rows(src, dst, n, kRows); }
+void unpack_x8(const uint8_t* group, int64_t row, uint8_t* dst, int64_t n) { unpack_q4_k_rows(group, row, dst, n, kRows); }
 
 }  // namespace
 

@@ -8,20 +8,14 @@
 // sub-block's scale; the -32 offset of the levels is taken once per
 // super-block from the activations' 16-element sums.
 //
-// A group of 8 rows is, super-block by super-block, in the same 8 x 210 bytes:
-//   [d: 8 fp16]
-//   [scales: four 32-byte vectors; vector v holds, for row r at bytes
-//    4r..4r+3, the int8 scales of sub-blocks 4v..4v+3]
-//   [levels, 96 bytes per 16-element sub-block: two vectors of low 4 bits
-//    (vector k, row r, byte i: element 4k+i in the low nibble, 8+4k+i in the
-//    high) and one of high 2 bits (row r, byte i: bits 2g..2g+1 are those of
-//    element 4g+i)]
+// The layout is repack_q6_k_rows's with 8 rows (kernels/repack.h).
 #include <immintrin.h>
 
 #include <cstring>
 
 #include "kernels/dispatch.h"
 #include "kernels/planar_act.h"
+#include "kernels/repack.h"
 #include "kernels/x86/avx2/avx2_util.h"
 #include "kernels/x86/avx2/x8_dispatch.h"
 #include "quant/blocks.h"
@@ -107,68 +101,8 @@ void Q6_KX8::tile(const uint8_t* g, const uint8_t* act, int64_t act_stride, int6
   for (int t = 0; t < NT; ++t) _mm256_storeu_ps(out + t * out_stride, acc[t]);
 }
 
-// The 6-bit level of element e (0..255) of a file block.
-inline int file_level(const BlockQ6_K& blk, int e) {
-  const int h = e / 128, l = e % 32, quarter = (e % 128) / 32;
-  const uint8_t lo = blk.ql[64 * h + l + 32 * (quarter & 1)];
-  const int low = quarter < 2 ? lo & 0x0F : lo >> 4;
-  return low | (((blk.qh[32 * h + l] >> (2 * quarter)) & 3) << 4);
-}
-
-// Eight file rows (consecutive, 210 bytes a super-block) into one group.
-void repack_x8(const uint8_t* src, uint8_t* dst, int64_t n) {
-  const int64_t nsb = n / kQK_K, row_bytes = nsb * static_cast<int64_t>(sizeof(BlockQ6_K));
-  for (int64_t b = 0; b < nsb; ++b) std::memset(dst + b * kGroupBlock, 0, kGroupBlock);
-  for (int r = 0; r < kRows; ++r) {
-    const auto* blocks = reinterpret_cast<const BlockQ6_K*>(src + r * row_bytes);
-    for (int64_t b = 0; b < nsb; ++b) {
-      const BlockQ6_K& blk = blocks[b];
-      uint8_t* sb = dst + b * kGroupBlock;
-      std::memcpy(sb + 2 * r, &blk.d, 2);
-      for (int s = 0; s < 16; ++s) {
-        sb[kScales + 32 * (s / 4) + 4 * r + s % 4] = static_cast<uint8_t>(blk.scales[s]);
-        uint8_t* lv = sb + kLevels + s * kSubBlockBytes;
-        for (int e = 0; e < 16; ++e) {
-          const int q = file_level(blk, 16 * s + e), grp = e / 4, i = e % 4;
-          // Groups 0, 1 in the low nibbles of vectors 0, 1; groups 2, 3 in their high nibbles.
-          lv[32 * (grp % 2) + 4 * r + i] |= static_cast<uint8_t>((q & 0x0F) << (grp < 2 ? 0 : 4));
-          lv[64 + 4 * r + i] |= static_cast<uint8_t>((q >> 4) << (2 * grp));
-        }
-      }
-    }
-  }
-}
-
-// Row `row` of a group back to the file's layout.
-void unpack_x8(const uint8_t* group, int64_t row, uint8_t* dst, int64_t n) {
-  const int64_t nsb = n / kQK_K;
-  auto* blocks = reinterpret_cast<BlockQ6_K*>(dst);
-  const int r = static_cast<int>(row);
-  for (int64_t b = 0; b < nsb; ++b) {
-    BlockQ6_K& blk = blocks[b];
-    const uint8_t* sb = group + b * kGroupBlock;
-    std::memcpy(&blk.d, sb + 2 * r, 2);
-    uint8_t level[kQK_K];
-    for (int s = 0; s < 16; ++s) {
-      blk.scales[s] = static_cast<int8_t>(sb[kScales + 32 * (s / 4) + 4 * r + s % 4]);
-      const uint8_t* lv = sb + kLevels + s * kSubBlockBytes;
-      for (int e = 0; e < 16; ++e) {
-        const int grp = e / 4, i = e % 4;
-        const uint8_t lo = lv[32 * (grp % 2) + 4 * r + i];
-        level[16 * s + e] = static_cast<uint8_t>((grp < 2 ? lo & 0x0F : lo >> 4) |
-                                                 (((lv[64 + 4 * r + i] >> (2 * grp)) & 3) << 4));
-      }
-    }
-    // The file's packing (quant/q6_k.cpp).
-    for (int h = 0; h < 2; ++h)
-      for (int l = 0; l < 32; ++l) {
-        const uint8_t* y = level + 128 * h + l;
-        blk.ql[64 * h + l] = static_cast<uint8_t>((y[0] & 0x0F) | ((y[64] & 0x0F) << 4));
-        blk.ql[64 * h + l + 32] = static_cast<uint8_t>((y[32] & 0x0F) | ((y[96] & 0x0F) << 4));
-        blk.qh[32 * h + l] = static_cast<uint8_t>((y[0] >> 4) | ((y[32] >> 4) << 2) | ((y[64] >> 4) << 4) | ((y[96] >> 4) << 6));
-      }
-  }
-}
+void repack_x8(const uint8_t* src, uint8_t* dst, int64_t n) { repack_q6_k_rows(src, dst, n, kRows); }
+void unpack_x8(const uint8_t* group, int64_t row, uint8_t* dst, int64_t n) { unpack_q6_k_rows(group, row, dst, n, kRows); }
 
 }  // namespace
 
