@@ -51,8 +51,6 @@ struct BF16Format {
   }
 };
 
-int64_t widened_bytes(int64_t n) { return n * static_cast<int64_t>(sizeof(float)); }
-
 template <typename Format>
 void encode_widened(const float* x, void* act, int64_t n) {
   auto* y = static_cast<float*>(act);
@@ -65,6 +63,16 @@ void encode_widened(const float* x, void* act, int64_t n) {
     for (int64_t k = i; k < n; ++k) y[k] = buf[k - i];
   }
 }
+
+}  // namespace
+
+// Shared with the AVX-512 tiles (gemm_float_avx512.cpp), whose activations
+// are the same widened values.
+int64_t widened_bytes(int64_t n) { return n * static_cast<int64_t>(sizeof(float)); }
+void encode_widened_f16(const float* x, void* act, int64_t n) { encode_widened<F16Format>(x, act, n); }
+void encode_widened_bf16(const float* x, void* act, int64_t n) { encode_widened<BF16Format>(x, act, n); }
+
+namespace {
 
 template <typename Format, int NR, int NT>
 void float_tile(const uint8_t* w, int64_t row_bytes, const uint8_t* act, int64_t act_stride, int64_t n, float* out,
@@ -115,11 +123,11 @@ struct BF16Tile {
   }
 };
 
-template <template <int, int> class Tile, typename Format>
-void set_float_kernel(RowKernel& out) {
+template <template <int, int> class Tile>
+void set_float_kernel(RowKernel& out, void (*encode)(const float*, void*, int64_t)) {
   out = RowKernel{};
   out.act_bytes = widened_bytes;
-  out.encode = encode_widened<Format>;
+  out.encode = encode;
   out.dot_rows = TileDispatch<Tile, 4, 3>::decode;
   out.dot_tile = TileDispatch<Tile, 4, 3>::tile;
 }
@@ -128,8 +136,8 @@ void set_float_kernel(RowKernel& out) {
 
 bool row_kernel_for_float(DType type, RowKernel& out) {
   switch (type) {
-    case DType::kF16: set_float_kernel<F16Tile, F16Format>(out); return true;
-    case DType::kBF16: set_float_kernel<BF16Tile, BF16Format>(out); return true;
+    case DType::kF16: set_float_kernel<F16Tile>(out, encode_widened_f16); return true;
+    case DType::kBF16: set_float_kernel<BF16Tile>(out, encode_widened_bf16); return true;
     default: return false;
   }
 }

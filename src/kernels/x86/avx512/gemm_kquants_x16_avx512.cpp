@@ -11,11 +11,12 @@
 //
 // The layouts are repack_q4_k_rows's and repack_q6_k_rows's with 16 rows
 // (kernels/repack.h).
-#include <immintrin.h>
-
-// GCC 12 reports the _mm512_undefined_* operands inside its own conversion
-// intrinsics as maybe uninitialized; they are fully overwritten.
+// GCC 12 reports the _mm512_undefined_* operands inside its own intrinsics
+// (conversions, reductions) as uninitialized; they are fully overwritten. The
+// pragmas precede the header, where those inline functions are defined.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#include <immintrin.h>
 
 #include <cstring>
 
@@ -73,7 +74,7 @@ struct Q4_KX16 {
     for (int64_t b = 0; b < nsb; ++b) {
       const uint8_t* p = g + b * kGroupBlock;
       for (int64_t l = 0; l < kGroupBlock; l += 64)
-        _mm_prefetch(reinterpret_cast<const char*>(p) + kPrefetchBytes + l, _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(p) + kGroupPrefetchBytes + l, _MM_HINT_T0);
       // Scales and mins of all sixteen rows at once (k_unpack_scales_mins, lane-wise).
       const __m512i w0 = load64(p + kScaleWords), w1 = load64(p + kScaleWords + 64), w2 = load64(p + kScaleWords + 128);
       const __m512i m6 = _mm512_set1_epi8(0x3F), m4 = _mm512_set1_epi8(0x0F), m2 = _mm512_set1_epi8(0x03);
@@ -145,7 +146,7 @@ struct Q6_KX16 {
     for (int64_t b = 0; b < nsb; ++b) {
       const uint8_t* p = g + b * kGroupBlock;
       for (int64_t l = 0; l < kGroupBlock; l += 64)
-        _mm_prefetch(reinterpret_cast<const char*>(p) + kPrefetchBytes + l, _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(p) + kGroupPrefetchBytes + l, _MM_HINT_T0);
       __m512i scales[4];
       for (int v = 0; v < 4; ++v) scales[v] = load64(p + kScales + 64 * v);
       __m512i sumi[NT];

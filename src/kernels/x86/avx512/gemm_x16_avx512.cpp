@@ -15,12 +15,12 @@
 // vector v's low nibbles are elements 4v..4v+3 and its high nibbles elements
 // 16+4v..16+4v+3; for Q8_0 vector v is elements 4v..4v+3. Either way the
 // kernel sees eight vectors per block, vector k covering elements 4k..4k+3.
-#include <immintrin.h>
-
-// GCC 12 reports the _mm512_undefined_* operands inside its own
-// _mm512_cvtph_ps and _mm512_cvtepi32_ps as maybe uninitialized; they are
-// fully overwritten (a false positive, fixed in later GCC releases).
+// GCC 12 reports the _mm512_undefined_* operands inside its own intrinsics
+// (conversions, reductions) as uninitialized; they are fully overwritten. The
+// pragmas precede the header, where those inline functions are defined.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#include <immintrin.h>
 
 #include <cstring>
 
@@ -92,11 +92,11 @@ struct X16 {
     for (int64_t b = 0; b < nb; ++b) {
       const uint8_t* p = payload + b * kBlockPayload;
       for (int64_t l = 0; l < kBlockPayload; l += 64)
-        _mm_prefetch(reinterpret_cast<const char*>(p) + kPrefetchBytes + l, _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(p) + kGroupPrefetchBytes + l, _MM_HINT_T0);
       // The scale stream moves 32 bytes a block, a line every other block.
       if ((b & 1) == 0)
         _mm_prefetch(reinterpret_cast<const char*>(scales + kRows * b) +
-                         kPrefetchBytes * 32 / kBlockPayload, _MM_HINT_T0);
+                         kGroupPrefetchBytes * 32 / kBlockPayload, _MM_HINT_T0);
       __m512i w[8];
       Payload::load(p, w);
       const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(scales + kRows * b)));

@@ -157,9 +157,10 @@ struct Q8_0Tile {
 }  // namespace
 
 bool row_kernel_for_kquant(DType type, RowKernel& out);  // gemv_kquants_avx512.cpp
+bool row_kernel_for_float(DType type, RowKernel& out);   // gemm_float_avx512.cpp
 
 bool row_kernel_for(DType type, RowKernel& out) {
-  if (row_kernel_for_kquant(type, out)) return true;
+  if (row_kernel_for_kquant(type, out) || row_kernel_for_float(type, out)) return true;
   if (type != DType::kQ4_0 && type != DType::kQ8_0) return false;
   out = RowKernel{};
   out.act_bytes = planar_q8_bytes;
