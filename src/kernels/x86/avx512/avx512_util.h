@@ -5,6 +5,7 @@
 #include <immintrin.h>
 
 #include <cstdint>
+#include <cstring>
 
 namespace osprey::kernels::avx512 {
 
@@ -21,6 +22,14 @@ inline __m512 pair_scales(const float* d, int64_t i) { return pair(d[i], d[i + 1
 inline __m512i lane_sums(__m512i a, int shift) {
   const __m512i sums = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(1), a);
   return _mm512_slli_epi32(sums, shift);
+}
+
+// Four activation bytes broadcast to every 32-bit lane: in the kernels that
+// interleave rows, the same four elements meet each of 16 rows.
+inline __m512i bcast4(const int8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return _mm512_set1_epi32(v);
 }
 
 // How far ahead each row stream is fetched. Measured on the project's Zen 4

@@ -35,12 +35,6 @@ namespace {
 
 constexpr int kGroupRows = 16;
 
-inline __m512i bcast4(const int8_t* p) {
-  int32_t v;
-  std::memcpy(&v, p, 4);
-  return _mm512_set1_epi32(v);
-}
-
 inline __m512i load64(const uint8_t* p) { return _mm512_loadu_si512(p); }
 
 // A vpshufb pattern, the same in every 128-bit lane: for each 32-bit lane L,

@@ -43,12 +43,6 @@ namespace {
 
 constexpr int kGroupRows = 16;
 
-inline __m512i bcast4(const int8_t* p) {
-  int32_t v;
-  std::memcpy(&v, p, 4);
-  return _mm512_set1_epi32(v);
-}
-
 // Q4_0: levels 0..15 stand for q - 8; four 64-byte vectors a block.
 struct Q4_0Payload {
   static constexpr int64_t kPayloadBytes = 16;

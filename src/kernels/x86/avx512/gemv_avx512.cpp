@@ -11,6 +11,10 @@
 // vpdpbusd multiplies unsigned by signed bytes, so signed weights are made
 // unsigned with an offset (q4_0: q in 0..15 stands for q - 8; q8_0: w ^ 0x80
 // is w + 128) and the offset times the activation sum is subtracted.
+// GCC 12 reports the _mm512_undefined_* operands inside its own intrinsics
+// as uninitialized; they are fully overwritten. The pragmas precede the header.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
 
 #include <algorithm>

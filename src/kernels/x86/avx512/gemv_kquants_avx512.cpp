@@ -6,6 +6,10 @@
 // blocks first, then one float scale per block, then the sum of every 32
 // values (int32, for the Q4_K min term). Values, scales and sums are exactly Q8_K's, so results agree
 // with the scalar reference up to float summation order.
+// GCC 12 reports the _mm512_undefined_* operands inside its own intrinsics
+// as uninitialized; they are fully overwritten. The pragmas precede the header.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
 
 #include <algorithm>
