@@ -2,8 +2,9 @@
 // against NT token rows (decode is NT = 1). Built with the AVX-512 flags;
 // only called after the CPU was probed.
 //
-// The activations are the AVX2 tiles' (gemm_float_avx2.cpp): rounded once to
-// the weight's type and stored widened to fp32. With 32 registers a tile of
+// The activations are rounded once to the weight's type, as in the AVX2
+// tiles (gemm_float_avx2.cpp), and kept both widened to fp32 and in 16 bits
+// (see act_bytes). With 32 registers a tile of
 // 4 rows x 4 tokens keeps 16 accumulators, so each converted weight vector
 // serves four tokens and each activation load four rows; decode reads one
 // row at a time (see float_tile). On Zen 4 a 512-bit
@@ -22,7 +23,6 @@
 #include "kernels/x86/avx512/avx512_util.h"
 
 namespace osprey::kernels::avx2 {
-int64_t widened_bytes(int64_t n);                               // gemm_float_avx2.cpp
 void encode_widened_f16(const float* x, void* act, int64_t n);   // gemm_float_avx2.cpp
 void encode_widened_bf16(const float* x, void* act, int64_t n);  // gemm_float_avx2.cpp
 }  // namespace osprey::kernels::avx2
@@ -36,6 +36,8 @@ struct F16Format {
     return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
   }
   static float load1(uint16_t h) { return _cvtsh_ss(h); }
+  // The 16-bit code of values already rounded to fp16: exact.
+  static __m256i narrow16(__m512 x) { return _mm512_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT); }
 };
 
 struct BF16Format {
@@ -49,7 +51,28 @@ struct BF16Format {
     __builtin_memcpy(&f, &bits, 4);
     return f;
   }
+  // The top half of values already rounded to bf16: exact.
+  static __m256i narrow16(__m512 x) { return _mm512_cvtepi32_epi16(_mm512_srli_epi32(_mm512_castps_si512(x), 16)); }
 };
+
+// The activations: the AVX2 tiles' widened fp32 row (n floats), then the
+// same values in the weight's 16-bit type (n halves). Decode, which reads
+// one weight row at a time, reads the halves: a row of 5632 fp32 values
+// (22 KiB) beside the weight stream overflowed L1 and held ffn_down to 23
+// GB/s where the other products streamed at 33. The values are identical,
+// so decode and tiles still agree bit for bit.
+int64_t act_bytes(int64_t n) { return n * static_cast<int64_t>(sizeof(float) + sizeof(uint16_t)); }
+
+template <typename Format>
+void encode_act(const float* x, void* act, int64_t n, void (*widen)(const float*, void*, int64_t)) {
+  widen(x, act, n);
+  const auto* y = static_cast<const float*>(act);
+  auto* h = reinterpret_cast<uint16_t*>(static_cast<uint8_t*>(act) + n * static_cast<int64_t>(sizeof(float)));
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(h + i), Format::narrow16(_mm512_loadu_ps(y + i)));
+  for (; i < n; ++i) h[i] = 0;  // never read: the kernel's tail reads the fp32 row
+}
 
 template <typename Format, int NR, int NT>
 void float_tile(const uint8_t* w, int64_t row_bytes, const uint8_t* act, int64_t act_stride, int64_t n, float* out,
@@ -57,7 +80,11 @@ void float_tile(const uint8_t* w, int64_t row_bytes, const uint8_t* act, int64_t
   const uint16_t* row[NR];
   for (int r = 0; r < NR; ++r) row[r] = reinterpret_cast<const uint16_t*>(w + r * row_bytes);
   const float* a[NT];
-  for (int t = 0; t < NT; ++t) a[t] = reinterpret_cast<const float*>(act + t * act_stride);
+  const uint16_t* a16[NT];  // the same values, 16 bits each (see act_bytes)
+  for (int t = 0; t < NT; ++t) {
+    a[t] = reinterpret_cast<const float*>(act + t * act_stride);
+    a16[t] = reinterpret_cast<const uint16_t*>(a[t] + n);
+  }
   __m512 acc[NR][NT];
   for (int r = 0; r < NR; ++r)
     for (int t = 0; t < NT; ++t) acc[r][t] = _mm512_setzero_ps();
@@ -65,7 +92,9 @@ void float_tile(const uint8_t* w, int64_t row_bytes, const uint8_t* act, int64_t
     __m512 wv[NR];
     for (int r = 0; r < NR; ++r) wv[r] = Format::load16(row[r] + i);
     for (int t = 0; t < NT; ++t) {
-      const __m512 av = _mm512_loadu_ps(a[t] + i);
+      __m512 av;
+      if constexpr (NR == 1) av = Format::load16(a16[t] + i);
+      else av = _mm512_loadu_ps(a[t] + i);
       for (int r = 0; r < NR; ++r) acc[r][t] = _mm512_fmadd_ps(wv[r], av, acc[r][t]);
     }
   };
@@ -104,10 +133,13 @@ struct BF16Tile {
   }
 };
 
+void encode_f16(const float* x, void* act, int64_t n) { encode_act<F16Format>(x, act, n, avx2::encode_widened_f16); }
+void encode_bf16(const float* x, void* act, int64_t n) { encode_act<BF16Format>(x, act, n, avx2::encode_widened_bf16); }
+
 template <template <int, int> class Tile>
 void set_float_kernel(RowKernel& out, void (*encode)(const float*, void*, int64_t)) {
   out = RowKernel{};
-  out.act_bytes = avx2::widened_bytes;
+  out.act_bytes = act_bytes;
   out.encode = encode;
   out.dot_rows = TileDispatch<Tile, 1, 4>::decode;
   out.dot_tile = TileDispatch<Tile, 1, 4>::tile;
@@ -117,8 +149,8 @@ void set_float_kernel(RowKernel& out, void (*encode)(const float*, void*, int64_
 
 bool row_kernel_for_float(DType type, RowKernel& out) {
   switch (type) {
-    case DType::kF16: set_float_kernel<F16Tile>(out, avx2::encode_widened_f16); return true;
-    case DType::kBF16: set_float_kernel<BF16Tile>(out, avx2::encode_widened_bf16); return true;
+    case DType::kF16: set_float_kernel<F16Tile>(out, encode_f16); return true;
+    case DType::kBF16: set_float_kernel<BF16Tile>(out, encode_bf16); return true;
     default: return false;
   }
 }
