@@ -49,4 +49,11 @@ struct PlanarQ8K {
 int64_t planar_q8k_bytes(int64_t n);
 void encode_planar_q8k(const float* x, void* act, int64_t n);
 
+// Two 32-element activation sums (each |sum| <= 32 * 128, so it fits int16)
+// as the int16 pair [lo, hi] of one 32-bit word, for the k-quant kernels'
+// min term: one pairwise int16 multiply-add then meets two sub-blocks' mins.
+inline int32_t int16_pair(int32_t lo, int32_t hi) {
+  return static_cast<int32_t>((static_cast<uint32_t>(lo) & 0xFFFFu) | (static_cast<uint32_t>(hi) << 16));
+}
+
 }  // namespace osprey::kernels

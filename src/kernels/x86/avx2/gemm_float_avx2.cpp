@@ -51,6 +51,8 @@ struct BF16Format {
   }
 };
 
+int64_t widened_bytes(int64_t n) { return n * static_cast<int64_t>(sizeof(float)); }
+
 template <typename Format>
 void encode_widened(const float* x, void* act, int64_t n) {
   auto* y = static_cast<float*>(act);
@@ -67,8 +69,7 @@ void encode_widened(const float* x, void* act, int64_t n) {
 }  // namespace
 
 // Shared with the AVX-512 tiles (gemm_float_avx512.cpp), whose activations
-// are the same widened values.
-int64_t widened_bytes(int64_t n) { return n * static_cast<int64_t>(sizeof(float)); }
+// start with the same widened values.
 void encode_widened_f16(const float* x, void* act, int64_t n) { encode_widened<F16Format>(x, act, n); }
 void encode_widened_bf16(const float* x, void* act, int64_t n) { encode_widened<BF16Format>(x, act, n); }
 

@@ -47,10 +47,6 @@ inline __m256i pair_bytes(__m256i v, int b) {
                                                  at(3, 1), z));
 }
 
-inline int32_t int16_pair(int32_t lo, int32_t hi) {
-  return static_cast<int32_t>((static_cast<uint32_t>(lo) & 0xFFFFu) | (static_cast<uint32_t>(hi) << 16));
-}
-
 struct Q4_KX8 {
   static constexpr int kRows = kX8Rows;
   template <int NT>

@@ -47,10 +47,6 @@ inline __m512i lane_pattern(int s0, int s1, int s2, int s3) {
   return _mm512_broadcast_i32x4(_mm_load_si128(reinterpret_cast<const __m128i*>(pat)));
 }
 
-inline int32_t int16_pair(int32_t lo, int32_t hi) {
-  return static_cast<int32_t>((static_cast<uint32_t>(lo) & 0xFFFFu) | (static_cast<uint32_t>(hi) << 16));
-}
-
 struct Q4_KX16 {
   static constexpr int kRows = kGroupRows;
   static constexpr int64_t kGroupBlock = kRows * static_cast<int64_t>(sizeof(BlockQ4_K));  // 2304
