@@ -109,6 +109,9 @@ void BM_Gemv(benchmark::State& state, DType type) { run_gemv(state, type, 2048, 
 // A 590 MB matrix (TinyLlama's q4_0 size), far larger than any cache: what
 // decode can reach from DRAM.
 void BM_GemvStream(benchmark::State& state, DType type) { run_gemv(state, type, 2048, 32000 * 8); }
+// The same with one row more, which no row group divides: the per-row
+// kernels on the file's layout, to set against the interleaved ones.
+void BM_GemvStreamRowwise(benchmark::State& state, DType type) { run_gemv(state, type, 2048, 32000 * 8 + 1); }
 
 // A streaming read of 1 GiB on every thread: the machine's read bandwidth.
 void BM_ReadBandwidth(benchmark::State& state) {
@@ -126,8 +129,10 @@ void register_all() {
 #endif
   for (DType t : {DType::kF16, DType::kQ8_0, DType::kQ4_0, DType::kQ4_K, DType::kQ6_K})
     benchmark::RegisterBenchmark((std::string("gemm64/") + dtype_name(t)).c_str(), BM_Gemm, t)->UseRealTime();
-  for (DType t : {DType::kQ4_0, DType::kQ8_0, DType::kQ4_K, DType::kQ6_K, DType::kF16})
+  for (DType t : {DType::kQ4_0, DType::kQ8_0, DType::kQ4_K, DType::kQ6_K, DType::kF16}) {
     benchmark::RegisterBenchmark((std::string("gemv_stream/") + dtype_name(t)).c_str(), BM_GemvStream, t)->UseRealTime();
+    benchmark::RegisterBenchmark((std::string("gemv_rowwise/") + dtype_name(t)).c_str(), BM_GemvStreamRowwise, t)->UseRealTime();
+  }
   for (DType t : supported_dtypes()) {
     for (kernels::Isa isa : kernels::available_isas())
       benchmark::RegisterBenchmark((std::string("dot/") + dtype_name(t) + "/" + kernels::isa_name(isa)).c_str(), BM_Dot, t, isa);

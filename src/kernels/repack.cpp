@@ -1,5 +1,6 @@
 #include "kernels/repack.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace osprey::kernels {
@@ -40,27 +41,35 @@ void copy_flipped(uint8_t* dst, const uint8_t* src, uint8_t flip) {
 }
 }  // namespace
 
+int64_t RowGroupLayout::scale_offset(int64_t b, int64_t r) const {
+  const int64_t k = chunk_blocks(rows), first = b - b % k;
+  return first * block_bytes() + 2 * (rows * (b % k) + r);
+}
+
+int64_t RowGroupLayout::payload_offset(int64_t b, int64_t r, int64_t v) const {
+  const int64_t k = chunk_blocks(rows), first = b - b % k, in_chunk = std::min(k, n_blocks - first);
+  return first * block_bytes() + 2 * rows * in_chunk + (b % k) * rows * payload_bytes + 4 * rows * v + 4 * r;
+}
+
 void repack_rows(const uint8_t* src, uint8_t* dst, int64_t n_blocks, int64_t payload_bytes, int rows, uint8_t flip) {
+  const RowGroupLayout g{n_blocks, payload_bytes, rows};
   const int64_t block = 2 + payload_bytes, row_bytes = n_blocks * block;
-  uint8_t* payload = dst + 2 * rows * n_blocks;
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t b = 0; b < n_blocks; ++b) {
       const uint8_t* blk = src + r * row_bytes + b * block;
-      std::memcpy(dst + 2 * (rows * b + r), blk, 2);
-      for (int64_t c = 0; c < payload_bytes / 4; ++c)
-        copy_flipped(payload + b * rows * payload_bytes + 4 * rows * c + 4 * r, blk + 2 + 4 * c, flip);
+      std::memcpy(dst + g.scale_offset(b, r), blk, 2);
+      for (int64_t v = 0; v < payload_bytes / 4; ++v) copy_flipped(dst + g.payload_offset(b, r, v), blk + 2 + 4 * v, flip);
     }
 }
 
 void unpack_rows(const uint8_t* group, int64_t row, uint8_t* dst, int64_t n_blocks, int64_t payload_bytes, int rows,
                  uint8_t flip) {
+  const RowGroupLayout g{n_blocks, payload_bytes, rows};
   const int64_t block = 2 + payload_bytes;
-  const uint8_t* payload = group + 2 * rows * n_blocks;
   for (int64_t b = 0; b < n_blocks; ++b) {
     uint8_t* blk = dst + b * block;
-    std::memcpy(blk, group + 2 * (rows * b + row), 2);
-    for (int64_t c = 0; c < payload_bytes / 4; ++c)
-      copy_flipped(blk + 2 + 4 * c, payload + b * rows * payload_bytes + 4 * rows * c + 4 * row, flip);
+    std::memcpy(blk, group + g.scale_offset(b, row), 2);
+    for (int64_t v = 0; v < payload_bytes / 4; ++v) copy_flipped(blk + 2 + 4 * v, group + g.payload_offset(b, row, v), flip);
   }
 }
 

@@ -10,6 +10,7 @@
 
 #include "kernels/dispatch.h"
 #include "kernels/planar_act.h"
+#include "kernels/repack.h"
 #include "quant/quant.h"
 #include "test_util.h"
 
@@ -211,6 +212,37 @@ TEST(ActivationEncoding, SimdEncodersEqualScalarByteForByte) {
         }
       }
     }
+}
+
+// The interleaved Q4_0/Q8_0 layout is one stream: a full chunk's scales fill
+// one 64-byte line right before its payloads, every payload vector of a full
+// chunk starts on a line (for 16 rows), a short last chunk closes the gap,
+// and the offsets
+// tile the group's bytes exactly once.
+TEST(RowGroupLayout, OneStreamOfLineAlignedChunks) {
+  for (int rows : {8, 16})
+    for (int64_t payload : {16, 32})
+      for (int64_t nb : {1, 2, 5, 8, 9}) {
+        const kernels::RowGroupLayout g{nb, payload, rows};
+        const int64_t k = kernels::RowGroupLayout::chunk_blocks(rows);
+        std::vector<int> seen(static_cast<size_t>(nb * g.block_bytes()), 0);
+        for (int64_t b = 0; b < nb; ++b)
+          for (int64_t r = 0; r < rows; ++r) {
+            const int64_t chunk_start = (b - b % k) * g.block_bytes();
+            EXPECT_EQ(g.scale_offset(b, r), chunk_start + 2 * (rows * (b % k) + r));
+            const bool full = b - b % k + k <= nb;
+            if (full) EXPECT_LT(g.scale_offset(b, r), chunk_start + 64);
+            seen[g.scale_offset(b, r)] += 1, seen[g.scale_offset(b, r) + 1] += 1;
+            for (int64_t v = 0; v < payload / 4; ++v) {
+              const int64_t at = g.payload_offset(b, r, v);
+              if (full && rows == 16 && r == 0) EXPECT_EQ(at % 64, 0) << "block " << b << " vector " << v;
+              ASSERT_LE(at + 4, static_cast<int64_t>(seen.size())) << "block " << b << " row " << r << " past the group";
+              for (int i = 0; i < 4; ++i) seen[at + i] += 1;
+            }
+          }
+        for (size_t i = 0; i < seen.size(); ++i)
+          ASSERT_EQ(seen[i], 1) << "rows " << rows << " payload " << payload << " blocks " << nb << " byte " << i;
+      }
 }
 
 std::vector<Case> all_cases() {

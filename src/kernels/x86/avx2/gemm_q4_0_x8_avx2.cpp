@@ -9,7 +9,8 @@
 // maddubs fill one register's int16 sums for all eight rows, and one
 // reduction, conversion and FMA then serve eight rows at once.
 //
-// The layout is repack_rows's (kernels/repack.h): block b's chunk c holds
+// The layout is repack_rows's (kernels/repack.h), four blocks to a chunk:
+// block b's 32-byte vector c holds
 // bytes 4c..4c+3 of each row's 16 nibble bytes, so its low nibbles are
 // elements 4c..4c+3 of each row and its high nibbles elements 16+4c..16+4c+3.
 #include <immintrin.h>
@@ -32,7 +33,7 @@ void encode_planar_q8(const float* x, void* act, int64_t n);  // encode_avx2.cpp
 namespace {
 
 constexpr int kRows = kX8Rows;
-constexpr int64_t kChunkBytes = 32, kBlockPayload = 4 * kChunkBytes;
+constexpr int64_t kChunkBytes = 32;
 
 struct Q4_0X8 {
   static constexpr int kRows = kX8Rows;
@@ -44,26 +45,19 @@ template <int NT>
 void Q4_0X8::tile(const uint8_t* g, const uint8_t* act, int64_t act_stride, int64_t n, float* out,
                   int64_t out_stride) {
   const int64_t nb = n / kQK;
-  const auto* scales = reinterpret_cast<const uint16_t*>(g);
-  const uint8_t* payload = g + 2 * kRows * nb;
   PlanarQ8 a[NT];
   for (int t = 0; t < NT; ++t) a[t] = PlanarQ8(act + t * act_stride, n);
   const __m256i low4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
   __m256 acc[NT];
   for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
-  for (int64_t b = 0; b < nb; ++b) {
-    const uint8_t* p = payload + b * kBlockPayload;
-    _mm_prefetch(reinterpret_cast<const char*>(p) + kPrefetchBytes, _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(p) + kPrefetchBytes + 64, _MM_HINT_T0);
-    if ((b & 3) == 0)  // the scale stream moves 16 bytes a block
-      _mm_prefetch(reinterpret_cast<const char*>(scales + kRows * b) + kPrefetchBytes / 8, _MM_HINT_T0);
+  for_each_group_block<kRows, 16>(g, nb, kPrefetchBytes, [&](int64_t b, const uint16_t* scales, const uint8_t* p) {
     __m256i w[8];
     for (int c = 0; c < 4; ++c) {
       const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + c * kChunkBytes));
       w[c] = _mm256_and_si256(raw, low4);
       w[4 + c] = _mm256_and_si256(_mm256_srli_epi16(raw, 4), low4);
     }
-    const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scales + kRows * b)));
+    const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scales)));
     for (int t = 0; t < NT; ++t) {
       const int8_t* q = a[t].q + b * kQK;
       // Lanes 2r, 2r+1 are row r's. Levels 0..15 times |a| <= 127, two per
@@ -75,7 +69,7 @@ void Q4_0X8::tile(const uint8_t* g, const uint8_t* act, int64_t act_stride, int6
       const __m256i d32 = _mm256_sub_epi32(_mm256_madd_epi16(s, ones), _mm256_set1_epi32(8 * a[t].sum[b]));
       acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d32), _mm256_mul_ps(dw, _mm256_set1_ps(a[t].d[b])), acc[t]);
     }
-  }
+  });
   for (int t = 0; t < NT; ++t) _mm256_storeu_ps(out + t * out_stride, acc[t]);
 }
 

@@ -9,7 +9,8 @@
 // and every maddubs is widened on its own (two products of 127 * 127 already
 // fill an int16).
 //
-// The layout is repack_rows's (kernels/repack.h): block b's vector c holds
+// The layout is repack_rows's (kernels/repack.h), four blocks to a chunk:
+// block b's vector c holds
 // elements 4c..4c+3 of each row's block.
 #include <immintrin.h>
 
@@ -31,7 +32,6 @@ void encode_planar_q8(const float* x, void* act, int64_t n);  // encode_avx2.cpp
 namespace {
 
 constexpr int kRows = kX8Rows;
-constexpr int64_t kBlockPayload = 8 * 32;
 
 struct Q8_0X8 {
   static constexpr int kRows = kX8Rows;
@@ -43,20 +43,13 @@ template <int NT>
 void Q8_0X8::tile(const uint8_t* g, const uint8_t* act, int64_t act_stride, int64_t n, float* out,
                   int64_t out_stride) {
   const int64_t nb = n / kQK;
-  const auto* scales = reinterpret_cast<const uint16_t*>(g);
-  const uint8_t* payload = g + 2 * kRows * nb;
   PlanarQ8 a[NT];
   for (int t = 0; t < NT; ++t) a[t] = PlanarQ8(act + t * act_stride, n);
   const __m256i ones = _mm256_set1_epi16(1);
   __m256 acc[NT];
   for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
-  for (int64_t b = 0; b < nb; ++b) {
-    const uint8_t* p = payload + b * kBlockPayload;
-    for (int l = 0; l < kBlockPayload; l += 64)
-      _mm_prefetch(reinterpret_cast<const char*>(p) + kPrefetchBytes + l, _MM_HINT_T0);
-    if ((b & 3) == 0)  // the scale stream moves 16 bytes a block
-      _mm_prefetch(reinterpret_cast<const char*>(scales + kRows * b) + kPrefetchBytes / 16, _MM_HINT_T0);
-    const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scales + kRows * b)));
+  for_each_group_block<kRows, 32>(g, nb, kPrefetchBytes, [&](int64_t b, const uint16_t* scales, const uint8_t* p) {
+    const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scales)));
     for (int half = 0; half < 2; ++half) {
       __m256i w[4], aw[4];
       for (int c = 0; c < 4; ++c) {
@@ -73,7 +66,7 @@ void Q8_0X8::tile(const uint8_t* g, const uint8_t* act, int64_t act_stride, int6
         acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(dw, _mm256_set1_ps(a[t].d[b])), acc[t]);
       }
     }
-  }
+  });
   for (int t = 0; t < NT; ++t) _mm256_storeu_ps(out + t * out_stride, acc[t]);
 }
 

@@ -10,7 +10,8 @@
 // made unsigned (w + 128) once, at repack, as vpdpbusd's unsigned operand
 // wants.
 //
-// The layout is repack_rows's with 16 rows (kernels/repack.h): block b's
+// The layout is repack_rows's with 16 rows (kernels/repack.h): chunks of two
+// blocks, one line of their scales and then their payloads; block b's
 // vector v (64 bytes) holds bytes 4v..4v+3 of each row's payload. For Q4_0
 // vector v's low nibbles are elements 4v..4v+3 and its high nibbles elements
 // 16+4v..16+4v+3; for Q8_0 vector v is elements 4v..4v+3. Either way the
@@ -77,23 +78,15 @@ struct X16 {
   static void tile(const uint8_t* g, const uint8_t* act, int64_t act_stride, int64_t n, float* out,
                    int64_t out_stride) {
     const int64_t nb = n / kQK;
-    const auto* scales = reinterpret_cast<const uint16_t*>(g);
-    const uint8_t* payload = g + 2 * kRows * nb;
     PlanarQ8 a[NT];
     for (int t = 0; t < NT; ++t) a[t] = PlanarQ8(act + t * act_stride, n);
     __m512 acc[NT];
     for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
-    for (int64_t b = 0; b < nb; ++b) {
-      const uint8_t* p = payload + b * kBlockPayload;
-      for (int64_t l = 0; l < kBlockPayload; l += 64)
-        _mm_prefetch(reinterpret_cast<const char*>(p) + kGroupPrefetchBytes + l, _MM_HINT_T0);
-      // The scale stream moves 32 bytes a block, a line every other block.
-      if ((b & 1) == 0)
-        _mm_prefetch(reinterpret_cast<const char*>(scales + kRows * b) +
-                         kGroupPrefetchBytes * 32 / kBlockPayload, _MM_HINT_T0);
+    for_each_group_block<kRows, Payload::kPayloadBytes>(g, nb, kGroupPrefetchBytes, [&](int64_t b, const uint16_t* scales,
+                                                                                    const uint8_t* p) {
       __m512i w[8];
       Payload::load(p, w);
-      const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(scales + kRows * b)));
+      const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(scales)));
       for (int t = 0; t < NT; ++t) {
         const int8_t* q = a[t].q + b * kQK;
         // Two chains, so that vpdpbusd's latency hides behind the other's.
@@ -107,7 +100,7 @@ struct X16 {
         acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)),
                                  _mm512_mul_ps(dw, _mm512_set1_ps(a[t].d[b])), acc[t]);
       }
-    }
+    });
     for (int t = 0; t < NT; ++t) _mm512_storeu_ps(out + t * out_stride, acc[t]);
   }
 
