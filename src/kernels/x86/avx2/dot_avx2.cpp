@@ -62,6 +62,61 @@ float dot_q4_0(const void* w, const void* a, int64_t n) {
   return hsum(acc);
 }
 
+// Byte j is 0xFF where bit j of the 32 qh bits is set: each byte first takes the
+// qh byte that holds its bit (byte j/8), then keeps only bit j%8.
+inline __m256i bits_to_bytes(const uint8_t* qh_bytes) {
+  uint32_t bits;
+  __builtin_memcpy(&bits, qh_bytes, 4);
+  const __m256i which = _mm256_setr_epi64x(0, 0x0101010101010101, 0x0202020202020202, 0x0303030303030303);
+  const __m256i spread = _mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int>(bits)), which);
+  const __m256i bit = _mm256_set1_epi64x(static_cast<int64_t>(0x8040201008040201ULL));
+  return _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
+}
+
+// The 32 five-bit levels (0..31) of a Q5_0 or Q5_1 block, element order.
+inline __m256i q5_levels(const uint8_t* qs, const uint8_t* qh) {
+  return _mm256_or_si256(unpack_nibbles(qs), _mm256_and_si256(bits_to_bytes(qh), _mm256_set1_epi8(0x10)));
+}
+
+// Eight int32 sums of products of 32 unsigned levels (< 64) with signed bytes.
+inline __m256i dot_u8(__m256i levels, __m256i y) {
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(levels, y), _mm256_set1_epi16(1));
+}
+
+float dot_q5_0(const void* w, const void* a, int64_t n) {
+  const auto* x = static_cast<const BlockQ5_0*>(w);
+  const auto* y = static_cast<const BlockQ8_0*>(a);
+  __m256 acc = _mm256_setzero_ps();
+  const __m256i sixteen = _mm256_set1_epi8(16);
+  for (int64_t i = 0; i < n / kQK; ++i) {
+    const __m256i qx = _mm256_sub_epi8(q5_levels(x[i].qs, x[i].qh), sixteen);
+    const __m256i qy = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].qs));
+    const __m256 d = _mm256_set1_ps(half(x[i].d) * half(y[i].d));
+    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_i8(qx, qy)), acc);
+  }
+  return hsum(acc);
+}
+
+// Q4_1 and Q5_1 against Q8_1: sum (d q + m) dy qy = d dy sum q qy + m s,
+// where s = dy sum qy comes with the activation block.
+template <typename Block, __m256i (*Levels)(const Block&)>
+float dot_offset_blocks(const void* w, const void* a, int64_t n) {
+  const auto* x = static_cast<const Block*>(w);
+  const auto* y = static_cast<const BlockQ8_1*>(a);
+  __m256 acc = _mm256_setzero_ps();
+  float offset = 0;
+  for (int64_t i = 0; i < n / kQK; ++i) {
+    const __m256i qy = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].qs));
+    const __m256 d = _mm256_set1_ps(half(x[i].d) * half(y[i].d));
+    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_u8(Levels(x[i]), qy)), acc);
+    offset += half(x[i].m) * half(y[i].s);
+  }
+  return hsum(acc) + offset;
+}
+
+inline __m256i q4_1_levels(const BlockQ4_1& b) { return unpack_nibbles(b.qs); }
+inline __m256i q5_1_levels(const BlockQ5_1& b) { return q5_levels(b.qs, b.qh); }
+
 float dot_q4_k(const void* w, const void* a, int64_t n) {
   const auto* x = static_cast<const BlockQ4_K*>(w);
   const auto* y = static_cast<const BlockQ8_K*>(a);
@@ -80,6 +135,40 @@ float dot_q4_k(const void* w, const void* a, int64_t n) {
       const __m256i y0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].qs + 64 * c));
       const __m256i y1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].qs + 64 * c + 32));
       // Nibbles are unsigned, so maddubs applies directly; 15*127*2 fits in int16.
+      const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, y0), _mm256_set1_epi16(static_cast<int16_t>(sc[2 * c])));
+      const __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, y1), _mm256_set1_epi16(static_cast<int16_t>(sc[2 * c + 1])));
+      sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p0, p1));
+    }
+    sum += y[i].d * (half(x[i].d) * hsum_i32(sumi) - half(x[i].dmin) * summ);
+  }
+  return sum;
+}
+
+// Q4_K with a fifth bit per level: for chunk c, bit 2c of qh[l] belongs to
+// element 64c+l and bit 2c+1 to element 64c+32+l (src/quant/q5_k.cpp).
+float dot_q5_k(const void* w, const void* a, int64_t n) {
+  const auto* x = static_cast<const BlockQ5_K*>(w);
+  const auto* y = static_cast<const BlockQ8_K*>(a);
+  const __m256i low4 = _mm256_set1_epi8(0x0F), bit4 = _mm256_set1_epi8(0x10);
+  float sum = 0;
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    int sc[8], mn[8];
+    for (int j = 0; j < 8; ++j) k_scale_min(j, x[i].scales, sc[j], mn[j]);
+    int32_t summ = 0;
+    for (int j = 0; j < 8; ++j) summ += mn[j] * (y[i].bsums[2 * j] + y[i].bsums[2 * j + 1]);
+    __m256i sumi = _mm256_setzero_si256();
+    __m256i hb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qh));
+    for (int c = 0; c < 4; ++c) {
+      const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qs + 32 * c));
+      // Bits 0 and 1 of each qh byte (shifted down by 2c) move to bit 4;
+      // 16-bit shifts carry across bytes, the mask drops what crossed.
+      const __m256i lo = _mm256_or_si256(_mm256_and_si256(q, low4), _mm256_and_si256(_mm256_slli_epi16(hb, 4), bit4));
+      const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), low4),
+                                         _mm256_and_si256(_mm256_slli_epi16(hb, 3), bit4));
+      hb = _mm256_srli_epi16(hb, 2);
+      const __m256i y0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].qs + 64 * c));
+      const __m256i y1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].qs + 64 * c + 32));
+      // Levels are below 32: 31*127*2 fits in int16.
       const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, y0), _mm256_set1_epi16(static_cast<int16_t>(sc[2 * c])));
       const __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, y1), _mm256_set1_epi16(static_cast<int16_t>(sc[2 * c + 1])));
       sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p0, p1));
@@ -166,7 +255,11 @@ DotFn dot_for(DType type) {
   switch (type) {
     case DType::kQ8_0: return dot_q8_0;
     case DType::kQ4_0: return dot_q4_0;
+    case DType::kQ4_1: return dot_offset_blocks<BlockQ4_1, q4_1_levels>;
+    case DType::kQ5_0: return dot_q5_0;
+    case DType::kQ5_1: return dot_offset_blocks<BlockQ5_1, q5_1_levels>;
     case DType::kQ4_K: return dot_q4_k;
+    case DType::kQ5_K: return dot_q5_k;
     case DType::kQ6_K: return dot_q6_k;
     case DType::kF16: return dot_f16;
     case DType::kF32: return dot_f32;
