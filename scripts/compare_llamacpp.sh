@@ -10,17 +10,18 @@
 #   (build/bin/llama-bench and build/bin/libllama.so). This script builds
 #   nothing of it; it only compiles tools/peer/llama_greedy.cpp against it.
 # env: N_TOKENS (default 32), THREADS (default 2), OSPREY (default build/src/osprey),
-#      PP (default 512), TG (default 128), REPS (default 3)
+#      PP (default 512), TG (default 128), REPS (default 3), ROUNDS (default 1)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ $# -lt 2 ]; then
-  sed -n '2,14p' "$0"
+  sed -n '2,13p' "$0"
   exit 2
 fi
 llama="$(cd "$1" && pwd)"
 shift
 n_tokens=${N_TOKENS:-32}
 threads=${THREADS:-2}
+rounds=${ROUNDS:-1}
 osprey=${OSPREY:-build/src/osprey}
 [ -x "$osprey" ] || { echo "build osprey first (bash scripts/setup.sh)"; exit 1; }
 [ -f "$llama/build/bin/llama-bench" ] || { echo "$llama/build/bin/llama-bench not found: build llama.cpp first"; exit 1; }
@@ -48,13 +49,25 @@ for model in "$@"; do
   pp=${PP:-512}
   tg=${TG:-128}
   reps=${REPS:-3}
-  # Both print one result per test, prompt first; pick avg_ts from each.
-  ours=$("$osprey" bench -m "$model" -p "$pp" -n "$tg" -t "$threads" -r "$reps" -o json |
-    sed -n 's/.*"avg_ts": \([0-9.e+-]*\).*/\1/p' | xargs)
-  theirs=$("$llama/build/bin/llama-bench" -m "$model" -t "$threads" -p "$pp" -n "$tg" -r "$reps" -o csv 2>/dev/null |
-    tail -n 2 | awk -F'"?,"?' '{print $(NF-1)}' | xargs)
-  read -r ours_pp ours_tg <<<"$ours"
-  read -r theirs_pp theirs_tg <<<"$theirs"
-  awk -v a="$ours_pp" -v b="$theirs_pp" -v n="pp$pp" 'BEGIN { printf "%-6s osprey %8.2f tokens/s  llama.cpp %8.2f tokens/s  ratio %.2f\n", n, a, b, a / b }'
-  awk -v a="$ours_tg" -v b="$theirs_tg" -v n="tg$tg" 'BEGIN { printf "%-6s osprey %8.2f tokens/s  llama.cpp %8.2f tokens/s  ratio %.2f\n", n, a, b, a / b }'
+  # The host's speed drifts by tens of percent within minutes, so the two
+  # programs take turns, ROUNDS times, and each round gives its own ratio;
+  # the median ratio is the figure to quote.
+  pp_ratios=()
+  tg_ratios=()
+  for round in $(seq 1 "$rounds"); do
+    # Both print one result per test, prompt first; pick avg_ts from each.
+    ours=$("$osprey" bench -m "$model" -p "$pp" -n "$tg" -t "$threads" -r "$reps" -o json |
+      sed -n 's/.*"avg_ts": \([0-9.e+-]*\).*/\1/p' | xargs)
+    theirs=$("$llama/build/bin/llama-bench" -m "$model" -t "$threads" -p "$pp" -n "$tg" -r "$reps" -o csv 2>/dev/null |
+      tail -n 2 | awk -F'"?,"?' '{print $(NF-1)}' | xargs)
+    read -r ours_pp ours_tg <<<"$ours"
+    read -r theirs_pp theirs_tg <<<"$theirs"
+    awk -v a="$ours_pp" -v b="$theirs_pp" -v n="pp$pp" -v r="$round" 'BEGIN { printf "round %d %-6s osprey %8.2f tokens/s  llama.cpp %8.2f tokens/s  ratio %.2f\n", r, n, a, b, a / b }'
+    awk -v a="$ours_tg" -v b="$theirs_tg" -v n="tg$tg" -v r="$round" 'BEGIN { printf "round %d %-6s osprey %8.2f tokens/s  llama.cpp %8.2f tokens/s  ratio %.2f\n", r, n, a, b, a / b }'
+    pp_ratios+=("$(awk -v a="$ours_pp" -v b="$theirs_pp" 'BEGIN { print a / b }')")
+    tg_ratios+=("$(awk -v a="$ours_tg" -v b="$theirs_tg" 'BEGIN { print a / b }')")
+  done
+  median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { printf "%.2f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+  echo "pp$pp median ratio $(median "${pp_ratios[@]}") over $rounds rounds"
+  echo "tg$tg median ratio $(median "${tg_ratios[@]}") over $rounds rounds"
 done
