@@ -48,20 +48,6 @@ float dot_q8_0(const void* w, const void* a, int64_t n) {
   return hsum(acc);
 }
 
-float dot_q4_0(const void* w, const void* a, int64_t n) {
-  const auto* x = static_cast<const BlockQ4_0*>(w);
-  const auto* y = static_cast<const BlockQ8_0*>(a);
-  __m256 acc = _mm256_setzero_ps();
-  const __m256i eight = _mm256_set1_epi8(8);
-  for (int64_t i = 0; i < n / kQK; ++i) {
-    const __m256i qx = _mm256_sub_epi8(unpack_nibbles(x[i].qs), eight);
-    const __m256i qy = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].qs));
-    const __m256 d = _mm256_set1_ps(half(x[i].d) * half(y[i].d));
-    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_i8(qx, qy)), acc);
-  }
-  return hsum(acc);
-}
-
 // Byte j is 0xFF where bit j of the 32 qh bits is set: each byte first takes the
 // qh byte that holds its bit (byte j/8), then keeps only bit j%8.
 inline __m256i bits_to_bytes(const uint8_t* qh_bytes) {
@@ -83,18 +69,23 @@ inline __m256i dot_u8(__m256i levels, __m256i y) {
   return _mm256_madd_epi16(_mm256_maddubs_epi16(levels, y), _mm256_set1_epi16(1));
 }
 
-float dot_q5_0(const void* w, const void* a, int64_t n) {
-  const auto* x = static_cast<const BlockQ5_0*>(w);
+// Q4_0 and Q5_0 against Q8_0: levels minus the format's offset, signed.
+template <typename Block, __m256i (*Signed)(const Block&)>
+float dot_centered_blocks(const void* w, const void* a, int64_t n) {
+  const auto* x = static_cast<const Block*>(w);
   const auto* y = static_cast<const BlockQ8_0*>(a);
   __m256 acc = _mm256_setzero_ps();
-  const __m256i sixteen = _mm256_set1_epi8(16);
   for (int64_t i = 0; i < n / kQK; ++i) {
-    const __m256i qx = _mm256_sub_epi8(q5_levels(x[i].qs, x[i].qh), sixteen);
     const __m256i qy = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].qs));
     const __m256 d = _mm256_set1_ps(half(x[i].d) * half(y[i].d));
-    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_i8(qx, qy)), acc);
+    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_i8(Signed(x[i]), qy)), acc);
   }
   return hsum(acc);
+}
+
+inline __m256i q4_0_signed(const BlockQ4_0& b) { return _mm256_sub_epi8(unpack_nibbles(b.qs), _mm256_set1_epi8(8)); }
+inline __m256i q5_0_signed(const BlockQ5_0& b) {
+  return _mm256_sub_epi8(q5_levels(b.qs, b.qh), _mm256_set1_epi8(16));
 }
 
 // Q4_1 and Q5_1 against Q8_1: sum (d q + m) dy qy = d dy sum q qy + m s,
@@ -117,39 +108,45 @@ float dot_offset_blocks(const void* w, const void* a, int64_t n) {
 inline __m256i q4_1_levels(const BlockQ4_1& b) { return unpack_nibbles(b.qs); }
 inline __m256i q5_1_levels(const BlockQ5_1& b) { return q5_levels(b.qs, b.qh); }
 
-float dot_q4_k(const void* w, const void* a, int64_t n) {
-  const auto* x = static_cast<const BlockQ4_K*>(w);
-  const auto* y = static_cast<const BlockQ8_K*>(a);
+// The unsigned levels of chunk c of a Q4_K or Q5_K super-block: elements
+// 64c..64c+31 in lo (the low nibbles), the next 32 in hi (the high ones).
+inline void nibbles_of_chunk(const uint8_t* qs, int c, __m256i& lo, __m256i& hi) {
   const __m256i low4 = _mm256_set1_epi8(0x0F);
-  float sum = 0;
-  for (int64_t i = 0; i < n / kQK_K; ++i) {
-    int sc[8], mn[8];
-    for (int j = 0; j < 8; ++j) k_scale_min(j, x[i].scales, sc[j], mn[j]);
-    int32_t summ = 0;
-    for (int j = 0; j < 8; ++j) summ += mn[j] * (y[i].bsums[2 * j] + y[i].bsums[2 * j + 1]);
-    __m256i sumi = _mm256_setzero_si256();
-    for (int c = 0; c < 4; ++c) {
-      const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qs + 32 * c));
-      const __m256i lo = _mm256_and_si256(q, low4);
-      const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
-      const __m256i y0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].qs + 64 * c));
-      const __m256i y1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].qs + 64 * c + 32));
-      // Nibbles are unsigned, so maddubs applies directly; 15*127*2 fits in int16.
-      const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, y0), _mm256_set1_epi16(static_cast<int16_t>(sc[2 * c])));
-      const __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, y1), _mm256_set1_epi16(static_cast<int16_t>(sc[2 * c + 1])));
-      sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p0, p1));
-    }
-    sum += y[i].d * (half(x[i].d) * hsum_i32(sumi) - half(x[i].dmin) * summ);
-  }
-  return sum;
+  const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 32 * c));
+  lo = _mm256_and_si256(q, low4);
+  hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
 }
 
-// Q4_K with a fifth bit per level: for chunk c, bit 2c of qh[l] belongs to
-// element 64c+l and bit 2c+1 to element 64c+32+l (src/quant/q5_k.cpp).
-float dot_q5_k(const void* w, const void* a, int64_t n) {
-  const auto* x = static_cast<const BlockQ5_K*>(w);
+struct Q4KLevels {
+  explicit Q4KLevels(const BlockQ4_K& b) : qs(b.qs) {}
+  void chunk(int c, __m256i& lo, __m256i& hi) const { nibbles_of_chunk(qs, c, lo, hi); }
+  const uint8_t* qs;
+};
+
+// Q5_K adds a fifth bit: for chunk c, bit 2c of qh[l] belongs to element
+// 64c+l and bit 2c+1 to element 64c+32+l (src/quant/q5_k.cpp). Chunks are
+// taken in order, and qh moves down two bits after each.
+struct Q5KLevels {
+  explicit Q5KLevels(const BlockQ5_K& b) : qs(b.qs), hb(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qh))) {}
+  void chunk(int c, __m256i& lo, __m256i& hi) {
+    nibbles_of_chunk(qs, c, lo, hi);
+    // Bits 0 and 1 of each byte go to bit 4; what a 16-bit shift carries
+    // across bytes is masked off.
+    const __m256i bit4 = _mm256_set1_epi8(0x10);
+    lo = _mm256_or_si256(lo, _mm256_and_si256(_mm256_slli_epi16(hb, 4), bit4));
+    hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_slli_epi16(hb, 3), bit4));
+    hb = _mm256_srli_epi16(hb, 2);
+  }
+  const uint8_t* qs;
+  __m256i hb;
+};
+
+// Q4_K and Q5_K: eight sub-blocks of 32 with 6-bit scales and mins,
+// x = d sc q - dmin m; the min term comes from the activations' block sums.
+template <typename Block, typename Levels>
+float dot_scale_min_k(const void* w, const void* a, int64_t n) {
+  const auto* x = static_cast<const Block*>(w);
   const auto* y = static_cast<const BlockQ8_K*>(a);
-  const __m256i low4 = _mm256_set1_epi8(0x0F), bit4 = _mm256_set1_epi8(0x10);
   float sum = 0;
   for (int64_t i = 0; i < n / kQK_K; ++i) {
     int sc[8], mn[8];
@@ -157,18 +154,13 @@ float dot_q5_k(const void* w, const void* a, int64_t n) {
     int32_t summ = 0;
     for (int j = 0; j < 8; ++j) summ += mn[j] * (y[i].bsums[2 * j] + y[i].bsums[2 * j + 1]);
     __m256i sumi = _mm256_setzero_si256();
-    __m256i hb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qh));
+    Levels levels(x[i]);
     for (int c = 0; c < 4; ++c) {
-      const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qs + 32 * c));
-      // Bits 0 and 1 of each qh byte (shifted down by 2c) move to bit 4;
-      // 16-bit shifts carry across bytes, the mask drops what crossed.
-      const __m256i lo = _mm256_or_si256(_mm256_and_si256(q, low4), _mm256_and_si256(_mm256_slli_epi16(hb, 4), bit4));
-      const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), low4),
-                                         _mm256_and_si256(_mm256_slli_epi16(hb, 3), bit4));
-      hb = _mm256_srli_epi16(hb, 2);
+      __m256i lo, hi;
+      levels.chunk(c, lo, hi);
       const __m256i y0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].qs + 64 * c));
       const __m256i y1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].qs + 64 * c + 32));
-      // Levels are below 32: 31*127*2 fits in int16.
+      // Levels are unsigned and below 32, so maddubs applies directly: 31*127*2 fits in int16.
       const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, y0), _mm256_set1_epi16(static_cast<int16_t>(sc[2 * c])));
       const __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, y1), _mm256_set1_epi16(static_cast<int16_t>(sc[2 * c + 1])));
       sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p0, p1));
@@ -254,12 +246,12 @@ float dot_f32(const void* w, const void* a, int64_t n) {
 DotFn dot_for(DType type) {
   switch (type) {
     case DType::kQ8_0: return dot_q8_0;
-    case DType::kQ4_0: return dot_q4_0;
+    case DType::kQ4_0: return dot_centered_blocks<BlockQ4_0, q4_0_signed>;
     case DType::kQ4_1: return dot_offset_blocks<BlockQ4_1, q4_1_levels>;
-    case DType::kQ5_0: return dot_q5_0;
+    case DType::kQ5_0: return dot_centered_blocks<BlockQ5_0, q5_0_signed>;
     case DType::kQ5_1: return dot_offset_blocks<BlockQ5_1, q5_1_levels>;
-    case DType::kQ4_K: return dot_q4_k;
-    case DType::kQ5_K: return dot_q5_k;
+    case DType::kQ4_K: return dot_scale_min_k<BlockQ4_K, Q4KLevels>;
+    case DType::kQ5_K: return dot_scale_min_k<BlockQ5_K, Q5KLevels>;
     case DType::kQ6_K: return dot_q6_k;
     case DType::kF16: return dot_f16;
     case DType::kF32: return dot_f32;
