@@ -113,6 +113,36 @@ void BM_GemvStream(benchmark::State& state, DType type) { run_gemv(state, type, 
 // kernels on the file's layout, to set against the interleaved ones.
 void BM_GemvStreamRowwise(benchmark::State& state, DType type) { run_gemv(state, type, 2048, 32000 * 8 + 1); }
 
+// Decode's real pattern: the seven products of a TinyLlama layer (q, k, v,
+// o, gate, up, down) one after another, over eight layers of distinct
+// weights (176 MB at q4_0, beyond the last-level cache). Set against
+// gemv_stream, one matrix of the same total size, it shows what starting and
+// ending a product costs: the prefetchers start cold on each matrix, and
+// every product ends at a barrier.
+void BM_GemvLayers(benchmark::State& state, DType type) {
+  struct Shape {
+    int64_t n_in, n_out;
+  };
+  const Shape layer[] = {{2048, 2048}, {2048, 256}, {2048, 256}, {2048, 2048},
+                         {2048, 5632}, {2048, 5632}, {5632, 2048}};
+  constexpr int kLayers = 8;
+  std::vector<std::vector<uint8_t>> storage(kLayers * std::size(layer));
+  std::vector<kernels::WeightMatrix> mats;
+  int64_t bytes = 0, scratch_bytes = 0;
+  for (int l = 0; l < kLayers; ++l)
+    for (size_t i = 0; i < std::size(layer); ++i) {
+      mats.push_back(packed_matrix(type, layer[i].n_in, layer[i].n_out, 20 + i, storage[mats.size()]));
+      bytes += static_cast<int64_t>(storage[mats.size() - 1].size());
+      scratch_bytes = std::max(scratch_bytes, kernels::matmul_scratch_bytes(mats.back(), 1));
+    }
+  ThreadPool pool(default_thread_count());
+  std::vector<uint8_t> scratch(scratch_bytes);
+  std::vector<float> x = random_row(5632, 4), y(5632);
+  for (auto _ : state)
+    for (const kernels::WeightMatrix& m : mats) kernels::matmul(pool, m, x.data(), 1, y.data(), scratch.data());
+  state.SetBytesProcessed(state.iterations() * bytes);
+}
+
 // A streaming read of 1 GiB on every thread: the machine's read bandwidth.
 void BM_ReadBandwidth(benchmark::State& state) {
   const size_t bytes = size_t{1} << 30;
@@ -132,6 +162,7 @@ void register_all() {
   for (DType t : {DType::kQ4_0, DType::kQ8_0, DType::kQ4_K, DType::kQ6_K, DType::kF16}) {
     benchmark::RegisterBenchmark((std::string("gemv_stream/") + dtype_name(t)).c_str(), BM_GemvStream, t)->UseRealTime();
     benchmark::RegisterBenchmark((std::string("gemv_rowwise/") + dtype_name(t)).c_str(), BM_GemvStreamRowwise, t)->UseRealTime();
+    benchmark::RegisterBenchmark((std::string("gemv_layers/") + dtype_name(t)).c_str(), BM_GemvLayers, t)->UseRealTime();
   }
   for (DType t : supported_dtypes()) {
     for (kernels::Isa isa : kernels::available_isas())
