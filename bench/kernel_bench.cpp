@@ -115,10 +115,9 @@ void BM_GemvStreamRowwise(benchmark::State& state, DType type) { run_gemv(state,
 
 // Decode's real pattern: the seven products of a TinyLlama layer (q, k, v,
 // o, gate, up, down) one after another, over eight layers of distinct
-// weights (176 MB at q4_0, beyond the last-level cache). Set against
-// gemv_stream, one matrix of the same total size, it shows what starting and
-// ending a product costs: the prefetchers start cold on each matrix, and
-// every product ends at a barrier.
+// weights (198 MB at q4_0, beyond the last-level cache). Set against
+// gemv_stream (one 590 MB matrix), it measures what starting and ending
+// each product costs: its prefetch starts cold, and it ends at a barrier.
 void BM_GemvLayers(benchmark::State& state, DType type) {
   struct Shape {
     int64_t n_in, n_out;

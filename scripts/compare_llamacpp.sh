@@ -62,10 +62,12 @@ for model in "$@"; do
       tail -n 2 | awk -F'"?,"?' '{print $(NF-1)}' | xargs)
     read -r ours_pp ours_tg <<<"$ours"
     read -r theirs_pp theirs_tg <<<"$theirs"
-    awk -v a="$ours_pp" -v b="$theirs_pp" -v n="pp$pp" -v r="$round" 'BEGIN { printf "round %d %-6s osprey %8.2f tokens/s  llama.cpp %8.2f tokens/s  ratio %.2f\n", r, n, a, b, a / b }'
-    awk -v a="$ours_tg" -v b="$theirs_tg" -v n="tg$tg" -v r="$round" 'BEGIN { printf "round %d %-6s osprey %8.2f tokens/s  llama.cpp %8.2f tokens/s  ratio %.2f\n", r, n, a, b, a / b }'
     pp_ratios+=("$(awk -v a="$ours_pp" -v b="$theirs_pp" 'BEGIN { print a / b }')")
     tg_ratios+=("$(awk -v a="$ours_tg" -v b="$theirs_tg" 'BEGIN { print a / b }')")
+    printf "round %d %-6s osprey %8.2f tokens/s  llama.cpp %8.2f tokens/s  ratio %.2f\n" \
+      "$round" "pp$pp" "$ours_pp" "$theirs_pp" "${pp_ratios[-1]}"
+    printf "round %d %-6s osprey %8.2f tokens/s  llama.cpp %8.2f tokens/s  ratio %.2f\n" \
+      "$round" "tg$tg" "$ours_tg" "$theirs_tg" "${tg_ratios[-1]}"
   done
   median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { printf "%.2f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
   echo "pp$pp median ratio $(median "${pp_ratios[@]}") over $rounds rounds"

@@ -249,7 +249,7 @@ void register_bench(CLI::App& app) {
   cmd->add_option("-r,--repetitions", o->reps, "Repetitions of each test")->capture_default_str()->check(CLI::Range(1, 1000));
   cmd->add_option("-o,--output", o->output, "table or json")->capture_default_str()->check(CLI::IsMember({"table", "json"}));
   cmd->add_option("--trace", o->trace, "Write a Chrome trace of the first measured repetition of each test");
-  cmd->add_flag("--membw", o->membw, "Measure the machine's memory read bandwidth (alone: only that)");
+  cmd->add_flag("--membw", o->membw, "Without -m: measure only the machine's memory read bandwidth (with -m it is measured beside each generation test)");
   cmd->callback([o] { bench(*o); });
 }
 

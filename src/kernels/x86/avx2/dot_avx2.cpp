@@ -35,19 +35,6 @@ inline __m256i unpack_nibbles(const uint8_t* p) {
   return _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
 }
 
-float dot_q8_0(const void* w, const void* a, int64_t n) {
-  const auto* x = static_cast<const BlockQ8_0*>(w);
-  const auto* y = static_cast<const BlockQ8_0*>(a);
-  __m256 acc = _mm256_setzero_ps();
-  for (int64_t i = 0; i < n / kQK; ++i) {
-    const __m256i qx = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qs));
-    const __m256i qy = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].qs));
-    const __m256 d = _mm256_set1_ps(half(x[i].d) * half(y[i].d));
-    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_i8(qx, qy)), acc);
-  }
-  return hsum(acc);
-}
-
 // Byte j is 0xFF where bit j of the 32 qh bits is set: each byte first takes the
 // qh byte that holds its bit (byte j/8), then keeps only bit j%8.
 inline __m256i bits_to_bytes(const uint8_t* qh_bytes) {
@@ -69,7 +56,7 @@ inline __m256i dot_u8(__m256i levels, __m256i y) {
   return _mm256_madd_epi16(_mm256_maddubs_epi16(levels, y), _mm256_set1_epi16(1));
 }
 
-// Q4_0 and Q5_0 against Q8_0: levels minus the format's offset, signed.
+// Q8_0, Q4_0 and Q5_0 against Q8_0: signed levels (Q4_0 and Q5_0 less their offset).
 template <typename Block, __m256i (*Signed)(const Block&)>
 float dot_centered_blocks(const void* w, const void* a, int64_t n) {
   const auto* x = static_cast<const Block*>(w);
@@ -83,6 +70,7 @@ float dot_centered_blocks(const void* w, const void* a, int64_t n) {
   return hsum(acc);
 }
 
+inline __m256i q8_0_signed(const BlockQ8_0& b) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs)); }
 inline __m256i q4_0_signed(const BlockQ4_0& b) { return _mm256_sub_epi8(unpack_nibbles(b.qs), _mm256_set1_epi8(8)); }
 inline __m256i q5_0_signed(const BlockQ5_0& b) {
   return _mm256_sub_epi8(q5_levels(b.qs, b.qh), _mm256_set1_epi8(16));
@@ -245,7 +233,7 @@ float dot_f32(const void* w, const void* a, int64_t n) {
 
 DotFn dot_for(DType type) {
   switch (type) {
-    case DType::kQ8_0: return dot_q8_0;
+    case DType::kQ8_0: return dot_centered_blocks<BlockQ8_0, q8_0_signed>;
     case DType::kQ4_0: return dot_centered_blocks<BlockQ4_0, q4_0_signed>;
     case DType::kQ4_1: return dot_offset_blocks<BlockQ4_1, q4_1_levels>;
     case DType::kQ5_0: return dot_centered_blocks<BlockQ5_0, q5_0_signed>;
