@@ -1,6 +1,8 @@
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <map>
+#include <vector>
 
 #include "cli/commands.h"
 #include "formats/gguf.h"
@@ -28,10 +30,70 @@ std::string shape(const std::vector<int64_t>& d) {
 }
 
 struct InspectOptions {
-  std::string path;
+  std::string path, against;
   bool all_metadata = false, no_tensors = false;
   int64_t ctx = 0;
 };
+
+struct ErrorSum {
+  double err2 = 0, ref2 = 0;
+  int tensors = 0;
+  double rel() const { return ref2 > 0 ? std::sqrt(err2 / ref2) : (err2 > 0 ? INFINITY : 0.0); }
+};
+
+// Squared differences and squared reference values of tensor t against ref
+// (same shape), both decoded to floats a row at a time.
+ErrorSum tensor_error(const GgufTensorInfo& t, const QuantOps& ops, const GgufTensorInfo& ref, const QuantOps& ref_ops) {
+  const int64_t n = t.dims[0];
+  const int64_t row_bytes = quant_row_bytes(ops, n), ref_row_bytes = quant_row_bytes(ref_ops, n);
+  std::vector<float> a(static_cast<size_t>(n)), b(static_cast<size_t>(n));
+  ErrorSum e;
+  e.tensors = 1;
+  for (int64_t r = 0; r < t.rows(); ++r) {
+    ops.dequantize(t.data + r * row_bytes, a.data(), n);
+    ref_ops.dequantize(ref.data + r * ref_row_bytes, b.data(), n);
+    for (int64_t i = 0; i < n; ++i) {
+      const double d = static_cast<double>(a[i]) - b[i];
+      e.err2 += d * d;
+      e.ref2 += static_cast<double>(b[i]) * b[i];
+    }
+  }
+  return e;
+}
+
+// How far each tensor of f is from the same-named tensor of another file,
+// typically the f16 or f32 file it was quantized from.
+void print_error_against(const GgufFile& f, const std::string& ref_path, bool per_tensor) {
+  auto opened = GgufFile::open(ref_path);
+  if (!opened.ok()) throw Failure{opened.status().message()};
+  const GgufFile& g = *opened;
+  std::printf("\nerror against %s (relative RMS: |this - that| / |that|)\n", g.path().c_str());
+  if (per_tensor) std::printf("  %-36s %-6s %-6s %s\n", "name", "type", "that", "rel rms");
+  std::map<std::string, ErrorSum> by_type;
+  ErrorSum all;
+  int skipped = 0;
+  for (const auto& t : f.tensors()) {
+    const GgufTensorInfo* ref = g.find_tensor(t.name);
+    const QuantOps* ops = quant_ops(t.type);
+    const QuantOps* ref_ops = ref ? quant_ops(ref->type) : nullptr;
+    if (ref == nullptr || ref->dims != t.dims || ops == nullptr || ref_ops == nullptr || ops->dot == nullptr ||
+        ref_ops->dot == nullptr) {
+      ++skipped;
+      continue;
+    }
+    const ErrorSum e = tensor_error(t, *ops, *ref, *ref_ops);
+    if (per_tensor)
+      std::printf("  %-36s %-6s %-6s %.4f\n", t.name.c_str(), dtype_name(t.type), dtype_name(ref->type), e.rel());
+    ErrorSum& s = by_type[dtype_name(t.type)];
+    for (ErrorSum* acc : {&s, &all}) acc->err2 += e.err2, acc->ref2 += e.ref2, acc->tensors += 1;
+  }
+  std::printf("  by type:");
+  for (const auto& [name, e] : by_type) std::printf(" %s %.4f (%d tensors),", name.c_str(), e.rel(), e.tensors);
+  std::printf(" all %.4f\n", all.rel());
+  if (skipped > 0)
+    std::printf("  %d tensors not compared: missing from %s, shaped differently, or of a type osprey cannot decode\n",
+                skipped, ref_path.c_str());
+}
 
 void inspect(const InspectOptions& o) {
   auto opened = GgufFile::open(o.path);
@@ -114,6 +176,7 @@ void inspect(const InspectOptions& o) {
                 human_bytes(static_cast<double>(total) + kv + act).c_str(), static_cast<long long>(n_ctx),
                 human_bytes(static_cast<double>(total)).c_str(), human_bytes(kv).c_str(), human_bytes(act).c_str());
   }
+  if (!o.against.empty()) print_error_against(f, o.against, !o.no_tensors);
 }
 
 }  // namespace
@@ -123,7 +186,10 @@ void register_inspect(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("inspect", "Show a model file's architecture, tokenizer, tensors and memory needs");
   cmd->add_option("file", o->path, "GGUF file")->required();
   cmd->add_flag("--all-metadata", o->all_metadata, "Also show the tokenizer arrays, up to 64 items each");
-  cmd->add_flag("--no-tensors", o->no_tensors, "Leave out the tensor table");
+  cmd->add_flag("--no-tensors", o->no_tensors, "Leave out the tensor table (and, with --against, the per-tensor errors)");
+  cmd->add_option("--against", o->against,
+                  "Also decode every tensor and report its relative RMS error against the same-named tensor of this "
+                  "file, e.g. the f16 file a quantized one was made from");
   cmd->add_option("-c,--ctx-size", o->ctx, "Context size for the memory estimate (0: the model's, at most 4096)")
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 24));
   cmd->callback([o] { inspect(*o); });

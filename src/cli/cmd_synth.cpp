@@ -51,11 +51,13 @@ uint64_t hash_name(const std::string& s, uint64_t seed) {
 }
 
 // The format a matrix is stored in: the requested one when its blocks fit
-// the row length, otherwise the fallback llama.cpp's quantizer also uses.
+// the row length, otherwise the fallback llama.cpp's quantizer also uses
+// (for Q2_K and Q3_K it uses IQ4_NL, which osprey cannot run, so Q4_0).
 DType storage_type(DType want, int64_t n_in) {
   const QuantOps* ops = quant_ops(want);
   if (n_in % ops->block_len == 0) return want;
   DType fallback = DType::kF16;
+  if (want == DType::kQ2_K || want == DType::kQ3_K) fallback = DType::kQ4_0;
   if (want == DType::kQ4_K) fallback = DType::kQ5_0;
   if (want == DType::kQ5_K) fallback = DType::kQ5_1;
   if (want == DType::kQ6_K) fallback = DType::kQ8_0;
@@ -189,7 +191,7 @@ void write_synth_model(const SynthOptions& o) {
   const auto type = dtype_from_name(o.type);
   const QuantOps* ops = type ? quant_ops(*type) : nullptr;
   if (ops == nullptr || ops->dot == nullptr)
-    throw Failure{"unknown or unsupported weight type '" + o.type + "' (try f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k)"};
+    throw Failure{"unknown or unsupported weight type '" + o.type + "' (try " + supported_dtype_names() + ")"};
 
   GgufWriter w;
   w.set("general.architecture", GgufValue::str(p.arch));
@@ -309,7 +311,7 @@ void register_synth(CLI::App& app) {
   auto o = std::make_shared<SynthOptions>();
   CLI::App* cmd = app.add_subcommand("synth", "Write a model with random weights in the exact shape of a real one");
   cmd->add_option("--preset", o->preset, "Model shape: tinyllama-1.1b, llama-3.2-1b, qwen2.5-0.5b, smollm2-135m, tiny, tiny-qwen2, tiny-llama3");
-  cmd->add_option("--type", o->type, "Weight type: f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k")
+  cmd->add_option("--type", o->type, "Weight type: " + supported_dtype_names())
       ->capture_default_str();
   cmd->add_option("-o,--output", o->out, "Output GGUF file");
   cmd->add_option("--vocab", o->vocab, "Take the tokenizer from this GGUF file instead of making one up");

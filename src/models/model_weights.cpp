@@ -24,7 +24,8 @@ class Binder {
     const QuantOps* ops = quant_ops(t->type);
     if (ops == nullptr || ops->dot == nullptr)
       return Unsupported(file_.path() + ": tensor '" + name + "' has type " + dtype_name(t->type) +
-                         ", which osprey cannot compute with yet");
+                         ", which osprey cannot compute with yet (it runs " +
+                         supported_dtype_names() + ")");
     const kernels::RowKernel k = repackable ? kernels::packed_row_kernel(t->type, isa_, n_out) : kernels::row_kernel(t->type, isa_);
     out = {t->data, ops, k, n_in, n_out, quant_row_bytes(*ops, n_in)};
     return Status::Ok();

@@ -36,6 +36,20 @@ struct BlockQ8_1 {  // activations for Q4_1/Q5_1: s = d * sum(qs) carries the of
   uint16_t d, s;
   int8_t qs[kQK];
 };
+// Q2_K and Q3_K share the 2-bit planes: the low two bits of element
+// 128h + 32j + l (h the half, j in 0..3, l in 0..31) are bits 2j, 2j+1 of
+// qs[32h + l]. Both have 16 sub-blocks of 16 elements.
+struct BlockQ2_K {  // x = d * (sc & 15) * q - dmin * (sc >> 4), sc = scales[sub-block]
+  uint8_t scales[kQK_K / 16];
+  uint8_t qs[kQK_K / 4];
+  uint16_t d, dmin;
+};
+struct BlockQ3_K {  // x = d * (sc - 32) * (q - 4), q's third bit in hmask, sc 6-bit packed in 12 bytes
+  uint8_t hmask[kQK_K / 8];  // element 128h + 32j + l: bit 4h + j of hmask[l]
+  uint8_t qs[kQK_K / 4];
+  uint8_t scales[kKScaleBytes];
+  uint16_t d;
+};
 struct BlockQ4_K {  // 8 sub-blocks of 32: x = d*sc*q - dmin*m, sc and m 6-bit
   uint16_t d, dmin;
   uint8_t scales[kKScaleBytes];
@@ -65,6 +79,8 @@ static_assert(sizeof(BlockQ5_0) == 22);
 static_assert(sizeof(BlockQ5_1) == 24);
 static_assert(sizeof(BlockQ8_0) == 34);
 static_assert(sizeof(BlockQ8_1) == 36);
+static_assert(sizeof(BlockQ2_K) == 84);
+static_assert(sizeof(BlockQ3_K) == 110);
 static_assert(sizeof(BlockQ4_K) == 144);
 static_assert(sizeof(BlockQ5_K) == 176);
 static_assert(sizeof(BlockQ6_K) == 210);

@@ -34,6 +34,21 @@ inline void k_unpack_scales_mins(const uint8_t* packed, uint64_t& scales, uint64
   mins = m_lo | (static_cast<uint64_t>(m_hi) << 32);
 }
 
+// The low two bits of element i of a Q2_K or Q3_K super-block (see BlockQ2_K).
+inline int k_low2(const uint8_t* qs, int i) { return (qs[32 * (i / 128) + i % 32] >> (2 * ((i % 128) / 32))) & 3; }
+inline void k_set_low2(uint8_t* qs, int i, int v) {
+  qs[32 * (i / 128) + i % 32] |= static_cast<uint8_t>((v & 3) << (2 * ((i % 128) / 32)));
+}
+
+// Q3_K's sixteen 6-bit scales in 12 bytes: sub-block s keeps its low nibble
+// in byte s % 8 (the high nibble of that byte for s >= 8) and its top two
+// bits in byte 8 + s % 4, at bits 2 * (s / 4). Stored with an offset of 32.
+inline int q3k_scale(const uint8_t* packed, int s) {
+  const int low = (packed[s % 8] >> (s >= 8 ? 4 : 0)) & 15;
+  const int high = (packed[8 + s % 4] >> (2 * (s / 4))) & 3;
+  return (low | (high << 4)) - 32;
+}
+
 struct BlockQ8_K;
 
 // sum over a super-block of (d*sc_j*q - dmin*m_j) * a, given the levels q[256]

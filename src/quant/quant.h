@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "core/dtype.h"
@@ -28,6 +29,8 @@ struct QuantOps {
 // nullptr when osprey has no arithmetic for the type.
 const QuantOps* quant_ops(DType type);
 std::vector<DType> supported_dtypes();
+// Their names, as files and --type spell them: "f32, f16, bf16, ...".
+std::string supported_dtype_names();
 
 // Bytes of a row of n elements (n a multiple of the block length).
 inline int64_t quant_row_bytes(const QuantOps& ops, int64_t n) { return n / ops.block_len * ops.block_bytes; }

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <tuple>
 #include <nlohmann/json.hpp>
 
 #include "test_util.h"
@@ -83,6 +84,33 @@ TEST(Cli, InspectShowsModelTokenizerTensorsAndMemory) {
   for (const char* needle : {"qwen2", "n_head_kv", "byte-level BPE", "pre-tokenizer", "blk.0.attn_q.bias", "q4_0",
                              "memory:", "KV cache"})
     EXPECT_TRUE(contains(r.out, needle)) << needle;
+}
+
+// The relative RMS error of one type on the "by type" line of inspect --against.
+double error_of(const std::string& out, const std::string& type) {
+  const size_t at = out.find("by type:");
+  if (at == std::string::npos) return -1;
+  const size_t t = out.find(" " + type + " ", at);
+  return t == std::string::npos ? -1 : std::stod(out.substr(t + type.size() + 2));
+}
+
+TEST(Cli, InspectAgainstTheSourceFileReportsQuantizationError) {
+  // Same preset and seed, so the q4_0 and q3_k files are encodings of the f32 one.
+  const std::string f32 = test::synth_model("tiny", "f32");
+  const auto self = osprey("inspect --no-tensors " + f32 + " --against " + f32);
+  ASSERT_EQ(self.exit_code, 0) << self.err;
+  EXPECT_EQ(error_of(self.out, "f32"), 0.0) << self.out;
+  for (const auto& [type, lo, hi] : {std::tuple{"q4_0", 0.04, 0.12}, std::tuple{"q3_k", 0.08, 0.18}}) {
+    const auto r = osprey("inspect " + test::synth_model("tiny", type) + " --against " + f32);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_TRUE(contains(r.out, "blk.0.ffn_down.weight")) << "no per-tensor line";
+    const double e = error_of(r.out, type);
+    EXPECT_GT(e, lo) << type << "\n" << r.out;
+    EXPECT_LT(e, hi) << type << "\n" << r.out;
+  }
+  const auto missing = osprey("inspect " + f32 + " --against /no/such/file.gguf");
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_TRUE(contains(missing.err, "/no/such/file.gguf")) << missing.err;
 }
 
 TEST(Cli, TokenizeIdsAndPieces) {

@@ -42,6 +42,21 @@ TEST(ModelErrors, MissingTensorIsNamed) {
   EXPECT_NE(load_error(b).find("'blk.1.ffn_up.weight' is missing"), std::string::npos);
 }
 
+TEST(ModelErrors, UnsupportedWeightTypeIsNamed) {
+  // One matrix in a format GGUF defines but osprey has no arithmetic for.
+  const auto b = modified(
+      [](GgufWriter& w, const GgufFile& f) {
+        const GgufTensorInfo* t = f.find_tensor("blk.1.ffn_up.weight");
+        const uint64_t bytes = *dtype_row_bytes(DType::kIQ4_NL, t->dims[0]) * t->rows();
+        EXPECT_TRUE(w.add_tensor(t->name, DType::kIQ4_NL, t->dims, std::vector<uint8_t>(bytes, 0)).ok());
+      },
+      [](const GgufTensorInfo& t) { return t.name != "blk.1.ffn_up.weight"; });
+  const std::string e = load_error(b);
+  EXPECT_NE(e.find("tensor 'blk.1.ffn_up.weight' has type iq4_nl, which osprey cannot compute with yet"), std::string::npos)
+      << e;
+  EXPECT_NE(e.find("q4_k"), std::string::npos) << "the message should list what does run: " << e;
+}
+
 TEST(ModelErrors, WrongShapeIsNamed) {
   const auto b = modified([](GgufWriter& w, const GgufFile&) { w.set("llama.feed_forward_length", GgufValue::u32(1024)); });
   const std::string e = load_error(b);

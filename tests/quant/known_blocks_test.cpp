@@ -88,6 +88,36 @@ void fill_k_scales(uint8_t s[12]) {
 const int kScale[8] = {1, 2, 3, 4, 5, 40, 7, 8};
 const int kMin[8] = {0, 1, 2, 3, 4, 5, 6, 50};
 
+TEST(KnownBlocks, Q2_K) {
+  BlockQ2_K b{};
+  b.d = kHalfOne;
+  b.dmin = kHalfHalf;
+  for (int s = 0; s < 16; ++s) b.scales[s] = static_cast<uint8_t>(s | ((15 - s) << 4));  // scale s, min 15-s
+  std::memset(b.qs, 0xE4, sizeof b.qs);  // bit pairs 3,2,1,0 from the top: chunk j of each half has level j
+  const auto x = dequant(DType::kQ2_K, &b, 256);
+  for (int i = 0; i < 256; ++i) {
+    const int s = i / 16, level = (i % 128) / 32;
+    EXPECT_EQ(x[i], 1.0f * s * level - 0.5f * (15 - s)) << i;
+  }
+}
+
+TEST(KnownBlocks, Q3_K) {
+  BlockQ3_K b{};
+  b.d = kHalfHalf;
+  // Scale codes 24 + s (scale s - 8): low nibbles 8..15 then 0..7, two nibbles
+  // to a byte; top bits 1 for s < 8 and 2 for s >= 8, four to a byte.
+  const uint8_t scales[12] = {0x08, 0x19, 0x2A, 0x3B, 0x4C, 0x5D, 0x6E, 0x7F, 0xA5, 0xA5, 0xA5, 0xA5};
+  std::memcpy(b.scales, scales, 12);
+  std::memset(b.qs, 0xE4, sizeof b.qs);  // low bits j in chunk j of each half
+  for (int l = 0; l < 32; ++l) b.hmask[l] = l < 16 ? 0x0F : 0xF0;  // third bit: first half for l < 16, else second
+  const auto x = dequant(DType::kQ3_K, &b, 256);
+  for (int i = 0; i < 256; ++i) {
+    const int s = i / 16, j = (i % 128) / 32, l = i % 32;
+    const bool third_bit = (i < 128) == (l < 16);
+    EXPECT_EQ(x[i], 0.5f * (s - 8) * (j - (third_bit ? 0 : 4))) << i;
+  }
+}
+
 TEST(KnownBlocks, Q4_K) {
   BlockQ4_K b{};
   b.d = kHalfOne;

@@ -23,7 +23,7 @@ struct Bound {
 const Bound kBounds[] = {
     {DType::kF16, 1e-3},  {DType::kBF16, 5e-3}, {DType::kQ8_0, 8e-3}, {DType::kQ6_K, 3e-2},
     {DType::kQ5_0, 5e-2}, {DType::kQ5_1, 5e-2}, {DType::kQ5_K, 5e-2}, {DType::kQ4_0, 0.1},
-    {DType::kQ4_1, 0.1},  {DType::kQ4_K, 0.1},
+    {DType::kQ4_1, 0.1},  {DType::kQ4_K, 0.1},  {DType::kQ3_K, 0.18}, {DType::kQ2_K, 0.34},
 };
 
 class QuantRoundTrip : public ::testing::TestWithParam<Bound> {};

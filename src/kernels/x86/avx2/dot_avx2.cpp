@@ -158,6 +158,72 @@ float dot_scale_min_k(const void* w, const void* a, int64_t n) {
   return sum;
 }
 
+// Scales of a 32-element chunk whose first 16 elements use sub-block scale
+// lo and the next 16 use hi, as madd's int16 factors.
+inline __m256i pair_scales(int lo, int hi) {
+  return _mm256_set_m128i(_mm_set1_epi16(static_cast<int16_t>(hi)), _mm_set1_epi16(static_cast<int16_t>(lo)));
+}
+
+// Q2_K: 2-bit levels, per sub-block 4-bit scale and min (src/quant/q2_k.cpp).
+// Chunk (h, j) holds elements 128h + 32j + l in bits 2j of qs[32h + l].
+float dot_q2_k(const void* w, const void* a, int64_t n) {
+  const auto* x = static_cast<const BlockQ2_K*>(w);
+  const auto* y = static_cast<const BlockQ8_K*>(a);
+  const __m256i three = _mm256_set1_epi8(3);
+  float sum = 0;
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    const uint8_t* sc = x[i].scales;
+    int32_t summ = 0;
+    for (int s = 0; s < 16; ++s) summ += (sc[s] >> 4) * y[i].bsums[s];
+    __m256i sumi = _mm256_setzero_si256();
+    for (int h = 0; h < 2; ++h) {
+      __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qs + 32 * h));
+      for (int j = 0; j < 4; ++j) {
+        const __m256i yk = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].qs + 128 * h + 32 * j));
+        const __m256i levels = _mm256_and_si256(q, three);  // bits a 16-bit shift carries in are masked off
+        const int s = 8 * h + 2 * j;
+        sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(_mm256_maddubs_epi16(levels, yk), pair_scales(sc[s] & 15, sc[s + 1] & 15)));
+        q = _mm256_srli_epi16(q, 2);
+      }
+    }
+    sum += y[i].d * (half(x[i].d) * hsum_i32(sumi) - half(x[i].dmin) * summ);
+  }
+  return sum;
+}
+
+// Q3_K: the 2-bit planes of Q2_K plus a third bit from hmask; the level is
+// (low | bit << 2) - 4, and the -4 comes from the block sums. The chunks'
+// hmask bits are bits 0..7 of hmask[l] in chunk order.
+float dot_q3_k(const void* w, const void* a, int64_t n) {
+  const auto* x = static_cast<const BlockQ3_K*>(w);
+  const auto* y = static_cast<const BlockQ8_K*>(a);
+  const __m256i three = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
+  float sum = 0;
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    int sc[16];
+    int32_t bias = 0;
+    for (int s = 0; s < 16; ++s) {
+      sc[s] = q3k_scale(x[i].scales, s);
+      bias += sc[s] * y[i].bsums[s];
+    }
+    __m256i hb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].hmask));
+    __m256i sumi = _mm256_setzero_si256();
+    for (int h = 0; h < 2; ++h) {
+      __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qs + 32 * h));
+      for (int j = 0; j < 4; ++j) {
+        const __m256i yk = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].qs + 128 * h + 32 * j));
+        const __m256i levels = _mm256_or_si256(_mm256_and_si256(q, three), _mm256_slli_epi16(_mm256_and_si256(hb, one), 2));
+        const int s = 8 * h + 2 * j;
+        sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(_mm256_maddubs_epi16(levels, yk), pair_scales(sc[s], sc[s + 1])));
+        q = _mm256_srli_epi16(q, 2);
+        hb = _mm256_srli_epi16(hb, 1);
+      }
+    }
+    sum += half(x[i].d) * y[i].d * (hsum_i32(sumi) - 4 * bias);
+  }
+  return sum;
+}
+
 float dot_q6_k(const void* w, const void* a, int64_t n) {
   const auto* x = static_cast<const BlockQ6_K*>(w);
   const auto* y = static_cast<const BlockQ8_K*>(a);
@@ -188,8 +254,7 @@ float dot_q6_k(const void* w, const void* a, int64_t n) {
       for (int k = 0; k < 4; ++k) {
         const __m256i yk = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ya + 32 * k));
         // Elements 32k..32k+15 use scale 2k, the next 16 use 2k+1.
-        const __m256i scales = _mm256_set_m128i(_mm_set1_epi16(sc[2 * k + 1]), _mm_set1_epi16(sc[2 * k]));
-        sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(_mm256_maddubs_epi16(q[k], yk), scales));
+        sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(_mm256_maddubs_epi16(q[k], yk), pair_scales(sc[2 * k], sc[2 * k + 1])));
       }
     }
     sum += half(x[i].d) * y[i].d * (hsum_i32(sumi) - 32 * bias);
@@ -238,6 +303,8 @@ DotFn dot_for(DType type) {
     case DType::kQ4_1: return dot_offset_blocks<BlockQ4_1, q4_1_levels>;
     case DType::kQ5_0: return dot_centered_blocks<BlockQ5_0, q5_0_signed>;
     case DType::kQ5_1: return dot_offset_blocks<BlockQ5_1, q5_1_levels>;
+    case DType::kQ2_K: return dot_q2_k;
+    case DType::kQ3_K: return dot_q3_k;
     case DType::kQ4_K: return dot_scale_min_k<BlockQ4_K, Q4KLevels>;
     case DType::kQ5_K: return dot_scale_min_k<BlockQ5_K, Q5KLevels>;
     case DType::kQ6_K: return dot_q6_k;

@@ -1,0 +1,101 @@
+#include <cmath>
+
+#include "core/fp16.h"
+#include "quant/blocks.h"
+#include "quant/k_quant_common.h"
+#include "quant/quant.h"
+#include "quant/quant_util.h"
+
+namespace osprey::quant {
+namespace {
+
+// Element e's level in -4..3: the low two bits, less 4 unless its hmask bit is set.
+inline int level(const BlockQ3_K& b, int e) {
+  const int bit = (b.hmask[e % 32] >> (4 * (e / 128) + (e % 128) / 32)) & 1;
+  return k_low2(b.qs, e) - (bit ? 0 : 4);
+}
+
+void dequantize(const void* src, float* dst, int64_t n) {
+  const auto* b = static_cast<const BlockQ3_K*>(src);
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    const float d = fp16_to_fp32(b[i].d);
+    for (int e = 0; e < kQK_K; ++e) dst[i * kQK_K + e] = d * q3k_scale(b[i].scales, e / 16) * level(b[i], e);
+  }
+}
+
+// The scale s of x ~= s * q with q in -4..3 that has the least squared error,
+// among a few that map the largest magnitude to -4 or a little inside it, each
+// refined by least squares for its levels. 0 for an all-zero sub-block.
+float fit_symmetric_scale(const float* x, int n) {
+  const float max = signed_absmax(x, n);
+  if (max == 0) return 0;
+  float best = max / -4.0f, best_err = INFINITY;
+  for (int t = 0; t <= 6; ++t) {
+    const float s = max / -(4.0f - 0.25f * t);
+    double sxq = 0, sqq = 0;
+    for (int l = 0; l < n; ++l) {
+      const int q = round_clamp(x[l] / s, -4, 3);
+      sxq += static_cast<double>(x[l]) * q;
+      sqq += static_cast<double>(q) * q;
+    }
+    const float refined = sqq > 0 ? static_cast<float>(sxq / sqq) : s;
+    float err = 0;
+    for (int l = 0; l < n; ++l) {
+      const float e = refined * round_clamp(x[l] / refined, -4, 3) - x[l];
+      err += e * e;
+    }
+    if (err < best_err) best_err = err, best = refined;
+  }
+  return best;
+}
+
+void quantize(const float* src, void* dst, int64_t n) {
+  auto* b = static_cast<BlockQ3_K*>(dst);
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    const float* x = src + i * kQK_K;
+    float sub_scale[16], max_scale = 0;
+    for (int s = 0; s < 16; ++s) {
+      sub_scale[s] = fit_symmetric_scale(x + 16 * s, 16);
+      if (std::fabs(sub_scale[s]) > std::fabs(max_scale)) max_scale = sub_scale[s];
+    }
+    b[i] = BlockQ3_K{};
+    // The largest sub-block scale becomes -32, the most negative 6-bit code.
+    const float d = max_scale != 0 ? fp16_to_fp32(fp32_to_fp16(max_scale / -32.0f)) : 0.0f;
+    b[i].d = fp32_to_fp16(d);
+    for (int s = 0; s < 16; ++s) {
+      const int sc = d != 0 ? round_clamp(sub_scale[s] / d, -32, 31) : 0;
+      const int code = sc + 32;
+      b[i].scales[s % 8] |= static_cast<uint8_t>((code & 15) << (s >= 8 ? 4 : 0));
+      b[i].scales[8 + s % 4] |= static_cast<uint8_t>((code >> 4) << (2 * (s / 4)));
+      const float step = d * sc;
+      for (int l = 0; l < 16; ++l) {
+        const int e = 16 * s + l;
+        const int q = (step != 0 ? round_clamp(x[e] / step, -4, 3) : 0) + 4;  // 0..7
+        k_set_low2(b[i].qs, e, q & 3);
+        b[i].hmask[e % 32] |= static_cast<uint8_t>((q >> 2) << (4 * (e / 128) + (e % 128) / 32));
+      }
+    }
+  }
+}
+
+float dot(const void* w, const void* a, int64_t n) {
+  const auto* x = static_cast<const BlockQ3_K*>(w);
+  const auto* y = static_cast<const BlockQ8_K*>(a);
+  float sum = 0;
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    int32_t sumi = 0;
+    for (int s = 0; s < 16; ++s) {
+      int32_t t = 0;
+      for (int l = 0; l < 16; ++l) t += level(x[i], 16 * s + l) * y[i].qs[16 * s + l];
+      sumi += q3k_scale(x[i].scales, s) * t;
+    }
+    sum += fp16_to_fp32(x[i].d) * y[i].d * sumi;
+  }
+  return sum;
+}
+
+}  // namespace
+
+extern const QuantOps kQ3_KOps = {DType::kQ3_K, kQK_K, sizeof(BlockQ3_K), dequantize, quantize, DType::kQ8_K, dot};
+
+}  // namespace osprey::quant
