@@ -164,31 +164,53 @@ inline __m256i pair_scales(int lo, int hi) {
   return _mm256_set_m128i(_mm_set1_epi16(static_cast<int16_t>(hi)), _mm_set1_epi16(static_cast<int16_t>(lo)));
 }
 
+// Sub-block k's int16 factor of an 8-sub-block half, for the chunk of
+// sub-blocks 2j and 2j+1: the low lane takes scales[2j], the high one scales[2j+1].
+inline __m256i chunk_scales(const int16_t* scales, int j) { return pair_scales(scales[2 * j], scales[2 * j + 1]); }
+
 // Q2_K: 2-bit levels, per sub-block 4-bit scale and min (src/quant/q2_k.cpp).
-// Chunk (h, j) holds elements 128h + 32j + l in bits 2j of qs[32h + l].
+// Chunk (h, j) holds elements 128h + 32j + l in bits 2j of qs[32h + l]. The
+// min term is sum_s min_s * bsums[s], one madd over the sixteen sub-blocks.
 float dot_q2_k(const void* w, const void* a, int64_t n) {
   const auto* x = static_cast<const BlockQ2_K*>(w);
   const auto* y = static_cast<const BlockQ8_K*>(a);
   const __m256i three = _mm256_set1_epi8(3);
-  float sum = 0;
+  const __m128i low4 = _mm_set1_epi8(0x0F);
+  __m256 acc = _mm256_setzero_ps();
   for (int64_t i = 0; i < n / kQK_K; ++i) {
-    const uint8_t* sc = x[i].scales;
-    int32_t summ = 0;
-    for (int s = 0; s < 16; ++s) summ += (sc[s] >> 4) * y[i].bsums[s];
+    const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x[i].scales));
+    alignas(32) int16_t sc[16];
+    _mm256_store_si256(reinterpret_cast<__m256i*>(sc), _mm256_cvtepu8_epi16(_mm_and_si128(packed, low4)));
+    const __m256i mins = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(packed, 4), low4));
+    const __m256i summ = _mm256_madd_epi16(mins, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].bsums)));
     __m256i sumi = _mm256_setzero_si256();
     for (int h = 0; h < 2; ++h) {
       __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qs + 32 * h));
       for (int j = 0; j < 4; ++j) {
         const __m256i yk = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].qs + 128 * h + 32 * j));
         const __m256i levels = _mm256_and_si256(q, three);  // bits a 16-bit shift carries in are masked off
-        const int s = 8 * h + 2 * j;
-        sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(_mm256_maddubs_epi16(levels, yk), pair_scales(sc[s] & 15, sc[s + 1] & 15)));
+        sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(_mm256_maddubs_epi16(levels, yk), chunk_scales(sc + 8 * h, j)));
         q = _mm256_srli_epi16(q, 2);
       }
     }
-    sum += y[i].d * (half(x[i].d) * hsum_i32(sumi) - half(x[i].dmin) * summ);
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(y[i].d * half(x[i].d)), _mm256_cvtepi32_ps(sumi), acc);
+    acc = _mm256_fnmadd_ps(_mm256_set1_ps(y[i].d * half(x[i].dmin)), _mm256_cvtepi32_ps(summ), acc);
   }
-  return sum;
+  return hsum(acc);
+}
+
+// Q3_K's sixteen 6-bit scales less 32 as bytes (see q3k_scale): low nibbles
+// from bytes 0-7 (low halves for sub-blocks 0-7, high halves for 8-15), top
+// bits from bytes 8-11, where 32-bit lane k wants them shifted down by 2k.
+inline __m128i q3k_scales(const uint8_t* packed) {
+  const __m128i low4 = _mm_set1_epi8(0x0F);
+  const __m128i lo = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(packed));
+  const __m128i nibbles = _mm_unpacklo_epi64(_mm_and_si128(lo, low4), _mm_and_si128(_mm_srli_epi16(lo, 4), low4));
+  uint32_t top;
+  __builtin_memcpy(&top, packed + 8, 4);
+  const __m128i high = _mm_and_si128(_mm_srlv_epi32(_mm_set1_epi32(static_cast<int>(top)), _mm_setr_epi32(0, 2, 4, 6)),
+                                     _mm_set1_epi8(3));
+  return _mm_sub_epi8(_mm_or_si128(nibbles, _mm_slli_epi16(high, 4)), _mm_set1_epi8(32));
 }
 
 // Q3_K: the 2-bit planes of Q2_K plus a third bit from hmask; the level is
@@ -198,30 +220,29 @@ float dot_q3_k(const void* w, const void* a, int64_t n) {
   const auto* x = static_cast<const BlockQ3_K*>(w);
   const auto* y = static_cast<const BlockQ8_K*>(a);
   const __m256i three = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
-  float sum = 0;
+  __m256 acc = _mm256_setzero_ps();
   for (int64_t i = 0; i < n / kQK_K; ++i) {
-    int sc[16];
-    int32_t bias = 0;
-    for (int s = 0; s < 16; ++s) {
-      sc[s] = q3k_scale(x[i].scales, s);
-      bias += sc[s] * y[i].bsums[s];
-    }
+    const __m256i scales = _mm256_cvtepi8_epi16(q3k_scales(x[i].scales));
+    alignas(32) int16_t sc[16];
+    _mm256_store_si256(reinterpret_cast<__m256i*>(sc), scales);
+    // 4 * sum_s sc_s * bsums[s], subtracted from the start.
+    __m256i sumi = _mm256_sub_epi32(
+        _mm256_setzero_si256(),
+        _mm256_slli_epi32(_mm256_madd_epi16(scales, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].bsums))), 2));
     __m256i hb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].hmask));
-    __m256i sumi = _mm256_setzero_si256();
     for (int h = 0; h < 2; ++h) {
       __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qs + 32 * h));
       for (int j = 0; j < 4; ++j) {
         const __m256i yk = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].qs + 128 * h + 32 * j));
         const __m256i levels = _mm256_or_si256(_mm256_and_si256(q, three), _mm256_slli_epi16(_mm256_and_si256(hb, one), 2));
-        const int s = 8 * h + 2 * j;
-        sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(_mm256_maddubs_epi16(levels, yk), pair_scales(sc[s], sc[s + 1])));
+        sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(_mm256_maddubs_epi16(levels, yk), chunk_scales(sc + 8 * h, j)));
         q = _mm256_srli_epi16(q, 2);
         hb = _mm256_srli_epi16(hb, 1);
       }
     }
-    sum += half(x[i].d) * y[i].d * (hsum_i32(sumi) - 4 * bias);
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(y[i].d * half(x[i].d)), _mm256_cvtepi32_ps(sumi), acc);
   }
-  return sum;
+  return hsum(acc);
 }
 
 float dot_q6_k(const void* w, const void* a, int64_t n) {
