@@ -88,7 +88,8 @@ void print_error_against(const GgufFile& f, const std::string& ref_path, bool pe
     for (ErrorSum* acc : {&s, &all}) acc->err2 += e.err2, acc->ref2 += e.ref2, acc->tensors += 1;
   }
   std::printf("  by type:");
-  for (const auto& [name, e] : by_type) std::printf(" %s %.4f (%d tensors),", name.c_str(), e.rel(), e.tensors);
+  for (const auto& [name, e] : by_type)
+    std::printf(" %s %.4f (%d tensor%s),", name.c_str(), e.rel(), e.tensors, e.tensors == 1 ? "" : "s");
   std::printf(" all %.4f\n", all.rel());
   if (skipped > 0)
     std::printf("  %d tensors not compared: missing from %s, shaped differently, or of a type osprey cannot decode\n",

@@ -17,6 +17,7 @@ namespace osprey::kernels {
 namespace avx2 {
 DotFn dot_for(DType type);  // nullptr where there is no AVX2 kernel
 void attend_head(const float* q, const KvView& kv, int64_t n_kv, int head_dim, float scale, float* scores, float* out);
+void silu_mul(float* out, const float* gate, const float* up, int64_t n);  // elementwise_avx2.cpp
 void attend_group(const float* const* q, int n_q, const int64_t* n_kv, const KvView& kv, int head_dim, float scale,
                   float* scores, float* const* out);
 bool row_kernel_for(DType type, RowKernel& out);  // false where there is no AVX2 tile kernel
@@ -118,6 +119,14 @@ Isa active_isa() {
     return avail.back();
   }();
   return isa;
+}
+
+SiluMulFn silu_mul_kernel(Isa isa) {
+#if defined(__x86_64__)
+  if (isa == Isa::kAvx2 || isa == Isa::kAvx512) return avx2::silu_mul;
+#endif
+  (void)isa;
+  return silu_mul;
 }
 
 AttendFn attend_kernel(Isa isa) {

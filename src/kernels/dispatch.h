@@ -93,6 +93,10 @@ using AttendGroupFn = void (*)(const float* const* q, int n_q, const int64_t* n_
                                float scale, float* scores, float* const* out);
 AttendGroupFn attend_group_kernel(Isa isa);
 
+// out[i] = silu(gate[i]) * up[i] (see ops.h), at a level.
+using SiluMulFn = void (*)(float* out, const float* gate, const float* up, int64_t n);
+SiluMulFn silu_mul_kernel(Isa isa);
+
 // The level in use: the best available, unless OSPREY_ISA=scalar|avx2|avx512|neon asks
 // for another (tests and comparisons).
 Isa active_isa();

@@ -128,7 +128,7 @@ void Model::forward_batch(const int32_t* tokens, int64_t n, int64_t n_out, float
       const TraceSpan span(tr, "silu_mul", l, n);
       // Elementwise: ranges of 16 floats (one cache line) and up split over the threads.
       pool.parallel_for(n * c.n_ff, 16, [&](int64_t b, int64_t e, int) {
-        kernels::silu_mul(w.gate.data() + b, w.gate.data() + b, w.up.data() + b, e - b);
+        silu_mul_(w.gate.data() + b, w.gate.data() + b, w.up.data() + b, e - b);
       });
     }
     {

@@ -31,6 +31,7 @@ Expected<std::unique_ptr<Model>> Model::from_file(GgufFile file, const ModelOpti
   m->pool_ = std::make_unique<ThreadPool>(threads);
   OSPREY_ASSIGN_OR_RETURN(m->weights_, ModelWeights::bind(m->file_, m->config_, isa, *m->pool_));
   m->attend_group_ = kernels::attend_group_kernel(isa);
+  m->silu_mul_ = kernels::silu_mul_kernel(isa);
 
   const ModelConfig& c = m->config_;
   const int64_t q_dim = c.n_head * c.head_dim, kv_dim = c.n_head_kv * c.head_dim, nb = m->n_batch_;

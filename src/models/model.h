@@ -126,6 +126,7 @@ class Model {
   KvCache cache_;
   Workspace ws_;
   kernels::AttendGroupFn attend_group_ = nullptr;  // chosen with the matrix kernels
+  kernels::SiluMulFn silu_mul_ = nullptr;
   int64_t att_tokens_ = 1;  // tokens of one sequence per attention task
   Tracer* tracer_ = nullptr;
   int64_t n_ctx_ = 0;
