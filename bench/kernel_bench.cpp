@@ -101,6 +101,22 @@ __attribute__((target("avx2,fma"))) void BM_FmaPeak(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations() * kSteps * 12 * 8 * 2);
 }
+
+// The same with 512-bit registers: where the cores execute them at full
+// width (Zen 5, Intel server cores) this peak is twice the 256-bit one, and
+// it is the roofline for the AVX-512 F16/BF16 products.
+__attribute__((target("avx512f"))) void BM_FmaPeak512(benchmark::State& state) {
+  __m512 acc[16];
+  for (int i = 0; i < 16; ++i) acc[i] = _mm512_set1_ps(static_cast<float>(i));
+  const __m512 a = _mm512_set1_ps(0.999f), b = _mm512_set1_ps(1e-4f);
+  constexpr int64_t kSteps = 4096;
+  for (auto _ : state) {
+    for (int64_t s = 0; s < kSteps; ++s)
+      for (int i = 0; i < 16; ++i) acc[i] = _mm512_fmadd_ps(acc[i], a, b);
+    for (int i = 0; i < 16; ++i) benchmark::DoNotOptimize(acc[i]);
+  }
+  state.SetItemsProcessed(state.iterations() * kSteps * 16 * 16 * 2);
+}
 #endif
 
 // A TinyLlama FFN-sized gemv (2048 -> 5632): it fits in the last-level cache.
@@ -155,6 +171,8 @@ void register_all() {
   benchmark::RegisterBenchmark("read_bandwidth", BM_ReadBandwidth)->UseRealTime();
 #if defined(__x86_64__)
   if (kernels::cpu_features().fma) benchmark::RegisterBenchmark("fma_peak", BM_FmaPeak)->ThreadRange(1, 2)->UseRealTime();
+  if (kernels::cpu_features().avx512f)
+    benchmark::RegisterBenchmark("fma_peak_avx512", BM_FmaPeak512)->ThreadRange(1, 2)->UseRealTime();
 #endif
   for (DType t : {DType::kF16, DType::kQ8_0, DType::kQ4_0, DType::kQ4_K, DType::kQ6_K})
     benchmark::RegisterBenchmark((std::string("gemm64/") + dtype_name(t)).c_str(), BM_Gemm, t)->UseRealTime();
