@@ -53,10 +53,10 @@ TEST(Ops, SiluMulAtEveryLevelMatchesTheScalarDefinition) {
   silu_mul(want.data(), g.data(), u.data(), n);
   for (Isa isa : available_isas()) {
     silu_mul_kernel(isa)(got.data(), g.data(), u.data(), n);
-    // A few ulps: within 2.5e-7 relative where activations live; e^x's range reduction
+    // A few ulps: within 3e-7 relative where activations live; e^x's range reduction
     // loses a little more at large |x|.
     for (int64_t i = 0; i < n; ++i)
-      ASSERT_NEAR(got[i], want[i], (std::fabs(g[i]) <= 10 ? 2.5e-7f : 4e-7f) * std::fabs(want[i]) + 1e-30f)
+      ASSERT_NEAR(got[i], want[i], (std::fabs(g[i]) <= 10 ? 3e-7f : 4e-7f) * std::fabs(want[i]) + 1e-30f)
           << isa_name(isa) << " silu(" << g[i] << ")";
     // In place, as the model calls it.
     std::vector<float> inplace = g;
