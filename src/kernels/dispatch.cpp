@@ -25,6 +25,9 @@ bool packed_row_kernel_for(DType type, RowKernel& out);  // false where there is
 bool interleaved_row_kernel_for(DType type, RowKernel& out);  // rows in groups of 8; false where there is none
 }
 namespace avx512 {
+void attend_head(const float* q, const KvView& kv, int64_t n_kv, int head_dim, float scale, float* scores, float* out);
+void attend_group(const float* const* q, int n_q, const int64_t* n_kv, const KvView& kv, int head_dim, float scale,
+                  float* scores, float* const* out);  // attention_avx512.cpp
 bool row_kernel_for(DType type, RowKernel& out);  // false where there is no AVX-512 kernel
 bool interleaved_row_kernel_for(DType type, RowKernel& out);  // rows in groups of 16; false where there is none
 }
@@ -131,7 +134,8 @@ SiluMulFn silu_mul_kernel(Isa isa) {
 
 AttendFn attend_kernel(Isa isa) {
 #if defined(__x86_64__)
-  if (isa == Isa::kAvx2 || isa == Isa::kAvx512) return avx2::attend_head;
+  if (isa == Isa::kAvx512) return avx512::attend_head;
+  if (isa == Isa::kAvx2) return avx2::attend_head;
 #elif defined(__aarch64__)
   if (isa == Isa::kNeon) return neon::attend_head;
 #endif
@@ -140,7 +144,8 @@ AttendFn attend_kernel(Isa isa) {
 
 AttendGroupFn attend_group_kernel(Isa isa) {
 #if defined(__x86_64__)
-  if (isa == Isa::kAvx2 || isa == Isa::kAvx512) return avx2::attend_group;
+  if (isa == Isa::kAvx512) return avx512::attend_group;
+  if (isa == Isa::kAvx2) return avx2::attend_group;
 #elif defined(__aarch64__)
   if (isa == Isa::kNeon) return neon::attend_group;
 #endif
