@@ -23,7 +23,8 @@ std::string shared_testdata_dir() {
 std::string synth_model(const std::string& preset, const std::string& type, uint64_t seed) {
   const std::string dir = OSPREY_TEST_MODELS_DIR;
   std::filesystem::create_directories(dir);
-  const std::string path = dir + "/" + preset + "-" + type + "-" + std::to_string(seed) + ".gguf";
+  const std::string path = dir + "/" + preset + "-" + type + "-" + std::to_string(seed) + "-v" +
+                           std::to_string(cli::kSynthFormatVersion) + ".gguf";
   if (std::filesystem::exists(path)) return path;
   cli::SynthOptions o;
   o.preset = preset;

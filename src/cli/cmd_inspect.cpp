@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "formats/file_type.h"
 #include "formats/gguf.h"
 #include "models/model_config.h"
 #include "quant/quant.h"
@@ -139,7 +140,11 @@ void inspect(const InspectOptions& o) {
   std::printf("\nmetadata\n");
   for (const auto& [k, v] : f.metadata()) {
     if (!o.all_metadata && k.rfind("tokenizer.", 0) == 0 && v.type == GgufType::kArray) continue;
-    std::printf("  %-42s %s\n", k.c_str(), v.to_display(o.all_metadata ? 64 : 8).c_str());
+    std::string shown = v.to_display(o.all_metadata ? 64 : 8);
+    if (k == "general.file_type" && gguf_type_is_integer(v.type))
+      if (const char* name = file_type_name(v.i))
+        shown += std::string(" (") + name + ")";
+    std::printf("  %-42s %s\n", k.c_str(), shown.c_str());
   }
   if (!o.all_metadata) std::printf("  (tokenizer arrays hidden; --all-metadata shows them)\n");
 

@@ -9,6 +9,7 @@
 #include "cli/commands.h"
 #include "cli/synth.h"
 #include "core/log.h"
+#include "formats/file_type.h"
 #include "quant/quant.h"
 
 namespace osprey::cli {
@@ -196,6 +197,7 @@ void write_synth_model(const SynthOptions& o) {
   GgufWriter w;
   w.set("general.architecture", GgufValue::str(p.arch));
   w.set("general.name", GgufValue::str(p.model_name));
+  if (const auto ft = file_type_of(*type)) w.set("general.file_type", GgufValue::u32(static_cast<uint32_t>(*ft)));
   if (!o.vocab.empty()) {
     auto vf = GgufFile::open(o.vocab);
     if (!vf.ok()) throw Failure{vf.status().message()};

@@ -28,6 +28,11 @@ struct SynthPreset {
 const std::vector<SynthPreset>& synth_presets();
 const SynthPreset* find_synth_preset(const std::string& name);
 
+// Changes whenever synth writes different bytes for the same options, so that
+// caches of synthesized files (the tests keep one in the build tree) are
+// rebuilt instead of silently going stale. 2: general.file_type is written.
+constexpr int kSynthFormatVersion = 2;
+
 struct SynthOptions {
   std::string preset, type = "q8_0", out, vocab;
   uint64_t seed = 42;

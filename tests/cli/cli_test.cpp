@@ -82,7 +82,7 @@ TEST(Cli, InspectShowsModelTokenizerTensorsAndMemory) {
   const auto r = osprey("inspect " + test::synth_model("tiny-qwen2", "q4_0"));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   for (const char* needle : {"qwen2", "n_head_kv", "byte-level BPE", "pre-tokenizer", "blk.0.attn_q.bias", "q4_0",
-                             "memory:", "KV cache"})
+                             "memory:", "KV cache", "2 (Q4_0)"})
     EXPECT_TRUE(contains(r.out, needle)) << needle;
 }
 
