@@ -49,7 +49,6 @@ ErrorSum tensor_error(const GgufTensorInfo& t, const QuantOps& ops, const GgufTe
   const int64_t row_bytes = quant_row_bytes(ops, n), ref_row_bytes = quant_row_bytes(ref_ops, n);
   std::vector<float> a(static_cast<size_t>(n)), b(static_cast<size_t>(n));
   ErrorSum e;
-  e.tensors = 1;
   for (int64_t r = 0; r < t.rows(); ++r) {
     ops.dequantize(t.data + r * row_bytes, a.data(), n);
     ref_ops.dequantize(ref.data + r * ref_row_bytes, b.data(), n);

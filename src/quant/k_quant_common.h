@@ -48,6 +48,12 @@ inline int q3k_scale(const uint8_t* packed, int s) {
   const int high = (packed[8 + s % 4] >> (2 * (s / 4))) & 3;
   return (low | (high << 4)) - 32;
 }
+// Its inverse for one sub-block of zeroed bytes: sc in -32..31.
+inline void q3k_set_scale(uint8_t* packed, int s, int sc) {
+  const int code = sc + 32;
+  packed[s % 8] |= static_cast<uint8_t>((code & 15) << (s >= 8 ? 4 : 0));
+  packed[8 + s % 4] |= static_cast<uint8_t>((code >> 4) << (2 * (s / 4)));
+}
 
 struct BlockQ8_K;
 

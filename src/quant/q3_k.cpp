@@ -9,9 +9,12 @@
 namespace osprey::quant {
 namespace {
 
+// Element e's third bit is bit hmask_bit(e) of hmask[e % 32].
+inline int hmask_bit(int e) { return 4 * (e / 128) + (e % 128) / 32; }
+
 // Element e's level in -4..3: the low two bits, less 4 unless its hmask bit is set.
 inline int level(const BlockQ3_K& b, int e) {
-  const int bit = (b.hmask[e % 32] >> (4 * (e / 128) + (e % 128) / 32)) & 1;
+  const int bit = (b.hmask[e % 32] >> hmask_bit(e)) & 1;
   return k_low2(b.qs, e) - (bit ? 0 : 4);
 }
 
@@ -64,15 +67,13 @@ void quantize(const float* src, void* dst, int64_t n) {
     b[i].d = fp32_to_fp16(d);
     for (int s = 0; s < 16; ++s) {
       const int sc = d != 0 ? round_clamp(sub_scale[s] / d, -32, 31) : 0;
-      const int code = sc + 32;
-      b[i].scales[s % 8] |= static_cast<uint8_t>((code & 15) << (s >= 8 ? 4 : 0));
-      b[i].scales[8 + s % 4] |= static_cast<uint8_t>((code >> 4) << (2 * (s / 4)));
+      q3k_set_scale(b[i].scales, s, sc);
       const float step = d * sc;
       for (int l = 0; l < 16; ++l) {
         const int e = 16 * s + l;
         const int q = (step != 0 ? round_clamp(x[e] / step, -4, 3) : 0) + 4;  // 0..7
         k_set_low2(b[i].qs, e, q & 3);
-        b[i].hmask[e % 32] |= static_cast<uint8_t>((q >> 2) << (4 * (e / 128) + (e % 128) / 32));
+        b[i].hmask[e % 32] |= static_cast<uint8_t>((q >> 2) << hmask_bit(e));
       }
     }
   }

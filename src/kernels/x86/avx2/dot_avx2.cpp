@@ -164,8 +164,8 @@ inline __m256i pair_scales(int lo, int hi) {
   return _mm256_set_m128i(_mm_set1_epi16(static_cast<int16_t>(hi)), _mm_set1_epi16(static_cast<int16_t>(lo)));
 }
 
-// Sub-block k's int16 factor of an 8-sub-block half, for the chunk of
-// sub-blocks 2j and 2j+1: the low lane takes scales[2j], the high one scales[2j+1].
+// The factors for chunk j of a half of 8 sub-blocks (its scales, as int16):
+// the chunk's first 16 elements use scales[2j], the next 16 scales[2j+1].
 inline __m256i chunk_scales(const int16_t* scales, int j) { return pair_scales(scales[2 * j], scales[2 * j + 1]); }
 
 // Q2_K: 2-bit levels, per sub-block 4-bit scale and min (src/quant/q2_k.cpp).
