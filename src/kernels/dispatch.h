@@ -50,9 +50,9 @@ struct RowKernel {
   void (*encode)(const float* x, void* act, int64_t n) = nullptr;
   // out[r] = (row r of w, rows row_bytes apart) . act, for r in [0, n_rows)
   void (*dot_rows)(const uint8_t* w, int64_t row_bytes, int64_t n_rows, const void* act, int64_t n, float* out) = nullptr;
-  // Optional prefill tile: out[t * out_stride + r] for n_tok (<= 4) token rows
-  // of activations, act_stride bytes apart, so each unpacked weight serves
-  // several tokens.
+  // Optional prefill tile: out[t * out_stride + r] for n_tok (<= tile_tokens)
+  // token rows of activations, act_stride bytes apart, so each unpacked
+  // weight serves several tokens.
   void (*dot_tile)(const uint8_t* w, int64_t row_bytes, int64_t n_rows, const uint8_t* act, int64_t act_stride,
                    int n_tok, int64_t n, float* out, int64_t out_stride) = nullptr;
   const QuantOps* act_ops = nullptr;
@@ -68,6 +68,8 @@ struct RowKernel {
   // the packed group at `group`, back to the file's layout.
   void (*unpack)(const uint8_t* group, int64_t row, uint8_t* dst, int64_t n) = nullptr;
   int64_t row_group = 1;
+  // The most token rows one dot_tile call takes.
+  int tile_tokens = 4;
 
   int64_t encoded_bytes(int64_t n) const;
   void encode_row(const float* x, void* act, int64_t n) const;

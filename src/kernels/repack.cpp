@@ -73,4 +73,17 @@ void unpack_rows(const uint8_t* group, int64_t row, uint8_t* dst, int64_t n_bloc
   }
 }
 
+void repack_rows16(const uint8_t* src, uint8_t* dst, int64_t n, int rows) {
+  const auto* in = reinterpret_cast<const uint16_t*>(src);
+  auto* out = reinterpret_cast<uint16_t*>(dst);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t k = 0; k < n; ++k) out[k * rows + r] = in[r * n + k];
+}
+
+void unpack_rows16(const uint8_t* group, int64_t row, uint8_t* dst, int64_t n, int rows) {
+  const auto* in = reinterpret_cast<const uint16_t*>(group);
+  auto* out = reinterpret_cast<uint16_t*>(dst);
+  for (int64_t k = 0; k < n; ++k) out[k] = in[k * rows + row];
+}
+
 }  // namespace osprey::kernels

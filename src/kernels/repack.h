@@ -75,6 +75,14 @@ inline void for_each_group_block(const uint8_t* group, int64_t n_blocks, int64_t
   }
 }
 
+// Rows of a 16-bit float format (F16, BF16) interleaved element by element
+// in groups of `rows`: element k of row r sits at halves[k * rows + r]. With
+// 32 rows one 64-byte line holds one element of every row, so a kernel
+// converts it into two 512-bit vectors (rows 0-15 and 16-31) that meet one
+// activation broadcast to all lanes, and the group is one sequential stream.
+void repack_rows16(const uint8_t* src, uint8_t* dst, int64_t n, int rows);
+void unpack_rows16(const uint8_t* group, int64_t row, uint8_t* dst, int64_t n, int rows);
+
 // Q4_K rows interleaved in groups of `rows` (repack_kquants.cpp). Super-block
 // by super-block, a group holds in the same rows x 144 bytes:
 //   [d: rows fp16][dmin: rows fp16]

@@ -124,7 +124,9 @@ TEST_P(DotVariant, RowKernelMatchesScalarReference) {
 // result must not depend on the rows or tokens beside it, bit for bit,
 // since batching relies on that. Matrices of 5 rows get the per-row
 // layouts; of 24 rows, also those that interleave rows in groups of 8;
-// of 48, those of 16 too.
+// of 48, those of 16 too; of 64, those of 32 (F16/BF16 on AVX-512). The
+// prompt is two of the kernel's token tiles and one token more, so full
+// tiles and a remainder both run.
 class PackedKernel : public ::testing::TestWithParam<std::tuple<Case, int64_t>> {};
 
 TEST_P(PackedKernel, MatchesScalarReference) {
@@ -152,7 +154,7 @@ TEST_P(PackedKernel, MatchesScalarReference) {
       ASSERT_EQ(std::memcmp(back.data(), file.data() + r * row_bytes, row_bytes), 0)
           << "unpack(repack(row)) differs, blocks=" << blocks << " row " << r;
     }
-    const int n_tok = 4;
+    const int n_tok = 2 * k.tile_tokens + 1;
     const int64_t stride = k.encoded_bytes(n);
     std::vector<uint8_t> acts(stride * n_tok), ref_a(quant_row_bytes(*ref_act, n));
     std::vector<std::vector<float>> xs;
@@ -257,7 +259,7 @@ INSTANTIATE_TEST_SUITE_P(AllVariants, DotVariant, ::testing::ValuesIn(all_cases(
 });
 
 INSTANTIATE_TEST_SUITE_P(AllVariants, PackedKernel,
-                         ::testing::Combine(::testing::ValuesIn(all_cases()), ::testing::Values(int64_t{5}, int64_t{24}, int64_t{48})),
+                         ::testing::Combine(::testing::ValuesIn(all_cases()), ::testing::Values(int64_t{5}, int64_t{24}, int64_t{48}, int64_t{64})),
                          [](const auto& info) {
                            const Case c = std::get<0>(info.param);
                            return std::string(kernels::isa_name(c.isa)) + "_" + dtype_name(c.type) + "_rows" +

@@ -106,24 +106,28 @@ WeightMatrix make_packed(DType t, int64_t n_in, int64_t n_out, std::vector<uint8
 }
 
 // Interleaved and per-row layouts side by side in one region, with row
-// counts that are not multiples of the 16-row split, and a prompt long
-// enough for several token tiles: each matrix gets exactly what it gets
-// alone, at any thread count, and agrees with the file-layout kernels.
+// counts that are not multiples of the 16-row split, groups of 32 rows
+// beside groups of 8 and 16, and a prompt long enough for several token
+// tiles of every kernel (4 tokens, and 12 for the F16 groups of 32) plus a
+// remainder: each matrix gets exactly what it gets alone, at any thread
+// count, and agrees with the file-layout kernels.
 TEST(MatmulGroup, RepackedLayoutsMixedInOneRegion) {
-  const int64_t n_in = 512, n_tok = 9;
-  std::vector<uint8_t> f0, p0, f1, p1, f2, p2;
+  const int64_t n_in = 512, n_tok = 27;
+  std::vector<uint8_t> f0, p0, f1, p1, f2, p2, f3, p3;
   const WeightMatrix a = make_packed(DType::kQ8_0, n_in, 33, f0, p0);  // 33 rows: a per-row layout
   const WeightMatrix b = make_packed(DType::kQ4_0, n_in, 40, f1, p1);  // groups of 8 where the level has them
   const WeightMatrix c = make_packed(DType::kQ4_K, n_in, 24, f2, p2);
-  const WeightMatrix* ws[3] = {&a, &b, &c};
+  const WeightMatrix d = make_packed(DType::kF16, n_in, 64, f3, p3);  // groups of 32 where the level has them
+  const WeightMatrix* ws[4] = {&a, &b, &c, &d};
+  const std::vector<uint8_t>* files[4] = {&f0, &f1, &f2, &f3};
   const auto x = test::random_floats(n_tok * n_in, 31);
   for (int threads : {1, 2, 3}) {
     ThreadPool pool(threads);
-    std::vector<float> ya(n_tok * 33), yb(n_tok * 40), yc(n_tok * 24);
-    float* ys[3] = {ya.data(), yb.data(), yc.data()};
-    std::vector<uint8_t> scratch(matmul_group_scratch_bytes(ws, 3, n_tok));
-    matmul_group(pool, ws, 3, x.data(), n_tok, ys, scratch.data());
-    for (int i = 0; i < 3; ++i) {
+    std::vector<float> ya(n_tok * 33), yb(n_tok * 40), yc(n_tok * 24), yd(n_tok * 64);
+    float* ys[4] = {ya.data(), yb.data(), yc.data(), yd.data()};
+    std::vector<uint8_t> scratch(matmul_group_scratch_bytes(ws, 4, n_tok));
+    matmul_group(pool, ws, 4, x.data(), n_tok, ys, scratch.data());
+    for (int i = 0; i < 4; ++i) {
       const WeightMatrix& w = *ws[i];
       std::vector<float> alone(n_tok * w.n_out), file_layout(n_tok * w.n_out);
       std::vector<uint8_t> s(matmul_scratch_bytes(w, n_tok));
@@ -131,7 +135,7 @@ TEST(MatmulGroup, RepackedLayoutsMixedInOneRegion) {
       EXPECT_EQ(std::memcmp(alone.data(), ys[i], alone.size() * 4), 0) << "matrix " << i << ", " << threads << " threads";
       WeightMatrix plain = w;
       plain.kernel = row_kernel(w.ops->type, active_isa());
-      plain.data = (i == 0 ? f0 : i == 1 ? f1 : f2).data();
+      plain.data = files[i]->data();
       std::vector<uint8_t> s2(matmul_scratch_bytes(plain, n_tok));
       matmul(pool, plain, x.data(), n_tok, file_layout.data(), s2.data());
       for (size_t k = 0; k < alone.size(); ++k)

@@ -121,9 +121,11 @@ RowKernel x16_row_kernel() {
 }  // namespace
 
 bool interleaved_kquant_row_kernel_for(DType type, RowKernel& out);  // gemm_kquants_x16_avx512.cpp
+bool interleaved_float_row_kernel_for(DType type, RowKernel& out);  // gemm_float_x32_avx512.cpp
 
 bool interleaved_row_kernel_for(DType type, RowKernel& out) {
   if (interleaved_kquant_row_kernel_for(type, out)) return true;
+  if (interleaved_float_row_kernel_for(type, out)) return true;
   switch (type) {
     case DType::kQ4_0: out = x16_row_kernel<Q4_0Payload>(); return true;
     case DType::kQ8_0: out = x16_row_kernel<Q8_0Payload>(); return true;

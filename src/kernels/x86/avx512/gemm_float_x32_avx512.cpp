@@ -1,0 +1,109 @@
+// AVX-512 kernels for F16 and BF16 matrices whose rows are interleaved in
+// groups of 32, element by element (repack_rows16 in kernels/repack.h).
+// Built with the AVX-512 flags; only called after the CPU was probed.
+//
+// Why: the row tiles of gemm_float_avx512.cpp take dot products, so every
+// FMA needs a vector of weights and a vector of activations, and a 4 x 4
+// tile reads 24 bytes from L2 per FMA; on Zen 5, whose two 512-bit FMA pipes
+// retire 64 flops a cycle, that held `gemm64/f16` at 57% of the FMA peak.
+// Here one line of the group is element k of all 32 rows: it converts into
+// two vectors, each multiplied by one activation broadcast from memory, so
+// a group against 12 tokens does 24 FMAs per line (about 5 bytes per FMA) and
+// converts each weight once for 12 tokens instead of 4.
+//
+// Every output is one FMA chain over k in order, whatever the tile's token
+// count, so decode and prompt tiles agree bit for bit. Decode has two
+// chains per group in flight: latency-bound from cache, but one stream at
+// more than one core's share of the memory bandwidth.
+// GCC 12 reports the _mm512_undefined_* operands inside its own intrinsics
+// (conversions) as uninitialized; they are fully overwritten. The pragmas
+// precede the header, where those inline functions are defined.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#include <immintrin.h>
+
+#include "kernels/dispatch.h"
+#include "kernels/group_dispatch.h"
+#include "kernels/repack.h"
+#include "kernels/x86/avx512/avx512_util.h"
+
+namespace osprey::kernels::avx2 {
+void encode_widened_f16(const float* x, void* act, int64_t n);   // gemm_float_avx2.cpp
+void encode_widened_bf16(const float* x, void* act, int64_t n);  // gemm_float_avx2.cpp
+}  // namespace osprey::kernels::avx2
+
+namespace osprey::kernels::avx512 {
+
+namespace {
+
+constexpr int kRows = 32;
+
+struct F16Widen {
+  static __m512 load16(const uint16_t* p) {
+    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+  }
+};
+
+struct BF16Widen {
+  static __m512 load16(const uint16_t* p) {
+    const __m512i w = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(w, 16));
+  }
+};
+
+// The activations: the fp32 row, already rounded to the weight's type.
+int64_t act_bytes(int64_t n) { return n * static_cast<int64_t>(sizeof(float)); }
+
+template <class Widen>
+struct FloatX32 {
+  static constexpr int kRows = osprey::kernels::avx512::kRows;
+  // 12 tokens keep 24 accumulators, the weights' two vectors and a broadcast
+  // in the 32 registers.
+  static constexpr int kTileTokens = 12;
+
+  template <int NT>
+  static void tile(const uint8_t* g, const uint8_t* act, int64_t act_stride, int64_t n, float* out,
+                   int64_t out_stride) {
+    const auto* w = reinterpret_cast<const uint16_t*>(g);
+    const float* a[NT];
+    for (int t = 0; t < NT; ++t) a[t] = reinterpret_cast<const float*>(act + t * act_stride);
+    __m512 lo[NT], hi[NT];
+    for (int t = 0; t < NT; ++t) lo[t] = hi[t] = _mm512_setzero_ps();
+    for (int64_t k = 0; k < n; ++k, w += kRows) {
+      _mm_prefetch(reinterpret_cast<const char*>(w) + kGroupPrefetchBytes, _MM_HINT_T0);
+      const __m512 w0 = Widen::load16(w), w1 = Widen::load16(w + 16);
+      for (int t = 0; t < NT; ++t) {
+        const __m512 av = _mm512_set1_ps(a[t][k]);
+        lo[t] = _mm512_fmadd_ps(w0, av, lo[t]);
+        hi[t] = _mm512_fmadd_ps(w1, av, hi[t]);
+      }
+    }
+    for (int t = 0; t < NT; ++t) {
+      _mm512_storeu_ps(out + t * out_stride, lo[t]);
+      _mm512_storeu_ps(out + t * out_stride + 16, hi[t]);
+    }
+  }
+
+  static void repack(const uint8_t* src, uint8_t* dst, int64_t n) { repack_rows16(src, dst, n, kRows); }
+  static void unpack(const uint8_t* group, int64_t row, uint8_t* dst, int64_t n) {
+    unpack_rows16(group, row, dst, n, kRows);
+  }
+};
+
+}  // namespace
+
+bool interleaved_float_row_kernel_for(DType type, RowKernel& out) {
+  switch (type) {
+    case DType::kF16:
+      out = group_row_kernel<FloatX32<F16Widen>>(act_bytes, avx2::encode_widened_f16, FloatX32<F16Widen>::repack,
+                                                 FloatX32<F16Widen>::unpack);
+      return true;
+    case DType::kBF16:
+      out = group_row_kernel<FloatX32<BF16Widen>>(act_bytes, avx2::encode_widened_bf16, FloatX32<BF16Widen>::repack,
+                                                  FloatX32<BF16Widen>::unpack);
+      return true;
+    default: return false;
+  }
+}
+
+}  // namespace osprey::kernels::avx512
