@@ -3,6 +3,7 @@
 // machine's memory bandwidth that generation uses.
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -161,22 +162,26 @@ void bench(const BenchOptions& o) {
 
     for (const Test& t : tests) {
       run_once(m, t);  // warm-up: page the weights in, settle the clocks
-      // A shared host's bandwidth drifts by tens of percent within a minute,
-      // so generation's share is taken against the read loop measured just
-      // before and just after its own repetitions.
+      // A shared host's bandwidth moves by tens of percent within seconds,
+      // so each repetition of a generation test is set against the read
+      // loop measured just before and just after it, and the share quoted
+      // is the median over the repetitions.
       const bool gen_only = t.n_prompt == 0 && t.n_gen > 0;
-      const double bw_before = gen_only ? read_bandwidth() : 0;
+      std::vector<double> bws;  // before each repetition, and after the last
+      if (gen_only) bws.push_back(read_bandwidth());
       std::vector<double> ts;
       for (int r = 0; r < o.reps; ++r) {
         // The trace holds the first measured repetition of every test.
         if (r == 0 && !o.trace.empty()) m.set_tracer(&tracer);
         ts.push_back((t.n_prompt + t.n_gen) / run_once(m, t));
         m.set_tracer(nullptr);
+        if (gen_only) bws.push_back(read_bandwidth());
       }
-      const double membw = gen_only ? (bw_before + read_bandwidth()) / 2 : 0;
-      if (membw > 0) {
-        membw_lo = membw_lo > 0 ? std::min(membw_lo, membw) : membw;
-        membw_hi = std::max(membw_hi, membw);
+      double membw = 0;
+      for (double bw : bws) {
+        membw += bw / static_cast<double>(bws.size());
+        membw_lo = membw_lo > 0 ? std::min(membw_lo, bw) : bw;
+        membw_hi = std::max(membw_hi, bw);
       }
       double mean = 0, var = 0;
       for (double x : ts) mean += x / ts.size();
@@ -184,9 +189,13 @@ void bench(const BenchOptions& o) {
       const double stddev = std::sqrt(var);
       // Generation reads the weights and the KV cache so far; average over the run.
       double share = 0;
-      if (t.n_prompt == 0 && membw > 0) {
+      if (gen_only) {
         const double kv = 2.0 * c.n_layer * (t.n_gen / 2.0) * c.n_head_kv * c.head_dim * 2;
-        share = (weights + kv) * mean / membw;
+        std::vector<double> shares;
+        for (size_t r = 0; r < ts.size(); ++r) shares.push_back((weights + kv) * ts[r] / ((bws[r] + bws[r + 1]) / 2));
+        std::sort(shares.begin(), shares.end());
+        const size_t h = shares.size() / 2;
+        share = shares.size() % 2 ? shares[h] : (shares[h - 1] + shares[h]) / 2;
       }
       const char* isa = kernels::isa_name(kernels::active_isa());
       if (o.output == "table") {
@@ -229,7 +238,7 @@ void bench(const BenchOptions& o) {
       if (membw_hi - membw_lo < 0.05e9) std::snprintf(range, sizeof range, "%.1f GB/s", membw_hi / 1e9);
       else std::snprintf(range, sizeof range, "%.1f-%.1f GB/s", membw_lo / 1e9, membw_hi / 1e9);
       std::printf("; memory read bandwidth %s beside generation (membw %% = bytes read per token x tokens/s / the "
-                  "bandwidth measured just before and after that test)",
+                  "bandwidth measured just before and after each repetition, median over repetitions)",
                   range);
     }
     std::printf("\n");

@@ -11,10 +11,23 @@ namespace osprey::kernels {
 uint64_t read_all(ThreadPool& pool, const uint64_t* data, int64_t n) {
   std::vector<uint64_t> sink(static_cast<size_t>(pool.size()) * 8, 0);  // one cache line per thread index
   pool.parallel_for(n, 4096, [&](int64_t b, int64_t e, int t) {
-    // Four independent sums so the adds never limit the loads.
-    uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    for (int64_t i = b; i + 4 <= e; i += 4) s0 += data[i], s1 += data[i + 1], s2 += data[i + 2], s3 += data[i + 3];
-    sink[static_cast<size_t>(t) * 8] += s0 + s1 + s2 + s3;
+    // A 64-byte line per step into eight independent sums (the compiler
+    // makes them vector adds), and each line asked for 4 KiB ahead, as the
+    // kernels prefetch their weight streams. The plain loop (four scalar
+    // sums, the hardware prefetcher alone) read 5-26% less in four
+    // alternating runs on a Zen 5 host, where decode then appeared to
+    // stream at up to 117% of it.
+    constexpr int64_t kAhead = 4096 / sizeof(uint64_t);
+    uint64_t s[8] = {0};
+    int64_t i = b;
+    for (; i + 8 <= e; i += 8) {
+      __builtin_prefetch(data + i + kAhead);
+      for (int k = 0; k < 8; ++k) s[k] += data[i + k];
+    }
+    for (; i < e; ++i) s[0] += data[i];
+    uint64_t sum = 0;
+    for (uint64_t v : s) sum += v;
+    sink[static_cast<size_t>(t) * 8] += sum;
   });
   uint64_t total = 0;
   for (size_t k = 0; k < sink.size(); k += 8) total += sink[k];

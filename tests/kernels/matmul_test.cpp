@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "kernels/matmul.h"
+#include "kernels/membw.h"
 #include "kernels/ops.h"
 #include "test_util.h"
 
@@ -168,6 +169,27 @@ TEST(MatmulGroup, FusedNormEqualsNormThenProduct) {
     norm_matmul_group(pool, ws, 2, x.data(), g.data(), 1e-5f, n_tok, got, s2.data(), static_cast<int64_t>(s2.size()));
     EXPECT_EQ(std::memcmp(wa.data(), ga.data(), wa.size() * 4), 0) << threads << " threads";
     EXPECT_EQ(std::memcmp(wb.data(), gb.data(), wb.size() * 4), 0) << threads << " threads";
+  }
+}
+
+}  // namespace
+}  // namespace osprey::kernels
+
+namespace osprey::kernels {
+namespace {
+
+// The bandwidth read loop reads every word exactly once, whatever the
+// length (whole lines or a ragged tail) and the thread count: the checksum
+// is the sum of the words.
+TEST(ReadBandwidth, ReadAllSumsEveryWordOnce) {
+  for (int64_t n : {int64_t{0}, int64_t{5}, int64_t{4096}, int64_t{4096 * 3 + 13}, int64_t{100003}}) {
+    std::vector<uint64_t> data(static_cast<size_t>(n));
+    uint64_t want = 0;
+    for (int64_t i = 0; i < n; ++i) want += data[i] = static_cast<uint64_t>(i) * 2654435761u + 7;
+    for (int threads : {1, 2, 3}) {
+      ThreadPool pool(threads);
+      EXPECT_EQ(read_all(pool, data.data(), n), want) << n << " words, " << threads << " threads";
+    }
   }
 }
 
