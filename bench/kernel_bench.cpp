@@ -11,9 +11,11 @@
 #include <immintrin.h>
 #endif
 
+#include "core/fp16.h"
 #include "kernels/dispatch.h"
 #include "kernels/matmul.h"
 #include "kernels/membw.h"
+#include "kernels/ops.h"
 #include "quant/quant.h"
 
 namespace {
@@ -167,6 +169,36 @@ void BM_ReadBandwidth(benchmark::State& state) {
   state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(bytes));
 }
 
+// Attention as the model runs it: one call is a grouped-query group (8
+// query heads of one KV head) for 4 consecutive tokens of a prompt, or 1 in
+// decode, over an fp16 cache of n_ctx positions with heads of 64 (TinyLlama's
+// shapes); one thread (the model spreads the calls over threads). Items are
+// flops of Q.K and P.V, to set against fma_peak_avx512/threads:1.
+void BM_Attention(benchmark::State& state, kernels::Isa isa) {
+  constexpr int kHeads = 8, kDim = 64, kMaxQueries = kHeads * 4;
+  const int64_t n_ctx = state.range(0);
+  const int n_tokens = static_cast<int>(state.range(1)), n_queries = kHeads * n_tokens;
+  std::vector<uint16_t> k(n_ctx * kDim), v(n_ctx * kDim);
+  const std::vector<float> kf = random_row(n_ctx * kDim, 7), vf = random_row(n_ctx * kDim, 8);
+  for (int64_t i = 0; i < n_ctx * kDim; ++i) k[i] = fp32_to_fp16(kf[i]), v[i] = fp32_to_fp16(vf[i]);
+  const std::vector<float> qs = random_row(n_queries * kDim, 9);
+  std::vector<float> outs(n_queries * kDim), scores(n_queries * n_ctx);
+  const float* q[kMaxQueries];
+  float* out[kMaxQueries];
+  int64_t n_kv[kMaxQueries];
+  for (int i = 0; i < n_queries; ++i)
+    q[i] = qs.data() + i * kDim, out[i] = outs.data() + i * kDim, n_kv[i] = n_ctx - n_tokens + 1 + i / kHeads;
+  const kernels::KvView kv{k.data(), v.data(), kDim};
+  const kernels::AttendGroupFn attend = kernels::attend_group_kernel(isa);
+  for (auto _ : state) {
+    attend(q, n_queries, n_kv, kv, kDim, 0.125f, scores.data(), out);
+    benchmark::DoNotOptimize(outs.data());
+  }
+  int64_t positions = 0;
+  for (int i = 0; i < n_queries; ++i) positions += n_kv[i];
+  state.SetItemsProcessed(state.iterations() * positions * kDim * 4);
+}
+
 void register_all() {
   benchmark::RegisterBenchmark("read_bandwidth", BM_ReadBandwidth)->UseRealTime();
 #if defined(__x86_64__)
@@ -181,6 +213,11 @@ void register_all() {
     benchmark::RegisterBenchmark((std::string("gemv_rowwise/") + dtype_name(t)).c_str(), BM_GemvStreamRowwise, t)->UseRealTime();
     benchmark::RegisterBenchmark((std::string("gemv_layers/") + dtype_name(t)).c_str(), BM_GemvLayers, t)->UseRealTime();
   }
+  for (kernels::Isa isa : kernels::available_isas())
+    benchmark::RegisterBenchmark((std::string("attention/") + kernels::isa_name(isa)).c_str(), BM_Attention, isa)
+        ->Args({512, 4})
+        ->Args({4096, 4})
+        ->Args({4096, 1});
   for (DType t : supported_dtypes()) {
     for (kernels::Isa isa : kernels::available_isas())
       benchmark::RegisterBenchmark((std::string("dot/") + dtype_name(t) + "/" + kernels::isa_name(isa)).c_str(), BM_Dot, t, isa);

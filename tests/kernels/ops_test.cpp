@@ -125,7 +125,7 @@ TEST(Ops, AttentionWeighsByScore) {
 TEST(Ops, AttentionVariantsMatchReference) {
   for (Isa isa : available_isas()) {
     const AttendFn fn = attend_kernel(isa);
-    for (int hd : {64, 128, 40}) {
+    for (int hd : {64, 128, 80, 256, 40}) {
       for (int64_t n_kv : {1, 3, 31, 257, 2000}) {
         const int64_t stride = 2 * hd + 8;  // rows of a wider cache, as with several KV heads
         std::vector<uint16_t> k(n_kv * stride), v(n_kv * stride);
@@ -185,7 +185,7 @@ TEST(Ops, GroupedAttentionEqualsPerQueryBitForBit) {
   for (Isa isa : available_isas()) {
     const AttendFn one = attend_kernel(isa);
     const AttendGroupFn group = attend_group_kernel(isa);
-    for (int hd : {64, 128, 40}) {
+    for (int hd : {64, 128, 80, 256, 40}) {
       const int64_t stride = 2 * hd;
       std::vector<uint16_t> k(n_rows * stride), v(n_rows * stride);
       const auto kf = test::random_floats(k.size(), 21);

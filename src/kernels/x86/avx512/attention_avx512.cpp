@@ -55,19 +55,58 @@ inline __m512 exp16(__m512 x) {
   return _mm512_maskz_mul_ps(static_cast<__mmask16>(~tiny), y, _mm512_castsi512_ps(bits));
 }
 
-// The sixteen sums of a[0..15]'s lanes as one vector: lane r = sum of a[r].
-// Each level adds pairs of vectors after interleaving them, halving the count
-// and doubling how many sums share a register.
-inline __m512 reduce16(const __m512 a[16]) {
-  __m512 b[8], c[4], d[2];
-  for (int k = 0; k < 8; ++k)  // 32-bit pairs within each 128-bit lane
-    b[k] = _mm512_add_ps(_mm512_unpacklo_ps(a[2 * k], a[2 * k + 1]), _mm512_unpackhi_ps(a[2 * k], a[2 * k + 1]));
-  for (int k = 0; k < 4; ++k)  // 64-bit halves: each 128-bit lane holds partial sums of four rows
-    c[k] = _mm512_add_ps(_mm512_shuffle_ps(b[2 * k], b[2 * k + 1], 0x44), _mm512_shuffle_ps(b[2 * k], b[2 * k + 1], 0xEE));
-  for (int k = 0; k < 2; ++k)  // 128-bit lanes 0+2 and 1+3
-    d[k] = _mm512_add_ps(_mm512_shuffle_f32x4(c[2 * k], c[2 * k + 1], 0x44),
-                         _mm512_shuffle_f32x4(c[2 * k], c[2 * k + 1], 0xEE));
-  return _mm512_add_ps(_mm512_shuffle_f32x4(d[0], d[1], 0x88), _mm512_shuffle_f32x4(d[0], d[1], 0xDD));
+// Queries are processed in blocks of 16, one per lane: a tile's scores are
+// 16 registers, one per position, each holding that position's score for
+// every query of the block. The softmax is then elementwise across those
+// registers (no reduction across lanes), and a lane's arithmetic never
+// depends on the lanes beside it.
+constexpr int kLanes = 16;
+constexpr int kMaxBlocks = kMaxGroupQueries / kLanes;
+
+// Scores of one block against one tile: s[r] lane i = sum over d of
+// K[r][d] * q_i[d], in order of d. The keys' elements are broadcast from
+// their fp32 rows, the block's queries are transposed (qt[d] lane i = q_i[d]).
+inline void tile_scores(const float (*kf)[256], const float (*qt)[kLanes], int head_dim, __m512 s[kTile]) {
+  for (int r = 0; r < kTile; ++r) s[r] = _mm512_setzero_ps();
+  for (int d = 0; d < head_dim; ++d) {
+    const __m512 qd = _mm512_load_ps(qt[d]);
+    for (int r = 0; r < kTile; ++r) s[r] = _mm512_fmadd_ps(_mm512_set1_ps(kf[r][d]), qd, s[r]);
+  }
+}
+
+// o_i = o_i * alpha_i + sum over the tile's positions r of p[r][i] * V[r],
+// for NQ queries at once (each loaded V vector serves them all) over NJ
+// vectors of 16 dimensions starting at dimension 16 * j0. Positions past a
+// query's length have p = 0 and finite (or zeroed) V, so every query adds
+// all 16 and gets the same bits however many positions the tile holds.
+template <int NQ, int NJ>
+void tile_values(float* const* o, const float* const* p, const float* alpha, const float (*vf)[256], int j0) {
+  __m512 acc[NQ][NJ];
+  for (int i = 0; i < NQ; ++i)
+    for (int j = 0; j < NJ; ++j)
+      acc[i][j] = _mm512_mul_ps(_mm512_load_ps(o[i] + 16 * (j0 + j)), _mm512_set1_ps(alpha[i]));
+  for (int r = 0; r < kTile; ++r) {
+    __m512 v[NJ];
+    for (int j = 0; j < NJ; ++j) v[j] = _mm512_load_ps(vf[r] + 16 * (j0 + j));
+    for (int i = 0; i < NQ; ++i)
+      for (int j = 0; j < NJ; ++j) acc[i][j] = _mm512_fmadd_ps(_mm512_set1_ps(p[i][r * kLanes]), v[j], acc[i][j]);
+  }
+  for (int i = 0; i < NQ; ++i)
+    for (int j = 0; j < NJ; ++j) _mm512_store_ps(o[i] + 16 * (j0 + j), acc[i][j]);
+}
+
+constexpr int kValueQueries = 4, kValueVectors = 4;
+
+template <int NQ = kValueQueries, int NJ = kValueVectors>
+void tile_values_n(int nq, int nj, float* const* o, const float* const* p, const float* alpha, const float (*vf)[256],
+                   int j0) {
+  if constexpr (NQ > 1) {
+    if (nq < NQ) return tile_values_n<NQ - 1, NJ>(nq, nj, o, p, alpha, vf, j0);
+  }
+  if constexpr (NJ > 1) {
+    if (nj < NJ) return tile_values_n<NQ, NJ - 1>(nq, nj, o, p, alpha, vf, j0);
+  }
+  tile_values<NQ, NJ>(o, p, alpha, vf, j0);
 }
 
 }  // namespace
@@ -85,22 +124,30 @@ void attend_group(const float* const* q, int n_q, const int64_t* n_kv, const KvV
     return;
   }
   const int nv = head_dim / 16;
+  const int n_blocks = (n_q + kLanes - 1) / kLanes;
   int64_t max_kv = 0;
   for (int i = 0; i < n_q; ++i) max_kv = std::max(max_kv, n_kv[i]);
-  alignas(64) float qh[kMaxGroupQueries][256];
+  alignas(64) float qt[kMaxBlocks][256][kLanes];  // queries rounded to fp16 (to meet the fp16 keys), transposed
   alignas(64) float o[kMaxGroupQueries][256];
-  alignas(64) float kf[kTile][256], vf[kTile][256];
-  float m[kMaxGroupQueries], l[kMaxGroupQueries];
-  for (int i = 0; i < n_q; ++i) {
-    m[i] = -INFINITY;
-    l[i] = 0;
-    for (int j = 0; j < nv; ++j) {  // the query rounded to fp16, to meet the fp16 keys
-      _mm512_store_ps(qh[i] + 16 * j,
-                      _mm512_cvtph_ps(_mm512_cvtps_ph(_mm512_loadu_ps(q[i] + 16 * j), _MM_FROUND_TO_NEAREST_INT)));
-      _mm512_store_ps(o[i] + 16 * j, _mm512_setzero_ps());
+  alignas(64) float kf[kTile][256], vf[kTile][256];  // the tile's keys and values in fp32
+  alignas(64) float prob[kMaxBlocks][kTile][kLanes];  // a tile's probabilities, by position and query
+  // Per lane: the running max (0 for lanes with no query, so that they stay
+  // finite), the running sum of e^(s - max), and the last tile's rescaling.
+  alignas(64) float m[kMaxBlocks][kLanes], l[kMaxBlocks][kLanes], alpha[kMaxBlocks][kLanes];
+  for (int b = 0; b < n_blocks; ++b)
+    for (int d = 0; d < head_dim; ++d)
+      for (int lane = 0; lane < kLanes; ++lane) {
+        const int i = b * kLanes + lane;
+        qt[b][d][lane] = i < n_q ? _cvtsh_ss(_cvtss_sh(q[i][d], _MM_FROUND_TO_NEAREST_INT)) : 0.0f;
+      }
+  for (int b = 0; b < n_blocks; ++b)
+    for (int lane = 0; lane < kLanes; ++lane) {
+      m[b][lane] = b * kLanes + lane < n_q ? -INFINITY : 0.0f;
+      l[b][lane] = 0;
     }
-  }
-  const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  for (int i = 0; i < n_q; ++i)
+    for (int j = 0; j < nv; ++j) _mm512_store_ps(o[i] + 16 * j, _mm512_setzero_ps());
+  const __m512 vscale = _mm512_set1_ps(scale);
   for (int64_t t0 = 0; t0 < max_kv; t0 += kTile) {
     const int rows = static_cast<int>(std::min<int64_t>(kTile, max_kv - t0));
     for (int r = 0; r < kTile; ++r) {
@@ -111,37 +158,59 @@ void attend_group(const float* const* q, int n_q, const int64_t* n_kv, const KvV
           _mm512_store_ps(vf[r] + 16 * j, load_half16(kv.v + at + 16 * j));
         }
       } else {
-        for (int j = 0; j < nv; ++j) _mm512_store_ps(kf[r] + 16 * j, _mm512_setzero_ps());
+        for (int j = 0; j < nv; ++j) {
+          _mm512_store_ps(kf[r] + 16 * j, _mm512_setzero_ps());
+          _mm512_store_ps(vf[r] + 16 * j, _mm512_setzero_ps());
+        }
       }
     }
+    // Scores and the online softmax, a block of 16 queries at a time.
+    for (int b = 0; b < n_blocks; ++b) {
+      alignas(64) int32_t left[kLanes];  // positions of this tile each lane still sees
+      for (int lane = 0; lane < kLanes; ++lane) {
+        const int i = b * kLanes + lane;
+        left[lane] = i < n_q ? static_cast<int32_t>(std::clamp<int64_t>(n_kv[i] - t0, 0, kTile)) : 0;
+      }
+      const __m512i vleft = _mm512_load_si512(left);
+      if (_mm512_reduce_max_epi32(vleft) == 0) continue;  // every query of the block is done
+      __m512 s[kTile];
+      tile_scores(kf, qt[b], head_dim, s);
+      __m512 m_new = _mm512_load_ps(m[b]);
+      for (int r = 0; r < kTile; ++r) {
+        const __mmask16 live = _mm512_cmpgt_epi32_mask(vleft, _mm512_set1_epi32(r));
+        s[r] = _mm512_mask_mul_ps(_mm512_set1_ps(-INFINITY), live, s[r], vscale);
+        m_new = _mm512_max_ps(m_new, s[r]);
+      }
+      // e^(m_old - m_new) rescales what came before (0 on a query's first tile).
+      const __m512 a = exp16(_mm512_sub_ps(_mm512_load_ps(m[b]), m_new));
+      __m512 sum = _mm512_setzero_ps();
+      for (int r = 0; r < kTile; ++r) {
+        const __m512 p = exp16(_mm512_sub_ps(s[r], m_new));
+        _mm512_store_ps(prob[b][r], p);
+        sum = _mm512_add_ps(sum, p);
+      }
+      _mm512_store_ps(l[b], _mm512_fmadd_ps(_mm512_load_ps(l[b]), a, sum));
+      _mm512_store_ps(alpha[b], a);
+      _mm512_store_ps(m[b], m_new);
+    }
+    // P.V for the queries that still see positions, four at a time.
+    float* os[kMaxGroupQueries];
+    const float* ps[kMaxGroupQueries];
+    float as[kMaxGroupQueries];
+    int n_live = 0;
     for (int i = 0; i < n_q; ++i) {
       if (n_kv[i] <= t0) continue;
-      const int valid = static_cast<int>(std::min<int64_t>(kTile, n_kv[i] - t0));
-      __m512 acc[kTile];
-      for (int r = 0; r < kTile; ++r) acc[r] = _mm512_setzero_ps();
-      for (int j = 0; j < nv; ++j) {
-        const __m512 qv = _mm512_load_ps(qh[i] + 16 * j);
-        for (int r = 0; r < kTile; ++r) acc[r] = _mm512_fmadd_ps(qv, _mm512_load_ps(kf[r] + 16 * j), acc[r]);
-      }
-      const __mmask16 live = _mm512_cmplt_epi32_mask(lane, _mm512_set1_epi32(valid));
-      const __m512 s = _mm512_mask_mul_ps(_mm512_set1_ps(-INFINITY), live, reduce16(acc), _mm512_set1_ps(scale));
-      const float m_new = std::fmax(m[i], _mm512_reduce_max_ps(s));
-      // exp(m_old - m_new) rescales what came before (0 on the first tile).
-      const __m512 alpha = exp16(_mm512_set1_ps(m[i] - m_new));
-      const __m512 p = exp16(_mm512_sub_ps(s, _mm512_set1_ps(m_new)));
-      m[i] = m_new;
-      l[i] = l[i] * _mm512_cvtss_f32(alpha) + _mm512_reduce_add_ps(p);
-      alignas(64) float pv[kTile];
-      _mm512_store_ps(pv, p);
-      for (int j = 0; j < nv; ++j) {
-        __m512 a = _mm512_mul_ps(_mm512_load_ps(o[i] + 16 * j), alpha);
-        for (int r = 0; r < valid; ++r) a = _mm512_fmadd_ps(_mm512_set1_ps(pv[r]), _mm512_load_ps(vf[r] + 16 * j), a);
-        _mm512_store_ps(o[i] + 16 * j, a);
-      }
+      os[n_live] = o[i];
+      ps[n_live] = &prob[i / kLanes][0][i % kLanes];
+      as[n_live] = alpha[i / kLanes][i % kLanes];
+      ++n_live;
     }
+    for (int i = 0; i < n_live; i += kValueQueries)
+      for (int j = 0; j < nv; j += kValueVectors)
+        tile_values_n(std::min(kValueQueries, n_live - i), std::min(kValueVectors, nv - j), os + i, ps + i, as + i, vf, j);
   }
   for (int i = 0; i < n_q; ++i) {
-    const __m512 inv = _mm512_set1_ps(1.0f / l[i]);
+    const __m512 inv = _mm512_set1_ps(1.0f / l[i / kLanes][i % kLanes]);
     for (int j = 0; j < nv; ++j) _mm512_storeu_ps(out[i] + 16 * j, _mm512_mul_ps(_mm512_load_ps(o[i] + 16 * j), inv));
   }
 }
