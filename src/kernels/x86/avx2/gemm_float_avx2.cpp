@@ -12,6 +12,7 @@
 #include "kernels/dispatch.h"
 #include "kernels/tile_dispatch.h"
 #include "kernels/x86/avx2/avx2_util.h"
+#include "kernels/x86/avx2/float_encode.h"
 
 namespace osprey::kernels::avx2 {
 
@@ -68,8 +69,7 @@ void encode_widened(const float* x, void* act, int64_t n) {
 
 }  // namespace
 
-// Shared with the AVX-512 tiles (gemm_float_avx512.cpp), whose activations
-// start with the same widened values.
+// Shared with the AVX-512 kernels (float_encode.h).
 void encode_widened_f16(const float* x, void* act, int64_t n) { encode_widened<F16Format>(x, act, n); }
 void encode_widened_bf16(const float* x, void* act, int64_t n) { encode_widened<BF16Format>(x, act, n); }
 

@@ -19,6 +19,7 @@
 #include <cmath>
 
 #include "kernels/ops.h"
+#include "kernels/x86/avx512/avx512_util.h"
 
 namespace osprey::kernels::avx2 {
 void attend_group(const float* const* q, int n_q, const int64_t* n_kv, const KvView& kv, int head_dim, float scale,
@@ -30,10 +31,6 @@ namespace osprey::kernels::avx512 {
 namespace {
 
 constexpr int kTile = 16;
-
-inline __m512 load_half16(const uint16_t* p) {
-  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
-}
 
 // e^x for x <= 0 as the AVX2 kernel computes it (Cody-Waite reduction and a
 // degree-6 polynomial, about 2 ulp); below the smallest normal float, and for
@@ -154,8 +151,8 @@ void attend_group(const float* const* q, int n_q, const int64_t* n_kv, const KvV
       if (r < rows) {
         const int64_t at = kv_storage_row(kv, t0 + r) * kv.stride;
         for (int j = 0; j < nv; ++j) {
-          _mm512_store_ps(kf[r] + 16 * j, load_half16(kv.k + at + 16 * j));
-          _mm512_store_ps(vf[r] + 16 * j, load_half16(kv.v + at + 16 * j));
+          _mm512_store_ps(kf[r] + 16 * j, load_f16x16(kv.k + at + 16 * j));
+          _mm512_store_ps(vf[r] + 16 * j, load_f16x16(kv.v + at + 16 * j));
         }
       } else {
         for (int j = 0; j < nv; ++j) {

@@ -9,6 +9,15 @@
 
 namespace osprey::kernels::avx512 {
 
+// Sixteen fp16 or bf16 values widened to fp32 (exact either way).
+inline __m512 load_f16x16(const uint16_t* p) {
+  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+inline __m512 load_bf16x16(const uint16_t* p) {
+  const __m512i w = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+  return _mm512_castsi512_ps(_mm512_slli_epi32(w, 16));
+}
+
 // [lo x8 | hi x8]; AVX-512F only (the float form of this insert needs DQ).
 inline __m512 pair(float lo, float hi) {
   return _mm512_castsi512_ps(_mm512_inserti64x4(_mm512_castsi256_si512(_mm256_castps_si256(_mm256_set1_ps(lo))),

@@ -20,31 +20,22 @@
 
 #include "kernels/dispatch.h"
 #include "kernels/tile_dispatch.h"
+#include "kernels/x86/avx2/float_encode.h"
 #include "kernels/x86/avx512/avx512_util.h"
-
-namespace osprey::kernels::avx2 {
-void encode_widened_f16(const float* x, void* act, int64_t n);   // gemm_float_avx2.cpp
-void encode_widened_bf16(const float* x, void* act, int64_t n);  // gemm_float_avx2.cpp
-}  // namespace osprey::kernels::avx2
 
 namespace osprey::kernels::avx512 {
 
 namespace {
 
 struct F16Format {
-  static __m512 load16(const uint16_t* p) {
-    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
-  }
+  static __m512 load16(const uint16_t* p) { return load_f16x16(p); }
   static float load1(uint16_t h) { return _cvtsh_ss(h); }
   // The 16-bit code of values already rounded to fp16: exact.
   static __m256i narrow16(__m512 x) { return _mm512_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT); }
 };
 
 struct BF16Format {
-  static __m512 load16(const uint16_t* p) {
-    const __m512i w = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
-    return _mm512_castsi512_ps(_mm512_slli_epi32(w, 16));
-  }
+  static __m512 load16(const uint16_t* p) { return load_bf16x16(p); }
   static float load1(uint16_t b) {
     const uint32_t bits = static_cast<uint32_t>(b) << 16;
     float f;

@@ -25,12 +25,8 @@
 #include "kernels/dispatch.h"
 #include "kernels/group_dispatch.h"
 #include "kernels/repack.h"
+#include "kernels/x86/avx2/float_encode.h"
 #include "kernels/x86/avx512/avx512_util.h"
-
-namespace osprey::kernels::avx2 {
-void encode_widened_f16(const float* x, void* act, int64_t n);   // gemm_float_avx2.cpp
-void encode_widened_bf16(const float* x, void* act, int64_t n);  // gemm_float_avx2.cpp
-}  // namespace osprey::kernels::avx2
 
 namespace osprey::kernels::avx512 {
 
@@ -38,23 +34,11 @@ namespace {
 
 constexpr int kRows = 32;
 
-struct F16Widen {
-  static __m512 load16(const uint16_t* p) {
-    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
-  }
-};
-
-struct BF16Widen {
-  static __m512 load16(const uint16_t* p) {
-    const __m512i w = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
-    return _mm512_castsi512_ps(_mm512_slli_epi32(w, 16));
-  }
-};
-
 // The activations: the fp32 row, already rounded to the weight's type.
 int64_t act_bytes(int64_t n) { return n * static_cast<int64_t>(sizeof(float)); }
 
-template <class Widen>
+// Load widens 16 weights of the format to fp32.
+template <__m512 (*Load)(const uint16_t*)>
 struct FloatX32 {
   static constexpr int kRows = osprey::kernels::avx512::kRows;
   // 12 tokens keep 24 accumulators, the weights' two vectors and a broadcast
@@ -71,7 +55,7 @@ struct FloatX32 {
     for (int t = 0; t < NT; ++t) lo[t] = hi[t] = _mm512_setzero_ps();
     for (int64_t k = 0; k < n; ++k, w += kRows) {
       _mm_prefetch(reinterpret_cast<const char*>(w) + kGroupPrefetchBytes, _MM_HINT_T0);
-      const __m512 w0 = Widen::load16(w), w1 = Widen::load16(w + 16);
+      const __m512 w0 = Load(w), w1 = Load(w + 16);
       for (int t = 0; t < NT; ++t) {
         const __m512 av = _mm512_set1_ps(a[t][k]);
         lo[t] = _mm512_fmadd_ps(w0, av, lo[t]);
@@ -90,18 +74,18 @@ struct FloatX32 {
   }
 };
 
+template <__m512 (*Load)(const uint16_t*)>
+RowKernel x32_row_kernel(void (*encode)(const float*, void*, int64_t)) {
+  using Kernel = FloatX32<Load>;
+  return group_row_kernel<Kernel>(act_bytes, encode, Kernel::repack, Kernel::unpack);
+}
+
 }  // namespace
 
 bool interleaved_float_row_kernel_for(DType type, RowKernel& out) {
   switch (type) {
-    case DType::kF16:
-      out = group_row_kernel<FloatX32<F16Widen>>(act_bytes, avx2::encode_widened_f16, FloatX32<F16Widen>::repack,
-                                                 FloatX32<F16Widen>::unpack);
-      return true;
-    case DType::kBF16:
-      out = group_row_kernel<FloatX32<BF16Widen>>(act_bytes, avx2::encode_widened_bf16, FloatX32<BF16Widen>::repack,
-                                                  FloatX32<BF16Widen>::unpack);
-      return true;
+    case DType::kF16: out = x32_row_kernel<load_f16x16>(avx2::encode_widened_f16); return true;
+    case DType::kBF16: out = x32_row_kernel<load_bf16x16>(avx2::encode_widened_bf16); return true;
     default: return false;
   }
 }
