@@ -54,6 +54,7 @@ const CpuFeatures& cpu_features() {
     c.avx512vl = __builtin_cpu_supports("avx512vl");
     c.avx512vnni = __builtin_cpu_supports("avx512vnni");
     c.avx512vbmi = __builtin_cpu_supports("avx512vbmi");
+    c.avx512bf16 = __builtin_cpu_supports("avx512bf16");
     // F16C has no __builtin_cpu_supports name in GCC 12; every AVX2 CPU has it.
     c.f16c = c.avx2;
 #endif

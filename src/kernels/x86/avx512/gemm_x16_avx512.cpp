@@ -122,9 +122,14 @@ RowKernel x16_row_kernel() {
 
 bool interleaved_kquant_row_kernel_for(DType type, RowKernel& out);  // gemm_kquants_x16_avx512.cpp
 bool interleaved_float_row_kernel_for(DType type, RowKernel& out);  // gemm_float_x32_avx512.cpp
+RowKernel bf16_pairs_row_kernel();  // gemm_bf16_x32_avx512bf16.cpp: only where the CPU has AVX512_BF16
 
 bool interleaved_row_kernel_for(DType type, RowKernel& out) {
   if (interleaved_kquant_row_kernel_for(type, out)) return true;
+  if (type == DType::kBF16 && cpu_features().avx512bf16) {
+    out = bf16_pairs_row_kernel();
+    return true;
+  }
   if (interleaved_float_row_kernel_for(type, out)) return true;
   switch (type) {
     case DType::kQ4_0: out = x16_row_kernel<Q4_0Payload>(); return true;
