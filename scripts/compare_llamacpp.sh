@@ -10,7 +10,7 @@
 #   (build/bin/llama-bench and build/bin/libllama.so). This script builds
 #   nothing of it; it only compiles tools/peer/llama_greedy.cpp against it.
 # env: N_TOKENS (default 32), THREADS (default 2), OSPREY (default build/src/osprey),
-#      PP (default 512), TG (default 128), REPS (default 3), ROUNDS (default 1)
+#      PP (default 512), TG (default 128), REPS (default 3), ROUNDS (default 1); PP=0 or TG=0 leaves that test out
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ $# -lt 2 ]; then
@@ -59,17 +59,21 @@ for model in "$@"; do
     ours=$("$osprey" bench -m "$model" -p "$pp" -n "$tg" -t "$threads" -r "$reps" -o json |
       sed -n 's/.*"avg_ts": \([0-9.e+-]*\).*/\1/p' | xargs)
     theirs=$("$llama/build/bin/llama-bench" -m "$model" -t "$threads" -p "$pp" -n "$tg" -r "$reps" -o csv 2>/dev/null |
-      tail -n 2 | awk -F'"?,"?' '{print $(NF-1)}' | xargs)
-    read -r ours_pp ours_tg <<<"$ours"
-    read -r theirs_pp theirs_tg <<<"$theirs"
-    pp_ratios+=("$(awk -v a="$ours_pp" -v b="$theirs_pp" 'BEGIN { print a / b }')")
-    tg_ratios+=("$(awk -v a="$ours_tg" -v b="$theirs_tg" 'BEGIN { print a / b }')")
-    printf "round %d %-6s osprey %8.2f tokens/s  llama.cpp %8.2f tokens/s  ratio %.2f\n" \
-      "$round" "pp$pp" "$ours_pp" "$theirs_pp" "${pp_ratios[-1]}"
-    printf "round %d %-6s osprey %8.2f tokens/s  llama.cpp %8.2f tokens/s  ratio %.2f\n" \
-      "$round" "tg$tg" "$ours_tg" "$theirs_tg" "${tg_ratios[-1]}"
+      tail -n +2 | awk -F'"?,"?' '{print $(NF-1)}' | xargs)
+    read -r -a ours_ts <<<"$ours"
+    read -r -a theirs_ts <<<"$theirs"
+    # A test of 0 tokens is left out by both programs.
+    tests=()
+    if [ "$pp" -gt 0 ]; then tests+=("pp$pp"); fi
+    if [ "$tg" -gt 0 ]; then tests+=("tg$tg"); fi
+    for i in "${!tests[@]}"; do
+      ratio=$(awk -v a="${ours_ts[$i]}" -v b="${theirs_ts[$i]}" 'BEGIN { print a / b }')
+      if [ "${tests[$i]}" == "pp$pp" ]; then pp_ratios+=("$ratio"); else tg_ratios+=("$ratio"); fi
+      printf "round %d %-6s osprey %8.2f tokens/s  llama.cpp %8.2f tokens/s  ratio %.2f\n" \
+        "$round" "${tests[$i]}" "${ours_ts[$i]}" "${theirs_ts[$i]}" "$ratio"
+    done
   done
   median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { printf "%.2f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-  echo "pp$pp median ratio $(median "${pp_ratios[@]}") over $rounds rounds"
-  echo "tg$tg median ratio $(median "${tg_ratios[@]}") over $rounds rounds"
+  if [ "$pp" -gt 0 ]; then echo "pp$pp median ratio $(median "${pp_ratios[@]}") over $rounds rounds"; fi
+  if [ "$tg" -gt 0 ]; then echo "tg$tg median ratio $(median "${tg_ratios[@]}") over $rounds rounds"; fi
 done
