@@ -106,6 +106,28 @@ WeightMatrix make_packed(DType t, int64_t n_in, int64_t n_out, std::vector<uint8
   return w;
 }
 
+// The interleaved kernels too (groups of 8, 16 and 32 rows where the level
+// has them) give the same bits at any thread count, for a prompt of a full
+// 12-token tile and more.
+TEST(MatmulGroup, RepackedResultIsIdenticalForAnyThreadCount) {
+  const int64_t n_in = 256, n_out = 96, n_tok = 13;
+  for (DType t : {DType::kQ4_0, DType::kQ8_0, DType::kQ4_K, DType::kQ6_K, DType::kF16, DType::kBF16}) {
+    std::vector<uint8_t> file, packed;
+    const WeightMatrix w = make_packed(t, n_in, n_out, file, packed);
+    const auto x = test::random_floats(n_tok * n_in, 19);
+    std::vector<float> first;
+    for (int threads : {1, 2, 3, 5}) {
+      ThreadPool pool(threads);
+      std::vector<uint8_t> scratch(matmul_scratch_bytes(w, n_tok));
+      std::vector<float> y(n_tok * n_out);
+      matmul(pool, w, x.data(), n_tok, y.data(), scratch.data());
+      if (first.empty()) first = y;
+      ASSERT_EQ(std::memcmp(first.data(), y.data(), y.size() * 4), 0)
+          << dtype_name(t) << " (rows in groups of " << w.kernel.row_group << ") differs with " << threads << " threads";
+    }
+  }
+}
+
 // Interleaved and per-row layouts side by side in one region, with row
 // counts that are not multiples of the 16-row split, groups of 32 rows
 // beside groups of 8 and 16, and a prompt long enough for several token
