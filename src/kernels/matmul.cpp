@@ -85,23 +85,23 @@ int64_t norm_rows_offset(int64_t bytes) { return (bytes + 63) & ~int64_t{63}; }
 // The products over all matrices' rows, their inputs already encoded.
 void multiply(ThreadPool& pool, const WeightMatrix* const* ws, int count, const Inputs& in, int64_t n_tokens,
               float* const* ys) {
-  // Row ranges in multiples of 16 so that two threads never write the same
-  // 64-byte line of an output; a range may span two matrices. Each matrix
-  // starts on a multiple of kGroup rows of the combined range, so a thread's
-  // rows within it start on one too: kernels that interleave rows in groups
-  // (RowKernel::row_group) need their groups whole, so kGroup is also a
-  // multiple of every matrix's group (all are powers of two).
-  int64_t kGroup = 16;
-  for (int i = 0; i < count; ++i) kGroup = std::max(kGroup, ws[i]->kernel.row_group);
+  // Row ranges in multiples of `group`: at least 16, so that two threads
+  // never write the same 64-byte line of an output, and a multiple of every
+  // matrix's RowKernel::row_group (all powers of two), since kernels that
+  // interleave rows need their groups whole. A range may span two matrices;
+  // each matrix starts on a multiple of `group` rows of the combined range,
+  // so a thread's rows within it start on one too.
+  int64_t group = 16;
+  for (int i = 0; i < count; ++i) group = std::max(group, ws[i]->kernel.row_group);
   int64_t first_row[kMaxGroup + 1] = {0};
-  for (int i = 0; i < count; ++i) first_row[i + 1] = first_row[i] + (ws[i]->n_out + kGroup - 1) / kGroup * kGroup;
+  for (int i = 0; i < count; ++i) first_row[i + 1] = first_row[i] + (ws[i]->n_out + group - 1) / group * group;
   const int64_t n_in = ws[0]->n_in;
   // For prompts, tiles of several tokens (RowKernel::tile_tokens) reuse each
   // unpacked weight block, and a block of rows that stays in L2 meets every
   // token tile before the next block is read, so the activations stream from
   // L3 once per block.
   constexpr int64_t kBlockWeightBytes = 256 * 1024;
-  pool.parallel_for(first_row[count], kGroup, [&](int64_t r0, int64_t r1, int) {
+  pool.parallel_for(first_row[count], group, [&](int64_t r0, int64_t r1, int) {
     int i = 0;
     for (int64_t r = r0; r < r1;) {
       while (r >= first_row[i + 1]) ++i;
@@ -112,8 +112,8 @@ void multiply(ThreadPool& pool, const WeightMatrix* const* ws, int count, const 
         continue;
       }
       const int64_t tile_tokens = w.kernel.tile_tokens;
-      const int64_t block = n_tokens <= tile_tokens ? kGroup
-                                                    : std::max(kGroup, kBlockWeightBytes / w.row_bytes / kGroup * kGroup);
+      const int64_t block = n_tokens <= tile_tokens ? group
+                                                    : std::max(group, kBlockWeightBytes / w.row_bytes / group * group);
       const int64_t nr = std::min({block, r1 - r, w.n_out - local});
       for (int64_t t = 0; t < n_tokens; t += tile_tokens) {
         const int nt = static_cast<int>(std::min(tile_tokens, n_tokens - t));
