@@ -13,8 +13,8 @@ namespace osprey::kernels {
 // returns a checksum (so the reads cannot be optimised away).
 uint64_t read_all(ThreadPool& pool, const uint64_t* data, int64_t n);
 
-// Streams a buffer of `bytes` (default 1 GiB) on every thread of the pool a
-// few times and returns the best rate in bytes per second.
+// Streams a buffer of `bytes` (default 1 GiB) on every thread of the pool
+// `reps` times and returns the median rate in bytes per second.
 double measure_read_bandwidth(ThreadPool& pool, size_t bytes = size_t{1} << 30, int reps = 5);
 
 }  // namespace osprey::kernels
