@@ -7,6 +7,7 @@
 #include "cli/commands.h"
 #include "formats/file_type.h"
 #include "formats/gguf.h"
+#include "kernels/dispatch.h"
 #include "models/model_config.h"
 #include "quant/quant.h"
 #include "tokenizer/tokenizer.h"
@@ -96,6 +97,27 @@ void print_error_against(const GgufFile& f, const std::string& ref_path, bool pe
                 skipped, ref_path.c_str());
 }
 
+// Which kernel level runs here and, for each weight type among the file's
+// matrices, the layout and prompt tiles its kernel uses: what load would
+// pick for the first matrix of that type (row-group kernels need the row
+// count to be a multiple of their group).
+void print_kernels(const GgufFile& f) {
+  const kernels::Isa isa = kernels::active_isa();
+  std::printf("kernels:     %s (this CPU: %s)\n", kernels::isa_name(isa), kernels::cpu_feature_names().c_str());
+  std::map<std::string, const GgufTensorInfo*> first_matrix;
+  for (const auto& t : f.tensors())
+    if (t.dims.size() == 2) first_matrix.emplace(dtype_name(t.type), &t);
+  for (const auto& [name, t] : first_matrix) {
+    const kernels::RowKernel k = kernels::packed_row_kernel(t->type, isa, t->dims[1]);
+    std::string layout = k.repack == nullptr ? "rows as stored"
+                         : k.row_group > 1   ? "rows interleaved in groups of " + std::to_string(k.row_group)
+                                             : "rows repacked one by one";
+    std::string prompt = k.dot_tile != nullptr ? "prompt tiles of " + std::to_string(k.tile_tokens) + " tokens"
+                                               : "one token at a time";
+    std::printf("  %-6s %s, %s\n", name.c_str(), layout.c_str(), prompt.c_str());
+  }
+}
+
 void inspect(const InspectOptions& o) {
   auto opened = GgufFile::open(o.path);
   if (!opened.ok()) throw Failure{opened.status().message()};
@@ -169,6 +191,7 @@ void inspect(const InspectOptions& o) {
       first = false;
     }
     std::printf(")\n");
+    print_kernels(f);
   }
   if (config.ok()) {
     const ModelConfig& c = *config;

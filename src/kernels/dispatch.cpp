@@ -68,6 +68,24 @@ const CpuFeatures& cpu_features() {
   return f;
 }
 
+std::string cpu_feature_names() {
+  const CpuFeatures& f = cpu_features();
+  const std::pair<bool, const char*> all[] = {
+      {f.avx2, "avx2"},           {f.fma, "fma"},
+      {f.f16c, "f16c"},           {f.avx512f, "avx512f"},
+      {f.avx512bw, "avx512bw"},   {f.avx512vl, "avx512vl"},
+      {f.avx512vnni, "avx512vnni"}, {f.avx512vbmi, "avx512vbmi"},
+      {f.avx512bf16, "avx512bf16"}, {f.neon, "neon"},
+      {f.dotprod, "dotprod"}};
+  std::string out;
+  for (const auto& [has, name] : all) {
+    if (!has) continue;
+    if (!out.empty()) out += ' ';
+    out += name;
+  }
+  return out.empty() ? "none of the SIMD features osprey uses" : out;
+}
+
 const char* isa_name(Isa isa) {
   switch (isa) {
     case Isa::kScalar: return "scalar";

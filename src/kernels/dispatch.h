@@ -19,6 +19,8 @@ struct CpuFeatures {
   bool neon = false, dotprod = false;  // ARM: Advanced SIMD and its int8 dot product (ARMv8.2+)
 };
 const CpuFeatures& cpu_features();
+// The features of cpu_features() this CPU has, by name ("avx2 fma ...").
+std::string cpu_feature_names();
 
 // sum_i w[i] * a[i]: w a weight row of some type, a the activations encoded in
 // that type's dot_type (see quant.h).

@@ -87,6 +87,23 @@ TEST(Cli, InspectShowsModelTokenizerTensorsAndMemory) {
     EXPECT_TRUE(contains(r.out, needle)) << needle;
 }
 
+// inspect names the kernel level that runs and, per weight type of the
+// file's matrices, the layout and prompt tiles its kernel uses. The scalar
+// level, forced, is the same on every machine.
+TEST(Cli, InspectNamesTheKernelsThatRun) {
+  const std::string model = test::synth_model("tiny", "q4_0");
+  const auto best = osprey("inspect --no-tensors " + model);
+  ASSERT_EQ(best.exit_code, 0) << best.err;
+  EXPECT_TRUE(contains(best.out, "kernels:     ")) << best.out;
+  EXPECT_TRUE(contains(best.out, "(this CPU: ")) << best.out;
+  EXPECT_TRUE(contains(best.out, "  q4_0   rows ")) << best.out;
+  EXPECT_FALSE(contains(best.out, "  f32    rows")) << "1-D norm weights are not matrices\n" << best.out;
+  const auto scalar = test::run_command("OSPREY_ISA=scalar " + test::osprey_binary() + " inspect --no-tensors " + model);
+  ASSERT_EQ(scalar.exit_code, 0) << scalar.err;
+  EXPECT_TRUE(contains(scalar.out, "kernels:     scalar (")) << scalar.out;
+  EXPECT_TRUE(contains(scalar.out, "  q4_0   rows as stored, one token at a time")) << scalar.out;
+}
+
 // The relative RMS error of one type on the "by type" line of inspect --against.
 double error_of(const std::string& out, const std::string& type) {
   const size_t at = out.find("by type:");
