@@ -215,13 +215,14 @@ void RowKernel::dots(const uint8_t* w, int64_t row_bytes, int64_t n_rows, const 
 
 void RowKernel::tile(const uint8_t* w, int64_t row_bytes, int64_t n_rows, const uint8_t* act, int64_t act_stride,
                      int n_tok, int64_t n, float* out, int64_t out_stride) const {
-  if (dot_tile && n_tok > 1) {
-    for (int t = 0; t < n_tok; t += tile_tokens)
-      dot_tile(w, row_bytes, n_rows, act + t * act_stride, act_stride, std::min(tile_tokens, n_tok - t), n,
-               out + t * out_stride, out_stride);
-    return;
+  // Tiles of up to tile_tokens tokens; a lone token (or a kernel with no
+  // tile) takes the decode path.
+  const int step = dot_tile ? tile_tokens : 1;
+  for (int t = 0; t < n_tok; t += step) {
+    const int nt = std::min(step, n_tok - t);
+    if (nt > 1) dot_tile(w, row_bytes, n_rows, act + t * act_stride, act_stride, nt, n, out + t * out_stride, out_stride);
+    else dots(w, row_bytes, n_rows, act + t * act_stride, n, out + t * out_stride);
   }
-  for (int t = 0; t < n_tok; ++t) dots(w, row_bytes, n_rows, act + t * act_stride, n, out + t * out_stride);
 }
 
 }  // namespace osprey::kernels

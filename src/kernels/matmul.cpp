@@ -111,15 +111,13 @@ void multiply(ThreadPool& pool, const WeightMatrix* const* ws, int count, const 
         r = std::min(r1, first_row[i + 1]);
         continue;
       }
-      const int64_t tile_tokens = w.kernel.tile_tokens;
-      const int64_t block = n_tokens <= tile_tokens ? group
-                                                    : std::max(group, kBlockWeightBytes / w.row_bytes / group * group);
+      const int64_t block = n_tokens <= w.kernel.tile_tokens
+                                ? group
+                                : std::max(group, kBlockWeightBytes / w.row_bytes / group * group);
       const int64_t nr = std::min({block, r1 - r, w.n_out - local});
-      for (int64_t t = 0; t < n_tokens; t += tile_tokens) {
-        const int nt = static_cast<int>(std::min(tile_tokens, n_tokens - t));
-        w.kernel.tile(w.data + local * w.row_bytes, w.row_bytes, nr, in.act[i] + t * in.act_row[i], in.act_row[i], nt,
-                      n_in, ys[i] + t * w.n_out + local, w.n_out);
-      }
+      // All the tokens meet this block of rows, tile by tile (RowKernel::tile).
+      w.kernel.tile(w.data + local * w.row_bytes, w.row_bytes, nr, in.act[i], in.act_row[i],
+                    static_cast<int>(n_tokens), n_in, ys[i] + local, w.n_out);
       r += nr;
     }
   });
