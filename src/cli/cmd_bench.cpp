@@ -10,10 +10,12 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <utility>
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
 #include "core/log.h"
+#include "core/median.h"
 #include "kernels/membw.h"
 #include "models/model.h"
 
@@ -193,9 +195,7 @@ void bench(const BenchOptions& o) {
         const double kv = 2.0 * c.n_layer * (t.n_gen / 2.0) * c.n_head_kv * c.head_dim * 2;
         std::vector<double> shares;
         for (size_t r = 0; r < ts.size(); ++r) shares.push_back((weights + kv) * ts[r] / ((bws[r] + bws[r + 1]) / 2));
-        std::sort(shares.begin(), shares.end());
-        const size_t h = shares.size() / 2;
-        share = shares.size() % 2 ? shares[h] : (shares[h - 1] + shares[h]) / 2;
+        share = median(std::move(shares));
       }
       const char* isa = kernels::isa_name(kernels::active_isa());
       if (o.output == "table") {

@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <utility>
 #include <vector>
 
+#include "core/median.h"
 #include "core/page_buffer.h"
 
 namespace osprey::kernels {
@@ -56,9 +58,7 @@ double measure_read_bandwidth(ThreadPool& pool, size_t bytes, int reps) {
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     rates.push_back(static_cast<double>(bytes) / s);
   }
-  std::sort(rates.begin(), rates.end());
-  const size_t h = rates.size() / 2;
-  return rates.size() % 2 ? rates[h] : (rates[h - 1] + rates[h]) / 2;
+  return median(std::move(rates));
 }
 
 }  // namespace osprey::kernels
