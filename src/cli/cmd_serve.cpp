@@ -25,6 +25,9 @@ void register_serve(CLI::App& app) {
       ->capture_default_str()->check(CLI::Range(size_t{1024}, size_t{1} << 30));
   cmd->add_option("--timeout", o->request_timeout_s, "Seconds a request may run before it is stopped")
       ->capture_default_str()->check(CLI::Range(1, 86400));
+  cmd->add_option("--chat-template", o->chat_template_file,
+                  "A Jinja chat template file to use instead of the model's tokenizer.chat_template")
+      ->check(CLI::ExistingFile);
   cmd->add_option("--alias", o->model_alias, "Model name reported by /v1/models (default: the file name)");
   cmd->callback([o, exit_code] {
     *exit_code = server::serve(*o);

@@ -9,10 +9,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <system_error>
 #include <thread>
+
+#include "core/log.h"
 
 namespace osprey::http {
 namespace {
@@ -52,9 +56,26 @@ bool read_more(int fd, std::string& buf, Clock::time_point deadline) {
   }
 }
 
+// A client's X-Request-Id is kept when it is short and plain (it is echoed
+// in a header and in logs); otherwise the server makes one.
+std::string request_id(const Request& req) {
+  if (const std::string* given = req.header("x-request-id")) {
+    bool plain = !given->empty() && given->size() <= 128;
+    for (char c : *given) plain &= std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' || c == ':';
+    if (plain) return *given;
+  }
+  static std::atomic<uint64_t> counter{0};
+  static const uint64_t start = static_cast<uint64_t>(Clock::now().time_since_epoch().count());
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "req-%08llx-%llu", static_cast<unsigned long long>(start & 0xffffffffu),
+                static_cast<unsigned long long>(++counter));
+  return buf;
+}
+
 void simple_error(Response& res, int status, const std::string& message) {
   res.keep_alive = false;
-  std::string body = "{\"error\":{\"message\":\"" + message + "\",\"type\":\"invalid_request_error\",\"param\":null,\"code\":null}}";
+  const char* type = status >= 500 ? "server_error" : "invalid_request_error";
+  std::string body = "{\"error\":{\"message\":\"" + message + "\",\"type\":\"" + type + "\",\"param\":null,\"code\":null}}";
   res.send(status, "application/json", body);
 }
 
@@ -115,25 +136,31 @@ bool Response::write_all(const std::string& data) {
   return true;
 }
 
+std::string Response::head(int status, const std::string& content_type) const {
+  std::string h = "HTTP/1.1 " + std::to_string(status) + " " + status_text(status) + "\r\n";
+  h += "Content-Type: " + content_type + "\r\n";
+  if (!request_id_.empty()) h += "X-Request-Id: " + request_id_ + "\r\n";
+  return h;
+}
+
 bool Response::send(int status, const std::string& content_type, const std::string& body,
                     const std::vector<std::pair<std::string, std::string>>& extra_headers) {
   sent_ = true;
   status_ = status;
-  std::string head = "HTTP/1.1 " + std::to_string(status) + " " + status_text(status) + "\r\n";
-  head += "Content-Type: " + content_type + "\r\n";
-  head += "Content-Length: " + std::to_string(body.size()) + "\r\n";
-  for (const auto& [k, v] : extra_headers) head += k + ": " + v + "\r\n";
-  head += keep_alive ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n";
-  return write_all(head + body);
+  std::string h = head(status, content_type);
+  h += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+  for (const auto& [k, v] : extra_headers) h += k + ": " + v + "\r\n";
+  h += keep_alive ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n";
+  return write_all(h + body);
 }
 
 bool Response::start_stream(int status, const std::string& content_type) {
   sent_ = true;
   status_ = status;
-  std::string head = "HTTP/1.1 " + std::to_string(status) + " " + status_text(status) + "\r\n";
-  head += "Content-Type: " + content_type + "\r\nCache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n";
-  head += keep_alive ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n";
-  return write_all(head);
+  std::string h = head(status, content_type);
+  h += "Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n";
+  h += keep_alive ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n";
+  return write_all(h);
 }
 
 bool Response::write_chunk(const std::string& data) {
@@ -221,13 +248,30 @@ void Server::serve(const Handler& handler, int drain_ms) {
     int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     ++open_;
-    std::thread([this, fd, &handler] {
-      handle_connection(fd, handler);
-      linger_close(fd);
+    try {
+      std::thread([this, fd, &handler] {
+        try {
+          handle_connection(fd, handler);
+        } catch (const std::exception& e) {
+          log::error(std::string("connection failed: ") + e.what());
+        } catch (...) {
+          log::error("connection failed: an unknown exception");
+        }
+        linger_close(fd);
+        std::lock_guard<std::mutex> lock(mu_);
+        --open_;
+        cv_.notify_all();
+      }).detach();
+    } catch (const std::system_error& e) {
+      // No thread could be had (resource limits): refuse this connection only.
+      log::error(std::string("cannot start a connection thread: ") + e.what());
+      Response res(fd);
+      simple_error(res, 503, "the server cannot take another connection now");
+      ::close(fd);
       std::lock_guard<std::mutex> lock(mu_);
       --open_;
       cv_.notify_all();
-    }).detach();
+    }
   }
   // No new connections; let the open ones finish.
   ::close(listen_fd_);
@@ -299,7 +343,20 @@ void Server::handle_connection(int fd, const Handler& handler) {
     req.body = buf.substr(0, length);
     buf.erase(0, length);
 
-    handler(req, res);
+    req.id = request_id(req);
+    res = Response(fd, req.id);
+    res.keep_alive = !http10 && !(conn != nullptr && lower(*conn) == "close");
+    try {
+      handler(req, res);
+    } catch (const std::exception& e) {
+      log::error("request " + req.id + " (" + req.method + " " + req.path + ") failed: " + e.what());
+      if (res.sent()) return;  // a response under way cannot be mended; the connection closes
+      simple_error(res, 500, "internal error while handling request " + req.id);
+    } catch (...) {
+      log::error("request " + req.id + " (" + req.method + " " + req.path + ") failed: an unknown exception");
+      if (res.sent()) return;
+      simple_error(res, 500, "internal error while handling request " + req.id);
+    }
     if (!res.sent()) simple_error(res, 500, "no response");
     if (!res.keep_alive) return;
   }

@@ -24,6 +24,9 @@ struct Request {
   std::string path;    // without the query
   std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
   std::string body;
+  // The client's X-Request-Id when it sent a sane one, else a new one; every
+  // response carries it back, and logs name requests by it.
+  std::string id;
 
   const std::string* header(const std::string& lower_name) const;
 };
@@ -32,7 +35,7 @@ struct Request {
 // has gone away.
 class Response {
  public:
-  explicit Response(int fd) : fd_(fd) {}
+  explicit Response(int fd, std::string request_id = "") : fd_(fd), request_id_(std::move(request_id)) {}
   bool send(int status, const std::string& content_type, const std::string& body,
             const std::vector<std::pair<std::string, std::string>>& extra_headers = {});
   bool start_stream(int status, const std::string& content_type);
@@ -46,7 +49,9 @@ class Response {
 
  private:
   bool write_all(const std::string& data);
+  std::string head(int status, const std::string& content_type) const;
   int fd_;
+  std::string request_id_;
   bool sent_ = false;
   bool broken_ = false;
   int status_ = 0;

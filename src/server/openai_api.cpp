@@ -1,51 +1,34 @@
 #include "server/openai_api.h"
 
+#include <cctype>
 #include <cmath>
 #include <random>
+
+#include "template/chat_template.h"
 
 namespace osprey::server {
 namespace {
 
-ApiError bad(const std::string& param, const std::string& message) {
-  ApiError e;
-  e.message = message;
-  e.param = param;
-  return e;
-}
-
-// Reads an optional number field within [lo, hi].
-std::optional<ApiError> number(const json& body, const char* name, double lo, double hi, float& out) {
-  if (!body.contains(name) || body[name].is_null()) return std::nullopt;
-  const json& v = body[name];
-  if (!v.is_number()) return bad(name, std::string("'") + name + "' must be a number");
-  const double x = v.get<double>();
-  if (!std::isfinite(x) || x < lo || x > hi)
-    return bad(name, std::string("'") + name + "' must be between " + json(lo).dump() + " and " + json(hi).dump() +
-                         ", got " + v.dump());
-  out = static_cast<float>(x);
-  return std::nullopt;
-}
-
-std::optional<ApiError> integer(const json& body, const char* name, int64_t lo, int64_t hi, int64_t& out) {
-  if (!body.contains(name) || body[name].is_null()) return std::nullopt;
-  const json& v = body[name];
-  if (!v.is_number_integer() && !v.is_number_unsigned())
-    return bad(name, std::string("'") + name + "' must be an integer");
-  if (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX))
-    return bad(name, std::string("'") + name + "' is too large");
-  const int64_t x = v.get<int64_t>();
-  if (x < lo || x > hi)
-    return bad(name, std::string("'") + name + "' must be between " + std::to_string(lo) + " and " + std::to_string(hi) +
-                         ", got " + std::to_string(x));
-  out = x;
-  return std::nullopt;
-}
-
-std::optional<ApiError> boolean(const json& body, const char* name, bool& out) {
-  if (!body.contains(name) || body[name].is_null()) return std::nullopt;
-  if (!body[name].is_boolean()) return bad(name, std::string("'") + name + "' must be true or false");
-  out = body[name].get<bool>();
-  return std::nullopt;
+// The tool definitions of a chat request, checked as OpenAI checks them.
+json parse_tools(const Fields& body) {
+  const json* tools = body.get("tools");
+  if (tools == nullptr) return nullptr;
+  if (!tools->is_array()) body.fail("tools", "'tools' must be an array of {type: 'function', function: {...}}");
+  if (tools->size() > 128) body.fail("tools", "'tools' holds " + std::to_string(tools->size()) + " tools; at most 128");
+  for (size_t i = 0; i < tools->size(); ++i) {
+    const Fields tool = Fields::of((*tools)[i], element_path("tools", i));
+    tool.choice("type", {"function"}, "function");
+    const std::optional<Fields> fn = tool.object("function");
+    if (!fn) tool.fail("function", "'" + tool.path("function") + "' is required");
+    const std::string name = fn->required_string("name");
+    bool ok = !name.empty() && name.size() <= 64;
+    for (char c : name) ok &= std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
+    if (!ok) fn->fail("name", "'" + fn->path("name") + "' must be 1-64 letters, digits, '_' or '-'");
+    fn->optional_string("description");
+    fn->object("parameters");
+    fn->boolean("strict", false);
+  }
+  return *tools;
 }
 
 }  // namespace
@@ -61,123 +44,128 @@ json error_body(const ApiError& e) {
 
 std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
-std::optional<ApiError> check_messages(const json& body) {
-  if (!body.contains("messages")) return bad("messages", "'messages' is required");
-  const json& m = body["messages"];
-  if (!m.is_array() || m.empty()) return bad("messages", "'messages' must be a non-empty array");
-  static const char* kRoles[] = {"system", "developer", "user", "assistant", "tool", "function"};
-  for (size_t i = 0; i < m.size(); ++i) {
-    const std::string field = "messages[" + std::to_string(i) + "]";
-    if (!m[i].is_object()) return bad(field, "'" + field + "' must be an object");
-    if (!m[i].contains("role") || !m[i]["role"].is_string()) return bad(field + ".role", "'" + field + ".role' must be a string");
-    const std::string role = m[i]["role"];
-    bool known = false;
-    for (const char* r : kRoles) known |= role == r;
-    if (!known)
-      return bad(field + ".role", "'" + field + ".role' is '" + role +
-                                      "'; expected one of system, developer, user, assistant, tool");
+ChatRequest parse_chat_request(const Fields& body) {
+  ChatRequest out;
+  const json& messages = body.required_array("messages");
+  if (messages.empty()) body.fail("messages", "'messages' must be a non-empty array");
+  std::string bad_field;
+  auto normalized = normalize_messages(messages, &bad_field);
+  if (!normalized.ok()) reject(bad_field.empty() ? "messages" : bad_field, normalized.status().message());
+  out.messages = std::move(normalized).value();
+
+  out.tools = parse_tools(body);
+  // tool_choice: 'none' keeps the tools out of the prompt. Forcing a call
+  // needs constrained decoding of the call, which osprey does not do yet, and
+  // a forced call that is not made would be a silent failure.
+  if (const json* choice = body.get("tool_choice")) {
+    if (choice->is_string()) {
+      const std::string c = body.choice("tool_choice", {"none", "auto", "required"}, "auto");
+      if (c == "required") body.fail("tool_choice", "'tool_choice': 'required' is not supported yet; use 'auto' or 'none'");
+      if (c == "none") out.tools = nullptr;
+    } else {
+      const Fields named = Fields::of(*choice, "tool_choice");
+      named.choice("type", {"function"}, "function");
+      body.fail("tool_choice", "'tool_choice' naming a function is not supported yet; use 'auto' or 'none'");
+    }
   }
-  return std::nullopt;
+  body.boolean("parallel_tool_calls", true);
+
+  out.add_generation_prompt = body.boolean("add_generation_prompt", true);
+  if (const auto kwargs = body.object("chat_template_kwargs")) out.template_kwargs = kwargs->value();
+  // reasoning_effort reaches templates that read it (gpt-oss).
+  if (const auto effort = body.optional_string("reasoning_effort")) {
+    body.choice("reasoning_effort", {"minimal", "low", "medium", "high"}, "medium");
+    out.template_kwargs["reasoning_effort"] = *effort;
+  }
+  return out;
 }
 
-std::optional<ApiError> parse_settings(const json& body, bool chat, int32_t n_vocab, CompletionSettings& out) {
+CompletionSettings parse_settings(const Fields& body, bool chat, int32_t n_vocab) {
+  CompletionSettings out;
   SamplingParams& s = out.sampling;
   // OpenAI's defaults: plain sampling at temperature 1.
-  s.temperature = 1.0f;
-  s.top_p = 1.0f;
-  s.top_k = 0;
-  s.min_p = 0.0f;
-  s.repeat_penalty = 1.0f;
-  if (auto e = number(body, "temperature", 0, 2, s.temperature)) return e;
-  if (auto e = number(body, "top_p", 0, 1, s.top_p)) return e;
-  if (auto e = number(body, "min_p", 0, 1, s.min_p)) return e;
-  if (auto e = number(body, "presence_penalty", -2, 2, s.presence_penalty)) return e;
-  if (auto e = number(body, "frequency_penalty", -2, 2, s.frequency_penalty)) return e;
-  if (auto e = number(body, "repetition_penalty", 0.01, 10, s.repeat_penalty)) return e;
-  int64_t top_k = 0;
-  if (auto e = integer(body, "top_k", 0, n_vocab, top_k)) return e;
-  s.top_k = static_cast<int32_t>(top_k);
-  if (s.top_p <= 0.0f) return bad("top_p", "'top_p' must be greater than 0");
+  s.temperature = static_cast<float>(body.number("temperature", 0, 2, 1.0));
+  s.top_p = static_cast<float>(body.number("top_p", 0, 1, 1.0));
+  s.min_p = static_cast<float>(body.number("min_p", 0, 1, 0.0));
+  s.presence_penalty = static_cast<float>(body.number("presence_penalty", -2, 2, 0.0));
+  s.frequency_penalty = static_cast<float>(body.number("frequency_penalty", -2, 2, 0.0));
+  s.repeat_penalty = static_cast<float>(body.number("repetition_penalty", 0.01, 10, 1.0));
+  s.top_k = static_cast<int32_t>(body.integer("top_k", 0, n_vocab, 0));
+  if (s.top_p <= 0.0f) body.fail("top_p", "'top_p' must be greater than 0");
   if ((s.presence_penalty != 0 || s.frequency_penalty != 0) && s.repeat_penalty == 1.0f) s.penalty_last_n = -1;
 
-  int64_t seed = 0;
-  if (body.contains("seed") && !body["seed"].is_null()) {
-    if (!body["seed"].is_number_integer() && !body["seed"].is_number_unsigned())
-      return bad("seed", "'seed' must be an integer");
-    seed = body["seed"].is_number_unsigned() ? static_cast<int64_t>(body["seed"].get<uint64_t>()) : body["seed"].get<int64_t>();
+  // Any 64-bit seed, negative ones as their two's complement.
+  if (const json* seed = body.get("seed")) {
+    if (seed->is_number_unsigned()) s.seed = seed->get<uint64_t>();
+    else s.seed = static_cast<uint64_t>(body.integer("seed", INT64_MIN, INT64_MAX, 0));
     out.seeded = true;
   } else {
-    seed = static_cast<int64_t>(std::random_device{}() ^ (uint64_t{std::random_device{}()} << 32));
+    s.seed = std::random_device{}() ^ (uint64_t{std::random_device{}()} << 32);
   }
-  s.seed = static_cast<uint64_t>(seed);
 
-  int64_t max_tokens = 0;
-  const char* max_name = body.contains("max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
-  if (body.contains(max_name) && !body[max_name].is_null()) {
-    if (auto e = integer(body, max_name, 1, INT64_MAX, max_tokens)) return e;
-    out.max_tokens = max_tokens;
-  }
-  int64_t n = 1;
-  if (auto e = integer(body, "n", 1, 16, n)) return e;
-  out.n = static_cast<int>(n);
+  const char* max_name = body.has("max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
+  out.max_tokens = body.optional_integer(max_name, 1, INT64_MAX);
+  out.n = static_cast<int>(body.integer("n", 1, 16, 1));
 
-  if (body.contains("stop") && !body["stop"].is_null()) {
-    const json& st = body["stop"];
-    if (st.is_string()) {
-      out.stop.push_back(st.get<std::string>());
-    } else if (st.is_array()) {
-      if (st.size() > 16) return bad("stop", "'stop' takes at most 16 strings");
-      for (const auto& x : st) {
-        if (!x.is_string()) return bad("stop", "'stop' must be a string or an array of strings");
+  if (const json* st = body.get("stop")) {
+    if (st->is_string()) {
+      out.stop.push_back(st->get<std::string>());
+    } else if (st->is_array()) {
+      if (st->size() > 16) body.fail("stop", "'stop' takes at most 16 strings");
+      for (const auto& x : *st) {
+        if (!x.is_string()) body.fail("stop", "'stop' must be a string or an array of strings");
         out.stop.push_back(x.get<std::string>());
       }
     } else {
-      return bad("stop", "'stop' must be a string or an array of strings");
+      body.fail("stop", "'stop' must be a string or an array of strings, not " + json_type_name(*st));
     }
-    for (const auto& x : out.stop)
-      if (x.empty()) return bad("stop", "'stop' strings must not be empty");
+    for (const auto& x : out.stop) {
+      if (x.empty()) body.fail("stop", "'stop' strings must not be empty");
+      if (x.size() > kMaxStopBytes)
+        body.fail("stop", "a 'stop' string has " + std::to_string(x.size()) + " bytes; at most " +
+                              std::to_string(kMaxStopBytes));
+    }
   }
 
-  if (body.contains("logit_bias") && !body["logit_bias"].is_null()) {
-    const json& lb = body["logit_bias"];
-    if (!lb.is_object()) return bad("logit_bias", "'logit_bias' must be an object of token id to bias");
-    for (auto it = lb.begin(); it != lb.end(); ++it) {
+  if (const auto lb = body.object("logit_bias")) {
+    for (auto it = lb->value().begin(); it != lb->value().end(); ++it) {
       char* end = nullptr;
       const long id = std::strtol(it.key().c_str(), &end, 10);
       if (it.key().empty() || *end != '\0' || id < 0 || id >= n_vocab)
-        return bad("logit_bias", "'logit_bias' key '" + it.key() + "' is not a token id (0.." + std::to_string(n_vocab - 1) + ")");
-      if (!it.value().is_number() || std::fabs(it.value().get<double>()) > 100)
-        return bad("logit_bias", "'logit_bias' values must be numbers between -100 and 100");
-      s.logit_bias.emplace_back(static_cast<int32_t>(id), it.value().get<float>());
+        body.fail("logit_bias", "'logit_bias' key '" + it.key() + "' is not a token id (0.." + std::to_string(n_vocab - 1) + ")");
+      const double bias = lb->number(it.key(), -100, 100, 0);
+      s.logit_bias.emplace_back(static_cast<int32_t>(id), static_cast<float>(bias));
     }
   }
 
-  if (auto e = boolean(body, "stream", out.stream)) return e;
-  if (body.contains("stream_options") && !body["stream_options"].is_null()) {
-    if (!body["stream_options"].is_object()) return bad("stream_options", "'stream_options' must be an object");
-    if (auto e = boolean(body["stream_options"], "include_usage", out.include_usage)) {
-      e->param = "stream_options.include_usage";
-      return e;
-    }
-  }
+  out.stream = body.boolean("stream", false);
+  if (const auto so = body.object("stream_options")) out.include_usage = so->boolean("include_usage", false);
+
+  // Fields accepted for compatibility, checked for their type, with no effect.
+  body.optional_string("user");
+  body.boolean("store", false);
+  if (const auto meta = body.object("metadata"))
+    for (auto it = meta->value().begin(); it != meta->value().end(); ++it) meta->optional_string(it.key());
 
   if (chat) {
-    bool logprobs = false;
-    if (auto e = boolean(body, "logprobs", logprobs)) return e;
-    int64_t top = 0;
-    if (auto e = integer(body, "top_logprobs", 0, 20, top)) return e;
-    if (body.contains("top_logprobs") && !body["top_logprobs"].is_null() && !logprobs)
-      return bad("top_logprobs", "'top_logprobs' needs 'logprobs': true");
-    out.top_logprobs = logprobs ? static_cast<int>(top) : -1;
-  } else {
-    int64_t lp = -1;
-    if (body.contains("logprobs") && !body["logprobs"].is_null()) {
-      if (auto e = integer(body, "logprobs", 0, 5, lp)) return e;
+    const bool logprobs = body.boolean("logprobs", false);
+    const auto top = body.optional_integer("top_logprobs", 0, 20);
+    if (top && !logprobs) body.fail("top_logprobs", "'top_logprobs' needs 'logprobs': true");
+    out.top_logprobs = logprobs ? static_cast<int>(top.value_or(0)) : -1;
+    if (const auto rf = body.object("response_format")) {
+      const std::string type = rf->choice("type", {"text", "json_object", "json_schema"}, "text");
+      if (type != "text")
+        rf->fail("type", "'response_format.type' '" + type + "' is not supported yet: osprey cannot constrain the "
+                         "output to JSON, and will not return unconstrained text in its place");
     }
-    out.top_logprobs = static_cast<int>(lp);
+  } else {
+    out.top_logprobs = static_cast<int>(body.integer("logprobs", 0, 5, -1));
+    if (body.boolean("echo", false)) body.fail("echo", "'echo' is not supported yet");
+    if (!body.string("suffix", "").empty()) body.fail("suffix", "'suffix' (insertion) is not supported");
+    if (body.integer("best_of", 1, 16, 1) > 1) body.fail("best_of", "'best_of' above 1 is not supported; use 'n'");
   }
-  if (auto st = s.validate(n_vocab); !st.ok()) return bad("", st.message());
-  return std::nullopt;
+  if (auto st = s.validate(n_vocab); !st.ok()) reject("", st.message());
+  return out;
 }
 
 }  // namespace osprey::server

@@ -1,6 +1,6 @@
-// OpenAI's request and response shapes: validation of a request body into
-// generation settings (naming the first bad field), and the JSON of replies,
-// stream chunks and errors.
+// OpenAI's request and response shapes: a request body read field by field
+// into generation settings (a bad field throws BadRequest naming it), and the
+// JSON of replies, stream chunks and errors.
 #pragma once
 
 #include <cstdint>
@@ -8,23 +8,10 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "sampling/sampler.h"
-#include "server/scheduler.h"
+#include "server/request_fields.h"
 
 namespace osprey::server {
-
-using json = nlohmann::ordered_json;
-
-struct ApiError {
-  int status = 400;
-  std::string message;
-  std::string type = "invalid_request_error";
-  std::string param;  // empty: null
-  std::string code;   // empty: null
-};
-json error_body(const ApiError& e);
 
 struct CompletionSettings {
   SamplingParams sampling;
@@ -37,13 +24,28 @@ struct CompletionSettings {
   bool seeded = false;
 };
 
-// The fields shared by /v1/chat/completions and /v1/completions.
-// `logprobs_style`: chat takes logprobs:bool + top_logprobs; completions
-// takes logprobs:int.
-std::optional<ApiError> parse_settings(const json& body, bool chat, int32_t n_vocab, CompletionSettings& out);
+// The longest stop string accepted: matching holds back text up to this long
+// and compares it on every token.
+inline constexpr size_t kMaxStopBytes = 512;
 
-// Chat messages: array of {role, content}; roles are checked.
-std::optional<ApiError> check_messages(const json& body);
+// The fields shared by /v1/chat/completions and /v1/completions, and the
+// fields each has of its own that shape generation. Chat takes
+// logprobs:bool + top_logprobs; completions takes logprobs:int. Fields that
+// ask for something osprey does not do (a JSON response_format, echo,
+// suffix, best_of > 1, a forced tool choice) are refused by name rather than
+// ignored.
+CompletionSettings parse_settings(const Fields& body, bool chat, int32_t n_vocab);
+
+// The chat request's conversation: `messages` (checked field by field),
+// `tools`, `add_generation_prompt` and `chat_template_kwargs`, as template
+// variables.
+struct ChatRequest {
+  json messages;
+  json tools;  // null when none
+  bool add_generation_prompt = true;
+  json template_kwargs = json::object();
+};
+ChatRequest parse_chat_request(const Fields& body);
 
 // Dumps JSON replacing any invalid UTF-8 rather than throwing.
 std::string dump(const json& j);

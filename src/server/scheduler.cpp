@@ -114,14 +114,33 @@ void Scheduler::loop() {
       cv_.wait(lock, [this] { return stop_ || !active_.empty() || !waiting_.empty(); });
       if (stop_ && active_.empty()) break;
     }
-    admit();
-    // With nothing running, admit() has admitted or failed every waiting
-    // request, so the wait at the top of the loop does not spin.
-    if (active_.empty()) continue;
-    step();
+    try {
+      admit();
+      // With nothing running, admit() has admitted or failed every waiting
+      // request, so the wait at the top of the loop does not spin.
+      if (active_.empty()) continue;
+      step();
+    } catch (const std::exception& e) {
+      fail_all_active(e.what());
+    } catch (...) {
+      fail_all_active("an unknown exception");
+    }
     running_ = static_cast<int64_t>(active_.size());
   }
   running_ = 0;
+}
+
+// Something unexpected went wrong in a step: the sequences in it end with an
+// error, their slots and KV blocks are freed, and the loop serves on.
+void Scheduler::fail_all_active(const std::string& what) {
+  log::error("scheduler step failed: " + what + "; failing the " + std::to_string(active_.size()) + " running request(s)");
+  for (auto& a : active_) {
+    if (a->finished) continue;
+    fail_request(*a->req, "internal error during generation");
+    a->req->cancelled = true;
+    finish(*a, "cancelled");
+  }
+  active_.clear();
 }
 
 void Scheduler::admit() {

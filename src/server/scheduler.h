@@ -103,6 +103,7 @@ class Scheduler {
   void finish(Active& a, const std::string& reason);
   void deliver(Active& a, int32_t token, const float* logits);
   void preempt_newest();
+  void fail_all_active(const std::string& what);
 
   Model& model_;
   const Tokenizer& tokenizer_;

@@ -6,6 +6,8 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <memory>
 #include <thread>
 
@@ -15,6 +17,7 @@
 #include "server/http.h"
 #include "server/metrics.h"
 #include "server/openai_api.h"
+#include "server/request_fields.h"
 #include "server/scheduler.h"
 #include "template/chat_template.h"
 #include "tokenizer/tokenizer.h"
@@ -44,9 +47,21 @@ class Api {
   }
   Engine* engine() { return ready_ ? engine_.get() : nullptr; }
 
+  // Answers one request. A BadRequest thrown by any field accessor becomes
+  // its 400; anything else unexpected becomes a 500 logged with the request
+  // id, and the server goes on serving.
   void handle(const http::Request& req, http::Response& res) {
     const std::string endpoint = route_name(req.path);
-    handle_route(req, res);
+    try {
+      handle_route(req, res);
+    } catch (const BadRequest& e) {
+      if (!res.sent()) send_error(res, e.error);
+      else res.keep_alive = false;
+    } catch (const std::exception& e) {
+      internal_error(req, res, e.what());
+    } catch (...) {
+      internal_error(req, res, "an unknown exception");
+    }
     metrics_.count_request(endpoint, res.status());
   }
 
@@ -69,6 +84,16 @@ class Api {
     e.type = type;
     e.param = param;
     send_error(res, e);
+  }
+
+  void internal_error(const http::Request& req, http::Response& res, const std::string& what) {
+    log::error("request " + req.id + " (" + req.method + " " + req.path + ") failed: " + what);
+    if (res.sent()) {
+      res.keep_alive = false;  // a stream already under way ends here
+      return;
+    }
+    send_error(res, 500, "internal error while handling request " + req.id + "; it is logged under that id",
+               "server_error");
   }
 
   void handle_route(const http::Request& req, http::Response& res) {
@@ -96,20 +121,11 @@ class Api {
     if (!post) return send_error(res, 405, "use POST for " + p, "invalid_request_error");
     Engine* e = engine();
     if (e == nullptr) return send_error(res, 503, "the model is still loading", "unavailable_error");
-    json body;
-    try {
-      body = json::parse(req.body);
-    } catch (const json::exception& ex) {
-      return send_error(res, 400, std::string("the body is not valid JSON: ") + ex.what(), "invalid_request_error");
-    }
-    if (!body.is_object()) return send_error(res, 400, "the body must be a JSON object", "invalid_request_error");
+    const json body_json = parse_request_body(req.body);
+    const Fields body(body_json, "");
     if (p == "/tokenize") return tokenize(*e, body, res);
     if (p == "/detokenize") return detokenize(*e, body, res);
-    if (p == "/apply-template") {
-      std::string prompt;
-      if (auto err = render_chat(*e, body, prompt)) return send_error(res, *err);
-      return send_json(res, 200, json{{"prompt", prompt}});
-    }
+    if (p == "/apply-template") return send_json(res, 200, json{{"prompt", render_chat(*e, body)}});
     return complete(*e, body, res, p == "/v1/chat/completions");
   }
 
@@ -130,104 +146,70 @@ class Api {
     send_json(res, 200, json{{"object", "list"}, {"data", json::array({m})}});
   }
 
-  void tokenize(Engine& e, const json& body, http::Response& res) {
-    if (!body.contains("content") || !body["content"].is_string())
-      return send_error(res, 400, "'content' must be a string", "invalid_request_error", "content");
-    const bool add_special = body.value("add_special", false);
-    const bool parse_special = body.value("parse_special", true);
-    auto ids = e.tokenizer->encode(body["content"].get<std::string>(), add_special, parse_special);
-    send_json(res, 200, json{{"tokens", ids}});
+  void tokenize(Engine& e, const Fields& body, http::Response& res) {
+    const std::string content = body.required_string("content");
+    const bool add_special = body.boolean("add_special", false);
+    const bool parse_special = body.boolean("parse_special", true);
+    send_json(res, 200, json{{"tokens", e.tokenizer->encode(content, add_special, parse_special)}});
   }
 
-  void detokenize(Engine& e, const json& body, http::Response& res) {
-    if (!body.contains("tokens") || !body["tokens"].is_array())
-      return send_error(res, 400, "'tokens' must be an array of token ids", "invalid_request_error", "tokens");
+  void detokenize(Engine& e, const Fields& body, http::Response& res) {
+    const json& tokens = body.required_array("tokens");
+    send_json(res, 200, json{{"content", e.tokenizer->decode(token_ids(tokens, "tokens", e.tokenizer->vocab().size()))}});
+  }
+
+  // An array of token ids, each checked against the vocabulary.
+  static std::vector<int32_t> token_ids(const json& array, const std::string& param, int64_t n_vocab) {
     std::vector<int32_t> ids;
-    const int32_t n_vocab = e.tokenizer->vocab().size();
-    for (const auto& t : body["tokens"]) {
-      if (!t.is_number_integer() || t.get<int64_t>() < 0 || t.get<int64_t>() >= n_vocab)
-        return send_error(res, 400, "'tokens' holds something that is not a token id (0.." + std::to_string(n_vocab - 1) + ")",
-                          "invalid_request_error", "tokens");
-      ids.push_back(t.get<int32_t>());
+    ids.reserve(array.size());
+    for (size_t i = 0; i < array.size(); ++i) {
+      const json& t = array[i];
+      const bool integral = t.is_number_integer() || t.is_number_unsigned();
+      if (!integral || (t.is_number_integer() && t.get<int64_t>() < 0) || t.get<uint64_t>() >= static_cast<uint64_t>(n_vocab))
+        reject(element_path(param, i), "'" + element_path(param, i) + "' is " + t.dump().substr(0, 40) + ", not a token id (0.." +
+                          std::to_string(n_vocab - 1) + ")");
+      ids.push_back(static_cast<int32_t>(t.get<int64_t>()));
     }
-    send_json(res, 200, json{{"content", e.tokenizer->decode(ids)}});
+    return ids;
   }
 
-  std::optional<ApiError> render_chat(Engine& e, const json& body, std::string& prompt) {
-    if (auto err = check_messages(body)) return err;
-    auto messages = normalize_messages(body["messages"]);
-    if (!messages.ok()) {
-      ApiError err;
-      err.message = messages.status().message();
-      err.param = "messages";
-      return err;
-    }
+  std::string render_chat(Engine& e, const Fields& body) {
+    ChatRequest chat = parse_chat_request(body);
     ChatContext ctx;
-    ctx.messages = std::move(messages).value();
-    if (body.contains("tools") && !body["tools"].is_null()) {
-      if (!body["tools"].is_array()) {
-        ApiError err;
-        err.message = "'tools' must be an array";
-        err.param = "tools";
-        return err;
-      }
-      ctx.tools = body["tools"];
-    }
-    ctx.add_generation_prompt = body.value("add_generation_prompt", true);
+    ctx.messages = std::move(chat.messages);
+    ctx.tools = std::move(chat.tools);
+    ctx.add_generation_prompt = chat.add_generation_prompt;
+    ctx.extra = std::move(chat.template_kwargs);
     ctx.bos_token = e.tokenizer->vocab().text_of(e.tokenizer->vocab().bos);
     ctx.eos_token = e.tokenizer->vocab().text_of(e.tokenizer->vocab().eos);
     auto text = e.chat_template->render(ctx);
-    if (!text.ok()) {
-      ApiError err;
-      err.message = text.status().message();
-      err.param = "messages";
-      return err;
-    }
-    prompt = std::move(text).value();
-    return std::nullopt;
+    if (!text.ok()) reject("messages", text.status().message());
+    return std::move(text).value();
   }
 
-  void complete(Engine& e, const json& body, http::Response& res, bool chat) {
-    CompletionSettings settings;
-    if (auto err = parse_settings(body, chat, static_cast<int32_t>(e.model->config().n_vocab), settings))
-      return send_error(res, *err);
-    if (body.contains("model") && !body["model"].is_null() && !body["model"].is_string())
-      return send_error(res, 400, "'model' must be a string", "invalid_request_error", "model");
+  // /v1/completions' prompt: a string, an array of one string, or token ids.
+  static std::vector<int32_t> completion_prompt(Engine& e, const Fields& body) {
+    const json& p = body.required("prompt");
+    if (p.is_string()) return e.tokenizer->encode_chat(p.get<std::string>());
+    if (p.is_array() && p.size() == 1 && p[0].is_string()) return e.tokenizer->encode_chat(p[0].get<std::string>());
+    if (p.is_array() && !p.empty() && (p[0].is_number_integer() || p[0].is_number_unsigned()))
+      return token_ids(p, "prompt", e.model->config().n_vocab);
+    body.fail("prompt", "'prompt' must be a string, an array of one string, or an array of token ids");
+  }
 
-    std::vector<int32_t> prompt;
-    if (chat) {
-      std::string text;
-      if (auto err = render_chat(e, body, text)) return send_error(res, *err);
-      prompt = e.tokenizer->encode_chat(text);
-    } else {
-      if (!body.contains("prompt")) return send_error(res, 400, "'prompt' is required", "invalid_request_error", "prompt");
-      const json& p = body["prompt"];
-      if (p.is_string()) {
-        prompt = e.tokenizer->encode_chat(p.get<std::string>());
-      } else if (p.is_array() && p.size() == 1 && p[0].is_string()) {
-        prompt = e.tokenizer->encode_chat(p[0].get<std::string>());
-      } else if (p.is_array() && !p.empty() && p[0].is_number_integer()) {
-        const int64_t n_vocab = e.model->config().n_vocab;
-        for (const auto& t : p) {
-          if (!t.is_number_integer() || t.get<int64_t>() < 0 || t.get<int64_t>() >= n_vocab)
-            return send_error(res, 400, "'prompt' token ids must be in 0.." + std::to_string(n_vocab - 1),
-                              "invalid_request_error", "prompt");
-          prompt.push_back(t.get<int32_t>());
-        }
-      } else {
-        return send_error(res, 400, "'prompt' must be a string, an array of one string, or an array of token ids",
-                          "invalid_request_error", "prompt");
-      }
-    }
+  void complete(Engine& e, const Fields& body, http::Response& res, bool chat) {
+    const CompletionSettings settings = parse_settings(body, chat, static_cast<int32_t>(e.model->config().n_vocab));
+    body.optional_string("model");
+    const std::vector<int32_t> prompt = chat ? e.tokenizer->encode_chat(render_chat(e, body)) : completion_prompt(e, body);
     if (prompt.empty()) return send_error(res, 400, "the prompt is empty", "invalid_request_error", chat ? "messages" : "prompt");
 
     const int64_t n_ctx = e.model->n_ctx();
     const int64_t n_prompt = static_cast<int64_t>(prompt.size());
     const int64_t max_tokens = settings.max_tokens.value_or(std::max<int64_t>(1, n_ctx - n_prompt));
-    if (n_prompt + max_tokens > n_ctx) {
+    if (max_tokens > n_ctx - n_prompt) {  // not n_prompt + max_tokens, which a huge max_tokens overflows
       ApiError err;
       err.message = "This model's maximum context length is " + std::to_string(n_ctx) + " tokens. However, you requested " +
-                    std::to_string(n_prompt + max_tokens) + " tokens (" + std::to_string(n_prompt) + " in the " +
+                    (max_tokens > n_ctx ? "more than " + std::to_string(n_ctx) : std::to_string(n_prompt + max_tokens)) + " tokens (" + std::to_string(n_prompt) + " in the " +
                     (chat ? "messages" : "prompt") + ", " + std::to_string(max_tokens) +
                     " in the completion). Please reduce the length of the " + (chat ? "messages" : "prompt") +
                     " or completion.";
@@ -428,8 +410,17 @@ Expected<std::unique_ptr<Engine>> load_engine(const ServeOptions& o, Metrics& me
   if (o.kv_size > 0) mo.kv_blocks = (o.kv_size + KvCache::kBlockSize - 1) / KvCache::kBlockSize;
   OSPREY_ASSIGN_OR_RETURN(e->model, Model::load(o.model_path, mo));
   OSPREY_ASSIGN_OR_RETURN(e->tokenizer, Tokenizer::from_gguf(e->model->file()));
-  OSPREY_ASSIGN_OR_RETURN(ChatTemplate t, ChatTemplate::from_gguf(e->model->file()));
-  e->chat_template = std::move(t);
+  if (o.chat_template_file.empty()) {
+    OSPREY_ASSIGN_OR_RETURN(ChatTemplate t, ChatTemplate::from_gguf(e->model->file()));
+    e->chat_template = std::move(t);
+  } else {
+    std::ifstream in(o.chat_template_file, std::ios::binary);
+    std::stringstream source;
+    source << in.rdbuf();
+    if (!in) return IoError("cannot read the chat template " + o.chat_template_file);
+    OSPREY_ASSIGN_OR_RETURN(ChatTemplate t, ChatTemplate::parse(source.str(), o.chat_template_file));
+    e->chat_template = std::move(t);
+  }
   SchedulerOptions so;
   so.max_queue = o.max_queue;
   e->scheduler = std::make_unique<Scheduler>(*e->model, *e->tokenizer, metrics, so);

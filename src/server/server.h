@@ -8,6 +8,7 @@ namespace osprey::server {
 struct ServeOptions {
   std::string model_path;
   std::string model_alias;  // name reported by /v1/models; default: the file name
+  std::string chat_template_file;  // a .jinja template instead of the model's; empty: the model's
   std::string host = "127.0.0.1";
   int port = 8080;
   int parallel = 4;        // sequences generated at once

@@ -56,8 +56,12 @@ class ChatTemplate {
 };
 
 // Messages as the template expects them: an OpenAI content-part array
-// ([{"type":"text","text":...}, ...]) becomes one string. Returns an error
-// naming the offending field for anything else that is not a message.
-Expected<nlohmann::ordered_json> normalize_messages(const nlohmann::ordered_json& messages);
+// ([{"type":"text","text":...}, ...]) becomes one string. Every field a
+// template reads is checked for its type (role, content, name, tool_calls
+// with their function name and arguments, tool_call_id, reasoning_content),
+// so a template only ever sees OpenAI-shaped messages. Returns an error
+// naming the offending field, and sets `*bad_field` to its path.
+Expected<nlohmann::ordered_json> normalize_messages(const nlohmann::ordered_json& messages,
+                                                    std::string* bad_field = nullptr);
 
 }  // namespace osprey

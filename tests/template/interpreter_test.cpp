@@ -85,6 +85,44 @@ TEST(ChatTemplate, NormalizesContentParts) {
   EXPECT_FALSE(normalize_messages(json::object()).ok());
 }
 
+TEST(ChatTemplate, NormalizeNamesTheBadFieldOfToolCalls) {
+  std::string field;
+  auto bad_args = normalize_messages(json::parse(
+      R"([{"role":"assistant","content":null,"tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":5}}]}])"),
+      &field);
+  ASSERT_FALSE(bad_args.ok());
+  EXPECT_EQ(field, "messages[0].tool_calls[0].function.arguments");
+  auto bad_name = normalize_messages(json::parse(R"([{"role":"tool","tool_call_id":7,"content":"x"}])"), &field);
+  ASSERT_FALSE(bad_name.ok());
+  EXPECT_EQ(field, "messages[0].tool_call_id");
+  auto bad_role = normalize_messages(json::parse(R"([{"role":"wizard","content":"x"}])"), &field);
+  ASSERT_FALSE(bad_role.ok());
+  EXPECT_EQ(field, "messages[0].role");
+  EXPECT_TRUE(normalize_messages(json::parse(
+      R"([{"role":"assistant","content":null,"tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":{"a":1}}}]}])")).ok());
+}
+
+TEST(ChatTemplate, DefaultRendersToolsAndToolCalls) {
+  ChatTemplate t = ChatTemplate::default_template();
+  ChatContext ctx;
+  ctx.messages = json::parse(R"([{"role":"system","content":"S"},{"role":"user","content":"U"},
+      {"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"get","arguments":"{\"x\": 1}"}}]},
+      {"role":"tool","tool_call_id":"c1","content":"R"}])");
+  ctx.tools = json::parse(R"([{"type":"function","function":{"name":"get"}}])");
+  ctx.add_generation_prompt = false;
+  auto text = t.render(ctx);
+  ASSERT_TRUE(text.ok()) << text.status().message();
+  EXPECT_EQ(text->find("<|im_start|>system\nS\n\n"), 0u) << *text;
+  EXPECT_NE(text->find(R"(<tools>
+{"type": "function", "function": {"name": "get"}}
+</tools>)"), std::string::npos) << *text;
+  EXPECT_NE(text->find("<|im_start|>assistant\n\n<tool_call>\n{\"name\": \"get\", \"arguments\": {\"x\": 1}}\n</tool_call><|im_end|>\n"),
+            std::string::npos) << *text;
+  EXPECT_NE(text->find("<|im_start|>tool\nR<|im_end|>\n"), std::string::npos) << *text;
+  // Exactly one system turn: the request's system text moves into the tools turn.
+  EXPECT_EQ(text->find("<|im_start|>system", 1), std::string::npos) << *text;
+}
+
 TEST(ChatTemplate, DefaultIsChatMl) {
   ChatTemplate t = ChatTemplate::default_template();
   EXPECT_EQ(t.name(), "chatml");
