@@ -1,8 +1,19 @@
 #include "server/metrics.h"
 
+#include <unistd.h>
+
 #include <cstdio>
 
 namespace osprey::server {
+
+int64_t resident_bytes() {
+  std::FILE* f = std::fopen("/proc/self/statm", "r");
+  if (f == nullptr) return 0;
+  long long pages = 0, resident = 0;
+  const int n = std::fscanf(f, "%lld %lld", &pages, &resident);
+  std::fclose(f);
+  return n == 2 ? resident * static_cast<int64_t>(sysconf(_SC_PAGESIZE)) : 0;
+}
 namespace {
 
 std::string number(double v) {
@@ -74,6 +85,10 @@ std::string Metrics::render(const Gauges& g) const {
   scalar(out, "osprey_kv_blocks_used", "gauge", "KV cache blocks held by running sequences.", static_cast<double>(g.kv_blocks_used));
   scalar(out, "osprey_kv_blocks_cached", "gauge", "Unused KV blocks kept for prefix reuse.", static_cast<double>(g.kv_blocks_cached));
   scalar(out, "osprey_kv_blocks_total", "gauge", "KV cache blocks in the pool.", static_cast<double>(g.kv_blocks_total));
+  scalar(out, "osprey_open_connections", "gauge", "HTTP connections open, idle ones included.",
+         static_cast<double>(g.open_connections));
+  scalar(out, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.",
+         static_cast<double>(resident_bytes()));
   scalar(out, "osprey_kv_cache_usage_ratio", "gauge", "Share of KV blocks held by running sequences.",
          g.kv_blocks_total > 0 ? static_cast<double>(g.kv_blocks_used) / static_cast<double>(g.kv_blocks_total) : 0.0);
   return out;

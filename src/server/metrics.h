@@ -32,7 +32,11 @@ struct Gauges {
   int64_t kv_blocks_used = 0;
   int64_t kv_blocks_cached = 0;
   int64_t kv_blocks_total = 0;
+  int64_t open_connections = 0;
 };
+
+// The process's resident memory now, from /proc/self/statm (0 where absent).
+int64_t resident_bytes();
 
 class Metrics {
  public:

@@ -46,6 +46,7 @@ class Api {
     ready_ = true;
   }
   Engine* engine() { return ready_ ? engine_.get() : nullptr; }
+  void set_http(const http::Server* server) { http_ = server; }
 
   // Answers one request. A BadRequest thrown by any field accessor becomes
   // its 400; anything else unexpected becomes a 500 logged with the request
@@ -131,6 +132,7 @@ class Api {
 
   void metrics(http::Response& res) {
     Gauges g;
+    if (http_ != nullptr) g.open_connections = http_->open_connections();
     if (Engine* e = engine()) {
       g.queued = e->scheduler->queued();
       g.running = e->scheduler->running();
@@ -398,6 +400,7 @@ class Api {
   const int64_t created_ = static_cast<int64_t>(std::time(nullptr));
   std::unique_ptr<Engine> engine_;
   std::atomic<bool> ready_{false};
+  const http::Server* http_ = nullptr;
 };
 
 Expected<std::unique_ptr<Engine>> load_engine(const ServeOptions& o, Metrics& metrics) {
@@ -441,6 +444,7 @@ int serve(const ServeOptions& o) {
   Metrics metrics;
   Api api(o, metrics);
   http::Server server;
+  api.set_http(&server);
   http::ServerOptions ho;
   ho.host = o.host;
   ho.port = o.port;
