@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fetches the arm64 builds of the libraries osprey links (PCRE2, GoogleTest,
-# and the header-only JSON and CLI11) from Debian's archive into DIR, for the
+# and the header-only JSON, CLI11 and Boost's Asio/Beast) from Debian's archive into DIR, for the
 # cross build in cmake/aarch64-linux-gnu.cmake. apt runs with a state of its
 # own under DIR, so the machine's package sources and lists are not touched.
 # Usage: bash scripts/arm64_sysroot.sh DIR
@@ -8,7 +8,9 @@ set -euo pipefail
 dir=${1:?usage: arm64_sysroot.sh DIR}
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
-if [ -f "$dir/.complete" ]; then exit 0; fi
+# The marker names what the sysroot holds, so adding a library refetches it.
+marker="$dir/.complete-2"
+if [ -f "$marker" ]; then exit 0; fi
 
 suite=$(. /etc/os-release && echo "${VERSION_CODENAME:-bookworm}")
 state="$dir/.apt"
@@ -21,10 +23,10 @@ apt_opts=(-o Dir::Etc::SourceList="$state/sources.list" -o Dir::Etc::SourceParts
   -o APT::Sandbox::User=root -qq)
 apt-get "${apt_opts[@]}" update
 (cd "$state/debs" && apt-get "${apt_opts[@]}" download \
-  libpcre2-dev:arm64 libpcre2-8-0:arm64 libgtest-dev:arm64 libgmock-dev:arm64 nlohmann-json3-dev libcli11-dev)
+  libpcre2-dev:arm64 libpcre2-8-0:arm64 libgtest-dev:arm64 libgmock-dev:arm64 nlohmann-json3-dev libcli11-dev libboost1.74-dev:arm64)
 for deb in "$state/debs"/*.deb; do dpkg-deb -x "$deb" "$dir"; done
 # The cross build links statically, so only the archives may be found.
 find "$dir" -name '*.so' -o -name '*.so.*' | xargs -r rm -f
 rm -rf "$state"
-touch "$dir/.complete"
+touch "$marker"
 echo "arm64_sysroot: libraries in $dir"

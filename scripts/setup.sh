@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 packages=(
   build-essential cmake ninja-build pkg-config git
   nlohmann-json3-dev libcli11-dev libpcre2-dev       # JSON, command line, Unicode regex (pre-tokenizers)
+  libboost-dev                                       # Asio and Beast: the HTTP server
   libgtest-dev libgmock-dev libbenchmark-dev         # tests and micro-benchmarks
   clang libclang-rt-14-dev                           # sanitizer and fuzzer builds (scripts/test.sh)
   tmux                                               # drives `osprey chat` in a terminal test

@@ -1,59 +1,65 @@
 #include "server/http.h"
 
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
+#include <sys/resource.h>
 
+#include <array>
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
 #include <cctype>
-#include <cerrno>
 #include <chrono>
-#include <cstring>
+#include <condition_variable>
+#include <future>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <sstream>
 #include <system_error>
 #include <thread>
 
 #include "core/log.h"
 
 namespace osprey::http {
-namespace {
 
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = net::ip::tcp;
 using Clock = std::chrono::steady_clock;
 
-std::string lower(std::string s) {
-  for (char& c : s)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  return s;
-}
+struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
+  // Declared before the I/O objects so that connections, destroyed with the
+  // io_context's pending handlers, still find them.
+  ServerOptions options;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::set<Connection*> connections;  // guarded by mu
+  std::atomic<bool> stopping{false};
+  std::atomic<int> open{0};
+  std::atomic<int> active{0};
+  const Handler* handler = nullptr;
+  int port = 0;
 
-std::string trim(const std::string& s) {
-  size_t b = 0, e = s.size();
-  while (b < e && (s[b] == ' ' || s[b] == '\t')) ++b;
-  while (e > b && (s[e - 1] == ' ' || s[e - 1] == '\t' || s[e - 1] == '\r')) --e;
-  return s.substr(b, e - b);
-}
+  net::io_context io{1};
+  tcp::acceptor acceptor{io};
+  net::steady_timer accept_retry{io};
 
-// Reads more bytes into `buf` before `deadline`. False on timeout, error or EOF.
-bool read_more(int fd, std::string& buf, Clock::time_point deadline) {
-  for (;;) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-    if (left <= 0) return false;
-    pollfd p{fd, POLLIN, 0};
-    const int r = ::poll(&p, 1, static_cast<int>(std::min<int64_t>(left, 1000)));
-    if (r < 0 && errno != EINTR) return false;
-    if (r <= 0) continue;
-    char chunk[16384];
-    const ssize_t n = ::recv(fd, chunk, sizeof chunk, 0);
-    if (n > 0) {
-      buf.append(chunk, static_cast<size_t>(n));
-      return true;
-    }
-    if (n == 0) return false;
-    if (errno != EINTR && errno != EAGAIN) return false;
+  void accept();
+  void notify() {
+    std::lock_guard<std::mutex> lock(mu);
+    cv.notify_all();
   }
+  // Runs `f` on every open connection's strand.
+  template <typename F>
+  void each_connection(F f);
+};
+
+namespace {
+
+std::string lower(beast::string_view s) {
+  std::string out(s.data(), s.size());
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
 }
 
 // A client's X-Request-Id is kept when it is short and plain (it is echoed
@@ -66,35 +72,361 @@ std::string request_id(const Request& req) {
   }
   static std::atomic<uint64_t> counter{0};
   static const uint64_t start = static_cast<uint64_t>(Clock::now().time_since_epoch().count());
-  char buf[40];
+  char buf[48];
   std::snprintf(buf, sizeof buf, "req-%08llx-%llu", static_cast<unsigned long long>(start & 0xffffffffu),
                 static_cast<unsigned long long>(++counter));
   return buf;
 }
 
-void simple_error(Response& res, int status, const std::string& message) {
-  res.keep_alive = false;
+// A whole response with an OpenAI-shaped error body; the connection closes after it.
+std::string error_response(int status, const std::string& message) {
   const char* type = status >= 500 ? "server_error" : "invalid_request_error";
-  std::string body = "{\"error\":{\"message\":\"" + message + "\",\"type\":\"" + type + "\",\"param\":null,\"code\":null}}";
-  res.send(status, "application/json", body);
-}
-
-// Closing a socket with unread input makes the kernel send a reset, which
-// can destroy a response (such as a 413) before the client reads it. Send
-// FIN first, then discard input briefly until the client closes too.
-void linger_close(int fd) {
-  ::shutdown(fd, SHUT_WR);
-  const auto deadline = Clock::now() + std::chrono::seconds(2);
-  char sink[16384];
-  while (Clock::now() < deadline) {
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, 200) <= 0) continue;
-    if (::recv(fd, sink, sizeof sink, 0) <= 0) break;
+  std::string escaped;
+  for (char c : message) {
+    if (c == '"' || c == '\\') escaped += '\\';
+    escaped += (static_cast<unsigned char>(c) < 0x20) ? ' ' : c;
   }
-  ::close(fd);
+  bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(status), 11};
+  res.set(bhttp::field::content_type, "application/json");
+  res.keep_alive(false);
+  res.body() = "{\"error\":{\"message\":\"" + escaped + "\",\"type\":\"" + type + "\",\"param\":null,\"code\":null}}";
+  res.prepare_payload();
+  std::ostringstream out;
+  out << res;
+  return out.str();
 }
 
 }  // namespace
+
+// One client connection. Everything that touches the socket, the buffer and
+// the parser runs on the connection's strand; the handler's thread only
+// posts writes to it and reads the two atomic flags.
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(std::shared_ptr<Server::Impl> server, tcp::socket socket)
+      : server_(std::move(server)), socket_(std::move(socket)), timer_(socket_.get_executor()) {
+    ++server_->open;
+    std::lock_guard<std::mutex> lock(server_->mu);
+    server_->connections.insert(this);
+  }
+
+  ~Connection() {
+    {
+      std::lock_guard<std::mutex> lock(server_->mu);
+      server_->connections.erase(this);
+    }
+    --server_->open;
+    server_->notify();
+  }
+
+  net::any_io_executor executor() { return socket_.get_executor(); }
+
+  void start() {
+    if (server_->open > server_->options.max_connections)
+      return respond_and_close(503, "too many open connections");
+    wait_for_request(/*first=*/true);
+  }
+
+  // The server is stopping: an idle connection closes now; one reading or
+  // handling a request finishes it and then closes.
+  void stop_if_idle() {
+    if (state_ == State::kIdle) close();
+  }
+
+  // The drain deadline has passed: close whatever the state.
+  void close() {
+    if (state_ == State::kClosed) return;
+    state_ = State::kClosed;
+    gone_ = true;
+    timer_.cancel();
+    beast::error_code ec;
+    socket_.shutdown(tcp::socket::shutdown_both, ec);
+    socket_.close(ec);
+  }
+
+  // From the handler's thread: writes `data`, waiting up to the write timeout.
+  bool write(std::string data) {
+    if (gone_ || broken_) return false;
+    auto done = std::make_shared<std::promise<bool>>();
+    std::future<bool> written = done->get_future();
+    auto buffer = std::make_shared<std::string>(std::move(data));
+    net::post(executor(), [self = shared_from_this(), buffer, done] {
+      if (self->state_ == State::kClosed) return done->set_value(false);
+      net::async_write(self->socket_, net::buffer(*buffer), [self, buffer, done](beast::error_code ec, size_t) {
+        if (ec) self->broken_ = true;
+        done->set_value(!ec);
+      });
+    });
+    if (written.wait_for(std::chrono::milliseconds(server_->options.write_timeout_ms)) == std::future_status::timeout) {
+      // The client stopped reading: closing cancels the write.
+      broken_ = true;
+      net::post(executor(), [self = shared_from_this()] { self->close(); });
+      written.wait();
+      return false;
+    }
+    return written.get();
+  }
+
+  bool gone() const { return gone_ || broken_; }
+
+ private:
+  enum class State { kIdle, kReading, kHandling, kClosing, kClosed };
+  enum class Next { kNone, kNextRequest, kClose };
+
+  // Runs `action` after `ms` unless the timer is re-armed or cancelled first.
+  template <typename F>
+  void arm_timer(int ms, F action) {
+    const uint64_t generation = ++timer_generation_;
+    timer_.expires_after(std::chrono::milliseconds(ms));
+    timer_.async_wait([self = shared_from_this(), generation, action](beast::error_code ec) {
+      if (!ec && generation == self->timer_generation_ && self->state_ != State::kClosed) action(*self);
+    });
+  }
+  void disarm_timer() {
+    ++timer_generation_;
+    timer_.cancel();
+  }
+
+  // Waits for the first byte of the next request: no thread, no buffer.
+  void wait_for_request(bool first) {
+    state_ = State::kIdle;
+    if (server_->stopping) return linger_close();
+    if (buffer_.size() > 0) return read_request();
+    arm_timer(first ? server_->options.request_timeout_ms : server_->options.idle_timeout_ms,
+              [](Connection& c) { c.close(); });
+    socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](beast::error_code ec) {
+      if (self->state_ != State::kIdle) return;
+      if (ec) return self->close();
+      self->read_request();
+    });
+  }
+
+  void read_request() {
+    state_ = State::kReading;
+    parser_.emplace();
+    parser_->header_limit(static_cast<uint32_t>(server_->options.max_header_bytes));
+    parser_->body_limit(server_->options.max_body_bytes);
+    timed_out_ = false;
+    arm_timer(server_->options.request_timeout_ms, [](Connection& c) {
+      c.timed_out_ = true;
+      beast::error_code ignored;
+      c.socket_.cancel(ignored);
+    });
+    bhttp::async_read_header(socket_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, size_t) {
+      if (ec) return self->read_failed(ec);
+      self->on_header();
+    });
+  }
+
+  void on_header() {
+    if (parser_->is_done()) return dispatch();
+    const auto& h = parser_->get();
+    if (lower(h[bhttp::field::expect]) == "100-continue") {
+      auto cont = std::make_shared<std::string>("HTTP/1.1 100 Continue\r\n\r\n");
+      return net::async_write(socket_, net::buffer(*cont), [self = shared_from_this(), cont](beast::error_code ec, size_t) {
+        if (ec) return self->close();
+        self->read_body();
+      });
+    }
+    read_body();
+  }
+
+  void read_body() {
+    bhttp::async_read(socket_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, size_t) {
+      if (ec) return self->read_failed(ec);
+      self->dispatch();
+    });
+  }
+
+  void read_failed(beast::error_code ec) {
+    disarm_timer();
+    if (state_ == State::kClosed) return;
+    if (timed_out_) return respond_and_close(408, "the request did not arrive in time");
+    if (ec == bhttp::error::end_of_stream || ec == net::error::eof || ec == net::error::connection_reset ||
+        ec == net::error::operation_aborted || ec == bhttp::error::partial_message)
+      return close();
+    if (ec == bhttp::error::header_limit) return respond_and_close(431, "request headers are too large");
+    if (ec == bhttp::error::body_limit) {
+      const auto length = parser_->content_length();
+      return respond_and_close(413, "the request body" + (length ? " of " + std::to_string(*length) + " bytes" : std::string()) +
+                                        " exceeds the limit of " + std::to_string(server_->options.max_body_bytes) + " bytes");
+    }
+    respond_and_close(400, "malformed HTTP request: " + ec.message());
+  }
+
+  // A whole request is in: hand it to a worker thread, and keep reading.
+  void dispatch() {
+    disarm_timer();
+    state_ = State::kHandling;
+    bhttp::request<bhttp::string_body> msg = parser_->release();
+    parser_.reset();
+    auto req = std::make_shared<Request>();
+    req->method = std::string(msg.method_string().data(), msg.method_string().size());
+    req->target = std::string(msg.target().data(), msg.target().size());
+    req->path = req->target.substr(0, req->target.find('?'));
+    for (const auto& field : msg) req->headers.emplace_back(lower(field.name_string()), std::string(field.value().data(), field.value().size()));
+    req->body = std::move(msg.body());
+    req->id = request_id(*req);
+    const bool keep_alive = msg.keep_alive();
+
+    if (++server_->active > server_->options.max_active) {
+      --server_->active;
+      return respond_and_close(503, "the server is handling too many requests; retry later");
+    }
+    try {
+      std::thread([self = shared_from_this(), req, keep_alive] { self->run_handler(*req, keep_alive); }).detach();
+    } catch (const std::system_error& e) {
+      --server_->active;
+      log::error(std::string("cannot start a thread for a request: ") + e.what());
+      return respond_and_close(503, "the server cannot take another request now; retry later");
+    }
+    watch();
+  }
+
+  // On the worker thread.
+  void run_handler(const Request& req, bool keep_alive) {
+    bool again = false;
+    {
+      Response res(shared_from_this(), req.id);
+      res.keep_alive = keep_alive && !server_->stopping;
+      try {
+        (*server_->handler)(req, res);
+      } catch (const std::exception& e) {
+        handler_failed(req, res, e.what());
+      } catch (...) {
+        handler_failed(req, res, "an unknown exception");
+      }
+      if (!res.sent()) {
+        res.keep_alive = false;
+        res.send(500, "application/json", "{\"error\":{\"message\":\"no response\",\"type\":\"server_error\",\"param\":null,\"code\":null}}");
+      }
+      again = res.keep_alive && !gone();
+    }
+    net::post(executor(), [self = shared_from_this(), again] { self->after_response(again); });
+    --server_->active;
+    server_->notify();
+  }
+
+  static void handler_failed(const Request& req, Response& res, const std::string& what) {
+    log::error("request " + req.id + " (" + req.method + " " + req.path + ") failed: " + what);
+    res.keep_alive = false;  // a response under way cannot be mended; the connection closes
+    if (!res.sent())
+      res.send(500, "application/json",
+               "{\"error\":{\"message\":\"internal error while handling request " + req.id +
+                   "\",\"type\":\"server_error\",\"param\":null,\"code\":null}}");
+  }
+
+  // While a handler runs, a pending read notices a client that goes away
+  // (and keeps any pipelined request in the buffer for later).
+  void watch() {
+    if (buffer_.size() >= server_->options.max_header_bytes + server_->options.max_body_bytes) return;
+    watching_ = true;
+    socket_.async_read_some(buffer_.prepare(16384), [self = shared_from_this()](beast::error_code ec, size_t n) {
+      self->watching_ = false;
+      if (!ec) {
+        self->buffer_.commit(n);
+        if (self->next_ == Next::kNone && self->state_ == State::kHandling) return self->watch();
+      } else if (ec != net::error::operation_aborted) {
+        self->gone_ = true;
+      }
+      if (self->next_ != Next::kNone) self->proceed();
+    });
+  }
+
+  void after_response(bool again) {
+    if (state_ == State::kClosed) return;
+    next_ = again && !server_->stopping ? Next::kNextRequest : Next::kClose;
+    if (watching_) {
+      beast::error_code ignored;
+      socket_.cancel(ignored);  // the read's handler proceeds
+      return;
+    }
+    proceed();
+  }
+
+  void proceed() {
+    const Next next = next_;
+    next_ = Next::kNone;
+    if (state_ == State::kClosed) return;
+    if (next == Next::kClose || gone_) return linger_close();
+    wait_for_request(/*first=*/false);
+  }
+
+  void respond_and_close(int status, const std::string& message) {
+    state_ = State::kClosing;
+    auto text = std::make_shared<std::string>(error_response(status, message));
+    net::async_write(socket_, net::buffer(*text), [self = shared_from_this(), text](beast::error_code ec, size_t) {
+      if (ec) return self->close();
+      self->linger_close();
+    });
+  }
+
+  // Closing a socket with unread input makes the kernel send a reset, which
+  // can destroy a response (such as a 413) before the client reads it. Send
+  // FIN first, then discard input briefly until the client closes too.
+  void linger_close() {
+    if (state_ == State::kClosed) return;
+    state_ = State::kClosing;
+    beast::error_code ec;
+    socket_.shutdown(tcp::socket::shutdown_send, ec);
+    if (ec) return close();
+    arm_timer(2000, [](Connection& c) { c.close(); });
+    drain();
+  }
+
+  void drain() {
+    auto sink = std::make_shared<std::array<char, 16384>>();
+    socket_.async_read_some(net::buffer(*sink), [self = shared_from_this(), sink](beast::error_code ec, size_t) {
+      if (ec) return self->close();
+      self->drain();
+    });
+  }
+
+  std::shared_ptr<Server::Impl> server_;
+  tcp::socket socket_;
+  net::steady_timer timer_;
+  uint64_t timer_generation_ = 0;
+  beast::flat_buffer buffer_;
+  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  State state_ = State::kIdle;
+  Next next_ = Next::kNone;
+  bool timed_out_ = false;
+  bool watching_ = false;
+  std::atomic<bool> gone_{false};    // the client closed its side
+  std::atomic<bool> broken_{false};  // a write failed or timed out
+};
+
+template <typename F>
+void Server::Impl::each_connection(F f) {
+  std::vector<std::shared_ptr<Connection>> alive;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    // A connection being destroyed has no owner left: skip it.
+    for (Connection* c : connections)
+      if (auto owned = c->weak_from_this().lock()) alive.push_back(std::move(owned));
+  }
+  // Outside the lock: the last owner of a connection may be here, and its
+  // destructor takes the lock.
+  for (auto& c : alive) net::post(c->executor(), [c, f] { f(*c); });
+}
+
+void Server::Impl::accept() {
+  acceptor.async_accept(net::make_strand(io), [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
+    if (self->stopping || !self->acceptor.is_open()) return;
+    if (ec) {
+      // Out of descriptors or memory: wait a little rather than spin.
+      log::warn("accept failed: " + ec.message());
+      self->accept_retry.expires_after(std::chrono::milliseconds(100));
+      self->accept_retry.async_wait([self](beast::error_code) { self->accept(); });
+      return;
+    }
+    beast::error_code ignored;
+    socket.set_option(tcp::no_delay(true), ignored);
+    auto connection = std::make_shared<Connection>(self, std::move(socket));
+    net::dispatch(connection->executor(), [connection] { connection->start(); });
+    self->accept();
+  });
+}
 
 const std::string* Request::header(const std::string& lower_name) const {
   for (const auto& [k, v] : headers)
@@ -102,264 +434,149 @@ const std::string* Request::header(const std::string& lower_name) const {
   return nullptr;
 }
 
-const char* status_text(int status) {
-  switch (status) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 411: return "Length Required";
-    case 413: return "Payload Too Large";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 503: return "Service Unavailable";
-    default: return "Unknown";
-  }
-}
-
-bool Response::write_all(const std::string& data) {
-  if (broken_) return false;
-  size_t off = 0;
-  while (off < data.size()) {
-    const ssize_t n = ::send(fd_, data.data() + off, data.size() - off, MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      broken_ = true;
-      return false;
-    }
-    off += static_cast<size_t>(n);
-  }
-  return true;
-}
+Response::Response(std::shared_ptr<Connection> connection, std::string request_id)
+    : connection_(std::move(connection)), request_id_(std::move(request_id)) {}
 
 std::string Response::head(int status, const std::string& content_type) const {
-  std::string h = "HTTP/1.1 " + std::to_string(status) + " " + status_text(status) + "\r\n";
-  h += "Content-Type: " + content_type + "\r\n";
-  if (!request_id_.empty()) h += "X-Request-Id: " + request_id_ + "\r\n";
-  return h;
+  bhttp::response_header<> h;
+  h.version(11);
+  h.result(static_cast<unsigned>(status));
+  h.set(bhttp::field::content_type, content_type);
+  if (!request_id_.empty()) h.set("X-Request-Id", request_id_);
+  h.set(bhttp::field::connection, keep_alive ? "keep-alive" : "close");
+  std::ostringstream out;
+  out << h;
+  std::string text = out.str();
+  return text.substr(0, text.size() - 2);  // without the blank line, so fields can follow
 }
 
 bool Response::send(int status, const std::string& content_type, const std::string& body,
                     const std::vector<std::pair<std::string, std::string>>& extra_headers) {
   sent_ = true;
   status_ = status;
-  std::string h = head(status, content_type);
-  h += "Content-Length: " + std::to_string(body.size()) + "\r\n";
-  for (const auto& [k, v] : extra_headers) h += k + ": " + v + "\r\n";
-  h += keep_alive ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n";
-  return write_all(h + body);
+  std::string text = head(status, content_type);
+  text += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+  for (const auto& [k, v] : extra_headers) text += k + ": " + v + "\r\n";
+  text += "\r\n";
+  text += body;
+  return connection_->write(std::move(text));
 }
 
 bool Response::start_stream(int status, const std::string& content_type) {
   sent_ = true;
   status_ = status;
-  std::string h = head(status, content_type);
-  h += "Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n";
-  h += keep_alive ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n";
-  return write_all(h);
+  return connection_->write(head(status, content_type) + "Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n\r\n");
 }
 
 bool Response::write_chunk(const std::string& data) {
-  if (data.empty()) return !broken_;
+  if (data.empty()) return !connection_->gone();
   char size[32];
   std::snprintf(size, sizeof size, "%zx\r\n", data.size());
-  return write_all(size + data + "\r\n");
+  return connection_->write(size + data + "\r\n");
 }
 
-bool Response::end_stream() { return write_all("0\r\n\r\n"); }
+bool Response::end_stream() { return connection_->write("0\r\n\r\n"); }
 
-bool Response::peer_closed() const {
-  if (broken_) return true;
-  pollfd p{fd_, POLLIN | POLLRDHUP, 0};
-  if (::poll(&p, 1, 0) <= 0) return false;
-  if (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) return true;
-  char c;
-  // Readable: either a pipelined request (still there) or EOF (gone).
-  return ::recv(fd_, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
-}
+bool Response::peer_closed() const { return connection_->gone(); }
+
+Server::Server() : impl_(std::make_shared<Impl>()) {}
 
 Server::~Server() {
-  if (listen_fd_ >= 0) ::close(listen_fd_);
-  for (int fd : wake_pipe_)
-    if (fd >= 0) ::close(fd);
+  beast::error_code ignored;
+  impl_->acceptor.close(ignored);
 }
 
+int Server::port() const { return impl_->port; }
+int Server::open_connections() const { return impl_->open.load(); }
+int Server::active_requests() const { return impl_->active.load(); }
+
 Status Server::listen(const ServerOptions& options) {
-  options_ = options;
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-  addrinfo* res = nullptr;
-  const std::string port = std::to_string(options.port);
-  if (int rc = ::getaddrinfo(options.host.c_str(), port.c_str(), &hints, &res); rc != 0)
-    return InvalidArgument("cannot resolve host '" + options.host + "': " + gai_strerror(rc));
-  std::string last_error = "no address";
-  for (addrinfo* a = res; a != nullptr; a = a->ai_next) {
-    int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
-    if (fd < 0) continue;
-    int one = 1;
-    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (::bind(fd, a->ai_addr, a->ai_addrlen) == 0 && ::listen(fd, 128) == 0) {
-      listen_fd_ = fd;
-      sockaddr_storage bound{};
-      socklen_t len = sizeof bound;
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &len);
-      port_ = ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
-                                                : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
-      break;
-    }
-    last_error = std::strerror(errno);
-    ::close(fd);
+  Impl& s = *impl_;
+  s.options = options;
+  // Idle keep-alive connections cost a descriptor each: take the hard limit.
+  rlimit files{};
+  if (::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &files);
   }
-  ::freeaddrinfo(res);
-  if (listen_fd_ < 0) return IoError("cannot listen on " + options.host + ":" + port + ": " + last_error);
-  if (::pipe2(wake_pipe_, O_CLOEXEC) != 0) return IoError("pipe: " + std::string(std::strerror(errno)));
-  return Status::Ok();
+  beast::error_code ec;
+  tcp::resolver resolver(s.io);
+  const auto endpoints = resolver.resolve(options.host, std::to_string(options.port),
+                                          tcp::resolver::passive | tcp::resolver::numeric_service, ec);
+  if (ec) return InvalidArgument("cannot resolve host '" + options.host + "': " + ec.message());
+  std::string last_error = "no address";
+  for (const auto& entry : endpoints) {
+    s.acceptor.open(entry.endpoint().protocol(), ec);
+    if (ec) {
+      last_error = ec.message();
+      continue;
+    }
+    s.acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+    s.acceptor.bind(entry.endpoint(), ec);
+    if (!ec) s.acceptor.listen(1024, ec);
+    if (!ec) {
+      s.port = s.acceptor.local_endpoint(ec).port();
+      return Status::Ok();
+    }
+    last_error = ec.message();
+    beast::error_code ignored;
+    s.acceptor.close(ignored);
+  }
+  return IoError("cannot listen on " + options.host + ":" + std::to_string(options.port) + ": " + last_error);
 }
 
 void Server::stop() {
-  stopping_ = true;
-  if (wake_pipe_[1] >= 0) {
-    const char c = 1;
-    (void)!::write(wake_pipe_[1], &c, 1);
-  }
+  Impl& s = *impl_;
+  if (s.stopping.exchange(true)) return;
+  net::post(s.io, [impl = impl_] {
+    beast::error_code ignored;
+    impl->acceptor.close(ignored);
+    impl->accept_retry.cancel();
+  });
+  s.each_connection([](Connection& c) { c.stop_if_idle(); });
+  s.notify();
 }
 
 void Server::serve(const Handler& handler, int drain_ms) {
-  while (!stopping_) {
-    pollfd p[2] = {{listen_fd_, POLLIN, 0}, {wake_pipe_[0], POLLIN, 0}};
-    if (::poll(p, 2, 1000) <= 0) continue;
-    if (p[1].revents) break;
-    if (!(p[0].revents & POLLIN)) continue;
-    const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-    if (fd < 0) continue;
-    if (open_.load() >= options_.max_connections) {
-      Response res(fd);
-      res.keep_alive = false;
-      simple_error(res, 503, "too many open connections");
-      ::close(fd);
-      continue;
-    }
-    int one = 1;
-    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    ++open_;
-    try {
-      std::thread([this, fd, &handler] {
-        try {
-          handle_connection(fd, handler);
-        } catch (const std::exception& e) {
-          log::error(std::string("connection failed: ") + e.what());
-        } catch (...) {
-          log::error("connection failed: an unknown exception");
-        }
-        linger_close(fd);
-        std::lock_guard<std::mutex> lock(mu_);
-        --open_;
-        cv_.notify_all();
-      }).detach();
-    } catch (const std::system_error& e) {
-      // No thread could be had (resource limits): refuse this connection only.
-      log::error(std::string("cannot start a connection thread: ") + e.what());
-      Response res(fd);
-      simple_error(res, 503, "the server cannot take another connection now");
-      ::close(fd);
-      std::lock_guard<std::mutex> lock(mu_);
-      --open_;
-      cv_.notify_all();
-    }
-  }
-  // No new connections; let the open ones finish.
-  ::close(listen_fd_);
-  listen_fd_ = -1;
-  std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait_for(lock, std::chrono::milliseconds(drain_ms), [this] { return open_.load() == 0; });
-}
-
-void Server::handle_connection(int fd, const Handler& handler) {
-  std::string buf;
-  for (bool first = true; !stopping_; first = false) {
-    // Wait for the start of a request (idle), then for all of it (request timeout).
-    const auto idle_deadline = Clock::now() + std::chrono::milliseconds(first ? options_.request_timeout_ms : options_.idle_timeout_ms);
-    if (buf.empty() && !read_more(fd, buf, idle_deadline)) return;
-    const auto deadline = Clock::now() + std::chrono::milliseconds(options_.request_timeout_ms);
-    Response res(fd);
-    size_t header_end;
-    while ((header_end = buf.find("\r\n\r\n")) == std::string::npos) {
-      if (buf.size() > options_.max_header_bytes) return simple_error(res, 431, "request headers are too large");
-      if (!read_more(fd, buf, deadline)) {
-        if (!buf.empty()) simple_error(res, 408, "the request did not arrive in time");
+  Impl& s = *impl_;
+  s.handler = &handler;
+  auto work = net::make_work_guard(s.io);
+  s.accept();
+  std::promise<void> io_finished;
+  std::future<void> io_done = io_finished.get_future();
+  std::thread io_thread([&s, &io_finished] {
+    for (;;) {
+      try {
+        s.io.run();
+        io_finished.set_value();
         return;
+      } catch (const std::exception& e) {
+        log::error(std::string("HTTP I/O failed: ") + e.what());
       }
     }
-    if (header_end > options_.max_header_bytes) return simple_error(res, 431, "request headers are too large");
-
-    Request req;
-    const std::string head = buf.substr(0, header_end);
-    size_t line_end = head.find("\r\n");
-    const std::string request_line = head.substr(0, line_end);
-    const size_t sp1 = request_line.find(' ');
-    const size_t sp2 = request_line.rfind(' ');
-    if (sp1 == std::string::npos || sp2 == sp1 || request_line.compare(sp2 + 1, 5, "HTTP/") != 0)
-      return simple_error(res, 400, "malformed request line");
-    req.method = request_line.substr(0, sp1);
-    req.target = request_line.substr(sp1 + 1, sp2 - sp1 - 1);
-    req.path = req.target.substr(0, req.target.find('?'));
-    const bool http10 = request_line.compare(sp2 + 1, 8, "HTTP/1.0") == 0;
-    size_t pos = line_end == std::string::npos ? head.size() : line_end + 2;
-    while (pos < head.size()) {
-      size_t e = head.find("\r\n", pos);
-      if (e == std::string::npos) e = head.size();
-      const std::string line = head.substr(pos, e - pos);
-      const size_t colon = line.find(':');
-      if (colon == std::string::npos || colon == 0) return simple_error(res, 400, "malformed header line");
-      req.headers.emplace_back(lower(line.substr(0, colon)), trim(line.substr(colon + 1)));
-      pos = e + 2;
-    }
-    buf.erase(0, header_end + 4);
-
-    const std::string* conn = req.header("connection");
-    res.keep_alive = !http10 && !(conn != nullptr && lower(*conn) == "close");
-    if (const std::string* te = req.header("transfer-encoding"); te != nullptr && lower(*te) != "identity")
-      return simple_error(res, 411, "chunked request bodies are not accepted; send Content-Length");
-    size_t length = 0;
-    if (const std::string* cl = req.header("content-length")) {
-      char* end = nullptr;
-      errno = 0;
-      const unsigned long long v = std::strtoull(cl->c_str(), &end, 10);
-      if (cl->empty() || *end != '\0' || errno != 0 || (*cl)[0] == '-') return simple_error(res, 400, "invalid Content-Length");
-      if (v > options_.max_body_bytes)
-        return simple_error(res, 413, "the request body of " + std::to_string(v) + " bytes exceeds the limit of " +
-                                          std::to_string(options_.max_body_bytes));
-      length = static_cast<size_t>(v);
-    }
-    while (buf.size() < length) {
-      if (!read_more(fd, buf, deadline)) return simple_error(res, 408, "the request body did not arrive in time");
-    }
-    req.body = buf.substr(0, length);
-    buf.erase(0, length);
-
-    req.id = request_id(req);
-    res = Response(fd, req.id);
-    res.keep_alive = !http10 && !(conn != nullptr && lower(*conn) == "close");
-    try {
-      handler(req, res);
-    } catch (const std::exception& e) {
-      log::error("request " + req.id + " (" + req.method + " " + req.path + ") failed: " + e.what());
-      if (res.sent()) return;  // a response under way cannot be mended; the connection closes
-      simple_error(res, 500, "internal error while handling request " + req.id);
-    } catch (...) {
-      log::error("request " + req.id + " (" + req.method + " " + req.path + ") failed: an unknown exception");
-      if (res.sent()) return;
-      simple_error(res, 500, "internal error while handling request " + req.id);
-    }
-    if (!res.sent()) simple_error(res, 500, "no response");
-    if (!res.keep_alive) return;
+  });
+  std::unique_lock<std::mutex> lock(s.mu);
+  s.cv.wait(lock, [&s] { return s.stopping.load(); });
+  // Idle connections are closing; requests being handled finish.
+  const bool drained = s.cv.wait_for(lock, std::chrono::milliseconds(drain_ms),
+                                     [&s] { return s.active == 0 && s.open == 0; });
+  lock.unlock();
+  if (!drained) {
+    log::warn("drain deadline passed with " + std::to_string(s.active.load()) + " request(s) still running; closing them");
+    s.each_connection([](Connection& c) { c.close(); });
   }
+  // Handlers see their connection closed and return; none may outlive the
+  // handler they run.
+  lock.lock();
+  s.cv.wait_for(lock, std::chrono::milliseconds(s.options.write_timeout_ms + 5000), [&s] { return s.active == 0; });
+  lock.unlock();
+  // Close what is left (connections lingering after their last response) so
+  // that every pending operation completes and releases its connection; the
+  // I/O thread's run() then returns by itself.
+  s.each_connection([](Connection& c) { c.close(); });
+  work.reset();
+  if (io_done.wait_for(std::chrono::seconds(5)) == std::future_status::timeout) s.io.stop();
+  io_thread.join();
 }
 
 }  // namespace osprey::http

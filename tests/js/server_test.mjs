@@ -1,7 +1,7 @@
 // Drives `osprey serve` with the official `openai` npm client and raw HTTP:
 // chat, completions, streaming, n>1, stop, logprobs, seed reproducibility
-// under load, 16 concurrent streams with disconnects, hostile input, API
-// keys and graceful shutdown. Usage: node server_test.mjs OSPREY_BINARY WORKDIR
+// under load, 16 concurrent streams with disconnects, 1,000 idle keep-alive
+// connections, hostile input, API keys and graceful shutdown. Usage: node server_test.mjs OSPREY_BINARY WORKDIR
 import { spawn, execFileSync } from "node:child_process";
 import net from "node:net";
 import fs from "node:fs";
@@ -236,6 +236,53 @@ await check("16 concurrent streams, 5 disconnecting midway, leave nothing behind
   assert.equal(m.value("osprey_queue_depth"), 0);
   assert.match(m.text, /osprey_time_to_first_token_seconds_count [1-9]/);
   assert.match(m.text, /osprey_requests_total\{endpoint="\/v1\/chat\/completions",status="200"\} \d+/);
+});
+
+await check("1,000 idle keep-alive connections hold no thread each, and streams flow beside them", async () => {
+  const threads = () => Number(fs.readFileSync(`/proc/${server.proc.pid}/status`, "utf8").match(/^Threads:\s+(\d+)/m)[1]);
+  const streamSeconds = async () => {
+    const t0 = performance.now();
+    const s = await client.chat.completions.create({ model: "x", messages, max_tokens: 32, seed: 5, stream: true });
+    let text = "";
+    for await (const chunk of s) for (const c of chunk.choices) text += c.delta.content ?? "";
+    return { seconds: (performance.now() - t0) / 1000, text };
+  };
+  const alone = await streamSeconds();
+  const before = threads();
+  const openBefore = (await metrics(server.base)).value("osprey_open_connections");
+  // Each connection completes one request and then sits idle, kept alive.
+  const sockets = await Promise.all(Array.from({ length: 1000 }, () => new Promise((resolve, reject) => {
+    const sock = net.connect(server.port, "127.0.0.1");
+    let got = "";
+    sock.on("error", reject);
+    sock.on("data", (d) => {
+      got += d;
+      if (got.includes('{"status":"ok"}')) resolve(sock);
+    });
+    sock.on("connect", () => sock.write("GET /health HTTP/1.1\r\nHost: x\r\n\r\n"));
+  })));
+  try {
+    const open = (await metrics(server.base)).value("osprey_open_connections");
+    assert.ok(open >= 1000, `the server counts ${open} open connections`);
+    // The threads that answered the 1,000 requests end as soon as each is done.
+    let during = threads();
+    for (let i = 0; i < 30 && during > before + 4; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      during = threads();
+    }
+    assert.ok(during <= before + 4, `threads went from ${before} to ${during} with 1,000 idle connections`);
+    const beside = await streamSeconds();
+    assert.equal(beside.text, alone.text);
+    console.log(`     threads ${before} -> ${during} with ${open} connections open; a 32-token stream took ` +
+                `${alone.seconds.toFixed(3)} s alone, ${beside.seconds.toFixed(3)} s beside them`);
+    assert.ok(beside.seconds < alone.seconds * 3 + 1, "streaming slowed down beside the idle connections");
+  } finally {
+    for (const sock of sockets) sock.destroy();
+  }
+  let after;
+  for (let i = 0; i < 50 && (after = (await metrics(server.base)).value("osprey_open_connections")) > openBefore + 2; i++)
+    await new Promise((r) => setTimeout(r, 100));
+  assert.ok(after <= openBefore + 2, `${after} connections still counted after closing 1,000 (${openBefore} before)`);
 });
 
 await check("tokenize, detokenize and apply-template", async () => {

@@ -256,6 +256,21 @@ async function inParallel(jobs, width = 4) {
   }));
 }
 
+// SIGTERM must drain and exit 0; a server that does not is a failure (and is killed).
+async function stopServer(server, name) {
+  const exited = new Promise((resolve) => {
+    if (server.proc.exitCode !== null) return resolve(server.proc.exitCode);
+    server.proc.on("exit", (code, signal) => resolve(code ?? signal));
+    setTimeout(() => resolve("still running 40 s after SIGTERM"), 40000).unref();
+  });
+  server.proc.kill("SIGTERM");
+  const code = await exited;
+  if (code !== 0) {
+    fail(`${name}: SIGTERM gave ${code}:\n${server.log().slice(-1500)}`);
+    server.proc.kill("SIGKILL");
+  }
+}
+
 async function healthy(server, when) {
   const h = await fetch(server.base + "/health").catch((e) => ({ status: `unreachable (${e.message})` }));
   if (h.status !== 200) fail(`/health is ${h.status} ${when}`);
@@ -316,7 +331,7 @@ await healthy(server, "after other methods and paths");
 const again = await (await fetch(server.base + "/v1/chat/completions", { method: "POST", body: JSON.stringify(seeded) })).json();
 if (again.choices?.[0]?.message?.content !== reference.choices[0].message.content)
   fail(`the seeded request changed after the fuzzing: ${JSON.stringify(again).slice(0, 200)}`);
-server.proc.kill("SIGTERM");
+await stopServer(server, "the chatml server");
 
 // The conversation under each real template: messages, tools and template
 // arguments as each template reads them.
@@ -331,7 +346,7 @@ for (const t of templates) {
   await inParallel(await fuzzJobs(s, "/apply-template", conversation, { only: (f) => f.startsWith("messages") || f.startsWith("tools") || f.startsWith("chat_template_kwargs") }));
   await healthy(s, `after fuzzing /apply-template under ${t}`);
   console.log(`/apply-template under ${t}: ${counts.sent - before} requests`);
-  s.proc.kill("SIGTERM");
+  await stopServer(s, `the server with ${t}`);
 }
 
 console.log(`type confusion: ${counts.sent} requests, ${counts["2xx"]} answered 2xx, ${counts["4xx"]} 4xx, ${counts.failures} failures ` +
