@@ -4,6 +4,7 @@
 #include <cmath>
 #include <random>
 
+#include "grammar/json_schema.h"
 #include "template/chat_template.h"
 
 namespace osprey::server {
@@ -154,15 +155,38 @@ CompletionSettings parse_settings(const Fields& body, bool chat, int32_t n_vocab
     out.top_logprobs = logprobs ? static_cast<int>(top.value_or(0)) : -1;
     if (const auto rf = body.object("response_format")) {
       const std::string type = rf->choice("type", {"text", "json_object", "json_schema"}, "text");
-      if (type != "text")
-        rf->fail("type", "'response_format.type' '" + type + "' is not supported yet: osprey cannot constrain the "
-                         "output to JSON, and will not return unconstrained text in its place");
+      if (type == "json_object") {
+        out.grammar = grammar::json_object_gbnf();
+        out.grammar_param = "response_format";
+      } else if (type == "json_schema") {
+        const auto js = rf->object("json_schema");
+        if (!js) rf->fail("json_schema", "'response_format.json_schema' is required when the type is 'json_schema'");
+        js->required_string("name");
+        js->optional_string("description");
+        js->boolean("strict", false);
+        const json& schema = js->required("schema");
+        if (!schema.is_object() && !schema.is_boolean())
+          js->fail("schema", "'response_format.json_schema.schema' must be a JSON Schema object");
+        std::string where;
+        auto gbnf = grammar::json_schema_to_gbnf(schema, &where);
+        const std::string param = js->path("schema");
+        if (!gbnf.ok()) reject(where.empty() ? param : param + "." + where, gbnf.status().message());
+        out.grammar = std::move(gbnf).value();
+        out.grammar_param = param;
+      }
     }
   } else {
     out.top_logprobs = static_cast<int>(body.integer("logprobs", 0, 5, -1));
     if (body.boolean("echo", false)) body.fail("echo", "'echo' is not supported yet");
     if (!body.string("suffix", "").empty()) body.fail("suffix", "'suffix' (insertion) is not supported");
     if (body.integer("best_of", 1, 16, 1) > 1) body.fail("best_of", "'best_of' above 1 is not supported; use 'n'");
+  }
+  // An extension: a GBNF grammar the reply must match.
+  if (const auto g = body.optional_string("grammar")) {
+    if (!out.grammar.empty()) body.fail("grammar", "give either 'grammar' or a JSON 'response_format', not both");
+    if (g->empty()) body.fail("grammar", "'grammar' is empty");
+    out.grammar = *g;
+    out.grammar_param = "grammar";
   }
   if (auto st = s.validate(n_vocab); !st.ok()) reject("", st.message());
   return out;

@@ -22,6 +22,11 @@ struct CompletionSettings {
   bool include_usage = false;
   int top_logprobs = -1;  // -1: off
   bool seeded = false;
+  // Structured output: the GBNF grammar the reply must match (empty: none),
+  // from response_format or the `grammar` extension, and the field it came
+  // from (for errors found when it is compiled).
+  std::string grammar;
+  std::string grammar_param;
 };
 
 // The longest stop string accepted: matching holds back text up to this long

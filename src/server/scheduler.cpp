@@ -357,7 +357,21 @@ bool Scheduler::step() {
     const float* l = *logits + row * V;
     ++row;
     if (a.req->cancelled) continue;
-    const int32_t token = a.sampler->sample(l);
+    int32_t token;
+    if (a.req->constraint) {
+      // Drawn from the grammar's allowed tokens; logprobs still report the
+      // model's own distribution.
+      const int64_t budget = std::min(a.req->max_tokens - a.req->n_generated, model_.n_ctx() - model_.seq_n_past(a.seq));
+      token = a.req->constraint->next(l, budget, [&](const float* masked) { return a.sampler->sample(masked); });
+      if (token < 0) {
+        fail_request(*a.req, "no token of the vocabulary can continue the requested grammar here");
+        a.req->cancelled = true;
+        finish(a, "cancelled");
+        continue;
+      }
+    } else {
+      token = a.sampler->sample(l);
+    }
     a.sampler->accept(token);
     a.next = -1;
     deliver(a, token, l);

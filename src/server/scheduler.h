@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "engine/generator.h"
+#include "grammar/token_constraint.h"
 #include "models/model.h"
 #include "sampling/sampler.h"
 #include "server/metrics.h"
@@ -59,6 +60,8 @@ struct GenerationRequest {
   int64_t max_tokens = 256;
   std::vector<std::string> stop;
   int top_logprobs = -1;  // -1: no logprobs
+  // Structured output: the tokens the reply may take next (null: any).
+  std::shared_ptr<grammar::TokenConstraint> constraint;
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
 
   // Filled by the scheduler; read by the connection.

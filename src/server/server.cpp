@@ -10,8 +10,11 @@
 #include <sstream>
 #include <memory>
 #include <thread>
+#include <unordered_map>
 
 #include "core/log.h"
+#include "grammar/grammar.h"
+#include "grammar/token_constraint.h"
 #include "kernels/dispatch.h"
 #include "models/model.h"
 #include "server/http.h"
@@ -28,11 +31,38 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 // Everything that exists once the model has loaded.
+// Compiled grammars by their text, so a schema sent again is not compiled
+// again and its masks found so far are reused.
+class GrammarCache {
+ public:
+  Expected<std::shared_ptr<grammar::GrammarMasks>> get(const std::string& gbnf) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (auto it = compiled_.find(gbnf); it != compiled_.end()) return it->second;
+    }
+    OSPREY_ASSIGN_OR_RETURN(grammar::Grammar g, grammar::Grammar::parse(gbnf));
+    auto masks = std::make_shared<grammar::GrammarMasks>(std::make_shared<const grammar::Grammar>(std::move(g)));
+    std::lock_guard<std::mutex> lock(mu_);
+    if (compiled_.size() >= 64) compiled_.clear();
+    compiled_.emplace(gbnf, masks);
+    return masks;
+  }
+
+ private:
+  std::mutex mu_;
+  std::unordered_map<std::string, std::shared_ptr<grammar::GrammarMasks>> compiled_;
+};
+
 struct Engine {
   std::unique_ptr<Model> model;
   std::shared_ptr<Tokenizer> tokenizer;
   std::optional<ChatTemplate> chat_template;
   std::unique_ptr<Scheduler> scheduler;
+  // Structured output: the vocabulary's bytes as a trie, the tokens that end
+  // a generation, and the grammars compiled so far.
+  std::shared_ptr<const grammar::TokenTrie> trie;
+  std::vector<int32_t> end_tokens;
+  GrammarCache grammars;
 };
 
 class Api {
@@ -202,6 +232,12 @@ class Api {
   void complete(Engine& e, const Fields& body, http::Response& res, bool chat) {
     const CompletionSettings settings = parse_settings(body, chat, static_cast<int32_t>(e.model->config().n_vocab));
     body.optional_string("model");
+    std::shared_ptr<grammar::GrammarMasks> constrained;
+    if (!settings.grammar.empty()) {
+      auto g = e.grammars.get(settings.grammar);
+      if (!g.ok()) reject(settings.grammar_param, g.status().message());
+      constrained = std::move(g).value();
+    }
     const std::vector<int32_t> prompt = chat ? e.tokenizer->encode_chat(render_chat(e, body)) : completion_prompt(e, body);
     if (prompt.empty()) return send_error(res, 400, "the prompt is empty", "invalid_request_error", chat ? "messages" : "prompt");
 
@@ -229,6 +265,7 @@ class Api {
       r->max_tokens = max_tokens;
       r->stop = settings.stop;
       r->top_logprobs = settings.top_logprobs;
+      if (constrained) r->constraint = std::make_shared<grammar::TokenConstraint>(constrained, e.trie, e.end_tokens);
       r->deadline = Clock::now() + std::chrono::seconds(opts_.request_timeout_s);
       reqs.push_back(r);
     }
@@ -424,6 +461,14 @@ Expected<std::unique_ptr<Engine>> load_engine(const ServeOptions& o, Metrics& me
     OSPREY_ASSIGN_OR_RETURN(ChatTemplate t, ChatTemplate::parse(source.str(), o.chat_template_file));
     e->chat_template = std::move(t);
   }
+  std::vector<std::string> bytes(static_cast<size_t>(e->tokenizer->vocab().size()));
+  for (int32_t id = 0; id < e->tokenizer->vocab().size(); ++id) {
+    // An end-of-generation token ends the reply whatever its text, so the
+    // grammar never offers it as text.
+    if (e->tokenizer->vocab().is_end_of_generation(id)) e->end_tokens.push_back(id);
+    else bytes[static_cast<size_t>(id)] = e->tokenizer->token_bytes(id);
+  }
+  e->trie = std::make_shared<const grammar::TokenTrie>(std::move(bytes));
   SchedulerOptions so;
   so.max_queue = o.max_queue;
   e->scheduler = std::make_unique<Scheduler>(*e->model, *e->tokenizer, metrics, so);

@@ -1,0 +1,98 @@
+#include "grammar/grammar.h"
+
+#include <gtest/gtest.h>
+
+#include "grammar/matcher.h"
+
+namespace osprey::grammar {
+namespace {
+
+std::shared_ptr<const Grammar> compile(const std::string& text) {
+  auto g = Grammar::parse(text);
+  EXPECT_TRUE(g.ok()) << g.status().message();
+  return std::make_shared<const Grammar>(std::move(g).value());
+}
+
+// Whether the whole of `text` is a sentence of the grammar.
+bool matches(const std::shared_ptr<const Grammar>& g, const std::string& text) {
+  Matcher m(g);
+  return m.accept(text) && m.complete();
+}
+
+TEST(Grammar, LiteralsAlternativesAndGroups) {
+  auto g = compile(R"(root ::= "yes" | "no" ( "!" | "?" )  # a comment
+)");
+  EXPECT_TRUE(matches(g, "yes"));
+  EXPECT_TRUE(matches(g, "no!"));
+  EXPECT_TRUE(matches(g, "no?"));
+  EXPECT_FALSE(matches(g, "no"));
+  EXPECT_FALSE(matches(g, "yes!"));
+  Matcher m(g);
+  EXPECT_FALSE(m.accept("x"));
+  EXPECT_TRUE(m.accept("ye"));  // a refused byte leaves the state as it was
+  EXPECT_FALSE(m.complete());
+  EXPECT_EQ(m.min_remaining(), 1u);
+}
+
+TEST(Grammar, Repetitions) {
+  auto g = compile(R"(root ::= "a"{2,3} "b"* "c"+ "d"? [0-9]{2})");
+  EXPECT_TRUE(matches(g, "aac42"));
+  EXPECT_TRUE(matches(g, "aaabbbccd00"));
+  EXPECT_FALSE(matches(g, "ac42"));
+  EXPECT_FALSE(matches(g, "aaaac42"));
+  EXPECT_FALSE(matches(g, "aab42"));
+  EXPECT_FALSE(matches(g, "aac4"));
+  // {m,} and {m}
+  auto h = compile(R"(root ::= "x"{3} "y"{2,})");
+  EXPECT_TRUE(matches(h, "xxxyy"));
+  EXPECT_TRUE(matches(h, "xxxyyyyyyy"));
+  EXPECT_FALSE(matches(h, "xxxy"));
+}
+
+TEST(Grammar, ClassesAreOverUtf8CodePoints) {
+  auto g = compile(R"(root ::= [^a"]+ "." [α-ω])");
+  EXPECT_TRUE(matches(g, "é日🙂.λ"));
+  EXPECT_FALSE(matches(g, "a.λ"));
+  EXPECT_FALSE(matches(g, "b.z"));
+  // Half a character is a prefix, not a sentence; a stray continuation byte is refused.
+  Matcher m(g);
+  EXPECT_TRUE(m.accept("\xC3"));
+  EXPECT_FALSE(m.complete());
+  EXPECT_FALSE(Matcher(g).accept("\x80"));
+  auto esc = compile(R"(root ::= "\x41\u00e9\n" [\x30-\x32])");
+  EXPECT_TRUE(matches(esc, "A\xC3\xA9\n1"));
+}
+
+TEST(Grammar, RecursionThroughRules) {
+  auto g = compile(R"(root ::= list
+list ::= "[" ( item ( "," item )* )? "]"
+item ::= [0-9] | list)");
+  EXPECT_TRUE(matches(g, "[]"));
+  EXPECT_TRUE(matches(g, "[1,[2,[]],3]"));
+  EXPECT_FALSE(matches(g, "[1,]"));
+}
+
+TEST(Grammar, ErrorsNameTheProblem) {
+  auto undefined = Grammar::parse("root ::= a");
+  ASSERT_FALSE(undefined.ok());
+  EXPECT_NE(undefined.status().message().find("'a' is used but not defined"), std::string::npos);
+  auto left = Grammar::parse("root ::= root \"a\" | \"b\"");
+  ASSERT_FALSE(left.ok());
+  EXPECT_NE(left.status().message().find("left-recursive"), std::string::npos);
+  auto hidden_left = Grammar::parse("root ::= x \"a\"\nx ::= \"\"? root");
+  ASSERT_FALSE(hidden_left.ok());
+  EXPECT_NE(hidden_left.status().message().find("left-recursive"), std::string::npos);
+  EXPECT_FALSE(Grammar::parse("start ::= \"a\"").ok());              // no root
+  EXPECT_FALSE(Grammar::parse("root ::= \"a").ok());                 // unclosed literal
+  EXPECT_FALSE(Grammar::parse("root ::= [a").ok());                  // unclosed class
+  EXPECT_FALSE(Grammar::parse("root ::= ( \"a\"").ok());             // unclosed group
+  EXPECT_FALSE(Grammar::parse("root ::= \"a\"{3,1}").ok());          // backwards repetition
+  EXPECT_FALSE(Grammar::parse("root ::= x\nx ::= \"a\" x").ok());    // never finishes
+  EXPECT_FALSE(Grammar::parse("root ::= \"a\"\nroot ::= \"b\"").ok());  // defined twice
+  auto line = Grammar::parse("root ::= \"a\"\nb ::= @");
+  ASSERT_FALSE(line.ok());
+  EXPECT_NE(line.status().message().find("line 2"), std::string::npos) << line.status().message();
+}
+
+}  // namespace
+}  // namespace osprey::grammar

@@ -1,0 +1,163 @@
+// Structured output through the official openai client, checked by ajv.
+// Models with random weights and real vocabularies (SentencePiece with byte
+// fallback, and GPT-2's byte-level BPE): the model never "wants" JSON, so
+// every valid reply is the constraint's doing. Every reply to every schema in
+// schemas.mjs must parse and validate, streamed or not, greedy or sampled,
+// with n > 1, and when max_tokens is too short for the model's own choices
+// (the budget then closes the document in time). Unsupported keywords get a
+// 400 naming them; json_object mode and the `grammar` extension are checked
+// too. Usage: node structured_output_test.mjs OSPREY_BINARY WORKDIR VOCAB_DIR
+import { spawn, execFileSync } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { schemas, unsupported } from "./schemas.mjs";
+
+let OpenAI, Ajv, addFormats;
+try {
+  OpenAI = (await import("openai")).default;
+  Ajv = (await import("ajv/dist/2020.js")).default;
+  addFormats = (await import("ajv-formats")).default;
+} catch {
+  console.log("SKIP: tests/js has no node_modules (scripts/setup.sh runs npm ci there)");
+  process.exit(77);
+}
+
+const [osprey, workdir, vocabDir] = process.argv.slice(2);
+const vocabs = ["ggml-vocab-llama-spm.gguf", "ggml-vocab-gpt-2.gguf"].filter((v) => fs.existsSync(path.join(vocabDir ?? "", v)));
+if (vocabs.length === 0) {
+  console.log(`SKIP: no test vocabularies in ${vocabDir} (../shared/testdata/vocab)`);
+  process.exit(77);
+}
+fs.mkdirSync(workdir, { recursive: true });
+
+const ajv = new Ajv({ strict: false, allErrors: true });
+addFormats(ajv);
+
+let failures = 0;
+const failed = (msg) => {
+  failures++;
+  console.log("FAIL " + msg);
+};
+
+async function startServer(model) {
+  const proc = spawn(osprey, ["serve", "-m", model, "--port", "0", "-P", "4", "-c", "1024", "-t", "2"], { stdio: ["ignore", "ignore", "pipe"] });
+  let log = "";
+  const port = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("server did not start:\n" + log)), 60000);
+    proc.stderr.on("data", (d) => {
+      log += d;
+      const m = log.match(/listening on http:\/\/127\.0\.0\.1:(\d+)/);
+      if (m) {
+        clearTimeout(timer);
+        resolve(Number(m[1]));
+      }
+    });
+  });
+  const base = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 600; i++) {
+    const r = await fetch(base + "/ready").catch(() => null);
+    if (r && r.status === 200) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { proc, base, log: () => log };
+}
+
+function check(label, content, schema) {
+  let value;
+  try {
+    value = JSON.parse(content);
+  } catch (e) {
+    failed(`${label}: the reply is not JSON (${e.message}): ${JSON.stringify(content).slice(0, 300)}`);
+    return false;
+  }
+  const validate = ajv.compile(schema);
+  if (!validate(value)) {
+    failed(`${label}: the reply does not validate: ${ajv.errorsText(validate.errors)}: ${content.slice(0, 300)}`);
+    return false;
+  }
+  return true;
+}
+
+const messages = [{ role: "user", content: "Answer in JSON." }];
+const format = (name, schema) => ({ type: "json_schema", json_schema: { name: name.replace(/[^a-zA-Z0-9_-]/g, "_"), schema, strict: true } });
+let replies = 0, tokens = 0;
+
+for (const vocab of vocabs) {
+  const model = path.join(workdir, `tiny-${vocab.replace(/\.gguf$/, "")}.gguf`);
+  if (!fs.existsSync(model))
+    execFileSync(osprey, ["synth", "--preset", "tiny", "--type", "q8_0", "--vocab", path.join(vocabDir, vocab), "-o", model], { stdio: "ignore" });
+  const server = await startServer(model);
+  const client = new OpenAI({ baseURL: server.base + "/v1", apiKey: "unused", maxRetries: 0 });
+  const t0 = Date.now();
+  try {
+    for (const [i, [name, schema]] of schemas.entries()) {
+      const label = `${vocab} ${name}`;
+      const r = await client.chat.completions.create({ model: "x", messages, response_format: format(name, schema), max_tokens: 200, seed: i, temperature: 1.0 });
+      replies++;
+      tokens += r.usage.completion_tokens;
+      check(label, r.choices[0].message.content, schema);
+      // Streamed, the same seed gives the same text.
+      if (i % 5 === 0) {
+        const s = await client.chat.completions.create({ model: "x", messages, response_format: format(name, schema), max_tokens: 200, seed: i, temperature: 1.0, stream: true });
+        let text = "";
+        for await (const chunk of s) for (const c of chunk.choices) text += c.delta.content ?? "";
+        if (text !== r.choices[0].message.content) failed(`${label}: streamed ${JSON.stringify(text)} != ${JSON.stringify(r.choices[0].message.content)}`);
+      }
+      // Greedy, and with a budget too short for the model's own choices.
+      if (i % 3 === 1) {
+        const g = await client.chat.completions.create({ model: "x", messages, response_format: format(name, schema), max_tokens: 200, temperature: 0 });
+        replies++;
+        check(`${label} (greedy)`, g.choices[0].message.content, schema);
+        const tight = await client.chat.completions.create({ model: "x", messages, response_format: format(name, schema), max_tokens: 60, seed: 100 + i, temperature: 1.5 });
+        replies++;
+        check(`${label} (max_tokens 60)`, tight.choices[0].message.content, schema);
+      }
+    }
+
+    const several = await client.chat.completions.create({ model: "x", messages, response_format: format("person", schemas[0][1]), max_tokens: 120, n: 3, seed: 9 });
+    for (const c of several.choices) check(`${vocab} n=3 choice ${c.index}`, c.message.content, schemas[0][1]);
+    replies += 3;
+
+    const obj = await client.chat.completions.create({ model: "x", messages, response_format: { type: "json_object" }, max_tokens: 80, seed: 4 });
+    let parsed = null;
+    try { parsed = JSON.parse(obj.choices[0].message.content); } catch {}
+    if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) failed(`${vocab} json_object: ${obj.choices[0].message.content}`);
+
+    // The grammar extension (llama.cpp's GBNF), on completions too.
+    const yesNo = await fetch(server.base + "/v1/completions", { method: "POST", body: JSON.stringify({ prompt: "Is it?", grammar: 'root ::= ("yes" | "no") "."', max_tokens: 10, seed: 1 }) });
+    const yn = (await yesNo.json()).choices?.[0]?.text;
+    if (yn !== "yes." && yn !== "no.") failed(`${vocab} grammar yes/no gave ${JSON.stringify(yn)}`);
+  } finally {
+    console.log(`${vocab}: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    server.proc.kill("SIGTERM");
+  }
+}
+
+// Refusals, on the first model: every unsupported construct names itself.
+{
+  const model = path.join(workdir, `tiny-${vocabs[0].replace(/\.gguf$/, "")}.gguf`);
+  const server = await startServer(model);
+  try {
+    for (const [name, schema, where] of unsupported) {
+      const r = await fetch(server.base + "/v1/chat/completions", { method: "POST", body: JSON.stringify({ messages, response_format: format(name, schema) }) });
+      const j = await r.json();
+      const param = "response_format.json_schema.schema." + where;
+      if (r.status !== 400 || j.error?.param !== param)
+        failed(`unsupported ${name}: ${r.status} param ${JSON.stringify(j.error?.param)} (wanted ${param}): ${j.error?.message}`);
+    }
+    const badGrammar = await fetch(server.base + "/v1/completions", { method: "POST", body: JSON.stringify({ prompt: "x", grammar: "root ::= \"a\" | b" }) });
+    const bg = await badGrammar.json();
+    if (badGrammar.status !== 400 || bg.error?.param !== "grammar" || !/'b' is used but not defined/.test(bg.error?.message))
+      failed(`a grammar with an undefined rule: ${badGrammar.status} ${JSON.stringify(bg)}`);
+    const leftRec = await fetch(server.base + "/v1/completions", { method: "POST", body: JSON.stringify({ prompt: "x", grammar: "root ::= root \"a\" | \"b\"" }) });
+    if (leftRec.status !== 400 || !/left-recursive/.test((await leftRec.json()).error?.message)) failed("a left-recursive grammar was not refused");
+    const noName = await fetch(server.base + "/v1/chat/completions", { method: "POST", body: JSON.stringify({ messages, response_format: { type: "json_schema", json_schema: { schema: { type: "object" } } } }) });
+    if (noName.status !== 400 || (await noName.json()).error?.param !== "response_format.json_schema.name") failed("a json_schema without a name was not refused");
+  } finally {
+    server.proc.kill("SIGTERM");
+  }
+}
+
+console.log(`structured output: ${schemas.length} schemas x ${vocabs.length} vocabularies, ${replies} replies (${tokens} tokens) validated by ajv, ` +
+            `${unsupported.length} unsupported constructs refused; ${failures} failures`);
+process.exit(failures === 0 ? 0 : 1);
