@@ -313,6 +313,21 @@ class Compiler {
 
   [[noreturn]] static void fail(const std::string& path, const std::string& message) { throw SchemaError{path, message}; }
 
+  // The dotted path of a "#/..." reference ("#/$defs/a/items/0" -> "$defs.a.items[0]").
+  static std::string ref_path(const std::string& ref) {
+    std::string out;
+    size_t start = 2;
+    while (ref.size() > 2 && start <= ref.size()) {
+      size_t end = ref.find('/', start);
+      if (end == std::string::npos) end = ref.size();
+      const std::string key = ref.substr(start, end - start);
+      const bool index = !key.empty() && key.find_first_not_of("0123456789") == std::string::npos;
+      out += index ? "[" + key + "]" : (out.empty() ? key : "." + key);
+      start = end + 1;
+    }
+    return out;
+  }
+
   const json& resolve(const std::string& ref, const std::string& path) {
     if (ref == "#") return root_;
     if (ref.rfind("#/", 0) != 0) fail(path, "'$ref' " + json(ref).dump() + " is not supported: only references within the schema ('#/...')");
@@ -344,6 +359,8 @@ class Compiler {
     for (auto it = s.begin(); it != s.end(); ++it)
       if (!kKnown.count(it.key()))
         fail(join(path, it.key()), "the JSON Schema keyword '" + it.key() + "' is not supported");
+    for (const char* defs : {"$defs", "definitions"})
+      if (s.contains(defs) && !s[defs].is_object()) fail(join(path, defs), std::string("'") + defs + "' must be an object of schemas");
   }
 
   static int64_t count(const json& s, const char* key, const std::string& path) {
@@ -388,7 +405,8 @@ class Compiler {
       order_.push_back(rule_name);
       refs_[ref] = rule_name;
       const json& target = resolve(ref, join(path, "$ref"));
-      rules_[rule_name] = visit(target, join(path, "$ref"), rule_name);
+      // Errors inside the target name where it is, not where it is used.
+      rules_[rule_name] = visit(target, ref == "#" ? "" : ref_path(ref), rule_name);
       return rule_name;
     }
     if (s.contains("const")) return rule(hint + "-const", literal(s["const"].dump(-1, ' ', false, json::error_handler_t::replace)));
@@ -591,10 +609,11 @@ class Compiler {
       for (auto it = p.begin(); it != p.end(); ++it)
         props.emplace_back(it.key(), visit(it.value(), join(join(path, "properties"), it.key()), hint + "-" + it.key()));
     }
-    for (const auto& r : required) {
+    // A required name that 'properties' does not describe may hold any value.
+    for (const auto& r : s.contains("required") ? s["required"] : json::array()) {
       bool known = false;
-      for (const auto& [k, v] : props) known |= k == r;
-      if (!known) fail(join(path, "required"), "'required' names '" + r + "', which 'properties' does not define");
+      for (const auto& [k, v] : props) known |= k == r.get<std::string>();
+      if (!known) props.emplace_back(r.get<std::string>(), "value");
     }
     // additionalProperties: extra keys are never produced beside listed
     // properties (which stays valid); a schema without properties and with a

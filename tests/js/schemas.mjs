@@ -56,6 +56,7 @@ export const schemas = [
   ["deeply nested", { type: "object", properties: { a: { type: "object", properties: { b: { type: "object", properties: { c: { type: "object", properties: { d: { type: "array", items: int, maxItems: 2 } }, required: ["d"] } }, required: ["c"] } }, required: ["b"] } }, required: ["a"] }],
   ["any value", {}],
   ["array of any", { type: "array", maxItems: 3 }],
+  ["required without a property schema", { type: "object", properties: { a: int }, required: ["a", "b"] }],
   ["string lengths", { type: "object", properties: { code: { type: "string", minLength: 4, maxLength: 4 }, note: { type: "string", minLength: 2 } }, required: ["code", "note"] }],
 ];
 
@@ -81,5 +82,4 @@ export const unsupported = [
   ["fractional bound on a number", { type: "number", minimum: 0.5 }, "minimum"],
   ["unevaluatedProperties", { type: "object", unevaluatedProperties: false }, "unevaluatedProperties"],
   ["nested unknown keyword", { type: "object", properties: { a: { type: "string", contentEncoding: "base64" } } }, "properties.a.contentEncoding"],
-  ["required names an undefined property", { type: "object", properties: { a: int }, required: ["a", "b"] }, "required"],
 ];
