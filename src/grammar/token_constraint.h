@@ -82,6 +82,8 @@ class TokenConstraint {
   // Moves past `token`; false if the grammar does not allow it.
   bool accept(int32_t token);
   bool complete() const { return matcher_.complete(); }
+  // The fewest bytes that would complete the grammar from here.
+  uint32_t min_remaining() const { return matcher_.min_remaining(); }
 
  private:
   std::shared_ptr<GrammarMasks> grammar_;

@@ -1,6 +1,7 @@
 #include "server/openai_api.h"
 
 #include <cctype>
+#include <functional>
 #include <cmath>
 #include <random>
 
@@ -60,16 +61,25 @@ ChatRequest parse_chat_request(const Fields& body) {
   // a forced call that is not made would be a silent failure.
   if (const json* choice = body.get("tool_choice")) {
     if (choice->is_string()) {
-      const std::string c = body.choice("tool_choice", {"none", "auto", "required"}, "auto");
-      if (c == "required") body.fail("tool_choice", "'tool_choice': 'required' is not supported yet; use 'auto' or 'none'");
-      if (c == "none") out.tools = nullptr;
+      out.tool_choice = body.choice("tool_choice", {"none", "auto", "required"}, "auto");
     } else {
       const Fields named = Fields::of(*choice, "tool_choice");
       named.choice("type", {"function"}, "function");
-      body.fail("tool_choice", "'tool_choice' naming a function is not supported yet; use 'auto' or 'none'");
+      const auto fn = named.object("function");
+      if (!fn) named.fail("function", "'tool_choice.function' is required");
+      out.tool_choice = "function";
+      out.forced_function = fn->required_string("name");
     }
+    if (out.tool_choice != "none" && out.tool_choice != "auto" && out.tools.is_null())
+      body.fail("tool_choice", "'tool_choice' asks for a tool call, but the request has no 'tools'");
+    if (out.tool_choice == "function") {
+      bool known = false;
+      for (const auto& t : out.tools) known |= t["function"]["name"] == out.forced_function;
+      if (!known) body.fail("tool_choice", "'tool_choice' names '" + out.forced_function + "', which is not among the tools");
+    }
+    if (out.tool_choice == "none") out.tools = nullptr;
   }
-  body.boolean("parallel_tool_calls", true);
+  out.parallel_tool_calls = body.boolean("parallel_tool_calls", true);
 
   out.add_generation_prompt = body.boolean("add_generation_prompt", true);
   if (const auto kwargs = body.object("chat_template_kwargs")) out.template_kwargs = kwargs->value();
@@ -79,6 +89,45 @@ ChatRequest parse_chat_request(const Fields& body) {
     out.template_kwargs["reasoning_effort"] = *effort;
   }
   return out;
+}
+
+json forced_call_schema(const ChatRequest& chat) {
+  json alternatives = json::array();
+  for (size_t i = 0; i < chat.tools.size(); ++i) {
+    const json& fn = chat.tools[i]["function"];
+    const std::string name = fn["name"];
+    if (chat.tool_choice == "function" && name != chat.forced_function) continue;
+    json params = fn.contains("parameters") && !fn["parameters"].is_null() ? fn["parameters"] : json{{"type", "object"}};
+    // References inside the parameters point at the parameters' own root,
+    // which is now alternatives[k].properties.arguments.
+    const std::string at = "#/anyOf/" + std::to_string(alternatives.size()) + "/properties/arguments";
+    std::function<void(json&)> rebase = [&](json& v) {
+      if (v.is_object()) {
+        for (auto it = v.begin(); it != v.end(); ++it) {
+          if (it.key() == "$ref" && it->is_string()) {
+            const std::string ref = *it;
+            if (ref == "#") *it = at;
+            else if (ref.rfind("#/", 0) == 0) *it = at + ref.substr(1);
+          } else {
+            rebase(*it);
+          }
+        }
+      } else if (v.is_array()) {
+        for (auto& x : v) rebase(x);
+      }
+    };
+    // Checked alone first, so that an error names the tool's own field.
+    std::string where;
+    auto alone = grammar::json_schema_to_gbnf(params, &where);
+    const std::string param = "tools[" + std::to_string(i) + "].function.parameters";
+    if (!alone.ok()) reject(where.empty() ? param : param + "." + where, alone.status().message());
+    rebase(params);
+    alternatives.push_back(json{{"type", "object"},
+                                {"properties", {{"name", {{"const", name}}}, {"arguments", params}}},
+                                {"required", {"name", "arguments"}},
+                                {"additionalProperties", false}});
+  }
+  return json{{"anyOf", alternatives}};
 }
 
 CompletionSettings parse_settings(const Fields& body, bool chat, int32_t n_vocab) {

@@ -46,11 +46,22 @@ CompletionSettings parse_settings(const Fields& body, bool chat, int32_t n_vocab
 // variables.
 struct ChatRequest {
   json messages;
-  json tools;  // null when none
+  json tools;  // null when none (or tool_choice 'none')
   bool add_generation_prompt = true;
   json template_kwargs = json::object();
+  // tool_choice: "auto" (the model may call), "required" (it must call one of
+  // the tools), or the name of the one function it must call.
+  std::string tool_choice = "auto";
+  std::string forced_function;
+  bool parallel_tool_calls = true;
 };
 ChatRequest parse_chat_request(const Fields& body);
+
+// For tool_choice 'required' or a named function: a JSON Schema of the one
+// call the reply must be, {"name": ..., "arguments": {...}}, with each
+// function's parameters as the schema of its arguments. A parameters schema
+// that cannot be enforced throws BadRequest naming its keyword.
+json forced_call_schema(const ChatRequest& chat);
 
 // Dumps JSON replacing any invalid UTF-8 rather than throwing.
 std::string dump(const json& j);

@@ -61,6 +61,8 @@ struct Scheduler::Active {
   std::unique_ptr<Sampler> sampler;
   std::unique_ptr<StreamDetokenizer> detok;
   std::string held;  // text held back while it may begin a stop string
+  std::string before_constraint;  // the reply so far, while the constraint waits for its trigger
+  std::deque<int32_t> forced;     // tokens to emit next without sampling (the trigger, when time runs out)
   Clock::time_point last_token;
   bool finished = false;
 };
@@ -276,7 +278,20 @@ void Scheduler::deliver(Active& a, int32_t token, const float* logits) {
     }
   }
 
-  a.held += a.detok->push(token);
+  std::string piece = a.detok->push(token);
+  if (std::find(r.render_tokens.begin(), r.render_tokens.end(), token) != r.render_tokens.end())
+    piece += tokenizer_.vocab().text_of(token);
+  if (!r.constraint_after.empty()) {
+    // Once the trigger has been written, the constraint applies from the next token.
+    a.before_constraint += piece;
+    if (a.before_constraint.find(r.constraint_after) != std::string::npos) {
+      r.constraint_after.clear();
+      a.before_constraint.clear();
+    } else if (a.before_constraint.size() > 4 * r.constraint_after.size() + 64) {
+      a.before_constraint.erase(0, a.before_constraint.size() - r.constraint_after.size());
+    }
+  }
+  a.held += piece;
   for (const std::string& s : r.stop) {
     const size_t at = a.held.find(s);
     if (at != std::string::npos) {
@@ -358,10 +373,20 @@ bool Scheduler::step() {
     ++row;
     if (a.req->cancelled) continue;
     int32_t token;
-    if (a.req->constraint) {
+    const int64_t budget = std::min(a.req->max_tokens - a.req->n_generated, model_.n_ctx() - model_.seq_n_past(a.seq));
+    if (a.req->constraint && !a.req->constraint_after.empty() && a.forced.empty()) {
+      // Still in the reasoning: when only the answer's shortest completion
+      // (and the trigger) still fit, the trigger is written for the model.
+      const std::vector<int32_t> trigger = tokenizer_.encode(a.req->constraint_after + "\n\n", false, true);
+      if (budget <= static_cast<int64_t>(a.req->constraint->min_remaining() + trigger.size()) + 2)
+        a.forced.assign(trigger.begin(), trigger.end());
+    }
+    if (!a.forced.empty()) {
+      token = a.forced.front();
+      a.forced.pop_front();
+    } else if (a.req->constraint && a.req->constraint_after.empty()) {
       // Drawn from the grammar's allowed tokens; logprobs still report the
       // model's own distribution.
-      const int64_t budget = std::min(a.req->max_tokens - a.req->n_generated, model_.n_ctx() - model_.seq_n_past(a.seq));
       token = a.req->constraint->next(l, budget, [&](const float* masked) { return a.sampler->sample(masked); });
       if (token < 0) {
         fail_request(*a.req, "no token of the vocabulary can continue the requested grammar here");

@@ -62,6 +62,8 @@ struct GenerationRequest {
   int top_logprobs = -1;  // -1: no logprobs
   // Structured output: the tokens the reply may take next (null: any).
   std::shared_ptr<grammar::TokenConstraint> constraint;
+  std::string constraint_after;  // non-empty: the constraint applies once the reply holds this text
+  std::vector<int32_t> render_tokens;  // control tokens whose text the reply shows
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
 
   // Filled by the scheduler; read by the connection.

@@ -14,12 +14,14 @@
 
 #include "core/log.h"
 #include "grammar/grammar.h"
+#include "grammar/json_schema.h"
 #include "grammar/token_constraint.h"
 #include "kernels/dispatch.h"
 #include "models/model.h"
 #include "server/http.h"
 #include "server/metrics.h"
 #include "server/openai_api.h"
+#include "server/reply_parser.h"
 #include "server/request_fields.h"
 #include "server/scheduler.h"
 #include "template/chat_template.h"
@@ -63,6 +65,9 @@ struct Engine {
   std::shared_ptr<const grammar::TokenTrie> trie;
   std::vector<int32_t> end_tokens;
   GrammarCache grammars;
+  // Control tokens whose text marks reasoning or tool calls, rendered into
+  // the reply when it is parsed (otherwise control tokens have no text).
+  std::vector<int32_t> marker_tokens;
 };
 
 class Api {
@@ -207,11 +212,15 @@ class Api {
 
   std::string render_chat(Engine& e, const Fields& body) {
     ChatRequest chat = parse_chat_request(body);
+    return render_chat(e, chat);
+  }
+
+  std::string render_chat(Engine& e, const ChatRequest& chat) {
     ChatContext ctx;
-    ctx.messages = std::move(chat.messages);
-    ctx.tools = std::move(chat.tools);
+    ctx.messages = chat.messages;
+    ctx.tools = chat.tools;
     ctx.add_generation_prompt = chat.add_generation_prompt;
-    ctx.extra = std::move(chat.template_kwargs);
+    ctx.extra = chat.template_kwargs;
     ctx.bos_token = e.tokenizer->vocab().text_of(e.tokenizer->vocab().bos);
     ctx.eos_token = e.tokenizer->vocab().text_of(e.tokenizer->vocab().eos);
     auto text = e.chat_template->render(ctx);
@@ -230,15 +239,48 @@ class Api {
   }
 
   void complete(Engine& e, const Fields& body, http::Response& res, bool chat) {
-    const CompletionSettings settings = parse_settings(body, chat, static_cast<int32_t>(e.model->config().n_vocab));
+    CompletionSettings settings = parse_settings(body, chat, static_cast<int32_t>(e.model->config().n_vocab));
     body.optional_string("model");
+    std::vector<int32_t> prompt;
+    ReplyFormat format;
+    std::vector<std::string> tool_names;
+    bool parallel_calls = true;
+    if (chat) {
+      const ChatRequest request = parse_chat_request(body);
+      const std::string text = render_chat(e, request);
+      prompt = e.tokenizer->encode_chat(text);
+      format = reasoning_format_of(e.chat_template->source(), text);
+      if (!request.tools.is_null() && !request.tools.empty()) {
+        for (const auto& t : request.tools) tool_names.push_back(t["function"]["name"].get<std::string>());
+        if (request.tool_choice == "auto") {
+          format.tools = tool_format_of(e.chat_template->source());
+          if (format.tools == ToolFormat::kNone)
+            reject("tools", "the chat template '" + e.chat_template->name() + "' writes no tool-call format osprey can read "
+                            "(Hermes <tool_call>, Mistral [TOOL_CALLS], Llama 3 JSON, Functionary >>>), so its tool calls "
+                            "could not be returned as tool_calls; use tool_choice 'required' or a named function, which "
+                            "constrain the reply to a call, or --chat-template");
+        } else {
+          // The reply is constrained to one call of the offered functions.
+          if (!settings.grammar.empty())
+            reject("tool_choice", "a forced tool call and a JSON response_format or grammar cannot be combined");
+          auto gbnf = grammar::json_schema_to_gbnf(forced_call_schema(request));
+          if (!gbnf.ok()) reject("tools", gbnf.status().message());
+          settings.grammar = std::move(gbnf).value();
+          settings.grammar_param = "tools";
+          format.tools = ToolFormat::kForced;
+        }
+      }
+      parallel_calls = request.parallel_tool_calls;
+    } else {
+      prompt = completion_prompt(e, body);
+    }
     std::shared_ptr<grammar::GrammarMasks> constrained;
     if (!settings.grammar.empty()) {
       auto g = e.grammars.get(settings.grammar);
       if (!g.ok()) reject(settings.grammar_param, g.status().message());
       constrained = std::move(g).value();
     }
-    const std::vector<int32_t> prompt = chat ? e.tokenizer->encode_chat(render_chat(e, body)) : completion_prompt(e, body);
+    const bool parse_reply = chat && (format.tools != ToolFormat::kNone || format.reasoning);
     if (prompt.empty()) return send_error(res, 400, "the prompt is empty", "invalid_request_error", chat ? "messages" : "prompt");
 
     const int64_t n_ctx = e.model->n_ctx();
@@ -266,6 +308,10 @@ class Api {
       r->stop = settings.stop;
       r->top_logprobs = settings.top_logprobs;
       if (constrained) r->constraint = std::make_shared<grammar::TokenConstraint>(constrained, e.trie, e.end_tokens);
+      // A schema applies to the answer, so a reply that starts inside the
+      // reasoning is constrained only once the reasoning is closed.
+      if (constrained && format.starts_in_reasoning) r->constraint_after = "</think>";
+      if (parse_reply) r->render_tokens = e.marker_tokens;
       r->deadline = Clock::now() + std::chrono::seconds(opts_.request_timeout_s);
       reqs.push_back(r);
     }
@@ -293,8 +339,34 @@ class Api {
       json tokens = json::array(), token_logprobs = json::array(), top = json::array(), offsets = json::array();
       bool done = false;
       std::string error;
+      // Chat replies of thinking or tool-calling formats are split up.
+      std::unique_ptr<ReplyParser> parser;
+      std::string reasoning;
+      json tool_calls = json::array();
     };
     std::vector<Choice> choices(reqs.size());
+    if (parse_reply)
+      for (auto& c : choices) c.parser = std::make_unique<ReplyParser>(format, tool_names, parallel_calls);
+    // A tool call as OpenAI streams it: the name first, then the arguments.
+    auto call_deltas = [](const ReplyDelta& d) {
+      return std::vector<json>{
+          json{{"tool_calls", json::array({json{{"index", d.index}, {"id", d.call.id}, {"type", "function"},
+                                                {"function", json{{"name", d.call.name}, {"arguments", ""}}}}})}},
+          json{{"tool_calls", json::array({json{{"index", d.index}, {"function", json{{"arguments", d.call.arguments}}}}})}}};
+    };
+    // Applies the parser's deltas to a choice (non-streaming).
+    auto absorb = [](Choice& c, const std::vector<ReplyDelta>& deltas) {
+      for (const ReplyDelta& d : deltas) {
+        if (d.kind == ReplyDelta::kContent) c.text += d.text;
+        else if (d.kind == ReplyDelta::kReasoning) c.reasoning += d.text;
+        else
+          c.tool_calls.push_back(json{{"id", d.call.id}, {"type", "function"},
+                                      {"function", json{{"name", d.call.name}, {"arguments", d.call.arguments}}}});
+      }
+    };
+    auto finish_reason = [](const Choice& c, const std::string& reason) {
+      return !c.tool_calls.empty() && reason == "stop" ? std::string("tool_calls") : reason;
+    };
     auto record_logprobs = [&](Choice& c, const Event& ev) {
       if (ev.token < 0 || !ev.has_token) return;
       if (reqs[0]->top_logprobs < 0) return;
@@ -350,21 +422,46 @@ class Api {
                       : json{{"tokens", tmp.tokens}, {"token_logprobs", tmp.token_logprobs}, {"top_logprobs", tmp.top},
                              {"text_offset", json::array({c.text.size()})}};
           }
-          c.text += ev->text;
-          if (!ev->text.empty() || !lp.is_null()) {
+          if (c.parser) {
+            // Content, reasoning and tool calls as separate deltas.
+            std::vector<ReplyDelta> deltas = c.parser->push(ev->text);
+            if (ev->done) {
+              auto rest = c.parser->finish();
+              deltas.insert(deltas.end(), rest.begin(), rest.end());
+            }
+            std::vector<json> out;
+            for (const ReplyDelta& d : deltas) {
+              if (d.kind == ReplyDelta::kContent) out.push_back(json{{"content", d.text}});
+              else if (d.kind == ReplyDelta::kReasoning) out.push_back(json{{"reasoning_content", d.text}});
+              else {
+                auto both = call_deltas(d);
+                out.insert(out.end(), both.begin(), both.end());
+                c.tool_calls.push_back(d.index);
+              }
+            }
+            if (out.empty() && !lp.is_null()) out.push_back(json::object());
+            for (size_t k = 0; k < out.size(); ++k) {
+              json chunk = base("chat.completion.chunk");
+              chunk["choices"] = json::array({json{{"index", i}, {"delta", out[k]}, {"logprobs", k == 0 ? lp : json(nullptr)},
+                                                   {"finish_reason", nullptr}}});
+              if (!send_event(chunk)) return cancel_all();
+            }
+          } else if (!ev->text.empty() || !lp.is_null()) {
             json chunk = base(chat ? "chat.completion.chunk" : "text_completion");
             chunk["choices"] = json::array(
                 {chat ? json{{"index", i}, {"delta", json{{"content", ev->text}}}, {"logprobs", lp}, {"finish_reason", nullptr}}
                       : json{{"index", i}, {"text", ev->text}, {"logprobs", lp}, {"finish_reason", nullptr}}});
             if (!send_event(chunk)) return cancel_all();
           }
+          c.text += ev->text;
           if (ev->done) {
             c.done = true;
             --remaining;
             json chunk = base(chat ? "chat.completion.chunk" : "text_completion");
+            const std::string reason = finish_reason(c, ev->finish_reason);
             chunk["choices"] = json::array(
-                {chat ? json{{"index", i}, {"delta", json::object()}, {"logprobs", nullptr}, {"finish_reason", ev->finish_reason}}
-                      : json{{"index", i}, {"text", ""}, {"logprobs", nullptr}, {"finish_reason", ev->finish_reason}}});
+                {chat ? json{{"index", i}, {"delta", json::object()}, {"logprobs", nullptr}, {"finish_reason", reason}}
+                      : json{{"index", i}, {"text", ""}, {"logprobs", nullptr}, {"finish_reason", reason}}});
             if (!send_event(chunk)) return cancel_all();
           }
         }
@@ -394,10 +491,12 @@ class Api {
           return send_error(res, 500, ev->error, "server_error");
         }
         record_logprobs(c, *ev);
-        c.text += ev->text;
+        if (c.parser) absorb(c, c.parser->push(ev->text));
+        else c.text += ev->text;
         if (ev->done) {
+          if (c.parser) absorb(c, c.parser->finish());
           c.done = true;
-          c.finish = ev->finish_reason;
+          c.finish = finish_reason(c, ev->finish_reason);
         }
       }
     }
@@ -409,8 +508,13 @@ class Api {
       if (settings.top_logprobs >= 0)
         lp = chat ? json{{"content", c.logprobs_content}}
                   : json{{"tokens", c.tokens}, {"token_logprobs", c.token_logprobs}, {"top_logprobs", c.top}, {"text_offset", c.offsets}};
-      reply["choices"].push_back(chat ? json{{"index", i}, {"message", json{{"role", "assistant"}, {"content", c.text}}},
-                                             {"logprobs", lp}, {"finish_reason", c.finish}}
+      json message{{"role", "assistant"}, {"content", c.text}};
+      if (!c.tool_calls.empty()) {
+        if (c.text.empty()) message["content"] = nullptr;
+        message["tool_calls"] = c.tool_calls;
+      }
+      if (!c.reasoning.empty()) message["reasoning_content"] = c.reasoning;
+      reply["choices"].push_back(chat ? json{{"index", i}, {"message", message}, {"logprobs", lp}, {"finish_reason", c.finish}}
                                       : json{{"index", i}, {"text", c.text}, {"logprobs", lp}, {"finish_reason", c.finish}});
     }
     reply["usage"] = usage(reqs, n_prompt);
@@ -469,6 +573,10 @@ Expected<std::unique_ptr<Engine>> load_engine(const ServeOptions& o, Metrics& me
     else bytes[static_cast<size_t>(id)] = e->tokenizer->token_bytes(id);
   }
   e->trie = std::make_shared<const grammar::TokenTrie>(std::move(bytes));
+  for (const char* marker : {"<think>", "</think>", "<tool_call>", "</tool_call>", "[TOOL_CALLS]", "<|python_tag|>"}) {
+    const int32_t id = e->tokenizer->vocab().find(marker);
+    if (id >= 0 && e->tokenizer->token_bytes(id).empty()) e->marker_tokens.push_back(id);
+  }
   SchedulerOptions so;
   so.max_queue = o.max_queue;
   e->scheduler = std::make_unique<Scheduler>(*e->model, *e->tokenizer, metrics, so);

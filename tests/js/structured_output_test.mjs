@@ -127,6 +127,8 @@ for (const vocab of vocabs) {
     const yesNo = await fetch(server.base + "/v1/completions", { method: "POST", body: JSON.stringify({ prompt: "Is it?", grammar: 'root ::= ("yes" | "no") "."', max_tokens: 10, seed: 1 }) });
     const yn = (await yesNo.json()).choices?.[0]?.text;
     if (yn !== "yes." && yn !== "no.") failed(`${vocab} grammar yes/no gave ${JSON.stringify(yn)}`);
+  } catch (e) {
+    failed(`${vocab}: ${e.message}\nthe server's log ends:\n${server.log().slice(-3000)}`);
   } finally {
     console.log(`${vocab}: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     server.proc.kill("SIGTERM");
