@@ -593,6 +593,8 @@ int serve(const ServeOptions& o) {
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // A client gone mid-write is an error code, never a signal that ends the process.
+  ::signal(SIGPIPE, SIG_IGN);
 
   Metrics metrics;
   Api api(o, metrics);

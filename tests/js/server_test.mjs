@@ -2,11 +2,12 @@
 // chat, completions, streaming, n>1, stop, logprobs, seed reproducibility
 // under load, 16 concurrent streams with disconnects, 1,000 idle keep-alive
 // connections, hostile input, API keys and graceful shutdown. Usage: node server_test.mjs OSPREY_BINARY WORKDIR
-import { spawn, execFileSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import net from "node:net";
 import fs from "node:fs";
 import path from "node:path";
 import assert from "node:assert/strict";
+import { startServer as startOsprey } from "./osprey_server.mjs";
 
 let OpenAI;
 try {
@@ -33,31 +34,8 @@ async function check(name, fn) {
   }
 }
 
-async function startServer(extra = [], modelFile = model) {
-  const proc = spawn(osprey, ["serve", "-m", modelFile, "--port", "0", "-P", "8", "-c", "512", "-t", "2", ...extra], {
-    stdio: ["ignore", "ignore", "pipe"],
-  });
-  let log = "";
-  const port = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error("server did not start:\n" + log)), 30000);
-    proc.stderr.on("data", (d) => {
-      log += d;
-      const m = log.match(/listening on http:\/\/127\.0\.0\.1:(\d+)/);
-      if (m) {
-        clearTimeout(timer);
-        resolve(Number(m[1]));
-      }
-    });
-    proc.on("exit", (code) => reject(new Error(`server exited with ${code}:\n${log}`)));
-  });
-  const base = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 300; i++) {
-    const r = await fetch(base + "/ready").catch(() => null);
-    if (r && r.status === 200) break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return { proc, port, base, log: () => log };
-}
+const startServer = (extra = [], modelFile = model) =>
+  startOsprey(osprey, ["-m", modelFile, "-P", "8", "-c", "512", "-t", "2", ...extra], { timeoutMs: 30000 });
 
 async function metrics(base) {
   const text = await (await fetch(base + "/metrics")).text();

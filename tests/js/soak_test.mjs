@@ -11,10 +11,11 @@
 // taken after a warm-up of the same mix.
 // Usage: node soak_test.mjs OSPREY_BINARY WORKDIR [--seconds N] [--seed S]
 // (OSPREY_SOAK_SECONDS sets the default length, 60 s.)
-import { spawn, execFileSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import net from "node:net";
 import fs from "node:fs";
 import path from "node:path";
+import { startServer as startOsprey } from "./osprey_server.mjs";
 
 const args = process.argv.slice(2);
 const [osprey, workdir] = args;
@@ -45,28 +46,8 @@ function rng(s) {
   };
 }
 
-const proc = spawn(osprey, ["serve", "-m", model, "--port", "0", "-P", "8", "-c", "512", "-t", "2"], {
-  stdio: ["ignore", "ignore", "pipe"],
-});
-let log = "";
-const port = await new Promise((resolve, reject) => {
-  const timer = setTimeout(() => reject(new Error("server did not start:\n" + log)), 60000);
-  proc.stderr.on("data", (d) => {
-    log += d;
-    const m = log.match(/listening on http:\/\/127\.0\.0\.1:(\d+)/);
-    if (m) {
-      clearTimeout(timer);
-      resolve(Number(m[1]));
-    }
-  });
-  proc.on("exit", (code) => reject(new Error(`server exited with ${code}:\n${log}`)));
-});
-const base = `http://127.0.0.1:${port}`;
-for (let i = 0; i < 600; i++) {
-  const r = await fetch(base + "/ready").catch(() => null);
-  if (r && r.status === 200) break;
-  await new Promise((r) => setTimeout(r, 100));
-}
+const server = await startOsprey(osprey, ["-m", model, "-P", "8", "-c", "512", "-t", "2"]);
+const { proc, port, base } = server;
 
 const failures = [];
 const tally = {};
@@ -241,6 +222,14 @@ async function settle() {
   return m;
 }
 
+// Whatever goes wrong, the server's own account of it is shown.
+process.on("uncaughtException", (e) => {
+  console.log(`FAIL ${e.stack ?? e}\nserver exit: ${proc.exitCode ?? proc.signalCode}\nthe server's log ends:\n${server.log().slice(-4000)}`);
+  process.exit(1);
+});
+process.on("unhandledRejection", (e) => {
+  throw e;
+});
 const warmup = Math.min(10, Math.max(3, seconds / 6));
 await Promise.all(Array.from({ length: 16 }, (_, i) => client(1000 + i, Date.now() + warmup * 1000)));
 const before = await settle();
@@ -272,7 +261,7 @@ const last = await seededText();
 if (last !== reference) fail("the seeded request's text changed after the soak");
 const health = await fetch(base + "/health");
 if (health.status !== 200) fail(`/health is ${health.status} after the soak`);
-if (proc.exitCode !== null || proc.signalCode !== null) fail(`the server exited during the soak:\n${log.slice(-2000)}`);
+if (proc.exitCode !== null || proc.signalCode !== null) fail(`the server exited during the soak:\n${server.log().slice(-2000)}`);
 
 proc.kill("SIGTERM");
 const code = await new Promise((resolve) => {
@@ -280,7 +269,7 @@ const code = await new Promise((resolve) => {
   setTimeout(() => resolve("no exit within 40 s of SIGTERM"), 40000).unref();
 });
 if (code !== 0) fail(`the server exited with ${code} after SIGTERM`);
-const errors = log.split("\n").filter((l) => /failed:|internal error/.test(l));
+const errors = server.log().split("\n").filter((l) => /failed:|internal error/.test(l));
 if (errors.length) fail(`the server logged failures:\n${errors.slice(0, 5).join("\n")}`);
 
 for (const f of failures) console.log("FAIL " + f);

@@ -7,10 +7,11 @@
 // (the budget then closes the document in time). Unsupported keywords get a
 // 400 naming them; json_object mode and the `grammar` extension are checked
 // too. Usage: node structured_output_test.mjs OSPREY_BINARY WORKDIR VOCAB_DIR
-import { spawn, execFileSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { schemas, unsupported } from "./schemas.mjs";
+import { startServer as startOsprey } from "./osprey_server.mjs";
 
 let OpenAI, Ajv, addFormats;
 try {
@@ -43,28 +44,7 @@ const failed = (msg) => {
   console.log("FAIL " + msg);
 };
 
-async function startServer(model) {
-  const proc = spawn(osprey, ["serve", "-m", model, "--port", "0", "-P", "4", "-c", "1024", "-t", "2"], { stdio: ["ignore", "ignore", "pipe"] });
-  let log = "";
-  const port = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error("server did not start:\n" + log)), 60000);
-    proc.stderr.on("data", (d) => {
-      log += d;
-      const m = log.match(/listening on http:\/\/127\.0\.0\.1:(\d+)/);
-      if (m) {
-        clearTimeout(timer);
-        resolve(Number(m[1]));
-      }
-    });
-  });
-  const base = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 600; i++) {
-    const r = await fetch(base + "/ready").catch(() => null);
-    if (r && r.status === 200) break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return { proc, base, log: () => log };
-}
+const startServer = (model) => startOsprey(osprey, ["-m", model, "-P", "4", "-c", "1024", "-t", "2"]);
 
 function check(label, content, schema) {
   let value;
@@ -132,7 +112,7 @@ for (const vocab of vocabs) {
     const yn = (await yesNo.json()).choices?.[0]?.text;
     if (yn !== "yes." && yn !== "no.") failed(`${vocab} grammar yes/no gave ${JSON.stringify(yn)}`);
   } catch (e) {
-    failed(`${vocab}: ${e.message}\nthe server's log ends:\n${server.log().slice(-3000)}`);
+    failed(`${vocab}: ${e.message} (${e.cause?.code ?? e.cause?.message ?? "no cause"}); server exit ${server.proc.exitCode ?? server.proc.signalCode}\nthe server's log ends:\n${server.log().slice(-3000)}`);
   } finally {
     console.log(`${vocab}: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     server.proc.kill("SIGTERM");

@@ -7,10 +7,11 @@
 // Under DeepSeek-R1's template the reply starts in the reasoning: it comes
 // back as reasoning_content, and a JSON schema applies to the answer after it.
 // Usage: node tools_reasoning_test.mjs OSPREY_BINARY WORKDIR SHARED_TESTDATA
-import { spawn, execFileSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import assert from "node:assert/strict";
+import { startServer as startOsprey } from "./osprey_server.mjs";
 
 let OpenAI, Ajv;
 try {
@@ -44,26 +45,8 @@ async function check(name, fn) {
 }
 
 async function startServer(extra = []) {
-  const proc = spawn(osprey, ["serve", "-m", model, "--port", "0", "-P", "4", "-c", "1024", "-t", "2", ...extra], { stdio: ["ignore", "ignore", "pipe"] });
-  let log = "";
-  const port = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error("server did not start:\n" + log)), 60000);
-    proc.stderr.on("data", (d) => {
-      log += d;
-      const m = log.match(/listening on http:\/\/127\.0\.0\.1:(\d+)/);
-      if (m) {
-        clearTimeout(timer);
-        resolve(Number(m[1]));
-      }
-    });
-  });
-  const base = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 600; i++) {
-    const r = await fetch(base + "/ready").catch(() => null);
-    if (r && r.status === 200) break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return { proc, base, client: new OpenAI({ baseURL: base + "/v1", apiKey: "unused", maxRetries: 0 }) };
+  const s = await startOsprey(osprey, ["-m", model, "-P", "4", "-c", "1024", "-t", "2", ...extra]);
+  return { ...s, client: new OpenAI({ baseURL: s.base + "/v1", apiKey: "unused", maxRetries: 0 }) };
 }
 
 const tools = [

@@ -12,40 +12,17 @@
 // ../shared/testdata/templates, which read messages and tools in their own
 // ways.
 // Usage: node type_confusion_test.mjs OSPREY_BINARY WORKDIR [TEMPLATES_DIR]
-import { spawn, execFileSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
+import { startServer as startOsprey } from "./osprey_server.mjs";
 
 const [osprey, workdir, templatesDir] = process.argv.slice(2);
 fs.mkdirSync(workdir, { recursive: true });
 const model = path.join(workdir, "tiny-qwen2-q8_0.gguf");
 if (!fs.existsSync(model)) execFileSync(osprey, ["synth", "--preset", "tiny-qwen2", "--type", "q8_0", "-o", model]);
 
-async function startServer(extra = []) {
-  const proc = spawn(osprey, ["serve", "-m", model, "--port", "0", "-P", "4", "-c", "256", "-t", "1", ...extra], {
-    stdio: ["ignore", "ignore", "pipe"],
-  });
-  let log = "";
-  const port = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error("server did not start:\n" + log)), 60000);
-    proc.stderr.on("data", (d) => {
-      log += d;
-      const m = log.match(/listening on http:\/\/127\.0\.0\.1:(\d+)/);
-      if (m) {
-        clearTimeout(timer);
-        resolve(Number(m[1]));
-      }
-    });
-    proc.on("exit", (code) => reject(new Error(`server exited with ${code}:\n${log}`)));
-  });
-  const base = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 600; i++) {
-    const r = await fetch(base + "/ready").catch(() => null);
-    if (r && r.status === 200) break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return { proc, base, log: () => log };
-}
+const startServer = (extra = []) => startOsprey(osprey, ["-m", model, "-P", "4", "-c", "256", "-t", "1", ...extra]);
 
 // Raw JSON texts of wrong values. Built as text, not through JSON.stringify,
 // so that numbers beyond double and int64, lone surrogate escapes and
