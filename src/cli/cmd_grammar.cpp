@@ -4,8 +4,6 @@
 // request pays for a schema the server has not seen.
 #include <chrono>
 #include <cstdio>
-#include <fstream>
-#include <sstream>
 
 #include <nlohmann/json.hpp>
 
@@ -18,14 +16,6 @@
 
 namespace osprey::cli {
 namespace {
-
-std::string read_all(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Failure{"cannot read " + path};
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 double ms_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
@@ -51,17 +41,12 @@ void register_grammar(CLI::App& app) {
     const auto t0 = std::chrono::steady_clock::now();
     std::string text;
     if (!o->schema.empty()) {
-      nlohmann::ordered_json schema;
-      try {
-        schema = nlohmann::ordered_json::parse(read_all(o->schema));
-      } catch (const nlohmann::json::exception& e) {
-        throw Failure{o->schema + " is not JSON: " + e.what()};
-      }
+      const nlohmann::ordered_json schema = read_json(o->schema);
       auto gbnf = grammar::json_schema_to_gbnf(schema);
       if (!gbnf.ok()) throw Failure{o->schema + ": " + gbnf.status().message()};
       text = std::move(gbnf).value();
     } else {
-      text = read_all(o->gbnf);
+      text = read_text(o->gbnf);
     }
     auto compiled = grammar::Grammar::parse(text);
     if (!compiled.ok()) throw Failure{compiled.status().message()};

@@ -23,14 +23,6 @@ struct RunOptions {
   bool no_bos = false, ignore_eos = false, echo = false, show_ids = false, quiet = false;
 };
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Failure{path + ": cannot read the prompt file"};
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 void run(const RunOptions& o) {
   if (o.quiet) log::set_level(log::Level::kWarn);
   using Clock = std::chrono::steady_clock;
@@ -45,7 +37,7 @@ void run(const RunOptions& o) {
   if (!tok.ok()) throw Failure{tok.status().message()};
   const double load_s = std::chrono::duration<double>(Clock::now() - t0).count();
 
-  const std::string prompt = o.prompt_file.empty() ? o.prompt : read_file(o.prompt_file);
+  const std::string prompt = o.prompt_file.empty() ? o.prompt : read_text(o.prompt_file);
   std::vector<int32_t> ids = (*tok)->encode(prompt, !o.no_bos, /*parse_special=*/true);
   if (ids.empty()) throw Failure{"the prompt is empty after tokenization; give some text with -p"};
 

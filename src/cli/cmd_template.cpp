@@ -8,25 +8,6 @@
 #include "tokenizer/vocab.h"
 
 namespace osprey::cli {
-namespace {
-
-std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Failure{"cannot open " + path};
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-nlohmann::ordered_json read_json(const std::string& path) {
-  try {
-    return nlohmann::ordered_json::parse(read_text(path));
-  } catch (const nlohmann::json::parse_error& e) {
-    throw Failure{path + ": invalid JSON: " + e.what()};
-  }
-}
-
-}  // namespace
 
 void register_template(CLI::App& app) {
   struct Opts {

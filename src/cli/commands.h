@@ -2,6 +2,8 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+#include <string>
 
 namespace osprey::cli {
 
@@ -19,5 +21,9 @@ void register_grammar(CLI::App& app);
 struct Failure {
   std::string message;
 };
+
+// A whole file, or Failure naming it.
+std::string read_text(const std::string& path);
+nlohmann::ordered_json read_json(const std::string& path);
 
 }  // namespace osprey::cli
