@@ -421,6 +421,15 @@ class Compiler {
       if (!s.contains(key)) continue;
       const json& list = s[key];
       if (!list.is_array() || list.empty()) fail(join(path, key), std::string("'") + key + "' must be a non-empty array");
+      // oneOf requires exactly one branch to hold: produced as anyOf, that is
+      // only sure when no document can satisfy two branches.
+      if (std::string(key) == "oneOf")
+        for (size_t i = 0; i < list.size(); ++i)
+          for (size_t j = i + 1; j < list.size(); ++j)
+            if (!disjoint(list[i], list[j], join(path, key)))
+              fail(join(path, key), "'oneOf' branches " + std::to_string(i) + " and " + std::to_string(j) +
+                                        " may both hold for one value, which osprey cannot rule out; use 'anyOf', or "
+                                        "tell them apart by type or by a required property with different 'const'/'enum' values");
       std::string body;
       for (size_t i = 0; i < list.size(); ++i)
         body += (body.empty() ? "" : " | ") + visit(list[i], join(path, key) + "[" + std::to_string(i) + "]", hint + "-" + std::to_string(i));
@@ -453,6 +462,85 @@ class Compiler {
     std::string body;
     for (const std::string& t : types) body += (body.empty() ? "" : " | ") + typed(s, t, path, hint);
     return types.size() == 1 ? body : rule(hint, body);
+  }
+
+  // The schema behind any $ref chain.
+  const json& deref(const json& s, const std::string& path) {
+    const json* at = &s;
+    for (int hops = 0; at->is_object() && at->contains("$ref") && (*at)["$ref"].is_string() && hops < 64; ++hops)
+      at = &resolve((*at)["$ref"].get<std::string>(), path);
+    return *at;
+  }
+
+  // The JSON types a schema allows, or empty when it does not say.
+  static std::set<std::string> types_of(const json& s) {
+    std::set<std::string> out;
+    if (!s.is_object()) return out;
+    if (s.contains("type")) {
+      if (s["type"].is_string()) out.insert(s["type"].get<std::string>());
+      else if (s["type"].is_array())
+        for (const auto& t : s["type"])
+          if (t.is_string()) out.insert(t.get<std::string>());
+      if (out.count("number")) out.insert("integer");
+    } else if (s.contains("const") || s.contains("enum")) {
+      for (const auto& v : s.contains("const") ? json::array({s["const"]}) : s["enum"]) {
+        if (v.is_string()) out.insert("string");
+        else if (v.is_boolean()) out.insert("boolean");
+        else if (v.is_null()) out.insert("null");
+        else if (v.is_number()) out.insert("number"), out.insert("integer");
+        else if (v.is_array()) out.insert("array");
+        else out.insert("object");
+      }
+    } else if (s.contains("properties")) {
+      out.insert("object");
+    }
+    return out;
+  }
+
+  // The values a schema allows when it lists them (const or enum).
+  static std::optional<std::vector<json>> values_of(const json& s) {
+    if (!s.is_object()) return std::nullopt;
+    if (s.contains("const")) return std::vector<json>{s["const"]};
+    if (s.contains("enum") && s["enum"].is_array()) return std::vector<json>(s["enum"].begin(), s["enum"].end());
+    return std::nullopt;
+  }
+
+  // Whether no value can satisfy both schemas, as far as simple checks tell.
+  bool disjoint(const json& a_in, const json& b_in, const std::string& path) {
+    const json& a = deref(a_in, path);
+    const json& b = deref(b_in, path);
+    const auto ta = types_of(a), tb = types_of(b);
+    if (!ta.empty() && !tb.empty()) {
+      bool common = false;
+      for (const auto& t : ta) common |= tb.count(t) > 0;
+      if (!common) return true;
+    }
+    const auto va = values_of(a), vb = values_of(b);
+    if (va && vb) {
+      for (const auto& x : *va)
+        for (const auto& y : *vb)
+          if (x == y) return false;
+      return true;
+    }
+    // Objects told apart by a property both require, with different listed values.
+    if (a.is_object() && b.is_object() && a.contains("properties") && b.contains("properties") && a.contains("required") &&
+        b.contains("required") && a["properties"].is_object() && b["properties"].is_object() && a["required"].is_array() &&
+        b["required"].is_array()) {
+      for (const auto& name : a["required"]) {
+        if (!name.is_string()) continue;
+        const std::string n = name;
+        bool in_b = false;
+        for (const auto& m : b["required"]) in_b |= m == name;
+        if (!in_b || !a["properties"].contains(n) || !b["properties"].contains(n)) continue;
+        const auto pa = values_of(deref(a["properties"][n], path)), pb = values_of(deref(b["properties"][n], path));
+        if (!pa || !pb) continue;
+        bool overlap = false;
+        for (const auto& x : *pa)
+          for (const auto& y : *pb) overlap |= x == y;
+        if (!overlap) return true;
+      }
+    }
+    return false;
   }
 
   json merge_all_of(const json& s, const std::string& path) {

@@ -92,6 +92,11 @@ TEST(JsonSchema, RefsRecursionUnionsAndArrays) {
   EXPECT_TRUE(matches(shapes, R"([1,"two"])"));
   EXPECT_FALSE(matches(shapes, "[]"));
   EXPECT_FALSE(matches(shapes, "[1,1,1]"));
+  // oneOf branches told apart by type, by listed values, or by a required discriminator.
+  from_schema(R"({"oneOf":[{"type":"string"},{"type":"integer"},{"type":"null"}]})");
+  from_schema(R"({"oneOf":[{"enum":["a","b"]},{"const":"c"}]})");
+  from_schema(R"({"$defs":{"c":{"type":"object","properties":{"k":{"const":"c"}},"required":["k"]}},
+                  "oneOf":[{"$ref":"#/$defs/c"},{"type":"object","properties":{"k":{"enum":["d","e"]}},"required":["k"]}]})");
   auto tuple = from_schema(R"({"prefixItems":[{"type":"boolean"},{"type":"integer"}],"items":false})");
   EXPECT_TRUE(matches(tuple, "[true,3]"));
   EXPECT_FALSE(matches(tuple, "[true,3,4]"));
@@ -111,6 +116,8 @@ TEST(JsonSchema, UnsupportedKeywordsAreNamedWithTheirPath) {
       {R"({"type":"wizard"})", "type"},
       {R"({"type":"object","properties":{"a":{"type":3}}})", "properties.a.type"},
       {R"({"nullable":"yes"})", "nullable"},
+      {R"({"oneOf":[{"type":"integer"},{"type":"number"}]})", "oneOf"},
+      {R"({"oneOf":[{"type":"object","properties":{"a":{"type":"string"}}},{"type":"object","properties":{"b":{"type":"string"}}}]})", "oneOf"},
   };
   for (const auto& [schema, where] : cases) {
     std::string at;

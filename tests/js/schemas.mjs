@@ -74,6 +74,7 @@ export const unsupported = [
   ["dependentRequired", { type: "object", properties: { a: int }, dependentRequired: { a: ["b"] } }, "dependentRequired"],
   ["propertyNames", { type: "object", propertyNames: { pattern: "^a" } }, "propertyNames"],
   ["format email", { type: "string", format: "email" }, "format"],
+  ["overlapping oneOf", { oneOf: [{ type: "object", properties: { a: int } }, { type: "object", properties: { b: int } }] }, "oneOf"],
   ["format uri", { type: "object", properties: { link: { type: "string", format: "uri" } } }, "properties.link.format"],
   ["remote $ref", { $ref: "https://example.com/schema.json" }, "$ref"],
   ["dangling $ref", { type: "object", properties: { a: { $ref: "#/$defs/missing" } } }, "properties.a.$ref"],
