@@ -790,4 +790,46 @@ Expected<std::string> json_schema_to_gbnf(const json& schema, std::string* where
 
 std::string json_object_gbnf() { return std::string("root ::= ws object\n") + kPrimitives; }
 
+std::string with_optional_block(const std::string& gbnf, const std::string& open, const std::string& close) {
+  // Text without `close`, as a right-linear grammar of the matching
+  // automaton: block-k has matched the first k bytes of `close`.
+  const size_t n = close.size();
+  auto state_after = [&](size_t k, char c) {
+    // The longest prefix of `close` that ends the matched text plus c.
+    std::string seen = close.substr(0, k) + c;
+    for (size_t len = std::min(seen.size(), n); len > 0; --len)
+      if (seen.compare(seen.size() - len, len, close, 0, len) == 0) return len;
+    return size_t{0};
+  };
+  auto class_char = [](char c) {
+    std::string out;
+    if (c == ']' || c == '\\' || c == '^' || c == '-') out += '\\';
+    return out + c;
+  };
+  std::string rules;
+  for (size_t k = 0; k < n; ++k) {
+    std::string body = "\"\"";
+    std::string excluded;
+    std::set<char> special;
+    for (size_t j = 0; j < n; ++j) special.insert(close[j]);
+    for (char c : special) {
+      const size_t next = state_after(k, c);
+      if (next == n) {
+        excluded += class_char(c);  // would complete `close`
+        continue;
+      }
+      if (next == 0) continue;  // the same as any other character
+      excluded += class_char(c);
+      body += " | " + literal(std::string(1, c)) + " block-" + std::to_string(next);
+    }
+    body += " | [^" + excluded + "] block-0";
+    rules += "block-" + std::to_string(k) + " ::= " + body + "\n";
+  }
+  // The original start rule becomes the answer's.
+  std::string rest = gbnf;
+  const size_t at = rest.find("root ::=");
+  if (at != std::string::npos) rest.replace(at, 8, "answer ::=");
+  return "root ::= ( ws " + literal(open) + " block-0 " + literal(close) + " ws )? answer\n" + rules + rest;
+}
+
 }  // namespace osprey::grammar

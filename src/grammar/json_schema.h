@@ -32,4 +32,9 @@ Expected<std::string> json_schema_to_gbnf(const nlohmann::ordered_json& schema, 
 // Any JSON object (response_format json_object).
 std::string json_object_gbnf();
 
+// A grammar of ours (root never referred to) whose sentences may first have a
+// block `open` ... `close` of any text not containing `close`, then ws: a
+// thinking model's reasoning before the answer the grammar constrains.
+std::string with_optional_block(const std::string& gbnf, const std::string& open, const std::string& close);
+
 }  // namespace osprey::grammar

@@ -274,6 +274,12 @@ class Api {
     } else {
       prompt = completion_prompt(e, body);
     }
+    // A thinking model whose prompt leaves it free to open a <think> block
+    // (Qwen3) may still reason before a constrained answer: our grammars let
+    // the block come first. (When the prompt opens the block itself, the
+    // constraint waits for </think> instead, below.)
+    if (!settings.grammar.empty() && settings.grammar_param != "grammar" && format.reasoning && !format.starts_in_reasoning)
+      settings.grammar = grammar::with_optional_block(settings.grammar, "<think>", "</think>");
     std::shared_ptr<grammar::GrammarMasks> constrained;
     if (!settings.grammar.empty()) {
       auto g = e.grammars.get(settings.grammar);
@@ -311,7 +317,7 @@ class Api {
       // A schema applies to the answer, so a reply that starts inside the
       // reasoning is constrained only once the reasoning is closed.
       if (constrained && format.starts_in_reasoning) r->constraint_after = "</think>";
-      if (parse_reply) r->render_tokens = e.marker_tokens;
+      if (parse_reply || constrained) r->render_tokens = e.marker_tokens;
       r->deadline = Clock::now() + std::chrono::seconds(opts_.request_timeout_s);
       reqs.push_back(r);
     }
@@ -572,11 +578,18 @@ Expected<std::unique_ptr<Engine>> load_engine(const ServeOptions& o, Metrics& me
     if (e->tokenizer->vocab().is_end_of_generation(id)) e->end_tokens.push_back(id);
     else bytes[static_cast<size_t>(id)] = e->tokenizer->token_bytes(id);
   }
-  e->trie = std::make_shared<const grammar::TokenTrie>(std::move(bytes));
+  std::vector<std::pair<int32_t, std::string>> bytes_of_markers;
   for (const char* marker : {"<think>", "</think>", "<tool_call>", "</tool_call>", "[TOOL_CALLS]", "<|python_tag|>"}) {
     const int32_t id = e->tokenizer->vocab().find(marker);
-    if (id >= 0 && e->tokenizer->token_bytes(id).empty()) e->marker_tokens.push_back(id);
+    if (id >= 0 && e->tokenizer->token_bytes(id).empty() && !e->tokenizer->vocab().is_end_of_generation(id)) {
+      // A marker that is a control token is rendered into replies that are
+      // parsed or constrained, so a grammar may write it as its text.
+      e->marker_tokens.push_back(id);
+      bytes_of_markers.emplace_back(id, marker);
+    }
   }
+  for (const auto& [id, text] : bytes_of_markers) bytes[static_cast<size_t>(id)] = text;
+  e->trie = std::make_shared<const grammar::TokenTrie>(std::move(bytes));
   SchedulerOptions so;
   so.max_queue = o.max_queue;
   e->scheduler = std::make_unique<Scheduler>(*e->model, *e->tokenizer, metrics, so);

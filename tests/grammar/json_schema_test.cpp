@@ -105,6 +105,20 @@ TEST(JsonSchema, RefsRecursionUnionsAndArrays) {
   EXPECT_FALSE(matches(merged, R"({"a":1})"));
 }
 
+TEST(JsonSchema, AnOptionalReasoningBlockBeforeTheAnswer) {
+  auto gbnf = json_schema_to_gbnf(json::parse(R"({"type":"object","properties":{"a":{"type":"integer"}},"required":["a"]})"));
+  ASSERT_TRUE(gbnf.ok());
+  auto g = Grammar::parse(with_optional_block(*gbnf, "<think>", "</think>"));
+  ASSERT_TRUE(g.ok()) << g.status().message();
+  auto grammar = std::make_shared<const Grammar>(std::move(g).value());
+  EXPECT_TRUE(matches(grammar, R"({"a":1})"));
+  EXPECT_TRUE(matches(grammar, "<think>\nhmm < </thi </think <<//think> ok \xE6\x97\xA5</think>\n{\"a\":2}"));
+  EXPECT_TRUE(matches(grammar, R"(<think></think>{"a":3})"));
+  EXPECT_FALSE(matches(grammar, R"(<think>x</think>y</think>{"a":1})"));  // the block ends at the first </think>
+  EXPECT_FALSE(matches(grammar, "<think>x</think>"));
+  EXPECT_FALSE(matches(grammar, R"({"a":1}<think></think>)"));
+}
+
 TEST(JsonSchema, UnsupportedKeywordsAreNamedWithTheirPath) {
   const std::pair<const char*, const char*> cases[] = {
       {R"({"type":"array","uniqueItems":true})", "uniqueItems"},

@@ -215,6 +215,31 @@ try {
   r1.proc.kill("SIGTERM");
 }
 
+// A Qwen3-like template: it knows <think> blocks but leaves opening one to the model.
+const qwen3Template = path.join(workdir, "qwen3-like.jinja");
+fs.writeFileSync(qwen3Template, "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}" +
+  "{% if add_generation_prompt %}<|im_start|>assistant\n{% if enable_thinking is defined and not enable_thinking %}<think>\n\n</think>\n\n{% endif %}{% endif %}");
+const q3 = await startServer(["--chat-template", qwen3Template]);
+try {
+  await check("a model free to open <think> may reason before a schema-constrained answer", async () => {
+    const schema = { type: "object", properties: { answer: { type: "integer", minimum: 0, maximum: 9 } }, required: ["answer"] };
+    const format = { type: "json_schema", json_schema: { name: "a", schema, strict: true } };
+    const validate = ajv.compile(schema);
+    // The '<' token pushed up, so that this random model opens the block.
+    const lt = (await (await fetch(q3.base + "/tokenize", { method: "POST", body: JSON.stringify({ content: "<" }) })).json()).tokens.at(-1);
+    for (let seed = 0; seed < 3; seed++) {
+      const r = await q3.client.chat.completions.create({ model: "x", messages, max_tokens: 60, seed, response_format: format, logit_bias: { [lt]: 100 } });
+      const m = r.choices[0].message;
+      assert.ok(m.reasoning_content?.length > 0, `no reasoning: ${JSON.stringify(m)}`);
+      assert.ok(validate(JSON.parse(m.content)), m.content);
+      const plain = await q3.client.chat.completions.create({ model: "x", messages, max_tokens: 60, seed, response_format: format });
+      assert.ok(validate(JSON.parse(plain.choices[0].message.content)), plain.choices[0].message.content);
+    }
+  });
+} finally {
+  q3.proc.kill("SIGTERM");
+}
+
 const kwargsTemplate = path.join(workdir, "kwargs.jinja");
 fs.writeFileSync(kwargsTemplate, "thinking={% if enable_thinking %}on{% else %}off{% endif %} effort={{ reasoning_effort }}|{% for m in messages %}{{ m.content }}{% endfor %}");
 const kw = await startServer(["--chat-template", kwargsTemplate]);
