@@ -12,6 +12,7 @@
 #include "grammar/json_schema.h"
 #include "grammar/matcher.h"
 #include "grammar/token_constraint.h"
+#include "server/constraint_vocabulary.h"
 #include "tokenizer/tokenizer.h"
 
 namespace osprey::cli {
@@ -60,11 +61,9 @@ void register_grammar(CLI::App& app) {
       if (!file.ok()) throw Failure{file.status().message()};
       auto tok = Tokenizer::from_gguf(*file);
       if (!tok.ok()) throw Failure{tok.status().message()};
-      std::vector<std::string> bytes(static_cast<size_t>((*tok)->vocab().size()));
-      for (int32_t id = 0; id < (*tok)->vocab().size(); ++id)
-        if (!(*tok)->vocab().is_end_of_generation(id)) bytes[static_cast<size_t>(id)] = (*tok)->token_bytes(id);
       const auto t1 = std::chrono::steady_clock::now();
-      grammar::TokenTrie trie(std::move(bytes));
+      const server::ConstraintVocabulary vocabulary = server::constraint_vocabulary(**tok);
+      const grammar::TokenTrie& trie = *vocabulary.trie;
       const double trie_ms = ms_since(t1);
       grammar::GrammarMasks masks(g);
       grammar::Matcher start(g);

@@ -56,9 +56,8 @@ ChatRequest parse_chat_request(const Fields& body) {
   out.messages = std::move(normalized).value();
 
   out.tools = parse_tools(body);
-  // tool_choice: 'none' keeps the tools out of the prompt. Forcing a call
-  // needs constrained decoding of the call, which osprey does not do yet, and
-  // a forced call that is not made would be a silent failure.
+  // tool_choice: 'none' keeps the tools out of the prompt; 'required' or a
+  // named function is enforced by constraining the reply to a call.
   if (const json* choice = body.get("tool_choice")) {
     if (choice->is_string()) {
       out.tool_choice = body.choice("tool_choice", {"none", "auto", "required"}, "auto");
@@ -70,7 +69,7 @@ ChatRequest parse_chat_request(const Fields& body) {
       out.tool_choice = "function";
       out.forced_function = fn->required_string("name");
     }
-    if (out.tool_choice != "none" && out.tool_choice != "auto" && out.tools.is_null())
+    if (out.tool_choice != "none" && out.tool_choice != "auto" && (out.tools.is_null() || out.tools.empty()))
       body.fail("tool_choice", "'tool_choice' asks for a tool call, but the request has no 'tools'");
     if (out.tool_choice == "function") {
       bool known = false;

@@ -63,6 +63,7 @@ struct Scheduler::Active {
   std::string held;  // text held back while it may begin a stop string
   std::string before_constraint;  // the reply so far, while the constraint waits for its trigger
   std::deque<int32_t> forced;     // tokens to emit next without sampling (the trigger, when time runs out)
+  std::vector<int32_t> trigger;   // the trigger and a paragraph break, as tokens (made once, when first needed)
   Clock::time_point last_token;
   bool finished = false;
 };
@@ -377,9 +378,9 @@ bool Scheduler::step() {
     if (a.req->constraint && !a.req->constraint_after.empty() && a.forced.empty()) {
       // Still in the reasoning: when only the answer's shortest completion
       // (and the trigger) still fit, the trigger is written for the model.
-      const std::vector<int32_t> trigger = tokenizer_.encode(a.req->constraint_after + "\n\n", false, true);
-      if (budget <= static_cast<int64_t>(a.req->constraint->min_remaining() + trigger.size()) + 2)
-        a.forced.assign(trigger.begin(), trigger.end());
+      if (a.trigger.empty()) a.trigger = tokenizer_.encode(a.req->constraint_after + "\n\n", false, true);
+      if (budget <= static_cast<int64_t>(a.req->constraint->min_remaining() + a.trigger.size()) + 2)
+        a.forced.assign(a.trigger.begin(), a.trigger.end());
     }
     if (!a.forced.empty()) {
       token = a.forced.front();

@@ -15,9 +15,9 @@
 #include "core/log.h"
 #include "grammar/grammar.h"
 #include "grammar/json_schema.h"
-#include "grammar/token_constraint.h"
 #include "kernels/dispatch.h"
 #include "models/model.h"
+#include "server/constraint_vocabulary.h"
 #include "server/http.h"
 #include "server/metrics.h"
 #include "server/openai_api.h"
@@ -32,7 +32,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// Everything that exists once the model has loaded.
 // Compiled grammars by their text, so a schema sent again is not compiled
 // again and its masks found so far are reused.
 class GrammarCache {
@@ -55,19 +54,16 @@ class GrammarCache {
   std::unordered_map<std::string, std::shared_ptr<grammar::GrammarMasks>> compiled_;
 };
 
+// Everything that exists once the model has loaded.
 struct Engine {
   std::unique_ptr<Model> model;
   std::shared_ptr<Tokenizer> tokenizer;
   std::optional<ChatTemplate> chat_template;
   std::unique_ptr<Scheduler> scheduler;
-  // Structured output: the vocabulary's bytes as a trie, the tokens that end
-  // a generation, and the grammars compiled so far.
-  std::shared_ptr<const grammar::TokenTrie> trie;
-  std::vector<int32_t> end_tokens;
+  // Structured output: the vocabulary as constraints see it, and the
+  // grammars compiled so far.
+  ConstraintVocabulary vocabulary;
   GrammarCache grammars;
-  // Control tokens whose text marks reasoning or tool calls, rendered into
-  // the reply when it is parsed (otherwise control tokens have no text).
-  std::vector<int32_t> marker_tokens;
 };
 
 class Api {
@@ -313,11 +309,11 @@ class Api {
       r->max_tokens = max_tokens;
       r->stop = settings.stop;
       r->top_logprobs = settings.top_logprobs;
-      if (constrained) r->constraint = std::make_shared<grammar::TokenConstraint>(constrained, e.trie, e.end_tokens);
+      if (constrained) r->constraint = std::make_shared<grammar::TokenConstraint>(constrained, e.vocabulary.trie, e.vocabulary.end_tokens);
       // A schema applies to the answer, so a reply that starts inside the
       // reasoning is constrained only once the reasoning is closed.
       if (constrained && format.starts_in_reasoning) r->constraint_after = "</think>";
-      if (parse_reply || constrained) r->render_tokens = e.marker_tokens;
+      if (parse_reply || constrained) r->render_tokens = e.vocabulary.marker_tokens;
       r->deadline = Clock::now() + std::chrono::seconds(opts_.request_timeout_s);
       reqs.push_back(r);
     }
@@ -348,7 +344,7 @@ class Api {
       // Chat replies of thinking or tool-calling formats are split up.
       std::unique_ptr<ReplyParser> parser;
       std::string reasoning;
-      json tool_calls = json::array();
+      json tool_calls = json::array();  // non-streaming replies
     };
     std::vector<Choice> choices(reqs.size());
     if (parse_reply)
@@ -371,7 +367,7 @@ class Api {
       }
     };
     auto finish_reason = [](const Choice& c, const std::string& reason) {
-      return !c.tool_calls.empty() && reason == "stop" ? std::string("tool_calls") : reason;
+      return c.parser && c.parser->tool_calls() > 0 && reason == "stop" ? std::string("tool_calls") : reason;
     };
     auto record_logprobs = [&](Choice& c, const Event& ev) {
       if (ev.token < 0 || !ev.has_token) return;
@@ -442,7 +438,6 @@ class Api {
               else {
                 auto both = call_deltas(d);
                 out.insert(out.end(), both.begin(), both.end());
-                c.tool_calls.push_back(d.index);
               }
             }
             if (out.empty() && !lp.is_null()) out.push_back(json::object());
@@ -571,25 +566,7 @@ Expected<std::unique_ptr<Engine>> load_engine(const ServeOptions& o, Metrics& me
     OSPREY_ASSIGN_OR_RETURN(ChatTemplate t, ChatTemplate::parse(source.str(), o.chat_template_file));
     e->chat_template = std::move(t);
   }
-  std::vector<std::string> bytes(static_cast<size_t>(e->tokenizer->vocab().size()));
-  for (int32_t id = 0; id < e->tokenizer->vocab().size(); ++id) {
-    // An end-of-generation token ends the reply whatever its text, so the
-    // grammar never offers it as text.
-    if (e->tokenizer->vocab().is_end_of_generation(id)) e->end_tokens.push_back(id);
-    else bytes[static_cast<size_t>(id)] = e->tokenizer->token_bytes(id);
-  }
-  std::vector<std::pair<int32_t, std::string>> bytes_of_markers;
-  for (const char* marker : {"<think>", "</think>", "<tool_call>", "</tool_call>", "[TOOL_CALLS]", "<|python_tag|>"}) {
-    const int32_t id = e->tokenizer->vocab().find(marker);
-    if (id >= 0 && e->tokenizer->token_bytes(id).empty() && !e->tokenizer->vocab().is_end_of_generation(id)) {
-      // A marker that is a control token is rendered into replies that are
-      // parsed or constrained, so a grammar may write it as its text.
-      e->marker_tokens.push_back(id);
-      bytes_of_markers.emplace_back(id, marker);
-    }
-  }
-  for (const auto& [id, text] : bytes_of_markers) bytes[static_cast<size_t>(id)] = text;
-  e->trie = std::make_shared<const grammar::TokenTrie>(std::move(bytes));
+  e->vocabulary = constraint_vocabulary(*e->tokenizer);
   SchedulerOptions so;
   so.max_queue = o.max_queue;
   e->scheduler = std::make_unique<Scheduler>(*e->model, *e->tokenizer, metrics, so);
