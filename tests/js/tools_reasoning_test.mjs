@@ -131,6 +131,9 @@ try {
     assert.equal((await unknown.json()).error.param, "tool_choice");
     const noTools = await fetch(chatml.base + "/v1/chat/completions", { method: "POST", body: JSON.stringify({ messages, tool_choice: "required" }) });
     assert.equal(noTools.status, 400);
+    const emptyTools = await fetch(chatml.base + "/v1/chat/completions", { method: "POST", body: JSON.stringify({ messages, tools: [], tool_choice: "required" }) });
+    assert.equal(emptyTools.status, 400);
+    assert.equal((await emptyTools.json()).error.param, "tool_choice");
     const badParams = await fetch(chatml.base + "/v1/chat/completions", { method: "POST", body: JSON.stringify({
       messages, tool_choice: "required", tools: [{ type: "function", function: { name: "f", parameters: { type: "object", properties: { x: { type: "string", format: "email" } } } } }] }) });
     assert.equal(badParams.status, 400);
