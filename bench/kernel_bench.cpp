@@ -185,17 +185,17 @@ void BM_Attention(benchmark::State& state, kernels::Isa isa) {
   std::vector<float> outs(n_queries * kDim), scores(n_queries * n_ctx);
   const float* q[kMaxQueries];
   float* out[kMaxQueries];
-  int64_t n_kv[kMaxQueries];
+  kernels::KvSpan spans[kMaxQueries];
   for (int i = 0; i < n_queries; ++i)
-    q[i] = qs.data() + i * kDim, out[i] = outs.data() + i * kDim, n_kv[i] = n_ctx - n_tokens + 1 + i / kHeads;
+    q[i] = qs.data() + i * kDim, out[i] = outs.data() + i * kDim, spans[i] = {0, n_ctx - n_tokens + 1 + i / kHeads};
   const kernels::KvView kv{k.data(), v.data(), kDim};
   const kernels::AttendGroupFn attend = kernels::attend_group_kernel(isa);
   for (auto _ : state) {
-    attend(q, n_queries, n_kv, kv, kDim, 0.125f, scores.data(), out);
+    attend(q, n_queries, spans, kv, kDim, kernels::AttendParams{0.125f}, scores.data(), out);
     benchmark::DoNotOptimize(outs.data());
   }
   int64_t positions = 0;
-  for (int i = 0; i < n_queries; ++i) positions += n_kv[i];
+  for (int i = 0; i < n_queries; ++i) positions += spans[i].end;
   state.SetItemsProcessed(state.iterations() * positions * kDim * 4);
 }
 

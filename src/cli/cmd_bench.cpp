@@ -45,14 +45,7 @@ struct Test {
 
 // Bytes generation reads per token apart from the KV cache: every matrix once
 // (the embedding contributes one row, unless it doubles as the output).
-double weight_bytes_per_token(const Model& m) {
-  const ModelWeights& w = m.weights();
-  auto bytes = [](const kernels::WeightMatrix& x) { return static_cast<double>(x.row_bytes) * x.n_out; };
-  double total = bytes(w.output) + static_cast<double>(w.tok_embd.row_bytes);
-  for (const LayerWeights& L : w.layers)
-    for (const auto* mat : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) total += bytes(*mat);
-  return total;
-}
+double weight_bytes_per_token(const Model& m) { return m.weights().bytes_per_token(); }
 
 std::vector<int32_t> bench_tokens(int64_t n, int64_t n_vocab) {
   std::vector<int32_t> t(n);

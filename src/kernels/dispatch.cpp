@@ -17,18 +17,19 @@ namespace osprey::kernels {
 #if defined(__x86_64__)
 namespace avx2 {
 DotFn dot_for(DType type);  // nullptr where there is no AVX2 kernel
-void attend_head(const float* q, const KvView& kv, int64_t n_kv, int head_dim, float scale, float* scores, float* out);
+void attend_one(const float* q, const KvView& kv, KvSpan span, int head_dim, const AttendParams& p, float* scores, float* out);
 void silu_mul(float* out, const float* gate, const float* up, int64_t n);  // elementwise_avx2.cpp
-void attend_group(const float* const* q, int n_q, const int64_t* n_kv, const KvView& kv, int head_dim, float scale,
-                  float* scores, float* const* out);
+void gelu_mul(float* out, const float* gate, const float* up, int64_t n);
+void attend_group(const float* const* q, int n_q, const KvSpan* spans, const KvView& kv, int head_dim,
+                  const AttendParams& p, float* scores, float* const* out);
 bool row_kernel_for(DType type, RowKernel& out);  // false where there is no AVX2 tile kernel
 bool packed_row_kernel_for(DType type, RowKernel& out);  // false where there is no repacked AVX2 kernel
 bool interleaved_row_kernel_for(DType type, RowKernel& out);  // rows in groups of 8; false where there is none
 }
 namespace avx512 {
-void attend_head(const float* q, const KvView& kv, int64_t n_kv, int head_dim, float scale, float* scores, float* out);
-void attend_group(const float* const* q, int n_q, const int64_t* n_kv, const KvView& kv, int head_dim, float scale,
-                  float* scores, float* const* out);  // attention_avx512.cpp
+void attend_one(const float* q, const KvView& kv, KvSpan span, int head_dim, const AttendParams& p, float* scores, float* out);
+void attend_group(const float* const* q, int n_q, const KvSpan* spans, const KvView& kv, int head_dim,
+                  const AttendParams& p, float* scores, float* const* out);  // attention_avx512.cpp
 bool row_kernel_for(DType type, RowKernel& out);  // false where there is no AVX-512 kernel
 bool interleaved_row_kernel_for(DType type, RowKernel& out);  // rows in groups of 16; false where there is none
 }
@@ -36,9 +37,9 @@ bool interleaved_row_kernel_for(DType type, RowKernel& out);  // rows in groups 
 #if defined(__aarch64__)
 namespace neon {
 DotFn dot_for(DType type);  // nullptr where there is no NEON kernel
-void attend_head(const float* q, const KvView& kv, int64_t n_kv, int head_dim, float scale, float* scores, float* out);
-void attend_group(const float* const* q, int n_q, const int64_t* n_kv, const KvView& kv, int head_dim, float scale,
-                  float* scores, float* const* out);
+void attend_one(const float* q, const KvView& kv, KvSpan span, int head_dim, const AttendParams& p, float* scores, float* out);
+void attend_group(const float* const* q, int n_q, const KvSpan* spans, const KvView& kv, int head_dim,
+                  const AttendParams& p, float* scores, float* const* out);
 }
 #endif
 
@@ -144,22 +145,22 @@ Isa active_isa() {
   return isa;
 }
 
-SiluMulFn silu_mul_kernel(Isa isa) {
+GatedFn gated_kernel(Activation act, Isa isa) {
 #if defined(__x86_64__)
-  if (isa == Isa::kAvx2 || isa == Isa::kAvx512) return avx2::silu_mul;
+  if (isa == Isa::kAvx2 || isa == Isa::kAvx512) return act == Activation::kGelu ? avx2::gelu_mul : avx2::silu_mul;
 #endif
   (void)isa;
-  return silu_mul;
+  return act == Activation::kGelu ? gelu_mul : silu_mul;
 }
 
 AttendFn attend_kernel(Isa isa) {
 #if defined(__x86_64__)
-  if (isa == Isa::kAvx512) return avx512::attend_head;
-  if (isa == Isa::kAvx2) return avx2::attend_head;
+  if (isa == Isa::kAvx512) return avx512::attend_one;
+  if (isa == Isa::kAvx2) return avx2::attend_one;
 #elif defined(__aarch64__)
-  if (isa == Isa::kNeon) return neon::attend_head;
+  if (isa == Isa::kNeon) return neon::attend_one;
 #endif
-  return attend_head;
+  return attend_one;
 }
 
 AttendGroupFn attend_group_kernel(Isa isa) {

@@ -90,16 +90,16 @@ RowKernel row_kernel(DType type, Isa isa);
 RowKernel packed_row_kernel(DType type, Isa isa, int64_t n_rows);
 
 // Attention of one query head (see ops.h), at a level.
-using AttendFn = void (*)(const float* q, const KvView& kv, int64_t n_kv, int head_dim, float scale, float* scores,
-                          float* out);
+using AttendFn = void (*)(const float* q, const KvView& kv, KvSpan span, int head_dim, const AttendParams& p,
+                          float* scores, float* out);
 AttendFn attend_kernel(Isa isa);
-using AttendGroupFn = void (*)(const float* const* q, int n_q, const int64_t* n_kv, const KvView& kv, int head_dim,
-                               float scale, float* scores, float* const* out);
+using AttendGroupFn = void (*)(const float* const* q, int n_q, const KvSpan* spans, const KvView& kv, int head_dim,
+                               const AttendParams& p, float* scores, float* const* out);
 AttendGroupFn attend_group_kernel(Isa isa);
 
-// out[i] = silu(gate[i]) * up[i] (see ops.h), at a level.
-using SiluMulFn = void (*)(float* out, const float* gate, const float* up, int64_t n);
-SiluMulFn silu_mul_kernel(Isa isa);
+// out[i] = act(gate[i]) * up[i] (silu_mul, gelu_mul in ops.h), at a level.
+using GatedFn = void (*)(float* out, const float* gate, const float* up, int64_t n);
+GatedFn gated_kernel(Activation act, Isa isa);
 
 // The level in use: the best available, unless OSPREY_ISA=scalar|avx2|avx512|neon asks
 // for another (tests and comparisons).

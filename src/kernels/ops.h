@@ -15,6 +15,13 @@ void rmsnorm(float* out, const float* x, const float* w, int64_t n, float eps);
 // out[i] = silu(gate[i]) * up[i]. out may alias either input.
 void silu_mul(float* out, const float* gate, const float* up, int64_t n);
 
+// out[i] = gelu(gate[i]) * up[i], GELU in its tanh form (Gemma):
+// gelu(g) = g/2 * (1 + tanh(sqrt(2/pi) * (g + 0.044715 g^3))). out may alias either input.
+void gelu_mul(float* out, const float* gate, const float* up, int64_t n);
+
+// The gate of a gated feed-forward block: silu (Llama, Qwen, Phi) or gelu (Gemma).
+enum class Activation { kSilu, kGelu };
+
 // In-place softmax over n values.
 void softmax(float* x, int64_t n);
 
@@ -28,14 +35,15 @@ enum class RopeStyle {
 
 // Rotary embedding applied in place to `n_heads` heads of `head_dim` values
 // laid out back to back. Only the first rope_dim values of each head rotate.
-// theta_i = pos * base^(-2i/rope_dim) / freq_factor[i] / linear_scale.
-// freq_factors may be null (all 1).
+// theta_i = pos * base^(-2i/rope_dim) / freq_factor[i] / linear_scale, and
+// the rotated pair is multiplied by attn_factor. freq_factors may be null (all 1).
 struct RopeParams {
   RopeStyle style = RopeStyle::kInterleaved;
   int rope_dim = 0;
   float freq_base = 10000.0f;
   float linear_scale = 1.0f;
   const float* freq_factors = nullptr;  // [rope_dim / 2]
+  float attn_factor = 1.0f;  // scales the rotated values (LongRoPE's magnitude correction); 1 leaves them
 };
 void rope(float* x, int n_heads, int head_dim, int64_t pos, const RopeParams& p);
 
@@ -70,26 +78,51 @@ inline int64_t kv_storage_row(const KvView& kv, int64_t t) {
   return kv.blocks == nullptr ? t : static_cast<int64_t>(kv.blocks[t / kv.block_size]) * kv.block_size + t % kv.block_size;
 }
 
-// Causal attention of one query head over positions [0, n_kv) of one KV head:
-// softmax(q·K * scale)·V with q rounded to fp16 (to meet the fp16 keys) and
+// Positions [begin, end) of the cache that one query sees. Causal attention
+// ends just past the query's own position; a sliding window also begins
+// late (Gemma's local layers, Mistral's window).
+struct KvSpan {
+  int64_t begin = 0, end = 0;
+};
+
+// How scores become weights. s = q.k * scale; with softcap > 0 it is then
+// squashed to softcap * tanh(s / softcap) (Gemma 2). With sinks, query i's
+// softmax denominator also counts e^sinks[i], a learned "attend to nothing"
+// logit (gpt-oss), so its weights may sum to less than one.
+struct AttendParams {
+  float scale = 1.0f;
+  float softcap = 0.0f;
+  const float* sinks = nullptr;  // [n_q] or null
+};
+
+// Attention of one query head over positions `span` of one KV head:
+// softmax(q.K * scale).V with q rounded to fp16 (to meet the fp16 keys) and
 // the rest in fp32 or wider. The fast kernels are flash-style (tiles of
 // positions, an online softmax) and leave `scores` untouched; they agree with
-// this definition to rounding.
+// this definition to rounding. A query that sees no position gets zeros.
 //   q:      [head_dim]
-//   scores: scratch of n_kv floats
+//   scores: scratch of span.end floats
 //   out:    [head_dim]
-void attend_head(const float* q, const KvView& kv, int64_t n_kv, int head_dim, float scale, float* scores, float* out);
+void attend_one(const float* q, const KvView& kv, KvSpan span, int head_dim, const AttendParams& p, float* scores,
+                float* out);
+// The common case: causal over [0, n_kv), plain scale.
+inline void attend_head(const float* q, const KvView& kv, int64_t n_kv, int head_dim, float scale, float* scores,
+                        float* out) {
+  AttendParams p;
+  p.scale = scale;
+  attend_one(q, kv, KvSpan{0, n_kv}, head_dim, p, scores, out);
+}
 
 // Several queries over the same KV head at once: the heads of a
 // grouped-query group, for one or more tokens of a sequence. Each K and V row
 // is read once for all of them instead of once per query, which is what keeps
-// long prompts from falling off a cliff. Query i sees positions [0, n_kv[i]),
-// and its result is bit for bit what attend_head gives it alone, whatever
-// queries share the call.
+// long prompts from falling off a cliff. Query i sees spans[i] (and, with
+// sinks, p.sinks[i]), and its result is bit for bit what it gets alone,
+// whatever queries share the call.
 //   q[i], out[i]: [head_dim] each, i < n_q <= kMaxGroupQueries
-//   scores:       scratch of n_q * max(n_kv) floats
+//   scores:       scratch of n_q * max(end) floats
 constexpr int kMaxGroupQueries = 64;
-void attend_group(const float* const* q, int n_q, const int64_t* n_kv, const KvView& kv, int head_dim, float scale,
-                  float* scores, float* const* out);
+void attend_group(const float* const* q, int n_q, const KvSpan* spans, const KvView& kv, int head_dim,
+                  const AttendParams& p, float* scores, float* const* out);
 
 }  // namespace osprey::kernels

@@ -1,5 +1,7 @@
 #include "models/model.h"
 
+#include "models/family.h"
+
 #include <algorithm>
 
 namespace osprey {
@@ -31,7 +33,13 @@ Expected<std::unique_ptr<Model>> Model::from_file(GgufFile file, const ModelOpti
   m->pool_ = std::make_unique<ThreadPool>(threads);
   OSPREY_ASSIGN_OR_RETURN(m->weights_, ModelWeights::bind(m->file_, m->config_, isa, *m->pool_));
   m->attend_group_ = kernels::attend_group_kernel(isa);
-  m->silu_mul_ = kernels::silu_mul_kernel(isa);
+  m->gated_ = kernels::gated_kernel(m->config_.activation, isa);
+  const ModelWeights& mw = m->weights_;
+  // LongRoPE: the long factors once the context passes the original one.
+  if (!mw.rope_freq_factors.empty()) m->rope_factors_ = mw.rope_freq_factors.data();
+  else if (!mw.rope_factors_long.empty() && m->config_.n_ctx_orig > 0 && m->n_ctx_ > m->config_.n_ctx_orig)
+    m->rope_factors_ = mw.rope_factors_long.data();
+  else if (!mw.rope_factors_short.empty()) m->rope_factors_ = mw.rope_factors_short.data();
 
   const ModelConfig& c = m->config_;
   const int64_t q_dim = c.n_head * c.head_dim, kv_dim = c.n_head_kv * c.head_dim, nb = m->n_batch_;
@@ -40,6 +48,7 @@ Expected<std::unique_ptr<Model>> Model::from_file(GgufFile file, const ModelOpti
   m->cache_ = KvCache(c.n_layer, kv_blocks, kv_dim);
   m->prefix_cache_ = options.prefix_cache;
   m->seqs_.resize(options.n_seq_max);
+  m->block_tables_.resize(options.n_seq_max);
   for (Sequence& s : m->seqs_) {
     // Reserved up front so that decoding never allocates.
     s.blocks.reserve(blocks_per_seq);
@@ -51,8 +60,10 @@ Expected<std::unique_ptr<Model>> Model::from_file(GgufFile file, const ModelOpti
   w.k.resize(nb * kv_dim);
   w.v.resize(nb * kv_dim);
   w.att.resize(nb * q_dim);
-  w.gate.resize(nb * c.n_ff);
-  w.up.resize(nb * c.n_ff);
+  int64_t n_ff = 0;
+  for (const LayerWeights& L : m->weights_.layers) n_ff = std::max(n_ff, L.ffn.gate.n_out);
+  w.gate.resize(nb * n_ff);
+  w.up.resize(nb * n_ff);
   w.proj.resize(nb * c.n_embd);
   w.logits.resize(options.n_seq_max * c.n_vocab);
   w.tokens.resize(nb);
@@ -65,15 +76,7 @@ Expected<std::unique_ptr<Model>> Model::from_file(GgufFile file, const ModelOpti
   w.scores.resize(threads * m->att_tokens_ * std::min<int64_t>(group, kernels::kMaxGroupQueries) * m->n_ctx_);
   w.att_runs.resize(nb + 1);
   w.embd_row.resize(m->weights_.tok_embd.row_bytes);
-  const kernels::WeightMatrix* output[1] = {&m->weights_.output};
-  int64_t act = kernels::norm_matmul_group_scratch_bytes(output, 1, options.n_seq_max, threads);
-  for (const LayerWeights& L : m->weights_.layers) {
-    const kernels::WeightMatrix* qkv[3] = {&L.wq, &L.wk, &L.wv};
-    const kernels::WeightMatrix* gate_up[2] = {&L.w_gate, &L.w_up};
-    act = std::max({act, kernels::norm_matmul_group_scratch_bytes(qkv, 3, nb, threads),
-                    kernels::norm_matmul_group_scratch_bytes(gate_up, 2, nb, threads),
-                    kernels::matmul_scratch_bytes(L.wo, nb), kernels::matmul_scratch_bytes(L.w_down, nb)});
-  }
+  const int64_t act = blocks_scratch_bytes(m->weights_, nb, options.n_seq_max, threads);
   w.act.resize(act);
   return m;
 }
@@ -139,7 +142,7 @@ Expected<const float*> Model::eval_batch(const BatchItem* items, size_t count) {
         offset = 0;
       }
     }
-    forward_batch(w.tokens.data(), rows, outs, logits);
+    forward_batch(rows, outs, logits);
     logits += outs * config_.n_vocab;
     w.out_rows.clear();
   }
@@ -150,6 +153,14 @@ Expected<const float*> Model::eval_batch(const BatchItem* items, size_t count) {
     if (prefix_cache_) publish_full_blocks(s);
   }
   return static_cast<const float*>(w.logits.data());
+}
+
+void Model::forward_batch(int64_t n, int64_t n_out, float* logits) {
+  for (size_t s = 0; s < seqs_.size(); ++s) block_tables_[s] = seqs_[s].blocks.data();
+  Pass pass{config_,   weights_, ws_, *pool_, cache_, block_tables_, attend_group_, gated_, rope_factors_,
+            att_tokens_, n_ctx_,  tracer_, n,    n_out,  logits};
+  const TraceSpan span(tracer_, "forward", -1, n);
+  config_.family->forward(pass);
 }
 
 int64_t Model::blocks_needed(int seq, int64_t n) const {

@@ -1,6 +1,9 @@
-// A loaded model ready to evaluate tokens: the mapped file, its config and
-// weights, a paged KV cache shared by up to n_seq_max sequences, and all
-// activation buffers, sized once at load so that evaluation allocates nothing.
+// A loaded model ready to evaluate tokens: the runtime around a family's
+// forward pass. It holds the mapped file, the config and weights, a paged KV
+// cache shared by up to n_seq_max sequences, and all activation buffers,
+// sized once at load so that evaluation allocates nothing; it packs the
+// tokens of a batch into passes and hands each to the family
+// (models/family.h), which computes it from the shared blocks.
 //
 // Sequences are numbered slots [0, n_seq_max). One forward pass can carry
 // tokens of several sequences (continuous batching); every row is computed
@@ -17,6 +20,7 @@
 #include "core/trace.h"
 #include "formats/gguf.h"
 #include "kernels/dispatch.h"
+#include "models/blocks.h"
 #include "models/kv_cache.h"
 #include "models/model_config.h"
 #include "models/model_weights.h"
@@ -40,25 +44,6 @@ struct BatchItem {
   const int32_t* tokens = nullptr;
   int64_t n = 0;
   bool logits = true;
-};
-
-// Activation buffers for up to n_batch tokens. Shapes per token row.
-struct Workspace {
-  std::vector<float> x;       // [n_batch, n_embd] residual stream
-  std::vector<float> q;       // [n_batch, n_head * head_dim]
-  std::vector<float> k, v;    // [n_batch, n_head_kv * head_dim]
-  std::vector<float> att;     // [n_batch, n_head * head_dim]
-  std::vector<float> gate, up;  // [n_batch, n_ff]
-  std::vector<float> proj;    // [n_batch, n_embd] output of wo / w_down
-  std::vector<float> logits;  // [n_seq_max, n_vocab]
-  std::vector<int32_t> tokens;    // [n_batch] token of each row
-  std::vector<int32_t> tok_seq;   // [n_batch] sequence of each row
-  std::vector<int64_t> tok_pos;   // [n_batch] position of each row
-  std::vector<int64_t> out_rows;  // rows whose logits are wanted
-  std::vector<float> scores;  // [n_threads, att_tokens * group, n_ctx] attention scratch
-  std::vector<int64_t> att_runs;  // [n_batch + 1] first row of each attention run
-  std::vector<uint8_t> act;   // encoded activations for matmul
-  std::vector<uint8_t> embd_row;  // [row_bytes of token_embd] a looked-up row in the file's layout
 };
 
 class Model {
@@ -113,9 +98,9 @@ class Model {
 
   Model() = default;
   // Rows [0, n) of the workspace: tokens with tok_seq/tok_pos set, KV blocks
-  // in place; n <= n_batch. Leaves the wanted rows' logits in ws_.logits.
-  void forward_batch(const int32_t* tokens, int64_t n, int64_t n_out, float* logits);
-  void compute_logits(int64_t n_out, float* logits);
+  // in place; n <= n_batch. The family's forward pass leaves the wanted
+  // rows' logits in `logits`.
+  void forward_batch(int64_t n, int64_t n_out, float* logits);
   Status grow_blocks(Sequence& s, int64_t n_positions);
   void publish_full_blocks(Sequence& s);
 
@@ -126,7 +111,9 @@ class Model {
   KvCache cache_;
   Workspace ws_;
   kernels::AttendGroupFn attend_group_ = nullptr;  // chosen with the matrix kernels
-  kernels::SiluMulFn silu_mul_ = nullptr;
+  kernels::GatedFn gated_ = nullptr;
+  const float* rope_factors_ = nullptr;            // the rope frequency factors in use, if any
+  std::vector<const int32_t*> block_tables_;       // [n_seq_max] for each pass
   int64_t att_tokens_ = 1;  // tokens of one sequence per attention task
   Tracer* tracer_ = nullptr;
   int64_t n_ctx_ = 0;

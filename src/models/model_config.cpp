@@ -1,25 +1,13 @@
 #include "models/model_config.h"
 
+#include "models/family.h"
+
 #include <cmath>
 #include <cstdio>
 
 namespace osprey {
 
 namespace {
-
-struct ArchTraits {
-  const char* name;
-  kernels::RopeStyle rope_style;
-};
-
-// Families built by the llama-style block (models/llama.cpp). What differs
-// between them (biases, tied output, rope factors) follows from the tensors
-// present; only the rotary pairing is a property of the family.
-constexpr ArchTraits kArchs[] = {
-    {"llama", kernels::RopeStyle::kInterleaved},
-    {"mistral", kernels::RopeStyle::kInterleaved},
-    {"qwen2", kernels::RopeStyle::kNeox},
-};
 
 Status read_field(const GgufFile& f, const std::string& key, bool required, int64_t& out) {
   auto v = required ? f.get_int(key) : f.get_int(key, out);
@@ -47,7 +35,7 @@ std::string show(double v) {
 const std::vector<std::string>& supported_architectures() {
   static const std::vector<std::string> names = [] {
     std::vector<std::string> n;
-    for (const auto& a : kArchs) n.push_back(a.name);
+    for (const Family* f : all_families()) n.push_back(f->arch);
     return n;
   }();
   return names;
@@ -57,15 +45,13 @@ Expected<ModelConfig> ModelConfig::from_gguf(const GgufFile& file) {
   ModelConfig c;
   OSPREY_ASSIGN_OR_RETURN(c.arch, file.get_string("general.architecture"));
   OSPREY_ASSIGN_OR_RETURN(c.name, file.get_string("general.name", ""));
-  const ArchTraits* traits = nullptr;
-  for (const auto& a : kArchs)
-    if (c.arch == a.name) traits = &a;
-  if (traits == nullptr) {
+  c.family = find_family(c.arch);
+  if (c.family == nullptr) {
     std::string list;
     for (const std::string& a : supported_architectures()) list += (list.empty() ? "" : ", ") + a;
     return Unsupported(file.path() + ": architecture '" + c.arch + "' is not supported (supported: " + list + ")");
   }
-  c.rope_style = traits->rope_style;
+  c.rope_style = c.family->rope_style;
   const std::string prefix = c.arch + ".";
 #define OSPREY_READ_FIELD(type, member, key, required, def) \
   OSPREY_TRY(read_field(file, prefix + key, required, c.member));
@@ -104,8 +90,19 @@ Expected<ModelConfig> ModelConfig::from_gguf(const GgufFile& file) {
   } else if (c.rope_scaling_type == "none") {
     c.rope_scale_linear = 1.0;
   } else {
-    return Unsupported(file.path() + ": rope scaling type '" + c.rope_scaling_type + "' is not supported yet");
+    return Unsupported(file.path() + ": rope scaling type '" + c.rope_scaling_type +
+                       "' is not supported yet (osprey runs none and linear, and LongRoPE factor tensors)");
   }
+  if (!(c.rope_attn_factor > 0) || !std::isfinite(c.rope_attn_factor) || c.rope_attn_factor > 16)
+    return bad("rope.scaling.attn_factor " + show(c.rope_attn_factor) + " is out of range");
+  if (!in_range(c.n_swa, 0, 1 << 24)) return bad("attention.sliding_window " + show(c.n_swa) + " is out of range");
+  for (double cap : {c.attn_softcap, c.final_softcap})
+    if (!(cap >= 0) || !std::isfinite(cap)) return bad("a logit soft-cap must be a finite value >= 0");
+
+  // Every layer alike unless the family says otherwise.
+  c.layers.assign(c.n_layer, LayerConfig{0, c.rope_freq_base, c.rope_scale_linear});
+  c.attn_scale = 1.0 / std::sqrt(static_cast<double>(c.head_dim));
+  OSPREY_TRY(c.family->configure(file, c));
   return c;
 }
 
@@ -117,7 +114,38 @@ std::vector<std::pair<std::string, std::string>> ModelConfig::describe() const {
 #undef OSPREY_DESCRIBE_FIELD
   out.emplace_back("rope_scaling", rope_scaling_type);
   out.emplace_back("rope_style", rope_style == kernels::RopeStyle::kNeox ? "neox" : "interleaved");
+  out.emplace_back("activation", activation == kernels::Activation::kGelu ? "gelu (tanh)" : "silu");
+  if (embd_scale != 1.0) out.emplace_back("embedding_scale", show(embd_scale));
+  out.emplace_back("attention_scale", show(attn_scale));
+  out.emplace_back("layers", layer_summary());
   return out;
+}
+
+std::string ModelConfig::layer_summary() const {
+  // Runs of identical layers, e.g. "5 x window 512 (rope 10000), 1 x global (rope 1e+06), ..." collapsed by kind.
+  int64_t global = 0, windowed = 0;
+  for (const LayerConfig& l : layers) (l.window > 0 ? windowed : global) += 1;
+  std::string s;
+  if (global > 0) {
+    s += std::to_string(global) + " global";
+    for (const LayerConfig& l : layers)
+      if (l.window == 0) {
+        s += " (rope base " + show(l.rope_base) + (l.rope_scale != 1.0 ? ", scale " + show(l.rope_scale) : "") + ")";
+        break;
+      }
+  }
+  if (windowed > 0) {
+    for (const LayerConfig& l : layers)
+      if (l.window > 0) {
+        s += (s.empty() ? "" : ", ") + std::to_string(windowed) + " sliding-window of " + std::to_string(l.window) +
+             " (rope base " + show(l.rope_base) + ")";
+        break;
+      }
+    // The pattern, as a string of G (global) and W (window) per layer.
+    s += ": ";
+    for (const LayerConfig& l : layers) s += l.window > 0 ? 'W' : 'G';
+  }
+  return s;
 }
 
 }  // namespace osprey

@@ -1,5 +1,7 @@
 // Hyperparameters of a model, read from GGUF metadata. One field list drives
-// parsing, validation and printing, so a new field is one line.
+// parsing, validation and printing, so a new field is one line. What varies
+// by layer (sliding window or global attention, rope base) is kept per layer,
+// filled in by the model's family (models/family.h).
 #pragma once
 
 #include <cstdint>
@@ -12,37 +14,61 @@
 
 namespace osprey {
 
+struct Family;
+
 // X(type, member, gguf key suffix after "<arch>.", required, default)
-#define OSPREY_MODEL_CONFIG_FIELDS(X)                                  \
-  X(int64_t, n_ctx_train, "context_length", true, 0)                   \
-  X(int64_t, n_embd, "embedding_length", true, 0)                      \
-  X(int64_t, n_layer, "block_count", true, 0)                          \
-  X(int64_t, n_ff, "feed_forward_length", true, 0)                     \
-  X(int64_t, n_head, "attention.head_count", true, 0)                  \
-  X(int64_t, n_head_kv, "attention.head_count_kv", false, 0)           \
-  X(int64_t, head_dim, "attention.key_length", false, 0)               \
-  X(int64_t, head_dim_v, "attention.value_length", false, 0)           \
-  X(int64_t, rope_dim, "rope.dimension_count", false, 0)               \
-  X(double, rope_freq_base, "rope.freq_base", false, 10000.0)          \
-  X(double, rope_scale_linear, "rope.scaling.factor", false, 1.0)      \
-  X(double, norm_eps, "attention.layer_norm_rms_epsilon", false, 1e-5) \
+#define OSPREY_MODEL_CONFIG_FIELDS(X)                                         \
+  X(int64_t, n_ctx_train, "context_length", true, 0)                          \
+  X(int64_t, n_embd, "embedding_length", true, 0)                             \
+  X(int64_t, n_layer, "block_count", true, 0)                                 \
+  X(int64_t, n_ff, "feed_forward_length", true, 0)                            \
+  X(int64_t, n_head, "attention.head_count", true, 0)                         \
+  X(int64_t, n_head_kv, "attention.head_count_kv", false, 0)                  \
+  X(int64_t, head_dim, "attention.key_length", false, 0)                      \
+  X(int64_t, head_dim_v, "attention.value_length", false, 0)                  \
+  X(int64_t, rope_dim, "rope.dimension_count", false, 0)                      \
+  X(double, rope_freq_base, "rope.freq_base", false, 10000.0)                 \
+  X(double, rope_scale_linear, "rope.scaling.factor", false, 1.0)             \
+  X(double, rope_attn_factor, "rope.scaling.attn_factor", false, 1.0)         \
+  X(int64_t, n_ctx_orig, "rope.scaling.original_context_length", false, 0)    \
+  X(double, norm_eps, "attention.layer_norm_rms_epsilon", false, 1e-5)        \
+  X(int64_t, n_swa, "attention.sliding_window", false, 0)                     \
+  X(double, attn_softcap, "attn_logit_softcapping", false, 0.0)               \
+  X(double, final_softcap, "final_logit_softcapping", false, 0.0)             \
   X(int64_t, n_vocab, "vocab_size", false, 0)
+
+// What one layer does differently from the others.
+struct LayerConfig {
+  int64_t window = 0;       // 0: attends to every earlier position; else to the last `window` (itself included)
+  double rope_base = 0;     // rotary base frequency
+  double rope_scale = 1.0;  // linear position scaling (positions are divided by it)
+};
 
 struct ModelConfig {
   std::string arch;  // general.architecture
   std::string name;  // general.name, if any
+  const Family* family = nullptr;
 #define OSPREY_DECLARE_FIELD(type, member, key, required, def) type member = def;
   OSPREY_MODEL_CONFIG_FIELDS(OSPREY_DECLARE_FIELD)
 #undef OSPREY_DECLARE_FIELD
   std::string rope_scaling_type = "none";
   kernels::RopeStyle rope_style = kernels::RopeStyle::kInterleaved;
 
+  // Set by the family.
+  kernels::Activation activation = kernels::Activation::kSilu;
+  double embd_scale = 1.0;  // the looked-up embedding is multiplied by it (Gemma: sqrt(n_embd))
+  double attn_scale = 0;    // scores are q.k * attn_scale (default 1/sqrt(head_dim))
+  std::vector<LayerConfig> layers;
+
   // Reads and validates every field; defaults derived fields (head counts,
-  // head size) the way the format's writers intend.
+  // head size) the way the format's writers intend, then lets the family
+  // fill in what it decides.
   static Expected<ModelConfig> from_gguf(const GgufFile& file);
 
-  // "name = value" lines, in field-list order.
+  // "name = value" lines, in field-list order, then the layer structure.
   std::vector<std::pair<std::string, std::string>> describe() const;
+  // One line: how many layers attend globally and how many through a window.
+  std::string layer_summary() const;
 };
 
 // The architecture names osprey runs, for error messages and --help.

@@ -1,5 +1,9 @@
 #include "models/model_weights.h"
 
+#include <numeric>
+
+#include "models/family.h"
+
 namespace osprey {
 
 namespace {
@@ -16,8 +20,10 @@ class Binder {
 
   // A 2-D weight matrix with dims {n_in, n_out}. With `repackable`, it may
   // get a kernel that wants the rows in its own layout (done by repack()).
+  // `cuts`: the row counts of the parts a fused matrix is split into; the
+  // kernel's row groups must divide each, or the rows stay as stored.
   Status matrix(const std::string& name, int64_t n_in, int64_t n_out, kernels::WeightMatrix& out,
-                bool repackable = true) {
+                bool repackable, const std::vector<int64_t>& cuts) {
     const GgufTensorInfo* t = file_.find_tensor(name);
     if (t == nullptr) return CorruptFile(file_.path() + ": tensor '" + name + "' is missing");
     OSPREY_TRY(check_shape(*t, {n_in, n_out}));
@@ -26,18 +32,18 @@ class Binder {
       return Unsupported(file_.path() + ": tensor '" + name + "' has type " + dtype_name(t->type) +
                          ", which osprey cannot compute with yet (it runs " +
                          supported_dtype_names() + ")");
-    const kernels::RowKernel k = repackable ? kernels::packed_row_kernel(t->type, isa_, n_out) : kernels::row_kernel(t->type, isa_);
+    int64_t group_rows = n_out;  // the largest row count every part is a multiple of
+    for (int64_t c : cuts) group_rows = std::gcd(group_rows, c);
+    const kernels::RowKernel k =
+        repackable ? kernels::packed_row_kernel(t->type, isa_, group_rows) : kernels::row_kernel(t->type, isa_);
     out = {t->data, ops, k, n_in, n_out, quant_row_bytes(*ops, n_in)};
     return Status::Ok();
   }
 
   // A 1-D vector of n floats; converted from whatever type it is stored in.
-  Status vector(const std::string& name, int64_t n, std::vector<float>& out, bool optional = false) {
+  Status vector(const std::string& name, int64_t n, std::vector<float>& out) {
     const GgufTensorInfo* t = file_.find_tensor(name);
-    if (t == nullptr) {
-      if (optional) return Status::Ok();
-      return CorruptFile(file_.path() + ": tensor '" + name + "' is missing");
-    }
+    if (t == nullptr) return CorruptFile(file_.path() + ": tensor '" + name + "' is missing");
     OSPREY_TRY(check_shape(*t, {n}));
     const QuantOps* ops = quant_ops(t->type);
     if (ops == nullptr) return Unsupported(file_.path() + ": tensor '" + name + "' has unsupported type " + dtype_name(t->type));
@@ -92,45 +98,95 @@ Status repack(std::vector<kernels::WeightMatrix*> mats, ModelWeights& w, ThreadP
 
 }  // namespace
 
+void list_embedding_and_head(const ModelConfig& c, ModelWeights& w, TensorList& list) {
+  // An embedding that is only looked up keeps the file's layout. One that is
+  // also the output matrix is repacked like the other matrices, and lookups
+  // unpack its rows one at a time (blocks.cpp, embed).
+  w.tied_output = !list.has("output.weight");
+  list.matrix("token_embd.weight", c.n_embd, c.n_vocab, &w.tok_embd, false, /*repackable=*/w.tied_output);
+  list.vector("output_norm.weight", c.n_embd, &w.output_norm);
+  if (!w.tied_output) list.matrix("output.weight", c.n_embd, c.n_vocab, &w.output);
+}
+
 Expected<ModelWeights> ModelWeights::bind(const GgufFile& file, const ModelConfig& c, kernels::Isa isa,
                                           ThreadPool& pool) {
   ModelWeights w;
-  Binder b(file, isa);
-  const int64_t q_dim = c.n_head * c.head_dim, kv_dim = c.n_head_kv * c.head_dim;
-  // An embedding that is only looked up keeps the file's layout. One that is
-  // also the output matrix is repacked like the other matrices, and lookups
-  // unpack its rows one at a time (Model::forward_batch).
-  w.tied_output = !b.has("output.weight");
-  OSPREY_TRY(b.matrix("token_embd.weight", c.n_embd, c.n_vocab, w.tok_embd, /*repackable=*/w.tied_output));
-  OSPREY_TRY(b.vector("output_norm.weight", c.n_embd, w.output_norm));
-  if (w.tied_output) w.output = w.tok_embd;
-  else OSPREY_TRY(b.matrix("output.weight", c.n_embd, c.n_vocab, w.output));
-  OSPREY_TRY(b.vector("rope_freqs.weight", c.rope_dim / 2, w.rope_freq_factors, /*optional=*/true));
-
   w.layers.resize(c.n_layer);
-  for (int64_t i = 0; i < c.n_layer; ++i) {
-    LayerWeights& L = w.layers[i];
-    const std::string p = "blk." + std::to_string(i) + ".";
-    OSPREY_TRY(b.vector(p + "attn_norm.weight", c.n_embd, L.attn_norm));
-    OSPREY_TRY(b.matrix(p + "attn_q.weight", c.n_embd, q_dim, L.wq));
-    OSPREY_TRY(b.matrix(p + "attn_k.weight", c.n_embd, kv_dim, L.wk));
-    OSPREY_TRY(b.matrix(p + "attn_v.weight", c.n_embd, kv_dim, L.wv));
-    OSPREY_TRY(b.matrix(p + "attn_output.weight", q_dim, c.n_embd, L.wo));
-    OSPREY_TRY(b.vector(p + "attn_q.bias", q_dim, L.bq, true));
-    OSPREY_TRY(b.vector(p + "attn_k.bias", kv_dim, L.bk, true));
-    OSPREY_TRY(b.vector(p + "attn_v.bias", kv_dim, L.bv, true));
-    OSPREY_TRY(b.vector(p + "ffn_norm.weight", c.n_embd, L.ffn_norm));
-    OSPREY_TRY(b.matrix(p + "ffn_gate.weight", c.n_embd, c.n_ff, L.w_gate));
-    OSPREY_TRY(b.matrix(p + "ffn_up.weight", c.n_embd, c.n_ff, L.w_up));
-    OSPREY_TRY(b.matrix(p + "ffn_down.weight", c.n_ff, c.n_embd, L.w_down));
+  TensorList list(&file);
+  c.family->tensors(c, w, list);
+  Binder b(file, isa);
+  for (TensorSpec& s : list.specs()) {
+    if (s.optional && !b.has(s.name)) continue;
+    s.present = true;
+    if (s.vector != nullptr) {
+      OSPREY_TRY(b.vector(s.name, s.dims[0], *s.vector));
+      continue;
+    }
+    // Parts of a fused matrix must start on the repacked kernel's row groups.
+    std::vector<int64_t> cuts;
+    for (const auto& part : s.parts) cuts.push_back(part.n_rows);
+    OSPREY_TRY(b.matrix(s.name, s.dims[0], s.dims[1], s.whole, s.repackable, cuts));
+  }
+  // Bound tensors the list does not name would be silently ignored weights:
+  // a file of this family with extra layers or a different layout.
+  for (const GgufTensorInfo& t : file.tensors()) {
+    bool known = false;
+    for (const TensorSpec& s : list.specs()) known = known || s.name == t.name;
+    if (!known && t.name.rfind("blk.", 0) == 0) {
+      const std::string layer = t.name.substr(4, t.name.find('.', 4) - 4);
+      if (layer.find_first_not_of("0123456789") == std::string::npos && !layer.empty() && std::stoll(layer) >= c.n_layer)
+        return CorruptFile(file.path() + ": tensor '" + t.name + "' belongs to a layer beyond block_count " +
+                           std::to_string(c.n_layer));
+    }
   }
   std::vector<kernels::WeightMatrix*> mats;
-  mats.push_back(w.tied_output ? &w.tok_embd : &w.output);
-  for (LayerWeights& L : w.layers)
-    for (kernels::WeightMatrix* m : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) mats.push_back(m);
+  for (TensorSpec& s : list.specs())
+    if (s.present && s.is_matrix()) mats.push_back(&s.whole);
   OSPREY_TRY(repack(std::move(mats), w, pool));
+  for (TensorSpec& s : list.specs()) {
+    if (!s.present || !s.is_matrix()) continue;
+    if (s.matrix != nullptr) *s.matrix = s.whole;
+    int64_t row = 0;
+    for (const auto& part : s.parts) {
+      kernels::WeightMatrix view = s.whole;
+      view.data = s.whole.data + row * s.whole.row_bytes;
+      view.n_out = part.n_rows;
+      *part.dst = view;
+      row += part.n_rows;
+    }
+  }
   if (w.tied_output) w.output = w.tok_embd;  // the repacked copy
+  // The destinations point into this object, which is about to move.
+  for (TensorSpec& s : list.specs()) {
+    s.matrix = nullptr;
+    s.vector = nullptr;
+    for (auto& part : s.parts) part.dst = nullptr;
+  }
+  w.tensors = std::move(list.specs());
   return w;
+}
+
+double ModelWeights::bytes_per_token() const {
+  auto bytes = [](const kernels::WeightMatrix& m) { return static_cast<double>(m.row_bytes) * m.n_out; };
+  double total = 0;
+  for (const TensorSpec& s : tensors) {
+    if (!s.present || !s.is_matrix()) continue;
+    if (s.name == "token_embd.weight") {
+      total += static_cast<double>(s.whole.row_bytes);   // the looked-up row
+      if (tied_output) total += bytes(s.whole);          // and the whole, as the output matrix
+    } else {
+      total += bytes(s.whole);
+    }
+  }
+  return total;
+}
+
+std::vector<TensorSpec> plan_tensors(const ModelConfig& c) {
+  ModelWeights w;
+  w.layers.resize(c.n_layer);
+  TensorList list(nullptr);
+  c.family->tensors(c, w, list);
+  return std::move(list.specs());
 }
 
 }  // namespace osprey

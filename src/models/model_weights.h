@@ -1,8 +1,12 @@
-// The tensors of a llama-style model, bound by name from a GGUF file and
-// checked against the config. Matrices stay in the file mapping unless their
-// kernel wants its own layout: those are repacked once at load into one
-// buffer, and the file's pages for them are released, so memory holds each
-// weight once. Small vectors (norms, biases) are converted to f32 once.
+// The tensors of a model, bound by name from a GGUF file through its
+// family's tensor list (models/tensor_list.h) and checked against the
+// config. Matrices stay in the file mapping unless their kernel wants its own
+// layout: those are repacked once at load into one buffer, and the file's
+// pages for them are released, so memory holds each weight once. Small
+// vectors (norms, biases) are converted to f32 once.
+//
+// Every optional piece is empty (a vector) or has no data (a matrix) when
+// the family or the file leaves it out, and the blocks skip it.
 #pragma once
 
 #include <memory>
@@ -14,15 +18,27 @@
 #include "formats/gguf.h"
 #include "kernels/matmul.h"
 #include "models/model_config.h"
+#include "models/tensor_list.h"
 
 namespace osprey {
 
-struct LayerWeights {
-  std::vector<float> attn_norm;          // [n_embd]
+struct AttentionWeights {
+  std::vector<float> norm;               // [n_embd] pre-norm
   kernels::WeightMatrix wq, wk, wv, wo;  // [n_head*hd, n_embd], [n_kv*hd, n_embd] x2, [n_embd, n_head*hd]
-  std::vector<float> bq, bk, bv;         // empty when the model has no QKV bias
-  std::vector<float> ffn_norm;           // [n_embd]
-  kernels::WeightMatrix w_gate, w_up, w_down;  // [n_ff, n_embd] x2, [n_embd, n_ff]
+  std::vector<float> bq, bk, bv;         // QKV biases (qwen2)
+  std::vector<float> q_norm, k_norm;     // [head_dim] RMS norms of each query and key head (qwen3, gemma3)
+  std::vector<float> post_norm;          // [n_embd] norm of the block's output before the residual add (gemma)
+};
+
+struct FfnWeights {
+  std::vector<float> norm;                   // [n_embd] pre-norm
+  kernels::WeightMatrix gate, up, down;      // [n_ff, n_embd] x2, [n_embd, n_ff]
+  std::vector<float> post_norm;              // [n_embd] (gemma)
+};
+
+struct LayerWeights {
+  AttentionWeights attn;
+  FfnWeights ffn;
 };
 
 struct ModelWeights {
@@ -30,14 +46,27 @@ struct ModelWeights {
   std::vector<float> output_norm;  // [n_embd]
   kernels::WeightMatrix output;    // [n_vocab, n_embd]; the embedding when tied
   bool tied_output = false;
-  std::vector<float> rope_freq_factors;  // [rope_dim/2], empty unless the file has rope_freqs
+  std::vector<float> rope_freq_factors;  // [rope_dim/2] Llama 3's, empty unless the file has them
+  std::vector<float> rope_factors_long, rope_factors_short;  // [rope_dim/2] LongRoPE's (phi3), or empty
   std::vector<LayerWeights> layers;
+  std::vector<TensorSpec> tensors;     // the family's list, as bound
   std::shared_ptr<PageBuffer> packed;  // the repacked matrices, if any
   int64_t n_packed = 0;                // how many matrices were repacked
 
   // Matrices get the fastest kernels of `isa`; `pool` repacks those that need it.
   static Expected<ModelWeights> bind(const GgufFile& file, const ModelConfig& config, kernels::Isa isa,
                                      ThreadPool& pool);
+
+  // Bytes of weights one token's forward pass reads: every matrix it
+  // multiplies, plus one embedding row.
+  double bytes_per_token() const;
 };
+
+// token_embd, output_norm and output (tied to the embedding when the file
+// has no output.weight): the ends every family shares.
+void list_embedding_and_head(const ModelConfig& c, ModelWeights& w, TensorList& list);
+
+// The family's tensor list for `c` without a file (inspect's estimates).
+std::vector<TensorSpec> plan_tensors(const ModelConfig& c);
 
 }  // namespace osprey

@@ -41,7 +41,7 @@ TEST(Ops, SiluMul) {
   EXPECT_NEAR(out[1], 2.0f / (1.0f + std::exp(-2.0f)) * 0.5f, 1e-6);
 }
 
-TEST(Ops, SiluMulAtEveryLevelMatchesTheScalarDefinition) {
+TEST(Ops, GatedActivationsAtEveryLevelMatchTheScalarDefinition) {
   // A sweep from -100 to 100 (where e^-g over- and underflows), random values
   // of activation size, and a length that leaves a tail for the scalar code.
   std::vector<float> g, u;
@@ -49,19 +49,39 @@ TEST(Ops, SiluMulAtEveryLevelMatchesTheScalarDefinition) {
   for (float v : test::random_floats(1001, 3, 4.0f)) g.push_back(v);
   for (size_t i = 0; i < g.size(); ++i) u.push_back(i % 3 == 0 ? -1.5f : 0.75f);
   const int64_t n = static_cast<int64_t>(g.size());
-  std::vector<float> want(n), got(n);
-  silu_mul(want.data(), g.data(), u.data(), n);
-  for (Isa isa : available_isas()) {
-    silu_mul_kernel(isa)(got.data(), g.data(), u.data(), n);
-    // A few ulps: within 3e-7 relative where activations live; e^x's range reduction
-    // loses a little more at large |x|.
-    for (int64_t i = 0; i < n; ++i)
-      ASSERT_NEAR(got[i], want[i], (std::fabs(g[i]) <= 10 ? 3e-7f : 4e-7f) * std::fabs(want[i]) + 1e-30f)
-          << isa_name(isa) << " silu(" << g[i] << ")";
-    // In place, as the model calls it.
-    std::vector<float> inplace = g;
-    silu_mul_kernel(isa)(inplace.data(), inplace.data(), u.data(), n);
-    EXPECT_EQ(std::memcmp(inplace.data(), got.data(), n * sizeof(float)), 0) << isa_name(isa);
+  for (Activation act : {Activation::kSilu, Activation::kGelu}) {
+    const char* name = act == Activation::kSilu ? "silu" : "gelu";
+    std::vector<float> want(n), got(n);
+    (act == Activation::kSilu ? silu_mul : gelu_mul)(want.data(), g.data(), u.data(), n);
+    for (Isa isa : available_isas()) {
+      gated_kernel(act, isa)(got.data(), g.data(), u.data(), n);
+      // A few ulps: within 3e-7 relative where activations live; e^x's range
+      // reduction loses a little more at large |x| (gelu's cube reaches it sooner).
+      for (int64_t i = 0; i < n; ++i) {
+        // gelu's exponent is a cubic in g: one rounding of it moves e^x by
+        // |x| ulps, which is most of the bound in the far tail.
+        const float rel = act == Activation::kSilu ? (std::fabs(g[i]) <= 10 ? 3e-7f : 4e-7f)
+                                                   : (std::fabs(g[i]) <= 2 ? 1e-6f : 2e-5f);
+        // gelu of g below about -10 is under 1e-20 and its exponent near e^88's
+        // clamp, where only an absolute bound means anything.
+        const float floor = act == Activation::kSilu ? 1e-30f : 1e-20f;
+        ASSERT_NEAR(got[i], want[i], rel * std::fabs(want[i]) + floor) << isa_name(isa) << " " << name << "(" << g[i] << ")";
+      }
+      // In place, as the model calls it.
+      std::vector<float> inplace = g;
+      gated_kernel(act, isa)(inplace.data(), inplace.data(), u.data(), n);
+      EXPECT_EQ(std::memcmp(inplace.data(), got.data(), n * sizeof(float)), 0) << isa_name(isa) << " " << name;
+    }
+  }
+}
+
+TEST(Ops, GeluIsTheTanhForm) {
+  for (float g : {-3.0f, -0.5f, 0.0f, 0.7f, 2.5f}) {
+    float out;
+    const float one = 1.0f;
+    gelu_mul(&out, &g, &one, 1);
+    const double want = 0.5 * g * (1 + std::tanh(std::sqrt(2 / M_PI) * (g + 0.044715 * g * g * g)));
+    EXPECT_NEAR(out, want, 1e-6) << g;
   }
 }
 
@@ -136,9 +156,55 @@ TEST(Ops, AttentionVariantsMatchReference) {
         std::vector<float> want(hd), got(hd), s1(n_kv), s2(n_kv);
         const KvView kv{k.data(), v.data(), stride};
         attend_head(q.data(), kv, n_kv, hd, 0.125f, s1.data(), want.data());
-        fn(q.data(), kv, n_kv, hd, 0.125f, s2.data(), got.data());
+        fn(q.data(), kv, KvSpan{0, n_kv}, hd, AttendParams{0.125f}, s2.data(), got.data());
         for (int d = 0; d < hd; ++d)
           EXPECT_NEAR(got[d], want[d], 1e-4) << isa_name(isa) << " hd=" << hd << " n_kv=" << n_kv << " dim " << d;
+      }
+    }
+  }
+}
+
+// Windows, soft-capping and sinks, each against the reference at every level,
+// and the reference against the definition written out here: a window is
+// attention over its positions alone; a sink adds e^sink to the denominator.
+TEST(Ops, AttentionWindowsSoftcapAndSinksMatchTheirDefinition) {
+  const int hd = 64;
+  const int64_t n_kv = 90;
+  std::vector<uint16_t> k(n_kv * hd), v(n_kv * hd);
+  const auto kf = test::random_floats(k.size(), 51, 3.0f);
+  const auto vf = test::random_floats(v.size(), 52);
+  for (size_t i = 0; i < k.size(); ++i) k[i] = fp32_to_fp16(kf[i]), v[i] = fp32_to_fp16(vf[i]);
+  const auto q = test::random_floats(hd, 53, 2.0f);
+  const KvView kv{k.data(), v.data(), hd};
+  std::vector<float> scores(n_kv);
+  for (const KvSpan span : {KvSpan{0, 90}, KvSpan{37, 90}, KvSpan{8, 16}, KvSpan{89, 90}, KvSpan{5, 5}}) {
+    for (int variant = 0; variant < 3; ++variant) {
+      const float sink = 1.5f;
+      AttendParams p{0.2f};
+      if (variant == 1) p.softcap = 2.0f;
+      if (variant == 2) p.sinks = &sink;
+      // The definition, in double.
+      std::vector<double> w;
+      double max = variant == 2 ? sink : -INFINITY, sum = 0;
+      for (int64_t t = span.begin; t < span.end; ++t) {
+        double s = 0;
+        for (int d = 0; d < hd; ++d) s += fp16_to_fp32(fp32_to_fp16(q[d])) * fp16_to_fp32(k[t * hd + d]);
+        s *= 0.2;
+        if (variant == 1) s = 2.0 * std::tanh(s / 2.0);
+        w.push_back(s);
+        max = std::max(max, s);
+      }
+      for (double& x : w) sum += (x = std::exp(x - max));
+      if (variant == 2) sum += std::exp(sink - max);
+      std::vector<double> want(hd, 0.0);
+      for (int64_t t = span.begin; t < span.end; ++t)
+        for (int d = 0; d < hd; ++d) want[d] += w[t - span.begin] / sum * fp16_to_fp32(v[t * hd + d]);
+      for (Isa isa : available_isas()) {
+        std::vector<float> got(hd, NAN);
+        attend_kernel(isa)(q.data(), kv, span, hd, p, scores.data(), got.data());
+        for (int d = 0; d < hd; ++d)
+          ASSERT_NEAR(got[d], want[d], 2e-4) << isa_name(isa) << " span [" << span.begin << ", " << span.end
+                                             << ") variant " << variant << " dim " << d;
       }
     }
   }
@@ -168,7 +234,7 @@ TEST(Ops, AttentionOnlineSoftmaxMatchesReferenceWhenTheMaxMoves) {
     attend_head(q.data(), kv, n_kv, hd, 1.0f, scores.data(), want.data());
     for (Isa isa : available_isas()) {
       std::vector<float> got(hd);
-      attend_kernel(isa)(q.data(), kv, n_kv, hd, 1.0f, scores.data(), got.data());
+      attend_kernel(isa)(q.data(), kv, KvSpan{0, n_kv}, hd, AttendParams{1.0f}, scores.data(), got.data());
       for (int d = 0; d < hd; ++d)
         EXPECT_NEAR(got[d], want[d], 1e-4 * (1 + std::fabs(want[d])))
             << isa_name(isa) << " pattern " << pattern << " dim " << d;
@@ -196,21 +262,33 @@ TEST(Ops, GroupedAttentionEqualsPerQueryBitForBit) {
         std::vector<std::vector<float>> qs, want, got;
         std::vector<const float*> qp;
         std::vector<float*> op;
-        std::vector<int64_t> n_kv;
+        std::vector<KvSpan> spans;
+        std::vector<float> sinks;
         for (int i = 0; i < n_q; ++i) {
           qs.push_back(test::random_floats(hd, 100 + i, 2.0f));
-          n_kv.push_back(1 + (37 * i + 5) % (n_rows - 1));
+          // Causal spans, some of them windows that begin late, one empty.
+          const int64_t end = 1 + (37 * i + 5) % (n_rows - 1);
+          spans.push_back({i % 3 == 1 ? std::max<int64_t>(0, end - 1 - (19 * i) % 40) : 0, i == 5 ? 0 : end});
+          sinks.push_back(0.5f * static_cast<float>(i % 4) - 1.0f);
           want.emplace_back(hd);
           got.emplace_back(hd, NAN);
         }
         for (int i = 0; i < n_q; ++i) qp.push_back(qs[i].data()), op.push_back(got[i].data());
-        const int64_t max_kv = *std::max_element(n_kv.begin(), n_kv.end());
-        std::vector<float> scores(n_q * max_kv);
-        group(qp.data(), n_q, n_kv.data(), kv, hd, 0.125f, scores.data(), op.data());
-        for (int i = 0; i < n_q; ++i) {
-          one(qs[i].data(), kv, n_kv[i], hd, 0.125f, scores.data(), want[i].data());
-          ASSERT_EQ(std::memcmp(want[i].data(), got[i].data(), hd * sizeof(float)), 0)
-              << isa_name(isa) << " hd=" << hd << " n_q=" << n_q << " query " << i << " (n_kv " << n_kv[i] << ")";
+        std::vector<float> scores(n_q * n_rows);
+        // Plain, soft-capped, and with sinks: each shapes every query alike.
+        for (int variant = 0; variant < 3; ++variant) {
+          AttendParams p{0.125f};
+          if (variant == 1) p.softcap = 3.0f;
+          if (variant == 2) p.sinks = sinks.data();
+          group(qp.data(), n_q, spans.data(), kv, hd, p, scores.data(), op.data());
+          for (int i = 0; i < n_q; ++i) {
+            AttendParams pi = p;
+            if (p.sinks != nullptr) pi.sinks = p.sinks + i;
+            one(qs[i].data(), kv, spans[i], hd, pi, scores.data(), want[i].data());
+            ASSERT_EQ(std::memcmp(want[i].data(), got[i].data(), hd * sizeof(float)), 0)
+                << isa_name(isa) << " hd=" << hd << " n_q=" << n_q << " query " << i << " span [" << spans[i].begin
+                << ", " << spans[i].end << ") variant " << variant;
+          }
         }
       }
     }
@@ -238,8 +316,9 @@ TEST(Ops, PagedAttentionEqualsContiguousBitForBit) {
   for (Isa isa : available_isas()) {
     const AttendFn fn = attend_kernel(isa);
     std::vector<float> want(hd), got(hd), scores(n_kv);
-    fn(q.data(), KvView{k.data(), v.data(), stride}, n_kv, hd, 0.125f, scores.data(), want.data());
-    fn(q.data(), KvView{pk.data(), pv.data(), stride, table.data(), block}, n_kv, hd, 0.125f, scores.data(), got.data());
+    fn(q.data(), KvView{k.data(), v.data(), stride}, KvSpan{0, n_kv}, hd, AttendParams{0.125f}, scores.data(), want.data());
+    fn(q.data(), KvView{pk.data(), pv.data(), stride, table.data(), block}, KvSpan{0, n_kv}, hd, AttendParams{0.125f},
+       scores.data(), got.data());
     for (int d = 0; d < hd; ++d) EXPECT_EQ(got[d], want[d]) << isa_name(isa) << " dim " << d;
   }
 }

@@ -23,6 +23,16 @@ void silu_mul(float* out, const float* gate, const float* up, int64_t n) {
   }
 }
 
+void gelu_mul(float* out, const float* gate, const float* up, int64_t n) {
+  // g/2 * (1 + tanh(u)) = g * sigmoid(2u): one exponential, and no
+  // cancellation for large negative g.
+  for (int64_t i = 0; i < n; ++i) {
+    const float g = gate[i];
+    const float u2 = 1.5957691216057308f * (g + 0.044715f * g * g * g);  // 2 * sqrt(2/pi) * (...)
+    out[i] = g / (1.0f + std::exp(-u2)) * up[i];
+  }
+}
+
 void softmax(float* x, int64_t n) {
   float max = -INFINITY;
   for (int64_t i = 0; i < n; ++i) max = std::fmax(max, x[i]);
@@ -45,7 +55,8 @@ void rope(float* x, int n_heads, int head_dim, int64_t pos, const RopeParams& p)
     double theta = static_cast<double>(pos) / p.linear_scale *
                    std::pow(static_cast<double>(p.freq_base), -2.0 * i / p.rope_dim);
     if (p.freq_factors != nullptr) theta /= p.freq_factors[i];
-    const float c = static_cast<float>(std::cos(theta)), s = static_cast<float>(std::sin(theta));
+    const float c = static_cast<float>(std::cos(theta)) * p.attn_factor;
+    const float s = static_cast<float>(std::sin(theta)) * p.attn_factor;
     for (int h = 0; h < n_heads; ++h) {
       float* v = x + static_cast<int64_t>(h) * head_dim;
       const int a = p.style == RopeStyle::kNeox ? i : 2 * i;
@@ -57,8 +68,8 @@ void rope(float* x, int n_heads, int head_dim, int64_t pos, const RopeParams& p)
   }
 }
 
-void attend_head(const float* q, const KvView& kv, int64_t n_kv, int head_dim, float scale, float* scores,
-                 float* out) {
+void attend_one(const float* q, const KvView& kv, KvSpan span, int head_dim, const AttendParams& p, float* scores,
+                float* out) {
   // The query is rounded to fp16 to meet the fp16 keys, as an fp16 KV cache
   // computes it (llama.cpp too); everything after is plain softmax, summed in
   // double. Fast kernels reorder it (tiles, an online softmax) and must agree
@@ -66,34 +77,37 @@ void attend_head(const float* q, const KvView& kv, int64_t n_kv, int head_dim, f
   float qh[1024];
   OSPREY_CHECK(head_dim <= 1024);  // ModelConfig rejects larger heads
   for (int d = 0; d < head_dim; ++d) qh[d] = fp16_to_fp32(fp32_to_fp16(q[d]));
-  float max = -INFINITY;
-  for_each_kv_run(kv, n_kv, [&](int64_t t0, int64_t count, const uint16_t* k, const uint16_t*) {
-    for (int64_t i = 0; i < count; ++i) {
-      const uint16_t* kt = k + i * kv.stride;
-      float s = 0;
-      for (int d = 0; d < head_dim; ++d) s += qh[d] * fp16_to_fp32(kt[d]);
-      scores[t0 + i] = s * scale;
-      max = std::fmax(max, scores[t0 + i]);
-    }
-  });
+  const float sink = p.sinks != nullptr ? p.sinks[0] : -INFINITY;
+  float max = sink;
+  for (int64_t t = span.begin; t < span.end; ++t) {
+    const uint16_t* kt = kv.k + kv_storage_row(kv, t) * kv.stride;
+    float s = 0;
+    for (int d = 0; d < head_dim; ++d) s += qh[d] * fp16_to_fp32(kt[d]);
+    s *= p.scale;
+    if (p.softcap > 0) s = p.softcap * std::tanh(s / p.softcap);
+    scores[t] = s;
+    max = std::fmax(max, s);
+  }
   double acc[1024];
   std::fill_n(acc, head_dim, 0.0);
-  double sum = 0;
-  for_each_kv_run(kv, n_kv, [&](int64_t t0, int64_t count, const uint16_t*, const uint16_t* v) {
-    for (int64_t i = 0; i < count; ++i) {
-      const uint16_t* vt = v + i * kv.stride;
-      const double p = std::exp(static_cast<double>(scores[t0 + i]) - max);
-      sum += p;
-      for (int d = 0; d < head_dim; ++d) acc[d] += p * fp16_to_fp32(vt[d]);
-    }
-  });
-  for (int d = 0; d < head_dim; ++d) out[d] = static_cast<float>(acc[d] / sum);
+  double sum = std::isinf(sink) ? 0.0 : std::exp(static_cast<double>(sink) - max);
+  for (int64_t t = span.begin; t < span.end; ++t) {
+    const uint16_t* vt = kv.v + kv_storage_row(kv, t) * kv.stride;
+    const double w = std::exp(static_cast<double>(scores[t]) - max);
+    sum += w;
+    for (int d = 0; d < head_dim; ++d) acc[d] += w * fp16_to_fp32(vt[d]);
+  }
+  for (int d = 0; d < head_dim; ++d) out[d] = sum > 0 ? static_cast<float>(acc[d] / sum) : 0.0f;
 }
 
-void attend_group(const float* const* q, int n_q, const int64_t* n_kv, const KvView& kv, int head_dim, float scale,
-                  float* scores, float* const* out) {
+void attend_group(const float* const* q, int n_q, const KvSpan* spans, const KvView& kv, int head_dim,
+                  const AttendParams& p, float* scores, float* const* out) {
   // The specification: each query on its own.
-  for (int i = 0; i < n_q; ++i) attend_head(q[i], kv, n_kv[i], head_dim, scale, scores, out[i]);
+  for (int i = 0; i < n_q; ++i) {
+    AttendParams pi = p;
+    if (p.sinks != nullptr) pi.sinks = p.sinks + i;
+    attend_one(q[i], kv, spans[i], head_dim, pi, scores, out[i]);
+  }
 }
 
 }  // namespace osprey::kernels

@@ -48,23 +48,36 @@ inline float32x4_t reduce4(const float32x4_t* a) {
   return vpaddq_f32(vpaddq_f32(a[0], a[1]), vpaddq_f32(a[2], a[3]));
 }
 
+// cap * tanh(x / cap), through e^(-2|x|/cap) so that the exponent stays <= 0.
+inline float32x4_t softcap4(float32x4_t x, float cap) {
+  const float32x4_t e = exp4(vmulq_n_f32(vabsq_f32(x), -2.0f / cap));
+  const float32x4_t one = vdupq_n_f32(1.0f);
+  const float32x4_t t = vdivq_f32(vsubq_f32(one, e), vaddq_f32(one, e));
+  const uint32x4_t sign = vandq_u32(vreinterpretq_u32_f32(x), vdupq_n_u32(0x80000000u));
+  return vmulq_n_f32(vreinterpretq_f32_u32(vorrq_u32(vreinterpretq_u32_f32(t), sign)), cap);
+}
+
 }  // namespace
 
-void attend_group(const float* const* q, int n_q, const int64_t* n_kv, const KvView& kv, int head_dim, float scale,
-                  float* scores, float* const* out) {
+void attend_group(const float* const* q, int n_q, const KvSpan* spans, const KvView& kv, int head_dim,
+                  const AttendParams& p, float* scores, float* const* out) {
   // Heads are multiples of 4 wide in every model osprey runs; others use the reference.
   if (head_dim % 4 != 0 || head_dim > 256) {
-    kernels::attend_group(q, n_q, n_kv, kv, head_dim, scale, scores, out);
+    kernels::attend_group(q, n_q, spans, kv, head_dim, p, scores, out);
     return;
   }
   if (n_q > kMaxGroupQueries) {  // callers stay within the limit; this keeps the kernel total
-    for (int i = 0; i < n_q; i += kMaxGroupQueries)
-      neon::attend_group(q + i, std::min(kMaxGroupQueries, n_q - i), n_kv + i, kv, head_dim, scale, scores, out + i);
+    for (int i = 0; i < n_q; i += kMaxGroupQueries) {
+      AttendParams pi = p;
+      if (p.sinks != nullptr) pi.sinks = p.sinks + i;
+      neon::attend_group(q + i, std::min(kMaxGroupQueries, n_q - i), spans + i, kv, head_dim, pi, scores, out + i);
+    }
     return;
   }
   const int nv = head_dim / 4;
-  int64_t max_kv = 0;
-  for (int i = 0; i < n_q; ++i) max_kv = std::max(max_kv, n_kv[i]);
+  int64_t first = INT64_MAX, last = 0;  // the positions any query sees
+  for (int i = 0; i < n_q; ++i)
+    if (spans[i].begin < spans[i].end) first = std::min(first, spans[i].begin), last = std::max(last, spans[i].end);
   alignas(16) float qh[kMaxGroupQueries][256];
   alignas(16) float o[kMaxGroupQueries][256];
   alignas(16) float kf[kTile][256], vf[kTile][256];
@@ -78,10 +91,11 @@ void attend_group(const float* const* q, int n_q, const int64_t* n_kv, const KvV
     }
   }
   const float32x4_t lane_lo = {0, 1, 2, 3}, lane_hi = {4, 5, 6, 7};
-  for (int64_t t0 = 0; t0 < max_kv; t0 += kTile) {
-    const int rows = static_cast<int>(std::min<int64_t>(kTile, max_kv - t0));
+  for (int64_t t0 = first < last ? first / kTile * kTile : last; t0 < last; t0 += kTile) {
+    // Rows outside [first, last) may not be stored at all (a window's
+    // dropped blocks); they are zeros that no query weighs.
     for (int r = 0; r < kTile; ++r) {
-      if (r < rows) {
+      if (t0 + r >= first && t0 + r < last) {
         const int64_t at = kv_storage_row(kv, t0 + r) * kv.stride;
         for (int j = 0; j < nv; ++j) {
           vst1q_f32(kf[r] + 4 * j, load_half4(kv.k + at + 4 * j));
@@ -89,20 +103,26 @@ void attend_group(const float* const* q, int n_q, const int64_t* n_kv, const KvV
         }
       } else {
         for (int j = 0; j < nv; ++j) vst1q_f32(kf[r] + 4 * j, vdupq_n_f32(0));
+        for (int j = 0; j < nv; ++j) vst1q_f32(vf[r] + 4 * j, vdupq_n_f32(0));
       }
     }
     for (int i = 0; i < n_q; ++i) {
-      if (n_kv[i] <= t0) continue;
-      const int valid = static_cast<int>(std::min<int64_t>(kTile, n_kv[i] - t0));
+      // This query's rows of the tile: [lo, hi).
+      const int lo = static_cast<int>(std::clamp<int64_t>(spans[i].begin - t0, 0, kTile));
+      const int hi = static_cast<int>(std::clamp<int64_t>(spans[i].end - t0, 0, kTile));
+      if (lo >= hi) continue;
       float32x4_t acc[kTile];
       for (int r = 0; r < kTile; ++r) acc[r] = vdupq_n_f32(0);
       for (int j = 0; j < nv; ++j) {
         const float32x4_t qv = vld1q_f32(qh[i] + 4 * j);
         for (int r = 0; r < kTile; ++r) acc[r] = vfmaq_f32(acc[r], qv, vld1q_f32(kf[r] + 4 * j));
       }
-      const float32x4_t vvalid = vdupq_n_f32(static_cast<float>(valid)), ninf = vdupq_n_f32(-INFINITY);
-      const float32x4_t s_lo = vbslq_f32(vcltq_f32(lane_lo, vvalid), vmulq_n_f32(reduce4(acc), scale), ninf);
-      const float32x4_t s_hi = vbslq_f32(vcltq_f32(lane_hi, vvalid), vmulq_n_f32(reduce4(acc + 4), scale), ninf);
+      const float32x4_t vhi = vdupq_n_f32(static_cast<float>(hi)), vlo = vdupq_n_f32(static_cast<float>(lo));
+      const float32x4_t ninf = vdupq_n_f32(-INFINITY);
+      float32x4_t c_lo = vmulq_n_f32(reduce4(acc), p.scale), c_hi = vmulq_n_f32(reduce4(acc + 4), p.scale);
+      if (p.softcap > 0) c_lo = softcap4(c_lo, p.softcap), c_hi = softcap4(c_hi, p.softcap);
+      const float32x4_t s_lo = vbslq_f32(vandq_u32(vcltq_f32(lane_lo, vhi), vcgeq_f32(lane_lo, vlo)), c_lo, ninf);
+      const float32x4_t s_hi = vbslq_f32(vandq_u32(vcltq_f32(lane_hi, vhi), vcgeq_f32(lane_hi, vlo)), c_hi, ninf);
       const float m_new = std::fmax(m[i], vmaxvq_f32(vmaxq_f32(s_lo, s_hi)));
       const float alpha = vgetq_lane_f32(exp4(vdupq_n_f32(m[i] - m_new)), 0);
       const float32x4_t p_lo = exp4(vsubq_f32(s_lo, vdupq_n_f32(m_new)));
@@ -114,20 +134,27 @@ void attend_group(const float* const* q, int n_q, const int64_t* n_kv, const KvV
       vst1q_f32(pv + 4, p_hi);
       for (int j = 0; j < nv; ++j) {
         float32x4_t a = vmulq_n_f32(vld1q_f32(o[i] + 4 * j), alpha);
-        for (int r = 0; r < valid; ++r) a = vfmaq_n_f32(a, vld1q_f32(vf[r] + 4 * j), pv[r]);
+        for (int r = lo; r < hi; ++r) a = vfmaq_n_f32(a, vld1q_f32(vf[r] + 4 * j), pv[r]);
         vst1q_f32(o[i] + 4 * j, a);
       }
     }
   }
   for (int i = 0; i < n_q; ++i) {
-    const float inv = 1.0f / l[i];
+    // A sink joins the denominator only: fold it into the running max and sum.
+    float scale_o = 1.0f, sum = l[i];
+    if (p.sinks != nullptr) {
+      const float m_f = std::fmax(m[i], p.sinks[i]);
+      scale_o = std::exp(m[i] - m_f);
+      sum = l[i] * scale_o + std::exp(p.sinks[i] - m_f);
+    }
+    const float inv = sum > 0 ? scale_o / sum : 0.0f;
     for (int j = 0; j < nv; ++j) vst1q_f32(out[i] + 4 * j, vmulq_n_f32(vld1q_f32(o[i] + 4 * j), inv));
   }
 }
 
-void attend_head(const float* q, const KvView& kv, int64_t n_kv, int head_dim, float scale, float* scores,
-                 float* out) {
-  neon::attend_group(&q, 1, &n_kv, kv, head_dim, scale, scores, &out);
+void attend_one(const float* q, const KvView& kv, KvSpan span, int head_dim, const AttendParams& p, float* scores,
+                float* out) {
+  neon::attend_group(&q, 1, &span, kv, head_dim, p, scores, &out);
 }
 
 }  // namespace osprey::kernels::neon

@@ -45,23 +45,37 @@ inline float hmax(__m256 v) {
   return _mm_cvtss_f32(m);
 }
 
+// cap * tanh(x / cap), through e^(-2|x|/cap) so that the exponent stays <= 0.
+inline __m256 softcap8(__m256 x, float cap) {
+  const __m256 sign = _mm256_and_ps(x, _mm256_set1_ps(-0.0f));
+  const __m256 a = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x);
+  const __m256 e = exp8(_mm256_mul_ps(a, _mm256_set1_ps(-2.0f / cap)));
+  const __m256 one = _mm256_set1_ps(1.0f);
+  const __m256 t = _mm256_div_ps(_mm256_sub_ps(one, e), _mm256_add_ps(one, e));
+  return _mm256_mul_ps(_mm256_or_ps(t, sign), _mm256_set1_ps(cap));
+}
+
 }  // namespace
 
-void attend_group(const float* const* q, int n_q, const int64_t* n_kv, const KvView& kv, int head_dim, float scale,
-                  float* scores, float* const* out) {
+void attend_group(const float* const* q, int n_q, const KvSpan* spans, const KvView& kv, int head_dim,
+                  const AttendParams& p, float* scores, float* const* out) {
   // Heads are multiples of 8 wide in every model osprey runs; others use the reference.
   if (head_dim % 8 != 0 || head_dim > 256) {
-    kernels::attend_group(q, n_q, n_kv, kv, head_dim, scale, scores, out);
+    kernels::attend_group(q, n_q, spans, kv, head_dim, p, scores, out);
     return;
   }
   if (n_q > kMaxGroupQueries) {  // callers stay within the limit; this keeps the kernel total
-    for (int i = 0; i < n_q; i += kMaxGroupQueries)
-      avx2::attend_group(q + i, std::min(kMaxGroupQueries, n_q - i), n_kv + i, kv, head_dim, scale, scores, out + i);
+    for (int i = 0; i < n_q; i += kMaxGroupQueries) {
+      AttendParams pi = p;
+      if (p.sinks != nullptr) pi.sinks = p.sinks + i;
+      avx2::attend_group(q + i, std::min(kMaxGroupQueries, n_q - i), spans + i, kv, head_dim, pi, scores, out + i);
+    }
     return;
   }
   const int nv = head_dim / 8;
-  int64_t max_kv = 0;
-  for (int i = 0; i < n_q; ++i) max_kv = std::max(max_kv, n_kv[i]);
+  int64_t first = INT64_MAX, last = 0;  // the positions any query sees
+  for (int i = 0; i < n_q; ++i)
+    if (spans[i].begin < spans[i].end) first = std::min(first, spans[i].begin), last = std::max(last, spans[i].end);
   alignas(32) float qh[kMaxGroupQueries][256];
   alignas(32) float o[kMaxGroupQueries][256];
   alignas(32) float kf[kTile][256], vf[kTile][256];
@@ -76,10 +90,11 @@ void attend_group(const float* const* q, int n_q, const int64_t* n_kv, const KvV
     }
   }
   const __m256 lane = _mm256_setr_ps(0, 1, 2, 3, 4, 5, 6, 7);
-  for (int64_t t0 = 0; t0 < max_kv; t0 += kTile) {
-    const int rows = static_cast<int>(std::min<int64_t>(kTile, max_kv - t0));
+  for (int64_t t0 = first < last ? first / kTile * kTile : last; t0 < last; t0 += kTile) {
+    // Rows outside [first, last) may not be stored at all (a window's
+    // dropped blocks); they are zeros that no query weighs.
     for (int r = 0; r < kTile; ++r) {
-      if (r < rows) {
+      if (t0 + r >= first && t0 + r < last) {
         const int64_t at = kv_storage_row(kv, t0 + r) * kv.stride;
         for (int j = 0; j < nv; ++j) {
           _mm256_store_ps(kf[r] + 8 * j, load_half8(kv.k + at + 8 * j));
@@ -87,33 +102,38 @@ void attend_group(const float* const* q, int n_q, const int64_t* n_kv, const KvV
         }
       } else {
         for (int j = 0; j < nv; ++j) _mm256_store_ps(kf[r] + 8 * j, _mm256_setzero_ps());
+        for (int j = 0; j < nv; ++j) _mm256_store_ps(vf[r] + 8 * j, _mm256_setzero_ps());
       }
     }
     for (int i = 0; i < n_q; ++i) {
-      if (n_kv[i] <= t0) continue;
-      const int valid = static_cast<int>(std::min<int64_t>(kTile, n_kv[i] - t0));
+      // This query's rows of the tile: [lo, hi).
+      const int lo = static_cast<int>(std::clamp<int64_t>(spans[i].begin - t0, 0, kTile));
+      const int hi = static_cast<int>(std::clamp<int64_t>(spans[i].end - t0, 0, kTile));
+      if (lo >= hi) continue;
       __m256 acc[kTile];
       for (int r = 0; r < kTile; ++r) acc[r] = _mm256_setzero_ps();
       for (int j = 0; j < nv; ++j) {
         const __m256 qv = _mm256_load_ps(qh[i] + 8 * j);
         for (int r = 0; r < kTile; ++r) acc[r] = _mm256_fmadd_ps(qv, _mm256_load_ps(kf[r] + 8 * j), acc[r]);
       }
-      __m256 s = _mm256_mul_ps(reduce8(acc), _mm256_set1_ps(scale));
-      s = _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), s,
-                           _mm256_cmp_ps(lane, _mm256_set1_ps(static_cast<float>(valid)), _CMP_LT_OQ));
+      __m256 s = _mm256_mul_ps(reduce8(acc), _mm256_set1_ps(p.scale));
+      if (p.softcap > 0) s = softcap8(s, p.softcap);
+      const __m256 live = _mm256_and_ps(_mm256_cmp_ps(lane, _mm256_set1_ps(static_cast<float>(hi)), _CMP_LT_OQ),
+                                        _mm256_cmp_ps(lane, _mm256_set1_ps(static_cast<float>(lo)), _CMP_GE_OQ));
+      s = _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), s, live);
       const float m_new = std::fmax(m[i], hmax(s));
       // exp(m_old - m_new) rescales what came before (0 on the first tile).
       const __m256 alpha = exp8(_mm256_set1_ps(m[i] - m_new));
-      const __m256 p = exp8(_mm256_sub_ps(s, _mm256_set1_ps(m_new)));
+      const __m256 pr = exp8(_mm256_sub_ps(s, _mm256_set1_ps(m_new)));
       m[i] = m_new;
-      l[i] = l[i] * _mm256_cvtss_f32(alpha) + hsum(p);
-      if (valid == kTile) {  // the common case: the eight probabilities stay in registers
+      l[i] = l[i] * _mm256_cvtss_f32(alpha) + hsum(pr);
+      if (lo == 0 && hi == kTile) {  // the common case: the eight probabilities stay in registers
         __m256 pb[kTile];
-        const __m256 lo = _mm256_permute2f128_ps(p, p, 0x00), hi = _mm256_permute2f128_ps(p, p, 0x11);
-        pb[0] = _mm256_shuffle_ps(lo, lo, 0x00), pb[1] = _mm256_shuffle_ps(lo, lo, 0x55);
-        pb[2] = _mm256_shuffle_ps(lo, lo, 0xAA), pb[3] = _mm256_shuffle_ps(lo, lo, 0xFF);
-        pb[4] = _mm256_shuffle_ps(hi, hi, 0x00), pb[5] = _mm256_shuffle_ps(hi, hi, 0x55);
-        pb[6] = _mm256_shuffle_ps(hi, hi, 0xAA), pb[7] = _mm256_shuffle_ps(hi, hi, 0xFF);
+        const __m256 lo4 = _mm256_permute2f128_ps(pr, pr, 0x00), hi4 = _mm256_permute2f128_ps(pr, pr, 0x11);
+        pb[0] = _mm256_shuffle_ps(lo4, lo4, 0x00), pb[1] = _mm256_shuffle_ps(lo4, lo4, 0x55);
+        pb[2] = _mm256_shuffle_ps(lo4, lo4, 0xAA), pb[3] = _mm256_shuffle_ps(lo4, lo4, 0xFF);
+        pb[4] = _mm256_shuffle_ps(hi4, hi4, 0x00), pb[5] = _mm256_shuffle_ps(hi4, hi4, 0x55);
+        pb[6] = _mm256_shuffle_ps(hi4, hi4, 0xAA), pb[7] = _mm256_shuffle_ps(hi4, hi4, 0xFF);
         for (int j = 0; j < nv; ++j) {
           __m256 a = _mm256_mul_ps(_mm256_load_ps(o[i] + 8 * j), alpha);
           for (int r = 0; r < kTile; ++r) a = _mm256_fmadd_ps(pb[r], _mm256_load_ps(vf[r] + 8 * j), a);
@@ -121,24 +141,31 @@ void attend_group(const float* const* q, int n_q, const int64_t* n_kv, const KvV
         }
       } else {
         alignas(32) float pv[kTile];
-        _mm256_store_ps(pv, p);
+        _mm256_store_ps(pv, pr);
         for (int j = 0; j < nv; ++j) {
           __m256 a = _mm256_mul_ps(_mm256_load_ps(o[i] + 8 * j), alpha);
-          for (int r = 0; r < valid; ++r) a = _mm256_fmadd_ps(_mm256_set1_ps(pv[r]), _mm256_load_ps(vf[r] + 8 * j), a);
+          for (int r = lo; r < hi; ++r) a = _mm256_fmadd_ps(_mm256_set1_ps(pv[r]), _mm256_load_ps(vf[r] + 8 * j), a);
           _mm256_store_ps(o[i] + 8 * j, a);
         }
       }
     }
   }
   for (int i = 0; i < n_q; ++i) {
-    const __m256 inv = _mm256_set1_ps(1.0f / l[i]);
+    // A sink joins the denominator only: fold it into the running max and sum.
+    float scale_o = 1.0f, sum = l[i];
+    if (p.sinks != nullptr) {
+      const float m_f = std::fmax(m[i], p.sinks[i]);
+      scale_o = std::exp(m[i] - m_f);
+      sum = l[i] * scale_o + std::exp(p.sinks[i] - m_f);
+    }
+    const __m256 inv = _mm256_set1_ps(sum > 0 ? scale_o / sum : 0.0f);
     for (int j = 0; j < nv; ++j) _mm256_storeu_ps(out[i] + 8 * j, _mm256_mul_ps(_mm256_load_ps(o[i] + 8 * j), inv));
   }
 }
 
-void attend_head(const float* q, const KvView& kv, int64_t n_kv, int head_dim, float scale, float* scores,
-                 float* out) {
-  avx2::attend_group(&q, 1, &n_kv, kv, head_dim, scale, scores, &out);
+void attend_one(const float* q, const KvView& kv, KvSpan span, int head_dim, const AttendParams& p, float* scores,
+                float* out) {
+  avx2::attend_group(&q, 1, &span, kv, head_dim, p, scores, &out);
 }
 
 }  // namespace osprey::kernels::avx2

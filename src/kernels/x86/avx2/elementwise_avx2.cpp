@@ -19,4 +19,17 @@ void silu_mul(float* out, const float* gate, const float* up, int64_t n) {
   if (i < n) kernels::silu_mul(out + i, gate + i, up + i, n - i);
 }
 
+void gelu_mul(float* out, const float* gate, const float* up, int64_t n) {
+  // g * sigmoid(2u), u = sqrt(2/pi) * (g + 0.044715 g^3), as the reference.
+  const __m256 one = _mm256_set1_ps(1.0f), c1 = _mm256_set1_ps(1.5957691216057308f), c3 = _mm256_set1_ps(0.044715f);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 g = _mm256_loadu_ps(gate + i);
+    const __m256 u2 = _mm256_mul_ps(c1, _mm256_fmadd_ps(_mm256_mul_ps(c3, g), _mm256_mul_ps(g, g), g));
+    const __m256 e = exp8(_mm256_sub_ps(_mm256_setzero_ps(), u2));
+    _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_div_ps(g, _mm256_add_ps(one, e)), _mm256_loadu_ps(up + i)));
+  }
+  if (i < n) kernels::gelu_mul(out + i, gate + i, up + i, n - i);
+}
+
 }  // namespace osprey::kernels::avx2

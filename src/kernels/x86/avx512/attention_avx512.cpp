@@ -22,8 +22,8 @@
 #include "kernels/x86/avx512/avx512_util.h"
 
 namespace osprey::kernels::avx2 {
-void attend_group(const float* const* q, int n_q, const int64_t* n_kv, const KvView& kv, int head_dim, float scale,
-                  float* scores, float* const* out);  // attention_avx2.cpp
+void attend_group(const float* const* q, int n_q, const KvSpan* spans, const KvView& kv, int head_dim,
+                  const AttendParams& p, float* scores, float* const* out);  // attention_avx2.cpp
 }  // namespace osprey::kernels::avx2
 
 namespace osprey::kernels::avx512 {
@@ -50,6 +50,16 @@ inline __m512 exp16(__m512 x) {
   y = _mm512_fmadd_ps(y, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
   const __m512i bits = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
   return _mm512_maskz_mul_ps(static_cast<__mmask16>(~tiny), y, _mm512_castsi512_ps(bits));
+}
+
+// cap * tanh(x / cap), through e^(-2|x|/cap) so that the exponent stays <= 0.
+inline __m512 softcap16(__m512 x, float cap) {
+  const __m512 a = _mm512_abs_ps(x);
+  const __m512 e = exp16(_mm512_mul_ps(a, _mm512_set1_ps(-2.0f / cap)));
+  const __m512 one = _mm512_set1_ps(1.0f);
+  const __m512 t = _mm512_div_ps(_mm512_sub_ps(one, e), _mm512_add_ps(one, e));
+  const __m512i sign = _mm512_and_si512(_mm512_castps_si512(x), _mm512_set1_epi32(INT32_MIN));
+  return _mm512_mul_ps(_mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(t), sign)), _mm512_set1_ps(cap));
 }
 
 // Queries are processed in blocks of 16, one per lane: a tile's scores are
@@ -108,22 +118,26 @@ void tile_values_n(int nq, int nj, float* const* o, const float* const* p, const
 
 }  // namespace
 
-void attend_group(const float* const* q, int n_q, const int64_t* n_kv, const KvView& kv, int head_dim, float scale,
-                  float* scores, float* const* out) {
+void attend_group(const float* const* q, int n_q, const KvSpan* spans, const KvView& kv, int head_dim,
+                  const AttendParams& p, float* scores, float* const* out) {
   // Heads of 64 and 128 (every model osprey runs); others take the AVX2 kernel.
   if (head_dim % 16 != 0 || head_dim > 256) {
-    avx2::attend_group(q, n_q, n_kv, kv, head_dim, scale, scores, out);
+    avx2::attend_group(q, n_q, spans, kv, head_dim, p, scores, out);
     return;
   }
   if (n_q > kMaxGroupQueries) {  // callers stay within the limit; this keeps the kernel total
-    for (int i = 0; i < n_q; i += kMaxGroupQueries)
-      avx512::attend_group(q + i, std::min(kMaxGroupQueries, n_q - i), n_kv + i, kv, head_dim, scale, scores, out + i);
+    for (int i = 0; i < n_q; i += kMaxGroupQueries) {
+      AttendParams pi = p;
+      if (p.sinks != nullptr) pi.sinks = p.sinks + i;
+      avx512::attend_group(q + i, std::min(kMaxGroupQueries, n_q - i), spans + i, kv, head_dim, pi, scores, out + i);
+    }
     return;
   }
   const int nv = head_dim / 16;
   const int n_blocks = (n_q + kLanes - 1) / kLanes;
-  int64_t max_kv = 0;
-  for (int i = 0; i < n_q; ++i) max_kv = std::max(max_kv, n_kv[i]);
+  int64_t first = INT64_MAX, last = 0;  // the positions any query sees
+  for (int i = 0; i < n_q; ++i)
+    if (spans[i].begin < spans[i].end) first = std::min(first, spans[i].begin), last = std::max(last, spans[i].end);
   alignas(64) float qt[kMaxBlocks][256][kLanes];  // queries rounded to fp16 (to meet the fp16 keys), transposed
   alignas(64) float o[kMaxGroupQueries][256];
   alignas(64) float kf[kTile][256], vf[kTile][256];  // the tile's keys and values in fp32
@@ -144,11 +158,12 @@ void attend_group(const float* const* q, int n_q, const int64_t* n_kv, const KvV
     }
   for (int i = 0; i < n_q; ++i)
     for (int j = 0; j < nv; ++j) _mm512_store_ps(o[i] + 16 * j, _mm512_setzero_ps());
-  const __m512 vscale = _mm512_set1_ps(scale);
-  for (int64_t t0 = 0; t0 < max_kv; t0 += kTile) {
-    const int rows = static_cast<int>(std::min<int64_t>(kTile, max_kv - t0));
+  const __m512 vscale = _mm512_set1_ps(p.scale);
+  for (int64_t t0 = first < last ? first / kTile * kTile : last; t0 < last; t0 += kTile) {
+    // Rows outside [first, last) may not be stored at all (a window's
+    // dropped blocks); they are zeros that no query weighs.
     for (int r = 0; r < kTile; ++r) {
-      if (r < rows) {
+      if (t0 + r >= first && t0 + r < last) {
         const int64_t at = kv_storage_row(kv, t0 + r) * kv.stride;
         for (int j = 0; j < nv; ++j) {
           _mm512_store_ps(kf[r] + 16 * j, load_f16x16(kv.k + at + 16 * j));
@@ -163,28 +178,35 @@ void attend_group(const float* const* q, int n_q, const int64_t* n_kv, const KvV
     }
     // Scores and the online softmax, a block of 16 queries at a time.
     for (int b = 0; b < n_blocks; ++b) {
-      alignas(64) int32_t left[kLanes];  // positions of this tile each lane still sees
+      alignas(64) int32_t lo[kLanes], hi[kLanes];  // the rows of this tile each lane sees: [lo, hi)
       for (int lane = 0; lane < kLanes; ++lane) {
         const int i = b * kLanes + lane;
-        left[lane] = i < n_q ? static_cast<int32_t>(std::clamp<int64_t>(n_kv[i] - t0, 0, kTile)) : 0;
+        lo[lane] = i < n_q ? static_cast<int32_t>(std::clamp<int64_t>(spans[i].begin - t0, 0, kTile)) : 0;
+        hi[lane] = i < n_q ? static_cast<int32_t>(std::clamp<int64_t>(spans[i].end - t0, 0, kTile)) : 0;
       }
-      const __m512i vleft = _mm512_load_si512(left);
-      if (_mm512_reduce_max_epi32(vleft) == 0) continue;  // every query of the block is done
+      const __m512i vlo = _mm512_load_si512(lo), vhi = _mm512_load_si512(hi);
+      if (_mm512_cmpgt_epi32_mask(vhi, vlo) == 0) continue;  // no query of the block sees this tile
       __m512 s[kTile];
       tile_scores(kf, qt[b], head_dim, s);
       __m512 m_new = _mm512_load_ps(m[b]);
       for (int r = 0; r < kTile; ++r) {
-        const __mmask16 live = _mm512_cmpgt_epi32_mask(vleft, _mm512_set1_epi32(r));
-        s[r] = _mm512_mask_mul_ps(_mm512_set1_ps(-INFINITY), live, s[r], vscale);
+        const __m512i vr = _mm512_set1_epi32(r);
+        const __mmask16 live = _mm512_cmpgt_epi32_mask(vhi, vr) & _mm512_cmple_epi32_mask(vlo, vr);
+        __m512 sr = _mm512_mul_ps(s[r], vscale);
+        if (p.softcap > 0) sr = softcap16(sr, p.softcap);
+        s[r] = _mm512_mask_mov_ps(_mm512_set1_ps(-INFINITY), live, sr);
         m_new = _mm512_max_ps(m_new, s[r]);
       }
+      // A lane that has seen nothing yet keeps max -inf: its probabilities
+      // are 0 and its (empty) sums are left as they are.
+      const __mmask16 seen = _mm512_cmp_ps_mask(m_new, _mm512_set1_ps(-INFINITY), _CMP_NEQ_OQ);
       // e^(m_old - m_new) rescales what came before (0 on a query's first tile).
-      const __m512 a = exp16(_mm512_sub_ps(_mm512_load_ps(m[b]), m_new));
+      const __m512 a = _mm512_mask_blend_ps(seen, _mm512_set1_ps(1.0f), exp16(_mm512_sub_ps(_mm512_load_ps(m[b]), m_new)));
       __m512 sum = _mm512_setzero_ps();
       for (int r = 0; r < kTile; ++r) {
-        const __m512 p = exp16(_mm512_sub_ps(s[r], m_new));
-        _mm512_store_ps(prob[b][r], p);
-        sum = _mm512_add_ps(sum, p);
+        const __m512 pr = _mm512_maskz_mov_ps(seen, exp16(_mm512_sub_ps(s[r], m_new)));
+        _mm512_store_ps(prob[b][r], pr);
+        sum = _mm512_add_ps(sum, pr);
       }
       _mm512_store_ps(l[b], _mm512_fmadd_ps(_mm512_load_ps(l[b]), a, sum));
       _mm512_store_ps(alpha[b], a);
@@ -196,7 +218,7 @@ void attend_group(const float* const* q, int n_q, const int64_t* n_kv, const KvV
     float as[kMaxGroupQueries];
     int n_live = 0;
     for (int i = 0; i < n_q; ++i) {
-      if (n_kv[i] <= t0) continue;
+      if (spans[i].end <= t0 || spans[i].begin >= t0 + kTile || spans[i].begin >= spans[i].end) continue;
       os[n_live] = o[i];
       ps[n_live] = &prob[i / kLanes][0][i % kLanes];
       as[n_live] = alpha[i / kLanes][i % kLanes];
@@ -207,14 +229,22 @@ void attend_group(const float* const* q, int n_q, const int64_t* n_kv, const KvV
         tile_values_n(std::min(kValueQueries, n_live - i), std::min(kValueVectors, nv - j), os + i, ps + i, as + i, vf, j);
   }
   for (int i = 0; i < n_q; ++i) {
-    const __m512 inv = _mm512_set1_ps(1.0f / l[i / kLanes][i % kLanes]);
+    // A sink joins the denominator only: fold it into the running max and sum.
+    const float mi = m[i / kLanes][i % kLanes], li = l[i / kLanes][i % kLanes];
+    float scale_o = 1.0f, sum = li;
+    if (p.sinks != nullptr) {
+      const float m_f = std::fmax(mi, p.sinks[i]);
+      scale_o = std::exp(mi - m_f);
+      sum = li * scale_o + std::exp(p.sinks[i] - m_f);
+    }
+    const __m512 inv = _mm512_set1_ps(sum > 0 ? scale_o / sum : 0.0f);
     for (int j = 0; j < nv; ++j) _mm512_storeu_ps(out[i] + 16 * j, _mm512_mul_ps(_mm512_load_ps(o[i] + 16 * j), inv));
   }
 }
 
-void attend_head(const float* q, const KvView& kv, int64_t n_kv, int head_dim, float scale, float* scores,
-                 float* out) {
-  avx512::attend_group(&q, 1, &n_kv, kv, head_dim, scale, scores, &out);
+void attend_one(const float* q, const KvView& kv, KvSpan span, int head_dim, const AttendParams& p, float* scores,
+                float* out) {
+  avx512::attend_group(&q, 1, &span, kv, head_dim, p, scores, &out);
 }
 
 }  // namespace osprey::kernels::avx512

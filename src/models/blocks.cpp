@@ -1,0 +1,207 @@
+#include "models/blocks.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/fp16.h"
+#include "kernels/ops.h"
+
+namespace osprey {
+
+namespace {
+
+// x[t] = rmsnorm(x[t]) * weight for each of n rows of `dim`, split over the threads.
+void norm_rows(ThreadPool& pool, float* x, const std::vector<float>& weight, int64_t n, int64_t dim, float eps) {
+  pool.parallel_for(n, 1, [&](int64_t t0, int64_t t1, int) {
+    for (int64_t t = t0; t < t1; ++t) kernels::rmsnorm(x + t * dim, x + t * dim, weight.data(), dim, eps);
+  });
+}
+
+}  // namespace
+
+void embed(Pass& p) {
+  const TraceSpan span(p.tracer, "embed", -1, p.n);
+  const auto& emb = p.w.tok_embd;
+  const int64_t E = p.c.n_embd;
+  Workspace& w = p.ws;
+  for (int64_t t = 0; t < p.n; ++t) {
+    const int32_t token = w.tokens[t];
+    const uint8_t* row = emb.data + token * emb.row_bytes;
+    if (emb.kernel.unpack != nullptr) {  // repacked as the output matrix
+      const int64_t g = emb.kernel.row_group;
+      emb.kernel.unpack(emb.data + token / g * g * emb.row_bytes, token % g, w.embd_row.data(), E);
+      row = w.embd_row.data();
+    }
+    emb.ops->dequantize(row, w.x.data() + t * E, E);
+  }
+  if (p.c.embd_scale != 1.0) {
+    // Rounded to float first, as the reference engines multiply by a float.
+    const float scale = static_cast<float>(p.c.embd_scale);
+    for (int64_t i = 0; i < p.n * E; ++i) w.x[i] *= scale;
+  }
+}
+
+void attention(Pass& p, int64_t l) {
+  const ModelConfig& c = p.c;
+  const AttentionWeights& A = p.w.layers[l].attn;
+  const LayerConfig& lc = c.layers[l];
+  const int64_t n = p.n, E = c.n_embd, hd = c.head_dim, q_dim = c.n_head * hd, kv_dim = c.n_head_kv * hd;
+  const int64_t bs = KvCache::kBlockSize;
+  const float eps = static_cast<float>(c.norm_eps);
+  Workspace& w = p.ws;
+  ThreadPool& pool = p.pool;
+  {
+    // The attention norm is fused into the encoding of the Q/K/V input.
+    const TraceSpan span(p.tracer, "norm_qkv", l, n);
+    const kernels::WeightMatrix* qkv[3] = {&A.wq, &A.wk, &A.wv};
+    float* qkv_out[3] = {w.q.data(), w.k.data(), w.v.data()};
+    kernels::norm_matmul_group(pool, qkv, 3, w.x.data(), A.norm.data(), eps, n, qkv_out, w.act.data(),
+                               static_cast<int64_t>(w.act.size()));
+    if (!A.bq.empty()) kernels::add_bias(w.q.data(), A.bq.data(), n, q_dim);
+    if (!A.bk.empty()) kernels::add_bias(w.k.data(), A.bk.data(), n, kv_dim);
+    if (!A.bv.empty()) kernels::add_bias(w.v.data(), A.bv.data(), n, kv_dim);
+  }
+  kernels::RopeParams rope;
+  rope.style = c.rope_style;
+  rope.rope_dim = static_cast<int>(c.rope_dim);
+  rope.freq_base = static_cast<float>(lc.rope_base);
+  rope.linear_scale = static_cast<float>(lc.rope_scale);
+  rope.freq_factors = p.rope_factors;
+  rope.attn_factor = static_cast<float>(c.rope_attn_factor);
+  {
+    // Tokens are independent here (each writes its own cache row), so a
+    // prompt's tokens are split over the threads.
+    const TraceSpan span(p.tracer, "rope_kv_write", l, n);
+    pool.parallel_for(n, 1, [&](int64_t t0, int64_t t1, int) {
+      for (int64_t t = t0; t < t1; ++t) {
+        float* q = w.q.data() + t * q_dim;
+        float* k = w.k.data() + t * kv_dim;
+        if (!A.q_norm.empty())
+          for (int64_t h = 0; h < c.n_head; ++h) kernels::rmsnorm(q + h * hd, q + h * hd, A.q_norm.data(), hd, eps);
+        if (!A.k_norm.empty())
+          for (int64_t h = 0; h < c.n_head_kv; ++h) kernels::rmsnorm(k + h * hd, k + h * hd, A.k_norm.data(), hd, eps);
+        const int64_t pos = w.tok_pos[t];
+        kernels::rope(q, static_cast<int>(c.n_head), static_cast<int>(hd), pos, rope);
+        kernels::rope(k, static_cast<int>(c.n_head_kv), static_cast<int>(hd), pos, rope);
+        const int64_t row = int64_t{p.block_tables[w.tok_seq[t]][pos / bs]} * bs + pos % bs;
+        uint16_t* kc = p.cache.k(l, row);
+        uint16_t* vc = p.cache.v(l, row);
+        for (int64_t i = 0; i < kv_dim; ++i) {
+          kc[i] = fp32_to_fp16(k[i]);
+          vc[i] = fp32_to_fp16(w.v[t * kv_dim + i]);
+        }
+      }
+    });
+  }
+  {
+    // One task per (run of up to att_tokens rows of one sequence, KV head):
+    // the queries of a grouped-query group for those tokens share each K
+    // and V row. A token sees its sequence's positions up to its own, or the
+    // last `window` of them.
+    const TraceSpan span(p.tracer, "attention", l, n);
+    const int64_t group = c.n_head / c.n_head_kv;
+    int64_t n_runs = 0;
+    for (int64_t t = 0; t < n; ++t)
+      if (t == 0 || w.tok_seq[t] != w.tok_seq[t - 1] || t - w.att_runs[n_runs - 1] == p.att_tokens) w.att_runs[n_runs++] = t;
+    w.att_runs[n_runs] = n;
+    kernels::AttendParams ap;
+    ap.scale = static_cast<float>(c.attn_scale);
+    ap.softcap = static_cast<float>(c.attn_softcap);
+    pool.parallel_for(n_runs * c.n_head_kv, 1, [&](int64_t i0, int64_t i1, int thread) {
+      float* scores = w.scores.data() + thread * p.att_tokens * group * p.n_ctx;
+      const float* q[kernels::kMaxGroupQueries];
+      float* out[kernels::kMaxGroupQueries];
+      kernels::KvSpan spans[kernels::kMaxGroupQueries];
+      for (int64_t i = i0; i < i1; ++i) {
+        const int64_t run = i / c.n_head_kv, kvh = i % c.n_head_kv;
+        const int64_t t0 = w.att_runs[run], t1 = w.att_runs[run + 1];
+        const kernels::KvView kv{p.cache.k(l, 0) + kvh * hd, p.cache.v(l, 0) + kvh * hd, kv_dim,
+                                 p.block_tables[w.tok_seq[t0]], bs};
+        // att_tokens x min(group, kMaxGroupQueries) queries fit one call.
+        const int64_t h_end = (kvh + 1) * group, h_step = std::min<int64_t>(group, kernels::kMaxGroupQueries);
+        for (int64_t h0 = kvh * group; h0 < h_end; h0 += h_step) {
+          int nq = 0;
+          for (int64_t t = t0; t < t1; ++t)
+            for (int64_t h = h0; h < std::min(h_end, h0 + h_step); ++h) {
+              const int64_t end = w.tok_pos[t] + 1;
+              q[nq] = w.q.data() + t * q_dim + h * hd;
+              out[nq] = w.att.data() + t * q_dim + h * hd;
+              spans[nq++] = {lc.window > 0 ? std::max<int64_t>(0, end - lc.window) : 0, end};
+            }
+          p.attend_group(q, nq, spans, kv, static_cast<int>(hd), ap, scores, out);
+        }
+      }
+    });
+  }
+  {
+    const TraceSpan span(p.tracer, "attn_output", l, n);
+    kernels::matmul(pool, A.wo, w.att.data(), n, w.proj.data(), w.act.data());
+    if (!A.post_norm.empty()) norm_rows(pool, w.proj.data(), A.post_norm, n, E, eps);
+    kernels::add(w.x.data(), w.proj.data(), n * E);
+  }
+}
+
+void feed_forward(Pass& p, int64_t l) {
+  const ModelConfig& c = p.c;
+  const FfnWeights& F = p.w.layers[l].ffn;
+  const int64_t n = p.n, E = c.n_embd, n_ff = F.gate.n_out;
+  const float eps = static_cast<float>(c.norm_eps);
+  Workspace& w = p.ws;
+  ThreadPool& pool = p.pool;
+  {
+    // Likewise the FFN norm, into the gate/up input.
+    const TraceSpan span(p.tracer, "norm_ffn_gate_up", l, n);
+    const kernels::WeightMatrix* gate_up[2] = {&F.gate, &F.up};
+    float* gate_up_out[2] = {w.gate.data(), w.up.data()};
+    kernels::norm_matmul_group(pool, gate_up, 2, w.x.data(), F.norm.data(), eps, n, gate_up_out, w.act.data(),
+                               static_cast<int64_t>(w.act.size()));
+  }
+  {
+    const TraceSpan span(p.tracer, "gate_act", l, n);
+    // Elementwise: ranges of 16 floats (one cache line) and up split over the threads.
+    pool.parallel_for(n * n_ff, 16, [&](int64_t b, int64_t e, int) {
+      p.gated(w.gate.data() + b, w.gate.data() + b, w.up.data() + b, e - b);
+    });
+  }
+  {
+    const TraceSpan span(p.tracer, "ffn_down", l, n);
+    kernels::matmul(pool, F.down, w.gate.data(), n, w.proj.data(), w.act.data());
+    if (!F.post_norm.empty()) norm_rows(pool, w.proj.data(), F.post_norm, n, E, eps);
+    kernels::add(w.x.data(), w.proj.data(), n * E);
+  }
+}
+
+void output_head(Pass& p) {
+  const int64_t E = p.c.n_embd, V = p.c.n_vocab;
+  Workspace& w = p.ws;
+  // Only the wanted rows need logits; pack them at the front of x.
+  for (int64_t r = 0; r < p.n_out; ++r)
+    if (w.out_rows[r] != r) std::copy_n(w.x.begin() + w.out_rows[r] * E, E, w.x.begin() + r * E);
+  if (p.n_out == 0) return;
+  const TraceSpan span(p.tracer, "output", -1, p.n_out);
+  const kernels::WeightMatrix* out[1] = {&p.w.output};
+  float* ys[1] = {p.logits};
+  kernels::norm_matmul_group(p.pool, out, 1, w.x.data(), p.w.output_norm.data(), static_cast<float>(p.c.norm_eps),
+                             p.n_out, ys, w.act.data(), static_cast<int64_t>(w.act.size()));
+  if (p.c.final_softcap > 0) {
+    const float cap = static_cast<float>(p.c.final_softcap);
+    p.pool.parallel_for(p.n_out * V, 256, [&](int64_t b, int64_t e, int) {
+      for (int64_t i = b; i < e; ++i) p.logits[i] = cap * std::tanh(p.logits[i] / cap);
+    });
+  }
+}
+
+int64_t blocks_scratch_bytes(const ModelWeights& w, int64_t nb, int n_seq_max, int threads) {
+  const kernels::WeightMatrix* output[1] = {&w.output};
+  int64_t act = kernels::norm_matmul_group_scratch_bytes(output, 1, n_seq_max, threads);
+  for (const LayerWeights& L : w.layers) {
+    const kernels::WeightMatrix* qkv[3] = {&L.attn.wq, &L.attn.wk, &L.attn.wv};
+    const kernels::WeightMatrix* gate_up[2] = {&L.ffn.gate, &L.ffn.up};
+    act = std::max({act, kernels::norm_matmul_group_scratch_bytes(qkv, 3, nb, threads),
+                    kernels::norm_matmul_group_scratch_bytes(gate_up, 2, nb, threads),
+                    kernels::matmul_scratch_bytes(L.attn.wo, nb), kernels::matmul_scratch_bytes(L.ffn.down, nb)});
+  }
+  return act;
+}
+
+}  // namespace osprey

@@ -1,0 +1,70 @@
+// The shared blocks every family's forward pass is written in:
+//   embed        x = scale * embedding[token]
+//   attention    x += post_norm(Wo . attend(rope(qk_norm(Wq.norm(x) + bq)), rope(qk_norm(Wk.norm(x) + bk)), Wv.norm(x) + bv))
+//   feed_forward x += post_norm(Wdown . (act(Wgate.norm(x)) * Wup.norm(x)))
+//   output_head  logits = softcap(Wout . norm(x)), for the rows that want them
+// Optional pieces (biases, Q/K norms, post-norms, soft-caps, sliding
+// windows) follow from the weights present and the config: an absent piece
+// costs nothing. A pass holds rows of one or more sequences; every row is
+// computed the same way whatever else is in the batch.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "core/thread_pool.h"
+#include "core/trace.h"
+#include "kernels/dispatch.h"
+#include "models/kv_cache.h"
+#include "models/model_config.h"
+#include "models/model_weights.h"
+
+namespace osprey {
+
+// Activation buffers for up to n_batch tokens, sized once at load. Shapes per token row.
+struct Workspace {
+  std::vector<float> x;       // [n_batch, n_embd] residual stream
+  std::vector<float> q;       // [n_batch, n_head * head_dim]
+  std::vector<float> k, v;    // [n_batch, n_head_kv * head_dim]
+  std::vector<float> att;     // [n_batch, n_head * head_dim]
+  std::vector<float> gate, up;  // [n_batch, n_ff]
+  std::vector<float> proj;    // [n_batch, n_embd] output of wo / w_down
+  std::vector<float> logits;  // [n_seq_max, n_vocab]
+  std::vector<int32_t> tokens;    // [n_batch] token of each row
+  std::vector<int32_t> tok_seq;   // [n_batch] sequence of each row
+  std::vector<int64_t> tok_pos;   // [n_batch] position of each row
+  std::vector<int64_t> out_rows;  // rows whose logits are wanted
+  std::vector<float> scores;  // [n_threads, att_tokens * group, n_ctx] attention scratch
+  std::vector<int64_t> att_runs;  // [n_batch + 1] first row of each attention run
+  std::vector<uint8_t> act;   // encoded activations for matmul
+  std::vector<uint8_t> embd_row;  // [row_bytes of token_embd] a looked-up row in the file's layout
+};
+
+// Everything one forward pass reads and writes.
+struct Pass {
+  const ModelConfig& c;
+  const ModelWeights& w;
+  Workspace& ws;
+  ThreadPool& pool;
+  KvCache& cache;
+  const std::vector<const int32_t*>& block_tables;  // [n_seq_max] each sequence's KV blocks
+  kernels::AttendGroupFn attend_group;
+  kernels::GatedFn gated;
+  const float* rope_factors;  // per-frequency divisors, or null
+  int64_t att_tokens;         // tokens of one sequence per attention task
+  int64_t n_ctx;
+  Tracer* tracer;
+  int64_t n;       // rows; tokens are ws.tokens[0, n)
+  int64_t n_out;   // rows that want logits: ws.out_rows[0, n_out)
+  float* logits;   // [n_out, n_vocab]
+};
+
+void embed(Pass& p);
+void attention(Pass& p, int64_t layer);
+void feed_forward(Pass& p, int64_t layer);
+void output_head(Pass& p);
+
+// Scratch the blocks' matrix products need for n_batch rows (Workspace::act).
+int64_t blocks_scratch_bytes(const ModelWeights& w, int64_t n_batch, int n_seq_max, int n_threads);
+
+}  // namespace osprey

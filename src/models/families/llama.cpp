@@ -1,0 +1,69 @@
+// The Llama-shaped families: llama, mistral, qwen2 and qwen3.
+//   x = embedding[token]
+//   per layer:  x += attention(x)      (QKV biases in qwen2; per-head Q/K norms in qwen3)
+//               x += ffn(x)            (SiLU-gated)
+//   logits = output(norm(x))
+// What differs between them follows from the tensors present, except the
+// rotary pairing, which is a property of the family.
+#include "models/blocks.h"
+#include "models/family.h"
+
+namespace osprey {
+
+namespace {
+
+Status configure(const GgufFile&, ModelConfig& c) {
+  // Global attention in every layer: a sliding_window key, which some
+  // conversions copy from config.json, is ignored as the reference engines
+  // ignore it for these families.
+  c.activation = kernels::Activation::kSilu;
+  return Status::Ok();
+}
+
+void list_layer(const ModelConfig& c, int64_t i, LayerWeights& L, TensorList& t, bool qk_norm) {
+  const std::string p = "blk." + std::to_string(i) + ".";
+  const int64_t E = c.n_embd, q_dim = c.n_head * c.head_dim, kv_dim = c.n_head_kv * c.head_dim;
+  t.vector(p + "attn_norm.weight", E, &L.attn.norm);
+  t.matrix(p + "attn_q.weight", E, q_dim, &L.attn.wq);
+  t.matrix(p + "attn_k.weight", E, kv_dim, &L.attn.wk);
+  t.matrix(p + "attn_v.weight", E, kv_dim, &L.attn.wv);
+  t.matrix(p + "attn_output.weight", q_dim, E, &L.attn.wo);
+  t.vector(p + "attn_q.bias", q_dim, &L.attn.bq, /*optional=*/true);
+  t.vector(p + "attn_k.bias", kv_dim, &L.attn.bk, true);
+  t.vector(p + "attn_v.bias", kv_dim, &L.attn.bv, true);
+  if (qk_norm) {
+    t.vector(p + "attn_q_norm.weight", c.head_dim, &L.attn.q_norm);
+    t.vector(p + "attn_k_norm.weight", c.head_dim, &L.attn.k_norm);
+  }
+  t.vector(p + "ffn_norm.weight", E, &L.ffn.norm);
+  t.matrix(p + "ffn_gate.weight", E, c.n_ff, &L.ffn.gate);
+  t.matrix(p + "ffn_up.weight", E, c.n_ff, &L.ffn.up);
+  t.matrix(p + "ffn_down.weight", c.n_ff, E, &L.ffn.down);
+}
+
+void tensors(const ModelConfig& c, ModelWeights& w, TensorList& t, bool qk_norm) {
+  list_embedding_and_head(c, w, t);
+  t.vector("rope_freqs.weight", c.rope_dim / 2, &w.rope_freq_factors, /*optional=*/true);  // Llama 3.1+
+  for (int64_t i = 0; i < c.n_layer; ++i) list_layer(c, i, w.layers[i], t, qk_norm);
+}
+
+void tensors_llama(const ModelConfig& c, ModelWeights& w, TensorList& t) { tensors(c, w, t, false); }
+void tensors_qwen3(const ModelConfig& c, ModelWeights& w, TensorList& t) { tensors(c, w, t, true); }
+
+void forward(Pass& p) {
+  embed(p);
+  for (int64_t l = 0; l < p.c.n_layer; ++l) {
+    attention(p, l);
+    feed_forward(p, l);
+  }
+  output_head(p);
+}
+
+}  // namespace
+
+const Family kLlamaFamily{"llama", kernels::RopeStyle::kInterleaved, configure, tensors_llama, forward};
+const Family kMistralFamily{"mistral", kernels::RopeStyle::kInterleaved, configure, tensors_llama, forward};
+const Family kQwen2Family{"qwen2", kernels::RopeStyle::kNeox, configure, tensors_llama, forward};
+const Family kQwen3Family{"qwen3", kernels::RopeStyle::kNeox, configure, tensors_qwen3, forward};
+
+}  // namespace osprey

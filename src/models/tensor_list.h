@@ -1,0 +1,84 @@
+// The tensors of a model, listed once per family (models/families/*.cpp).
+// The one list drives everything that needs to know them: binding by name
+// with shape checks, which matrices are repacked, scratch sizing, the bytes
+// a token reads (bench) and the memory estimate (inspect). A fused tensor
+// (Phi-3's attn_qkv, an ffn_up that holds gate and up) is listed once, with
+// the row ranges it is split into; each part binds as a view, with no copy.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "formats/gguf.h"
+#include "kernels/matmul.h"
+
+namespace osprey {
+
+struct TensorSpec {
+  std::string name;
+  std::vector<int64_t> dims;  // as GGUF stores them: {n} or {n_in, n_out}
+  bool optional = false;
+  // A matrix: bound whole to `matrix`, or split into row-range `parts`.
+  kernels::WeightMatrix* matrix = nullptr;
+  struct Part {
+    int64_t n_rows;
+    kernels::WeightMatrix* dst;
+  };
+  std::vector<Part> parts;
+  bool repackable = true;  // false: rows are only looked up (an untied embedding)
+  // A vector of floats, converted from whatever type the file stores.
+  std::vector<float>* vector = nullptr;
+
+  // Filled in by binding.
+  kernels::WeightMatrix whole;  // the matrix as stored (also the parent of parts)
+  bool present = false;
+
+  bool is_matrix() const { return matrix != nullptr || !parts.empty(); }
+};
+
+class TensorList {
+ public:
+  // `file` answers has(); null when only planning (every optional tensor is then assumed absent).
+  explicit TensorList(const GgufFile* file) : file_(file) {}
+
+  bool has(const std::string& name) const { return file_ != nullptr && file_->find_tensor(name) != nullptr; }
+
+  void matrix(const std::string& name, int64_t n_in, int64_t n_out, kernels::WeightMatrix* dst, bool optional = false,
+              bool repackable = true) {
+    TensorSpec s;
+    s.name = name;
+    s.dims = {n_in, n_out};
+    s.matrix = dst;
+    s.optional = optional;
+    s.repackable = repackable;
+    specs_.push_back(std::move(s));
+  }
+  // One stored matrix whose rows are several: parts in order, their row counts summing to the whole.
+  void fused(const std::string& name, int64_t n_in, std::vector<TensorSpec::Part> parts) {
+    TensorSpec s;
+    s.name = name;
+    int64_t rows = 0;
+    for (const auto& p : parts) rows += p.n_rows;
+    s.dims = {n_in, rows};
+    s.parts = std::move(parts);
+    specs_.push_back(std::move(s));
+  }
+  void vector(const std::string& name, int64_t n, std::vector<float>* dst, bool optional = false) {
+    TensorSpec s;
+    s.name = name;
+    s.dims = {n};
+    s.vector = dst;
+    s.optional = optional;
+    specs_.push_back(std::move(s));
+  }
+
+  std::vector<TensorSpec>& specs() { return specs_; }
+  const std::vector<TensorSpec>& specs() const { return specs_; }
+
+ private:
+  const GgufFile* file_;
+  std::vector<TensorSpec> specs_;
+};
+
+}  // namespace osprey
