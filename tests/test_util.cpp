@@ -20,16 +20,17 @@ std::string shared_testdata_dir() {
   return std::filesystem::is_directory(dir) ? dir : std::string();
 }
 
-std::string synth_model(const std::string& preset, const std::string& type, uint64_t seed) {
+std::string synth_model(const std::string& preset, const std::string& type, uint64_t seed, bool plain) {
   const std::string dir = OSPREY_TEST_MODELS_DIR;
   std::filesystem::create_directories(dir);
-  const std::string path = dir + "/" + preset + "-" + type + "-" + std::to_string(seed) + "-v" +
-                           std::to_string(cli::kSynthFormatVersion) + ".gguf";
+  const std::string path = dir + "/" + preset + "-" + type + "-" + std::to_string(seed) + (plain ? "-plain" : "") +
+                           "-v" + std::to_string(cli::kSynthFormatVersion) + ".gguf";
   if (std::filesystem::exists(path)) return path;
   cli::SynthOptions o;
   o.preset = preset;
   o.type = type;
   o.seed = seed;
+  o.plain = plain;
   o.quiet = true;
   o.out = path + ".tmp" + std::to_string(::getpid());
   try {

@@ -14,7 +14,8 @@ std::string shared_testdata_dir();
 // Path of a synthetic model, written on first use and reused afterwards
 // (by this and later test processes). Thread-safe across processes: the file
 // is written under a temporary name and renamed into place.
-std::string synth_model(const std::string& preset, const std::string& type, uint64_t seed = 42);
+// A synthesized model, cached in the build tree; `plain`: without the successor chain (osprey synth --plain).
+std::string synth_model(const std::string& preset, const std::string& type, uint64_t seed = 42, bool plain = false);
 
 // The osprey executable.
 std::string osprey_binary();

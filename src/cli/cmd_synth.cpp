@@ -214,7 +214,8 @@ void write_synth_model(const SynthOptions& o) {
     synth_vocab(w, p, o.seed);
   }
   const std::string a = std::string(p.arch) + ".";
-  const int64_t hd = p.n_embd / p.n_head;
+  const SynthFamilyShape& fs = p.shape;
+  const int64_t hd = fs.head_dim > 0 ? fs.head_dim : p.n_embd / p.n_head;
   w.set(a + "context_length", GgufValue::u32(static_cast<uint32_t>(p.n_ctx)));
   w.set(a + "embedding_length", GgufValue::u32(static_cast<uint32_t>(p.n_embd)));
   w.set(a + "block_count", GgufValue::u32(static_cast<uint32_t>(p.n_layer)));
@@ -225,35 +226,102 @@ void write_synth_model(const SynthOptions& o) {
   w.set(a + "rope.dimension_count", GgufValue::u32(static_cast<uint32_t>(hd)));
   w.set(a + "attention.layer_norm_rms_epsilon", GgufValue::f32(static_cast<float>(p.norm_eps)));
   w.set(a + "vocab_size", GgufValue::u32(static_cast<uint32_t>(p.n_vocab)));
+  if (fs.head_dim > 0) {
+    w.set(a + "attention.key_length", GgufValue::u32(static_cast<uint32_t>(hd)));
+    w.set(a + "attention.value_length", GgufValue::u32(static_cast<uint32_t>(hd)));
+  }
+  if (fs.window > 0) w.set(a + "attention.sliding_window", GgufValue::u32(static_cast<uint32_t>(fs.window)));
+  if (fs.attn_softcap > 0) w.set(a + "attn_logit_softcapping", GgufValue::f32(static_cast<float>(fs.attn_softcap)));
+  if (fs.final_softcap > 0) w.set(a + "final_logit_softcapping", GgufValue::f32(static_cast<float>(fs.final_softcap)));
+  if (fs.n_ctx_orig > 0) {
+    // LongRoPE's magnitude correction, as Phi-3's converter computes it.
+    const double scale = static_cast<double>(p.n_ctx) / static_cast<double>(fs.n_ctx_orig);
+    w.set(a + "rope.scaling.original_context_length", GgufValue::u32(static_cast<uint32_t>(fs.n_ctx_orig)));
+    w.set(a + "rope.scaling.attn_factor",
+          GgufValue::f32(static_cast<float>(std::sqrt(1 + std::log(scale) / std::log(static_cast<double>(fs.n_ctx_orig))))));
+  }
   w.set("general.synthetic_seed", GgufValue::u64(o.seed));
+  if (o.plain) w.set("general.synthetic_plain", GgufValue::boolean(true));
 
   SynthWriter s(w, *type, o.seed);
   const bool show_progress = !o.quiet && isatty(STDERR_FILENO);  // a counter that redraws is noise in a log
   const int64_t q_dim = p.n_head * hd, kv_dim = p.n_head_kv * hd, E = p.n_embd;
   const int64_t n_special = o.vocab.empty() ? static_cast<int64_t>(p.specials.size()) + (p.vocab == SynthVocab::kSpm ? 3 : 0) : 0;
-  const SuccessorChain chain = build_chain(p, n_special, o.seed);
+  SuccessorChain chain = build_chain(p, n_special, o.seed);
+  if (o.plain) {
+    // Every row an independent normal vector: no token points the way another does.
+    Rng rng(o.seed ^ 0x91a1ull);
+    for (float& v : chain.emb) v = rng.normal();
+  }
   auto inv_sqrt = [](int64_t n) { return 1.0f / std::sqrt(static_cast<float>(n)); };
   auto near_one = [](int64_t, Rng& r) { return 1.0f + 0.05f * r.normal(); };
   // Each random block adds about `f` of the embedding's size to the residual
-  // stream in total, so context matters without drowning the chain.
-  const float f = 0.4f / std::sqrt(2.0f * static_cast<float>(p.n_layer));
+  // stream in total, so context matters without drowning the chain. Plain
+  // models have no chain to protect: each block moves the stream by about
+  // half its size, so that every layer shows in the logits.
+  const float f = o.plain ? 0.5f : 0.4f / std::sqrt(2.0f * static_cast<float>(p.n_layer));
   // Output scale: the successor's logit lands near 12, others near 0-6.
   const float out_gain = 13.5f / static_cast<float>(E);
+  // Gemma multiplies looked-up rows by sqrt(n_embd): store them that much
+  // smaller so the stream starts at the same size, and let the output norm
+  // (tied output) make up for it.
+  const bool gemma = std::string(p.arch).rfind("gemma", 0) == 0;
+  const float embd_div = gemma ? std::sqrt(static_cast<float>(E)) : 1.0f;
 
   s.matrix("token_embd.weight", E, p.n_vocab, [&](int64_t r, float* row) {
-    std::copy(chain.emb.begin() + r * E, chain.emb.begin() + (r + 1) * E, row);
+    for (int64_t d = 0; d < E; ++d) row[d] = chain.emb[r * E + d] / embd_div;
   });
   if (p.llama3_rope)
     s.vector("rope_freqs.weight", hd / 2, [&](int64_t i, Rng&) { return llama3_rope_factor(i, hd, p.rope_base); });
+  if (fs.n_ctx_orig > 0) {
+    // LongRoPE tables: long wavelengths slowed by up to the context ratio, short ones nearly kept.
+    const double ratio = static_cast<double>(p.n_ctx) / static_cast<double>(fs.n_ctx_orig);
+    s.vector("rope_factors_long.weight", hd / 2, [&](int64_t i, Rng&) {
+      return static_cast<float>(1.0 + (ratio - 1.0) * static_cast<double>(i) / static_cast<double>(hd / 2 - 1));
+    });
+    s.vector("rope_factors_short.weight", hd / 2, [&](int64_t i, Rng&) {
+      return static_cast<float>(1.0 + 0.5 * static_cast<double>(i) / static_cast<double>(hd / 2));
+    });
+  }
+  // A fused matrix: rows of each part in turn, each part with its own scale.
+  auto fused_matrix = [&](const std::string& name, int64_t n_in, std::vector<std::pair<int64_t, float>> parts) {
+    Rng rng(hash_name(name, o.seed));
+    int64_t rows = 0;
+    for (const auto& part : parts) rows += part.first;
+    s.matrix(name, n_in, rows, [&](int64_t r, float* row) {
+      float std = 0;
+      for (int64_t at = 0; const auto& part : parts) {
+        if (r < at + part.first) {
+          std = part.second;
+          break;
+        }
+        at += part.first;
+      }
+      for (int64_t i = 0; i < n_in; ++i) row[i] = std * rng.normal();
+    });
+  };
+  // Post-norms set a block's output size outright: about f, as the others.
+  auto post_gain = [&](float gain) { return [gain](int64_t, Rng& r) { return gain * (1.0f + 0.05f * r.normal()); }; };
   for (int64_t l = 0; l < p.n_layer; ++l) {
     if (show_progress)
       std::fprintf(stderr, "\rsynth: layer %lld/%lld", static_cast<long long>(l + 1), static_cast<long long>(p.n_layer));
     const std::string b = "blk." + std::to_string(l) + ".";
     s.vector(b + "attn_norm.weight", E, near_one);
-    s.random_matrix(b + "attn_q.weight", E, q_dim, inv_sqrt(E));
-    s.random_matrix(b + "attn_k.weight", E, kv_dim, inv_sqrt(E));
-    s.random_matrix(b + "attn_v.weight", E, kv_dim, inv_sqrt(E));
+    if (fs.fused) {
+      fused_matrix(b + "attn_qkv.weight", E, {{q_dim, inv_sqrt(E)}, {kv_dim, inv_sqrt(E)}, {kv_dim, inv_sqrt(E)}});
+    } else {
+      s.random_matrix(b + "attn_q.weight", E, q_dim, inv_sqrt(E));
+      s.random_matrix(b + "attn_k.weight", E, kv_dim, inv_sqrt(E));
+      s.random_matrix(b + "attn_v.weight", E, kv_dim, inv_sqrt(E));
+    }
+    if (fs.qk_norm) {
+      // Normalised heads make every score about sqrt(head_dim) * gain^2 /
+      // sqrt(head_dim): gains near 1.5 keep attention neither flat nor one-hot.
+      s.vector(b + "attn_q_norm.weight", hd, post_gain(1.5f));
+      s.vector(b + "attn_k_norm.weight", hd, post_gain(1.5f));
+    }
     s.random_matrix(b + "attn_output.weight", q_dim, E, 2.0f * f * inv_sqrt(q_dim));
+    if (fs.post_norms) s.vector(b + "post_attention_norm.weight", E, post_gain(f));
     if (p.qkv_bias) {
       auto small = [](int64_t, Rng& r) { return 0.1f * r.normal(); };
       s.vector(b + "attn_q.bias", q_dim, small);
@@ -261,9 +329,16 @@ void write_synth_model(const SynthOptions& o) {
       s.vector(b + "attn_v.bias", kv_dim, small);
     }
     s.vector(b + "ffn_norm.weight", E, near_one);
-    if (l + 1 < p.n_layer) {
-      s.random_matrix(b + "ffn_gate.weight", E, p.n_ff, inv_sqrt(E));
-      s.random_matrix(b + "ffn_up.weight", E, p.n_ff, inv_sqrt(E));
+    const bool memory = !o.plain && l + 1 == p.n_layer;
+    // The memory's output is twice an embedding row; a post-norm makes its size its gain.
+    if (fs.post_norms) s.vector(b + "post_ffw_norm.weight", E, post_gain(memory ? 2.0f : f));
+    if (!memory) {
+      if (fs.fused) {
+        fused_matrix(b + "ffn_up.weight", E, {{p.n_ff, inv_sqrt(E)}, {p.n_ff, inv_sqrt(E)}});
+      } else {
+        s.random_matrix(b + "ffn_gate.weight", E, p.n_ff, inv_sqrt(E));
+        s.random_matrix(b + "ffn_up.weight", E, p.n_ff, inv_sqrt(E));
+      }
       s.random_matrix(b + "ffn_down.weight", p.n_ff, E, 2.0f * f * inv_sqrt(p.n_ff));
       continue;
     }
@@ -284,8 +359,12 @@ void write_synth_model(const SynthOptions& o) {
       const float scale = beta / static_cast<float>(std::sqrt(norm) * std::sqrt(static_cast<double>(E)));
       for (int64_t d = 0; d < E; ++d) row[d] = scale * e[d];
     };
-    s.matrix(b + "ffn_gate.weight", E, p.n_ff, memory_key);
-    s.matrix(b + "ffn_up.weight", E, p.n_ff, memory_key);
+    if (fs.fused) {
+      s.matrix(b + "ffn_up.weight", E, 2 * p.n_ff, [&](int64_t r, float* row) { memory_key(r % p.n_ff, row); });
+    } else {
+      s.matrix(b + "ffn_gate.weight", E, p.n_ff, memory_key);
+      s.matrix(b + "ffn_up.weight", E, p.n_ff, memory_key);
+    }
     s.matrix(b + "ffn_down.weight", p.n_ff, E, [&](int64_t d, float* row) {
       for (int64_t k = 0; k < p.n_ff; ++k)
         row[k] = k < K ? 2.0f * chain.emb[chain.successor[k] * E + d] / h_match : 0.0f;
@@ -293,7 +372,8 @@ void write_synth_model(const SynthOptions& o) {
   }
   if (show_progress) std::fprintf(stderr, "\n");
   if (p.tied_output) {
-    s.vector("output_norm.weight", E, [&](int64_t, Rng& r) { return out_gain * (1.0f + 0.05f * r.normal()); });
+    s.vector("output_norm.weight", E,
+             [&](int64_t, Rng& r) { return out_gain * embd_div * (1.0f + 0.05f * r.normal()); });
   } else {
     s.vector("output_norm.weight", E, near_one);
     Rng rng(hash_name("output.weight", o.seed));
@@ -312,7 +392,12 @@ void write_synth_model(const SynthOptions& o) {
 void register_synth(CLI::App& app) {
   auto o = std::make_shared<SynthOptions>();
   CLI::App* cmd = app.add_subcommand("synth", "Write a model with random weights in the exact shape of a real one");
-  cmd->add_option("--preset", o->preset, "Model shape: tinyllama-1.1b, llama-3.2-1b, qwen2.5-0.5b, smollm2-135m, tiny, tiny-qwen2, tiny-llama3");
+  std::string names;
+  for (const auto& p : synth_presets()) names += std::string(names.empty() ? "" : ", ") + p.name;
+  cmd->add_option("--preset", o->preset, "Model shape (--list-presets shows them): " + names);
+  cmd->add_flag("--plain", o->plain,
+                "Plain random weights without the successor chain that makes greedy output stable; "
+                "for comparing logits with another engine, where every layer must count");
   cmd->add_option("--type", o->type, "Weight type: " + supported_dtype_names())
       ->capture_default_str();
   cmd->add_option("-o,--output", o->out, "Output GGUF file");

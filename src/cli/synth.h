@@ -13,6 +13,17 @@ namespace osprey::cli {
 
 enum class SynthVocab { kSpm, kBpe };
 
+// What a family adds to the Llama layout; all off for llama/mistral/qwen2.
+struct SynthFamilyShape {
+  int64_t head_dim = 0;         // 0: n_embd / n_head
+  bool qk_norm = false;         // per-head Q/K RMS norms (qwen3, gemma3)
+  bool post_norms = false;      // norms after attention and FFN (gemma)
+  bool fused = false;           // attn_qkv and a gate+up ffn_up (phi3)
+  int64_t window = 0;           // attention.sliding_window
+  double attn_softcap = 0, final_softcap = 0;
+  int64_t n_ctx_orig = 0;       // LongRoPE: original context; writes the long and short factor tables
+};
+
 struct SynthPreset {
   const char* name;
   const char* arch;
@@ -23,6 +34,7 @@ struct SynthPreset {
   SynthVocab vocab;
   const char* pre;  // tokenizer.ggml.pre for BPE vocabularies
   std::vector<const char*> specials;  // control tokens appended to a BPE vocabulary
+  SynthFamilyShape shape = {};
 };
 
 const std::vector<SynthPreset>& synth_presets();
@@ -31,13 +43,18 @@ const SynthPreset* find_synth_preset(const std::string& name);
 // Changes whenever synth writes different bytes for the same options, so that
 // caches of synthesized files (the tests keep one in the build tree) are
 // rebuilt instead of silently going stale. 2: general.file_type is written.
-constexpr int kSynthFormatVersion = 2;
+// 3: family shapes (qwen3, gemma2/3, phi3) and --plain.
+constexpr int kSynthFormatVersion = 3;
 
 struct SynthOptions {
   std::string preset, type = "q8_0", out, vocab;
   uint64_t seed = 42;
   bool list = false;
   bool quiet = false;  // no progress on stderr
+  // Plain random weights, without the successor chain: every block moves the
+  // logits, so comparing logits with another engine tests attention, rope,
+  // norms and windows, not just the last layer's memory.
+  bool plain = false;
 };
 
 // Writes the model `o` describes; throws cli::Failure with a message on error.

@@ -16,6 +16,7 @@ struct Case {
   const char* preset;
   const char* type;
   double tol;  // allowed RMS(logit error) / RMS(logits)
+  bool plain = false;  // plain random weights (synth --plain): every layer shows in the logits
 };
 
 // Tolerances from the arithmetic osprey does differently from the double
@@ -29,6 +30,17 @@ const Case kCases[] = {
     {"tiny", "q5_k", 3e-2},        {"tiny", "q6_k", 3e-2},        {"tiny-qwen2", "f32", 5e-3},
     {"tiny-qwen2", "q8_0", 3e-2},  {"tiny-qwen2", "q4_0", 3e-2},  {"tiny-qwen2", "q4_k", 3e-2},
     {"tiny-llama3", "f16", 5e-3},  {"tiny-llama3", "q8_0", 3e-2}, {"tiny-llama3", "q6_k", 3e-2},
+    // The newer families, with the successor chain and in plain form. Their
+    // tiny presets have windows of 8 (gemma) and 16 (phi3) positions, which
+    // the 12-token prompt and 8 steps slide past.
+    {"tiny-qwen3", "f32", 5e-3},   {"tiny-qwen3", "q8_0", 3e-2},  {"tiny-qwen3", "q4_k", 3e-2},
+    {"tiny-qwen3", "f16", 5e-3, true}, {"tiny-qwen3", "q8_0", 3e-2, true},
+    {"tiny-gemma3", "f32", 5e-3},  {"tiny-gemma3", "q8_0", 3e-2}, {"tiny-gemma3", "q4_0", 3e-2},
+    {"tiny-gemma3", "f16", 5e-3, true}, {"tiny-gemma3", "q8_0", 3e-2, true},
+    {"tiny-gemma2", "f32", 5e-3},  {"tiny-gemma2", "q8_0", 3e-2}, {"tiny-gemma2", "q4_k", 3e-2},
+    {"tiny-gemma2", "f16", 5e-3, true}, {"tiny-gemma2", "q8_0", 3e-2, true},
+    {"tiny-phi3", "f32", 5e-3},    {"tiny-phi3", "q8_0", 3e-2},   {"tiny-phi3", "q5_k", 4e-2},
+    {"tiny-phi3", "f16", 5e-3, true}, {"tiny-phi3", "q8_0", 3e-2, true},
 };
 
 double rel_rms(const float* got, const std::vector<double>& want, int* worst_index) {
@@ -50,23 +62,23 @@ class ReferenceCompare : public ::testing::TestWithParam<Case> {};
 
 TEST_P(ReferenceCompare, LogitsAgreeOverSeveralSteps) {
   const Case c = GetParam();
-  const std::string path = test::synth_model(c.preset, c.type);
+  const std::string path = test::synth_model(c.preset, c.type, 42, c.plain);
   ASSERT_FALSE(path.empty());
   reference::Model ref;
-  ASSERT_EQ(ref.load(path), "");
+  ASSERT_EQ(ref.load(path, 64), "");
   ModelOptions mo;
   mo.n_threads = 2;
   mo.n_ctx = 64;
-  mo.n_batch = 4;  // the 7-token prompt spans two batches
+  mo.n_batch = 5;  // the 12-token prompt spans three batches
   auto model = Model::load(path, mo);
   ASSERT_TRUE(model.ok()) << model.status().message();
 
-  std::vector<int32_t> tokens = {1, 17, 300, 42, 99, 5, 250};
+  std::vector<int32_t> tokens = {1, 17, 300, 42, 99, 5, 250, 7, 120, 64, 3, 411};
   std::vector<double> want;
   for (int32_t t : tokens) want = ref.step(t);
   auto got = (*model)->eval(tokens.data(), static_cast<int64_t>(tokens.size()));
   ASSERT_TRUE(got.ok()) << got.status().message();
-  for (int step = 0; step < 6; ++step) {
+  for (int step = 0; step < 8; ++step) {
     int worst = 0;
     const double e = rel_rms(*got, want, &worst);
     EXPECT_LT(e, c.tol) << c.preset << " " << c.type << " step " << step << ": worst logit " << worst << " got "
@@ -81,8 +93,35 @@ TEST_P(ReferenceCompare, LogitsAgreeOverSeveralSteps) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Families, ReferenceCompare, ::testing::ValuesIn(kCases), [](const auto& info) {
-  return test::test_name(std::string(info.param.preset) + "_" + info.param.type);
+  return test::test_name(std::string(info.param.preset) + "_" + info.param.type + (info.param.plain ? "_plain" : ""));
 });
+
+// The comparison above has the power to notice a missing layer: in the plain
+// models, leaving out the attention of any one layer moves the logits by far
+// more than the tolerance.
+TEST(ReferenceCompare, SkippingAnyLayersAttentionIsNoticed) {
+  for (const char* preset : {"tiny-qwen3", "tiny-gemma3", "tiny-gemma2", "tiny-phi3"}) {
+    const std::string path = test::synth_model(preset, "f32", 42, true);
+    ASSERT_FALSE(path.empty());
+    reference::Model full;
+    ASSERT_EQ(full.load(path, 64), "");
+    const std::vector<int32_t> tokens = {1, 17, 300, 42, 99, 5, 250, 7, 120, 64, 3, 411};
+    std::vector<double> want;
+    for (int32_t t : tokens) want = full.step(t);
+    for (int layer = 0;; ++layer) {
+      reference::Model ablated;
+      ASSERT_EQ(ablated.load(path, 64), "");
+      ablated.skip_attention(layer);
+      std::vector<double> got;
+      for (int32_t t : tokens) got = ablated.step(t);
+      std::vector<float> as_float(got.begin(), got.end());
+      int worst = 0;
+      const double e = rel_rms(as_float.data(), want, &worst);
+      if (e < 1e-6) break;  // past the last layer: nothing was left out (float rounding only)
+      EXPECT_GT(e, 0.1) << preset << ": leaving out layer " << layer << "'s attention moves the logits by only " << e;
+    }
+  }
+}
 
 }  // namespace
 }  // namespace osprey

@@ -149,7 +149,8 @@ int block_bytes(uint32_t type) {
 
 }  // namespace
 
-std::string Model::load(const std::string& path) {
+std::string Model::load(const std::string& path, int n_ctx) {
+  n_ctx_ = n_ctx;
   std::ifstream in(path, std::ios::binary);
   if (!in) return "cannot open " + path;
   bytes_.assign(std::istreambuf_iterator<char>(in), {});
@@ -190,11 +191,39 @@ std::string Model::load(const std::string& path) {
   n_layer_ = static_cast<int>(num("block_count", 0));
   n_head_ = static_cast<int>(num("attention.head_count", 0));
   n_kv_ = static_cast<int>(num("attention.head_count_kv", n_head_));
-  head_dim_ = n_embd_ / n_head_;
+  head_dim_ = static_cast<int>(num("attention.key_length", n_embd_ / n_head_));
   rope_dim_ = static_cast<int>(num("rope.dimension_count", head_dim_));
   eps_ = num("attention.layer_norm_rms_epsilon", 1e-5);
   rope_base_ = num("rope.freq_base", 10000);
-  neox_ = arch_ == "qwen2";
+  rope_scale_ = strings_.count(arch_ + ".rope.scaling.type") && strings_[arch_ + ".rope.scaling.type"] == "linear"
+                    ? num("rope.scaling.factor", 1)
+                    : 1;
+  attn_factor_ = num("rope.scaling.attn_factor", 1);
+  n_ctx_orig_ = static_cast<int>(num("rope.scaling.original_context_length", 0));
+  neox_ = arch_ != "llama" && arch_ != "mistral";
+  // What each family's published definition adds (written from the model
+  // papers and configs, not from osprey's code).
+  const bool gemma = arch_ == "gemma2" || arch_ == "gemma3";
+  gelu_ = gemma;
+  embd_scale_ = gemma ? std::sqrt(static_cast<float>(n_embd_)) : 1.0;
+  query_scale_ = 1.0 / std::sqrt(static_cast<double>(head_dim_));
+  if ((arch_ == "gemma2" && n_layer_ == 46) || (arch_ == "gemma3" && n_layer_ == 62))
+    query_scale_ = 1.0 / std::sqrt(static_cast<double>(n_embd_ / n_head_));
+  attn_softcap_ = num("attn_logit_softcapping", arch_ == "gemma2" ? 50 : 0);
+  final_softcap_ = num("final_logit_softcapping", arch_ == "gemma2" ? 30 : 0);
+  const int swa = static_cast<int>(num("attention.sliding_window", arch_ == "gemma2" ? 4096 : 0));
+  window_.assign(n_layer_, 0);
+  layer_base_.assign(n_layer_, rope_base_);
+  layer_scale_.assign(n_layer_, rope_scale_);
+  for (int l = 0; l < n_layer_; ++l) {
+    if (arch_ == "gemma2" && l % 2 == 0) window_[l] = swa;              // local, global, local, ...
+    if (arch_ == "gemma3" && (l + 1) % 6 != 0) {                          // five local to one global
+      window_[l] = swa;
+      layer_base_[l] = 10000;
+      layer_scale_[l] = 1;
+    }
+    if (arch_ == "phi3" && swa < num("context_length", 0)) window_[l] = swa;  // every layer
+  }
   n_vocab_ = static_cast<int>(tensors_["token_embd.weight"].dims[1]);
   keys_.assign(n_layer_, {});
   values_.assign(n_layer_, {});
@@ -239,6 +268,7 @@ std::vector<double> Model::matvec(const std::string& name, const std::vector<dou
 
 std::vector<double> Model::step(int token) {
   std::vector<double> x = matrix_row("token_embd.weight", token);
+  for (double& e : x) e *= embd_scale_;
   auto norm = [&](const std::vector<double>& v, const std::string& w) {
     double ss = 0;
     for (double a : v) ss += a * a;
@@ -250,16 +280,32 @@ std::vector<double> Model::step(int token) {
   };
   std::vector<double> factors(rope_dim_ / 2, 1.0);
   if (has("rope_freqs.weight")) factors = vec("rope_freqs.weight");
-  auto rotate = [&](std::vector<double>& v, int heads) {
+  // LongRoPE: the long table past the original context, else the short one.
+  if (has("rope_factors_long.weight"))
+    factors = vec(n_ctx_orig_ > 0 && n_ctx_ > n_ctx_orig_ ? "rope_factors_long.weight" : "rope_factors_short.weight");
+  auto rotate = [&](std::vector<double>& v, int heads, int l) {
     for (int h = 0; h < heads; ++h)
       for (int i = 0; i < rope_dim_ / 2; ++i) {
-        const double angle = pos_ * std::pow(rope_base_, -2.0 * i / rope_dim_) / factors[i];
+        const double angle = pos_ / layer_scale_[l] * std::pow(layer_base_[l], -2.0 * i / rope_dim_) / factors[i];
         const int a = h * head_dim_ + (neox_ ? i : 2 * i);
         const int b = h * head_dim_ + (neox_ ? i + rope_dim_ / 2 : 2 * i + 1);
         const double x0 = v[a], x1 = v[b];
-        v[a] = x0 * std::cos(angle) - x1 * std::sin(angle);
-        v[b] = x0 * std::sin(angle) + x1 * std::cos(angle);
+        v[a] = attn_factor_ * (x0 * std::cos(angle) - x1 * std::sin(angle));
+        v[b] = attn_factor_ * (x0 * std::sin(angle) + x1 * std::cos(angle));
       }
+  };
+  // Each head of `v` normalised on its own, with one weight vector for all heads.
+  auto head_norm = [&](std::vector<double>& v, const std::string& w) {
+    if (!has(w)) return;
+    for (size_t h = 0; h < v.size() / head_dim_; ++h) {
+      std::vector<double> one(v.begin() + h * head_dim_, v.begin() + (h + 1) * head_dim_);
+      one = norm(one, w);
+      std::copy(one.begin(), one.end(), v.begin() + h * head_dim_);
+    }
+  };
+  // Rows [from, from + n) of y.
+  auto slice = [](const std::vector<double>& y, size_t from, size_t n) {
+    return std::vector<double>(y.begin() + from, y.begin() + from + n);
   };
   auto add_bias = [&](std::vector<double>& v, const std::string& name) {
     if (!has(name)) return;
@@ -270,44 +316,69 @@ std::vector<double> Model::step(int token) {
   for (int l = 0; l < n_layer_; ++l) {
     const std::string p = "blk." + std::to_string(l) + ".";
     const auto h = norm(x, p + "attn_norm.weight");
-    auto q = matvec(p + "attn_q.weight", h);
-    auto k = matvec(p + "attn_k.weight", h);
-    auto v = matvec(p + "attn_v.weight", h);
+    const size_t qd = static_cast<size_t>(n_head_) * head_dim_, kd = static_cast<size_t>(n_kv_) * head_dim_;
+    std::vector<double> q, k, v;
+    if (has(p + "attn_qkv.weight")) {  // Phi-3: one matrix, rows Q then K then V
+      const auto qkv = matvec(p + "attn_qkv.weight", h);
+      q = slice(qkv, 0, qd), k = slice(qkv, qd, kd), v = slice(qkv, qd + kd, kd);
+    } else {
+      q = matvec(p + "attn_q.weight", h), k = matvec(p + "attn_k.weight", h), v = matvec(p + "attn_v.weight", h);
+    }
     add_bias(q, p + "attn_q.bias");
     add_bias(k, p + "attn_k.bias");
     add_bias(v, p + "attn_v.bias");
-    rotate(q, n_head_);
-    rotate(k, n_kv_);
+    head_norm(q, p + "attn_q_norm.weight");
+    head_norm(k, p + "attn_k_norm.weight");
+    rotate(q, n_head_, l);
+    rotate(k, n_kv_, l);
     keys_[l].push_back(k);
     values_[l].push_back(v);
     std::vector<double> att(n_head_ * head_dim_, 0.0);
     for (int hh = 0; hh < n_head_; ++hh) {
       const int kv = hh / (n_head_ / n_kv_);
-      std::vector<double> s(pos_ + 1);
+      // A sliding window sees its last window_[l] positions, itself included.
+      const int first = window_[l] > 0 ? std::max(0, pos_ + 1 - window_[l]) : 0;
+      std::vector<double> s(pos_ + 1, 0.0);
       double mx = -1e300;
-      for (int t = 0; t <= pos_; ++t) {
+      for (int t = first; t <= pos_; ++t) {
         double d = 0;
         for (int i = 0; i < head_dim_; ++i) d += q[hh * head_dim_ + i] * keys_[l][t][kv * head_dim_ + i];
-        s[t] = d / std::sqrt(static_cast<double>(head_dim_));
+        s[t] = d * query_scale_;
+        if (attn_softcap_ > 0) s[t] = attn_softcap_ * std::tanh(s[t] / attn_softcap_);
         mx = std::max(mx, s[t]);
       }
       double sum = 0;
-      for (double& e : s) sum += (e = std::exp(e - mx));
-      for (int t = 0; t <= pos_; ++t)
+      for (int t = first; t <= pos_; ++t) sum += (s[t] = std::exp(s[t] - mx));
+      for (int t = first; t <= pos_; ++t)
         for (int i = 0; i < head_dim_; ++i) att[hh * head_dim_ + i] += s[t] / sum * values_[l][t][kv * head_dim_ + i];
     }
-    const auto o = matvec(p + "attn_output.weight", att);
-    for (int i = 0; i < n_embd_; ++i) x[i] += o[i];
+    auto o = matvec(p + "attn_output.weight", att);
+    if (has(p + "post_attention_norm.weight")) o = norm(o, p + "post_attention_norm.weight");
+    if (l != skip_attention_)
+      for (int i = 0; i < n_embd_; ++i) x[i] += o[i];
     const auto h2 = norm(x, p + "ffn_norm.weight");
-    auto g = matvec(p + "ffn_gate.weight", h2);
-    const auto u = matvec(p + "ffn_up.weight", h2);
-    for (size_t i = 0; i < g.size(); ++i) g[i] = g[i] / (1 + std::exp(-g[i])) * u[i];
-    const auto d = matvec(p + "ffn_down.weight", g);
+    std::vector<double> g, u;
+    if (has(p + "ffn_gate.weight")) {
+      g = matvec(p + "ffn_gate.weight", h2), u = matvec(p + "ffn_up.weight", h2);
+    } else {  // Phi-3: ffn_up holds the gate's rows, then the up rows
+      const auto gu = matvec(p + "ffn_up.weight", h2);
+      g = slice(gu, 0, gu.size() / 2), u = slice(gu, gu.size() / 2, gu.size() / 2);
+    }
+    for (size_t i = 0; i < g.size(); ++i) {
+      const double a = gelu_ ? 0.5 * g[i] * (1 + std::tanh(std::sqrt(2 / M_PI) * (g[i] + 0.044715 * g[i] * g[i] * g[i])))
+                             : g[i] / (1 + std::exp(-g[i]));
+      g[i] = a * u[i];
+    }
+    auto d = matvec(p + "ffn_down.weight", g);
+    if (has(p + "post_ffw_norm.weight")) d = norm(d, p + "post_ffw_norm.weight");
     for (int i = 0; i < n_embd_; ++i) x[i] += d[i];
   }
   ++pos_;
   const auto xn = norm(x, "output_norm.weight");
-  return matvec(has("output.weight") ? "output.weight" : "token_embd.weight", xn);
+  auto logits = matvec(has("output.weight") ? "output.weight" : "token_embd.weight", xn);
+  if (final_softcap_ > 0)
+    for (double& z : logits) z = final_softcap_ * std::tanh(z / final_softcap_);
+  return logits;
 }
 
 }  // namespace reference

@@ -13,8 +13,12 @@ namespace reference {
 
 class Model {
  public:
-  // Returns "" on success, else a message.
-  std::string load(const std::string& path);
+  // Returns "" on success, else a message. `n_ctx`: the context the engine
+  // under test runs with (LongRoPE picks its factor table by it).
+  std::string load(const std::string& path, int n_ctx = 4096);
+  // Leaves out the attention of one layer (its output is not added), to
+  // show that a comparison would notice. -1: none.
+  void skip_attention(int layer) { skip_attention_ = layer; }
   // Appends one token and returns the logits that follow it.
   std::vector<double> step(int token);
   int vocab_size() const { return n_vocab_; }
@@ -38,8 +42,13 @@ class Model {
 
   std::string arch_;
   int n_vocab_ = 0, n_embd_ = 0, n_layer_ = 0, n_head_ = 0, n_kv_ = 0, head_dim_ = 0, rope_dim_ = 0;
-  double eps_ = 1e-5, rope_base_ = 10000;
-  bool neox_ = false;
+  double eps_ = 1e-5, rope_base_ = 10000, rope_scale_ = 1, attn_factor_ = 1;
+  double attn_softcap_ = 0, final_softcap_ = 0, query_scale_ = 0, embd_scale_ = 1;
+  bool neox_ = false, gelu_ = false;
+  int n_ctx_ = 4096, n_ctx_orig_ = 0, skip_attention_ = -1;
+  std::vector<int> window_;          // per layer; 0: global
+  std::vector<double> layer_base_;   // per layer rope base
+  std::vector<double> layer_scale_;  // per layer linear rope scale
   // Cached matrices, dequantized once: name -> [rows][cols].
   mutable std::map<std::string, std::vector<std::vector<double>>> cache_;
   std::vector<std::vector<std::vector<double>>> keys_, values_;  // [layer][pos][kv_dim]
