@@ -11,16 +11,20 @@
 namespace osprey {
 namespace {
 
-std::unique_ptr<Model> load(const std::string& type, int n_seq, bool prefix_cache, int64_t n_batch = 64,
-                            int64_t kv_blocks = 0) {
+// `spec`: "type" for the tiny llama, or "preset:type".
+std::unique_ptr<Model> load(const std::string& spec, int n_seq, bool prefix_cache, int64_t n_batch = 64,
+                            int64_t kv_blocks = 0, int threads = 2) {
+  const size_t colon = spec.find(':');
+  const std::string preset = colon == std::string::npos ? "tiny" : spec.substr(0, colon);
+  const std::string type = colon == std::string::npos ? spec : spec.substr(colon + 1);
   ModelOptions o;
-  o.n_threads = 2;
+  o.n_threads = threads;
   o.n_ctx = 256;
   o.n_batch = n_batch;
   o.n_seq_max = n_seq;
   o.prefix_cache = prefix_cache;
   o.kv_blocks = kv_blocks;
-  auto m = Model::load(test::synth_model("tiny", type), o);
+  auto m = Model::load(test::synth_model(preset, type), o);
   EXPECT_TRUE(m.ok()) << m.status().message();
   return std::move(m).value();
 }
@@ -105,7 +109,36 @@ TEST_P(Batching, PrefixCacheGivesTheSameLogitsAsComputing) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Types, Batching, ::testing::Values("q4_0", "q8_0", "q4_k", "f16"));
+// Every family, so that windows (gemma's 8 positions, phi3's 16, all slid
+// past here), Q/K norms, post-norms and fused matrices keep the guarantee.
+INSTANTIATE_TEST_SUITE_P(Types, Batching,
+                         ::testing::Values("q4_0", "q8_0", "q4_k", "f16", "tiny-qwen3:q8_0", "tiny-gemma3:q4_0",
+                                           "tiny-gemma2:q8_0", "tiny-phi3:q4_k", "tiny-qwen2:q8_0"),
+                         [](const auto& info) { return test::test_name(info.param); });
+
+// A sequence's logits are the same bits at 1, 2 and 3 threads, and as one
+// of 8 sequences in a batch.
+TEST_P(Batching, ThreadCountAndABatchOfEightDoNotChangeLogits) {
+  const std::vector<int32_t> a = tokens(29, 4);
+  auto solo = load(GetParam(), 1, false, 64, 0, 1);
+  const auto want = solo_run(*solo, a, 3);
+  for (int threads : {2, 3}) {
+    auto m = load(GetParam(), 1, false, 64, 0, threads);
+    const auto got = solo_run(*m, a, 3);
+    for (size_t s = 0; s < want.size(); ++s)
+      ASSERT_EQ(want[s], got[s]) << threads << " threads, step " << s;
+  }
+  auto m = load(GetParam(), 8, false, 32, 0, 3);
+  const int64_t V = m->config().n_vocab;
+  std::vector<std::vector<int32_t>> others;
+  for (int i = 0; i < 7; ++i) others.push_back(tokens(7 + 9 * i, 20 + i));
+  std::vector<BatchItem> items;
+  for (int i = 0; i < 7; ++i) items.push_back({i == 3 ? 7 : i, others[i].data(), static_cast<int64_t>(others[i].size()), true});
+  items.insert(items.begin() + 3, BatchItem{3, a.data(), static_cast<int64_t>(a.size()), true});
+  auto l = m->eval_batch(items.data(), items.size());
+  ASSERT_TRUE(l.ok()) << l.status().message();
+  ASSERT_EQ(0, std::memcmp(*l + 3 * V, want[0].data(), V * sizeof(float))) << "prompt logits in a batch of 8";
+}
 
 TEST(BatchingLimits, FullPoolFailsCleanlyAndRecovers) {
   auto m = load("q8_0", 2, false, 64, /*kv_blocks=*/4);  // 64 positions in all
