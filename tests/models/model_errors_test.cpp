@@ -10,8 +10,9 @@ namespace {
 // Copies a synthetic model with one change, so each error path sees an
 // otherwise valid file.
 std::vector<uint8_t> modified(const std::function<void(GgufWriter&, const GgufFile&)>& edit,
-                              const std::function<bool(const GgufTensorInfo&)>& keep = nullptr) {
-  auto f = GgufFile::open(test::synth_model("tiny", "q8_0"));
+                              const std::function<bool(const GgufTensorInfo&)>& keep = nullptr,
+                              const std::string& preset = "tiny") {
+  auto f = GgufFile::open(test::synth_model(preset, "q8_0"));
   EXPECT_TRUE(f.ok());
   GgufWriter w;
   for (const auto& [k, v] : f->metadata()) w.set(k, v);
@@ -34,6 +35,45 @@ TEST(ModelErrors, UnsupportedArchitectureIsNamed) {
   const auto b = modified([](GgufWriter& w, const GgufFile&) { w.set("general.architecture", GgufValue::str("mamba")); });
   const std::string e = load_error(b);
   EXPECT_NE(e.find("'mamba' is not supported"), std::string::npos) << e;
+  for (const char* arch : {"llama", "qwen3", "gemma3", "gemma2", "phi3"})
+    EXPECT_NE(e.find(arch), std::string::npos) << "the message should list the supported families: " << e;
+}
+
+// Each family's own ways to be wrong, each named.
+TEST(ModelErrors, FamilyTensorsAndSettingsAreChecked) {
+  // Qwen3 without one of its per-head norms.
+  auto qk = modified([](GgufWriter&, const GgufFile&) {},
+                     [](const GgufTensorInfo& t) { return t.name != "blk.1.attn_k_norm.weight"; }, "tiny-qwen3");
+  EXPECT_NE(load_error(qk).find("'blk.1.attn_k_norm.weight' is missing"), std::string::npos) << load_error(qk);
+  // Phi-3's fused QKV one row short of Q + K + V.
+  auto fused = modified(
+      [](GgufWriter& w, const GgufFile& f) {
+        const GgufTensorInfo* t = f.find_tensor("blk.0.attn_qkv.weight");
+        const int64_t rows = t->dims[1] - 1;
+        const uint64_t row_bytes = t->n_bytes / t->dims[1];
+        EXPECT_TRUE(w.add_tensor(t->name, t->type, {t->dims[0], rows}, {t->data, t->data + row_bytes * rows}).ok());
+      },
+      [](const GgufTensorInfo& t) { return t.name != "blk.0.attn_qkv.weight"; }, "tiny-phi3");
+  EXPECT_NE(load_error(fused).find("'blk.0.attn_qkv.weight' has shape [256, 767], expected [256, 768]"), std::string::npos)
+      << load_error(fused);
+  // Gemma 3 cannot guess its local window.
+  auto window = modified([](GgufWriter& w, const GgufFile&) { w.remove("gemma3.attention.sliding_window"); }, nullptr,
+                         "tiny-gemma3");
+  EXPECT_NE(load_error(window).find("gemma3.attention.sliding_window is missing"), std::string::npos) << load_error(window);
+  auto huge = modified([](GgufWriter& w, const GgufFile&) { w.set("gemma3.attention.sliding_window", GgufValue::u32(1u << 30)); },
+                       nullptr, "tiny-gemma3");
+  EXPECT_NE(load_error(huge).find("sliding_window 1073741824 is out of range"), std::string::npos) << load_error(huge);
+  // A rope scaling osprey does not implement is refused by name, not run wrong.
+  auto rope = modified([](GgufWriter& w, const GgufFile&) { w.set("llama.rope.scaling.type", GgufValue::str("su")); });
+  EXPECT_NE(load_error(rope).find("rope scaling type 'su' is not supported"), std::string::npos) << load_error(rope);
+  // A negative soft-cap.
+  auto cap = modified([](GgufWriter& w, const GgufFile&) { w.set("gemma2.final_logit_softcapping", GgufValue::f32(-1)); },
+                      nullptr, "tiny-gemma2");
+  EXPECT_NE(load_error(cap).find("soft-cap"), std::string::npos) << load_error(cap);
+  // Layers beyond block_count would be ignored weights: refused.
+  auto layers = modified([](GgufWriter& w, const GgufFile&) { w.set("qwen3.block_count", GgufValue::u32(1)); }, nullptr,
+                         "tiny-qwen3");
+  EXPECT_NE(load_error(layers).find("belongs to a layer beyond block_count 1"), std::string::npos) << load_error(layers);
 }
 
 TEST(ModelErrors, MissingTensorIsNamed) {
