@@ -70,7 +70,11 @@ class SynthWriter {
   SynthWriter(GgufWriter& w, DType type, uint64_t seed) : w_(w), type_(type), seed_(seed) {}
 
   // dims {n_in, n_out}; row r (n_in values) comes from fill(r, row).
-  void matrix(const std::string& name, int64_t n_in, int64_t n_out, const std::function<void(int64_t, float*)>& fill) {
+  // `n_expert` > 1: n_out rows per expert, stacked as GGUF dims {n_in, n_out, n_expert}; fill gets the stacked row.
+  void matrix(const std::string& name, int64_t n_in, int64_t n_out, const std::function<void(int64_t, float*)>& fill,
+              int64_t n_expert = 1) {
+    const int64_t per_expert = n_out;
+    n_out *= n_expert;
     const DType t = storage_type(type_, n_in);
     if (t != type_) ++fallbacks_;
     const QuantOps* ops = quant_ops(t);
@@ -81,15 +85,19 @@ class SynthWriter {
       fill(r, row.data());
       ops->quantize(row.data(), bytes.data() + r * row_bytes, n_in);
     }
-    add(name, t, {n_in, n_out}, std::move(bytes));
+    add(name, t, n_expert > 1 ? std::vector<int64_t>{n_in, per_expert, n_expert} : std::vector<int64_t>{n_in, n_out},
+        std::move(bytes));
   }
 
   // dims {n_in, n_out}; values std * N(0, 1).
-  void random_matrix(const std::string& name, int64_t n_in, int64_t n_out, float std) {
+  void random_matrix(const std::string& name, int64_t n_in, int64_t n_out, float std, int64_t n_expert = 1) {
     Rng rng(hash_name(name, seed_));
-    matrix(name, n_in, n_out, [&](int64_t, float* row) {
-      for (int64_t i = 0; i < n_in; ++i) row[i] = std * rng.normal();
-    });
+    matrix(
+        name, n_in, n_out,
+        [&](int64_t, float* row) {
+          for (int64_t i = 0; i < n_in; ++i) row[i] = std * rng.normal();
+        },
+        n_expert);
   }
 
   // A 1-D f32 tensor from a generator.
@@ -136,11 +144,11 @@ struct SuccessorChain {
   std::vector<int32_t> successor; // successor[k]: the token unit k predicts
 };
 
-SuccessorChain build_chain(const SynthPreset& p, int64_t n_special, uint64_t seed) {
+SuccessorChain build_chain(const SynthPreset& p, int64_t n_ff, int64_t n_special, uint64_t seed) {
   SuccessorChain c;
   const int64_t E = p.n_embd, V = p.n_vocab;
   const int64_t n_normal = V - n_special;
-  const int64_t K = std::min<int64_t>(p.n_ff, n_normal);
+  const int64_t K = std::min<int64_t>(n_ff, n_normal);
   Rng rng(seed ^ 0x5eed5eedull);
   // A random choice of K active tokens among the ordinary ones, in random order.
   std::vector<int32_t> order(n_normal);
@@ -231,6 +239,11 @@ void write_synth_model(const SynthOptions& o) {
     w.set(a + "attention.value_length", GgufValue::u32(static_cast<uint32_t>(hd)));
   }
   if (fs.window > 0) w.set(a + "attention.sliding_window", GgufValue::u32(static_cast<uint32_t>(fs.window)));
+  if (fs.n_expert > 0) {
+    w.set(a + "expert_count", GgufValue::u32(static_cast<uint32_t>(fs.n_expert)));
+    w.set(a + "expert_used_count", GgufValue::u32(static_cast<uint32_t>(fs.n_expert_used)));
+    if (fs.n_ff_exp > 0) w.set(a + "expert_feed_forward_length", GgufValue::u32(static_cast<uint32_t>(fs.n_ff_exp)));
+  }
   if (fs.attn_softcap > 0) w.set(a + "attn_logit_softcapping", GgufValue::f32(static_cast<float>(fs.attn_softcap)));
   if (fs.final_softcap > 0) w.set(a + "final_logit_softcapping", GgufValue::f32(static_cast<float>(fs.final_softcap)));
   if (fs.n_ctx_orig > 0) {
@@ -247,7 +260,9 @@ void write_synth_model(const SynthOptions& o) {
   const bool show_progress = !o.quiet && isatty(STDERR_FILENO);  // a counter that redraws is noise in a log
   const int64_t q_dim = p.n_head * hd, kv_dim = p.n_head_kv * hd, E = p.n_embd;
   const int64_t n_special = o.vocab.empty() ? static_cast<int64_t>(p.specials.size()) + (p.vocab == SynthVocab::kSpm ? 3 : 0) : 0;
-  SuccessorChain chain = build_chain(p, n_special, o.seed);
+  // The FFN width the memory lives in: each expert's, in a mixture (every expert holds it).
+  const int64_t n_ff = fs.n_expert > 0 && fs.n_ff_exp > 0 ? fs.n_ff_exp : p.n_ff;
+  SuccessorChain chain = build_chain(p, n_ff, n_special, o.seed);
   if (o.plain) {
     // Every row an independent normal vector: no token points the way another does.
     Rng rng(o.seed ^ 0x91a1ull);
@@ -317,8 +332,8 @@ void write_synth_model(const SynthOptions& o) {
     if (fs.qk_norm) {
       // Normalised heads make every score about sqrt(head_dim) * gain^2 /
       // sqrt(head_dim): gains near 1.5 keep attention neither flat nor one-hot.
-      s.vector(b + "attn_q_norm.weight", hd, post_gain(1.5f));
-      s.vector(b + "attn_k_norm.weight", hd, post_gain(1.5f));
+      s.vector(b + "attn_q_norm.weight", fs.qk_norm_full ? q_dim : hd, post_gain(1.5f));
+      s.vector(b + "attn_k_norm.weight", fs.qk_norm_full ? kv_dim : hd, post_gain(1.5f));
     }
     s.random_matrix(b + "attn_output.weight", q_dim, E, 2.0f * f * inv_sqrt(q_dim));
     if (fs.post_norms) s.vector(b + "post_attention_norm.weight", E, post_gain(f));
@@ -332,7 +347,21 @@ void write_synth_model(const SynthOptions& o) {
     const bool memory = !o.plain && l + 1 == p.n_layer;
     // The memory's output is twice an embedding row; a post-norm makes its size its gain.
     if (fs.post_norms) s.vector(b + "post_ffw_norm.weight", E, post_gain(memory ? 2.0f : f));
+    const int64_t n_exp = std::max<int64_t>(1, fs.n_expert);
+    // A router that spreads tokens over the experts.
+    if (fs.n_expert > 0) s.random_matrix(b + "ffn_gate_inp.weight", E, fs.n_expert, 2.0f * inv_sqrt(E));
+    const std::string gate_name = b + (fs.n_expert > 0 ? "ffn_gate_exps.weight" : "ffn_gate.weight");
+    const std::string up_name = b + (fs.n_expert > 0 ? "ffn_up_exps.weight" : "ffn_up.weight");
+    const std::string down_name = b + (fs.n_expert > 0 ? "ffn_down_exps.weight" : "ffn_down.weight");
     if (!memory) {
+      if (fs.n_expert > 0) {
+        // Each token reads k experts: each is scaled so their sum moves the stream as one dense block would.
+        const float share = 1.0f / std::sqrt(static_cast<float>(fs.n_expert_used));
+        s.random_matrix(gate_name, E, n_ff, inv_sqrt(E), n_exp);
+        s.random_matrix(up_name, E, n_ff, inv_sqrt(E), n_exp);
+        s.random_matrix(down_name, n_ff, E, 2.0f * f * share * inv_sqrt(n_ff), n_exp);
+        continue;
+      }
       if (fs.fused) {
         fused_matrix(b + "ffn_up.weight", E, {{p.n_ff, inv_sqrt(E)}, {p.n_ff, inv_sqrt(E)}});
       } else {
@@ -359,16 +388,22 @@ void write_synth_model(const SynthOptions& o) {
       const float scale = beta / static_cast<float>(std::sqrt(norm) * std::sqrt(static_cast<double>(E)));
       for (int64_t d = 0; d < E; ++d) row[d] = scale * e[d];
     };
+    // In a mixture every expert holds the same memory, so whichever the
+    // router picks, the weighted sum recalls the successor.
     if (fs.fused) {
-      s.matrix(b + "ffn_up.weight", E, 2 * p.n_ff, [&](int64_t r, float* row) { memory_key(r % p.n_ff, row); });
+      s.matrix(b + "ffn_up.weight", E, 2 * n_ff, [&](int64_t r, float* row) { memory_key(r % n_ff, row); });
     } else {
-      s.matrix(b + "ffn_gate.weight", E, p.n_ff, memory_key);
-      s.matrix(b + "ffn_up.weight", E, p.n_ff, memory_key);
+      s.matrix(gate_name, E, n_ff, [&](int64_t r, float* row) { memory_key(r % n_ff, row); }, n_exp);
+      s.matrix(up_name, E, n_ff, [&](int64_t r, float* row) { memory_key(r % n_ff, row); }, n_exp);
     }
-    s.matrix(b + "ffn_down.weight", p.n_ff, E, [&](int64_t d, float* row) {
-      for (int64_t k = 0; k < p.n_ff; ++k)
-        row[k] = k < K ? 2.0f * chain.emb[chain.successor[k] * E + d] / h_match : 0.0f;
-    });
+    s.matrix(
+        down_name, n_ff, E,
+        [&](int64_t d, float* row) {
+          d %= E;
+          for (int64_t k = 0; k < n_ff; ++k)
+            row[k] = k < K ? 2.0f * chain.emb[chain.successor[k] * E + d] / h_match : 0.0f;
+        },
+        n_exp);
   }
   if (show_progress) std::fprintf(stderr, "\n");
   if (p.tied_output) {

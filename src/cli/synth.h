@@ -22,6 +22,9 @@ struct SynthFamilyShape {
   int64_t window = 0;           // attention.sliding_window
   double attn_softcap = 0, final_softcap = 0;
   int64_t n_ctx_orig = 0;       // LongRoPE: original context; writes the long and short factor tables
+  int64_t n_expert = 0, n_expert_used = 0;  // a mixture of experts in every layer
+  int64_t n_ff_exp = 0;         // each expert's width when it differs from n_ff (written as expert_feed_forward_length)
+  bool qk_norm_full = false;    // Q/K norms over whole rows (olmoe) rather than per head
 };
 
 struct SynthPreset {

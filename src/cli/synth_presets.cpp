@@ -39,6 +39,18 @@ const std::vector<SynthPreset>& synth_presets() {
       // Phi-3.5 mini: fused QKV and gate/up, head size 96, LongRoPE to 128k.
       {"phi-3.5-mini", "phi3", "Phi 3.5 mini (synthetic)", 32064, 3072, 32, 32, 32, 8192, 131072, 10000.0, 1e-5, false,
        false, false, SynthVocab::kSpm, "", {}, {.fused = true, .window = 262144, .n_ctx_orig = 4096}},
+      // Qwen3-30B-A3B's layers (128 experts, 8 active, 768 wide), 8 of its 48, so that the file fits a disk.
+      {"qwen3-moe", "qwen3moe", "Qwen3 30B-A3B, 8 of 48 layers (synthetic)", 151936, 2048, 8, 32, 4, 6144, 40960,
+       1000000.0, 1e-6, false, false, false, SynthVocab::kBpe, "qwen2",
+       {"<|endoftext|>", "<|im_start|>", "<|im_end|>", "<think>", "</think>"},
+       {.head_dim = 128, .qk_norm = true, .n_expert = 128, .n_expert_used = 8, .n_ff_exp = 768}},
+      // OLMoE 1B-7B: 64 experts, 8 active, Q/K normalised over whole rows.
+      {"olmoe-1b-7b", "olmoe", "OLMoE 1B-7B (synthetic)", 50304, 2048, 16, 16, 16, 1024, 4096, 10000.0, 1e-5, false,
+       false, false, SynthVocab::kBpe, "olmo", {"<|endoftext|>", "<|padding|>"},
+       {.qk_norm = true, .n_expert = 64, .n_expert_used = 8, .qk_norm_full = true}},
+      // Mixtral 8x7B's layers (8 experts, 2 active, 14336 wide), 2 of its 32.
+      {"mixtral-tiny", "llama", "Mixtral 8x7B, 2 of 32 layers (synthetic)", 32000, 4096, 2, 32, 8, 14336, 32768,
+       1000000.0, 1e-5, false, false, false, SynthVocab::kSpm, "", {}, {.n_expert = 8, .n_expert_used = 2}},
       // Few-MB versions of each family for the tests. Windows of 8 and 16
       // positions, so that short prompts already slide past them.
       {"tiny-qwen3", "qwen3", "tiny qwen3 (synthetic)", 640, 256, 2, 4, 2, 512, 512, 1000000.0, 1e-6, true, false,
@@ -51,6 +63,14 @@ const std::vector<SynthPreset>& synth_presets() {
        {.head_dim = 64, .post_norms = true, .window = 8, .attn_softcap = 50.0, .final_softcap = 30.0}},
       {"tiny-phi3", "phi3", "tiny phi3 (synthetic)", 512, 256, 2, 4, 4, 512, 512, 10000.0, 1e-5, false, false, false,
        SynthVocab::kSpm, "", {}, {.fused = true, .window = 16, .n_ctx_orig = 32}},
+      {"tiny-qwen3moe", "qwen3moe", "tiny qwen3moe (synthetic)", 640, 256, 2, 4, 2, 512, 512, 1000000.0, 1e-6, false,
+       false, false, SynthVocab::kBpe, "qwen2", {"<|endoftext|>", "<|im_start|>", "<|im_end|>", "<think>", "</think>"},
+       {.head_dim = 64, .qk_norm = true, .n_expert = 8, .n_expert_used = 3, .n_ff_exp = 128}},
+      {"tiny-olmoe", "olmoe", "tiny olmoe (synthetic)", 512, 256, 2, 4, 4, 128, 512, 10000.0, 1e-5, false, false, false,
+       SynthVocab::kBpe, "olmo", {"<|endoftext|>", "<|padding|>"},
+       {.qk_norm = true, .n_expert = 8, .n_expert_used = 2, .qk_norm_full = true}},
+      {"tiny-mixtral", "llama", "tiny mixtral (synthetic)", 512, 256, 2, 4, 2, 256, 512, 1000000.0, 1e-5, false, false,
+       false, SynthVocab::kSpm, "", {}, {.n_expert = 4, .n_expert_used = 2}},
   };
   return presets;
 }

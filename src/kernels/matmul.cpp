@@ -34,13 +34,13 @@ void encoding_owners(const WeightMatrix* const* ws, int count, int owner[kMaxGro
 // with rows 8192 bytes apart and 379 with one more line between them. An
 // odd line count is coprime to the number of sets, so up to that many
 // consecutive tokens land in distinct sets.
+}  // namespace
+
 int64_t act_row_stride(const WeightMatrix& w) {
   constexpr int64_t kLine = 64;
   const int64_t lines = (w.kernel.encoded_bytes(w.n_in) + kLine - 1) / kLine;
   return (lines | 1) * kLine;
 }
-
-}  // namespace
 
 int64_t matmul_scratch_bytes(const WeightMatrix& w, int64_t n_tokens) { return n_tokens * act_row_stride(w); }
 
@@ -169,6 +169,36 @@ void matmul(ThreadPool& pool, const WeightMatrix& w, const float* x, int64_t n_t
   const WeightMatrix* ws[1] = {&w};
   float* ys[1] = {y};
   matmul_group(pool, ws, 1, x, n_tokens, ys, scratch);
+}
+
+void matmul_jobs(ThreadPool& pool, const MatmulJob* jobs, int64_t n_jobs) {
+  // Chunks of `group` rows of one job (16 at least, so that two threads never
+  // write one 64-byte line; whole row groups of interleaving kernels), numbered
+  // job after job; a thread takes a range of chunks.
+  int64_t group = 16;
+  for (int64_t j = 0; j < n_jobs; ++j) group = std::max(group, jobs[j].w->kernel.row_group);
+  int64_t total = 0;
+  for (int64_t j = 0; j < n_jobs; ++j)
+    if (jobs[j].n_tokens > 0) total += (jobs[j].w->n_out + group - 1) / group;
+  pool.parallel_for(total, 1, [&](int64_t c0, int64_t c1, int) {
+    int64_t j = 0, first = 0;  // job j's chunks start at chunk `first`
+    auto chunks = [&](int64_t i) { return jobs[i].n_tokens > 0 ? (jobs[i].w->n_out + group - 1) / group : 0; };
+    while (first + chunks(j) <= c0) first += chunks(j++);
+    for (int64_t c = c0; c < c1;) {
+      while (first + chunks(j) <= c) first += chunks(j++);
+      const MatmulJob& job = jobs[j];
+      const WeightMatrix& w = *job.w;
+      const int64_t r0 = (c - first) * group;
+      const int64_t n_chunks = std::min(c1, first + chunks(j)) - c;
+      const int64_t nr = std::min(n_chunks * group, w.n_out - r0);
+      // As in multiply(): with many tokens, a block of rows that stays in L2 meets them all.
+      const int64_t block = job.n_tokens <= w.kernel.tile_tokens ? nr : std::max(group, (256 * 1024) / w.row_bytes / group * group);
+      for (int64_t r = r0; r < r0 + nr; r += block)
+        w.kernel.tile(w.data + r * w.row_bytes, w.row_bytes, std::min(block, r0 + nr - r), job.act, job.act_stride,
+                      static_cast<int>(job.n_tokens), w.n_in, job.y + r, job.y_stride);
+      c += n_chunks;
+    }
+  });
 }
 
 void add_bias(float* y, const float* bias, int64_t n_tokens, int64_t n_out) {

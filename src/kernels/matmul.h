@@ -50,6 +50,26 @@ void norm_matmul_group(ThreadPool& pool, const WeightMatrix* const* ws, int coun
                        const float* norm_weight, float eps, int64_t n_tokens, float* const* ys, uint8_t* scratch,
                        int64_t scratch_bytes);
 
+// The byte distance between encoded activation rows for `w` (whole cache
+// lines, an odd number of them), as the products above lay them out.
+int64_t act_row_stride(const WeightMatrix& w);
+
+// Independent products in one parallel region: for mixture-of-experts, each
+// selected expert's rows against the tokens routed to it, so that all
+// experts of a layer share one barrier instead of one each. Job j computes
+// y[t * y_stride + r] = (row r of *w) . (encoded row t of act) for
+// t < n_tokens and every row r of w; act rows are act_stride bytes apart,
+// encoded by w->kernel.
+struct MatmulJob {
+  const WeightMatrix* w = nullptr;
+  const uint8_t* act = nullptr;
+  int64_t act_stride = 0;
+  int64_t n_tokens = 0;
+  float* y = nullptr;
+  int64_t y_stride = 0;
+};
+void matmul_jobs(ThreadPool& pool, const MatmulJob* jobs, int64_t n_jobs);
+
 // Adds a bias [n_out] to each of n_tokens rows of y.
 void add_bias(float* y, const float* bias, int64_t n_tokens, int64_t n_out);
 

@@ -76,10 +76,15 @@ void attention(Pass& p, int64_t l) {
       for (int64_t t = t0; t < t1; ++t) {
         float* q = w.q.data() + t * q_dim;
         float* k = w.k.data() + t * kv_dim;
-        if (!A.q_norm.empty())
-          for (int64_t h = 0; h < c.n_head; ++h) kernels::rmsnorm(q + h * hd, q + h * hd, A.q_norm.data(), hd, eps);
-        if (!A.k_norm.empty())
-          for (int64_t h = 0; h < c.n_head_kv; ++h) kernels::rmsnorm(k + h * hd, k + h * hd, A.k_norm.data(), hd, eps);
+        // Q/K norms per head, or over the whole row when the weight is that long (olmoe).
+        if (!A.q_norm.empty()) {
+          const int64_t span = static_cast<int64_t>(A.q_norm.size());
+          for (int64_t h = 0; h < q_dim; h += span) kernels::rmsnorm(q + h, q + h, A.q_norm.data(), span, eps);
+        }
+        if (!A.k_norm.empty()) {
+          const int64_t span = static_cast<int64_t>(A.k_norm.size());
+          for (int64_t h = 0; h < kv_dim; h += span) kernels::rmsnorm(k + h, k + h, A.k_norm.data(), span, eps);
+        }
         const int64_t pos = w.tok_pos[t];
         kernels::rope(q, static_cast<int>(c.n_head), static_cast<int>(hd), pos, rope);
         kernels::rope(k, static_cast<int>(c.n_head_kv), static_cast<int>(hd), pos, rope);
@@ -171,6 +176,119 @@ void feed_forward(Pass& p, int64_t l) {
   }
 }
 
+void moe_feed_forward(Pass& p, int64_t l) {
+  const ModelConfig& c = p.c;
+  const FfnWeights& F = p.w.layers[l].ffn;
+  const MoeWeights& M = p.w.layers[l].moe;
+  const int64_t n = p.n, E = c.n_embd, n_exp = c.n_expert, k = c.n_expert_used, n_ff = c.n_ff_exp;
+  const float eps = static_cast<float>(c.norm_eps);
+  Workspace::Moe& m = p.ws.moe;
+  ThreadPool& pool = p.pool;
+  {
+    const TraceSpan span(p.tracer, "moe_route", l, n);
+    pool.parallel_for(n, 1, [&](int64_t t0, int64_t t1, int) {
+      for (int64_t t = t0; t < t1; ++t) kernels::rmsnorm(&m.h[t * E], &p.ws.x[t * E], F.norm.data(), E, eps);
+    });
+    kernels::matmul(pool, M.router, m.h.data(), n, m.router.data(), p.ws.act.data());
+    // Each token's top k experts, best first (ties to the lower index), and their weights.
+    for (int64_t t = 0; t < n; ++t) {
+      float* r = &m.router[t * n_exp];
+      if (c.gating == Gating::kSoftmax) kernels::softmax(r, n_exp);
+      int32_t* chosen = &m.expert[t * k];
+      for (int64_t j = 0; j < k; ++j) {
+        int32_t best = -1;
+        for (int32_t e = 0; e < n_exp; ++e) {
+          bool taken = false;
+          for (int64_t i = 0; i < j; ++i) taken = taken || chosen[i] == e;
+          if (!taken && (best < 0 || r[e] > r[best])) best = e;
+        }
+        chosen[j] = best;
+        m.weight[t * k + j] = r[best];
+      }
+      float* w = &m.weight[t * k];
+      if (c.gating == Gating::kSoftmaxOfTopK) kernels::softmax(w, k);
+      if (c.renormalize_experts) {
+        float sum = 0;
+        for (int64_t j = 0; j < k; ++j) sum += w[j];
+        for (int64_t j = 0; j < k; ++j) w[j] /= sum;
+      }
+    }
+    // Slots grouped by expert, tokens in order within each.
+    std::fill(m.first_slot.begin(), m.first_slot.end(), 0);
+    for (int64_t i = 0; i < n * k; ++i) ++m.first_slot[m.expert[i] + 1];
+    for (int64_t e = 0; e < n_exp; ++e) m.first_slot[e + 1] += m.first_slot[e];
+    std::vector<int64_t>& next = m.first_slot;  // advanced while filling, then restored below
+    for (int64_t i = 0; i < n * k; ++i) {
+      const int64_t s = next[m.expert[i]]++;
+      m.slot[i] = static_cast<int32_t>(s);
+      m.slot_token[s] = static_cast<int32_t>(i / k);
+    }
+    for (int64_t e = n_exp; e > 0; --e) next[e] = next[e - 1];
+    next[0] = 0;
+  }
+  const kernels::WeightMatrix& g0 = M.gate[0];
+  const kernels::WeightMatrix& u0 = M.up[0];
+  const kernels::WeightMatrix& d0 = M.down[0];
+  const bool shared_encoding = g0.kernel.encode == u0.kernel.encode && g0.kernel.act_bytes == u0.kernel.act_bytes &&
+                               g0.kernel.act_ops == u0.kernel.act_ops;
+  const int64_t s_gate = kernels::act_row_stride(g0), s_up = kernels::act_row_stride(u0);
+  const int64_t s_down = kernels::act_row_stride(d0);
+  const uint8_t* act_up = shared_encoding ? m.act_gate.data() : m.act_up.data();
+  const int64_t stride_up = shared_encoding ? s_gate : s_up;
+  {
+    // Every selected expert's gate and up rows in one parallel region.
+    const TraceSpan span(p.tracer, "moe_gate_up", l, n);
+    pool.parallel_for(n * k, 1, [&](int64_t s0, int64_t s1, int) {
+      for (int64_t s = s0; s < s1; ++s) {
+        const float* row = &m.h[m.slot_token[s] * E];
+        g0.kernel.encode_row(row, m.act_gate.data() + s * s_gate, E);
+        if (!shared_encoding) u0.kernel.encode_row(row, m.act_up.data() + s * s_up, E);
+      }
+    });
+    int64_t n_jobs = 0;
+    for (int64_t e = 0; e < n_exp; ++e) {
+      const int64_t first = m.first_slot[e], count = m.first_slot[e + 1] - first;
+      if (count == 0) continue;
+      m.jobs[n_jobs++] = {&M.gate[e], m.act_gate.data() + first * s_gate, s_gate, count, &m.gate[first * n_ff], n_ff};
+      m.jobs[n_jobs++] = {&M.up[e], act_up + first * stride_up, stride_up, count, &m.up[first * n_ff], n_ff};
+    }
+    kernels::matmul_jobs(pool, m.jobs.data(), n_jobs);
+  }
+  {
+    const TraceSpan span(p.tracer, "moe_down", l, n);
+    pool.parallel_for(n * k, 1, [&](int64_t s0, int64_t s1, int) {
+      for (int64_t s = s0; s < s1; ++s) {
+        p.gated(&m.gate[s * n_ff], &m.gate[s * n_ff], &m.up[s * n_ff], n_ff);
+        d0.kernel.encode_row(&m.gate[s * n_ff], m.act_down.data() + s * s_down, n_ff);
+      }
+    });
+    int64_t n_jobs = 0;
+    for (int64_t e = 0; e < n_exp; ++e) {
+      const int64_t first = m.first_slot[e], count = m.first_slot[e + 1] - first;
+      if (count > 0) m.jobs[n_jobs++] = {&M.down[e], m.act_down.data() + first * s_down, s_down, count, &m.out[first * E], E};
+    }
+    kernels::matmul_jobs(pool, m.jobs.data(), n_jobs);
+  }
+  {
+    // Each token's experts weighed and summed in its own order (best
+    // first), whatever else the batch routed where: the same bits alone or
+    // in any batch.
+    const TraceSpan span(p.tracer, "moe_combine", l, n);
+    pool.parallel_for(n, 1, [&](int64_t t0, int64_t t1, int) {
+      for (int64_t t = t0; t < t1; ++t) {
+        float* proj = &p.ws.proj[t * E];
+        std::fill(proj, proj + E, 0.0f);
+        for (int64_t j = 0; j < k; ++j) {
+          const float w = m.weight[t * k + j];
+          const float* o = &m.out[int64_t{m.slot[t * k + j]} * E];
+          for (int64_t i = 0; i < E; ++i) proj[i] += w * o[i];
+        }
+        kernels::add(&p.ws.x[t * E], proj, E);
+      }
+    });
+  }
+}
+
 void output_head(Pass& p) {
   const int64_t E = p.c.n_embd, V = p.c.n_vocab;
   Workspace& w = p.ws;
@@ -198,10 +316,40 @@ int64_t blocks_scratch_bytes(const ModelWeights& w, int64_t nb, int n_seq_max, i
     const kernels::WeightMatrix* qkv[3] = {&L.attn.wq, &L.attn.wk, &L.attn.wv};
     const kernels::WeightMatrix* gate_up[2] = {&L.ffn.gate, &L.ffn.up};
     act = std::max({act, kernels::norm_matmul_group_scratch_bytes(qkv, 3, nb, threads),
-                    kernels::norm_matmul_group_scratch_bytes(gate_up, 2, nb, threads),
-                    kernels::matmul_scratch_bytes(L.attn.wo, nb), kernels::matmul_scratch_bytes(L.ffn.down, nb)});
+                    kernels::matmul_scratch_bytes(L.attn.wo, nb)});
+    if (L.ffn.gate.data != nullptr)
+      act = std::max({act, kernels::norm_matmul_group_scratch_bytes(gate_up, 2, nb, threads),
+                      kernels::matmul_scratch_bytes(L.ffn.down, nb)});
+    if (L.moe.router.data != nullptr) act = std::max(act, kernels::matmul_scratch_bytes(L.moe.router, nb));
   }
   return act;
+}
+
+void size_moe_workspace(Workspace& ws, const ModelConfig& c, const ModelWeights& w, int64_t nb) {
+  if (c.n_expert == 0) return;
+  const int64_t k = c.n_expert_used, slots = nb * k, E = c.n_embd;
+  Workspace::Moe& m = ws.moe;
+  m.h.resize(nb * E);
+  m.router.resize(nb * c.n_expert);
+  m.expert.resize(slots);
+  m.weight.resize(slots);
+  m.slot.resize(slots);
+  m.slot_token.resize(slots);
+  m.first_slot.resize(c.n_expert + 1);
+  int64_t s_gate = 0, s_up = 0, s_down = 0;
+  for (const LayerWeights& L : w.layers) {
+    if (L.moe.gate.empty()) continue;
+    s_gate = std::max(s_gate, kernels::act_row_stride(L.moe.gate[0]));
+    s_up = std::max(s_up, kernels::act_row_stride(L.moe.up[0]));
+    s_down = std::max(s_down, kernels::act_row_stride(L.moe.down[0]));
+  }
+  m.act_gate.resize(slots * s_gate);
+  m.act_up.resize(slots * s_up);
+  m.act_down.resize(slots * s_down);
+  m.gate.resize(slots * c.n_ff_exp);
+  m.up.resize(slots * c.n_ff_exp);
+  m.out.resize(slots * E);
+  m.jobs.resize(2 * c.n_expert);
 }
 
 }  // namespace osprey

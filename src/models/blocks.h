@@ -2,6 +2,7 @@
 //   embed        x = scale * embedding[token]
 //   attention    x += post_norm(Wo . attend(rope(qk_norm(Wq.norm(x) + bq)), rope(qk_norm(Wk.norm(x) + bk)), Wv.norm(x) + bv))
 //   feed_forward x += post_norm(Wdown . (act(Wgate.norm(x)) * Wup.norm(x)))
+//   moe_feed_forward  x += sum over the router's top k experts e of w_e * expert_e(norm(x))
 //   output_head  logits = softcap(Wout . norm(x)), for the rows that want them
 // Optional pieces (biases, Q/K norms, post-norms, soft-caps, sliding
 // windows) follow from the weights present and the config: an absent piece
@@ -38,6 +39,20 @@ struct Workspace {
   std::vector<int64_t> att_runs;  // [n_batch + 1] first row of each attention run
   std::vector<uint8_t> act;   // encoded activations for matmul
   std::vector<uint8_t> embd_row;  // [row_bytes of token_embd] a looked-up row in the file's layout
+  // Mixture of experts: k = n_expert_used slots per token, grouped by expert.
+  struct Moe {
+    std::vector<float> h;             // [n_batch, n_embd] normalised input
+    std::vector<float> router;        // [n_batch, n_expert] router logits, then probabilities
+    std::vector<int32_t> expert;      // [n_batch, k] chosen experts, best first
+    std::vector<float> weight;        // [n_batch, k] their weights
+    std::vector<int32_t> slot;        // [n_batch, k] where each choice's rows are, in expert order
+    std::vector<int32_t> slot_token;  // [n_batch * k] the token of each slot
+    std::vector<int64_t> first_slot;  // [n_expert + 1] each expert's first slot
+    std::vector<uint8_t> act_gate, act_up, act_down;  // encoded rows per slot
+    std::vector<float> gate, up;      // [n_batch * k, n_ff_exp]
+    std::vector<float> out;           // [n_batch * k, n_embd]
+    std::vector<kernels::MatmulJob> jobs;  // [2 * n_expert]
+  } moe;
 };
 
 // Everything one forward pass reads and writes.
@@ -62,9 +77,12 @@ struct Pass {
 void embed(Pass& p);
 void attention(Pass& p, int64_t layer);
 void feed_forward(Pass& p, int64_t layer);
+void moe_feed_forward(Pass& p, int64_t layer);
 void output_head(Pass& p);
 
 // Scratch the blocks' matrix products need for n_batch rows (Workspace::act).
 int64_t blocks_scratch_bytes(const ModelWeights& w, int64_t n_batch, int n_seq_max, int n_threads);
+// Sizes the mixture-of-experts buffers, when the model has experts.
+void size_moe_workspace(Workspace& ws, const ModelConfig& c, const ModelWeights& w, int64_t n_batch);
 
 }  // namespace osprey

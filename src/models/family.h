@@ -39,7 +39,8 @@ const Family* find_family(const std::string& arch);
 const std::vector<const Family*>& all_families();
 
 // The families, each defined in its own file.
-extern const Family kLlamaFamily, kMistralFamily, kQwen2Family, kQwen3Family;
+extern const Family kLlamaFamily, kMistralFamily, kQwen2Family, kQwen3Family, kQwen3MoeFamily;
+extern const Family kOlmoeFamily;
 extern const Family kGemma2Family, kGemma3Family;
 extern const Family kPhi3Family;
 

@@ -77,6 +77,7 @@ Expected<std::unique_ptr<Model>> Model::from_file(GgufFile file, const ModelOpti
   w.att_runs.resize(nb + 1);
   w.embd_row.resize(m->weights_.tok_embd.row_bytes);
   const int64_t act = blocks_scratch_bytes(m->weights_, nb, options.n_seq_max, threads);
+  size_moe_workspace(w, c, m->weights_, nb);
   w.act.resize(act);
   return m;
 }

@@ -99,8 +99,17 @@ Expected<ModelConfig> ModelConfig::from_gguf(const GgufFile& file) {
   for (double cap : {c.attn_softcap, c.final_softcap})
     if (!(cap >= 0) || !std::isfinite(cap)) return bad("a logit soft-cap must be a finite value >= 0");
 
-  // Every layer alike unless the family says otherwise.
-  c.layers.assign(c.n_layer, LayerConfig{0, c.rope_freq_base, c.rope_scale_linear});
+  if (c.n_expert != 0 || c.n_expert_used != 0) {
+    if (!in_range(c.n_expert, 1, 1024)) return bad("expert_count " + show(c.n_expert) + " is out of range (1..1024)");
+    if (!in_range(c.n_expert_used, 1, c.n_expert))
+      return bad("expert_used_count " + show(c.n_expert_used) + " must be between 1 and expert_count " + show(c.n_expert));
+    if (c.n_ff_exp == 0) c.n_ff_exp = c.n_ff;
+    if (!in_range(c.n_ff_exp, 1, 1 << 20)) return bad("expert_feed_forward_length " + show(c.n_ff_exp) + " is out of range");
+  }
+
+  // Every layer alike unless the family says otherwise; with experts, every
+  // layer's feed-forward block is a mixture.
+  c.layers.assign(c.n_layer, LayerConfig{0, c.rope_freq_base, c.rope_scale_linear, c.n_expert > 0});
   c.attn_scale = 1.0 / std::sqrt(static_cast<double>(c.head_dim));
   OSPREY_TRY(c.family->configure(file, c));
   return c;
@@ -117,6 +126,12 @@ std::vector<std::pair<std::string, std::string>> ModelConfig::describe() const {
   out.emplace_back("activation", activation == kernels::Activation::kGelu ? "gelu (tanh)" : "silu");
   if (embd_scale != 1.0) out.emplace_back("embedding_scale", show(embd_scale));
   out.emplace_back("attention_scale", show(attn_scale));
+  if (n_expert > 0) {
+    out.emplace_back("experts", std::to_string(n_expert_used) + " of " + std::to_string(n_expert) + " active, " +
+                                    std::to_string(n_ff_exp) + " wide (" +
+                                    (gating == Gating::kSoftmax ? "softmax then top-k" : "top-k then softmax") +
+                                    (renormalize_experts ? ", renormalized" : "") + ")");
+  }
   out.emplace_back("layers", layer_summary());
   return out;
 }

@@ -35,6 +35,9 @@ struct Family;
   X(int64_t, n_swa, "attention.sliding_window", false, 0)                     \
   X(double, attn_softcap, "attn_logit_softcapping", false, 0.0)               \
   X(double, final_softcap, "final_logit_softcapping", false, 0.0)             \
+  X(int64_t, n_expert, "expert_count", false, 0)                              \
+  X(int64_t, n_expert_used, "expert_used_count", false, 0)                    \
+  X(int64_t, n_ff_exp, "expert_feed_forward_length", false, 0)                \
   X(int64_t, n_vocab, "vocab_size", false, 0)
 
 // What one layer does differently from the others.
@@ -42,6 +45,13 @@ struct LayerConfig {
   int64_t window = 0;       // 0: attends to every earlier position; else to the last `window` (itself included)
   double rope_base = 0;     // rotary base frequency
   double rope_scale = 1.0;  // linear position scaling (positions are divided by it)
+  bool moe = false;         // a mixture-of-experts feed-forward block instead of a dense one
+};
+
+// How a mixture-of-experts router turns its logits into expert weights.
+enum class Gating {
+  kSoftmax,         // softmax over all experts, then the top k (Mixtral, Qwen3-MoE, OLMoE)
+  kSoftmaxOfTopK,   // the top k logits, then a softmax over those alone (gpt-oss)
 };
 
 struct ModelConfig {
@@ -58,6 +68,8 @@ struct ModelConfig {
   kernels::Activation activation = kernels::Activation::kSilu;
   double embd_scale = 1.0;  // the looked-up embedding is multiplied by it (Gemma: sqrt(n_embd))
   double attn_scale = 0;    // scores are q.k * attn_scale (default 1/sqrt(head_dim))
+  Gating gating = Gating::kSoftmax;
+  bool renormalize_experts = false;  // the k selected weights are scaled to sum to 1
   std::vector<LayerConfig> layers;
 
   // Reads and validates every field; defaults derived fields (head counts,

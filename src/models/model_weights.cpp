@@ -22,11 +22,15 @@ class Binder {
   // get a kernel that wants the rows in its own layout (done by repack()).
   // `cuts`: the row counts of the parts a fused matrix is split into; the
   // kernel's row groups must divide each, or the rows stay as stored.
-  Status matrix(const std::string& name, int64_t n_in, int64_t n_out, kernels::WeightMatrix& out,
+  // dims: {n_in, n_out}, or {n_in, rows, n_expert} for stacked experts (n_out = rows * n_expert).
+  Status matrix(const std::string& name, const std::vector<int64_t>& dims, kernels::WeightMatrix& out,
                 bool repackable, const std::vector<int64_t>& cuts) {
     const GgufTensorInfo* t = file_.find_tensor(name);
     if (t == nullptr) return CorruptFile(file_.path() + ": tensor '" + name + "' is missing");
-    OSPREY_TRY(check_shape(*t, {n_in, n_out}));
+    OSPREY_TRY(check_shape(*t, dims));
+    const int64_t n_in = dims[0];
+    int64_t n_out = 1;
+    for (size_t i = 1; i < dims.size(); ++i) n_out *= dims[i];
     const QuantOps* ops = quant_ops(t->type);
     if (ops == nullptr || ops->dot == nullptr)
       return Unsupported(file_.path() + ": tensor '" + name + "' has type " + dtype_name(t->type) +
@@ -108,6 +112,21 @@ void list_embedding_and_head(const ModelConfig& c, ModelWeights& w, TensorList& 
   if (!w.tied_output) list.matrix("output.weight", c.n_embd, c.n_vocab, &w.output);
 }
 
+void list_feed_forward(const ModelConfig& c, int64_t i, LayerWeights& L, TensorList& t) {
+  const std::string p = "blk." + std::to_string(i) + ".";
+  t.vector(p + "ffn_norm.weight", c.n_embd, &L.ffn.norm);
+  if (!c.layers[i].moe) {
+    t.matrix(p + "ffn_gate.weight", c.n_embd, c.n_ff, &L.ffn.gate);
+    t.matrix(p + "ffn_up.weight", c.n_embd, c.n_ff, &L.ffn.up);
+    t.matrix(p + "ffn_down.weight", c.n_ff, c.n_embd, &L.ffn.down);
+    return;
+  }
+  t.matrix(p + "ffn_gate_inp.weight", c.n_embd, c.n_expert, &L.moe.router);
+  t.experts(p + "ffn_gate_exps.weight", c.n_embd, c.n_ff_exp, c.n_expert, c.n_expert_used, &L.moe.gate);
+  t.experts(p + "ffn_up_exps.weight", c.n_embd, c.n_ff_exp, c.n_expert, c.n_expert_used, &L.moe.up);
+  t.experts(p + "ffn_down_exps.weight", c.n_ff_exp, c.n_embd, c.n_expert, c.n_expert_used, &L.moe.down);
+}
+
 Expected<ModelWeights> ModelWeights::bind(const GgufFile& file, const ModelConfig& c, kernels::Isa isa,
                                           ThreadPool& pool) {
   ModelWeights w;
@@ -125,7 +144,7 @@ Expected<ModelWeights> ModelWeights::bind(const GgufFile& file, const ModelConfi
     // Parts of a fused matrix must start on the repacked kernel's row groups.
     std::vector<int64_t> cuts;
     for (const auto& part : s.parts) cuts.push_back(part.n_rows);
-    OSPREY_TRY(b.matrix(s.name, s.dims[0], s.dims[1], s.whole, s.repackable, cuts));
+    OSPREY_TRY(b.matrix(s.name, s.dims, s.whole, s.repackable, cuts));
   }
   // Bound tensors the list does not name would be silently ignored weights:
   // a file of this family with extra layers or a different layout.
@@ -175,7 +194,7 @@ double ModelWeights::bytes_per_token() const {
       total += static_cast<double>(s.whole.row_bytes);   // the looked-up row
       if (tied_output) total += bytes(s.whole);          // and the whole, as the output matrix
     } else {
-      total += bytes(s.whole);
+      total += bytes(s.whole) * s.active;
     }
   }
   return total;

@@ -26,7 +26,8 @@ struct AttentionWeights {
   std::vector<float> norm;               // [n_embd] pre-norm
   kernels::WeightMatrix wq, wk, wv, wo;  // [n_head*hd, n_embd], [n_kv*hd, n_embd] x2, [n_embd, n_head*hd]
   std::vector<float> bq, bk, bv;         // QKV biases (qwen2)
-  std::vector<float> q_norm, k_norm;     // [head_dim] RMS norms of each query and key head (qwen3, gemma3)
+  std::vector<float> q_norm, k_norm;     // RMS norms of Q and K: [head_dim] per head (qwen3, gemma3), or
+                                         // [n_head*hd] / [n_kv*hd] over the whole row (olmoe)
   std::vector<float> post_norm;          // [n_embd] norm of the block's output before the residual add (gemma)
 };
 
@@ -36,9 +37,16 @@ struct FfnWeights {
   std::vector<float> post_norm;              // [n_embd] (gemma)
 };
 
+// A mixture of experts; its pre-norm is FfnWeights::norm.
+struct MoeWeights {
+  kernels::WeightMatrix router;                       // [n_expert, n_embd]
+  std::vector<kernels::WeightMatrix> gate, up, down;  // per expert: [n_ff_exp, n_embd] x2, [n_embd, n_ff_exp]
+};
+
 struct LayerWeights {
   AttentionWeights attn;
   FfnWeights ffn;
+  MoeWeights moe;
 };
 
 struct ModelWeights {
@@ -65,6 +73,11 @@ struct ModelWeights {
 // token_embd, output_norm and output (tied to the embedding when the file
 // has no output.weight): the ends every family shares.
 void list_embedding_and_head(const ModelConfig& c, ModelWeights& w, TensorList& list);
+
+// Layer i's feed-forward block: ffn_norm, then dense ffn_gate/up/down, or
+// for a mixture the router (ffn_gate_inp) and the stacked experts
+// (ffn_{gate,up,down}_exps), as llama.cpp's converter writes them.
+void list_feed_forward(const ModelConfig& c, int64_t i, LayerWeights& L, TensorList& list);
 
 // The family's tensor list for `c` without a file (inspect's estimates).
 std::vector<TensorSpec> plan_tensors(const ModelConfig& c);

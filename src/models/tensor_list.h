@@ -17,7 +17,7 @@ namespace osprey {
 
 struct TensorSpec {
   std::string name;
-  std::vector<int64_t> dims;  // as GGUF stores them: {n} or {n_in, n_out}
+  std::vector<int64_t> dims;  // as GGUF stores them: {n}, {n_in, n_out} or {n_in, n_out, n_expert}
   bool optional = false;
   // A matrix: bound whole to `matrix`, or split into row-range `parts`.
   kernels::WeightMatrix* matrix = nullptr;
@@ -29,6 +29,9 @@ struct TensorSpec {
   bool repackable = true;  // false: rows are only looked up (an untied embedding)
   // A vector of floats, converted from whatever type the file stores.
   std::vector<float>* vector = nullptr;
+  // The share of its rows one token reads: 1, or for stacked experts the
+  // active ones' (n_expert_used / n_expert).
+  double active = 1.0;
 
   // Filled in by binding.
   kernels::WeightMatrix whole;  // the matrix as stored (also the parent of parts)
@@ -62,6 +65,18 @@ class TensorList {
     for (const auto& p : parts) rows += p.n_rows;
     s.dims = {n_in, rows};
     s.parts = std::move(parts);
+    specs_.push_back(std::move(s));
+  }
+  // Stacked experts, GGUF dims {n_in, rows, n_expert}: expert e's rows bind
+  // as dst[e], a view.
+  void experts(const std::string& name, int64_t n_in, int64_t rows, int64_t n_expert, int64_t n_used,
+               std::vector<kernels::WeightMatrix>* dst) {
+    dst->resize(n_expert);
+    TensorSpec s;
+    s.name = name;
+    s.dims = {n_in, rows, n_expert};
+    for (int64_t e = 0; e < n_expert; ++e) s.parts.push_back({rows, &(*dst)[e]});
+    s.active = static_cast<double>(n_used) / static_cast<double>(n_expert);
     specs_.push_back(std::move(s));
   }
   void vector(const std::string& name, int64_t n, std::vector<float>* dst, bool optional = false) {

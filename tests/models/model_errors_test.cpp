@@ -70,6 +70,15 @@ TEST(ModelErrors, FamilyTensorsAndSettingsAreChecked) {
   auto cap = modified([](GgufWriter& w, const GgufFile&) { w.set("gemma2.final_logit_softcapping", GgufValue::f32(-1)); },
                       nullptr, "tiny-gemma2");
   EXPECT_NE(load_error(cap).find("soft-cap"), std::string::npos) << load_error(cap);
+  // An expert count that disagrees with the stacked expert tensors.
+  auto experts = modified([](GgufWriter& w, const GgufFile&) { w.set("qwen3moe.expert_count", GgufValue::u32(4)); },
+                          nullptr, "tiny-qwen3moe");
+  EXPECT_NE(load_error(experts).find("'blk.0.ffn_gate_inp.weight' has shape [256, 8], expected [256, 4]"), std::string::npos)
+      << load_error(experts);
+  auto used = modified([](GgufWriter& w, const GgufFile&) { w.set("olmoe.expert_used_count", GgufValue::u32(9)); }, nullptr,
+                       "tiny-olmoe");
+  EXPECT_NE(load_error(used).find("expert_used_count 9 must be between 1 and expert_count 8"), std::string::npos)
+      << load_error(used);
   // Layers beyond block_count would be ignored weights: refused.
   auto layers = modified([](GgufWriter& w, const GgufFile&) { w.set("qwen3.block_count", GgufValue::u32(1)); }, nullptr,
                          "tiny-qwen3");

@@ -41,6 +41,13 @@ const Case kCases[] = {
     {"tiny-gemma2", "f16", 5e-3, true}, {"tiny-gemma2", "q8_0", 3e-2, true},
     {"tiny-phi3", "f32", 5e-3},    {"tiny-phi3", "q8_0", 3e-2},   {"tiny-phi3", "q5_k", 4e-2},
     {"tiny-phi3", "f16", 5e-3, true}, {"tiny-phi3", "q8_0", 3e-2, true},
+    // Mixtures of experts: renormalized top-k (qwen3moe, mixtral) and not (olmoe).
+    {"tiny-qwen3moe", "f32", 5e-3},  {"tiny-qwen3moe", "q8_0", 3e-2},  {"tiny-qwen3moe", "q4_0", 3e-2},
+    {"tiny-qwen3moe", "f16", 5e-3, true}, {"tiny-qwen3moe", "q8_0", 3e-2, true},
+    {"tiny-olmoe", "f32", 5e-3},     {"tiny-olmoe", "q8_0", 3e-2},     {"tiny-olmoe", "q4_k", 3e-2},
+    {"tiny-olmoe", "f16", 5e-3, true}, {"tiny-olmoe", "q8_0", 3e-2, true},
+    {"tiny-mixtral", "f32", 5e-3},   {"tiny-mixtral", "q8_0", 3e-2},   {"tiny-mixtral", "q4_k", 3e-2},
+    {"tiny-mixtral", "f16", 5e-3, true},
 };
 
 double rel_rms(const float* got, const std::vector<double>& want, int* worst_index) {
@@ -100,7 +107,7 @@ INSTANTIATE_TEST_SUITE_P(Families, ReferenceCompare, ::testing::ValuesIn(kCases)
 // models, leaving out the attention of any one layer moves the logits by far
 // more than the tolerance.
 TEST(ReferenceCompare, SkippingAnyLayersAttentionIsNoticed) {
-  for (const char* preset : {"tiny-qwen3", "tiny-gemma3", "tiny-gemma2", "tiny-phi3"}) {
+  for (const char* preset : {"tiny-qwen3", "tiny-gemma3", "tiny-gemma2", "tiny-phi3", "tiny-qwen3moe", "tiny-olmoe"}) {
     const std::string path = test::synth_model(preset, "f32", 42, true);
     ASSERT_FALSE(path.empty());
     reference::Model full;

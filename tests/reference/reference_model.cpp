@@ -1,5 +1,6 @@
 #include "reference/reference_model.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -266,6 +267,23 @@ std::vector<double> Model::matvec(const std::string& name, const std::vector<dou
   return y;
 }
 
+double Model::num_(const std::string& key) const {
+  auto it = numbers_.find(arch_ + "." + key);
+  return it == numbers_.end() ? 0 : it->second;
+}
+
+std::vector<double> Model::expert_matvec(const std::string& name, int e, const std::vector<double>& x) const {
+  const Tensor& t = tensors_.at(name);
+  const uint64_t rows = t.dims[1];
+  std::vector<double> y(rows, 0.0);
+  auto& m = cache_[name];
+  if (m.empty())
+    for (uint64_t r = 0; r < rows * t.dims[2]; ++r) m.push_back(matrix_row(name, r));
+  for (uint64_t r = 0; r < rows; ++r)
+    for (size_t c = 0; c < x.size(); ++c) y[r] += m[e * rows + r][c] * x[c];
+  return y;
+}
+
 std::vector<double> Model::step(int token) {
   std::vector<double> x = matrix_row("token_embd.weight", token);
   for (double& e : x) e *= embd_scale_;
@@ -297,6 +315,10 @@ std::vector<double> Model::step(int token) {
   // Each head of `v` normalised on its own, with one weight vector for all heads.
   auto head_norm = [&](std::vector<double>& v, const std::string& w) {
     if (!has(w)) return;
+    if (tensors_.at(w).dims[0] == v.size()) {  // OLMoE: one norm over the whole row
+      v = norm(v, w);
+      return;
+    }
     for (size_t h = 0; h < v.size() / head_dim_; ++h) {
       std::vector<double> one(v.begin() + h * head_dim_, v.begin() + (h + 1) * head_dim_);
       one = norm(one, w);
@@ -357,6 +379,34 @@ std::vector<double> Model::step(int token) {
     if (l != skip_attention_)
       for (int i = 0; i < n_embd_; ++i) x[i] += o[i];
     const auto h2 = norm(x, p + "ffn_norm.weight");
+    if (has(p + "ffn_gate_inp.weight")) {
+      // A mixture of experts: softmax over the router's logits, the top k
+      // experts, their probabilities (rescaled to sum to one, except in
+      // OLMoE) weighing each expert's SiLU-gated FFN.
+      auto r = matvec(p + "ffn_gate_inp.weight", h2);
+      const double mx = *std::max_element(r.begin(), r.end());
+      double total = 0;
+      for (double& z : r) total += (z = std::exp(z - mx));
+      for (double& z : r) z /= total;
+      const int k = static_cast<int>(num_("expert_used_count"));
+      std::vector<int> order(r.size());
+      for (size_t e = 0; e < r.size(); ++e) order[e] = static_cast<int>(e);
+      std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return r[a] > r[b]; });
+      double chosen = 0;
+      for (int j = 0; j < k; ++j) chosen += r[order[j]];
+      const double scale = arch_ == "olmoe" ? 1.0 : 1.0 / chosen;
+      std::vector<double> out(n_embd_, 0.0);
+      for (int j = 0; j < k; ++j) {
+        const int e = order[j];
+        auto g = expert_matvec(p + "ffn_gate_exps.weight", e, h2);
+        const auto u = expert_matvec(p + "ffn_up_exps.weight", e, h2);
+        for (size_t i = 0; i < g.size(); ++i) g[i] = g[i] / (1 + std::exp(-g[i])) * u[i];
+        const auto d = expert_matvec(p + "ffn_down_exps.weight", e, g);
+        for (int i = 0; i < n_embd_; ++i) out[i] += r[e] * scale * d[i];
+      }
+      for (int i = 0; i < n_embd_; ++i) x[i] += out[i];
+      continue;
+    }
     std::vector<double> g, u;
     if (has(p + "ffn_gate.weight")) {
       g = matvec(p + "ffn_gate.weight", h2), u = matvec(p + "ffn_up.weight", h2);

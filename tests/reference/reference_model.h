@@ -33,6 +33,9 @@ class Model {
   std::vector<double> vec(const std::string& name) const;
   bool has(const std::string& name) const { return tensors_.count(name) != 0; }
   std::vector<double> matvec(const std::string& name, const std::vector<double>& x) const;
+  // Expert e of a stacked tensor {n_in, rows, n_expert} times x.
+  std::vector<double> expert_matvec(const std::string& name, int e, const std::vector<double>& x) const;
+  double num_(const std::string& key) const;  // <arch>.key, or 0
 
   std::vector<uint8_t> bytes_;
   uint64_t data_start_ = 0;

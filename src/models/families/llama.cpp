@@ -1,7 +1,8 @@
-// The Llama-shaped families: llama, mistral, qwen2 and qwen3.
+// The Llama-shaped families: llama (and Mixtral, llama with experts),
+// mistral, qwen2, qwen3 and qwen3moe.
 //   x = embedding[token]
 //   per layer:  x += attention(x)      (QKV biases in qwen2; per-head Q/K norms in qwen3)
-//               x += ffn(x)            (SiLU-gated)
+//               x += ffn(x)            (SiLU-gated; a mixture of experts when the file has them)
 //   logits = output(norm(x))
 // What differs between them follows from the tensors present, except the
 // rotary pairing, which is a property of the family.
@@ -17,7 +18,15 @@ Status configure(const GgufFile&, ModelConfig& c) {
   // conversions copy from config.json, is ignored as the reference engines
   // ignore it for these families.
   c.activation = kernels::Activation::kSilu;
+  // Mixtral and Qwen3-MoE: softmax over the experts, the top k renormalized.
+  c.gating = Gating::kSoftmax;
+  c.renormalize_experts = true;
   return Status::Ok();
+}
+
+Status configure_qwen3moe(const GgufFile& file, ModelConfig& c) {
+  if (c.n_expert == 0) return CorruptFile(file.path() + ": qwen3moe.expert_count is missing; a qwen3moe file has experts");
+  return configure(file, c);
 }
 
 void list_layer(const ModelConfig& c, int64_t i, LayerWeights& L, TensorList& t, bool qk_norm) {
@@ -35,10 +44,7 @@ void list_layer(const ModelConfig& c, int64_t i, LayerWeights& L, TensorList& t,
     t.vector(p + "attn_q_norm.weight", c.head_dim, &L.attn.q_norm);
     t.vector(p + "attn_k_norm.weight", c.head_dim, &L.attn.k_norm);
   }
-  t.vector(p + "ffn_norm.weight", E, &L.ffn.norm);
-  t.matrix(p + "ffn_gate.weight", E, c.n_ff, &L.ffn.gate);
-  t.matrix(p + "ffn_up.weight", E, c.n_ff, &L.ffn.up);
-  t.matrix(p + "ffn_down.weight", c.n_ff, E, &L.ffn.down);
+  list_feed_forward(c, i, L, t);
 }
 
 void tensors(const ModelConfig& c, ModelWeights& w, TensorList& t, bool qk_norm) {
@@ -54,7 +60,8 @@ void forward(Pass& p) {
   embed(p);
   for (int64_t l = 0; l < p.c.n_layer; ++l) {
     attention(p, l);
-    feed_forward(p, l);
+    if (p.c.layers[l].moe) moe_feed_forward(p, l);
+    else feed_forward(p, l);
   }
   output_head(p);
 }
@@ -65,5 +72,6 @@ const Family kLlamaFamily{"llama", kernels::RopeStyle::kInterleaved, configure, 
 const Family kMistralFamily{"mistral", kernels::RopeStyle::kInterleaved, configure, tensors_llama, forward};
 const Family kQwen2Family{"qwen2", kernels::RopeStyle::kNeox, configure, tensors_llama, forward};
 const Family kQwen3Family{"qwen3", kernels::RopeStyle::kNeox, configure, tensors_qwen3, forward};
+const Family kQwen3MoeFamily{"qwen3moe", kernels::RopeStyle::kNeox, configure_qwen3moe, tensors_qwen3, forward};
 
 }  // namespace osprey

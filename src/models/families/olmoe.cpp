@@ -1,0 +1,52 @@
+// OLMoE: a Llama-shaped mixture of experts with Q and K normalised over
+// their whole rows (not per head).
+//   x = embedding[token]
+//   per layer:  x += attention(x)   (RMS norms over all of Q and all of K, before rope)
+//               x += moe(x)         (softmax over the experts, the top k at their own weights)
+//   logits = output(norm(x))
+#include "models/blocks.h"
+#include "models/family.h"
+
+namespace osprey {
+
+namespace {
+
+Status configure(const GgufFile& file, ModelConfig& c) {
+  if (c.n_expert == 0) return CorruptFile(file.path() + ": olmoe.expert_count is missing; an olmoe file has experts");
+  c.activation = kernels::Activation::kSilu;
+  c.gating = Gating::kSoftmax;
+  c.renormalize_experts = false;
+  return Status::Ok();
+}
+
+void tensors(const ModelConfig& c, ModelWeights& w, TensorList& t) {
+  const int64_t E = c.n_embd, q_dim = c.n_head * c.head_dim, kv_dim = c.n_head_kv * c.head_dim;
+  list_embedding_and_head(c, w, t);
+  for (int64_t i = 0; i < c.n_layer; ++i) {
+    LayerWeights& L = w.layers[i];
+    const std::string p = "blk." + std::to_string(i) + ".";
+    t.vector(p + "attn_norm.weight", E, &L.attn.norm);
+    t.matrix(p + "attn_q.weight", E, q_dim, &L.attn.wq);
+    t.matrix(p + "attn_k.weight", E, kv_dim, &L.attn.wk);
+    t.matrix(p + "attn_v.weight", E, kv_dim, &L.attn.wv);
+    t.vector(p + "attn_q_norm.weight", q_dim, &L.attn.q_norm);
+    t.vector(p + "attn_k_norm.weight", kv_dim, &L.attn.k_norm);
+    t.matrix(p + "attn_output.weight", q_dim, E, &L.attn.wo);
+    list_feed_forward(c, i, L, t);
+  }
+}
+
+void forward(Pass& p) {
+  embed(p);
+  for (int64_t l = 0; l < p.c.n_layer; ++l) {
+    attention(p, l);
+    moe_feed_forward(p, l);
+  }
+  output_head(p);
+}
+
+}  // namespace
+
+const Family kOlmoeFamily{"olmoe", kernels::RopeStyle::kNeox, configure, tensors, forward};
+
+}  // namespace osprey
