@@ -272,9 +272,11 @@ void write_synth_model(const SynthOptions& o) {
   auto near_one = [](int64_t, Rng& r) { return 1.0f + 0.05f * r.normal(); };
   // Each random block adds about `f` of the embedding's size to the residual
   // stream in total, so context matters without drowning the chain. Plain
-  // models have no chain to protect: each block moves the stream by about
-  // half its size, so that every layer shows in the logits.
-  const float f = o.plain ? 0.5f : 0.4f / std::sqrt(2.0f * static_cast<float>(p.n_layer));
+  // models have no chain to protect: each block moves the stream by up to
+  // half its size, so that every layer shows in the logits, and less in deep
+  // models, where 8-bit activations' rounding would otherwise compound.
+  const float f = o.plain ? std::min(0.5f, 1.5f / std::sqrt(2.0f * static_cast<float>(p.n_layer)))
+                          : 0.4f / std::sqrt(2.0f * static_cast<float>(p.n_layer));
   // Output scale: the successor's logit lands near 12, others near 0-6.
   const float out_gain = 13.5f / static_cast<float>(E);
   // Gemma multiplies looked-up rows by sqrt(n_embd): store them that much
@@ -331,9 +333,12 @@ void write_synth_model(const SynthOptions& o) {
     }
     if (fs.qk_norm) {
       // Normalised heads make every score about sqrt(head_dim) * gain^2 /
-      // sqrt(head_dim): gains near 1.5 keep attention neither flat nor one-hot.
-      s.vector(b + "attn_q_norm.weight", fs.qk_norm_full ? q_dim : hd, post_gain(1.5f));
-      s.vector(b + "attn_k_norm.weight", fs.qk_norm_full ? kv_dim : hd, post_gain(1.5f));
+      // sqrt(head_dim): gains near 1.5 keep attention neither flat nor one-hot
+      // (1.2 in plain models, whose comparisons with other engines should not
+      // hinge on a few sharply peaked scores).
+      const float qk_gain = o.plain ? 1.2f : 1.5f;
+      s.vector(b + "attn_q_norm.weight", fs.qk_norm_full ? q_dim : hd, post_gain(qk_gain));
+      s.vector(b + "attn_k_norm.weight", fs.qk_norm_full ? kv_dim : hd, post_gain(qk_gain));
     }
     s.random_matrix(b + "attn_output.weight", q_dim, E, 2.0f * f * inv_sqrt(q_dim));
     if (fs.post_norms) s.vector(b + "post_attention_norm.weight", E, post_gain(f));

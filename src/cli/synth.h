@@ -36,7 +36,7 @@ struct SynthPreset {
   bool tied_output, qkv_bias, llama3_rope;
   SynthVocab vocab;
   const char* pre;  // tokenizer.ggml.pre for BPE vocabularies
-  std::vector<const char*> specials;  // control tokens appended to a BPE vocabulary
+  std::vector<const char*> specials;  // control tokens appended to the vocabulary
   SynthFamilyShape shape = {};
 };
 
@@ -46,8 +46,9 @@ const SynthPreset* find_synth_preset(const std::string& name);
 // Changes whenever synth writes different bytes for the same options, so that
 // caches of synthesized files (the tests keep one in the build tree) are
 // rebuilt instead of silently going stale. 2: general.file_type is written.
-// 3: family shapes (qwen3, gemma2/3, phi3) and --plain.
-constexpr int kSynthFormatVersion = 3;
+// 3: family shapes (qwen3, gemma2/3, phi3) and --plain. 4: experts, SPM
+// control tokens, tiny-gemma2 with 26 layers. 5: plain blocks scale with depth. 6: gentler Q/K norms in plain models.
+constexpr int kSynthFormatVersion = 6;
 
 struct SynthOptions {
   std::string preset, type = "q8_0", out, vocab;

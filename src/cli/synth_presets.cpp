@@ -30,15 +30,15 @@ const std::vector<SynthPreset>& synth_presets() {
        {.head_dim = 128, .qk_norm = true}},
       // Gemma 3 1B: 5 sliding-window layers (512) to each global one, head size 256, one KV head.
       {"gemma-3-1b", "gemma3", "Gemma 3 1B (synthetic)", 262144, 1152, 26, 4, 1, 6912, 32768, 1000000.0, 1e-6, true,
-       false, false, SynthVocab::kSpm, "", {},
+       false, false, SynthVocab::kSpm, "", {"<start_of_turn>", "<end_of_turn>"},
        {.head_dim = 256, .qk_norm = true, .post_norms = true, .window = 512}},
       // Gemma 2 2B: window and global layers alternating, soft-capped scores and logits.
       {"gemma-2-2b", "gemma2", "Gemma 2 2B (synthetic)", 256000, 2304, 26, 8, 4, 9216, 8192, 10000.0, 1e-6, true, false,
-       false, SynthVocab::kSpm, "", {},
+       false, SynthVocab::kSpm, "", {"<start_of_turn>", "<end_of_turn>"},
        {.head_dim = 256, .post_norms = true, .window = 4096, .attn_softcap = 50.0, .final_softcap = 30.0}},
       // Phi-3.5 mini: fused QKV and gate/up, head size 96, LongRoPE to 128k.
       {"phi-3.5-mini", "phi3", "Phi 3.5 mini (synthetic)", 32064, 3072, 32, 32, 32, 8192, 131072, 10000.0, 1e-5, false,
-       false, false, SynthVocab::kSpm, "", {}, {.fused = true, .window = 262144, .n_ctx_orig = 4096}},
+       false, false, SynthVocab::kSpm, "", {"<|endoftext|>", "<|assistant|>", "<|end|>", "<|system|>", "<|user|>"}, {.fused = true, .window = 262144, .n_ctx_orig = 4096}},
       // Qwen3-30B-A3B's layers (128 experts, 8 active, 768 wide), 8 of its 48, so that the file fits a disk.
       {"qwen3-moe", "qwen3moe", "Qwen3 30B-A3B, 8 of 48 layers (synthetic)", 151936, 2048, 8, 32, 4, 6144, 40960,
        1000000.0, 1e-6, false, false, false, SynthVocab::kBpe, "qwen2",
@@ -57,12 +57,13 @@ const std::vector<SynthPreset>& synth_presets() {
        false, SynthVocab::kBpe, "qwen2", {"<|endoftext|>", "<|im_start|>", "<|im_end|>", "<think>", "</think>"},
        {.head_dim = 96, .qk_norm = true}},
       {"tiny-gemma3", "gemma3", "tiny gemma3 (synthetic)", 512, 256, 6, 4, 1, 512, 512, 1000000.0, 1e-6, true, false,
-       false, SynthVocab::kSpm, "", {}, {.head_dim = 64, .qk_norm = true, .post_norms = true, .window = 8}},
-      {"tiny-gemma2", "gemma2", "tiny gemma2 (synthetic)", 512, 256, 2, 4, 2, 512, 512, 10000.0, 1e-6, true, false,
-       false, SynthVocab::kSpm, "", {},
+       false, SynthVocab::kSpm, "", {"<start_of_turn>", "<end_of_turn>"}, {.head_dim = 64, .qk_norm = true, .post_norms = true, .window = 8}},
+      // 26 layers, as Gemma 2 2B: other engines recognise Gemma 2 sizes by their layer counts.
+      {"tiny-gemma2", "gemma2", "tiny gemma2 (synthetic)", 512, 256, 26, 4, 2, 512, 512, 10000.0, 1e-6, true, false,
+       false, SynthVocab::kSpm, "", {"<start_of_turn>", "<end_of_turn>"},
        {.head_dim = 64, .post_norms = true, .window = 8, .attn_softcap = 50.0, .final_softcap = 30.0}},
       {"tiny-phi3", "phi3", "tiny phi3 (synthetic)", 512, 256, 2, 4, 4, 512, 512, 10000.0, 1e-5, false, false, false,
-       SynthVocab::kSpm, "", {}, {.fused = true, .window = 16, .n_ctx_orig = 32}},
+       SynthVocab::kSpm, "", {"<|endoftext|>", "<|assistant|>", "<|end|>", "<|system|>", "<|user|>"}, {.fused = true, .window = 16, .n_ctx_orig = 32}},
       {"tiny-qwen3moe", "qwen3moe", "tiny qwen3moe (synthetic)", 640, 256, 2, 4, 2, 512, 512, 1000000.0, 1e-6, false,
        false, false, SynthVocab::kBpe, "qwen2", {"<|endoftext|>", "<|im_start|>", "<|im_end|>", "<think>", "</think>"},
        {.head_dim = 64, .qk_norm = true, .n_expert = 8, .n_expert_used = 3, .n_ff_exp = 128}},

@@ -56,8 +56,10 @@ void spm_vocab(GgufWriter& w, const SynthPreset& p, std::mt19937_64& rng) {
   std::unordered_set<std::string> seen(tokens.begin(), tokens.end());
   const std::string space = "\xE2\x96\x81";
   std::vector<std::string> pool = {space};
+  // The preset's control tokens (Phi-3's <|end|>, Gemma's <end_of_turn>) go last, as in the real vocabularies' added tokens.
+  const int64_t n_ordinary = p.n_vocab - static_cast<int64_t>(p.specials.size());
   auto add = [&](const std::string& s) {
-    if (static_cast<int64_t>(tokens.size()) < p.n_vocab && seen.insert(s).second) {
+    if (static_cast<int64_t>(tokens.size()) < n_ordinary && seen.insert(s).second) {
       tokens.push_back(s);
       types.push_back(1);
     }
@@ -68,11 +70,15 @@ void spm_vocab(GgufWriter& w, const SynthPreset& p, std::mt19937_64& rng) {
     add(space + c);
     pool.push_back(space + c);
   }
-  grow_words(pool, seen, p.n_vocab - static_cast<int64_t>(tokens.size()), rng,
+  grow_words(pool, seen, n_ordinary - static_cast<int64_t>(tokens.size()), rng,
              [&](const std::string&, const std::string&, const std::string& word) {
                tokens.push_back(word);
                types.push_back(1);
              });
+  for (const char* special : p.specials) {
+    tokens.push_back(special);
+    types.push_back(3);
+  }
   std::vector<double> scores(tokens.size());
   for (size_t i = 0; i < tokens.size(); ++i) scores[i] = i < 259 ? 0.0 : -static_cast<double>(i);
   w.set("tokenizer.ggml.model", GgufValue::str("llama"));
