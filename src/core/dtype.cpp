@@ -22,7 +22,7 @@ constexpr DTypeLayout kLayouts[] = {
     {DType::kI32, "i32", 1, 4},         {DType::kI64, "i64", 1, 8},
     {DType::kF64, "f64", 1, 8},         {DType::kIQ1_M, "iq1_m", 256, 56},
     {DType::kBF16, "bf16", 1, 2},       {DType::kTQ1_0, "tq1_0", 256, 54},
-    {DType::kTQ2_0, "tq2_0", 256, 66},
+    {DType::kTQ2_0, "tq2_0", 256, 66},  {DType::kMXFP4, "mxfp4", 32, 17},
 };
 
 }  // namespace

@@ -42,6 +42,7 @@ enum class DType : uint32_t {
   kBF16 = 30,
   kTQ1_0 = 34,
   kTQ2_0 = 35,
+  kMXFP4 = 39,  // OCP microscaling FP4 (gpt-oss experts)
 };
 
 struct DTypeLayout {

@@ -27,6 +27,7 @@ bool packed_row_kernel_for(DType type, RowKernel& out);  // false where there is
 bool interleaved_row_kernel_for(DType type, RowKernel& out);  // rows in groups of 8; false where there is none
 }
 namespace avx512 {
+DotFn dot_for(DType type);  // dot_mxfp4_avx512.cpp; nullptr where there is no AVX-512 dot
 void attend_one(const float* q, const KvView& kv, KvSpan span, int head_dim, const AttendParams& p, float* scores, float* out);
 void attend_group(const float* const* q, int n_q, const KvSpan* spans, const KvView& kv, int head_dim,
                   const AttendParams& p, float* scores, float* const* out);  // attention_avx512.cpp
@@ -123,6 +124,8 @@ std::vector<Isa> available_isas() {
 
 DotFn dot_kernel(DType type, Isa isa) {
 #if defined(__x86_64__)
+  if (isa == Isa::kAvx512)
+    if (DotFn fn = avx512::dot_for(type)) return fn;
   if (isa == Isa::kAvx2 || isa == Isa::kAvx512)
     if (DotFn fn = avx2::dot_for(type)) return fn;
 #elif defined(__aarch64__)

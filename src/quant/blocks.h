@@ -73,6 +73,16 @@ struct BlockQ8_K {  // activations for the k-quants
   int16_t bsums[kQK_K / 16];  // sums of each 16 qs, so the k-quant min terms cost one multiply per 16
 };
 
+// MXFP4 (OCP microscaling): 32 FP4 (E2M1) values sharing a power-of-two
+// scale. x = kMxfp4Levels[q] * 2^(e - 128): the table holds twice each E2M1
+// value, so that it is all integers, and the scale is halved to match.
+struct BlockMXFP4 {
+  uint8_t e;            // E8M0 exponent, bias 127
+  uint8_t qs[kQK / 2];  // element j in the low nibble of qs[j], element j+16 in the high nibble
+};
+inline constexpr int8_t kMxfp4Levels[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
+
+static_assert(sizeof(BlockMXFP4) == 17);
 static_assert(sizeof(BlockQ4_0) == 18);
 static_assert(sizeof(BlockQ4_1) == 20);
 static_assert(sizeof(BlockQ5_0) == 22);

@@ -4,7 +4,7 @@ namespace osprey {
 
 namespace quant {
 extern const QuantOps kF32Ops, kF16Ops, kBF16Ops, kQ8_0Ops, kQ8_1Ops, kQ4_0Ops, kQ4_1Ops, kQ5_0Ops, kQ5_1Ops,
-    kQ8_KOps, kQ2_KOps, kQ3_KOps, kQ4_KOps, kQ5_KOps, kQ6_KOps;
+    kQ8_KOps, kQ2_KOps, kQ3_KOps, kQ4_KOps, kQ5_KOps, kQ6_KOps, kMXFP4Ops;
 }  // namespace quant
 
 namespace {
@@ -13,7 +13,7 @@ namespace {
 const QuantOps* const kFormats[] = {
     &quant::kF32Ops,  &quant::kF16Ops,  &quant::kBF16Ops, &quant::kQ8_0Ops, &quant::kQ8_1Ops,
     &quant::kQ4_0Ops, &quant::kQ4_1Ops, &quant::kQ5_0Ops, &quant::kQ5_1Ops, &quant::kQ8_KOps,
-    &quant::kQ2_KOps, &quant::kQ3_KOps, &quant::kQ4_KOps, &quant::kQ5_KOps, &quant::kQ6_KOps,
+    &quant::kQ2_KOps, &quant::kQ3_KOps, &quant::kQ4_KOps, &quant::kQ5_KOps, &quant::kQ6_KOps, &quant::kMXFP4Ops,
 };
 }  // namespace
 

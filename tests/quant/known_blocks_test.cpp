@@ -29,6 +29,25 @@ TEST(KnownBlocks, Q8_0) {
   for (int j = 0; j < 32; ++j) EXPECT_EQ(x[j], 2.0f * (j - 16)) << j;
 }
 
+// E2M1 codes: 0b0011 is +1.5, 0b1001 is -0.5, 0b0111 is +6, 0b1110 is -4;
+// the exponent byte 127 is a scale of 1, 130 of 8.
+TEST(KnownBlocks, MXFP4) {
+  BlockMXFP4 b{};
+  b.e = 127;
+  b.qs[0] = 0x93;  // element 0: code 3, element 16: code 9
+  b.qs[1] = 0xE7;  // element 1: code 7, element 17: code 14
+  auto x = dequant(DType::kMXFP4, &b, 32);
+  EXPECT_EQ(x[0], 1.5f);
+  EXPECT_EQ(x[16], -0.5f);
+  EXPECT_EQ(x[1], 6.0f);
+  EXPECT_EQ(x[17], -4.0f);
+  EXPECT_EQ(x[2], 0.0f);
+  b.e = 130;
+  x = dequant(DType::kMXFP4, &b, 32);
+  EXPECT_EQ(x[1], 48.0f);
+  EXPECT_EQ(x[17], -32.0f);
+}
+
 TEST(KnownBlocks, Q4_0) {
   BlockQ4_0 b{};
   b.d = kHalfHalf;

@@ -24,6 +24,7 @@ const Bound kBounds[] = {
     {DType::kF16, 1e-3},  {DType::kBF16, 5e-3}, {DType::kQ8_0, 8e-3}, {DType::kQ6_K, 3e-2},
     {DType::kQ5_0, 5e-2}, {DType::kQ5_1, 5e-2}, {DType::kQ5_K, 5e-2}, {DType::kQ4_0, 0.1},
     {DType::kQ4_1, 0.1},  {DType::kQ4_K, 0.1},  {DType::kQ3_K, 0.18}, {DType::kQ2_K, 0.34},
+    {DType::kMXFP4, 0.16},  // E2M1 steps are 1/8 to 1/4 of the block maximum, and the scale a power of two
 };
 
 class QuantRoundTrip : public ::testing::TestWithParam<Bound> {};
