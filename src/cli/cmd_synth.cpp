@@ -75,8 +75,10 @@ class SynthWriter {
               int64_t n_expert = 1) {
     const int64_t per_expert = n_out;
     n_out *= n_expert;
-    const DType t = storage_type(type_, n_in);
-    if (t != type_) ++fallbacks_;
+    // MXFP4 is a format for experts (as gpt-oss ships it); every other matrix then takes Q8_0.
+    const DType want = type_ == DType::kMXFP4 && n_expert <= 1 ? DType::kQ8_0 : type_;
+    const DType t = storage_type(want, n_in);
+    if (t != want) ++fallbacks_;
     const QuantOps* ops = quant_ops(t);
     const int64_t row_bytes = quant_row_bytes(*ops, n_in);
     std::vector<uint8_t> bytes(static_cast<size_t>(row_bytes * n_out));
@@ -102,13 +104,19 @@ class SynthWriter {
 
   // A 1-D f32 tensor from a generator.
   void vector(const std::string& name, int64_t n, const std::function<float(int64_t, Rng&)>& value) {
+    tensor(name, {n}, value);
+  }
+  // An f32 tensor of any shape, element after element.
+  void tensor(const std::string& name, std::vector<int64_t> dims, const std::function<float(int64_t, Rng&)>& value) {
+    int64_t n = 1;
+    for (int64_t d : dims) n *= d;
     std::vector<uint8_t> bytes(n * 4);
     Rng rng(hash_name(name, seed_));
     for (int64_t i = 0; i < n; ++i) {
       const float v = value(i, rng);
       std::memcpy(bytes.data() + i * 4, &v, 4);
     }
-    add(name, DType::kF32, {n}, std::move(bytes));
+    add(name, DType::kF32, std::move(dims), std::move(bytes));
   }
 
   int fallbacks() const { return fallbacks_; }
@@ -246,7 +254,11 @@ void write_synth_model(const SynthOptions& o) {
   }
   if (fs.attn_softcap > 0) w.set(a + "attn_logit_softcapping", GgufValue::f32(static_cast<float>(fs.attn_softcap)));
   if (fs.final_softcap > 0) w.set(a + "final_logit_softcapping", GgufValue::f32(static_cast<float>(fs.final_softcap)));
-  if (fs.n_ctx_orig > 0) {
+  if (fs.yarn_factor > 0) {
+    w.set(a + "rope.scaling.type", GgufValue::str("yarn"));
+    w.set(a + "rope.scaling.factor", GgufValue::f32(static_cast<float>(fs.yarn_factor)));
+    w.set(a + "rope.scaling.original_context_length", GgufValue::u32(static_cast<uint32_t>(fs.n_ctx_orig)));
+  } else if (fs.n_ctx_orig > 0) {
     // LongRoPE's magnitude correction, as Phi-3's converter computes it.
     const double scale = static_cast<double>(p.n_ctx) / static_cast<double>(fs.n_ctx_orig);
     w.set(a + "rope.scaling.original_context_length", GgufValue::u32(static_cast<uint32_t>(fs.n_ctx_orig)));
@@ -290,7 +302,7 @@ void write_synth_model(const SynthOptions& o) {
   });
   if (p.llama3_rope)
     s.vector("rope_freqs.weight", hd / 2, [&](int64_t i, Rng&) { return llama3_rope_factor(i, hd, p.rope_base); });
-  if (fs.n_ctx_orig > 0) {
+  if (fs.n_ctx_orig > 0 && fs.yarn_factor == 0) {
     // LongRoPE tables: long wavelengths slowed by up to the context ratio, short ones nearly kept.
     const double ratio = static_cast<double>(p.n_ctx) / static_cast<double>(fs.n_ctx_orig);
     s.vector("rope_factors_long.weight", hd / 2, [&](int64_t i, Rng&) {
@@ -341,6 +353,15 @@ void write_synth_model(const SynthOptions& o) {
       s.vector(b + "attn_k_norm.weight", fs.qk_norm_full ? kv_dim : hd, post_gain(qk_gain));
     }
     s.random_matrix(b + "attn_output.weight", q_dim, E, 2.0f * f * inv_sqrt(q_dim));
+    if (fs.gpt_oss) {
+      auto small = [](int64_t, Rng& r) { return 0.1f * r.normal(); };
+      s.vector(b + "attn_q.bias", q_dim, small);
+      s.vector(b + "attn_k.bias", kv_dim, small);
+      s.vector(b + "attn_v.bias", kv_dim, small);
+      s.vector(b + "attn_output.bias", E, [&](int64_t, Rng& r) { return 0.1f * f * r.normal(); });
+      // Sinks near the typical score: each head sometimes attends to nothing.
+      s.vector(b + "attn_sinks.weight", p.n_head, [](int64_t, Rng& r) { return r.normal(); });
+    }
     if (fs.post_norms) s.vector(b + "post_attention_norm.weight", E, post_gain(f));
     if (p.qkv_bias) {
       auto small = [](int64_t, Rng& r) { return 0.1f * r.normal(); };
@@ -348,13 +369,23 @@ void write_synth_model(const SynthOptions& o) {
       s.vector(b + "attn_k.bias", kv_dim, small);
       s.vector(b + "attn_v.bias", kv_dim, small);
     }
-    s.vector(b + "ffn_norm.weight", E, near_one);
+    s.vector(b + (fs.gpt_oss ? "post_attention_norm.weight" : "ffn_norm.weight"), E, near_one);
     const bool memory = !o.plain && l + 1 == p.n_layer;
     // The memory's output is twice an embedding row; a post-norm makes its size its gain.
     if (fs.post_norms) s.vector(b + "post_ffw_norm.weight", E, post_gain(memory ? 2.0f : f));
     const int64_t n_exp = std::max<int64_t>(1, fs.n_expert);
     // A router that spreads tokens over the experts.
-    if (fs.n_expert > 0) s.random_matrix(b + "ffn_gate_inp.weight", E, fs.n_expert, 2.0f * inv_sqrt(E));
+    // A decisive router: its logits spread over a few units, so that 8-bit
+    // activations' rounding seldom swaps which experts a token reads.
+    if (fs.n_expert > 0) s.random_matrix(b + "ffn_gate_inp.weight", E, fs.n_expert, 4.0f * inv_sqrt(E));
+    if (fs.gpt_oss) {
+      // Router and expert biases; zero in the memory layer, whose experts must recall exactly.
+      const float scale = memory ? 0.0f : 0.1f;
+      s.vector(b + "ffn_gate_inp.bias", fs.n_expert, [&](int64_t, Rng& r) { return 0.5f * r.normal(); });
+      s.tensor(b + "ffn_gate_exps.bias", {n_ff, fs.n_expert}, [&](int64_t, Rng& r) { return scale * r.normal(); });
+      s.tensor(b + "ffn_up_exps.bias", {n_ff, fs.n_expert}, [&](int64_t, Rng& r) { return scale * r.normal(); });
+      s.tensor(b + "ffn_down_exps.bias", {E, fs.n_expert}, [&](int64_t, Rng& r) { return scale * f * r.normal(); });
+    }
     const std::string gate_name = b + (fs.n_expert > 0 ? "ffn_gate_exps.weight" : "ffn_gate.weight");
     const std::string up_name = b + (fs.n_expert > 0 ? "ffn_up_exps.weight" : "ffn_up.weight");
     const std::string down_name = b + (fs.n_expert > 0 ? "ffn_down_exps.weight" : "ffn_down.weight");
@@ -380,7 +411,10 @@ void write_synth_model(const SynthOptions& o) {
     // its own token and writes twice the successor's embedding.
     const float beta = 5.0f;
     const float fired = beta * 0.97f;
-    const float h_match = fired * fired / (1.0f + std::exp(-fired));
+    // What the gate makes of a fired unit (gate = up = fired), per family.
+    const float h_match = fs.gpt_oss ? fired / (1.0f + std::exp(-1.702f * fired)) * (fired + 1.0f)
+                          : gemma    ? 0.5f * fired * (1.0f + std::tanh(0.7978845608f * (fired + 0.044715f * fired * fired * fired))) * fired
+                                     : fired * fired / (1.0f + std::exp(-fired));
     const int64_t K = static_cast<int64_t>(chain.active.size());
     auto memory_key = [&](int64_t k, float* row) {
       if (k >= K) {

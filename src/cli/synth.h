@@ -21,10 +21,12 @@ struct SynthFamilyShape {
   bool fused = false;           // attn_qkv and a gate+up ffn_up (phi3)
   int64_t window = 0;           // attention.sliding_window
   double attn_softcap = 0, final_softcap = 0;
-  int64_t n_ctx_orig = 0;       // LongRoPE: original context; writes the long and short factor tables
+  int64_t n_ctx_orig = 0;       // LongRoPE (or YaRN): original context; LongRoPE writes its long and short factor tables
   int64_t n_expert = 0, n_expert_used = 0;  // a mixture of experts in every layer
   int64_t n_ff_exp = 0;         // each expert's width when it differs from n_ff (written as expert_feed_forward_length)
   bool qk_norm_full = false;    // Q/K norms over whole rows (olmoe) rather than per head
+  double yarn_factor = 0;       // YaRN scaling (with n_ctx_orig as the original context), instead of LongRoPE
+  bool gpt_oss = false;         // biases on Q/K/V/output, router and experts; attention sinks; post_attention_norm as the FFN norm
 };
 
 struct SynthPreset {
@@ -47,8 +49,8 @@ const SynthPreset* find_synth_preset(const std::string& name);
 // caches of synthesized files (the tests keep one in the build tree) are
 // rebuilt instead of silently going stale. 2: general.file_type is written.
 // 3: family shapes (qwen3, gemma2/3, phi3) and --plain. 4: experts, SPM
-// control tokens, tiny-gemma2 with 26 layers. 5: plain blocks scale with depth. 6: gentler Q/K norms in plain models.
-constexpr int kSynthFormatVersion = 6;
+// control tokens, tiny-gemma2 with 26 layers. 5: plain blocks scale with depth. 6: gentler Q/K norms in plain models. 7: gpt-oss. 8: a more decisive router.
+constexpr int kSynthFormatVersion = 8;
 
 struct SynthOptions {
   std::string preset, type = "q8_0", out, vocab;

@@ -51,6 +51,11 @@ const std::vector<SynthPreset>& synth_presets() {
       // Mixtral 8x7B's layers (8 experts, 2 active, 14336 wide), 2 of its 32.
       {"mixtral-tiny", "llama", "Mixtral 8x7B, 2 of 32 layers (synthetic)", 32000, 4096, 2, 32, 8, 14336, 32768,
        1000000.0, 1e-5, false, false, false, SynthVocab::kSpm, "", {}, {.n_expert = 8, .n_expert_used = 2}},
+      // gpt-oss 20B: 32 experts (4 active) in MXFP4 with --type mxfp4, sinks, a 128-position window every other layer, YaRN x32.
+      {"gpt-oss-20b", "gpt-oss", "gpt-oss 20B (synthetic)", 201088, 2880, 24, 64, 8, 2880, 131072, 150000.0, 1e-5, false,
+       false, false, SynthVocab::kBpe, "gpt-4o", {"<|start|>", "<|end|>", "<|message|>", "<|channel|>", "<|return|>"},
+       {.head_dim = 64, .window = 128, .n_ctx_orig = 4096, .n_expert = 32, .n_expert_used = 4, .n_ff_exp = 2880,
+        .yarn_factor = 32, .gpt_oss = true}},
       // Few-MB versions of each family for the tests. Windows of 8 and 16
       // positions, so that short prompts already slide past them.
       {"tiny-qwen3", "qwen3", "tiny qwen3 (synthetic)", 640, 256, 2, 4, 2, 512, 512, 1000000.0, 1e-6, true, false,
@@ -70,6 +75,10 @@ const std::vector<SynthPreset>& synth_presets() {
       {"tiny-olmoe", "olmoe", "tiny olmoe (synthetic)", 512, 256, 2, 4, 4, 128, 512, 10000.0, 1e-5, false, false, false,
        SynthVocab::kBpe, "olmo", {"<|endoftext|>", "<|padding|>"},
        {.qk_norm = true, .n_expert = 8, .n_expert_used = 2, .qk_norm_full = true}},
+      {"tiny-gpt-oss", "gpt-oss", "tiny gpt-oss (synthetic)", 640, 256, 2, 4, 2, 256, 512, 150000.0, 1e-5, false, false,
+       false, SynthVocab::kBpe, "gpt-4o", {"<|start|>", "<|end|>", "<|message|>", "<|channel|>", "<|return|>"},
+       {.head_dim = 64, .window = 8, .n_ctx_orig = 64, .n_expert = 8, .n_expert_used = 2, .n_ff_exp = 256,
+        .yarn_factor = 4, .gpt_oss = true}},
       {"tiny-mixtral", "llama", "tiny mixtral (synthetic)", 512, 256, 2, 4, 2, 256, 512, 1000000.0, 1e-5, false, false,
        false, SynthVocab::kSpm, "", {}, {.n_expert = 4, .n_expert_used = 2}},
   };

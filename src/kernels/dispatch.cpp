@@ -20,6 +20,7 @@ DotFn dot_for(DType type);  // nullptr where there is no AVX2 kernel
 void attend_one(const float* q, const KvView& kv, KvSpan span, int head_dim, const AttendParams& p, float* scores, float* out);
 void silu_mul(float* out, const float* gate, const float* up, int64_t n);  // elementwise_avx2.cpp
 void gelu_mul(float* out, const float* gate, const float* up, int64_t n);
+void swiglu_oai_mul(float* out, const float* gate, const float* up, int64_t n);
 void attend_group(const float* const* q, int n_q, const KvSpan* spans, const KvView& kv, int head_dim,
                   const AttendParams& p, float* scores, float* const* out);
 bool row_kernel_for(DType type, RowKernel& out);  // false where there is no AVX2 tile kernel
@@ -150,10 +151,11 @@ Isa active_isa() {
 
 GatedFn gated_kernel(Activation act, Isa isa) {
 #if defined(__x86_64__)
-  if (isa == Isa::kAvx2 || isa == Isa::kAvx512) return act == Activation::kGelu ? avx2::gelu_mul : avx2::silu_mul;
+  if (isa == Isa::kAvx2 || isa == Isa::kAvx512)
+    return act == Activation::kGelu ? avx2::gelu_mul : act == Activation::kSwigluOai ? avx2::swiglu_oai_mul : avx2::silu_mul;
 #endif
   (void)isa;
-  return act == Activation::kGelu ? gelu_mul : silu_mul;
+  return act == Activation::kGelu ? gelu_mul : act == Activation::kSwigluOai ? swiglu_oai_mul : silu_mul;
 }
 
 AttendFn attend_kernel(Isa isa) {

@@ -19,8 +19,13 @@ void silu_mul(float* out, const float* gate, const float* up, int64_t n);
 // gelu(g) = g/2 * (1 + tanh(sqrt(2/pi) * (g + 0.044715 g^3))). out may alias either input.
 void gelu_mul(float* out, const float* gate, const float* up, int64_t n);
 
-// The gate of a gated feed-forward block: silu (Llama, Qwen, Phi) or gelu (Gemma).
-enum class Activation { kSilu, kGelu };
+// gpt-oss's gate: g = min(gate, 7), u = clamp(up, -7, 7),
+// out = g * sigmoid(1.702 g) * (u + 1). out may alias either input.
+void swiglu_oai_mul(float* out, const float* gate, const float* up, int64_t n);
+
+// The gate of a gated feed-forward block: silu (Llama, Qwen, Phi), gelu
+// (Gemma) or gpt-oss's clamped swiglu.
+enum class Activation { kSilu, kGelu, kSwigluOai };
 
 // In-place softmax over n values.
 void softmax(float* x, int64_t n);
@@ -44,6 +49,12 @@ struct RopeParams {
   float linear_scale = 1.0f;
   const float* freq_factors = nullptr;  // [rope_dim / 2]
   float attn_factor = 1.0f;  // scales the rotated values (LongRoPE's magnitude correction); 1 leaves them
+  // YaRN (yarn_ext > 0): pairs below yarn_low keep their original angle
+  // (theta), pairs above yarn_high take the interpolated one (theta /
+  // linear_scale), and the pairs between blend linearly; the rotated values
+  // are then scaled by attn_factor * (1 + 0.1 ln linear_scale).
+  float yarn_ext = 0.0f;
+  float yarn_low = 0.0f, yarn_high = 0.0f;
 };
 void rope(float* x, int n_heads, int head_dim, int64_t pos, const RopeParams& p);
 

@@ -68,6 +68,9 @@ void attention(Pass& p, int64_t l) {
   rope.linear_scale = static_cast<float>(lc.rope_scale);
   rope.freq_factors = p.rope_factors;
   rope.attn_factor = static_cast<float>(c.rope_attn_factor);
+  rope.yarn_ext = static_cast<float>(c.yarn.ext_factor);
+  rope.yarn_low = static_cast<float>(c.yarn.low);
+  rope.yarn_high = static_cast<float>(c.yarn.high);
   {
     // Tokens are independent here (each writes its own cache row), so a
     // prompt's tokens are split over the threads.
@@ -117,6 +120,9 @@ void attention(Pass& p, int64_t l) {
       const float* q[kernels::kMaxGroupQueries];
       float* out[kernels::kMaxGroupQueries];
       kernels::KvSpan spans[kernels::kMaxGroupQueries];
+      float sinks[kernels::kMaxGroupQueries];  // each query's head's sink, when the model has them
+      kernels::AttendParams tp = ap;
+      if (!A.sinks.empty()) tp.sinks = sinks;
       for (int64_t i = i0; i < i1; ++i) {
         const int64_t run = i / c.n_head_kv, kvh = i % c.n_head_kv;
         const int64_t t0 = w.att_runs[run], t1 = w.att_runs[run + 1];
@@ -131,9 +137,10 @@ void attention(Pass& p, int64_t l) {
               const int64_t end = w.tok_pos[t] + 1;
               q[nq] = w.q.data() + t * q_dim + h * hd;
               out[nq] = w.att.data() + t * q_dim + h * hd;
+              if (!A.sinks.empty()) sinks[nq] = A.sinks[h];
               spans[nq++] = {lc.window > 0 ? std::max<int64_t>(0, end - lc.window) : 0, end};
             }
-          p.attend_group(q, nq, spans, kv, static_cast<int>(hd), ap, scores, out);
+          p.attend_group(q, nq, spans, kv, static_cast<int>(hd), tp, scores, out);
         }
       }
     });
@@ -141,6 +148,7 @@ void attention(Pass& p, int64_t l) {
   {
     const TraceSpan span(p.tracer, "attn_output", l, n);
     kernels::matmul(pool, A.wo, w.att.data(), n, w.proj.data(), w.act.data());
+    if (!A.bo.empty()) kernels::add_bias(w.proj.data(), A.bo.data(), n, E);
     if (!A.post_norm.empty()) norm_rows(pool, w.proj.data(), A.post_norm, n, E, eps);
     kernels::add(w.x.data(), w.proj.data(), n * E);
   }
@@ -190,6 +198,7 @@ void moe_feed_forward(Pass& p, int64_t l) {
       for (int64_t t = t0; t < t1; ++t) kernels::rmsnorm(&m.h[t * E], &p.ws.x[t * E], F.norm.data(), E, eps);
     });
     kernels::matmul(pool, M.router, m.h.data(), n, m.router.data(), p.ws.act.data());
+    if (!M.router_bias.empty()) kernels::add_bias(m.router.data(), M.router_bias.data(), n, n_exp);
     // Each token's top k experts, best first (ties to the lower index), and their weights.
     for (int64_t t = 0; t < n; ++t) {
       float* r = &m.router[t * n_exp];
@@ -222,6 +231,7 @@ void moe_feed_forward(Pass& p, int64_t l) {
       const int64_t s = next[m.expert[i]]++;
       m.slot[i] = static_cast<int32_t>(s);
       m.slot_token[s] = static_cast<int32_t>(i / k);
+      m.slot_expert[s] = m.expert[i];
     }
     for (int64_t e = n_exp; e > 0; --e) next[e] = next[e - 1];
     next[0] = 0;
@@ -258,6 +268,11 @@ void moe_feed_forward(Pass& p, int64_t l) {
     const TraceSpan span(p.tracer, "moe_down", l, n);
     pool.parallel_for(n * k, 1, [&](int64_t s0, int64_t s1, int) {
       for (int64_t s = s0; s < s1; ++s) {
+        if (!M.gate_bias.empty()) {
+          const int64_t e = m.slot_expert[s];
+          kernels::add(&m.gate[s * n_ff], &M.gate_bias[e * n_ff], n_ff);
+          kernels::add(&m.up[s * n_ff], &M.up_bias[e * n_ff], n_ff);
+        }
         p.gated(&m.gate[s * n_ff], &m.gate[s * n_ff], &m.up[s * n_ff], n_ff);
         d0.kernel.encode_row(&m.gate[s * n_ff], m.act_down.data() + s * s_down, n_ff);
       }
@@ -281,7 +296,12 @@ void moe_feed_forward(Pass& p, int64_t l) {
         for (int64_t j = 0; j < k; ++j) {
           const float w = m.weight[t * k + j];
           const float* o = &m.out[int64_t{m.slot[t * k + j]} * E];
-          for (int64_t i = 0; i < E; ++i) proj[i] += w * o[i];
+          if (M.down_bias.empty()) {
+            for (int64_t i = 0; i < E; ++i) proj[i] += w * o[i];
+          } else {
+            const float* b = &M.down_bias[int64_t{m.expert[t * k + j]} * E];
+            for (int64_t i = 0; i < E; ++i) proj[i] += w * (o[i] + b[i]);
+          }
         }
         kernels::add(&p.ws.x[t * E], proj, E);
       }
@@ -335,6 +355,7 @@ void size_moe_workspace(Workspace& ws, const ModelConfig& c, const ModelWeights&
   m.weight.resize(slots);
   m.slot.resize(slots);
   m.slot_token.resize(slots);
+  m.slot_expert.resize(slots);
   m.first_slot.resize(c.n_expert + 1);
   int64_t s_gate = 0, s_up = 0, s_down = 0;
   for (const LayerWeights& L : w.layers) {

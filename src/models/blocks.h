@@ -47,6 +47,7 @@ struct Workspace {
     std::vector<float> weight;        // [n_batch, k] their weights
     std::vector<int32_t> slot;        // [n_batch, k] where each choice's rows are, in expert order
     std::vector<int32_t> slot_token;  // [n_batch * k] the token of each slot
+    std::vector<int32_t> slot_expert; // [n_batch * k] the expert of each slot
     std::vector<int64_t> first_slot;  // [n_expert + 1] each expert's first slot
     std::vector<uint8_t> act_gate, act_up, act_down;  // encoded rows per slot
     std::vector<float> gate, up;      // [n_batch * k, n_ff_exp]

@@ -40,7 +40,7 @@ const std::vector<const Family*>& all_families();
 
 // The families, each defined in its own file.
 extern const Family kLlamaFamily, kMistralFamily, kQwen2Family, kQwen3Family, kQwen3MoeFamily;
-extern const Family kOlmoeFamily;
+extern const Family kOlmoeFamily, kGptOssFamily;
 extern const Family kGemma2Family, kGemma3Family;
 extern const Family kPhi3Family;
 

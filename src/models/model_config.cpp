@@ -89,9 +89,25 @@ Expected<ModelConfig> ModelConfig::from_gguf(const GgufFile& file) {
     if (!(c.rope_scale_linear > 0) || !std::isfinite(c.rope_scale_linear)) return bad("rope.scaling.factor must be positive");
   } else if (c.rope_scaling_type == "none") {
     c.rope_scale_linear = 1.0;
+  } else if (c.rope_scaling_type == "yarn") {
+    if (!(c.rope_scale_linear >= 1) || !std::isfinite(c.rope_scale_linear) || c.rope_scale_linear > 1024)
+      return bad("rope.scaling.factor " + show(c.rope_scale_linear) + " must be in [1, 1024] for YaRN");
+    if (!in_range(c.n_ctx_orig, 1, 1 << 24))
+      return bad("YaRN needs rope.scaling.original_context_length (it is " + show(c.n_ctx_orig) + ")");
+    if (!(c.yarn_beta_fast > 0) || !(c.yarn_beta_slow > 0) || !std::isfinite(c.yarn_beta_fast + c.yarn_beta_slow))
+      return bad("YaRN's beta_fast and beta_slow must be positive");
+    // The pairs whose wavelength fits beta_fast (beta_slow) times into the
+    // original context start (finish) the blend.
+    auto corr_dim = [&](double rotations) {
+      return static_cast<double>(c.rope_dim) *
+             std::log(static_cast<double>(c.n_ctx_orig) / (rotations * 2 * M_PI)) / (2 * std::log(c.rope_freq_base));
+    };
+    c.yarn.ext_factor = 1.0;
+    c.yarn.low = std::max(0.0, std::floor(corr_dim(c.yarn_beta_fast)));
+    c.yarn.high = std::min(static_cast<double>(c.rope_dim - 1), std::ceil(corr_dim(c.yarn_beta_slow)));
   } else {
     return Unsupported(file.path() + ": rope scaling type '" + c.rope_scaling_type +
-                       "' is not supported yet (osprey runs none and linear, and LongRoPE factor tensors)");
+                       "' is not supported yet (osprey runs none, linear and yarn, and LongRoPE factor tensors)");
   }
   if (!(c.rope_attn_factor > 0) || !std::isfinite(c.rope_attn_factor) || c.rope_attn_factor > 16)
     return bad("rope.scaling.attn_factor " + show(c.rope_attn_factor) + " is out of range");

@@ -31,6 +31,8 @@ struct Family;
   X(double, rope_scale_linear, "rope.scaling.factor", false, 1.0)             \
   X(double, rope_attn_factor, "rope.scaling.attn_factor", false, 1.0)         \
   X(int64_t, n_ctx_orig, "rope.scaling.original_context_length", false, 0)    \
+  X(double, yarn_beta_fast, "rope.scaling.yarn_beta_fast", false, 32.0)       \
+  X(double, yarn_beta_slow, "rope.scaling.yarn_beta_slow", false, 1.0)        \
   X(double, norm_eps, "attention.layer_norm_rms_epsilon", false, 1e-5)        \
   X(int64_t, n_swa, "attention.sliding_window", false, 0)                     \
   X(double, attn_softcap, "attn_logit_softcapping", false, 0.0)               \
@@ -54,6 +56,12 @@ enum class Gating {
   kSoftmaxOfTopK,   // the top k logits, then a softmax over those alone (gpt-oss)
 };
 
+// YaRN's blend, worked out once from the file (kernels::RopeParams).
+struct Yarn {
+  double ext_factor = 0;  // 0: no YaRN
+  double low = 0, high = 0;
+};
+
 struct ModelConfig {
   std::string arch;  // general.architecture
   std::string name;  // general.name, if any
@@ -69,6 +77,7 @@ struct ModelConfig {
   double embd_scale = 1.0;  // the looked-up embedding is multiplied by it (Gemma: sqrt(n_embd))
   double attn_scale = 0;    // scores are q.k * attn_scale (default 1/sqrt(head_dim))
   Gating gating = Gating::kSoftmax;
+  Yarn yarn;
   bool renormalize_experts = false;  // the k selected weights are scaled to sum to 1
   std::vector<LayerConfig> layers;
 

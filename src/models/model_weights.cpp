@@ -45,10 +45,12 @@ class Binder {
   }
 
   // A 1-D vector of n floats; converted from whatever type it is stored in.
-  Status vector(const std::string& name, int64_t n, std::vector<float>& out) {
+  Status vector(const std::string& name, const std::vector<int64_t>& dims, std::vector<float>& out) {
     const GgufTensorInfo* t = file_.find_tensor(name);
     if (t == nullptr) return CorruptFile(file_.path() + ": tensor '" + name + "' is missing");
-    OSPREY_TRY(check_shape(*t, {n}));
+    OSPREY_TRY(check_shape(*t, dims));
+    int64_t n = 1;
+    for (int64_t d : dims) n *= d;
     const QuantOps* ops = quant_ops(t->type);
     if (ops == nullptr) return Unsupported(file_.path() + ": tensor '" + name + "' has unsupported type " + dtype_name(t->type));
     out.resize(n);
@@ -138,7 +140,7 @@ Expected<ModelWeights> ModelWeights::bind(const GgufFile& file, const ModelConfi
     if (s.optional && !b.has(s.name)) continue;
     s.present = true;
     if (s.vector != nullptr) {
-      OSPREY_TRY(b.vector(s.name, s.dims[0], *s.vector));
+      OSPREY_TRY(b.vector(s.name, s.dims, *s.vector));
       continue;
     }
     // Parts of a fused matrix must start on the repacked kernel's row groups.

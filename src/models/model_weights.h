@@ -29,6 +29,8 @@ struct AttentionWeights {
   std::vector<float> q_norm, k_norm;     // RMS norms of Q and K: [head_dim] per head (qwen3, gemma3), or
                                          // [n_head*hd] / [n_kv*hd] over the whole row (olmoe)
   std::vector<float> post_norm;          // [n_embd] norm of the block's output before the residual add (gemma)
+  std::vector<float> bo;                 // [n_embd] output bias (gpt-oss)
+  std::vector<float> sinks;              // [n_head] attention sink logits (gpt-oss)
 };
 
 struct FfnWeights {
@@ -41,6 +43,9 @@ struct FfnWeights {
 struct MoeWeights {
   kernels::WeightMatrix router;                       // [n_expert, n_embd]
   std::vector<kernels::WeightMatrix> gate, up, down;  // per expert: [n_ff_exp, n_embd] x2, [n_embd, n_ff_exp]
+  // Biases (gpt-oss), or empty: the router's [n_expert], each expert's
+  // [n_expert, n_ff_exp] x2 and [n_expert, n_embd].
+  std::vector<float> router_bias, gate_bias, up_bias, down_bias;
 };
 
 struct LayerWeights {

@@ -80,9 +80,13 @@ class TensorList {
     specs_.push_back(std::move(s));
   }
   void vector(const std::string& name, int64_t n, std::vector<float>* dst, bool optional = false) {
+    vector(name, std::vector<int64_t>{n}, dst, optional);
+  }
+  // Floats of any shape, read as one flat vector (a bias per expert: {n, n_expert}).
+  void vector(const std::string& name, std::vector<int64_t> dims, std::vector<float>* dst, bool optional = false) {
     TensorSpec s;
     s.name = name;
-    s.dims = {n};
+    s.dims = std::move(dims);
     s.vector = dst;
     s.optional = optional;
     specs_.push_back(std::move(s));

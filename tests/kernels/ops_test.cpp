@@ -49,10 +49,11 @@ TEST(Ops, GatedActivationsAtEveryLevelMatchTheScalarDefinition) {
   for (float v : test::random_floats(1001, 3, 4.0f)) g.push_back(v);
   for (size_t i = 0; i < g.size(); ++i) u.push_back(i % 3 == 0 ? -1.5f : 0.75f);
   const int64_t n = static_cast<int64_t>(g.size());
-  for (Activation act : {Activation::kSilu, Activation::kGelu}) {
-    const char* name = act == Activation::kSilu ? "silu" : "gelu";
+  for (Activation act : {Activation::kSilu, Activation::kGelu, Activation::kSwigluOai}) {
+    const char* name = act == Activation::kSilu ? "silu" : act == Activation::kGelu ? "gelu" : "swiglu_oai";
     std::vector<float> want(n), got(n);
-    (act == Activation::kSilu ? silu_mul : gelu_mul)(want.data(), g.data(), u.data(), n);
+    (act == Activation::kSilu ? silu_mul : act == Activation::kGelu ? gelu_mul : swiglu_oai_mul)(want.data(), g.data(),
+                                                                                                 u.data(), n);
     for (Isa isa : available_isas()) {
       gated_kernel(act, isa)(got.data(), g.data(), u.data(), n);
       // A few ulps: within 3e-7 relative where activations live; e^x's range
@@ -60,8 +61,9 @@ TEST(Ops, GatedActivationsAtEveryLevelMatchTheScalarDefinition) {
       for (int64_t i = 0; i < n; ++i) {
         // gelu's exponent is a cubic in g: one rounding of it moves e^x by
         // |x| ulps, which is most of the bound in the far tail.
-        const float rel = act == Activation::kSilu ? (std::fabs(g[i]) <= 10 ? 3e-7f : 4e-7f)
-                                                   : (std::fabs(g[i]) <= 2 ? 1e-6f : 2e-5f);
+        const float rel = act == Activation::kSilu   ? (std::fabs(g[i]) <= 10 ? 3e-7f : 4e-7f)
+                          : act == Activation::kGelu ? (std::fabs(g[i]) <= 2 ? 1e-6f : 2e-5f)
+                                                     : 1e-6f;
         // gelu of g below about -10 is under 1e-20 and its exponent near e^88's
         // clamp, where only an absolute bound means anything.
         const float floor = act == Activation::kSilu ? 1e-30f : 1e-20f;
@@ -72,6 +74,40 @@ TEST(Ops, GatedActivationsAtEveryLevelMatchTheScalarDefinition) {
       gated_kernel(act, isa)(inplace.data(), inplace.data(), u.data(), n);
       EXPECT_EQ(std::memcmp(inplace.data(), got.data(), n * sizeof(float)), 0) << isa_name(isa) << " " << name;
     }
+  }
+}
+
+TEST(Ops, SwigluOaiClampsBothInputs) {
+  const float gate[4] = {-1.0f, 2.0f, 50.0f, 3.0f}, up[4] = {0.5f, -20.0f, 1.0f, 30.0f};
+  float out[4];
+  swiglu_oai_mul(out, gate, up, 4);
+  auto want = [](double g, double u) {
+    g = std::min(g, 7.0), u = std::clamp(u, -7.0, 7.0);
+    return g / (1 + std::exp(-1.702 * g)) * (u + 1);
+  };
+  for (int i = 0; i < 4; ++i) EXPECT_NEAR(out[i], want(gate[i], up[i]), 1e-5 * (1 + std::fabs(out[i]))) << i;
+}
+
+// YaRN: the lowest pairs (short wavelengths) keep their angle, the highest
+// take the interpolated one, and both are scaled by 1 + 0.1 ln(factor).
+TEST(Ops, RopeYarnBlendsByFrequency) {
+  RopeParams p;
+  p.style = RopeStyle::kNeox;
+  p.rope_dim = 8;
+  p.freq_base = 100.0f;
+  p.linear_scale = 4.0f;
+  p.yarn_ext = 1.0f;
+  p.yarn_low = 1.0f;
+  p.yarn_high = 2.0f;
+  const double mscale = 1 + 0.1 * std::log(4.0);
+  for (int pair : {0, 3}) {
+    float x[8] = {0};
+    x[pair] = 1.0f;  // (x[pair], x[pair + 4]) = (1, 0) rotates to (cos, sin)
+    rope(x, 1, 8, 10, p);
+    const double extrap = 10 * std::pow(100.0, -2.0 * pair / 8);
+    const double theta = pair == 0 ? extrap : extrap / 4;
+    EXPECT_NEAR(x[pair], std::cos(theta) * mscale, 1e-5) << pair;
+    EXPECT_NEAR(x[pair + 4], std::sin(theta) * mscale, 1e-5) << pair;
   }
 }
 

@@ -114,7 +114,8 @@ TEST_P(Batching, PrefixCacheGivesTheSameLogitsAsComputing) {
 INSTANTIATE_TEST_SUITE_P(Types, Batching,
                          ::testing::Values("q4_0", "q8_0", "q4_k", "f16", "tiny-qwen3:q8_0", "tiny-gemma3:q4_0",
                                            "tiny-gemma2:q8_0", "tiny-phi3:q4_k", "tiny-qwen2:q8_0",
-                                           "tiny-qwen3moe:q8_0", "tiny-olmoe:q4_0", "tiny-mixtral:q4_k"),
+                                           "tiny-qwen3moe:q8_0", "tiny-olmoe:q4_0", "tiny-mixtral:q4_k",
+                                           "tiny-gpt-oss:mxfp4"),
                          [](const auto& info) { return test::test_name(info.param); });
 
 // A sequence's logits are the same bits at 1, 2 and 3 threads, and as one

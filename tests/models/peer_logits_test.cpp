@@ -136,6 +136,7 @@ const PeerCase kPeerCases[] = {
     {"tiny-qwen3", "q8_0"},   {"tiny-qwen3", "f16"},   {"tiny-gemma3", "q8_0"},   {"tiny-gemma3", "f16"},
     {"tiny-gemma2", "q8_0"},  {"tiny-gemma2", "f16"},  {"tiny-phi3", "q8_0"},     {"tiny-phi3", "f16"},
     {"tiny-qwen3moe", "q8_0"}, {"tiny-qwen3moe", "f16"}, {"tiny-mixtral", "q8_0"}, {"tiny-mixtral", "f16"},
+    {"tiny-gpt-oss", "q8_0"}, {"tiny-gpt-oss", "f16"},   {"tiny-gpt-oss", "mxfp4"},
 };
 
 INSTANTIATE_TEST_SUITE_P(Families, PeerLogits, ::testing::ValuesIn(kPeerCases), [](const auto& info) {

@@ -84,6 +84,11 @@ double bfloat(const uint8_t* p) {
 // Value i of a block of the given GGUF type; blk points at the block.
 double block_value(uint32_t type, const uint8_t* blk, int i) {
   switch (type) {
+    case 39: {  // mxfp4 (OCP MX): an E8M0 exponent, then E2M1 codes (sign, 2 exponent bits, 1 mantissa bit)
+      const int code = i < 16 ? (blk[1 + i] & 15) : (blk[1 + i - 16] >> 4);
+      static const double kE2M1[8] = {0, 0.5, 1, 1.5, 2, 3, 4, 6};
+      return (code & 8 ? -1.0 : 1.0) * kE2M1[code & 7] * std::ldexp(1.0, blk[0] - 127);
+    }
     case 2: {  // q4_0: d, 16 bytes of nibbles
       const int nib = i < 16 ? (blk[2 + i] & 15) : (blk[2 + i - 16] >> 4);
       return half(blk) * (nib - 8);
@@ -131,7 +136,9 @@ double block_value(uint32_t type, const uint8_t* blk, int i) {
   return NAN;
 }
 
-int block_size(uint32_t type) { return type == 0 || type == 1 || type == 30 ? 1 : (type >= 10 ? 256 : 32); }
+int block_size(uint32_t type) {
+  return type == 0 || type == 1 || type == 30 ? 1 : (type >= 10 && type != 39 ? 256 : 32);
+}
 int block_bytes(uint32_t type) {
   switch (type) {
     case 0: return 4;
@@ -144,6 +151,7 @@ int block_bytes(uint32_t type) {
     case 12: return 144;
     case 13: return 176;
     case 14: return 210;
+    case 39: return 17;
   }
   return 0;
 }
@@ -196,9 +204,9 @@ std::string Model::load(const std::string& path, int n_ctx) {
   rope_dim_ = static_cast<int>(num("rope.dimension_count", head_dim_));
   eps_ = num("attention.layer_norm_rms_epsilon", 1e-5);
   rope_base_ = num("rope.freq_base", 10000);
-  rope_scale_ = strings_.count(arch_ + ".rope.scaling.type") && strings_[arch_ + ".rope.scaling.type"] == "linear"
-                    ? num("rope.scaling.factor", 1)
-                    : 1;
+  const std::string scaling = strings_.count(arch_ + ".rope.scaling.type") ? strings_[arch_ + ".rope.scaling.type"] : "";
+  rope_scale_ = scaling == "linear" || scaling == "yarn" ? num("rope.scaling.factor", 1) : 1;
+  yarn_ = scaling == "yarn";
   attn_factor_ = num("rope.scaling.attn_factor", 1);
   n_ctx_orig_ = static_cast<int>(num("rope.scaling.original_context_length", 0));
   neox_ = arch_ != "llama" && arch_ != "mistral";
@@ -224,6 +232,7 @@ std::string Model::load(const std::string& path, int n_ctx) {
       layer_scale_[l] = 1;
     }
     if (arch_ == "phi3" && swa < num("context_length", 0)) window_[l] = swa;  // every layer
+    if (arch_ == "gpt-oss" && l % 2 == 0) window_[l] = swa;                  // local, global, local, ...
   }
   n_vocab_ = static_cast<int>(tensors_["token_embd.weight"].dims[1]);
   keys_.assign(n_layer_, {});
@@ -267,6 +276,18 @@ std::vector<double> Model::matvec(const std::string& name, const std::vector<dou
   return y;
 }
 
+std::vector<double> Model::vec_all(const std::string& name) const {
+  const Tensor& t = tensors_.at(name);
+  std::vector<double> out;
+  uint64_t rows = 1;
+  for (size_t i = 1; i < t.dims.size(); ++i) rows *= t.dims[i];
+  for (uint64_t r = 0; r < rows; ++r) {
+    const auto row = matrix_row(name, r);
+    out.insert(out.end(), row.begin(), row.end());
+  }
+  return out;
+}
+
 double Model::num_(const std::string& key) const {
   auto it = numbers_.find(arch_ + "." + key);
   return it == numbers_.end() ? 0 : it->second;
@@ -301,15 +322,31 @@ std::vector<double> Model::step(int token) {
   // LongRoPE: the long table past the original context, else the short one.
   if (has("rope_factors_long.weight"))
     factors = vec(n_ctx_orig_ > 0 && n_ctx_ > n_ctx_orig_ ? "rope_factors_long.weight" : "rope_factors_short.weight");
+  // YaRN (as its paper defines it): frequencies that turn fewer than
+  // beta_slow times over the original context are interpolated, those that
+  // turn more than beta_fast times are kept, a linear ramp between; the
+  // rotated values grow by 1 + 0.1 ln(factor).
+  const double n_orig = num_("rope.scaling.original_context_length");
+  auto yarn_pair = [&](double rotations) {
+    return rope_dim_ * std::log(n_orig / (rotations * 2 * M_PI)) / (2 * std::log(rope_base_));
+  };
+  const double ramp_lo = yarn_ ? std::max(0.0, std::floor(yarn_pair(32))) : 0;
+  const double ramp_hi = yarn_ ? std::min(rope_dim_ - 1.0, std::ceil(yarn_pair(1))) : 0;
+  const double gain = attn_factor_ * (yarn_ ? 1 + 0.1 * std::log(rope_scale_) : 1.0);
   auto rotate = [&](std::vector<double>& v, int heads, int l) {
     for (int h = 0; h < heads; ++h)
       for (int i = 0; i < rope_dim_ / 2; ++i) {
-        const double angle = pos_ / layer_scale_[l] * std::pow(layer_base_[l], -2.0 * i / rope_dim_) / factors[i];
+        const double kept = pos_ * std::pow(layer_base_[l], -2.0 * i / rope_dim_) / factors[i];
+        double angle = kept / layer_scale_[l];
+        if (yarn_) {
+          const double keep = 1 - std::clamp((i - ramp_lo) / std::max(0.001, ramp_hi - ramp_lo), 0.0, 1.0);
+          angle = angle * (1 - keep) + kept * keep;
+        }
         const int a = h * head_dim_ + (neox_ ? i : 2 * i);
         const int b = h * head_dim_ + (neox_ ? i + rope_dim_ / 2 : 2 * i + 1);
         const double x0 = v[a], x1 = v[b];
-        v[a] = attn_factor_ * (x0 * std::cos(angle) - x1 * std::sin(angle));
-        v[b] = attn_factor_ * (x0 * std::sin(angle) + x1 * std::cos(angle));
+        v[a] = gain * (x0 * std::cos(angle) - x1 * std::sin(angle));
+        v[b] = gain * (x0 * std::sin(angle) + x1 * std::cos(angle));
       }
   };
   // Each head of `v` normalised on its own, with one weight vector for all heads.
@@ -369,16 +406,54 @@ std::vector<double> Model::step(int token) {
         if (attn_softcap_ > 0) s[t] = attn_softcap_ * std::tanh(s[t] / attn_softcap_);
         mx = std::max(mx, s[t]);
       }
-      double sum = 0;
+      // A sink (gpt-oss) is one more logit in the softmax, with no value.
+      const bool sink = has(p + "attn_sinks.weight");
+      const double sink_logit = sink ? vec(p + "attn_sinks.weight")[hh] : 0;
+      if (sink) mx = std::max(mx, sink_logit);
+      double sum = sink ? std::exp(sink_logit - mx) : 0;
       for (int t = first; t <= pos_; ++t) sum += (s[t] = std::exp(s[t] - mx));
       for (int t = first; t <= pos_; ++t)
         for (int i = 0; i < head_dim_; ++i) att[hh * head_dim_ + i] += s[t] / sum * values_[l][t][kv * head_dim_ + i];
     }
     auto o = matvec(p + "attn_output.weight", att);
-    if (has(p + "post_attention_norm.weight")) o = norm(o, p + "post_attention_norm.weight");
+    add_bias(o, p + "attn_output.bias");
+    // Gemma's norm of the attention output (gpt-oss gives this name to its FFN's pre-norm).
+    if (gelu_ && has(p + "post_attention_norm.weight")) o = norm(o, p + "post_attention_norm.weight");
     if (l != skip_attention_)
       for (int i = 0; i < n_embd_; ++i) x[i] += o[i];
-    const auto h2 = norm(x, p + "ffn_norm.weight");
+    const auto h2 = norm(x, p + (arch_ == "gpt-oss" ? "post_attention_norm.weight" : "ffn_norm.weight"));
+    if (arch_ == "gpt-oss") {
+      // The router's logits (with its bias), the top k, a softmax over those
+      // k; each expert's gate and up with their biases, the clamped swiglu,
+      // down with its bias.
+      auto r = matvec(p + "ffn_gate_inp.weight", h2);
+      add_bias(r, p + "ffn_gate_inp.bias");
+      const int k = static_cast<int>(num_("expert_used_count"));
+      std::vector<int> order(r.size());
+      for (size_t e = 0; e < r.size(); ++e) order[e] = static_cast<int>(e);
+      std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return r[a] > r[b]; });
+      double mx = r[order[0]], total = 0;
+      std::vector<double> weight(k);
+      for (int j = 0; j < k; ++j) total += (weight[j] = std::exp(r[order[j]] - mx));
+      const auto gb = vec_all(p + "ffn_gate_exps.bias"), ub = vec_all(p + "ffn_up_exps.bias");
+      const auto db = vec_all(p + "ffn_down_exps.bias");
+      const size_t F = gb.size() / r.size();
+      std::vector<double> out(n_embd_, 0.0);
+      for (int j = 0; j < k; ++j) {
+        const int e = order[j];
+        auto g = expert_matvec(p + "ffn_gate_exps.weight", e, h2);
+        auto u = expert_matvec(p + "ffn_up_exps.weight", e, h2);
+        for (size_t i = 0; i < F; ++i) {
+          const double gi = std::min(g[i] + gb[e * F + i], 7.0);
+          const double ui = std::clamp(u[i] + ub[e * F + i], -7.0, 7.0);
+          g[i] = gi / (1 + std::exp(-1.702 * gi)) * (ui + 1);
+        }
+        const auto d = expert_matvec(p + "ffn_down_exps.weight", e, g);
+        for (int i = 0; i < n_embd_; ++i) out[i] += weight[j] / total * (d[i] + db[e * n_embd_ + i]);
+      }
+      for (int i = 0; i < n_embd_; ++i) x[i] += out[i];
+      continue;
+    }
     if (has(p + "ffn_gate_inp.weight")) {
       // A mixture of experts: softmax over the router's logits, the top k
       // experts, their probabilities (rescaled to sum to one, except in

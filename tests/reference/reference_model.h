@@ -36,6 +36,7 @@ class Model {
   // Expert e of a stacked tensor {n_in, rows, n_expert} times x.
   std::vector<double> expert_matvec(const std::string& name, int e, const std::vector<double>& x) const;
   double num_(const std::string& key) const;  // <arch>.key, or 0
+  std::vector<double> vec_all(const std::string& name) const;  // every element of a tensor, in order
 
   std::vector<uint8_t> bytes_;
   uint64_t data_start_ = 0;
@@ -47,7 +48,7 @@ class Model {
   int n_vocab_ = 0, n_embd_ = 0, n_layer_ = 0, n_head_ = 0, n_kv_ = 0, head_dim_ = 0, rope_dim_ = 0;
   double eps_ = 1e-5, rope_base_ = 10000, rope_scale_ = 1, attn_factor_ = 1;
   double attn_softcap_ = 0, final_softcap_ = 0, query_scale_ = 0, embd_scale_ = 1;
-  bool neox_ = false, gelu_ = false;
+  bool neox_ = false, gelu_ = false, yarn_ = false;
   int n_ctx_ = 4096, n_ctx_orig_ = 0, skip_attention_ = -1;
   std::vector<int> window_;          // per layer; 0: global
   std::vector<double> layer_base_;   // per layer rope base

@@ -26,6 +26,14 @@ TEST(PreTokenizer, Qwen2SplitsEveryDigit) {
   EXPECT_EQ(split("qwen2", "a 123"), (std::vector<std::string>{"a", " ", "1", "2", "3"}));
 }
 
+// o200k (gpt-oss): a word ends where lower case turns to upper, contractions
+// stay on their word, digits go in threes, and one leading non-letter
+// (a space, a slash) joins the word after it.
+TEST(PreTokenizer, O200kSplitsAtCaseChangesAndKeepsContractions) {
+  EXPECT_EQ(split("gpt-4o", "helloWorld don't 12345 a/b"),
+            (std::vector<std::string>{"hello", "World", " don't", " ", "123", "45", " a", "/b"}));
+}
+
 TEST(PreTokenizer, NewlinesAndTrailingSpaces) {
   EXPECT_EQ(split("llama-bpe", "a\n\n b  "), (std::vector<std::string>{"a", "\n\n", " b", "  "}));
 }

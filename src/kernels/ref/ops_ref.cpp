@@ -33,6 +33,14 @@ void gelu_mul(float* out, const float* gate, const float* up, int64_t n) {
   }
 }
 
+void swiglu_oai_mul(float* out, const float* gate, const float* up, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float g = std::fmin(gate[i], 7.0f);
+    const float u = std::fmax(std::fmin(up[i], 7.0f), -7.0f);
+    out[i] = g / (1.0f + std::exp(-1.702f * g)) * (u + 1.0f);
+  }
+}
+
 void softmax(float* x, int64_t n) {
   float max = -INFINITY;
   for (int64_t i = 0; i < n; ++i) max = std::fmax(max, x[i]);
@@ -51,12 +59,19 @@ void add(float* x, const float* y, int64_t n) {
 
 void rope(float* x, int n_heads, int head_dim, int64_t pos, const RopeParams& p) {
   const int half = p.rope_dim / 2;
+  float mscale = p.attn_factor;
+  if (p.yarn_ext > 0) mscale *= 1.0f + 0.1f * std::log(p.linear_scale);
   for (int i = 0; i < half; ++i) {
-    double theta = static_cast<double>(pos) / p.linear_scale *
-                   std::pow(static_cast<double>(p.freq_base), -2.0 * i / p.rope_dim);
-    if (p.freq_factors != nullptr) theta /= p.freq_factors[i];
-    const float c = static_cast<float>(std::cos(theta)) * p.attn_factor;
-    const float s = static_cast<float>(std::sin(theta)) * p.attn_factor;
+    double extrap = static_cast<double>(pos) * std::pow(static_cast<double>(p.freq_base), -2.0 * i / p.rope_dim);
+    if (p.freq_factors != nullptr) extrap /= p.freq_factors[i];
+    double theta = extrap / p.linear_scale;
+    if (p.yarn_ext > 0) {
+      const double y = (i - p.yarn_low) / std::max(0.001, static_cast<double>(p.yarn_high - p.yarn_low));
+      const double mix = (1.0 - std::clamp(y, 0.0, 1.0)) * p.yarn_ext;
+      theta = theta * (1 - mix) + extrap * mix;
+    }
+    const float c = static_cast<float>(std::cos(theta)) * mscale;
+    const float s = static_cast<float>(std::sin(theta)) * mscale;
     for (int h = 0; h < n_heads; ++h) {
       float* v = x + static_cast<int64_t>(h) * head_dim;
       const int a = p.style == RopeStyle::kNeox ? i : 2 * i;

@@ -32,4 +32,16 @@ void gelu_mul(float* out, const float* gate, const float* up, int64_t n) {
   if (i < n) kernels::gelu_mul(out + i, gate + i, up + i, n - i);
 }
 
+void swiglu_oai_mul(float* out, const float* gate, const float* up, int64_t n) {
+  const __m256 one = _mm256_set1_ps(1.0f), limit = _mm256_set1_ps(7.0f), alpha = _mm256_set1_ps(-1.702f);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 g = _mm256_min_ps(_mm256_loadu_ps(gate + i), limit);
+    const __m256 u = _mm256_max_ps(_mm256_min_ps(_mm256_loadu_ps(up + i), limit), _mm256_sub_ps(_mm256_setzero_ps(), limit));
+    const __m256 e = exp8(_mm256_mul_ps(alpha, g));
+    _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_div_ps(g, _mm256_add_ps(one, e)), _mm256_add_ps(u, one)));
+  }
+  if (i < n) kernels::swiglu_oai_mul(out + i, gate + i, up + i, n - i);
+}
+
 }  // namespace osprey::kernels::avx2
