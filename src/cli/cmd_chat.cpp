@@ -136,6 +136,9 @@ void chat(const ChatOptions& o) {
     while (common < held.size() && common < ids.size() && held[common] == ids[common]) ++common;
     if (common == ids.size()) --common;  // at least one token must be evaluated for logits
     (*model)->truncate(static_cast<int64_t>(common));
+    // Sliding-window layers may not be able to rewind that far: then the
+    // model starts over, and holds less than asked.
+    common = static_cast<size_t>((*model)->n_past());
     held.assign(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(common));
     std::vector<int32_t> fresh(ids.begin() + static_cast<std::ptrdiff_t>(common), ids.end());
     if (static_cast<int64_t>(ids.size()) >= (*model)->n_ctx()) {
@@ -168,6 +171,7 @@ void chat(const ChatOptions& o) {
     // The model holds every generated token except the last one sampled.
     if (!result->tokens.empty()) held.insert(held.end(), result->tokens.begin(), result->tokens.end() - 1);
     (*model)->truncate(static_cast<int64_t>(held.size()));
+    held.resize(static_cast<size_t>((*model)->n_past()));
     messages.push_back({{"role", "assistant"}, {"content", reply}});
     const double n_decode = result->tokens.size() > 1 ? static_cast<double>(result->tokens.size() - 1) : 0;
     const double tps = result->gen_seconds > 0 ? n_decode / result->gen_seconds : 0;

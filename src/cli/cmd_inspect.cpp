@@ -196,13 +196,26 @@ void inspect(const InspectOptions& o) {
   if (config.ok()) {
     const ModelConfig& c = *config;
     const int64_t n_ctx = o.ctx > 0 ? o.ctx : std::min<int64_t>(c.n_ctx_train, 4096);
-    const double kv = 2.0 * c.n_layer * n_ctx * c.n_head_kv * c.head_dim * 2;  // fp16 K and V
+    // fp16 K and V: every position for global layers; sliding-window layers
+    // keep their window and one batch of 64 (Model's window pool).
+    double kv = 0, kv_full = 0;
+    for (const LayerConfig& l : c.layers) {
+      const double row = 2.0 * c.n_head_kv * c.head_dim * 2;
+      const int64_t held = l.window > 0 && l.window < n_ctx
+                               ? std::min<int64_t>(n_ctx, ((l.window + 64 + 15) / 16 + 1) * 16)
+                               : n_ctx;
+      kv += row * static_cast<double>(held);
+      kv_full += row * static_cast<double>(n_ctx);
+    }
     const int64_t nb = 64;
     const double act = 4.0 * (nb * (4 * c.n_embd + 2 * c.n_head * c.head_dim + 2 * c.n_head_kv * c.head_dim + 2 * c.n_ff) +
                               c.n_vocab + 2 * n_ctx);
     std::printf("memory:      %s to run with a %lld-token context (weights %s mapped, KV cache %s, activations %s)\n",
                 human_bytes(static_cast<double>(total) + kv + act).c_str(), static_cast<long long>(n_ctx),
                 human_bytes(static_cast<double>(total)).c_str(), human_bytes(kv).c_str(), human_bytes(act).c_str());
+    if (kv < kv_full)
+      std::printf("             (sliding-window layers keep only their window: the KV cache would be %s with every position)\n",
+                  human_bytes(kv_full).c_str());
   }
   if (!o.against.empty()) print_error_against(f, o.against, !o.no_tensors);
 }

@@ -14,6 +14,9 @@ void register_serve(CLI::App& app) {
       ->capture_default_str()->check(CLI::Range(1, 256));
   cmd->add_option("-c,--ctx-size", o->ctx_size, "Context of one request in tokens (0: the model's, capped at 4096)")
       ->capture_default_str()->check(CLI::Range(int64_t{0}, int64_t{1} << 20));
+  cmd->add_flag("--full-window-cache", o->full_window_cache,
+                "Sliding-window layers (Gemma, Phi-3, gpt-oss) keep every position instead of only their window: more "
+                "memory, but shared prompt prefixes are reused for these models too");
   cmd->add_option("--kv-size", o->kv_size, "KV cache pool in tokens, shared by all requests (0: ctx-size x parallel)")
       ->capture_default_str()->check(CLI::Range(int64_t{0}, int64_t{1} << 26));
   cmd->add_option("--api-key", o->api_key, "Require 'Authorization: Bearer KEY' (also read from OSPREY_API_KEY)")

@@ -50,6 +50,11 @@ void attention(Pass& p, int64_t l) {
   const float eps = static_cast<float>(c.norm_eps);
   Workspace& w = p.ws;
   ThreadPool& pool = p.pool;
+  // Where this layer's keys and values live.
+  const bool own_pool = lc.window > 0 && p.window_cache.n_blocks() > 0;
+  KvCache& cache = own_pool ? p.window_cache : p.cache;
+  const std::vector<const int32_t*>& tables = own_pool ? p.window_tables : p.block_tables;
+  const int64_t slot = p.layer_slot[l];
   {
     // The attention norm is fused into the encoding of the Q/K/V input.
     const TraceSpan span(p.tracer, "norm_qkv", l, n);
@@ -91,9 +96,9 @@ void attention(Pass& p, int64_t l) {
         const int64_t pos = w.tok_pos[t];
         kernels::rope(q, static_cast<int>(c.n_head), static_cast<int>(hd), pos, rope);
         kernels::rope(k, static_cast<int>(c.n_head_kv), static_cast<int>(hd), pos, rope);
-        const int64_t row = int64_t{p.block_tables[w.tok_seq[t]][pos / bs]} * bs + pos % bs;
-        uint16_t* kc = p.cache.k(l, row);
-        uint16_t* vc = p.cache.v(l, row);
+        const int64_t row = int64_t{tables[w.tok_seq[t]][pos / bs]} * bs + pos % bs;
+        uint16_t* kc = cache.k(slot, row);
+        uint16_t* vc = cache.v(slot, row);
         for (int64_t i = 0; i < kv_dim; ++i) {
           kc[i] = fp32_to_fp16(k[i]);
           vc[i] = fp32_to_fp16(w.v[t * kv_dim + i]);
@@ -126,8 +131,8 @@ void attention(Pass& p, int64_t l) {
       for (int64_t i = i0; i < i1; ++i) {
         const int64_t run = i / c.n_head_kv, kvh = i % c.n_head_kv;
         const int64_t t0 = w.att_runs[run], t1 = w.att_runs[run + 1];
-        const kernels::KvView kv{p.cache.k(l, 0) + kvh * hd, p.cache.v(l, 0) + kvh * hd, kv_dim,
-                                 p.block_tables[w.tok_seq[t0]], bs};
+        const kernels::KvView kv{cache.k(slot, 0) + kvh * hd, cache.v(slot, 0) + kvh * hd, kv_dim,
+                                 tables[w.tok_seq[t0]], bs};
         // att_tokens x min(group, kMaxGroupQueries) queries fit one call.
         const int64_t h_end = (kvh + 1) * group, h_step = std::min<int64_t>(group, kernels::kMaxGroupQueries);
         for (int64_t h0 = kvh * group; h0 < h_end; h0 += h_step) {

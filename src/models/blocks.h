@@ -64,6 +64,10 @@ struct Pass {
   ThreadPool& pool;
   KvCache& cache;
   const std::vector<const int32_t*>& block_tables;  // [n_seq_max] each sequence's KV blocks
+  // Sliding-window layers with a pool of their own (window_cache.n_blocks() > 0) use it and these tables.
+  KvCache& window_cache;
+  const std::vector<const int32_t*>& window_tables;
+  const std::vector<int32_t>& layer_slot;  // each layer's index within its pool
   kernels::AttendGroupFn attend_group;
   kernels::GatedFn gated;
   const float* rope_factors;  // per-frequency divisors, or null

@@ -25,6 +25,7 @@ class KvCache {
   KvCache(int64_t n_layer, int64_t n_blocks, int64_t row_len);
 
   int64_t row_len() const { return row_len_; }
+  int64_t n_layer() const { return static_cast<int64_t>(k_.size()); }
   int64_t n_blocks() const { return n_blocks_; }
   uint16_t* k(int64_t layer, int64_t row) { return k_[layer].data() + row * row_len_; }
   uint16_t* v(int64_t layer, int64_t row) { return v_[layer].data() + row * row_len_; }

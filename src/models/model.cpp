@@ -45,13 +45,29 @@ Expected<std::unique_ptr<Model>> Model::from_file(GgufFile file, const ModelOpti
   const int64_t q_dim = c.n_head * c.head_dim, kv_dim = c.n_head_kv * c.head_dim, nb = m->n_batch_;
   const int64_t blocks_per_seq = (m->n_ctx_ + KvCache::kBlockSize - 1) / KvCache::kBlockSize;
   const int64_t kv_blocks = options.kv_blocks > 0 ? options.kv_blocks : blocks_per_seq * options.n_seq_max;
-  m->cache_ = KvCache(c.n_layer, kv_blocks, kv_dim);
-  m->prefix_cache_ = options.prefix_cache;
+  // Window layers get a pool of their own that holds, per sequence, their
+  // window plus one pass of new positions, unless the caller wants every
+  // position kept (a window as wide as the context keeps everything anyway).
+  int64_t n_global = 0, n_windowed = 0;
+  m->layer_slot_.resize(c.n_layer);
+  for (const LayerConfig& l : c.layers)
+    if (l.window > 0 && l.window < m->n_ctx_ && !options.full_window_cache) m->max_window_ = std::max(m->max_window_, l.window);
+  for (int64_t l = 0; l < c.n_layer; ++l)
+    m->layer_slot_[l] = static_cast<int32_t>(m->max_window_ > 0 && c.layers[l].window > 0 ? n_windowed++ : n_global++);
+  if (m->max_window_ == 0) n_global = c.n_layer;
+  m->cache_ = KvCache(n_global, kv_blocks, kv_dim);
+  const int64_t window_blocks_per_seq = (m->max_window_ + m->n_batch_ + KvCache::kBlockSize - 1) / KvCache::kBlockSize + 1;
+  if (m->max_window_ > 0) m->window_cache_ = KvCache(n_windowed, window_blocks_per_seq * options.n_seq_max, kv_dim);
+  // Blocks of global layers alone cannot be reused when window layers have
+  // dropped theirs: the prefix cache needs full_window_cache for such models.
+  m->prefix_cache_ = options.prefix_cache && m->max_window_ == 0;
   m->seqs_.resize(options.n_seq_max);
   m->block_tables_.resize(options.n_seq_max);
+  m->window_tables_.resize(options.n_seq_max);
   for (Sequence& s : m->seqs_) {
     // Reserved up front so that decoding never allocates.
     s.blocks.reserve(blocks_per_seq);
+    if (m->max_window_ > 0) s.window_blocks.reserve(blocks_per_seq);
     if (m->prefix_cache_) s.tokens.reserve(m->n_ctx_);
   }
   Workspace& w = m->ws_;
@@ -112,6 +128,8 @@ Expected<const float*> Model::eval_batch(const BatchItem* items, size_t count) {
   if (blocks > cache_.available_blocks())
     return OutOfRange("the KV cache is full: " + std::to_string(blocks) + " more blocks needed, " +
                       std::to_string(cache_.available_blocks()) + " available");
+  // The window pool is sized for every sequence's window plus one pass, and
+  // blocks that fall out of the window are dropped pass by pass.
   for (size_t i = 0; i < count; ++i) {
     Sequence& s = seqs_[items[i].seq];
     OSPREY_TRY(grow_blocks(s, s.n_past + items[i].n));
@@ -143,9 +161,22 @@ Expected<const float*> Model::eval_batch(const BatchItem* items, size_t count) {
         offset = 0;
       }
     }
+    if (max_window_ > 0) {
+      // The window pool's blocks for this pass's rows (freed ones are reused).
+      for (int64_t r = 0; r < rows; ++r) {
+        int32_t& b = seqs_[w.tok_seq[r]].window_blocks[w.tok_pos[r] / KvCache::kBlockSize];
+        if (b < 0) b = window_cache_.allocate();
+        OSPREY_CHECK(b >= 0);  // the pool holds every sequence's window plus one pass
+      }
+    }
     forward_batch(rows, outs, logits);
     logits += outs * config_.n_vocab;
     w.out_rows.clear();
+    if (max_window_ > 0) {
+      // The next pass starts each sequence just past its last row here.
+      for (int64_t r = 0; r < rows; ++r)
+        if (r + 1 == rows || w.tok_seq[r + 1] != w.tok_seq[r]) drop_out_of_window(seqs_[w.tok_seq[r]], w.tok_pos[r] + 1);
+    }
   }
   for (size_t i = 0; i < count; ++i) {
     Sequence& s = seqs_[items[i].seq];
@@ -157,11 +188,19 @@ Expected<const float*> Model::eval_batch(const BatchItem* items, size_t count) {
 }
 
 void Model::forward_batch(int64_t n, int64_t n_out, float* logits) {
-  for (size_t s = 0; s < seqs_.size(); ++s) block_tables_[s] = seqs_[s].blocks.data();
-  Pass pass{config_,   weights_, ws_, *pool_, cache_, block_tables_, attend_group_, gated_, rope_factors_,
-            att_tokens_, n_ctx_,  tracer_, n,    n_out,  logits};
+  for (size_t s = 0; s < seqs_.size(); ++s) {
+    block_tables_[s] = seqs_[s].blocks.data();
+    window_tables_[s] = seqs_[s].window_blocks.data();
+  }
+  Pass pass{config_, weights_,     ws_,           *pool_,       cache_,      block_tables_, window_cache_, window_tables_,
+            layer_slot_, attend_group_, gated_, rope_factors_, att_tokens_, n_ctx_, tracer_, n, n_out, logits};
   const TraceSpan span(tracer_, "forward", -1, n);
   config_.family->forward(pass);
+}
+
+int64_t Model::kv_bytes() const {
+  auto pool = [](const KvCache& c) { return 2 * c.n_layer() * c.n_blocks() * KvCache::kBlockSize * c.row_len() * 2; };
+  return pool(cache_) + pool(window_cache_);
 }
 
 int64_t Model::blocks_needed(int seq, int64_t n) const {
@@ -177,7 +216,23 @@ Status Model::grow_blocks(Sequence& s, int64_t n_positions) {
     if (b < 0) return OutOfRange("the KV cache is full");
     s.blocks.push_back(b);
   }
+  while (max_window_ > 0 && static_cast<int64_t>(s.window_blocks.size()) * KvCache::kBlockSize < n_positions) {
+    // Blocks below the window are dropped as passes finish, so a long prompt
+    // gets its window blocks as it goes: allocate those the first pass needs
+    // now and the rest lazily (drop_out_of_window frees before they are taken).
+    s.window_blocks.push_back(-1);
+  }
   return Status::Ok();
+}
+
+void Model::drop_out_of_window(Sequence& s, int64_t next) {
+  // A query at `next` or later sees positions from next - window + 1 on.
+  const int64_t keep = std::max<int64_t>(0, next - max_window_ + 1);
+  for (int64_t b = s.window_kept / KvCache::kBlockSize; (b + 1) * KvCache::kBlockSize <= keep; ++b) {
+    if (s.window_blocks[b] >= 0) window_cache_.release(s.window_blocks[b]);
+    s.window_blocks[b] = -1;
+  }
+  s.window_kept = std::max(s.window_kept, keep / KvCache::kBlockSize * KvCache::kBlockSize);
 }
 
 void Model::publish_full_blocks(Sequence& s) {
@@ -192,6 +247,10 @@ void Model::seq_clear(int seq) {
   Sequence& s = seqs_[seq];
   for (int32_t b : s.blocks) cache_.release(b);
   s.blocks.clear();
+  for (int32_t b : s.window_blocks)
+    if (b >= 0) window_cache_.release(b);
+  s.window_blocks.clear();
+  s.window_kept = 0;
   s.tokens.clear();
   s.n_past = 0;
   s.prefix_hash = 0;
@@ -201,7 +260,8 @@ void Model::seq_clear(int seq) {
 void Model::seq_truncate(int seq, int64_t n) {
   Sequence& s = seqs_[seq];
   n = std::clamp<int64_t>(n, 0, s.n_past);
-  if (n == 0) {
+  // Window layers must still hold what a query at position n sees.
+  if (n == 0 || (max_window_ > 0 && n < s.n_past && n - max_window_ + 1 < s.window_kept)) {
     seq_clear(seq);
     return;
   }
@@ -209,6 +269,10 @@ void Model::seq_truncate(int seq, int64_t n) {
   while (static_cast<int64_t>(s.blocks.size()) > keep) {
     cache_.release(s.blocks.back());
     s.blocks.pop_back();
+  }
+  while (static_cast<int64_t>(s.window_blocks.size()) > keep) {
+    if (s.window_blocks.back() >= 0) window_cache_.release(s.window_blocks.back());
+    s.window_blocks.pop_back();
   }
   s.n_past = n;
   if (prefix_cache_) s.tokens.resize(n);
@@ -228,7 +292,7 @@ void Model::seq_truncate(int seq, int64_t n) {
     const int32_t copy = cache_.allocate();
     if (copy >= 0) {
       const int64_t rows = KvCache::kBlockSize * cache_.row_len();
-      for (int64_t l = 0; l < config_.n_layer; ++l) {
+      for (int64_t l = 0; l < cache_.n_layer(); ++l) {
         std::copy_n(cache_.k(l, int64_t{shared} * KvCache::kBlockSize), rows, cache_.k(l, int64_t{copy} * KvCache::kBlockSize));
         std::copy_n(cache_.v(l, int64_t{shared} * KvCache::kBlockSize), rows, cache_.v(l, int64_t{copy} * KvCache::kBlockSize));
       }

@@ -35,6 +35,10 @@ struct ModelOptions {
   int n_seq_max = 1;     // sequences held at once
   int64_t kv_blocks = 0;  // KV pool size in blocks; 0: room for n_seq_max full contexts
   bool prefix_cache = false;  // publish full blocks for reuse by later sequences
+  // Sliding-window layers keep only their window (plus one pass) of keys and
+  // values, in a pool of their own. With this set they keep every position,
+  // as global layers do, which a prefix cache needs to reuse their blocks.
+  bool full_window_cache = false;
 };
 
 // `n` tokens appended to sequence `seq`; `logits`: return the logits after
@@ -59,6 +63,11 @@ class Model {
   int n_threads() const { return pool_->size(); }
   int n_seq_max() const { return static_cast<int>(seqs_.size()); }
   const KvCache& kv() const { return cache_; }
+  // The sliding-window layers' own pool (empty when there is none: no window
+  // layers, or full_window_cache).
+  const KvCache& window_kv() const { return window_cache_; }
+  // Bytes of keys and values the two pools hold.
+  int64_t kv_bytes() const;
 
   // Sequence 0, for single-stream use (run, bench, chat).
   // Appends tokens and returns the logits [n_vocab] after the last one.
@@ -79,6 +88,9 @@ class Model {
 
   int64_t seq_n_past(int seq) const { return seqs_[seq].n_past; }
   void seq_clear(int seq);
+  // Forgets positions >= n. When sliding-window layers have already dropped
+  // keys that position n would need, the sequence is cleared instead: read
+  // seq_n_past() for what it holds.
   void seq_truncate(int seq, int64_t n);
   // With the prefix cache: attaches published blocks holding a prefix of
   // `tokens` to an empty sequence, leaving at least the last token to
@@ -90,6 +102,8 @@ class Model {
  private:
   struct Sequence {
     std::vector<int32_t> blocks;  // block of each kBlockSize positions
+    std::vector<int32_t> window_blocks;  // the same for window layers; -1 where dropped
+    int64_t window_kept = 0;      // first position the window layers still hold
     std::vector<int32_t> tokens;  // with the prefix cache: every token held
     int64_t n_past = 0;
     uint64_t prefix_hash = 0;     // chain hash of the published full blocks
@@ -102,18 +116,23 @@ class Model {
   // rows' logits in `logits`.
   void forward_batch(int64_t n, int64_t n_out, float* logits);
   Status grow_blocks(Sequence& s, int64_t n_positions);
+  // Drops window-layer blocks that no query from position `next` on can see.
+  void drop_out_of_window(Sequence& s, int64_t next);
   void publish_full_blocks(Sequence& s);
 
   GgufFile file_;
   ModelConfig config_;
   ModelWeights weights_;
   std::unique_ptr<ThreadPool> pool_;
-  KvCache cache_;
+  KvCache cache_;         // global layers (every layer without a window pool)
+  KvCache window_cache_;  // sliding-window layers, when they keep only their window
+  std::vector<int32_t> layer_slot_;  // each layer's index within its pool
+  int64_t max_window_ = 0;           // the widest window of the window layers (0: none in their own pool)
   Workspace ws_;
   kernels::AttendGroupFn attend_group_ = nullptr;  // chosen with the matrix kernels
   kernels::GatedFn gated_ = nullptr;
   const float* rope_factors_ = nullptr;            // the rope frequency factors in use, if any
-  std::vector<const int32_t*> block_tables_;       // [n_seq_max] for each pass
+  std::vector<const int32_t*> block_tables_, window_tables_;  // [n_seq_max] for each pass
   int64_t att_tokens_ = 1;  // tokens of one sequence per attention task
   Tracer* tracer_ = nullptr;
   int64_t n_ctx_ = 0;

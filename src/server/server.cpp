@@ -552,6 +552,7 @@ Expected<std::unique_ptr<Engine>> load_engine(const ServeOptions& o, Metrics& me
   mo.n_ctx = o.ctx_size;
   mo.n_seq_max = o.parallel;
   mo.prefix_cache = true;
+  mo.full_window_cache = o.full_window_cache;
   if (o.kv_size > 0) mo.kv_blocks = (o.kv_size + KvCache::kBlockSize - 1) / KvCache::kBlockSize;
   OSPREY_ASSIGN_OR_RETURN(e->model, Model::load(o.model_path, mo));
   OSPREY_ASSIGN_OR_RETURN(e->tokenizer, Tokenizer::from_gguf(e->model->file()));
@@ -610,9 +611,17 @@ int serve(const ServeOptions& o) {
       return;
     }
     const auto& m = *(*e)->model;
-    log::info("ready: " + std::to_string(o.parallel) + " parallel sequences, context " + std::to_string(m.n_ctx()) +
-              " per request, KV pool " + std::to_string(m.kv().n_blocks() * KvCache::kBlockSize) + " tokens, chat template '" +
-              (*e)->chat_template->name() + "', kernels " + kernels::isa_name(kernels::active_isa()));
+    char kv_mib[64];
+    std::snprintf(kv_mib, sizeof kv_mib, "%.1f MiB", static_cast<double>(m.kv_bytes()) / (1 << 20));
+    const std::string windows =
+        m.window_kv().n_blocks() > 0
+            ? " (sliding-window layers keep only their last " + std::to_string(m.config().n_swa) +
+                  " positions; prompt prefixes are not reused: --full-window-cache)"
+            : "";
+    log::info("ready: " + m.config().arch + ", " + std::to_string(o.parallel) + " parallel sequences, context " +
+              std::to_string(m.n_ctx()) + " per request, KV pool " + std::to_string(m.kv().n_blocks() * KvCache::kBlockSize) +
+              " tokens, " + kv_mib + windows + ", chat template '" + (*e)->chat_template->name() + "', kernels " +
+              kernels::isa_name(kernels::active_isa()));
     api.set_engine(std::move(e).value());
   });
 

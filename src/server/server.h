@@ -14,6 +14,7 @@ struct ServeOptions {
   int parallel = 4;        // sequences generated at once
   int64_t ctx_size = 0;    // per request; 0: the model's, capped at 4096
   int64_t kv_size = 0;     // KV pool in tokens; 0: ctx_size * parallel
+  bool full_window_cache = false;  // sliding-window layers keep every position (so their prompts can be reused)
   std::string api_key;     // empty: no key needed
   int n_threads = 0;
   int64_t max_queue = 64;

@@ -23,6 +23,8 @@ std::unique_ptr<Model> load(const std::string& spec, int n_seq, bool prefix_cach
   o.n_batch = n_batch;
   o.n_seq_max = n_seq;
   o.prefix_cache = prefix_cache;
+  // A prefix cache reuses window layers' blocks too, so they must keep them all.
+  o.full_window_cache = prefix_cache;
   o.kv_blocks = kv_blocks;
   auto m = Model::load(test::synth_model(preset, type), o);
   EXPECT_TRUE(m.ok()) << m.status().message();
@@ -117,6 +119,63 @@ INSTANTIATE_TEST_SUITE_P(Types, Batching,
                                            "tiny-qwen3moe:q8_0", "tiny-olmoe:q4_0", "tiny-mixtral:q4_k",
                                            "tiny-gpt-oss:mxfp4"),
                          [](const auto& info) { return test::test_name(info.param); });
+
+// Sliding-window layers keep only their window in a pool of their own, and
+// give the same bits as keeping every position: over a prompt split into
+// passes, and generation well past the window.
+TEST(WindowCache, KeepsOnlyTheWindowAndGivesTheSameLogits) {
+  for (const char* preset : {"tiny-gemma3", "tiny-gemma2", "tiny-phi3", "tiny-gpt-oss"}) {
+    const std::string path = test::synth_model(preset, "q8_0");
+    auto load_with = [&](bool full, int64_t n_batch) {
+      ModelOptions o;
+      o.n_threads = 2;
+      o.n_ctx = 256;
+      o.n_batch = n_batch;
+      o.full_window_cache = full;
+      auto m = Model::load(path, o);
+      EXPECT_TRUE(m.ok()) << m.status().message();
+      return std::move(m).value();
+    };
+    const std::vector<int32_t> prompt = tokens(150, 11);
+    auto full = load_with(true, 64);
+    const auto want = solo_run(*full, prompt, 40);
+    for (int64_t n_batch : {7, 64}) {
+      auto m = load_with(false, n_batch);
+      ASSERT_GT(m->window_kv().n_blocks(), 0) << preset;
+      const auto got = solo_run(*m, prompt, 40);
+      for (size_t s = 0; s < want.size(); ++s) ASSERT_EQ(want[s], got[s]) << preset << " n_batch " << n_batch << " step " << s;
+      // What the window layers hold: their window and the blocks around it.
+      const int64_t window = m->config().n_swa;
+      EXPECT_LE(m->window_kv().used_blocks(), (window + KvCache::kBlockSize - 1) / KvCache::kBlockSize + 1) << preset;
+      EXPECT_LT(m->kv_bytes(), full->kv_bytes()) << preset;
+    }
+  }
+}
+
+// Rewinding into positions the window layers have dropped cannot keep the
+// sequence: it is cleared, and the caller sees it in seq_n_past().
+TEST(WindowCache, TruncatingIntoDroppedPositionsClears) {
+  ModelOptions o;
+  o.n_threads = 2;
+  o.n_ctx = 256;
+  auto m = Model::load(test::synth_model("tiny-gemma3", "q8_0"), o);
+  ASSERT_TRUE(m.ok());
+  const std::vector<int32_t> prompt = tokens(100, 12);
+  ASSERT_TRUE((*m)->eval(prompt.data(), 100).ok());
+  (*m)->truncate(96);  // still within the window of 8 behind position 100
+  EXPECT_EQ((*m)->n_past(), 96);
+  (*m)->truncate(40);  // needs positions 33..39, long dropped
+  EXPECT_EQ((*m)->n_past(), 0);
+  EXPECT_EQ((*m)->window_kv().used_blocks(), 0);
+  // And it runs again from scratch with the same result.
+  auto again = Model::load(test::synth_model("tiny-gemma3", "q8_0"), o);
+  auto a = (*m)->eval(prompt.data(), 40);
+  ASSERT_TRUE(a.ok());
+  const std::vector<float> got(*a, *a + (*m)->config().n_vocab);
+  auto b = (*again)->eval(prompt.data(), 40);
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(0, std::memcmp(got.data(), *b, got.size() * sizeof(float)));
+}
 
 // A sequence's logits are the same bits at 1, 2 and 3 threads, and as one
 // of 8 sequences in a batch.
