@@ -196,7 +196,7 @@ TEST(Cli, TraceHasOneSpanPerOperationPerStep) {
   const int passes = 5;
   EXPECT_EQ(count["forward"], passes);
   EXPECT_EQ(count["output"], passes);
-  for (const char* op : {"norm_qkv", "rope_kv_write", "attention", "attn_output", "norm_ffn_gate_up", "silu_mul",
+  for (const char* op : {"norm_qkv", "rope_kv_write", "attention", "attn_output", "norm_ffn_gate_up", "gate_act",
                          "ffn_down"})
     EXPECT_EQ(count[op], 2 * passes) << op;
   EXPECT_EQ(per_layer.size(), 2u);
