@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# Runs osprey and llama.cpp side by side on the same GGUF files:
+# Runs osprey and a peer engine (llama.cpp, or ik_llama.cpp for the families
+# llama.cpp predates) side by side on the same GGUF files:
 #  1. greedy token ids for two prompts, reporting how many agree and the
 #     smallest margin between llama.cpp's two best logits;
 #  2. speed: `osprey bench` against `llama-bench`, prompt processing (pp) and
 #     generation (tg), same thread count and repetitions, as ratios.
 #
-# usage: scripts/compare_llamacpp.sh LLAMA_CPP_DIR MODEL.gguf [MODEL.gguf ...]
-#   LLAMA_CPP_DIR: a llama.cpp checkout you have already built with CMake
-#   (build/bin/llama-bench and build/bin/libllama.so). This script builds
+# usage: scripts/compare_llamacpp.sh PEER_DIR MODEL.gguf [MODEL.gguf ...]
+#   PEER_DIR: a llama.cpp or ik_llama.cpp checkout you have already built
+#   with CMake (llama-bench and libllama.so under build/). This script builds
 #   nothing of it; it only compiles tools/peer/llama_greedy.cpp against it.
 # env: N_TOKENS (default 32), THREADS (default 2), OSPREY (default build/src/osprey),
 #      PP (default 512), TG (default 128), REPS (default 3), ROUNDS (default 1); PP=0 or TG=0 leaves that test out
@@ -24,12 +25,27 @@ threads=${THREADS:-2}
 rounds=${ROUNDS:-1}
 osprey=${OSPREY:-build/src/osprey}
 [ -x "$osprey" ] || { echo "build osprey first (bash scripts/setup.sh)"; exit 1; }
-[ -f "$llama/build/bin/llama-bench" ] || { echo "$llama/build/bin/llama-bench not found: build llama.cpp first"; exit 1; }
+[ -f "$llama/build/bin/llama-bench" ] || { echo "$llama/build/bin/llama-bench not found: build the peer first"; exit 1; }
+peer_name=llama.cpp
+[ -d "$llama/ggml/src/iqk" ] && peer_name=ik_llama.cpp
 
+# The libraries sit in build/bin (llama.cpp) or build/src and build/ggml/src
+# (ik_llama.cpp); older APIs (ik_llama.cpp) need -DPEER_OLD_API.
 mkdir -p build/peer
 probe=build/peer/llama_greedy
-g++ -O2 -std=c++17 tools/peer/llama_greedy.cpp -I"$llama/include" -I"$llama/ggml/include" \
-  -L"$llama/build/bin" -lllama -lggml -lggml-base -Wl,-rpath,"$llama/build/bin" -o "$probe"
+libs=()
+rpath=""
+for lib in libllama.so libggml.so libggml-base.so; do
+  found=$(find "$llama/build" -name "$lib" | head -1)
+  [ -n "$found" ] || continue
+  name=${lib#lib}
+  libs+=(-L"$(dirname "$found")" -l"${name%.so}")
+  rpath="$rpath:$(dirname "$found")"
+done
+api=()
+grep -q "llama_model_free" "$llama/include/llama.h" || api=(-DPEER_OLD_API)
+g++ -O2 -std=c++17 "${api[@]}" tools/peer/llama_greedy.cpp -I"$llama/include" -I"$llama/ggml/include" \
+  "${libs[@]}" -Wl,-rpath,"${rpath#:}" -o "$probe"
 
 prompts=("Once upon a time" "The quick brown fox jumps over the lazy dog. 12345")
 for model in "$@"; do
@@ -44,7 +60,7 @@ for model in "$@"; do
     read -r -a b <<<"$ours"
     same=0
     while [ $same -lt ${#a[@]} ] && [ "${a[$same]}" == "${b[$same]:-}" ]; do same=$((same + 1)); done
-    echo "greedy '$prompt': $same/${#a[@]} tokens agree (smallest llama.cpp margin $margin)"
+    echo "greedy '$prompt': $same/${#a[@]} tokens agree (smallest $peer_name margin $margin)"
   done
   pp=${PP:-512}
   tg=${TG:-128}
@@ -58,8 +74,9 @@ for model in "$@"; do
     # Both print one result per test, prompt first; pick avg_ts from each.
     ours=$("$osprey" bench -m "$model" -p "$pp" -n "$tg" -t "$threads" -r "$reps" -o json |
       sed -n 's/.*"avg_ts": \([0-9.e+-]*\).*/\1/p' | xargs)
+    # avg_ts found by its header: the two peers' CSVs differ in columns.
     theirs=$("$llama/build/bin/llama-bench" -m "$model" -t "$threads" -p "$pp" -n "$tg" -r "$reps" -o csv 2>/dev/null |
-      tail -n +2 | awk -F'"?,"?' '{print $(NF-1)}' | xargs)
+      awk -F'"?,"?' 'NR == 1 { for (i = 1; i <= NF; ++i) if ($i == "avg_ts") col = i; next } { print $col }' | xargs)
     read -r -a ours_ts <<<"$ours"
     read -r -a theirs_ts <<<"$theirs"
     # A test of 0 tokens is left out by both programs.
@@ -69,8 +86,8 @@ for model in "$@"; do
     for i in "${!tests[@]}"; do
       ratio=$(awk -v a="${ours_ts[$i]}" -v b="${theirs_ts[$i]}" 'BEGIN { print a / b }')
       if [ "${tests[$i]}" == "pp$pp" ]; then pp_ratios+=("$ratio"); else tg_ratios+=("$ratio"); fi
-      printf "round %d %-6s osprey %8.2f tokens/s  llama.cpp %8.2f tokens/s  ratio %.2f\n" \
-        "$round" "${tests[$i]}" "${ours_ts[$i]}" "${theirs_ts[$i]}" "$ratio"
+      printf "round %d %-6s osprey %8.2f tokens/s  %s %8.2f tokens/s  ratio %.2f\n" \
+        "$round" "${tests[$i]}" "${ours_ts[$i]}" "$peer_name" "${theirs_ts[$i]}" "$ratio"
     done
   done
   median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { printf "%.2f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }

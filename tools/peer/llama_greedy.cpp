@@ -1,7 +1,8 @@
 // Greedy token ids (and the margin between the two best logits at each step)
 // from llama.cpp, for comparing osprey with it on the same file.
 // Not part of the osprey build: scripts/compare_llamacpp.sh compiles it
-// against a llama.cpp build you already have.
+// against a llama.cpp or ik_llama.cpp build you already have
+// (-DPEER_OLD_API for ik_llama.cpp's older API).
 //   usage: llama_greedy MODEL PROMPT N_TOKENS [THREADS]
 #include <cstdio>
 #include <cstdlib>
@@ -31,11 +32,21 @@ int main(int argc, char** argv) {
   llama_context* ctx = llama_init_from_model(model, cp);
   const std::string prompt = argv[2];
   std::vector<llama_token> tokens(prompt.size() + 16);
-  const int n_prompt = llama_tokenize(vocab, prompt.c_str(), static_cast<int>(prompt.size()), tokens.data(),
+#ifdef PEER_OLD_API  // tokenizes through the model
+  const auto* tokenizer = model;
+#else
+  const auto* tokenizer = vocab;
+#endif
+  const int n_prompt = llama_tokenize(tokenizer, prompt.c_str(), static_cast<int>(prompt.size()), tokens.data(),
                                       static_cast<int>(tokens.size()), true, true);
   tokens.resize(n_prompt);
   const int n_vocab = llama_vocab_n_tokens(vocab);
+#ifdef PEER_OLD_API  // ik_llama.cpp: explicit positions
+  int pos = n_prompt;
+  llama_batch batch = llama_batch_get_one(tokens.data(), n_prompt, 0, 0);
+#else
   llama_batch batch = llama_batch_get_one(tokens.data(), n_prompt);
+#endif
   std::vector<int> ids;
   std::vector<float> margins;
   llama_token next = 0;
@@ -54,7 +65,11 @@ int main(int argc, char** argv) {
     ids.push_back(best);
     margins.push_back(logits[best] - second);
     next = best;
+#ifdef PEER_OLD_API
+    batch = llama_batch_get_one(&next, 1, pos++, 0);
+#else
     batch = llama_batch_get_one(&next, 1);
+#endif
   }
   std::printf("prompt:");
   for (llama_token t : tokens) std::printf(" %d", t);
@@ -64,6 +79,10 @@ int main(int argc, char** argv) {
   for (float m : margins) std::printf(" %.3f", m);
   std::printf("\n");
   llama_free(ctx);
+#ifdef PEER_OLD_API
+  llama_free_model(model);
+#else
   llama_model_free(model);
+#endif
   return 0;
 }
