@@ -480,11 +480,18 @@ void register_synth(CLI::App& app) {
   cmd->add_flag("--list-presets", o->list, "List the presets and their shapes");
   cmd->callback([o] {
     if (o->list) {
-      std::printf("%-16s %-6s %8s %6s %6s %6s %6s %7s\n", "preset", "arch", "vocab", "dim", "layers", "heads", "kv", "ffn");
-      for (const auto& p : synth_presets())
-        std::printf("%-16s %-6s %8lld %6lld %6lld %6lld %6lld %7lld\n", p.name, p.arch, static_cast<long long>(p.n_vocab),
-                    static_cast<long long>(p.n_embd), static_cast<long long>(p.n_layer),
-                    static_cast<long long>(p.n_head), static_cast<long long>(p.n_head_kv), static_cast<long long>(p.n_ff));
+      std::printf("%-16s %-9s %7s %5s %6s %5s %4s %6s %8s\n", "preset", "arch", "vocab", "dim", "layers", "heads", "kv",
+                  "ffn", "experts");
+      for (const auto& p : synth_presets()) {
+        const std::string experts = p.shape.n_expert > 0 ? std::to_string(p.shape.n_expert_used) + "/" +
+                                                                std::to_string(p.shape.n_expert)
+                                                          : "-";
+        const int64_t ffn = p.shape.n_expert > 0 && p.shape.n_ff_exp > 0 ? p.shape.n_ff_exp : p.n_ff;
+        std::printf("%-16s %-9s %7lld %5lld %6lld %5lld %4lld %6lld %8s\n", p.name, p.arch,
+                    static_cast<long long>(p.n_vocab), static_cast<long long>(p.n_embd), static_cast<long long>(p.n_layer),
+                    static_cast<long long>(p.n_head), static_cast<long long>(p.n_head_kv), static_cast<long long>(ffn),
+                    experts.c_str());
+      }
       return;
     }
     if (o->preset.empty() || o->out.empty()) throw Failure{"synth needs --preset and -o (see --help)"};
