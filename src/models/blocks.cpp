@@ -19,6 +19,16 @@ void norm_rows(ThreadPool& pool, float* x, const std::vector<float>& weight, int
 
 }  // namespace
 
+void decoder_forward(Pass& p) {
+  embed(p);
+  for (int64_t l = 0; l < p.c.n_layer; ++l) {
+    attention(p, l);
+    if (p.c.layers[l].moe) moe_feed_forward(p, l);
+    else feed_forward(p, l);
+  }
+  output_head(p);
+}
+
 void embed(Pass& p) {
   const TraceSpan span(p.tracer, "embed", -1, p.n);
   const auto& emb = p.w.tok_embd;

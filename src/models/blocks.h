@@ -79,6 +79,12 @@ struct Pass {
   float* logits;   // [n_out, n_vocab]
 };
 
+// The pre-norm decoder every family osprey runs is built as: embed, then per
+// layer attention and the feed-forward block (dense, or a mixture where the
+// layer has experts), then the output head. A family whose pass differs
+// writes its own from the blocks below.
+void decoder_forward(Pass& p);
+
 void embed(Pass& p);
 void attention(Pass& p, int64_t layer);
 void feed_forward(Pass& p, int64_t layer);

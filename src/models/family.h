@@ -3,7 +3,10 @@
 // things: the hyperparameters it decides itself (which layers use a sliding
 // window, their rope bases, the gate activation, embedding and score scales),
 // its tensor list, and its forward pass, which reads top to bottom in terms
-// of the shared blocks (models/blocks.h).
+// of the shared blocks (models/blocks.h). Every family today is the same
+// pre-norm decoder over those blocks (decoder_forward): what differs is data
+// (which weights are present, the per-layer config), so each file's header
+// writes out its own pass and points at the shared one.
 #pragma once
 
 #include <string>

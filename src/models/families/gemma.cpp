@@ -83,18 +83,10 @@ void tensors(const ModelConfig& c, ModelWeights& w, TensorList& t, bool qk_norm)
 void tensors_gemma2(const ModelConfig& c, ModelWeights& w, TensorList& t) { tensors(c, w, t, false); }
 void tensors_gemma3(const ModelConfig& c, ModelWeights& w, TensorList& t) { tensors(c, w, t, true); }
 
-void forward(Pass& p) {
-  embed(p);
-  for (int64_t l = 0; l < p.c.n_layer; ++l) {
-    attention(p, l);
-    feed_forward(p, l);
-  }
-  output_head(p);
-}
 
 }  // namespace
 
-const Family kGemma2Family{"gemma2", kernels::RopeStyle::kNeox, configure_gemma2, tensors_gemma2, forward};
-const Family kGemma3Family{"gemma3", kernels::RopeStyle::kNeox, configure_gemma3, tensors_gemma3, forward};
+const Family kGemma2Family{"gemma2", kernels::RopeStyle::kNeox, configure_gemma2, tensors_gemma2, decoder_forward};
+const Family kGemma3Family{"gemma3", kernels::RopeStyle::kNeox, configure_gemma3, tensors_gemma3, decoder_forward};
 
 }  // namespace osprey

@@ -55,17 +55,9 @@ void tensors(const ModelConfig& c, ModelWeights& w, TensorList& t) {
   }
 }
 
-void forward(Pass& p) {
-  embed(p);
-  for (int64_t l = 0; l < p.c.n_layer; ++l) {
-    attention(p, l);
-    moe_feed_forward(p, l);
-  }
-  output_head(p);
-}
 
 }  // namespace
 
-const Family kGptOssFamily{"gpt-oss", kernels::RopeStyle::kNeox, configure, tensors, forward};
+const Family kGptOssFamily{"gpt-oss", kernels::RopeStyle::kNeox, configure, tensors, decoder_forward};
 
 }  // namespace osprey

@@ -56,22 +56,13 @@ void tensors(const ModelConfig& c, ModelWeights& w, TensorList& t, bool qk_norm)
 void tensors_llama(const ModelConfig& c, ModelWeights& w, TensorList& t) { tensors(c, w, t, false); }
 void tensors_qwen3(const ModelConfig& c, ModelWeights& w, TensorList& t) { tensors(c, w, t, true); }
 
-void forward(Pass& p) {
-  embed(p);
-  for (int64_t l = 0; l < p.c.n_layer; ++l) {
-    attention(p, l);
-    if (p.c.layers[l].moe) moe_feed_forward(p, l);
-    else feed_forward(p, l);
-  }
-  output_head(p);
-}
 
 }  // namespace
 
-const Family kLlamaFamily{"llama", kernels::RopeStyle::kInterleaved, configure, tensors_llama, forward};
-const Family kMistralFamily{"mistral", kernels::RopeStyle::kInterleaved, configure, tensors_llama, forward};
-const Family kQwen2Family{"qwen2", kernels::RopeStyle::kNeox, configure, tensors_llama, forward};
-const Family kQwen3Family{"qwen3", kernels::RopeStyle::kNeox, configure, tensors_qwen3, forward};
-const Family kQwen3MoeFamily{"qwen3moe", kernels::RopeStyle::kNeox, configure_qwen3moe, tensors_qwen3, forward};
+const Family kLlamaFamily{"llama", kernels::RopeStyle::kInterleaved, configure, tensors_llama, decoder_forward};
+const Family kMistralFamily{"mistral", kernels::RopeStyle::kInterleaved, configure, tensors_llama, decoder_forward};
+const Family kQwen2Family{"qwen2", kernels::RopeStyle::kNeox, configure, tensors_llama, decoder_forward};
+const Family kQwen3Family{"qwen3", kernels::RopeStyle::kNeox, configure, tensors_qwen3, decoder_forward};
+const Family kQwen3MoeFamily{"qwen3moe", kernels::RopeStyle::kNeox, configure_qwen3moe, tensors_qwen3, decoder_forward};
 
 }  // namespace osprey

@@ -45,17 +45,9 @@ void tensors(const ModelConfig& c, ModelWeights& w, TensorList& t) {
   }
 }
 
-void forward(Pass& p) {
-  embed(p);
-  for (int64_t l = 0; l < p.c.n_layer; ++l) {
-    attention(p, l);
-    feed_forward(p, l);
-  }
-  output_head(p);
-}
 
 }  // namespace
 
-const Family kPhi3Family{"phi3", kernels::RopeStyle::kNeox, configure, tensors, forward};
+const Family kPhi3Family{"phi3", kernels::RopeStyle::kNeox, configure, tensors, decoder_forward};
 
 }  // namespace osprey
