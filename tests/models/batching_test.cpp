@@ -136,13 +136,13 @@ TEST(WindowCache, KeepsOnlyTheWindowAndGivesTheSameLogits) {
       EXPECT_TRUE(m.ok()) << m.status().message();
       return std::move(m).value();
     };
-    const std::vector<int32_t> prompt = tokens(150, 11);
+    const std::vector<int32_t> prompt = tokens(90, 11);
     auto full = load_with(true, 64);
-    const auto want = solo_run(*full, prompt, 40);
+    const auto want = solo_run(*full, prompt, 24);
     for (int64_t n_batch : {7, 64}) {
       auto m = load_with(false, n_batch);
       ASSERT_GT(m->window_kv().n_blocks(), 0) << preset;
-      const auto got = solo_run(*m, prompt, 40);
+      const auto got = solo_run(*m, prompt, 24);
       for (size_t s = 0; s < want.size(); ++s) ASSERT_EQ(want[s], got[s]) << preset << " n_batch " << n_batch << " step " << s;
       // What the window layers hold: their window and the blocks around it.
       const int64_t window = m->config().n_swa;

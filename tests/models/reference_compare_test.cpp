@@ -33,18 +33,20 @@ const Case kCases[] = {
     // The newer families, with the successor chain and in plain form. Their
     // tiny presets have windows of 8 (gemma) and 16 (phi3) positions, which
     // the 12-token prompt and 8 steps slide past.
-    {"tiny-qwen3", "f32", 5e-3},   {"tiny-qwen3", "q8_0", 3e-2},  {"tiny-qwen3", "q4_k", 3e-2},
+    // K-quants meet 8-bit super-block activations (q8_K): 4e-2 for them, as
+    // the ARM build's scalar path lands at 3.0e-2 on tiny-qwen3.
+    {"tiny-qwen3", "f32", 5e-3},   {"tiny-qwen3", "q8_0", 3e-2},  {"tiny-qwen3", "q4_k", 4e-2},
     {"tiny-qwen3", "f16", 5e-3, true}, {"tiny-qwen3", "q8_0", 3e-2, true},
     {"tiny-gemma3", "f32", 5e-3},  {"tiny-gemma3", "q8_0", 3e-2}, {"tiny-gemma3", "q4_0", 3e-2},
     {"tiny-gemma3", "f16", 5e-3, true}, {"tiny-gemma3", "q8_0", 3e-2, true},
-    {"tiny-gemma2", "f32", 5e-3},  {"tiny-gemma2", "q8_0", 3e-2}, {"tiny-gemma2", "q4_k", 3e-2},
+    {"tiny-gemma2", "f32", 5e-3},  {"tiny-gemma2", "q8_0", 3e-2}, {"tiny-gemma2", "q4_k", 4e-2},
     {"tiny-gemma2", "f16", 5e-3, true}, {"tiny-gemma2", "q8_0", 3e-2, true},
     {"tiny-phi3", "f32", 5e-3},    {"tiny-phi3", "q8_0", 3e-2},   {"tiny-phi3", "q5_k", 4e-2},
     {"tiny-phi3", "f16", 5e-3, true}, {"tiny-phi3", "q8_0", 3e-2, true},
     // Mixtures of experts: renormalized top-k (qwen3moe, mixtral) and not (olmoe).
     {"tiny-qwen3moe", "f32", 5e-3},  {"tiny-qwen3moe", "q8_0", 3e-2},  {"tiny-qwen3moe", "q4_0", 3e-2},
     {"tiny-qwen3moe", "f16", 5e-3, true}, {"tiny-qwen3moe", "q8_0", 3e-2, true},
-    {"tiny-olmoe", "f32", 5e-3},     {"tiny-olmoe", "q8_0", 3e-2},     {"tiny-olmoe", "q4_k", 3e-2},
+    {"tiny-olmoe", "f32", 5e-3},     {"tiny-olmoe", "q8_0", 3e-2},     {"tiny-olmoe", "q4_k", 4e-2},
     {"tiny-olmoe", "f16", 5e-3, true}, {"tiny-olmoe", "q8_0", 3e-2, true},
     {"tiny-mixtral", "f32", 5e-3},   {"tiny-mixtral", "q8_0", 3e-2},   {"tiny-mixtral", "q4_k", 4e-2},
     {"tiny-mixtral", "f16", 5e-3, true},
