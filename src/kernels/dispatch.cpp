@@ -29,6 +29,7 @@ bool interleaved_row_kernel_for(DType type, RowKernel& out);  // rows in groups 
 }
 namespace avx512 {
 DotFn dot_for(DType type);  // dot_mxfp4_avx512.cpp; nullptr where there is no AVX-512 dot
+bool mxfp4_row_kernel(RowKernel& out);  // dot_mxfp4_avx512.cpp: the dot and a prompt tile
 void attend_one(const float* q, const KvView& kv, KvSpan span, int head_dim, const AttendParams& p, float* scores, float* out);
 void attend_group(const float* const* q, int n_q, const KvSpan* spans, const KvView& kv, int head_dim,
                   const AttendParams& p, float* scores, float* const* out);  // attention_avx512.cpp
@@ -181,6 +182,7 @@ AttendGroupFn attend_group_kernel(Isa isa) {
 RowKernel row_kernel(DType type, Isa isa) {
   RowKernel k;
 #if defined(__x86_64__)
+  if (isa == Isa::kAvx512 && type == DType::kMXFP4 && avx512::mxfp4_row_kernel(k)) return k;
   if (isa == Isa::kAvx512 && avx512::row_kernel_for(type, k)) return k;
   if ((isa == Isa::kAvx2 || isa == Isa::kAvx512) && avx2::row_kernel_for(type, k)) return k;
 #endif
