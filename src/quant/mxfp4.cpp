@@ -26,15 +26,15 @@ void dequantize(const void* src, float* dst, int64_t n) {
   }
 }
 
-// The code whose level is nearest to v (in units of the half scale).
+// The code whose level is nearest to v (in units of the half scale): the
+// magnitude's place among the midpoints of 0, 1, 2, 3, 4, 6, 8, 12 (ties to
+// the smaller), and the sign bit.
 int nearest_code(float v) {
-  int best = 0;
-  float best_err = INFINITY;
-  for (int c = 0; c < 16; ++c) {
-    const float err = std::fabs(v - kMxfp4Levels[c]);
-    if (err < best_err) best = c, best_err = err;
-  }
-  return best;
+  static constexpr float kMidpoints[7] = {0.5f, 1.5f, 2.5f, 3.5f, 5.0f, 7.0f, 10.0f};
+  const float a = std::fabs(v);
+  int code = 0;
+  while (code < 7 && a > kMidpoints[code]) ++code;
+  return code == 0 ? 0 : (v < 0 ? code | 8 : code);
 }
 
 void quantize(const float* src, void* dst, int64_t n) {
