@@ -74,9 +74,10 @@ for model in "$@"; do
     # Both print one result per test, prompt first; pick avg_ts from each.
     ours=$("$osprey" bench -m "$model" -p "$pp" -n "$tg" -t "$threads" -r "$reps" -o json |
       sed -n 's/.*"avg_ts": \([0-9.e+-]*\).*/\1/p' | xargs)
-    # avg_ts found by its header: the two peers' CSVs differ in columns.
+    # avg_ts found by its header, counted from the end of the line: the two
+    # peers' CSVs differ in columns, and some values hold commas ("-1,0").
     theirs=$("$llama/build/bin/llama-bench" -m "$model" -t "$threads" -p "$pp" -n "$tg" -r "$reps" -o csv 2>/dev/null |
-      awk -F'"?,"?' 'NR == 1 { for (i = 1; i <= NF; ++i) if ($i == "avg_ts") col = i; next } { print $col }' | xargs)
+      awk -F'"?,"?' 'NR == 1 { for (i = 1; i <= NF; ++i) if ($i == "avg_ts") back = NF - i; next } { print $(NF - back) }' | xargs)
     read -r -a ours_ts <<<"$ours"
     read -r -a theirs_ts <<<"$theirs"
     # A test of 0 tokens is left out by both programs.
