@@ -33,11 +33,13 @@ struct TensorSpec {
   // active ones' (n_expert_used / n_expert).
   double active = 1.0;
 
+  bool matrix_kind = false;  // a matrix (whole or in parts), as listed; stays true after binding clears the pointers
+
   // Filled in by binding.
   kernels::WeightMatrix whole;  // the matrix as stored (also the parent of parts)
   bool present = false;
 
-  bool is_matrix() const { return matrix != nullptr || !parts.empty(); }
+  bool is_matrix() const { return matrix_kind; }
 };
 
 class TensorList {
@@ -53,6 +55,7 @@ class TensorList {
     s.name = name;
     s.dims = {n_in, n_out};
     s.matrix = dst;
+    s.matrix_kind = true;
     s.optional = optional;
     s.repackable = repackable;
     specs_.push_back(std::move(s));
@@ -65,6 +68,7 @@ class TensorList {
     for (const auto& p : parts) rows += p.n_rows;
     s.dims = {n_in, rows};
     s.parts = std::move(parts);
+    s.matrix_kind = true;
     specs_.push_back(std::move(s));
   }
   // Stacked experts, GGUF dims {n_in, rows, n_expert}: expert e's rows bind
@@ -75,6 +79,7 @@ class TensorList {
     TensorSpec s;
     s.name = name;
     s.dims = {n_in, rows, n_expert};
+    s.matrix_kind = true;
     for (int64_t e = 0; e < n_expert; ++e) s.parts.push_back({rows, &(*dst)[e]});
     s.active = static_cast<double>(n_used) / static_cast<double>(n_expert);
     specs_.push_back(std::move(s));

@@ -56,5 +56,31 @@ TEST(WeightMemory, RepackedModelHoldsEachWeightOnce) {
   }
 }
 
+// Bench's bytes per token: every matrix once, the embedding's one row (or
+// all of it when it is also the output), and only the active share of
+// stacked experts. Checked against the file's own tensor sizes.
+TEST(WeightMemory, BytesPerTokenCountsWhatATokenReads) {
+  for (const char* preset : {"tiny", "tiny-qwen2", "tiny-phi3", "tiny-qwen3moe"}) {
+    auto m = Model::load(test::synth_model(preset, "q8_0"), ModelOptions{});
+    ASSERT_TRUE(m.ok()) << m.status().message();
+    double matrices = 0, experts = 0, embedding_row = 0, embedding = 0;
+    for (const GgufTensorInfo& t : (*m)->file().tensors()) {
+      if (t.dims.size() < 2 || (t.dims.size() == 2 && t.dims[1] == 1)) continue;  // vectors
+      if (t.name == "token_embd.weight") {
+        embedding = static_cast<double>(t.n_bytes);
+        embedding_row = embedding / static_cast<double>(t.dims[1]);
+      } else if (t.name.find("_exps.") != std::string::npos) {
+        experts += static_cast<double>(t.n_bytes);
+      } else {
+        matrices += static_cast<double>(t.n_bytes);
+      }
+    }
+    const ModelConfig& c = (*m)->config();
+    double want = matrices + embedding_row + ((*m)->weights().tied_output ? embedding : 0);
+    if (c.n_expert > 0) want += experts * static_cast<double>(c.n_expert_used) / static_cast<double>(c.n_expert);
+    EXPECT_NEAR((*m)->weights().bytes_per_token(), want, want * 1e-9) << preset;
+  }
+}
+
 }  // namespace
 }  // namespace osprey
