@@ -114,6 +114,16 @@ void list_embedding_and_head(const ModelConfig& c, ModelWeights& w, TensorList& 
   if (!w.tied_output) list.matrix("output.weight", c.n_embd, c.n_vocab, &w.output);
 }
 
+void list_attention(const ModelConfig& c, int64_t i, LayerWeights& L, TensorList& t) {
+  const std::string p = "blk." + std::to_string(i) + ".";
+  const int64_t E = c.n_embd, q_dim = c.n_head * c.head_dim, kv_dim = c.n_head_kv * c.head_dim;
+  t.vector(p + "attn_norm.weight", E, &L.attn.norm);
+  t.matrix(p + "attn_q.weight", E, q_dim, &L.attn.wq);
+  t.matrix(p + "attn_k.weight", E, kv_dim, &L.attn.wk);
+  t.matrix(p + "attn_v.weight", E, kv_dim, &L.attn.wv);
+  t.matrix(p + "attn_output.weight", q_dim, E, &L.attn.wo);
+}
+
 void list_feed_forward(const ModelConfig& c, int64_t i, LayerWeights& L, TensorList& t) {
   const std::string p = "blk." + std::to_string(i) + ".";
   t.vector(p + "ffn_norm.weight", c.n_embd, &L.ffn.norm);

@@ -79,6 +79,11 @@ struct ModelWeights {
 // has no output.weight): the ends every family shares.
 void list_embedding_and_head(const ModelConfig& c, ModelWeights& w, TensorList& list);
 
+// Layer i's attention projections as every family without a fused QKV has
+// them: attn_norm, attn_q/k/v and attn_output. Families list their extras
+// (biases, Q/K norms, post-norms, sinks) beside it.
+void list_attention(const ModelConfig& c, int64_t i, LayerWeights& L, TensorList& list);
+
 // Layer i's feed-forward block: ffn_norm, then dense ffn_gate/up/down, or
 // for a mixture the router (ffn_gate_inp) and the stacked experts
 // (ffn_{gate,up,down}_exps), as llama.cpp's converter writes them.

@@ -57,25 +57,18 @@ Status configure_gemma3(const GgufFile& file, ModelConfig& c) {
 }
 
 void tensors(const ModelConfig& c, ModelWeights& w, TensorList& t, bool qk_norm) {
-  const int64_t E = c.n_embd, q_dim = c.n_head * c.head_dim, kv_dim = c.n_head_kv * c.head_dim;
+  const int64_t E = c.n_embd;
   list_embedding_and_head(c, w, t);
   for (int64_t i = 0; i < c.n_layer; ++i) {
     LayerWeights& L = w.layers[i];
     const std::string p = "blk." + std::to_string(i) + ".";
-    t.vector(p + "attn_norm.weight", E, &L.attn.norm);
-    t.matrix(p + "attn_q.weight", E, q_dim, &L.attn.wq);
-    t.matrix(p + "attn_k.weight", E, kv_dim, &L.attn.wk);
-    t.matrix(p + "attn_v.weight", E, kv_dim, &L.attn.wv);
+    list_attention(c, i, L, t);
     if (qk_norm) {
       t.vector(p + "attn_q_norm.weight", c.head_dim, &L.attn.q_norm);
       t.vector(p + "attn_k_norm.weight", c.head_dim, &L.attn.k_norm);
     }
-    t.matrix(p + "attn_output.weight", q_dim, E, &L.attn.wo);
     t.vector(p + "post_attention_norm.weight", E, &L.attn.post_norm);
-    t.vector(p + "ffn_norm.weight", E, &L.ffn.norm);
-    t.matrix(p + "ffn_gate.weight", E, c.n_ff, &L.ffn.gate);
-    t.matrix(p + "ffn_up.weight", E, c.n_ff, &L.ffn.up);
-    t.matrix(p + "ffn_down.weight", c.n_ff, E, &L.ffn.down);
+    list_feed_forward(c, i, L, t);
     t.vector(p + "post_ffw_norm.weight", E, &L.ffn.post_norm);
   }
 }

@@ -32,14 +32,10 @@ void tensors(const ModelConfig& c, ModelWeights& w, TensorList& t) {
   for (int64_t i = 0; i < c.n_layer; ++i) {
     LayerWeights& L = w.layers[i];
     const std::string p = "blk." + std::to_string(i) + ".";
-    t.vector(p + "attn_norm.weight", E, &L.attn.norm);
-    t.matrix(p + "attn_q.weight", E, q_dim, &L.attn.wq);
-    t.matrix(p + "attn_k.weight", E, kv_dim, &L.attn.wk);
-    t.matrix(p + "attn_v.weight", E, kv_dim, &L.attn.wv);
+    list_attention(c, i, L, t);
     t.vector(p + "attn_q.bias", q_dim, &L.attn.bq);
     t.vector(p + "attn_k.bias", kv_dim, &L.attn.bk);
     t.vector(p + "attn_v.bias", kv_dim, &L.attn.bv);
-    t.matrix(p + "attn_output.weight", q_dim, E, &L.attn.wo);
     t.vector(p + "attn_output.bias", E, &L.attn.bo);
     t.vector(p + "attn_sinks.weight", c.n_head, &L.attn.sinks);
     // The FFN's pre-norm is stored under the name of a post-attention norm.

@@ -31,12 +31,8 @@ Status configure_qwen3moe(const GgufFile& file, ModelConfig& c) {
 
 void list_layer(const ModelConfig& c, int64_t i, LayerWeights& L, TensorList& t, bool qk_norm) {
   const std::string p = "blk." + std::to_string(i) + ".";
-  const int64_t E = c.n_embd, q_dim = c.n_head * c.head_dim, kv_dim = c.n_head_kv * c.head_dim;
-  t.vector(p + "attn_norm.weight", E, &L.attn.norm);
-  t.matrix(p + "attn_q.weight", E, q_dim, &L.attn.wq);
-  t.matrix(p + "attn_k.weight", E, kv_dim, &L.attn.wk);
-  t.matrix(p + "attn_v.weight", E, kv_dim, &L.attn.wv);
-  t.matrix(p + "attn_output.weight", q_dim, E, &L.attn.wo);
+  const int64_t q_dim = c.n_head * c.head_dim, kv_dim = c.n_head_kv * c.head_dim;
+  list_attention(c, i, L, t);
   t.vector(p + "attn_q.bias", q_dim, &L.attn.bq, /*optional=*/true);
   t.vector(p + "attn_k.bias", kv_dim, &L.attn.bk, true);
   t.vector(p + "attn_v.bias", kv_dim, &L.attn.bv, true);

@@ -20,18 +20,14 @@ Status configure(const GgufFile& file, ModelConfig& c) {
 }
 
 void tensors(const ModelConfig& c, ModelWeights& w, TensorList& t) {
-  const int64_t E = c.n_embd, q_dim = c.n_head * c.head_dim, kv_dim = c.n_head_kv * c.head_dim;
+  const int64_t q_dim = c.n_head * c.head_dim, kv_dim = c.n_head_kv * c.head_dim;
   list_embedding_and_head(c, w, t);
   for (int64_t i = 0; i < c.n_layer; ++i) {
     LayerWeights& L = w.layers[i];
     const std::string p = "blk." + std::to_string(i) + ".";
-    t.vector(p + "attn_norm.weight", E, &L.attn.norm);
-    t.matrix(p + "attn_q.weight", E, q_dim, &L.attn.wq);
-    t.matrix(p + "attn_k.weight", E, kv_dim, &L.attn.wk);
-    t.matrix(p + "attn_v.weight", E, kv_dim, &L.attn.wv);
+    list_attention(c, i, L, t);
     t.vector(p + "attn_q_norm.weight", q_dim, &L.attn.q_norm);
     t.vector(p + "attn_k_norm.weight", kv_dim, &L.attn.k_norm);
-    t.matrix(p + "attn_output.weight", q_dim, E, &L.attn.wo);
     list_feed_forward(c, i, L, t);
   }
 }
