@@ -29,23 +29,8 @@ osprey=${OSPREY:-build/src/osprey}
 peer_name=llama.cpp
 [ -d "$llama/ggml/src/iqk" ] && peer_name=ik_llama.cpp
 
-# The libraries sit in build/bin (llama.cpp) or build/src and build/ggml/src
-# (ik_llama.cpp); older APIs (ik_llama.cpp) need -DPEER_OLD_API.
-mkdir -p build/peer
 probe=build/peer/llama_greedy
-libs=()
-rpath=""
-for lib in libllama.so libggml.so libggml-base.so; do
-  found=$(find "$llama/build" -name "$lib" | head -1)
-  [ -n "$found" ] || continue
-  name=${lib#lib}
-  libs+=(-L"$(dirname "$found")" -l"${name%.so}")
-  rpath="$rpath:$(dirname "$found")"
-done
-api=()
-grep -q "llama_model_free" "$llama/include/llama.h" || api=(-DPEER_OLD_API)
-g++ -O2 -std=c++17 "${api[@]}" tools/peer/llama_greedy.cpp -I"$llama/include" -I"$llama/ggml/include" \
-  "${libs[@]}" -Wl,-rpath,"${rpath#:}" -o "$probe"
+bash scripts/build_peer_probe.sh "$llama" tools/peer/llama_greedy.cpp "$probe"
 
 prompts=("Once upon a time" "The quick brown fox jumps over the lazy dog. 12345")
 for model in "$@"; do
