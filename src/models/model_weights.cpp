@@ -1,6 +1,9 @@
 #include "models/model_weights.h"
 
+#include <charconv>
 #include <numeric>
+#include <string_view>
+#include <unordered_set>
 
 #include "models/family.h"
 
@@ -160,15 +163,18 @@ Expected<ModelWeights> ModelWeights::bind(const GgufFile& file, const ModelConfi
   }
   // Bound tensors the list does not name would be silently ignored weights:
   // a file of this family with extra layers or a different layout.
+  std::unordered_set<std::string_view> listed;
+  for (const TensorSpec& s : list.specs()) listed.insert(s.name);
   for (const GgufTensorInfo& t : file.tensors()) {
-    bool known = false;
-    for (const TensorSpec& s : list.specs()) known = known || s.name == t.name;
-    if (!known && t.name.rfind("blk.", 0) == 0) {
-      const std::string layer = t.name.substr(4, t.name.find('.', 4) - 4);
-      if (layer.find_first_not_of("0123456789") == std::string::npos && !layer.empty() && std::stoll(layer) >= c.n_layer)
-        return CorruptFile(file.path() + ": tensor '" + t.name + "' belongs to a layer beyond block_count " +
-                           std::to_string(c.n_layer));
-    }
+    if (listed.count(t.name) || t.name.rfind("blk.", 0) != 0) continue;
+    // The layer number, read without exceptions: a file may hold any digits there.
+    const std::string_view rest = std::string_view(t.name).substr(4);
+    int64_t layer = 0;
+    const auto [end, err] = std::from_chars(rest.data(), rest.data() + rest.size(), layer);
+    const bool numbered = end != rest.data() && (end == rest.data() + rest.size() || *end == '.');
+    if (numbered && (err == std::errc::result_out_of_range || (err == std::errc() && layer >= c.n_layer)))
+      return CorruptFile(file.path() + ": tensor '" + t.name + "' belongs to a layer beyond block_count " +
+                         std::to_string(c.n_layer));
   }
   std::vector<kernels::WeightMatrix*> mats;
   for (TensorSpec& s : list.specs())

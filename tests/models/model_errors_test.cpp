@@ -83,6 +83,13 @@ TEST(ModelErrors, FamilyTensorsAndSettingsAreChecked) {
   auto layers = modified([](GgufWriter& w, const GgufFile&) { w.set("qwen3.block_count", GgufValue::u32(1)); }, nullptr,
                          "tiny-qwen3");
   EXPECT_NE(load_error(layers).find("belongs to a layer beyond block_count 1"), std::string::npos) << load_error(layers);
+  // A layer number too long for any integer is the same error, not an exception.
+  auto huge_layer = modified([](GgufWriter& w, const GgufFile&) {
+    EXPECT_TRUE(w.add_tensor("blk.99999999999999999999.extra.weight", DType::kF32, {4}, std::vector<uint8_t>(16, 0)).ok());
+  });
+  EXPECT_NE(load_error(huge_layer).find("'blk.99999999999999999999.extra.weight' belongs to a layer beyond block_count"),
+            std::string::npos)
+      << load_error(huge_layer);
 }
 
 TEST(ModelErrors, MissingTensorIsNamed) {
