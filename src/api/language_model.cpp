@@ -43,6 +43,18 @@ class SequenceRunner final : public TokenModel {
   int seq_;
 };
 
+// The conversation through the model's chat template.
+Expected<std::string> render(const LanguageModel::Impl& m, const std::vector<ChatMessage>& messages,
+                             bool add_generation_prompt) {
+  ChatContext ctx;
+  for (const ChatMessage& msg : messages) ctx.messages.push_back({{"role", msg.role}, {"content", msg.content}});
+  ctx.add_generation_prompt = add_generation_prompt;
+  const Vocab& v = m.tokenizer->vocab();
+  ctx.bos_token = v.text_of(v.bos);
+  ctx.eos_token = v.text_of(v.eos);
+  return m.chat_template.render(ctx);
+}
+
 Finish finish_of(FinishReason r) {
   switch (r) {
     case FinishReason::kStop: return Finish::kStop;
@@ -135,13 +147,7 @@ std::string LanguageModel::detokenize(const std::vector<int32_t>& tokens) const 
 
 Expected<std::string> LanguageModel::render_chat(const std::vector<ChatMessage>& messages,
                                                  bool add_generation_prompt) const {
-  ChatContext ctx;
-  for (const ChatMessage& m : messages) ctx.messages.push_back({{"role", m.role}, {"content", m.content}});
-  ctx.add_generation_prompt = add_generation_prompt;
-  const Vocab& v = impl_->tokenizer->vocab();
-  ctx.bos_token = v.text_of(v.bos);
-  ctx.eos_token = v.text_of(v.eos);
-  return impl_->chat_template.render(ctx);
+  return render(*impl_, messages, add_generation_prompt);
 }
 
 Expected<std::unique_ptr<Session>> LanguageModel::new_session() {
@@ -173,12 +179,7 @@ Expected<Generation> Session::generate(std::string_view prompt, const Generation
 
 Expected<Generation> Session::chat(const std::vector<ChatMessage>& messages, const GenerationOptions& options,
                                    const TextCallback& on_text) {
-  ChatContext ctx;
-  for (const ChatMessage& m : messages) ctx.messages.push_back({{"role", m.role}, {"content", m.content}});
-  const Vocab& v = impl_->model->tokenizer->vocab();
-  ctx.bos_token = v.text_of(v.bos);
-  ctx.eos_token = v.text_of(v.eos);
-  OSPREY_ASSIGN_OR_RETURN(std::string text, impl_->model->chat_template.render(ctx));
+  OSPREY_ASSIGN_OR_RETURN(std::string text, render(*impl_->model, messages, /*add_generation_prompt=*/true));
   const std::vector<int32_t> ids = impl_->model->tokenizer->encode_chat(text);
   // Keep what the session already holds of this prompt; at least the last token is evaluated.
   size_t common = 0;
