@@ -26,23 +26,6 @@ struct Session::Impl {
 
 namespace {
 
-// One sequence of the model as the generation loop's TokenModel.
-class SequenceRunner final : public TokenModel {
- public:
-  SequenceRunner(Model& m, int seq) : m_(m), seq_(seq) {}
-  Expected<const float*> eval(const int32_t* tokens, int64_t n) override {
-    BatchItem item{seq_, tokens, n, true};
-    return m_.eval_batch(&item, 1);
-  }
-  int64_t n_ctx() const override { return m_.n_ctx(); }
-  int64_t n_past() const override { return m_.seq_n_past(seq_); }
-  int32_t n_vocab() const override { return static_cast<int32_t>(m_.config().n_vocab); }
-
- private:
-  Model& m_;
-  int seq_;
-};
-
 // The conversation through the model's chat template.
 Expected<std::string> render(const LanguageModel::Impl& m, const std::vector<ChatMessage>& messages,
                              bool add_generation_prompt) {
@@ -79,7 +62,7 @@ Expected<Generation> run(Session::Impl& s, const std::vector<int32_t>& fresh, co
   go.sampling.repeat_penalty = o.sampling.repeat_penalty;
   go.sampling.seed = o.sampling.seed;
   Generation g;
-  SequenceRunner runner(model, s.seq);
+  ModelRunner runner(model, s.seq);
   auto result = generate(runner, *s.model->tokenizer, fresh, go, [&](int32_t, const std::string& text) {
     g.text += text;
     return !on_text || text.empty() || on_text(text);

@@ -24,17 +24,22 @@ class TokenModel {
   virtual int32_t n_vocab() const = 0;
 };
 
-// Adapts a loaded Model to TokenModel.
+// Adapts one sequence of a loaded Model to TokenModel (sequence 0 by default:
+// run, bench and chat; the public API's sessions use their own).
 class ModelRunner final : public TokenModel {
  public:
-  explicit ModelRunner(Model& m) : m_(m) {}
-  Expected<const float*> eval(const int32_t* tokens, int64_t n) override { return m_.eval(tokens, n); }
+  explicit ModelRunner(Model& m, int seq = 0) : m_(m), seq_(seq) {}
+  Expected<const float*> eval(const int32_t* tokens, int64_t n) override {
+    BatchItem item{seq_, tokens, n, true};
+    return m_.eval_batch(&item, 1);
+  }
   int64_t n_ctx() const override { return m_.n_ctx(); }
-  int64_t n_past() const override { return m_.n_past(); }
+  int64_t n_past() const override { return m_.seq_n_past(seq_); }
   int32_t n_vocab() const override { return static_cast<int32_t>(m_.config().n_vocab); }
 
  private:
   Model& m_;
+  int seq_;
 };
 
 enum class FinishReason { kStop, kLength, kContextFull, kCancelled };

@@ -216,12 +216,12 @@ Status Model::grow_blocks(Sequence& s, int64_t n_positions) {
     if (b < 0) return OutOfRange("the KV cache is full");
     s.blocks.push_back(b);
   }
-  while (max_window_ > 0 && static_cast<int64_t>(s.window_blocks.size()) * KvCache::kBlockSize < n_positions) {
-    // Blocks below the window are dropped as passes finish, so a long prompt
-    // gets its window blocks as it goes: allocate those the first pass needs
-    // now and the rest lazily (drop_out_of_window frees before they are taken).
+  // Window-layer blocks are only reserved here (-1): eval_batch allocates
+  // each just before the pass that first writes it, after the previous pass
+  // dropped what fell out of the window, so a long prompt never holds more
+  // than its window plus one pass.
+  while (max_window_ > 0 && static_cast<int64_t>(s.window_blocks.size()) * KvCache::kBlockSize < n_positions)
     s.window_blocks.push_back(-1);
-  }
   return Status::Ok();
 }
 
