@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   osprey::cli::register_serve(app);
   osprey::cli::register_chat(app);
   osprey::cli::register_grammar(app);
+  osprey::cli::register_quantize(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

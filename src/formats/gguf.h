@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -122,16 +123,27 @@ class GgufWriter {
   void set_alignment(uint32_t alignment);
   // `bytes` must hold exactly the encoded tensor of `type` and `dims`.
   Status add_tensor(std::string name, DType type, std::vector<int64_t> dims, std::vector<uint8_t> bytes);
+  // A tensor whose bytes are made only when the streamed write reaches it,
+  // so that a file larger than memory can be written.
+  Status declare_tensor(std::string name, DType type, std::vector<int64_t> dims);
   Status write(const std::string& path) const;
+  // Writes the file, asking produce(i, bytes) for the bytes of the i-th
+  // declared tensor, in order (tensors added with bytes are written as they
+  // are). A failed produce stops the write and leaves no file behind.
+  using Producer = std::function<Status(size_t declared_index, std::vector<uint8_t>& bytes)>;
+  Status write(const std::string& path, const Producer& produce) const;
   // The whole file as bytes (tests, fuzz corpus).
   std::vector<uint8_t> to_bytes() const;
 
  private:
   std::vector<uint8_t> header_bytes() const;
+  Expected<uint64_t> checked_bytes(const std::string& name, DType type, const std::vector<int64_t>& dims) const;
   struct Tensor {
     std::string name;
     DType type;
     std::vector<int64_t> dims;
+    uint64_t n_bytes;
+    bool declared;  // bytes come from the producer
     std::vector<uint8_t> bytes;
   };
   uint32_t alignment_ = 32;

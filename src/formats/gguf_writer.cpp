@@ -87,17 +87,29 @@ void GgufWriter::set_alignment(uint32_t alignment) {
   set("general.alignment", GgufValue::u32(alignment));
 }
 
-Status GgufWriter::add_tensor(std::string name, DType type, std::vector<int64_t> dims, std::vector<uint8_t> bytes) {
+Expected<uint64_t> GgufWriter::checked_bytes(const std::string& name, DType type, const std::vector<int64_t>& dims) const {
   uint64_t n = 1;
   for (int64_t d : dims) n *= static_cast<uint64_t>(d);
   const auto row = dtype_row_bytes(type, static_cast<uint64_t>(dims.empty() ? 0 : dims[0]));
   if (dims.empty() || dims.size() > 4 || !row)
     return InvalidArgument("tensor '" + name + "': bad shape for type " + dtype_name(type));
-  const uint64_t expect = *row * (n / static_cast<uint64_t>(dims[0]));
-  if (bytes.size() != expect)
+  return *row * (n / static_cast<uint64_t>(dims[0]));
+}
+
+Status GgufWriter::add_tensor(std::string name, DType type, std::vector<int64_t> dims, std::vector<uint8_t> bytes) {
+  const auto expect = checked_bytes(name, type, dims);
+  if (!expect) return expect.status();
+  if (bytes.size() != *expect)
     return InvalidArgument("tensor '" + name + "': " + std::to_string(bytes.size()) + " bytes given, " +
-                           std::to_string(expect) + " expected");
-  tensors_.push_back({std::move(name), type, std::move(dims), std::move(bytes)});
+                           std::to_string(*expect) + " expected");
+  tensors_.push_back({std::move(name), type, std::move(dims), *expect, false, std::move(bytes)});
+  return Status::Ok();
+}
+
+Status GgufWriter::declare_tensor(std::string name, DType type, std::vector<int64_t> dims) {
+  const auto expect = checked_bytes(name, type, dims);
+  if (!expect) return expect.status();
+  tensors_.push_back({std::move(name), type, std::move(dims), *expect, true, {}});
   return Status::Ok();
 }
 
@@ -120,7 +132,7 @@ std::vector<uint8_t> GgufWriter::header_bytes() const {
     for (int64_t d : t.dims) out.put<uint64_t>(static_cast<uint64_t>(d));
     out.put<uint32_t>(static_cast<uint32_t>(t.type));
     out.put<uint64_t>(offset);
-    offset += (t.bytes.size() + alignment_ - 1) / alignment_ * alignment_;
+    offset += (t.n_bytes + alignment_ - 1) / alignment_ * alignment_;
   }
   out.pad_to(alignment_);
   return std::move(out.bytes);
@@ -136,21 +148,42 @@ std::vector<uint8_t> GgufWriter::to_bytes() const {
 }
 
 Status GgufWriter::write(const std::string& path) const {
+  return write(path, [](size_t, std::vector<uint8_t>&) {
+    return InvalidArgument("a declared tensor needs the streamed write(path, producer)");
+  });
+}
+
+Status GgufWriter::write(const std::string& path, const Producer& produce) const {
   // Streamed tensor by tensor so that a multi-gigabyte model is not copied once more in memory.
   const std::string tmp = path + ".partial";
   std::FILE* f = std::fopen(tmp.c_str(), "wb");
   if (f == nullptr) return IoError(tmp + ": cannot create: " + std::strerror(errno));
+  auto fail = [&](Status s) {
+    std::fclose(f);
+    std::remove(tmp.c_str());
+    return s;
+  };
   const std::vector<uint8_t> header = header_bytes();
-  bool ok = std::fwrite(header.data(), 1, header.size(), f) == header.size();
-  static const uint8_t kZeros[256] = {};
+  if (std::fwrite(header.data(), 1, header.size(), f) != header.size())
+    return fail(IoError(path + ": write failed (disk full?)"));
+  std::vector<uint8_t> made;
+  size_t declared = 0;
   for (const auto& t : tensors_) {
-    if (!ok) break;
-    ok = std::fwrite(t.bytes.data(), 1, t.bytes.size(), f) == t.bytes.size();
-    const size_t pad = (alignment_ - t.bytes.size() % alignment_) % alignment_;
-    ok = ok && std::fwrite(kZeros, 1, pad, f) == pad;
+    const std::vector<uint8_t>* bytes = &t.bytes;
+    if (t.declared) {
+      made.clear();
+      if (Status s = produce(declared++, made); !s.ok()) return fail(s);
+      if (made.size() != t.n_bytes)
+        return fail(InvalidArgument("tensor '" + t.name + "': " + std::to_string(made.size()) + " bytes made, " +
+                                    std::to_string(t.n_bytes) + " declared"));
+      bytes = &made;
+    }
+    const std::vector<uint8_t> pad((alignment_ - bytes->size() % alignment_) % alignment_, 0);
+    if (std::fwrite(bytes->data(), 1, bytes->size(), f) != bytes->size() ||
+        std::fwrite(pad.data(), 1, pad.size(), f) != pad.size())
+      return fail(IoError(path + ": write failed (disk full?)"));
   }
-  const bool closed = std::fclose(f) == 0;
-  if (!ok || !closed) {
+  if (std::fclose(f) != 0) {
     std::remove(tmp.c_str());
     return IoError(path + ": write failed (disk full?)");
   }

@@ -36,6 +36,51 @@ void k_pack_scale_min(const uint8_t sc[8], const uint8_t m[8], uint8_t out[12]) 
   }
 }
 
+namespace {
+
+// Squared error of x ~= scale * q - offset with each q the nearest level in
+// [0, top], and the sums the least-squares refit of (scale, offset) needs.
+// Written as plain float loops so that the compiler vectorizes them: this
+// search is most of the time `quantize` spends.
+struct AffineFit {
+  float err = 0;
+  float sq = 0, sqq = 0, sx = 0, sqx = 0;
+};
+AffineFit affine_fit(const float* x, int n, int top, float scale, float offset) {
+  // Eight running sums per quantity, one per lane: each lane adds in a fixed
+  // order, so the compiler may vectorize across lanes without reassociating
+  // any sum, and the result is the same on every machine. n is a multiple of 8.
+  constexpr int kLanes = 8;
+  float err[kLanes] = {}, sq[kLanes] = {}, sqq[kLanes] = {}, sx[kLanes] = {}, sqx[kLanes] = {};
+  const float inv = 1.0f / scale, ftop = static_cast<float>(top);
+  constexpr float kRound = 12582912.0f;  // 1.5 * 2^23: adding and subtracting it rounds to nearest even
+  for (int i = 0; i < n; i += kLanes)
+    for (int j = 0; j < kLanes; ++j) {
+      const float xi = x[i + j];
+      float v = (xi + offset) * inv;
+      v = v < 0.0f ? 0.0f : v;
+      v = v > ftop ? ftop : v;
+      const float q = (v + kRound) - kRound;
+      const float e = scale * q - offset - xi;
+      err[j] += e * e;
+      sq[j] += q;
+      sqq[j] += q * q;
+      sx[j] += xi;
+      sqx[j] += q * xi;
+    }
+  AffineFit f;
+  for (int j = 0; j < kLanes; ++j) {
+    f.err += err[j];
+    f.sq += sq[j];
+    f.sqq += sqq[j];
+    f.sx += sx[j];
+    f.sqx += sqx[j];
+  }
+  return f;
+}
+
+}  // namespace
+
 float k_fit_scale_min(const float* x, int n, int levels, float& min_out) {
   float lo = x[0], hi = x[0];
   for (int i = 1; i < n; ++i) {
@@ -48,38 +93,86 @@ float k_fit_scale_min(const float* x, int n, int levels, float& min_out) {
     return 0;
   }
   const int top = levels - 1;
-  float scale = (hi - lo) / top;
-  float offset = -lo;  // x ~= scale*q - offset
-  float best_err = INFINITY, best_scale = scale, best_offset = offset;
-  // Alternate between assigning levels and solving the 2x2 least-squares
-  // problem for (scale, offset) given the levels.
-  for (int iter = 0; iter < 6; ++iter) {
-    double sq = 0, sqq = 0, sx = 0, sqx = 0;
-    float err = 0;
-    for (int i = 0; i < n; ++i) {
-      const int q = round_clamp((x[i] + offset) / scale, 0, top);
-      const float e = scale * q - offset - x[i];
-      err += e * e;
-      sq += q;
-      sqq += static_cast<double>(q) * q;
-      sx += x[i];
-      sqx += static_cast<double>(q) * x[i];
+  float best_err = INFINITY, best_scale = (hi - lo) / top, best_offset = -lo;
+  // Stretching the grid a little past the extremes (or short of them) often
+  // lands more values near a level than spanning them exactly does, so try a
+  // few spans; from each, alternate between assigning levels and solving the
+  // 2x2 least-squares problem for (scale, offset) given them. Neither step
+  // raises the error, so the best seen is kept.
+  for (int t = -2; t <= 4; ++t) {
+    float scale = (hi - lo) / (static_cast<float>(top) + 0.2f * static_cast<float>(t));
+    float offset = -lo;
+    for (int iter = 0; iter < 3; ++iter) {
+      const AffineFit f = affine_fit(x, n, top, scale, offset);
+      if (f.err < best_err) {
+        best_err = f.err;
+        best_scale = scale;
+        best_offset = offset;
+      }
+      const double det = n * static_cast<double>(f.sqq) - static_cast<double>(f.sq) * f.sq;
+      if (det <= 0) break;
+      double new_scale = (n * static_cast<double>(f.sqx) - static_cast<double>(f.sq) * f.sx) / det;
+      double new_offset = -(f.sx - new_scale * f.sq) / n;
+      if (new_offset < 0) {  // the offset must stay >= 0: refit the scale alone with offset 0
+        new_offset = 0;
+        new_scale = f.sqq > 0 ? f.sqx / f.sqq : 0;
+      }
+      if (!(new_scale > 0)) break;
+      scale = static_cast<float>(new_scale);
+      offset = static_cast<float>(new_offset);
     }
-    if (err < best_err) {
-      best_err = err;
-      best_scale = scale;
-      best_offset = offset;
-    }
-    const double det = n * sqq - sq * sq;
-    if (det <= 0) break;
-    const double new_scale = (n * sqx - sq * sx) / det;
-    const double new_offset = -(sx - new_scale * sq) / n;
-    if (!(new_scale > 0)) break;
-    scale = static_cast<float>(new_scale);
-    offset = std::max(0.0f, static_cast<float>(new_offset));
   }
   min_out = best_offset;
   return best_scale;
+}
+
+float k_fit_symmetric_scale(const float* x, int n, int nmin, int nmax) {
+  const float max = signed_absmax(x, n);
+  if (max == 0) return 0;
+  // Squared error of x ~= s * q, q the nearest level; also the sums for the
+  // least-squares scale given those levels. Plain float loops, as in affine_fit.
+  const float lo = static_cast<float>(nmin), hi = static_cast<float>(nmax);
+  auto fit = [&](float s, float& sxq_out, float& sqq_out) {
+    constexpr int kLanes = 8;  // lane-wise sums, as in affine_fit; n is a multiple of 8
+    float err[kLanes] = {}, sxq[kLanes] = {}, sqq[kLanes] = {};
+    const float inv = 1.0f / s;
+    constexpr float kRound = 12582912.0f;
+    for (int l = 0; l < n; l += kLanes)
+      for (int j = 0; j < kLanes; ++j) {
+        const float xl = x[l + j];
+        float v = xl * inv;
+        v = v < lo ? lo : v;
+        v = v > hi ? hi : v;
+        const float q = (v + kRound) - kRound;
+        const float e = s * q - xl;
+        err[j] += e * e;
+        sxq[j] += xl * q;
+        sqq[j] += q * q;
+      }
+    float total = 0;
+    sxq_out = sqq_out = 0;
+    for (int j = 0; j < kLanes; ++j) {
+      total += err[j];
+      sxq_out += sxq[j];
+      sqq_out += sqq[j];
+    }
+    return total;
+  };
+  // The largest magnitude maps to nmin (the longer side of the range), a
+  // little beyond it or some way inside; each candidate is then refined by
+  // least squares for its levels, and the best seen is kept.
+  float best = max / static_cast<float>(nmin), best_err = INFINITY;
+  for (int t = -2; t <= 10; ++t) {
+    float s = max / (static_cast<float>(nmin) * (1.0f - 0.04f * static_cast<float>(t)));
+    for (int iter = 0; iter < 3; ++iter) {
+      float sxq, sqq;
+      const float err = fit(s, sxq, sqq);
+      if (err < best_err) best_err = err, best = s;
+      if (sqq <= 0 || sxq == 0) break;
+      s = sxq / sqq;
+    }
+  }
+  return best;
 }
 
 void k_quantize_superblock(const float* x, int levels, uint8_t scales[12], uint8_t q[256], float& d, float& dmin) {

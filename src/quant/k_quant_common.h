@@ -68,6 +68,10 @@ void k_pack_scale_min(const uint8_t sc[8], const uint8_t m[8], uint8_t out[12]);
 // refining by least squares. Returns the scale; writes min.
 float k_fit_scale_min(const float* x, int n, int levels, float& min);
 
+// The scale s of x ~= s * q with integer q in [nmin, nmax] (nmin < 0 < nmax,
+// |nmin| > nmax) with the least squared error found. 0 for all-zero x.
+float k_fit_symmetric_scale(const float* x, int n, int nmin, int nmax);
+
 // Encodes one super-block of 256 values into 8 sub-block scales/mins (6 bit
 // each) and the integer levels q[256] in [0, levels-1]. Writes d and dmin as
 // floats; the caller stores them as fp16.

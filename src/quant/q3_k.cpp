@@ -26,39 +26,13 @@ void dequantize(const void* src, float* dst, int64_t n) {
   }
 }
 
-// The scale s of x ~= s * q with q in -4..3 that has the least squared error,
-// among a few that map the largest magnitude to -4 or a little inside it, each
-// refined by least squares for its levels. 0 for an all-zero sub-block.
-float fit_symmetric_scale(const float* x, int n) {
-  const float max = signed_absmax(x, n);
-  if (max == 0) return 0;
-  float best = max / -4.0f, best_err = INFINITY;
-  for (int t = 0; t <= 6; ++t) {
-    const float s = max / -(4.0f - 0.25f * t);
-    double sxq = 0, sqq = 0;
-    for (int l = 0; l < n; ++l) {
-      const int q = round_clamp(x[l] / s, -4, 3);
-      sxq += static_cast<double>(x[l]) * q;
-      sqq += static_cast<double>(q) * q;
-    }
-    const float refined = sqq > 0 ? static_cast<float>(sxq / sqq) : s;
-    float err = 0;
-    for (int l = 0; l < n; ++l) {
-      const float e = refined * round_clamp(x[l] / refined, -4, 3) - x[l];
-      err += e * e;
-    }
-    if (err < best_err) best_err = err, best = refined;
-  }
-  return best;
-}
-
 void quantize(const float* src, void* dst, int64_t n) {
   auto* b = static_cast<BlockQ3_K*>(dst);
   for (int64_t i = 0; i < n / kQK_K; ++i) {
     const float* x = src + i * kQK_K;
     float sub_scale[16], max_scale = 0;
     for (int s = 0; s < 16; ++s) {
-      sub_scale[s] = fit_symmetric_scale(x + 16 * s, 16);
+      sub_scale[s] = k_fit_symmetric_scale(x + 16 * s, 16, -4, 3);
       if (std::fabs(sub_scale[s]) > std::fabs(max_scale)) max_scale = sub_scale[s];
     }
     b[i] = BlockQ3_K{};

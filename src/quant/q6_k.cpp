@@ -2,6 +2,7 @@
 
 #include "core/fp16.h"
 #include "quant/blocks.h"
+#include "quant/k_quant_common.h"
 #include "quant/quant.h"
 #include "quant/quant_util.h"
 
@@ -42,7 +43,7 @@ void quantize(const float* src, void* dst, int64_t n) {
     float sub_scale[16];
     float max_scale = 0, max_abs_scale = 0;
     for (int s = 0; s < 16; ++s) {
-      sub_scale[s] = signed_absmax(x + 16 * s, 16) / -32.0f;
+      sub_scale[s] = k_fit_symmetric_scale(x + 16 * s, 16, -32, 31);
       if (std::fabs(sub_scale[s]) > max_abs_scale) {
         max_abs_scale = std::fabs(sub_scale[s]);
         max_scale = sub_scale[s];

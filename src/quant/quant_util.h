@@ -8,9 +8,16 @@
 namespace osprey::quant {
 
 // Rounds and clamps to [lo, hi]. NaN maps to lo rather than being undefined.
+// Rounds half to even, as nearbyint does in the default rounding mode, but
+// without a library call in code built for baseline x86-64 (no SSE4.1
+// roundss): adding 1.5 * 2^23 to a float of magnitude below 2^22 leaves its
+// nearest integer in the low mantissa bits.
 inline int round_clamp(float v, int lo, int hi) {
   v = std::fmax(static_cast<float>(lo), std::fmin(static_cast<float>(hi), v));
-  return static_cast<int>(std::nearbyint(v));
+  const float shifted = v + 12582912.0f;
+  int32_t bits;
+  std::memcpy(&bits, &shifted, sizeof bits);
+  return (bits & 0x007fffff) - 0x00400000;
 }
 
 // Truncating conversion for the legacy formats, whose encoders add 0.5 first.
