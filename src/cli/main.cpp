@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   osprey::cli::register_chat(app);
   osprey::cli::register_grammar(app);
   osprey::cli::register_quantize(app);
+  osprey::cli::register_perplexity(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -123,8 +123,11 @@ Expected<const float*> Model::eval_batch(const BatchItem* items, size_t count) {
         return InvalidArgument("token id " + std::to_string(it.tokens[k]) + " is outside the vocabulary (0.." +
                                std::to_string(config_.n_vocab - 1) + ")");
     blocks += blocks_needed(it.seq, it.n);
-    n_out += it.logits;
+    n_out += it.all_logits ? it.n : it.logits;
   }
+  // Room for every row asked for (perplexity asks for a whole pass's worth).
+  if (static_cast<size_t>(n_out * config_.n_vocab) > ws_.logits.size())
+    ws_.logits.resize(static_cast<size_t>(n_out * config_.n_vocab));
   if (blocks > cache_.available_blocks())
     return OutOfRange("the KV cache is full: " + std::to_string(blocks) + " more blocks needed, " +
                       std::to_string(cache_.available_blocks()) + " available");
@@ -152,11 +155,12 @@ Expected<const float*> Model::eval_batch(const BatchItem* items, size_t count) {
         w.tok_seq[rows + k] = it.seq;
         w.tok_pos[rows + k] = s.n_past + offset + k;
         w.tokens[rows + k] = it.tokens[offset + k];
+        if (it.all_logits) w.out_rows.push_back(rows + k), ++outs;
       }
       rows += take;
       offset += take;
       if (offset == it.n) {
-        if (it.logits) w.out_rows.push_back(rows - 1), ++outs;
+        if (it.logits && !it.all_logits) w.out_rows.push_back(rows - 1), ++outs;
         ++item;
         offset = 0;
       }

@@ -42,12 +42,14 @@ struct ModelOptions {
 };
 
 // `n` tokens appended to sequence `seq`; `logits`: return the logits after
-// its last token.
+// its last token; `all_logits`: after each of its tokens (perplexity scores
+// every position), n rows in place of one.
 struct BatchItem {
   int seq = 0;
   const int32_t* tokens = nullptr;
   int64_t n = 0;
   bool logits = true;
+  bool all_logits = false;
 };
 
 class Model {

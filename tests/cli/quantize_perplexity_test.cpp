@@ -1,5 +1,6 @@
-// osprey quantize as a user meets it: a mix that runs, a dry run that writes
-// nothing, and refusals that name the problem and leave no file behind.
+// osprey quantize and perplexity as a user meets them: a mix that runs, a dry
+// run that writes nothing, refusals that name the problem and leave no file
+// behind, and perplexity's running figures.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -140,6 +141,26 @@ TEST(Quantize, RefusalsNameTheProblemAndLeaveNoFile) {
   EXPECT_TRUE(contains(bad.err, "blk.1.ffn_up.weight") && contains(bad.err, "row 3")) << bad.err;
   EXPECT_FALSE(fs::exists(out));
   EXPECT_FALSE(fs::exists(out + ".partial"));
+}
+
+TEST(PerplexityCli, RunningFiguresAndFinalEstimate) {
+  const std::string model = test::synth_model("tiny", "q8_0");
+  const std::string text = "/usr/share/common-licenses/GPL-3";
+  if (!fs::exists(text)) GTEST_SKIP() << text << " is absent";
+  const auto r = osprey("perplexity -m " + model + " -f " + text + " -c 64 --chunks 5 -q");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (int i = 1; i <= 5; ++i) EXPECT_TRUE(contains(r.out, "[" + std::to_string(i) + "]")) << r.out;
+  EXPECT_FALSE(contains(r.out, "[6]")) << r.out;
+  EXPECT_TRUE(contains(r.out, "Final estimate: PPL = ")) << r.out;
+  EXPECT_TRUE(contains(r.err, "tokens/s")) << r.err;
+  const std::string short_text = temp_path("short.txt");
+  std::ofstream(short_text) << "too short";
+  const auto bad = osprey("perplexity -m " + model + " -f " + short_text + " -c 64");
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_TRUE(contains(bad.err, "shorter than one window")) << bad.err;
+  const auto missing = osprey("perplexity -m " + model + " -f /no/such/text.txt");
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_TRUE(contains(missing.err, "/no/such/text.txt")) << missing.err;
 }
 
 }  // namespace
