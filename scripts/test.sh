@@ -41,3 +41,12 @@ corpus=build-asan/fuzz-corpus
 mkdir -p "$corpus"
 cp build-asan/test-models/*.gguf "$corpus"/ 2>/dev/null || true
 build-asan/tests/gguf_fuzz -max_total_time=60 -max_len=65536 -rss_limit_mb=2048 "$corpus" 2>&1 | tail -n 3
+
+echo "== fuzzing the safetensors header parser (20 s)"
+st_corpus=build-asan/fuzz-corpus-safetensors
+mkdir -p "$st_corpus"
+# A seed: two F32 tensors and metadata (header length 0x8b = 139 bytes, then 12 bytes of data).
+{ printf '\x8b\0\0\0\0\0\0\0'
+  printf '%s' '{"__metadata__":{"format":"pt"},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}}'
+  printf '\0\0\200?\0\0\0@\0\0@@'; } > "$st_corpus/seed.safetensors"
+build-asan/tests/safetensors_fuzz -max_total_time=20 -max_len=4096 -rss_limit_mb=2048 "$st_corpus" 2>&1 | tail -n 3

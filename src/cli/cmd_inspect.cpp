@@ -1,6 +1,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
+#include <optional>
 #include <map>
 #include <vector>
 
@@ -8,6 +10,7 @@
 #include "cli/progress.h"
 #include "formats/file_type.h"
 #include "formats/gguf.h"
+#include "formats/safetensors.h"
 #include "kernels/dispatch.h"
 #include "models/model_config.h"
 #include "quant/quant.h"
@@ -110,7 +113,73 @@ void print_kernels(const GgufFile& f) {
   }
 }
 
+// A Hugging Face folder or a lone .safetensors file: what the weights are.
+// (Running such a folder comes with the config.json and tokenizer.json readers.)
+void inspect_safetensors(const InspectOptions& o) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  std::vector<const SafetensorsTensor*> tensors;
+  std::optional<SafetensorsModel> folder;
+  std::optional<SafetensorsFile> file;
+  if (fs::is_directory(o.path, ec)) {
+    auto m = SafetensorsModel::open(o.path);
+    if (!m.ok()) throw Failure{m.status().message()};
+    folder.emplace(std::move(*m));
+    for (const auto& [name, t] : folder->tensors()) tensors.push_back(t);
+    std::printf("folder:      %s (%zu safetensors file%s)\n", o.path.c_str(), folder->shards().size(),
+                folder->shards().size() == 1 ? "" : "s");
+    const fs::path config = fs::path(o.path) / "config.json";
+    if (fs::exists(config, ec)) {
+      const auto j = read_json(config.string());
+      if (j.is_object() && j.contains("model_type") && j["model_type"].is_string())
+        std::printf("model_type:  %s\n", j["model_type"].get<std::string>().c_str());
+      if (j.is_object() && j.contains("architectures") && j["architectures"].is_array())
+        std::printf("architecture: %s\n", j["architectures"].dump().c_str());
+    }
+  } else {
+    auto f = SafetensorsFile::open(o.path);
+    if (!f.ok()) throw Failure{f.status().message()};
+    file.emplace(std::move(*f));
+    for (const auto& t : file->tensors()) tensors.push_back(&t);
+    std::printf("file:        %s\n", o.path.c_str());
+    for (const auto& [k, v] : file->metadata()) std::printf("metadata:    %s = %s\n", k.c_str(), v.c_str());
+  }
+  std::map<std::string, std::pair<int, uint64_t>> by_dtype;
+  uint64_t total = 0;
+  int64_t params = 0;
+  for (const SafetensorsTensor* t : tensors) {
+    auto& [count, bytes] = by_dtype[t->dtype];
+    ++count;
+    bytes += t->n_bytes;
+    total += t->n_bytes;
+    params += t->n_elements;
+  }
+  char count[32];
+  if (params >= 1'000'000) std::snprintf(count, sizeof count, "%.2f M", static_cast<double>(params) / 1e6);
+  else std::snprintf(count, sizeof count, "%lld", static_cast<long long>(params));
+  if (params >= 1'000'000'000) std::snprintf(count, sizeof count, "%.2f B", static_cast<double>(params) / 1e9);
+  std::printf("format:      safetensors, %zu tensors, %s parameters, %s\n", tensors.size(), count,
+              human_bytes(static_cast<double>(total)).c_str());
+  for (const auto& [dtype, cb] : by_dtype)
+    std::printf("  %-8s %5d tensors  %s\n", dtype.c_str(), cb.first, human_bytes(static_cast<double>(cb.second)).c_str());
+  if (o.no_tensors) return;
+  std::printf("\ntensors (shape as stored, row-major)\n");
+  for (const SafetensorsTensor* t : tensors) {
+    std::string shape_text;
+    for (size_t i = 0; i < t->shape.size(); ++i) shape_text += (i ? " x " : "") + std::to_string(t->shape[i]);
+    std::printf("  %-48s %-6s %-20s %s\n", t->name.c_str(), t->dtype.c_str(), shape_text.c_str(),
+                fs::path(t->file).filename().c_str());
+  }
+}
+
 void inspect(const InspectOptions& o) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(o.path, ec) ||
+      (o.path.size() > 12 && o.path.substr(o.path.size() - 12) == ".safetensors")) {
+    if (!o.against.empty()) throw Failure{"--against compares GGUF files; " + o.path + " is not one"};
+    inspect_safetensors(o);
+    return;
+  }
   auto opened = GgufFile::open(o.path);
   if (!opened.ok()) throw Failure{opened.status().message()};
   const GgufFile& f = *opened;
@@ -217,7 +286,7 @@ void inspect(const InspectOptions& o) {
 void register_inspect(CLI::App& app) {
   auto o = std::make_shared<InspectOptions>();
   CLI::App* cmd = app.add_subcommand("inspect", "Show a model file's architecture, tokenizer, tensors and memory needs");
-  cmd->add_option("file", o->path, "GGUF file")->required();
+  cmd->add_option("file", o->path, "GGUF file, .safetensors file or Hugging Face folder")->required();
   cmd->add_flag("--all-metadata", o->all_metadata, "Also show the tokenizer arrays, up to 64 items each");
   cmd->add_flag("--no-tensors", o->no_tensors, "Leave out the tensor table (and, with --against, the per-tensor errors)");
   cmd->add_option("--against", o->against,

@@ -162,8 +162,8 @@ float k_fit_symmetric_scale(const float* x, int n, int nmin, int nmax) {
   // little beyond it or some way inside; each candidate is then refined by
   // least squares for its levels, and the best seen is kept.
   float best = max / static_cast<float>(nmin), best_err = INFINITY;
-  for (int t = -2; t <= 10; ++t) {
-    float s = max / (static_cast<float>(nmin) * (1.0f - 0.04f * static_cast<float>(t)));
+  for (int t = -1; t <= 6; ++t) {
+    float s = max / (static_cast<float>(nmin) * (1.0f - 0.05f * static_cast<float>(t)));
     for (int iter = 0; iter < 3; ++iter) {
       float sxq, sqq;
       const float err = fit(s, sxq, sqq);

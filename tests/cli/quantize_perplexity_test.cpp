@@ -1,6 +1,6 @@
 // osprey quantize and perplexity as a user meets them: a mix that runs, a dry
 // run that writes nothing, refusals that name the problem and leave no file
-// behind, and perplexity's running figures.
+// behind, perplexity's running figures, and inspect on a safetensors folder.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -161,6 +161,33 @@ TEST(PerplexityCli, RunningFiguresAndFinalEstimate) {
   const auto missing = osprey("perplexity -m " + model + " -f /no/such/text.txt");
   EXPECT_EQ(missing.exit_code, 1);
   EXPECT_TRUE(contains(missing.err, "/no/such/text.txt")) << missing.err;
+}
+
+
+TEST(InspectSafetensors, FolderAndFileAndErrors) {
+  const std::string dir = temp_path("hf");
+  fs::create_directories(dir);
+  // One F32 tensor of 2 values and a config naming the family.
+  const std::string header = R"({"model.norm.weight":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})";
+  std::string bytes(8, '\0');
+  bytes[0] = static_cast<char>(header.size());
+  bytes += header + std::string(8, '\0');
+  std::ofstream(dir + "/model.safetensors", std::ios::binary) << bytes;
+  std::ofstream(dir + "/config.json") << R"({"model_type":"qwen3","architectures":["Qwen3ForCausalLM"]})";
+  const auto r = osprey("inspect " + dir);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(contains(r.out, "model_type:  qwen3")) << r.out;
+  EXPECT_TRUE(contains(r.out, "1 tensors, 2 parameters")) << r.out;
+  EXPECT_TRUE(contains(r.out, "model.norm.weight")) << r.out;
+  const auto file = osprey("inspect " + dir + "/model.safetensors");
+  EXPECT_EQ(file.exit_code, 0) << file.err;
+  std::ofstream(dir + "/model.safetensors", std::ios::binary) << bytes.substr(0, 20);
+  const auto broken = osprey("inspect " + dir);
+  EXPECT_EQ(broken.exit_code, 1);
+  EXPECT_TRUE(contains(broken.err, "model.safetensors") && contains(broken.err, "runs past the end")) << broken.err;
+  const auto empty = osprey("inspect " + temp_path(""));
+  EXPECT_EQ(empty.exit_code, 1);
+  EXPECT_TRUE(contains(empty.err, "no model.safetensors")) << empty.err;
 }
 
 }  // namespace
