@@ -58,6 +58,7 @@ void quantize(const QuantizeCliOptions& o) {
       std::printf("%-40s %-6s -> %-6s %10s\n", t.source->name.c_str(), dtype_name(t.source->type), dtype_name(t.to),
                   human_bytes(static_cast<double>(t.out_bytes)).c_str());
   }
+  double seconds = 0;
   if (!o.dry_run) {
     ProgressBar bar("quantize", !o.quiet);
     const Status s = write_quantized(*in, *plan, options, o.output, [&](const QuantizeProgress& p) {
@@ -65,17 +66,20 @@ void quantize(const QuantizeCliOptions& o) {
                  std::to_string(p.tensors_done) + "/" + std::to_string(p.tensors_total) + " tensors, " +
                      human_bytes(static_cast<double>(p.bytes_done)) + " of " +
                      human_bytes(static_cast<double>(p.bytes_total)));
+      seconds = p.seconds;
     });
     bar.finish();
     if (!s.ok()) throw Failure{s.message()};
   }
   int64_t n_weights = 0;
   for (const TensorPlan& t : plan->tensors) n_weights += t.source->n_elements;
-  std::printf("%s%s: %s -> %s (%.2f bits per weight), %s with %d threads\n", o.dry_run ? "would write " : "",
-              o.output.c_str(), human_bytes(static_cast<double>(plan->in_bytes)).c_str(),
+  std::printf("%s%s: %s -> %s (%.2f bits per weight), %s", o.dry_run ? "would write " : "", o.output.c_str(),
+              human_bytes(static_cast<double>(plan->in_bytes)).c_str(),
               human_bytes(static_cast<double>(plan->out_bytes)).c_str(),
               8.0 * static_cast<double>(plan->out_bytes) / static_cast<double>(std::max<int64_t>(1, n_weights)),
-              options.recipe.name.c_str(), options.n_threads);
+              options.recipe.name.c_str());
+  if (o.dry_run) std::printf("\n");
+  else std::printf(" in %.1f s with %d threads\n", seconds, options.n_threads);
   for (const auto& [type, count_bytes] : by_type)
     std::printf("  %-12s %4d tensors  %10s\n", type.c_str(), count_bytes.first,
                 human_bytes(static_cast<double>(count_bytes.second)).c_str());

@@ -50,7 +50,9 @@ Expected<QuantizePlan> plan_quantize(const GgufFile& in, const QuantizeOptions& 
   QuantizePlan plan;
   for (const GgufTensorInfo& t : in.tensors()) {
     DType to = t.type;
-    if (const auto want = target_type(t, o, model)) to = *want;
+    // MXFP4 is the format gpt-oss's experts were trained in and ship as:
+    // they stay as they are rather than being quantized a second time.
+    if (const auto want = target_type(t, o, model); want && t.type != DType::kMXFP4) to = *want;
     if (to != t.type) {
       const int64_t row_len = t.dims.empty() ? 0 : t.dims[0];
       if (!dtype_row_bytes(to, static_cast<uint64_t>(row_len)))

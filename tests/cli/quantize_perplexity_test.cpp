@@ -74,6 +74,25 @@ TEST(Quantize, EveryTypeOspreyReadsCanBeWritten) {
   }
 }
 
+TEST(Quantize, EveryFamilyQuantizesAndRuns) {
+  // Fused Q/K/V (Phi-3), sliding windows (Gemma 3), experts (Qwen3-MoE), and
+  // gpt-oss, whose MXFP4 experts are kept as they are.
+  for (const auto& [preset, type] : {std::pair{"tiny-phi3", "f16"}, std::pair{"tiny-gemma3", "f16"},
+                                     std::pair{"tiny-qwen3moe", "f16"}, std::pair{"tiny-gpt-oss", "mxfp4"}}) {
+    const std::string in = test::synth_model(preset, type);
+    const std::string out = temp_path(std::string(preset) + "-q4_k_m.gguf");
+    // synth writes gpt-oss's other matrices as q8_0: quantizing those again needs the flag.
+    const std::string flags = std::string(type) == "mxfp4" ? " --allow-requantize" : "";
+    const auto r = osprey("quantize -q" + flags + " " + in + " " + out + " q4_k_m");
+    ASSERT_EQ(r.exit_code, 0) << preset << ": " << r.err;
+    const auto run = osprey("run -m " + out + " -p 'Once upon a time' -n 4 --temp 0 -q");
+    EXPECT_EQ(run.exit_code, 0) << preset << ": " << run.err;
+    if (std::string(type) == "mxfp4") EXPECT_EQ(tensor_type(out, "blk.0.ffn_up_exps.weight"), "mxfp4");
+    fs::remove(out);
+  }
+  EXPECT_EQ(tensor_type(test::synth_model("tiny-phi3", "f16"), "blk.0.attn_qkv.weight"), "f16");
+}
+
 TEST(Quantize, DryRunListsTheChoicesAndWritesNothing) {
   const std::string f16 = test::synth_model("tiny", "f16");
   const std::string out = temp_path("dry.gguf");
