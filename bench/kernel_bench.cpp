@@ -60,7 +60,7 @@ kernels::WeightMatrix packed_matrix(DType type, int64_t n_in, int64_t n_out, uin
   storage = w;
   if (k.repack != nullptr)
     for (int64_t r = 0; r < n_out; r += k.row_group) k.repack(w.data() + r * row, storage.data() + r * row, n_in);
-  return {storage.data(), ops, k, n_in, n_out, row};
+  return {storage.data(), ops, k, n_in, n_out, row, "bench"};
 }
 
 // out = W x for one token on all threads; bytes/s is the weight bandwidth

@@ -15,7 +15,7 @@ namespace {
 
 struct QuantizeCliOptions {
   std::string input, output, type;
-  std::string output_type, embedding_type;
+  std::string output_type, embedding_type, imatrix;
   int threads = 0;
   bool allow_requantize = false, pure = false, dry_run = false, quiet = false;
 };
@@ -39,6 +39,13 @@ void quantize(const QuantizeCliOptions& o) {
                           parse_type_option("--token-embedding-type", o.embedding_type), o.allow_requantize,
                           o.threads > 0 ? o.threads : default_thread_count()};
   options.recipe.pure = o.pure;
+  std::optional<ImportanceMatrix> imatrix;
+  if (!o.imatrix.empty()) {
+    auto m = ImportanceMatrix::load(o.imatrix);
+    if (!m) throw Failure{"--imatrix: " + m.status().message()};
+    imatrix = std::move(*m);
+    options.imatrix = &*imatrix;
+  }
   if (!o.dry_run && same_file(o.input, o.output))
     throw Failure{o.output + " is the input file; write the quantized model to a new file"};
   auto in = GgufFile::open(o.input);
@@ -83,6 +90,15 @@ void quantize(const QuantizeCliOptions& o) {
   for (const auto& [type, count_bytes] : by_type)
     std::printf("  %-12s %4d tensors  %10s\n", type.c_str(), count_bytes.first,
                 human_bytes(static_cast<double>(count_bytes.second)).c_str());
+  if (imatrix) {
+    std::printf("  importance matrix %s (%zu matrices, %lld chunks): weights the error of %lld tensors",
+                o.imatrix.c_str(), imatrix->entries.size(), static_cast<long long>(imatrix->chunk_count),
+                static_cast<long long>(plan->weighted));
+    if (plan->imatrix_unused > 0)
+      std::printf("; %lld go to types whose encoder does not use it (only the k-quants do)",
+                  static_cast<long long>(plan->imatrix_unused));
+    std::printf("\n");
+  }
 }
 
 }  // namespace
@@ -104,6 +120,10 @@ void register_quantize(CLI::App& app) {
   cmd->add_flag("--pure", o->pure, "Every matrix in the named type, the output head included: no mix");
   cmd->add_option("--output-tensor-type", o->output_type, "Type for the output head (output.weight)");
   cmd->add_option("--token-embedding-type", o->embedding_type, "Type for the token embeddings (token_embd.weight)");
+  cmd->add_option("--imatrix", o->imatrix,
+                  "Importance matrix (from osprey imatrix or llama-imatrix, GGUF or .dat): the k-quants then weigh "
+                  "each column's error by how large its inputs were on the sample text")
+      ->check(CLI::ExistingFile);
   cmd->add_flag("--dry-run", o->dry_run, "List each tensor's type and the output size, and write nothing");
   cmd->add_flag("-q,--quiet", o->quiet, "No progress bar");
   cmd->callback([o] { quantize(*o); });

@@ -14,6 +14,9 @@ namespace {
 
 bool is_float_type(DType t) { return t == DType::kF32 || t == DType::kF16 || t == DType::kBF16; }
 
+// Stacked experts are [n_in, rows, n_expert]; every other matrix is one expert.
+int64_t n_experts_of(const GgufTensorInfo& t) { return t.dims.size() >= 3 ? t.dims[2] : 1; }
+
 // The type a tensor ends up as, before checking that it can be made.
 std::optional<DType> target_type(const GgufTensorInfo& t, const QuantizeOptions& o, TensorRole role) {
   role.name = t.name;
@@ -72,10 +75,19 @@ Expected<QuantizePlan> plan_quantize(const GgufFile& in, const QuantizeOptions& 
     }
     const uint64_t out_bytes =
         to == t.type ? t.n_bytes : *dtype_row_bytes(to, static_cast<uint64_t>(t.dims[0])) * static_cast<uint64_t>(t.rows());
-    plan.tensors.push_back({&t, to, out_bytes});
+    bool weighted = false;
+    if (o.imatrix != nullptr && to != t.type && o.imatrix->entries.count(t.name)) {
+      OSPREY_TRY(o.imatrix->check_shape(t.name, t.dims[0], n_experts_of(t)));
+      weighted = quant_ops(to)->quantize_weighted != nullptr;
+      ++(weighted ? plan.weighted : plan.imatrix_unused);
+    }
+    plan.tensors.push_back({&t, to, out_bytes, weighted});
     plan.in_bytes += t.n_bytes;
     plan.out_bytes += out_bytes;
   }
+  if (o.imatrix != nullptr && plan.weighted + plan.imatrix_unused == 0 && !o.imatrix->entries.empty())
+    return InvalidArgument("the importance matrix has data for none of this model's tensors (it names '" +
+                           o.imatrix->entries.begin()->first + "'); was it made from another model?");
   return plan;
 }
 
@@ -105,6 +117,11 @@ Status write_quantized(const GgufFile& in, const QuantizePlan& plan, const Quant
       const int64_t n = src.dims[0], rows = src.rows();
       const uint64_t in_row = *dtype_row_bytes(src.type, static_cast<uint64_t>(n));
       const uint64_t out_row = t.out_bytes / static_cast<uint64_t>(rows);
+      // The importance matrix's column weights, one set per expert.
+      std::vector<std::vector<float>> weights;
+      if (t.weighted)
+        for (int64_t e = 0; e < n_experts_of(src); ++e) weights.push_back(o.imatrix->column_weights(src.name, n, e));
+      const int64_t rows_per_expert = rows / n_experts_of(src);
       std::atomic<int64_t> bad_row{-1};
       // Rows are independent, so threads take runs of them; each row decodes
       // into the thread's own buffer and encodes straight into the output.
@@ -119,7 +136,12 @@ Status write_quantized(const GgufFile& in, const QuantizePlan& plan, const Quant
               bad_row.compare_exchange_strong(none, r);
               break;
             }
-          to.quantize(x.data(), bytes.data() + static_cast<uint64_t>(r) * out_row, n);
+          uint8_t* row_out = bytes.data() + static_cast<uint64_t>(r) * out_row;
+          const std::vector<float>* w = weights.empty() ? nullptr : &weights[static_cast<size_t>(r / rows_per_expert)];
+          if (w != nullptr && !w->empty())
+            to.quantize_weighted(x.data(), row_out, n, w->data());
+          else
+            to.quantize(x.data(), row_out, n);
         }
       });
       if (bad_row.load() >= 0)

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/dtype.h"
+#include "convert/importance_matrix.h"
 #include "core/function_ref.h"
 #include "formats/gguf.h"
 #include "osprey/status.h"
@@ -24,18 +25,24 @@ struct QuantizeOptions {
   std::optional<DType> embedding_type;  // and for token_embd
   bool allow_requantize = false;        // quantize tensors that are already quantized
   int n_threads = 1;
+  // Column weights for the k-quants' error (osprey imatrix); null: none.
+  const ImportanceMatrix* imatrix = nullptr;
 };
 
 struct TensorPlan {
   const GgufTensorInfo* source;
   DType to;
   uint64_t out_bytes;
+  bool weighted = false;  // quantized with the importance matrix's weights
   bool copy() const { return to == source->type; }
 };
 
 struct QuantizePlan {
   std::vector<TensorPlan> tensors;  // in the input's order
   uint64_t in_bytes = 0, out_bytes = 0;
+  // Of the tensors the importance matrix has data for and that are quantized:
+  // how many use it, and how many go to a type whose encoder has no weights.
+  int64_t weighted = 0, imatrix_unused = 0;
 };
 
 Expected<QuantizePlan> plan_quantize(const GgufFile& in, const QuantizeOptions& options);

@@ -2,6 +2,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "core/atomic_file.h"
 #include "formats/gguf.h"
 
 namespace osprey {
@@ -155,45 +156,27 @@ Status GgufWriter::write(const std::string& path) const {
 
 Status GgufWriter::write(const std::string& path, const Producer& produce) const {
   // Streamed tensor by tensor so that a multi-gigabyte model is not copied once more in memory.
-  const std::string tmp = path + ".partial";
-  std::FILE* f = std::fopen(tmp.c_str(), "wb");
-  if (f == nullptr) return IoError(tmp + ": cannot create: " + std::strerror(errno));
-  auto fail = [&](Status s) {
-    std::fclose(f);
-    std::remove(tmp.c_str());
-    return s;
-  };
-  const std::vector<uint8_t> header = header_bytes();
-  if (std::fwrite(header.data(), 1, header.size(), f) != header.size())
-    return fail(IoError(path + ": write failed (disk full?)"));
-  std::vector<uint8_t> made;
-  size_t declared = 0;
-  for (const auto& t : tensors_) {
-    const std::vector<uint8_t>* bytes = &t.bytes;
-    if (t.declared) {
-      made.clear();
-      if (Status s = produce(declared++, made); !s.ok()) return fail(s);
-      if (made.size() != t.n_bytes)
-        return fail(InvalidArgument("tensor '" + t.name + "': " + std::to_string(made.size()) + " bytes made, " +
-                                    std::to_string(t.n_bytes) + " declared"));
-      bytes = &made;
+  return write_file_atomically(path, [&](std::FILE* f) -> Status {
+    const std::vector<uint8_t> header = header_bytes();
+    OSPREY_TRY(write_bytes(f, path, header.data(), header.size()));
+    std::vector<uint8_t> made;
+    size_t declared = 0;
+    for (const auto& t : tensors_) {
+      const std::vector<uint8_t>* bytes = &t.bytes;
+      if (t.declared) {
+        made.clear();
+        OSPREY_TRY(produce(declared++, made));
+        if (made.size() != t.n_bytes)
+          return InvalidArgument("tensor '" + t.name + "': " + std::to_string(made.size()) + " bytes made, " +
+                                 std::to_string(t.n_bytes) + " declared");
+        bytes = &made;
+      }
+      const std::vector<uint8_t> pad((alignment_ - bytes->size() % alignment_) % alignment_, 0);
+      OSPREY_TRY(write_bytes(f, path, bytes->data(), bytes->size()));
+      OSPREY_TRY(write_bytes(f, path, pad.data(), pad.size()));
     }
-    const std::vector<uint8_t> pad((alignment_ - bytes->size() % alignment_) % alignment_, 0);
-    if (std::fwrite(bytes->data(), 1, bytes->size(), f) != bytes->size() ||
-        std::fwrite(pad.data(), 1, pad.size(), f) != pad.size())
-      return fail(IoError(path + ": write failed (disk full?)"));
-  }
-  if (std::fclose(f) != 0) {
-    std::remove(tmp.c_str());
-    return IoError(path + ": write failed (disk full?)");
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    std::remove(tmp.c_str());
-    return IoError(path + ": cannot rename into place: " + ec.message());
-  }
-  return Status::Ok();
+    return Status::Ok();
+  });
 }
 
 }  // namespace osprey

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "core/thread_pool.h"
@@ -24,6 +25,9 @@ struct WeightMatrix {
   int64_t n_in = 0;
   int64_t n_out = 0;
   int64_t row_bytes = 0;
+  // The file's name for the tensor this matrix is, or is a row range or an
+  // expert of (activation statistics are kept per tensor).
+  std::string tensor;
 };
 
 // Bytes of scratch `matmul` needs for n_tokens rows of activations.

@@ -10,6 +10,26 @@ namespace osprey {
 
 namespace {
 
+// osprey imatrix: what each matrix reads, recorded just before it reads it.
+void observe(Pass& p, const kernels::WeightMatrix& m, const float* rows, int64_t n) {
+  if (p.stats != nullptr) p.stats->add(m.tensor, rows, n, m.n_in);
+}
+
+// The inputs a fused norm makes on the way into its matrices, rebuilt as
+// kernels::rmsnorm gives them; matrices cut from one tensor count once.
+void observe_normed(Pass& p, const kernels::WeightMatrix* const* ms, int count, const float* x,
+                    const std::vector<float>& norm, float eps, int64_t n) {
+  if (p.stats == nullptr) return;
+  const int64_t E = ms[0]->n_in;
+  std::vector<float> normed(static_cast<size_t>(n * E));
+  for (int64_t t = 0; t < n; ++t) kernels::rmsnorm(&normed[t * E], x + t * E, norm.data(), E, eps);
+  for (int i = 0; i < count; ++i) {
+    bool seen = false;
+    for (int k = 0; k < i; ++k) seen = seen || ms[k]->tensor == ms[i]->tensor;
+    if (!seen) p.stats->add(ms[i]->tensor, normed.data(), n, E);
+  }
+}
+
 // x[t] = rmsnorm(x[t]) * weight for each of n rows of `dim`, split over the threads.
 void norm_rows(ThreadPool& pool, float* x, const std::vector<float>& weight, int64_t n, int64_t dim, float eps) {
   pool.parallel_for(n, 1, [&](int64_t t0, int64_t t1, int) {
@@ -70,6 +90,7 @@ void attention(Pass& p, int64_t l) {
     const TraceSpan span(p.tracer, "norm_qkv", l, n);
     const kernels::WeightMatrix* qkv[3] = {&A.wq, &A.wk, &A.wv};
     float* qkv_out[3] = {w.q.data(), w.k.data(), w.v.data()};
+    observe_normed(p, qkv, 3, w.x.data(), A.norm, eps, n);
     kernels::norm_matmul_group(pool, qkv, 3, w.x.data(), A.norm.data(), eps, n, qkv_out, w.act.data(),
                                static_cast<int64_t>(w.act.size()));
     if (!A.bq.empty()) kernels::add_bias(w.q.data(), A.bq.data(), n, q_dim);
@@ -162,6 +183,7 @@ void attention(Pass& p, int64_t l) {
   }
   {
     const TraceSpan span(p.tracer, "attn_output", l, n);
+    observe(p, A.wo, w.att.data(), n);
     kernels::matmul(pool, A.wo, w.att.data(), n, w.proj.data(), w.act.data());
     if (!A.bo.empty()) kernels::add_bias(w.proj.data(), A.bo.data(), n, E);
     if (!A.post_norm.empty()) norm_rows(pool, w.proj.data(), A.post_norm, n, E, eps);
@@ -181,6 +203,7 @@ void feed_forward(Pass& p, int64_t l) {
     const TraceSpan span(p.tracer, "norm_ffn_gate_up", l, n);
     const kernels::WeightMatrix* gate_up[2] = {&F.gate, &F.up};
     float* gate_up_out[2] = {w.gate.data(), w.up.data()};
+    observe_normed(p, gate_up, 2, w.x.data(), F.norm, eps, n);
     kernels::norm_matmul_group(pool, gate_up, 2, w.x.data(), F.norm.data(), eps, n, gate_up_out, w.act.data(),
                                static_cast<int64_t>(w.act.size()));
   }
@@ -193,6 +216,7 @@ void feed_forward(Pass& p, int64_t l) {
   }
   {
     const TraceSpan span(p.tracer, "ffn_down", l, n);
+    observe(p, F.down, w.gate.data(), n);
     kernels::matmul(pool, F.down, w.gate.data(), n, w.proj.data(), w.act.data());
     if (!F.post_norm.empty()) norm_rows(pool, w.proj.data(), F.post_norm, n, E, eps);
     kernels::add(w.x.data(), w.proj.data(), n * E);
@@ -270,6 +294,12 @@ void moe_feed_forward(Pass& p, int64_t l) {
         if (!shared_encoding) u0.kernel.encode_row(row, m.act_up.data() + s * s_up, E);
       }
     });
+    if (p.stats != nullptr)
+      for (int64_t e = 0; e < n_exp; ++e)
+        for (int64_t s = m.first_slot[e]; s < m.first_slot[e + 1]; ++s) {
+          p.stats->add_row(M.gate[e].tensor, &m.h[m.slot_token[s] * E], E, e, n_exp);
+          p.stats->add_row(M.up[e].tensor, &m.h[m.slot_token[s] * E], E, e, n_exp);
+        }
     int64_t n_jobs = 0;
     for (int64_t e = 0; e < n_exp; ++e) {
       const int64_t first = m.first_slot[e], count = m.first_slot[e + 1] - first;
@@ -292,6 +322,10 @@ void moe_feed_forward(Pass& p, int64_t l) {
         d0.kernel.encode_row(&m.gate[s * n_ff], m.act_down.data() + s * s_down, n_ff);
       }
     });
+    if (p.stats != nullptr)
+      for (int64_t e = 0; e < n_exp; ++e)
+        for (int64_t s = m.first_slot[e]; s < m.first_slot[e + 1]; ++s)
+          p.stats->add_row(M.down[e].tensor, &m.gate[s * n_ff], n_ff, e, n_exp);
     int64_t n_jobs = 0;
     for (int64_t e = 0; e < n_exp; ++e) {
       const int64_t first = m.first_slot[e], count = m.first_slot[e + 1] - first;

@@ -16,6 +16,7 @@
 #include "core/thread_pool.h"
 #include "core/trace.h"
 #include "kernels/dispatch.h"
+#include "models/activation_stats.h"
 #include "models/kv_cache.h"
 #include "models/model_config.h"
 #include "models/model_weights.h"
@@ -74,6 +75,7 @@ struct Pass {
   int64_t att_tokens;         // tokens of one sequence per attention task
   int64_t n_ctx;
   Tracer* tracer;
+  ActivationStats* stats;  // osprey imatrix: each matrix's inputs are recorded here when set
   int64_t n;       // rows; tokens are ws.tokens[0, n)
   int64_t n_out;   // rows that want logits: ws.out_rows[0, n_out)
   float* logits;   // [n_out, n_vocab]

@@ -197,7 +197,7 @@ void Model::forward_batch(int64_t n, int64_t n_out, float* logits) {
     window_tables_[s] = seqs_[s].window_blocks.data();
   }
   Pass pass{config_, weights_,     ws_,           *pool_,       cache_,      block_tables_, window_cache_, window_tables_,
-            layer_slot_, attend_group_, gated_, rope_factors_, att_tokens_, n_ctx_, tracer_, n, n_out, logits};
+            layer_slot_, attend_group_, gated_, rope_factors_, att_tokens_, n_ctx_, tracer_, stats_, n, n_out, logits};
   const TraceSpan span(tracer_, "forward", -1, n);
   config_.family->forward(pass);
 }

@@ -87,6 +87,8 @@ class Model {
 
   // Records one span per operation of every pass while set (null: off).
   void set_tracer(Tracer* tracer) { tracer_ = tracer; }
+  // Records every weight matrix's inputs while set (null: off); osprey imatrix.
+  void set_activation_stats(ActivationStats* stats) { stats_ = stats; }
 
   int64_t seq_n_past(int seq) const { return seqs_[seq].n_past; }
   void seq_clear(int seq);
@@ -137,6 +139,7 @@ class Model {
   std::vector<const int32_t*> block_tables_, window_tables_;  // [n_seq_max] for each pass
   int64_t att_tokens_ = 1;  // tokens of one sequence per attention task
   Tracer* tracer_ = nullptr;
+  ActivationStats* stats_ = nullptr;
   int64_t n_ctx_ = 0;
   int64_t n_batch_ = 0;
   bool prefix_cache_ = false;

@@ -43,7 +43,7 @@ class Binder {
     for (int64_t c : cuts) group_rows = std::gcd(group_rows, c);
     const kernels::RowKernel k =
         repackable ? kernels::packed_row_kernel(t->type, isa_, group_rows) : kernels::row_kernel(t->type, isa_);
-    out = {t->data, ops, k, n_in, n_out, quant_row_bytes(*ops, n_in)};
+    out = {t->data, ops, k, n_in, n_out, quant_row_bytes(*ops, n_in), name};
     return Status::Ok();
   }
 

@@ -65,16 +65,19 @@ void k_dot_levels(const uint8_t q[256], const uint8_t scales[12], const BlockQ8_
 void k_pack_scale_min(const uint8_t sc[8], const uint8_t m[8], uint8_t out[12]);
 
 // Fits x[i] ~= scale * q[i] - min with q in [0, levels-1] and min >= 0,
-// refining by least squares. Returns the scale; writes min.
-float k_fit_scale_min(const float* x, int n, int levels, float& min);
+// refining by least squares. Returns the scale; writes min. `weights`
+// (optional, n values): how much each element's error counts (an importance
+// matrix's column weights); n is a multiple of 8.
+float k_fit_scale_min(const float* x, int n, int levels, float& min, const float* weights = nullptr);
 
 // The scale s of x ~= s * q with integer q in [nmin, nmax] (nmin < 0 < nmax,
 // |nmin| > nmax) with the least squared error found. 0 for all-zero x.
-float k_fit_symmetric_scale(const float* x, int n, int nmin, int nmax);
+float k_fit_symmetric_scale(const float* x, int n, int nmin, int nmax, const float* weights = nullptr);
 
 // Encodes one super-block of 256 values into 8 sub-block scales/mins (6 bit
 // each) and the integer levels q[256] in [0, levels-1]. Writes d and dmin as
 // floats; the caller stores them as fp16.
-void k_quantize_superblock(const float* x, int levels, uint8_t scales[12], uint8_t q[256], float& d, float& dmin);
+void k_quantize_superblock(const float* x, int levels, uint8_t scales[12], uint8_t q[256], float& d, float& dmin,
+                           const float* weights = nullptr);
 
 }  // namespace osprey::quant

@@ -20,14 +20,16 @@ void dequantize(const void* src, float* dst, int64_t n) {
   }
 }
 
-void quantize(const float* src, void* dst, int64_t n) {
+// weights: one per element of src (an importance matrix's column weights), or null.
+void quantize_weighted(const float* src, void* dst, int64_t n, const float* weights) {
   auto* b = static_cast<BlockQ2_K*>(dst);
   for (int64_t i = 0; i < n / kQK_K; ++i) {
     const float* x = src + i * kQK_K;
+    const float* w = weights != nullptr ? weights + i * kQK_K : nullptr;
     float sub_scale[16], sub_min[16];
     float max_scale = 0, max_min = 0;
     for (int s = 0; s < 16; ++s) {
-      sub_scale[s] = k_fit_scale_min(x + 16 * s, 16, 4, sub_min[s]);
+      sub_scale[s] = k_fit_scale_min(x + 16 * s, 16, 4, sub_min[s], w ? w + 16 * s : nullptr);
       max_scale = std::max(max_scale, sub_scale[s]);
       max_min = std::max(max_min, sub_min[s]);
     }
@@ -48,6 +50,8 @@ void quantize(const float* src, void* dst, int64_t n) {
   }
 }
 
+void quantize(const float* src, void* dst, int64_t n) { quantize_weighted(src, dst, n, nullptr); }
+
 float dot(const void* w, const void* a, int64_t n) {
   const auto* x = static_cast<const BlockQ2_K*>(w);
   const auto* y = static_cast<const BlockQ8_K*>(a);
@@ -67,6 +71,7 @@ float dot(const void* w, const void* a, int64_t n) {
 
 }  // namespace
 
-extern const QuantOps kQ2_KOps = {DType::kQ2_K, kQK_K, sizeof(BlockQ2_K), dequantize, quantize, DType::kQ8_K, dot};
+extern const QuantOps kQ2_KOps = {DType::kQ2_K, kQK_K, sizeof(BlockQ2_K), dequantize, quantize, DType::kQ8_K, dot,
+                                   quantize_weighted};
 
 }  // namespace osprey::quant

@@ -26,13 +26,15 @@ void dequantize(const void* src, float* dst, int64_t n) {
   }
 }
 
-void quantize(const float* src, void* dst, int64_t n) {
+// weights: one per element of src (an importance matrix's column weights), or null.
+void quantize_weighted(const float* src, void* dst, int64_t n, const float* weights) {
   auto* b = static_cast<BlockQ3_K*>(dst);
   for (int64_t i = 0; i < n / kQK_K; ++i) {
     const float* x = src + i * kQK_K;
+    const float* w = weights != nullptr ? weights + i * kQK_K : nullptr;
     float sub_scale[16], max_scale = 0;
     for (int s = 0; s < 16; ++s) {
-      sub_scale[s] = k_fit_symmetric_scale(x + 16 * s, 16, -4, 3);
+      sub_scale[s] = k_fit_symmetric_scale(x + 16 * s, 16, -4, 3, w ? w + 16 * s : nullptr);
       if (std::fabs(sub_scale[s]) > std::fabs(max_scale)) max_scale = sub_scale[s];
     }
     b[i] = BlockQ3_K{};
@@ -53,6 +55,8 @@ void quantize(const float* src, void* dst, int64_t n) {
   }
 }
 
+void quantize(const float* src, void* dst, int64_t n) { quantize_weighted(src, dst, n, nullptr); }
+
 float dot(const void* w, const void* a, int64_t n) {
   const auto* x = static_cast<const BlockQ3_K*>(w);
   const auto* y = static_cast<const BlockQ8_K*>(a);
@@ -71,6 +75,7 @@ float dot(const void* w, const void* a, int64_t n) {
 
 }  // namespace
 
-extern const QuantOps kQ3_KOps = {DType::kQ3_K, kQK_K, sizeof(BlockQ3_K), dequantize, quantize, DType::kQ8_K, dot};
+extern const QuantOps kQ3_KOps = {DType::kQ3_K, kQK_K, sizeof(BlockQ3_K), dequantize, quantize, DType::kQ8_K, dot,
+                                   quantize_weighted};
 
 }  // namespace osprey::quant

@@ -30,12 +30,13 @@ void dequantize(const void* src, float* dst, int64_t n) {
   }
 }
 
-void quantize(const float* src, void* dst, int64_t n) {
+// weights: one per element of src (an importance matrix's column weights), or null.
+void quantize_weighted(const float* src, void* dst, int64_t n, const float* weights) {
   auto* b = static_cast<BlockQ4_K*>(dst);
   uint8_t q[kQK_K];
   for (int64_t i = 0; i < n / kQK_K; ++i) {
     float d, dmin;
-    k_quantize_superblock(src + i * kQK_K, 16, b[i].scales, q, d, dmin);
+    k_quantize_superblock(src + i * kQK_K, 16, b[i].scales, q, d, dmin, weights ? weights + i * kQK_K : nullptr);
     b[i].d = fp32_to_fp16(d);
     b[i].dmin = fp32_to_fp16(dmin);
     for (int c = 0; c < 4; ++c)
@@ -45,6 +46,8 @@ void quantize(const float* src, void* dst, int64_t n) {
 }
 
 // The min term uses the activation block sums: sum_l m*a_l = m * (bsums[2j] + bsums[2j+1]).
+void quantize(const float* src, void* dst, int64_t n) { quantize_weighted(src, dst, n, nullptr); }
+
 float dot(const void* w, const void* a, int64_t n) {
   const auto* x = static_cast<const BlockQ4_K*>(w);
   const auto* y = static_cast<const BlockQ8_K*>(a);
@@ -61,6 +64,7 @@ float dot(const void* w, const void* a, int64_t n) {
 
 }  // namespace
 
-extern const QuantOps kQ4_KOps = {DType::kQ4_K, kQK_K, sizeof(BlockQ4_K), dequantize, quantize, DType::kQ8_K, dot};
+extern const QuantOps kQ4_KOps = {DType::kQ4_K, kQK_K, sizeof(BlockQ4_K), dequantize, quantize, DType::kQ8_K, dot,
+                                   quantize_weighted};
 
 }  // namespace osprey::quant

@@ -30,12 +30,13 @@ void dequantize(const void* src, float* dst, int64_t n) {
   }
 }
 
-void quantize(const float* src, void* dst, int64_t n) {
+// weights: one per element of src (an importance matrix's column weights), or null.
+void quantize_weighted(const float* src, void* dst, int64_t n, const float* weights) {
   auto* b = static_cast<BlockQ5_K*>(dst);
   uint8_t q[kQK_K];
   for (int64_t i = 0; i < n / kQK_K; ++i) {
     float d, dmin;
-    k_quantize_superblock(src + i * kQK_K, 32, b[i].scales, q, d, dmin);
+    k_quantize_superblock(src + i * kQK_K, 32, b[i].scales, q, d, dmin, weights ? weights + i * kQK_K : nullptr);
     b[i].d = fp32_to_fp16(d);
     b[i].dmin = fp32_to_fp16(dmin);
     for (int l = 0; l < 32; ++l) b[i].qh[l] = 0;
@@ -47,6 +48,8 @@ void quantize(const float* src, void* dst, int64_t n) {
       }
   }
 }
+
+void quantize(const float* src, void* dst, int64_t n) { quantize_weighted(src, dst, n, nullptr); }
 
 float dot(const void* w, const void* a, int64_t n) {
   const auto* x = static_cast<const BlockQ5_K*>(w);
@@ -64,6 +67,7 @@ float dot(const void* w, const void* a, int64_t n) {
 
 }  // namespace
 
-extern const QuantOps kQ5_KOps = {DType::kQ5_K, kQK_K, sizeof(BlockQ5_K), dequantize, quantize, DType::kQ8_K, dot};
+extern const QuantOps kQ5_KOps = {DType::kQ5_K, kQK_K, sizeof(BlockQ5_K), dequantize, quantize, DType::kQ8_K, dot,
+                                   quantize_weighted};
 
 }  // namespace osprey::quant

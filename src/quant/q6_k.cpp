@@ -36,14 +36,16 @@ void dequantize(const void* src, float* dst, int64_t n) {
   }
 }
 
-void quantize(const float* src, void* dst, int64_t n) {
+// weights: one per element of src (an importance matrix's column weights), or null.
+void quantize_weighted(const float* src, void* dst, int64_t n, const float* weights) {
   auto* b = static_cast<BlockQ6_K*>(dst);
   for (int64_t i = 0; i < n / kQK_K; ++i) {
     const float* x = src + i * kQK_K;
+    const float* w = weights != nullptr ? weights + i * kQK_K : nullptr;
     float sub_scale[16];
     float max_scale = 0, max_abs_scale = 0;
     for (int s = 0; s < 16; ++s) {
-      sub_scale[s] = k_fit_symmetric_scale(x + 16 * s, 16, -32, 31);
+      sub_scale[s] = k_fit_symmetric_scale(x + 16 * s, 16, -32, 31, w ? w + 16 * s : nullptr);
       if (std::fabs(sub_scale[s]) > max_abs_scale) {
         max_abs_scale = std::fabs(sub_scale[s]);
         max_scale = sub_scale[s];
@@ -78,6 +80,8 @@ void quantize(const float* src, void* dst, int64_t n) {
   }
 }
 
+void quantize(const float* src, void* dst, int64_t n) { quantize_weighted(src, dst, n, nullptr); }
+
 float dot(const void* w, const void* a, int64_t n) {
   const auto* x = static_cast<const BlockQ6_K*>(w);
   const auto* y = static_cast<const BlockQ8_K*>(a);
@@ -98,6 +102,7 @@ float dot(const void* w, const void* a, int64_t n) {
 
 }  // namespace
 
-extern const QuantOps kQ6_KOps = {DType::kQ6_K, kQK_K, sizeof(BlockQ6_K), dequantize, quantize, DType::kQ8_K, dot};
+extern const QuantOps kQ6_KOps = {DType::kQ6_K, kQK_K, sizeof(BlockQ6_K), dequantize, quantize, DType::kQ8_K, dot,
+                                   quantize_weighted};
 
 }  // namespace osprey::quant

@@ -24,6 +24,10 @@ struct QuantOps {
   DType dot_type;
   // sum_i w[i] * a[i] for a weight row w of this type and activations a of dot_type.
   float (*dot)(const void* w, const void* a, int64_t n);
+  // quantize, minimising sum_i weights[i] * err[i]^2 instead of the plain
+  // squared error (weights: one per element, an importance matrix's column
+  // weights for the row). Null for types whose encoder has nothing to weigh.
+  void (*quantize_weighted)(const float* src, void* dst, int64_t n, const float* weights) = nullptr;
 };
 
 // nullptr when osprey has no arithmetic for the type.

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <limits>
 
+#include "convert/importance_matrix.h"
 #include "formats/gguf.h"
 #include "test_util.h"
 
@@ -87,7 +88,9 @@ TEST(Quantize, EveryFamilyQuantizesAndRuns) {
     ASSERT_EQ(r.exit_code, 0) << preset << ": " << r.err;
     const auto run = osprey("run -m " + out + " -p 'Once upon a time' -n 4 --temp 0 -q");
     EXPECT_EQ(run.exit_code, 0) << preset << ": " << run.err;
-    if (std::string(type) == "mxfp4") EXPECT_EQ(tensor_type(out, "blk.0.ffn_up_exps.weight"), "mxfp4");
+    if (std::string(type) == "mxfp4") {
+      EXPECT_EQ(tensor_type(out, "blk.0.ffn_up_exps.weight"), "mxfp4");
+    }
     fs::remove(out);
   }
   EXPECT_EQ(tensor_type(test::synth_model("tiny-phi3", "f16"), "blk.0.attn_qkv.weight"), "f16");
@@ -182,6 +185,116 @@ TEST(PerplexityCli, RunningFiguresAndFinalEstimate) {
   EXPECT_TRUE(contains(missing.err, "/no/such/text.txt")) << missing.err;
 }
 
+
+TEST(Imatrix, GathersEveryMatrixAndQuantizeUsesIt) {
+  const std::string text = "/usr/share/common-licenses/GPL-3";
+  if (!fs::exists(text)) GTEST_SKIP() << text << " is absent";
+  // A mixture of experts, so that per-expert data goes through the whole path.
+  for (const char* preset : {"tiny", "tiny-qwen3moe", "tiny-phi3"}) {
+    SCOPED_TRACE(preset);
+    const std::string f16 = test::synth_model(preset, "f16");
+    const std::string imatrix = temp_path(std::string(preset) + "-imatrix.gguf");
+    const auto r = osprey("imatrix -q -m " + f16 + " -f " + text + " -c 64 --chunks 3 -o " + imatrix);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_TRUE(contains(r.out, "over 3 windows of 64 tokens")) << r.out;
+    auto m = ImportanceMatrix::load(imatrix);
+    ASSERT_TRUE(m.ok()) << m.status().message();
+    EXPECT_EQ(m->chunk_count, 3);
+    EXPECT_EQ(m->chunk_size, 64);
+    ASSERT_EQ(m->datasets.size(), 1u);
+    auto model = GgufFile::open(f16);
+    ASSERT_TRUE(model.ok());
+    // Every matrix of every layer that a token passes through has data, over
+    // 3 x 63 tokens (a window's last token predicts nothing, so it is not run).
+    int64_t matrices = 0;
+    for (const GgufTensorInfo& t : model->tensors()) {
+      if (t.name.rfind("blk.", 0) != 0 || t.dims.size() < 2 || contains(t.name, "ffn_gate_inp")) continue;
+      ++matrices;
+      const auto it = m->entries.find(t.name);
+      ASSERT_NE(it, m->entries.end()) << t.name;
+      const ImportanceMatrix::Entry& e = it->second;
+      EXPECT_EQ(e.n_cols, t.dims[0]) << t.name;
+      EXPECT_EQ(e.n_experts, t.dims.size() >= 3 ? t.dims[2] : 1) << t.name;
+      float total = 0;
+      for (float c : e.counts) total += c;
+      // Each token passes once through a dense matrix, n_expert_used times through a mixture's.
+      if (e.n_experts == 1) {
+        EXPECT_EQ(total, 189.0f) << t.name;
+      } else {
+        EXPECT_EQ(std::fmod(total, 189.0f), 0.0f) << t.name;
+      }
+    }
+    EXPECT_EQ(static_cast<int64_t>(m->entries.size()), matrices);
+    // Matrices that read the same normed input have the same sums.
+    const std::string q = std::string(preset) == "tiny-phi3" ? "blk.0.attn_qkv.weight" : "blk.0.attn_q.weight";
+    if (std::string(preset) == "tiny") {
+      EXPECT_EQ(m->entries.at("blk.0.attn_q.weight").sum_sq, m->entries.at("blk.0.attn_v.weight").sum_sq);
+      EXPECT_EQ(m->entries.at("blk.1.ffn_gate.weight").sum_sq, m->entries.at("blk.1.ffn_up.weight").sum_sq);
+    }
+    EXPECT_GT(m->entries.at(q).sum_sq[0], 0.0f);
+
+    const std::string out = temp_path(std::string(preset) + "-iq.gguf");
+    const auto qr = osprey("quantize -q " + f16 + " " + out + " q4_k_m --imatrix " + imatrix);
+    ASSERT_EQ(qr.exit_code, 0) << qr.err;
+    EXPECT_TRUE(contains(qr.out, "weights the error of")) << qr.out;
+    EXPECT_EQ(osprey("run -m " + out + " -p 'Once upon a time' -n 4 --temp 0 -q").exit_code, 0);
+    // The weights change what the k-quants choose.
+    const std::string plain = temp_path(std::string(preset) + "-plain.gguf");
+    ASSERT_EQ(osprey("quantize -q " + f16 + " " + plain + " q4_k_m").exit_code, 0);
+    EXPECT_NE(test::read_file(out), test::read_file(plain));
+    // The older layout, for ik_llama.cpp, holds the same weights.
+    const std::string dat = temp_path(std::string(preset) + "-imatrix.dat");
+    ASSERT_EQ(osprey("imatrix -q -m " + f16 + " -f " + text + " -c 64 --chunks 3 -o " + dat).exit_code, 0);
+    auto legacy = ImportanceMatrix::load(dat);
+    ASSERT_TRUE(legacy.ok()) << legacy.status().message();
+    for (const auto& [name, e] : m->entries)
+      for (int64_t x = 0; x < e.n_experts; ++x) {
+        const std::vector<float> a = m->column_weights(name, e.n_cols, x), b = legacy->column_weights(name, e.n_cols, x);
+        ASSERT_EQ(a.size(), b.size()) << name << " expert " << x;
+        for (size_t j = 0; j < a.size(); ++j) ASSERT_NEAR(a[j], b[j], 1e-5f * a[j]) << name;
+      }
+    const std::string from_dat = temp_path(std::string(preset) + "-dat.gguf");
+    EXPECT_EQ(osprey("quantize -q " + f16 + " " + from_dat + " q4_k_m --imatrix " + dat).exit_code, 0);
+    for (const std::string& f : {imatrix, out, plain, dat, from_dat}) fs::remove(f);
+  }
+}
+
+TEST(Imatrix, RefusesAMatrixFromAnotherModelAndBadFiles) {
+  const std::string text = "/usr/share/common-licenses/GPL-3";
+  if (!fs::exists(text)) GTEST_SKIP() << text << " is absent";
+  // Data under names this model does not have: nothing would be weighted.
+  ImportanceMatrix foreign;
+  foreign.entries["model.layers.0.self_attn.q_proj.weight"] = {256, 1, std::vector<float>(256, 1.0f), {1.0f}};
+  const std::string imatrix = temp_path("foreign.gguf");
+  ASSERT_TRUE(foreign.save(imatrix).ok());
+  const std::string out = temp_path("wrong.gguf");
+  const auto wrong = osprey("quantize -q " + test::synth_model("tiny", "f16") + " " + out + " q4_k_m --imatrix " + imatrix);
+  EXPECT_EQ(wrong.exit_code, 1);
+  EXPECT_TRUE(contains(wrong.err, "none of")) << wrong.err;
+  EXPECT_FALSE(fs::exists(out));
+  // A matrix of the right name and the wrong width.
+  ImportanceMatrix narrow;
+  narrow.entries["blk.0.attn_q.weight"] = {100, 1, std::vector<float>(100, 1.0f), {1.0f}};
+  const std::string narrow_path = temp_path("narrow.gguf");
+  ASSERT_TRUE(narrow.save(narrow_path).ok());
+  const auto shape = osprey("quantize -q " + test::synth_model("tiny", "f16") + " " + out + " q4_k_m --imatrix " + narrow_path);
+  EXPECT_EQ(shape.exit_code, 1);
+  EXPECT_TRUE(contains(shape.err, "another model") && contains(shape.err, "blk.0.attn_q.weight")) << shape.err;
+  EXPECT_FALSE(fs::exists(out));
+  // A model file is not an importance matrix.
+  const std::string model = test::synth_model("tiny", "f16");
+  const auto not_imatrix = osprey("quantize -q " + model + " " + out + " q4_k_m --imatrix " + model);
+  EXPECT_EQ(not_imatrix.exit_code, 1);
+  EXPECT_TRUE(contains(not_imatrix.err, "--imatrix")) << not_imatrix.err;
+  const std::string junk = temp_path("junk.dat");
+  std::ofstream(junk) << "this is not an importance matrix at all";
+  const auto bad = osprey("quantize -q " + model + " " + out + " q4_k_m --imatrix " + junk);
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_TRUE(contains(bad.err, junk)) << bad.err;
+  const auto too_short = osprey("imatrix -m " + model + " -f " + temp_path("junk.dat") + " -c 512");
+  EXPECT_EQ(too_short.exit_code, 1);
+  EXPECT_TRUE(contains(too_short.err, "fewer than one window")) << too_short.err;
+}
 
 TEST(InspectSafetensors, FolderAndFileAndErrors) {
   const std::string dir = temp_path("hf");

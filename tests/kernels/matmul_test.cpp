@@ -17,7 +17,7 @@ WeightMatrix make_matrix(DType t, int64_t n_in, int64_t n_out, std::vector<uint8
   storage.resize(row * n_out);
   const auto w = test::random_floats(n_in * n_out, 5);
   for (int64_t r = 0; r < n_out; ++r) ops->quantize(w.data() + r * n_in, storage.data() + r * row, n_in);
-  return {storage.data(), ops, row_kernel(t, active_isa()), n_in, n_out, row};
+  return {storage.data(), ops, row_kernel(t, active_isa()), n_in, n_out, row, "test"};
 }
 
 namespace {

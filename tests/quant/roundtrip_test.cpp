@@ -96,3 +96,41 @@ INSTANTIATE_TEST_SUITE_P(AllFormats, QuantRoundTrip, ::testing::ValuesIn(kBounds
 
 }  // namespace
 }  // namespace osprey
+
+namespace osprey {
+namespace {
+
+// With an importance matrix's column weights, each k-quant lowers the error
+// that the weights measure (what the model's output feels), and weights of
+// zero everywhere (columns no text reached) change nothing.
+TEST(QuantWeighted, KQuantsLowerTheWeightedError) {
+  const int64_t n = 4096;
+  const auto x = test::random_floats(n, 11, 1.0f);
+  // Input columns of very different sizes, as real activations have: a few
+  // outlier channels hundreds of times the rest.
+  const auto r = test::random_floats(n, 12, 1.0f);
+  std::vector<float> w(n);
+  for (int64_t i = 0; i < n; ++i) w[i] = std::exp(3.0f * r[i]);
+  for (DType type : {DType::kQ2_K, DType::kQ3_K, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K}) {
+    SCOPED_TRACE(dtype_name(type));
+    const QuantOps* ops = quant_ops(type);
+    ASSERT_NE(ops->quantize_weighted, nullptr);
+    auto weighted_error = [&](const std::vector<uint8_t>& q) {
+      std::vector<float> y(n);
+      ops->dequantize(q.data(), y.data(), n);
+      double e = 0;
+      for (int64_t i = 0; i < n; ++i) e += w[i] * double(y[i] - x[i]) * (y[i] - x[i]);
+      return e;
+    };
+    std::vector<uint8_t> plain(quant_row_bytes(*ops, n)), weighted(plain.size()), zero_weighted(plain.size());
+    ops->quantize(x.data(), plain.data(), n);
+    ops->quantize_weighted(x.data(), weighted.data(), n, w.data());
+    EXPECT_LT(weighted_error(weighted), 0.9 * weighted_error(plain));
+    const std::vector<float> zeros(n, 0.0f);
+    ops->quantize_weighted(x.data(), zero_weighted.data(), n, zeros.data());
+    EXPECT_EQ(zero_weighted, plain);
+  }
+}
+
+}  // namespace
+}  // namespace osprey
