@@ -188,7 +188,7 @@ void BM_Attention(benchmark::State& state, kernels::Isa isa) {
   kernels::KvSpan spans[kMaxQueries];
   for (int i = 0; i < n_queries; ++i)
     q[i] = qs.data() + i * kDim, out[i] = outs.data() + i * kDim, spans[i] = {0, n_ctx - n_tokens + 1 + i / kHeads};
-  const kernels::KvView kv{k.data(), v.data(), kDim};
+  const kernels::KvView kv = kernels::KvView::f16(k.data(), v.data(), kDim);
   const kernels::AttendGroupFn attend = kernels::attend_group_kernel(isa);
   for (auto _ : state) {
     attend(q, n_queries, spans, kv, kDim, kernels::AttendParams{0.125f}, scores.data(), out);

@@ -30,6 +30,9 @@ struct LoadOptions {
   int threads = 0;         // 0: every core
   int64_t context = 0;     // tokens per session; 0: the model's training context, at most 4096
   int sessions = 1;        // sessions open at once
+  // How the KV cache stores keys and values: "f16", "bf16", "f32", "q8_0",
+  // "q5_1", "q5_0", "q4_1" or "q4_0" (q8_0 halves the cache's memory).
+  std::string cache_type_k = "f16", cache_type_v = "f16";
 };
 
 struct SamplingOptions {

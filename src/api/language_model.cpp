@@ -108,6 +108,8 @@ Expected<std::unique_ptr<LanguageModel>> LanguageModel::load(const std::string& 
   mo.n_threads = options.threads;
   mo.n_ctx = options.context;
   mo.n_seq_max = options.sessions;
+  OSPREY_ASSIGN_OR_RETURN(mo.cache_type_k, parse_kv_cache_type(options.cache_type_k, "cache_type_k"));
+  OSPREY_ASSIGN_OR_RETURN(mo.cache_type_v, parse_kv_cache_type(options.cache_type_v, "cache_type_v"));
   OSPREY_ASSIGN_OR_RETURN(impl->model, Model::load(path, mo));
   OSPREY_ASSIGN_OR_RETURN(impl->tokenizer, Tokenizer::from_gguf(impl->model->file()));
   OSPREY_ASSIGN_OR_RETURN(impl->chat_template, ChatTemplate::from_gguf(impl->model->file()));

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/kv_cache_flags.h"
 #include "core/log.h"
 #include "core/median.h"
 #include "kernels/membw.h"
@@ -33,6 +34,7 @@ struct BenchOptions {
   std::string output = "table";
   std::string trace;
   bool membw = false;
+  KvCacheFlags kv_cache;
 };
 
 struct Test {
@@ -146,6 +148,7 @@ void bench(const BenchOptions& o) {
     mo.n_threads = threads;
     mo.n_ctx = std::max<int64_t>(max_ctx, 16);
     mo.n_batch = 512;
+    apply_kv_cache_flags(o.kv_cache, mo);
     auto model = Model::load(path, mo);
     if (!model.ok()) throw Failure{model.status().message()};
     Model& m = **model;
@@ -213,6 +216,8 @@ void bench(const BenchOptions& o) {
                          {"avg_ns", static_cast<int64_t>((t.n_prompt + t.n_gen) / mean * 1e9)},
                          {"samples_ts", ts},
                          {"cpu_isa", isa},
+                         {"type_k", dtype_name(mo.cache_type_k)},
+                         {"type_v", dtype_name(mo.cache_type_v)},
                          {"peak_rss_bytes", static_cast<int64_t>(peak_rss())},
                          {"membw_bytes_per_second", membw},
                          {"membw_share", share}});
@@ -226,6 +231,8 @@ void bench(const BenchOptions& o) {
     std::printf("%s\n", results.dump(2).c_str());
   } else {
     std::printf("\npeak RSS %.2f GiB", peak_rss() / (1 << 30));
+    if (o.kv_cache.k != "f16" || o.kv_cache.v != "f16")
+      std::printf("; KV cache %s keys, %s values", o.kv_cache.k.c_str(), o.kv_cache.v.c_str());
     if (membw_hi > 0) {
       char range[64];
       if (membw_hi - membw_lo < 0.05e9) std::snprintf(range, sizeof range, "%.1f GB/s", membw_hi / 1e9);
@@ -248,6 +255,7 @@ void register_bench(CLI::App& app) {
   cmd->add_option("-n,--n-gen", o->gen, "Generation lengths to test (0 to skip)")->capture_default_str();
   cmd->add_option("--pg", o->pg, "PROMPT,GEN: a prompt followed by generation");
   cmd->add_option("-t,--threads", o->threads, "Threads (0: all cores)")->check(CLI::Range(0, 1024));
+  add_kv_cache_options(*cmd, o->kv_cache);
   cmd->add_option("-r,--repetitions", o->reps, "Repetitions of each test")->capture_default_str()->check(CLI::Range(1, 1000));
   cmd->add_option("-o,--output", o->output, "table or json")->capture_default_str()->check(CLI::IsMember({"table", "json"}));
   cmd->add_option("--trace", o->trace, "Write a Chrome trace of the first measured repetition of each test");

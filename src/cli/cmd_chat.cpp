@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "cli/commands.h"
+#include "cli/kv_cache_flags.h"
 #include "core/log.h"
 #include "engine/generator.h"
 #include "template/chat_template.h"
@@ -29,6 +30,7 @@ struct ChatOptions {
   int64_t max_tokens = 512;
   float temperature = 0.7f;
   int64_t seed = -1;
+  KvCacheFlags kv_cache;
 };
 
 const char* kHelp =
@@ -39,6 +41,7 @@ void chat(const ChatOptions& o) {
   ModelOptions mo;
   mo.n_threads = o.threads;
   mo.n_ctx = o.ctx;
+  apply_kv_cache_flags(o.kv_cache, mo);
   auto model = Model::load(o.model, mo);
   if (!model.ok()) throw Failure{model.status().message()};
   auto tok = Tokenizer::from_gguf((*model)->file());
@@ -194,6 +197,7 @@ void register_chat(CLI::App& app) {
   cmd->add_option("-t,--threads", o->threads, "Threads (0: all cores)")->capture_default_str()->check(CLI::Range(0, 1024));
   cmd->add_option("-c,--ctx-size", o->ctx, "Context size in tokens (0: the model's, at most 4096)")
       ->capture_default_str()->check(CLI::Range(int64_t{0}, int64_t{1} << 20));
+  add_kv_cache_options(*cmd, o->kv_cache);
   cmd->callback([o] { chat(*o); });
 }
 

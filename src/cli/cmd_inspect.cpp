@@ -7,6 +7,8 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/kv_cache_flags.h"
+#include "kernels/kv_row.h"
 #include "cli/progress.h"
 #include "formats/file_type.h"
 #include "formats/gguf.h"
@@ -30,6 +32,7 @@ struct InspectOptions {
   std::string path, against;
   bool all_metadata = false, no_tensors = false;
   int64_t ctx = 0;
+  KvCacheFlags kv_cache;
 };
 
 struct ErrorSum {
@@ -257,11 +260,19 @@ void inspect(const InspectOptions& o) {
   if (config.ok()) {
     const ModelConfig& c = *config;
     const int64_t n_ctx = o.ctx > 0 ? o.ctx : std::min<int64_t>(c.n_ctx_train, 4096);
-    // fp16 K and V: every position for global layers; sliding-window layers
-    // keep their window and one batch of 64 (Model's window pool).
+    // K and V of the chosen types (fp16 unless told): every position for
+    // global layers; sliding-window layers keep their window and one batch
+    // of 64 (Model's window pool).
+    ModelOptions types;
+    apply_kv_cache_flags(o.kv_cache, types);
+    const int64_t kv_dim = c.n_head_kv * c.head_dim;
+    if (!kernels::kv_type_fits(types.cache_type_k, c.head_dim) || !kernels::kv_type_fits(types.cache_type_v, c.head_dim))
+      throw Failure{"this model's heads of " + std::to_string(c.head_dim) + " values cannot be stored as " +
+                    describe_kv_cache(types) + " (block formats need a multiple of 32)"};
     double kv = 0, kv_full = 0;
     for (const LayerConfig& l : c.layers) {
-      const double row = 2.0 * c.n_head_kv * c.head_dim * 2;
+      const double row = static_cast<double>(kernels::kv_row_bytes(types.cache_type_k, kv_dim) +
+                                             kernels::kv_row_bytes(types.cache_type_v, kv_dim));
       const int64_t held = l.window > 0 && l.window < n_ctx
                                ? std::min<int64_t>(n_ctx, ((l.window + 64 + 15) / 16 + 1) * 16)
                                : n_ctx;
@@ -271,9 +282,10 @@ void inspect(const InspectOptions& o) {
     const int64_t nb = 64;
     const double act = 4.0 * (nb * (4 * c.n_embd + 2 * c.n_head * c.head_dim + 2 * c.n_head_kv * c.head_dim + 2 * c.n_ff) +
                               c.n_vocab + 2 * n_ctx);
-    std::printf("memory:      %s to run with a %lld-token context (weights %s mapped, KV cache %s, activations %s)\n",
+    std::printf("memory:      %s to run with a %lld-token context (weights %s mapped, KV cache %s as %s, activations %s)\n",
                 human_bytes(static_cast<double>(total) + kv + act).c_str(), static_cast<long long>(n_ctx),
-                human_bytes(static_cast<double>(total)).c_str(), human_bytes(kv).c_str(), human_bytes(act).c_str());
+                human_bytes(static_cast<double>(total)).c_str(), human_bytes(kv).c_str(),
+                describe_kv_cache(types).c_str(), human_bytes(act).c_str());
     if (kv < kv_full)
       std::printf("             (sliding-window layers keep only their window: the KV cache would be %s with every position)\n",
                   human_bytes(kv_full).c_str());
@@ -292,6 +304,7 @@ void register_inspect(CLI::App& app) {
   cmd->add_option("--against", o->against,
                   "Also decode every tensor and report its relative RMS error against the same-named tensor of this "
                   "file, e.g. the f16 file a quantized one was made from");
+  add_kv_cache_options(*cmd, o->kv_cache);
   cmd->add_option("-c,--ctx-size", o->ctx, "Context size for the memory estimate (0: the model's, at most 4096)")
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 24));
   cmd->callback([o] { inspect(*o); });

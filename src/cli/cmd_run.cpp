@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "cli/commands.h"
+#include "cli/kv_cache_flags.h"
 #include "core/log.h"
 #include "engine/generator.h"
 
@@ -20,6 +21,7 @@ struct RunOptions {
   int64_t batch = 64;
   SamplingParams sampling;
   int64_t seed = -1;
+  KvCacheFlags kv_cache;
   bool no_bos = false, ignore_eos = false, echo = false, show_ids = false, quiet = false;
 };
 
@@ -31,6 +33,7 @@ void run(const RunOptions& o) {
   mo.n_threads = o.threads;
   mo.n_ctx = o.ctx;
   mo.n_batch = o.batch;
+  apply_kv_cache_flags(o.kv_cache, mo);
   auto model = Model::load(o.model, mo);
   if (!model.ok()) throw Failure{model.status().message()};
   auto tok = Tokenizer::from_gguf((*model)->file());
@@ -104,6 +107,7 @@ void register_run(CLI::App& app) {
       ->capture_default_str()->check(CLI::Range(int64_t{0}, int64_t{1} << 20));
   cmd->add_option("-b,--batch-size", o->batch, "Prompt tokens per forward pass")
       ->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{4096}));
+  add_kv_cache_options(*cmd, o->kv_cache);
   cmd->add_option("--temp", o->sampling.temperature, "Temperature; 0 is greedy")->capture_default_str();
   cmd->add_option("--top-k", o->sampling.top_k, "Keep the k most likely tokens (0: off)")->capture_default_str();
   cmd->add_option("--top-p", o->sampling.top_p, "Nucleus sampling mass (1: off)")->capture_default_str();

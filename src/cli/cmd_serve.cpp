@@ -1,7 +1,52 @@
+#include <cctype>
+#include <cmath>
+
 #include "cli/commands.h"
+#include "cli/kv_cache_flags.h"
 #include "server/server.h"
 
 namespace osprey::cli {
+
+namespace {
+
+struct KvSize {
+  int64_t tokens = 0, bytes = 0;  // one of them, or neither (0)
+};
+
+// "8192" tokens, or memory: "2GiB", "512MiB", "1.5GB" (binary or decimal units).
+KvSize parse_kv_size(const std::string& text) {
+  const auto bad = [&](const std::string& why) {
+    return Failure{"--kv-size: '" + text + "' " + why +
+                   " (give tokens, as 8192, or memory with a unit, as 2GiB or 512MiB)"};
+  };
+  size_t end = 0;
+  double value = 0;
+  try {
+    value = std::stod(text, &end);
+  } catch (const std::exception&) {
+    throw bad("is not a size");
+  }
+  std::string unit = text.substr(end);
+  for (char& ch : unit) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  if (!(value >= 0) || !std::isfinite(value)) throw bad("is not a size");
+  if (unit.empty()) {
+    if (value != std::floor(value) || value > double(int64_t{1} << 26)) throw bad("is not a whole number of tokens up to 67108864");
+    return {static_cast<int64_t>(value), 0};
+  }
+  static const std::pair<const char*, double> kUnits[] = {
+      {"b", 1},          {"kib", 1024.0},   {"mib", 1048576.0}, {"gib", 1073741824.0}, {"tib", 1099511627776.0},
+      {"kb", 1e3},       {"mb", 1e6},       {"gb", 1e9},        {"tb", 1e12}};
+  for (const auto& [name, scale] : kUnits)
+    if (unit == name) {
+      const double bytes = value * scale;
+      if (bytes > 1099511627776.0 * 16) throw bad("is more memory than any machine osprey runs on");
+      if (bytes < 1) throw bad("is no memory at all");
+      return {0, static_cast<int64_t>(bytes)};
+    }
+  throw bad("has an unknown unit '" + unit + "'");
+}
+
+}  // namespace
 
 void register_serve(CLI::App& app) {
   auto o = std::make_shared<server::ServeOptions>();
@@ -17,8 +62,13 @@ void register_serve(CLI::App& app) {
   cmd->add_flag("--full-window-cache", o->full_window_cache,
                 "Sliding-window layers (Gemma, Phi-3, gpt-oss) keep every position instead of only their window: more "
                 "memory, but shared prompt prefixes are reused for these models too");
-  cmd->add_option("--kv-size", o->kv_size, "KV cache pool in tokens, shared by all requests (0: ctx-size x parallel)")
-      ->capture_default_str()->check(CLI::Range(int64_t{0}, int64_t{1} << 26));
+  auto kv_size = std::make_shared<std::string>("0");
+  cmd->add_option("--kv-size", *kv_size,
+                  "KV cache pool shared by all requests: in tokens (8192), or as memory (2GiB, 512MiB), which a smaller "
+                  "--cache-type fills with more tokens (0: ctx-size x parallel)")
+      ->capture_default_str();
+  auto kv_cache = std::make_shared<KvCacheFlags>();
+  add_kv_cache_options(*cmd, *kv_cache);
   cmd->add_option("--api-key", o->api_key, "Require 'Authorization: Bearer KEY' (also read from OSPREY_API_KEY)")
       ->envname("OSPREY_API_KEY");
   cmd->add_option("-t,--threads", o->n_threads, "Compute threads (0: all cores)")->capture_default_str()->check(CLI::Range(0, 1024));
@@ -32,7 +82,14 @@ void register_serve(CLI::App& app) {
                   "A Jinja chat template file to use instead of the model's tokenizer.chat_template")
       ->check(CLI::ExistingFile);
   cmd->add_option("--alias", o->model_alias, "Model name reported by /v1/models (default: the file name)");
-  cmd->callback([o, exit_code] {
+  cmd->callback([o, exit_code, kv_size, kv_cache] {
+    ModelOptions types;
+    apply_kv_cache_flags(*kv_cache, types);
+    o->cache_type_k = types.cache_type_k;
+    o->cache_type_v = types.cache_type_v;
+    const KvSize size = parse_kv_size(*kv_size);
+    o->kv_size = size.tokens;
+    o->kv_bytes = size.bytes;
     *exit_code = server::serve(*o);
     if (*exit_code != 0) throw Failure{"the server could not start (see the log above)"};
   });

@@ -15,6 +15,7 @@ void add_text_window_options(CLI::App& cmd, TextWindowOptions& o, const std::str
   cmd.add_option("--chunks", o.chunks, "Use at most this many windows (0: all)")
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 30));
   cmd.add_option("-t,--threads", o.threads, "Threads (default: one per core)")->check(CLI::Range(0, 1024));
+  add_kv_cache_options(cmd, o.kv_cache);
 }
 
 TextWindows load_text_windows(const TextWindowOptions& o) {
@@ -23,6 +24,7 @@ TextWindows load_text_windows(const TextWindowOptions& o) {
   mo.n_threads = o.threads;
   mo.n_ctx = o.ctx;
   mo.n_batch = std::min(o.batch, o.ctx);
+  apply_kv_cache_flags(o.kv_cache, mo);
   auto model = Model::load(o.model, mo);
   if (!model.ok()) throw Failure{model.status().message()};
   auto tok = Tokenizer::from_gguf((*model)->file());

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include <CLI/CLI.hpp>
+#include "cli/kv_cache_flags.h"
 #include "engine/perplexity.h"
 #include "models/model.h"
 
@@ -18,6 +19,7 @@ struct TextWindowOptions {
   std::string model, text_file;
   int64_t ctx = 512, batch = 512, chunks = 0;
   int threads = 0;
+  KvCacheFlags kv_cache;
 };
 
 struct TextWindows {
@@ -27,7 +29,7 @@ struct TextWindows {
   int64_t n_windows = 0;      // whole windows the text holds (at most --chunks)
 };
 
-// -m, -f (described by `text_help`), -c, -b, --chunks and -t.
+// -m, -f (described by `text_help`), -c, -b, --chunks, -t and the cache types.
 void add_text_window_options(CLI::App& cmd, TextWindowOptions& o, const std::string& text_help);
 
 // Throws Failure naming the file on an unreadable model or text.

@@ -4,8 +4,9 @@
 #pragma once
 
 #include <algorithm>
-
 #include <cstdint>
+
+#include "core/dtype.h"
 
 namespace osprey::kernels {
 
@@ -58,31 +59,26 @@ struct RopeParams {
 };
 void rope(float* x, int n_heads, int head_dim, int64_t pos, const RopeParams& p);
 
-// Where the fp16 keys and values of one KV head live. Positions come in
-// blocks of `block_size` rows: position t is row blocks[t / block_size] *
-// block_size + t % block_size of the storage, whose row r starts at
-// k + r * stride (likewise v). A contiguous cache has blocks == nullptr.
+// Where the keys and values of one KV head live. Positions come in blocks
+// of `block_size` rows: position t is row blocks[t / block_size] *
+// block_size + t % block_size of the storage, whose row r starts at byte
+// k + r * k_stride (likewise v). A contiguous cache has blocks == nullptr.
+// Rows are stored as k_type / v_type (kernels/kv_row.h); fp16 by default.
 struct KvView {
-  const uint16_t* k = nullptr;
-  const uint16_t* v = nullptr;
-  int64_t stride = 0;
+  const uint8_t* k = nullptr;
+  const uint8_t* v = nullptr;
+  int64_t k_stride = 0, v_stride = 0;  // bytes
+  DType k_type = DType::kF16, v_type = DType::kF16;
   const int32_t* blocks = nullptr;
   int64_t block_size = 0;
-};
 
-// Calls f(t0, count, k_rows, v_rows) for each run of consecutive positions
-// stored contiguously, covering [0, n_kv) in order.
-template <class F>
-inline void for_each_kv_run(const KvView& kv, int64_t n_kv, F&& f) {
-  if (kv.blocks == nullptr) {
-    if (n_kv > 0) f(int64_t{0}, n_kv, kv.k, kv.v);
-    return;
+  // fp16 rows `stride` values apart.
+  static KvView f16(const uint16_t* k, const uint16_t* v, int64_t stride, const int32_t* blocks = nullptr,
+                    int64_t block_size = 0) {
+    return {reinterpret_cast<const uint8_t*>(k), reinterpret_cast<const uint8_t*>(v), 2 * stride, 2 * stride,
+            DType::kF16, DType::kF16, blocks, block_size};
   }
-  for (int64_t t0 = 0, b = 0; t0 < n_kv; t0 += kv.block_size, ++b) {
-    const int64_t row = static_cast<int64_t>(kv.blocks[b]) * kv.block_size;
-    f(t0, std::min(kv.block_size, n_kv - t0), kv.k + row * kv.stride, kv.v + row * kv.stride);
-  }
-}
+};
 
 // The storage row of position t (see KvView).
 inline int64_t kv_storage_row(const KvView& kv, int64_t t) {
@@ -107,8 +103,9 @@ struct AttendParams {
 };
 
 // Attention of one query head over positions `span` of one KV head:
-// softmax(q.K * scale).V with q rounded to fp16 (to meet the fp16 keys) and
-// the rest in fp32 or wider. The fast kernels are flash-style (tiles of
+// softmax(q.K * scale).V with q rounded to fp16 (to meet fp16 keys; the same
+// whatever the cache type) and the rest in fp32 or wider, each K and V row
+// decoded from its cache type first. The fast kernels are flash-style (tiles of
 // positions, an online softmax) and leave `scores` untouched; they agree with
 // this definition to rounding. A query that sees no position gets zeros.
 //   q:      [head_dim]

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "core/fp16.h"
+#include "kernels/kv_row.h"
 #include "kernels/ops.h"
 
 namespace osprey {
@@ -128,12 +129,8 @@ void attention(Pass& p, int64_t l) {
         kernels::rope(q, static_cast<int>(c.n_head), static_cast<int>(hd), pos, rope);
         kernels::rope(k, static_cast<int>(c.n_head_kv), static_cast<int>(hd), pos, rope);
         const int64_t row = int64_t{tables[w.tok_seq[t]][pos / bs]} * bs + pos % bs;
-        uint16_t* kc = cache.k(slot, row);
-        uint16_t* vc = cache.v(slot, row);
-        for (int64_t i = 0; i < kv_dim; ++i) {
-          kc[i] = fp32_to_fp16(k[i]);
-          vc[i] = fp32_to_fp16(w.v[t * kv_dim + i]);
-        }
+        kernels::encode_kv_row(cache.k_type(), k, cache.k(slot, row), kv_dim);
+        kernels::encode_kv_row(cache.v_type(), w.v.data() + t * kv_dim, cache.v(slot, row), kv_dim);
       }
     });
   }
@@ -162,7 +159,10 @@ void attention(Pass& p, int64_t l) {
       for (int64_t i = i0; i < i1; ++i) {
         const int64_t run = i / c.n_head_kv, kvh = i % c.n_head_kv;
         const int64_t t0 = w.att_runs[run], t1 = w.att_runs[run + 1];
-        const kernels::KvView kv{cache.k(slot, 0) + kvh * hd, cache.v(slot, 0) + kvh * hd, kv_dim,
+        // Heads start on block boundaries: head kvh is the row's first kvh * hd values.
+        const kernels::KvView kv{cache.k(slot, 0) + kernels::kv_row_bytes(cache.k_type(), kvh * hd),
+                                 cache.v(slot, 0) + kernels::kv_row_bytes(cache.v_type(), kvh * hd),
+                                 cache.k_row_bytes(), cache.v_row_bytes(), cache.k_type(), cache.v_type(),
                                  tables[w.tok_seq[t0]], bs};
         // att_tokens x min(group, kMaxGroupQueries) queries fit one call.
         const int64_t h_end = (kvh + 1) * group, h_step = std::min<int64_t>(group, kernels::kMaxGroupQueries);

@@ -1,12 +1,29 @@
 #include "models/kv_cache.h"
 
-#include "osprey/status.h"
+#include "kernels/kv_row.h"
 
 namespace osprey {
 
-KvCache::KvCache(int64_t n_layer, int64_t n_blocks, int64_t row_len) : n_blocks_(n_blocks), row_len_(row_len) {
-  k_.assign(n_layer, std::vector<uint16_t>(n_blocks * kBlockSize * row_len));
-  v_.assign(n_layer, std::vector<uint16_t>(n_blocks * kBlockSize * row_len));
+Expected<DType> parse_kv_cache_type(const std::string& name, const std::string& option) {
+  const auto t = dtype_from_name(name);
+  if (t && kernels::is_kv_type(*t)) return *t;
+  return InvalidArgument(option + ": '" + name +
+                         "' is not a KV cache type (one of f16, bf16, f32, q8_0, q5_1, q5_0, q4_1, q4_0)");
+}
+
+int64_t KvCache::block_bytes(int64_t n_layer, int64_t row_len, DType k_type, DType v_type) {
+  return n_layer * kBlockSize * (kernels::kv_row_bytes(k_type, row_len) + kernels::kv_row_bytes(v_type, row_len));
+}
+
+KvCache::KvCache(int64_t n_layer, int64_t n_blocks, int64_t row_len, DType k_type, DType v_type)
+    : n_blocks_(n_blocks),
+      row_len_(row_len),
+      k_type_(k_type),
+      v_type_(v_type),
+      k_row_bytes_(kernels::kv_row_bytes(k_type, row_len)),
+      v_row_bytes_(kernels::kv_row_bytes(v_type, row_len)) {
+  k_.assign(n_layer, std::vector<uint8_t>(n_blocks * kBlockSize * k_row_bytes_));
+  v_.assign(n_layer, std::vector<uint8_t>(n_blocks * kBlockSize * v_row_bytes_));
   refs_.assign(n_blocks, 0);
   lru_pos_.resize(n_blocks);
   in_lru_.assign(n_blocks, 0);

@@ -1,6 +1,8 @@
-// Keys and values of past positions, per layer, as fp16 rows in one pool of
-// fixed-size blocks that every sequence draws from.
-//   storage row r of layer l: k(l, r), v(l, r), [n_head_kv * head_dim] each
+// Keys and values of past positions, per layer, in one pool of fixed-size
+// blocks that every sequence draws from. Rows are fp16 unless the caller
+// chose another type for keys or values (kernels/kv_row.h): q8_0 halves
+// the pool's bytes per position, q4_0 nearly quarters them.
+//   storage row r of layer l: k(l, r), v(l, r), [n_head_kv * head_dim] values each
 //   a block holds kBlockSize consecutive positions of one sequence
 //
 // Blocks are reference-counted. A full block can be published under the
@@ -12,23 +14,41 @@
 
 #include <cstdint>
 #include <list>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
+#include "core/dtype.h"
+#include "osprey/status.h"
+
 namespace osprey {
+
+// The cache type `name` names (f16, bf16, f32, q8_0, q5_1, q5_0, q4_1,
+// q4_0), or an error naming `option` and listing them.
+Expected<DType> parse_kv_cache_type(const std::string& name, const std::string& option);
 
 class KvCache {
  public:
   static constexpr int64_t kBlockSize = 16;
 
   KvCache() = default;
-  KvCache(int64_t n_layer, int64_t n_blocks, int64_t row_len);
+  // Rows of row_len values; the types must fit it (kernels::kv_type_fits).
+  KvCache(int64_t n_layer, int64_t n_blocks, int64_t row_len, DType k_type = DType::kF16,
+          DType v_type = DType::kF16);
+
+  // Bytes one block of kBlockSize positions takes over n_layer layers.
+  static int64_t block_bytes(int64_t n_layer, int64_t row_len, DType k_type, DType v_type);
 
   int64_t row_len() const { return row_len_; }
   int64_t n_layer() const { return static_cast<int64_t>(k_.size()); }
   int64_t n_blocks() const { return n_blocks_; }
-  uint16_t* k(int64_t layer, int64_t row) { return k_[layer].data() + row * row_len_; }
-  uint16_t* v(int64_t layer, int64_t row) { return v_[layer].data() + row * row_len_; }
+  DType k_type() const { return k_type_; }
+  DType v_type() const { return v_type_; }
+  int64_t k_row_bytes() const { return k_row_bytes_; }
+  int64_t v_row_bytes() const { return v_row_bytes_; }
+  int64_t bytes() const { return n_layer() * n_blocks_ * kBlockSize * (k_row_bytes_ + v_row_bytes_); }
+  uint8_t* k(int64_t layer, int64_t row) { return k_[layer].data() + row * k_row_bytes_; }
+  uint8_t* v(int64_t layer, int64_t row) { return v_[layer].data() + row * v_row_bytes_; }
 
   // Blocks a new allocation can get: free ones plus unused cached ones.
   int64_t available_blocks() const { return static_cast<int64_t>(free_.size() + lru_.size()); }
@@ -55,7 +75,9 @@ class KvCache {
 
   int64_t n_blocks_ = 0;
   int64_t row_len_ = 0;
-  std::vector<std::vector<uint16_t>> k_, v_;
+  DType k_type_ = DType::kF16, v_type_ = DType::kF16;
+  int64_t k_row_bytes_ = 0, v_row_bytes_ = 0;
+  std::vector<std::vector<uint8_t>> k_, v_;
   std::vector<int32_t> refs_;
   std::vector<int32_t> free_;
   // Published blocks with no references, least recently used at the front.

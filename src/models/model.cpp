@@ -1,5 +1,6 @@
 #include "models/model.h"
 
+#include "kernels/kv_row.h"
 #include "models/family.h"
 
 #include <algorithm>
@@ -44,7 +45,11 @@ Expected<std::unique_ptr<Model>> Model::from_file(GgufFile file, const ModelOpti
   const ModelConfig& c = m->config_;
   const int64_t q_dim = c.n_head * c.head_dim, kv_dim = c.n_head_kv * c.head_dim, nb = m->n_batch_;
   const int64_t blocks_per_seq = (m->n_ctx_ + KvCache::kBlockSize - 1) / KvCache::kBlockSize;
-  const int64_t kv_blocks = options.kv_blocks > 0 ? options.kv_blocks : blocks_per_seq * options.n_seq_max;
+  for (const auto& [type, option] : {std::pair{options.cache_type_k, "--cache-type-k"}, {options.cache_type_v, "--cache-type-v"}})
+    if (!kernels::kv_type_fits(type, c.head_dim))
+      return InvalidArgument(std::string(option) + " " + dtype_name(type) + " cannot store this model's heads of " +
+                             std::to_string(c.head_dim) + " values" +
+                             (kernels::is_kv_type(type) ? " (its blocks are 32 values)" : " (not a KV cache type)"));
   // Window layers get a pool of their own that holds, per sequence, their
   // window plus one pass of new positions, unless the caller wants every
   // position kept (a window as wide as the context keeps everything anyway).
@@ -55,9 +60,22 @@ Expected<std::unique_ptr<Model>> Model::from_file(GgufFile file, const ModelOpti
   for (int64_t l = 0; l < c.n_layer; ++l)
     m->layer_slot_[l] = static_cast<int32_t>(m->max_window_ > 0 && c.layers[l].window > 0 ? n_windowed++ : n_global++);
   if (m->max_window_ == 0) n_global = c.n_layer;
-  m->cache_ = KvCache(n_global, kv_blocks, kv_dim);
+  const DType kt = options.cache_type_k, vt = options.cache_type_v;
   const int64_t window_blocks_per_seq = (m->max_window_ + m->n_batch_ + KvCache::kBlockSize - 1) / KvCache::kBlockSize + 1;
-  if (m->max_window_ > 0) m->window_cache_ = KvCache(n_windowed, window_blocks_per_seq * options.n_seq_max, kv_dim);
+  const int64_t window_blocks = m->max_window_ > 0 ? window_blocks_per_seq * options.n_seq_max : 0;
+  int64_t kv_blocks = options.kv_blocks > 0 ? options.kv_blocks : blocks_per_seq * options.n_seq_max;
+  if (options.kv_blocks == 0 && options.kv_bytes_budget > 0) {
+    // The window layers' fixed pool comes out of the budget first.
+    const int64_t left = options.kv_bytes_budget - window_blocks * KvCache::block_bytes(n_windowed, kv_dim, kt, vt);
+    kv_blocks = left / std::max<int64_t>(1, KvCache::block_bytes(n_global, kv_dim, kt, vt));
+    if (kv_blocks < 1)
+      return InvalidArgument("a KV cache of " + std::to_string(options.kv_bytes_budget) +
+                             " bytes holds no block of " + std::to_string(KvCache::kBlockSize) +
+                             " positions of this model (" +
+                             std::to_string(KvCache::block_bytes(n_global, kv_dim, kt, vt)) + " bytes each)");
+  }
+  m->cache_ = KvCache(n_global, kv_blocks, kv_dim, kt, vt);
+  if (m->max_window_ > 0) m->window_cache_ = KvCache(n_windowed, window_blocks, kv_dim, kt, vt);
   // Blocks of global layers alone cannot be reused when window layers have
   // dropped theirs: the prefix cache needs full_window_cache for such models.
   m->prefix_cache_ = options.prefix_cache && m->max_window_ == 0;
@@ -203,8 +221,7 @@ void Model::forward_batch(int64_t n, int64_t n_out, float* logits) {
 }
 
 int64_t Model::kv_bytes() const {
-  auto pool = [](const KvCache& c) { return 2 * c.n_layer() * c.n_blocks() * KvCache::kBlockSize * c.row_len() * 2; };
-  return pool(cache_) + pool(window_cache_);
+  return cache_.bytes() + window_cache_.bytes();
 }
 
 int64_t Model::blocks_needed(int seq, int64_t n) const {
@@ -295,10 +312,10 @@ void Model::seq_truncate(int seq, int64_t n) {
     const int32_t shared = s.blocks.back();
     const int32_t copy = cache_.allocate();
     if (copy >= 0) {
-      const int64_t rows = KvCache::kBlockSize * cache_.row_len();
+      const int64_t k_bytes = KvCache::kBlockSize * cache_.k_row_bytes(), v_bytes = KvCache::kBlockSize * cache_.v_row_bytes();
       for (int64_t l = 0; l < cache_.n_layer(); ++l) {
-        std::copy_n(cache_.k(l, int64_t{shared} * KvCache::kBlockSize), rows, cache_.k(l, int64_t{copy} * KvCache::kBlockSize));
-        std::copy_n(cache_.v(l, int64_t{shared} * KvCache::kBlockSize), rows, cache_.v(l, int64_t{copy} * KvCache::kBlockSize));
+        std::copy_n(cache_.k(l, int64_t{shared} * KvCache::kBlockSize), k_bytes, cache_.k(l, int64_t{copy} * KvCache::kBlockSize));
+        std::copy_n(cache_.v(l, int64_t{shared} * KvCache::kBlockSize), v_bytes, cache_.v(l, int64_t{copy} * KvCache::kBlockSize));
       }
       cache_.release(shared);
       s.blocks.back() = copy;

@@ -39,6 +39,12 @@ struct ModelOptions {
   // values, in a pool of their own. With this set they keep every position,
   // as global layers do, which a prefix cache needs to reuse their blocks.
   bool full_window_cache = false;
+  // How keys and values are stored (f16, bf16, f32, q8_0, q5_1, q5_0, q4_1,
+  // q4_0): q8_0 halves the cache for a small error, q4_0 about quarters it.
+  DType cache_type_k = DType::kF16, cache_type_v = DType::kF16;
+  // With kv_blocks 0: size the pool to this many bytes instead (serve's
+  // --kv-size 2GiB), so that a smaller cache type holds more positions.
+  int64_t kv_bytes_budget = 0;
 };
 
 // `n` tokens appended to sequence `seq`; `logits`: return the logits after

@@ -85,6 +85,10 @@ std::string Metrics::render(const Gauges& g) const {
   scalar(out, "osprey_kv_blocks_used", "gauge", "KV cache blocks held by running sequences.", static_cast<double>(g.kv_blocks_used));
   scalar(out, "osprey_kv_blocks_cached", "gauge", "Unused KV blocks kept for prefix reuse.", static_cast<double>(g.kv_blocks_cached));
   scalar(out, "osprey_kv_blocks_total", "gauge", "KV cache blocks in the pool.", static_cast<double>(g.kv_blocks_total));
+  scalar(out, "osprey_kv_tokens_total", "gauge", "Positions the KV pool holds.",
+         static_cast<double>(g.kv_tokens_total));
+  scalar(out, "osprey_kv_cache_bytes", "gauge", "Memory of the KV cache, sliding-window pools included.",
+         static_cast<double>(g.kv_bytes));
   scalar(out, "osprey_open_connections", "gauge", "HTTP connections open, idle ones included.",
          static_cast<double>(g.open_connections));
   scalar(out, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.",

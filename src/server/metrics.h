@@ -32,6 +32,8 @@ struct Gauges {
   int64_t kv_blocks_used = 0;
   int64_t kv_blocks_cached = 0;
   int64_t kv_blocks_total = 0;
+  int64_t kv_tokens_total = 0;
+  int64_t kv_bytes = 0;  // the pool's memory (its cache types decide how many blocks that is)
   int64_t open_connections = 0;
 };
 

@@ -170,6 +170,8 @@ class Api {
       g.kv_blocks_used = e->model->kv().used_blocks();
       g.kv_blocks_cached = e->model->kv().cached_blocks();
       g.kv_blocks_total = e->model->kv().n_blocks();
+      g.kv_tokens_total = g.kv_blocks_total * KvCache::kBlockSize;
+      g.kv_bytes = e->model->kv_bytes();
     }
     res.send(200, "text/plain; version=0.0.4", metrics_.render(g));
   }
@@ -554,6 +556,9 @@ Expected<std::unique_ptr<Engine>> load_engine(const ServeOptions& o, Metrics& me
   mo.prefix_cache = true;
   mo.full_window_cache = o.full_window_cache;
   if (o.kv_size > 0) mo.kv_blocks = (o.kv_size + KvCache::kBlockSize - 1) / KvCache::kBlockSize;
+  mo.kv_bytes_budget = o.kv_bytes;
+  mo.cache_type_k = o.cache_type_k;
+  mo.cache_type_v = o.cache_type_v;
   OSPREY_ASSIGN_OR_RETURN(e->model, Model::load(o.model_path, mo));
   OSPREY_ASSIGN_OR_RETURN(e->tokenizer, Tokenizer::from_gguf(e->model->file()));
   if (o.chat_template_file.empty()) {
@@ -618,10 +623,12 @@ int serve(const ServeOptions& o) {
             ? " (sliding-window layers keep only their last " + std::to_string(m.config().n_swa) +
                   " positions; prompt prefixes are not reused: --full-window-cache)"
             : "";
+    const int64_t pool_tokens = m.kv().n_blocks() * KvCache::kBlockSize;
     log::info("ready: " + m.config().arch + ", " + std::to_string(o.parallel) + " parallel sequences, context " +
-              std::to_string(m.n_ctx()) + " per request, KV pool " + std::to_string(m.kv().n_blocks() * KvCache::kBlockSize) +
-              " tokens, " + kv_mib + windows + ", chat template '" + (*e)->chat_template->name() + "', kernels " +
-              kernels::isa_name(kernels::active_isa()));
+              std::to_string(m.n_ctx()) + " per request, KV pool " + std::to_string(pool_tokens) + " tokens (" +
+              std::to_string(pool_tokens / std::max<int64_t>(1, m.n_ctx())) + " full contexts), " + kv_mib + " as " +
+              dtype_name(o.cache_type_k) + " keys and " + dtype_name(o.cache_type_v) + " values" + windows +
+              ", chat template '" + (*e)->chat_template->name() + "', kernels " + kernels::isa_name(kernels::active_isa()));
     api.set_engine(std::move(e).value());
   });
 

@@ -1,7 +1,10 @@
 // `osprey serve`: the OpenAI-compatible HTTP API over the scheduler.
 #pragma once
 
+#include <cstdint>
 #include <string>
+
+#include "core/dtype.h"
 
 namespace osprey::server {
 
@@ -13,7 +16,9 @@ struct ServeOptions {
   int port = 8080;
   int parallel = 4;        // sequences generated at once
   int64_t ctx_size = 0;    // per request; 0: the model's, capped at 4096
-  int64_t kv_size = 0;     // KV pool in tokens; 0: ctx_size * parallel
+  int64_t kv_size = 0;     // KV pool in tokens; 0: ctx_size * parallel (or kv_bytes)
+  int64_t kv_bytes = 0;    // KV pool in bytes instead of tokens (--kv-size 2GiB); 0: kv_size
+  DType cache_type_k = DType::kF16, cache_type_v = DType::kF16;
   bool full_window_cache = false;  // sliding-window layers keep every position (so their prompts can be reused)
   std::string api_key;     // empty: no key needed
   int n_threads = 0;

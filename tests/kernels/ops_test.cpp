@@ -9,6 +9,7 @@
 
 #include "core/fp16.h"
 #include "kernels/dispatch.h"
+#include "kernels/kv_row.h"
 #include "kernels/ops.h"
 #include "test_util.h"
 
@@ -161,7 +162,7 @@ TEST(Ops, AttentionOverOnePositionReturnsItsValue) {
   }
   std::vector<float> q(hd, 1.0f), out(hd);
   float scores[1];
-  attend_head(q.data(), KvView{k.data(), v.data(), hd}, 1, hd, 0.5f, scores, out.data());
+  attend_head(q.data(), KvView::f16(k.data(), v.data(), hd), 1, hd, 0.5f, scores, out.data());
   for (int d = 0; d < hd; ++d) EXPECT_EQ(out[d], d - 3.0f);
 }
 
@@ -172,7 +173,7 @@ TEST(Ops, AttentionWeighsByScore) {
   const uint16_t v[4] = {fp32_to_fp16(4.0f), fp32_to_fp16(0.0f), fp32_to_fp16(0.0f), fp32_to_fp16(8.0f)};
   const float q[2] = {1.0f, 0.0f};
   float out[2], scores[2];
-  attend_head(q, KvView{k, v, hd}, 2, hd, 1.0f, scores, out);
+  attend_head(q, KvView::f16(k, v, hd), 2, hd, 1.0f, scores, out);
   EXPECT_NEAR(out[0], 1.0f, 2e-3);
   EXPECT_NEAR(out[1], 6.0f, 2e-3);
 }
@@ -190,7 +191,7 @@ TEST(Ops, AttentionVariantsMatchReference) {
         for (size_t i = 0; i < k.size(); ++i) k[i] = fp32_to_fp16(kf[i]), v[i] = fp32_to_fp16(vf[i]);
         const auto q = test::random_floats(hd, 3, 2.0f);
         std::vector<float> want(hd), got(hd), s1(n_kv), s2(n_kv);
-        const KvView kv{k.data(), v.data(), stride};
+        const KvView kv = KvView::f16(k.data(), v.data(), stride);
         attend_head(q.data(), kv, n_kv, hd, 0.125f, s1.data(), want.data());
         fn(q.data(), kv, KvSpan{0, n_kv}, hd, AttendParams{0.125f}, s2.data(), got.data());
         for (int d = 0; d < hd; ++d)
@@ -198,6 +199,55 @@ TEST(Ops, AttentionVariantsMatchReference) {
       }
     }
   }
+}
+
+// Keys and values stored as another type (q8_0, q4_0, bf16...): every
+// variant agrees with the reference, which attends over the decoded rows; and
+// the second of two heads read through a block format's byte offsets gives
+// what the same values stored as f32 give, within that format's error.
+TEST(Ops, QuantizedCacheAttentionMatchesReference) {
+  struct Case {
+    DType k, v;
+    float tolerance;  // against the f32 cache, relative to the output's size
+  };
+  const Case cases[] = {{DType::kQ8_0, DType::kQ8_0, 0.02f}, {DType::kQ4_0, DType::kQ4_0, 0.2f},
+                        {DType::kQ5_1, DType::kQ5_0, 0.1f},  {DType::kBF16, DType::kBF16, 0.02f},
+                        {DType::kQ8_0, DType::kF16, 0.02f},  {DType::kF32, DType::kQ4_1, 0.2f}};
+  for (const Case& c : cases)
+    for (int hd : {64, 128})
+      for (int64_t n_kv : {1, 37, 300}) {
+        const int64_t row_values = 2 * hd;  // two KV heads per row; the test reads the second
+        auto encode = [&](DType type, const std::vector<float>& x) {
+          std::vector<uint8_t> rows(static_cast<size_t>(n_kv * kv_row_bytes(type, row_values)));
+          for (int64_t t = 0; t < n_kv; ++t)
+            encode_kv_row(type, x.data() + t * row_values, rows.data() + t * kv_row_bytes(type, row_values), row_values);
+          return rows;
+        };
+        auto view = [&](DType kt, const std::vector<uint8_t>& k, DType vt, const std::vector<uint8_t>& v) {
+          return KvView{k.data() + kv_row_bytes(kt, hd), v.data() + kv_row_bytes(vt, hd), kv_row_bytes(kt, row_values),
+                        kv_row_bytes(vt, row_values), kt, vt};
+        };
+        const auto kf = test::random_floats(n_kv * row_values, 61);
+        const auto vf = test::random_floats(n_kv * row_values, 62);
+        const auto q = test::random_floats(hd, 63);
+        const auto k = encode(c.k, kf), v = encode(c.v, vf);
+        const auto k32 = encode(DType::kF32, kf), v32 = encode(DType::kF32, vf);
+        std::vector<float> want(hd), exact(hd), got(hd), scores(n_kv);
+        attend_one(q.data(), view(c.k, k, c.v, v), KvSpan{0, n_kv}, hd, AttendParams{0.125f}, scores.data(), want.data());
+        attend_one(q.data(), view(DType::kF32, k32, DType::kF32, v32), KvSpan{0, n_kv}, hd, AttendParams{0.125f},
+                   scores.data(), exact.data());
+        double err = 0, size = 0;
+        for (int d = 0; d < hd; ++d) err += double(want[d] - exact[d]) * (want[d] - exact[d]), size += double(exact[d]) * exact[d];
+        EXPECT_LE(std::sqrt(err), c.tolerance * std::sqrt(size) + 1e-3)
+            << dtype_name(c.k) << "/" << dtype_name(c.v) << " hd=" << hd << " n_kv=" << n_kv;
+        for (Isa isa : available_isas()) {
+          attend_kernel(isa)(q.data(), view(c.k, k, c.v, v), KvSpan{0, n_kv}, hd, AttendParams{0.125f}, scores.data(),
+                             got.data());
+          for (int d = 0; d < hd; ++d)
+            ASSERT_NEAR(got[d], want[d], 1e-4) << isa_name(isa) << " " << dtype_name(c.k) << "/" << dtype_name(c.v)
+                                               << " hd=" << hd << " n_kv=" << n_kv << " dim " << d;
+        }
+      }
 }
 
 // Windows, soft-capping and sinks, each against the reference at every level,
@@ -211,7 +261,7 @@ TEST(Ops, AttentionWindowsSoftcapAndSinksMatchTheirDefinition) {
   const auto vf = test::random_floats(v.size(), 52);
   for (size_t i = 0; i < k.size(); ++i) k[i] = fp32_to_fp16(kf[i]), v[i] = fp32_to_fp16(vf[i]);
   const auto q = test::random_floats(hd, 53, 2.0f);
-  const KvView kv{k.data(), v.data(), hd};
+  const KvView kv = KvView::f16(k.data(), v.data(), hd);
   std::vector<float> scores(n_kv);
   for (const KvSpan span : {KvSpan{0, 90}, KvSpan{37, 90}, KvSpan{8, 16}, KvSpan{89, 90}, KvSpan{5, 5}}) {
     for (int variant = 0; variant < 3; ++variant) {
@@ -265,7 +315,7 @@ TEST(Ops, AttentionOnlineSoftmaxMatchesReferenceWhenTheMaxMoves) {
     }
     std::vector<float> q(hd, 0.0f);
     q[0] = 1.0f;
-    const KvView kv{k.data(), v.data(), hd};
+    const KvView kv = KvView::f16(k.data(), v.data(), hd);
     std::vector<float> want(hd), scores(n_kv);
     attend_head(q.data(), kv, n_kv, hd, 1.0f, scores.data(), want.data());
     for (Isa isa : available_isas()) {
@@ -293,7 +343,7 @@ TEST(Ops, GroupedAttentionEqualsPerQueryBitForBit) {
       const auto kf = test::random_floats(k.size(), 21);
       const auto vf = test::random_floats(v.size(), 22);
       for (size_t i = 0; i < k.size(); ++i) k[i] = fp32_to_fp16(kf[i]), v[i] = fp32_to_fp16(vf[i]);
-      const KvView kv{k.data() + hd, v.data() + hd, stride, table.data(), block};  // the second of two KV heads
+      const KvView kv = KvView::f16(k.data() + hd, v.data() + hd, stride, table.data(), block);  // the second of two KV heads
       for (int n_q : {1, 3, 8, 32, kMaxGroupQueries}) {
         std::vector<std::vector<float>> qs, want, got;
         std::vector<const float*> qp;
@@ -352,8 +402,8 @@ TEST(Ops, PagedAttentionEqualsContiguousBitForBit) {
   for (Isa isa : available_isas()) {
     const AttendFn fn = attend_kernel(isa);
     std::vector<float> want(hd), got(hd), scores(n_kv);
-    fn(q.data(), KvView{k.data(), v.data(), stride}, KvSpan{0, n_kv}, hd, AttendParams{0.125f}, scores.data(), want.data());
-    fn(q.data(), KvView{pk.data(), pv.data(), stride, table.data(), block}, KvSpan{0, n_kv}, hd, AttendParams{0.125f},
+    fn(q.data(), KvView::f16(k.data(), v.data(), stride), KvSpan{0, n_kv}, hd, AttendParams{0.125f}, scores.data(), want.data());
+    fn(q.data(), KvView::f16(pk.data(), pv.data(), stride, table.data(), block), KvSpan{0, n_kv}, hd, AttendParams{0.125f},
        scores.data(), got.data());
     for (int d = 0; d < hd; ++d) EXPECT_EQ(got[d], want[d]) << isa_name(isa) << " dim " << d;
   }

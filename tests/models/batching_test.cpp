@@ -11,13 +11,20 @@
 namespace osprey {
 namespace {
 
-// `spec`: "type" for the tiny llama, or "preset:type".
+// `spec`: "type" for the tiny llama, "preset:type", or "preset:type:cache"
+// with keys and values stored as `cache`.
 std::unique_ptr<Model> load(const std::string& spec, int n_seq, bool prefix_cache, int64_t n_batch = 64,
                             int64_t kv_blocks = 0, int threads = 2) {
   const size_t colon = spec.find(':');
   const std::string preset = colon == std::string::npos ? "tiny" : spec.substr(0, colon);
-  const std::string type = colon == std::string::npos ? spec : spec.substr(colon + 1);
+  std::string type = colon == std::string::npos ? spec : spec.substr(colon + 1);
   ModelOptions o;
+  if (const size_t cache = type.find(':'); cache != std::string::npos) {
+    const auto t = parse_kv_cache_type(type.substr(cache + 1), "cache");
+    EXPECT_TRUE(t.ok()) << t.status().message();
+    o.cache_type_k = o.cache_type_v = *t;
+    type.resize(cache);
+  }
   o.n_threads = threads;
   o.n_ctx = 256;
   o.n_batch = n_batch;
@@ -112,12 +119,14 @@ TEST_P(Batching, PrefixCacheGivesTheSameLogitsAsComputing) {
 }
 
 // Every family, so that windows (gemma's 8 positions, phi3's 16, all slid
-// past here), Q/K norms, post-norms and fused matrices keep the guarantee.
+// past here), Q/K norms, post-norms and fused matrices keep the guarantee;
+// and quantized caches, whose rows are encoded once and read by every pass.
 INSTANTIATE_TEST_SUITE_P(Types, Batching,
                          ::testing::Values("q4_0", "q8_0", "q4_k", "f16", "tiny-qwen3:q8_0", "tiny-gemma3:q4_0",
                                            "tiny-gemma2:q8_0", "tiny-phi3:q4_k", "tiny-qwen2:q8_0",
                                            "tiny-qwen3moe:q8_0", "tiny-olmoe:q4_0", "tiny-mixtral:q4_k",
-                                           "tiny-gpt-oss:mxfp4"),
+                                           "tiny-gpt-oss:mxfp4", "tiny:q8_0:q8_0", "tiny-gemma3:q4_0:q4_0",
+                                           "tiny-qwen3moe:q8_0:q5_1", "tiny-phi3:q4_k:bf16"),
                          [](const auto& info) { return test::test_name(info.param); });
 
 // Sliding-window layers keep only their window in a pool of their own, and

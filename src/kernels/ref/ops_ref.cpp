@@ -5,6 +5,7 @@
 
 #include "core/fp16.h"
 #include "osprey/status.h"
+#include "kernels/kv_row.h"
 #include "kernels/ops.h"
 
 namespace osprey::kernels {
@@ -95,9 +96,10 @@ void attend_one(const float* q, const KvView& kv, KvSpan span, int head_dim, con
   const float sink = p.sinks != nullptr ? p.sinks[0] : -INFINITY;
   float max = sink;
   for (int64_t t = span.begin; t < span.end; ++t) {
-    const uint16_t* kt = kv.k + kv_storage_row(kv, t) * kv.stride;
+    float kt[1024];
+    decode_kv_row(kv.k_type, kv.k + kv_storage_row(kv, t) * kv.k_stride, kt, head_dim);
     float s = 0;
-    for (int d = 0; d < head_dim; ++d) s += qh[d] * fp16_to_fp32(kt[d]);
+    for (int d = 0; d < head_dim; ++d) s += qh[d] * kt[d];
     s *= p.scale;
     if (p.softcap > 0) s = p.softcap * std::tanh(s / p.softcap);
     scores[t] = s;
@@ -107,10 +109,11 @@ void attend_one(const float* q, const KvView& kv, KvSpan span, int head_dim, con
   std::fill_n(acc, head_dim, 0.0);
   double sum = std::isinf(sink) ? 0.0 : std::exp(static_cast<double>(sink) - max);
   for (int64_t t = span.begin; t < span.end; ++t) {
-    const uint16_t* vt = kv.v + kv_storage_row(kv, t) * kv.stride;
+    float vt[1024];
+    decode_kv_row(kv.v_type, kv.v + kv_storage_row(kv, t) * kv.v_stride, vt, head_dim);
     const double w = std::exp(static_cast<double>(scores[t]) - max);
     sum += w;
-    for (int d = 0; d < head_dim; ++d) acc[d] += w * fp16_to_fp32(vt[d]);
+    for (int d = 0; d < head_dim; ++d) acc[d] += w * vt[d];
   }
   for (int d = 0; d < head_dim; ++d) out[d] = sum > 0 ? static_cast<float>(acc[d] / sum) : 0.0f;
 }

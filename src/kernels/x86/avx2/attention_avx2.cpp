@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "kernels/kv_row.h"
 #include "kernels/ops.h"
 #include "kernels/x86/avx2/avx2_util.h"
 
@@ -95,10 +96,20 @@ void attend_group(const float* const* q, int n_q, const KvSpan* spans, const KvV
     // dropped blocks); they are zeros that no query weighs.
     for (int r = 0; r < kTile; ++r) {
       if (t0 + r >= first && t0 + r < last) {
-        const int64_t at = kv_storage_row(kv, t0 + r) * kv.stride;
-        for (int j = 0; j < nv; ++j) {
-          _mm256_store_ps(kf[r] + 8 * j, load_half8(kv.k + at + 8 * j));
-          _mm256_store_ps(vf[r] + 8 * j, load_half8(kv.v + at + 8 * j));
+        const int64_t row = kv_storage_row(kv, t0 + r);
+        const uint8_t* kr = kv.k + row * kv.k_stride;
+        const uint8_t* vr = kv.v + row * kv.v_stride;
+        if (kv.k_type == DType::kF16) {
+          for (int j = 0; j < nv; ++j)
+            _mm256_store_ps(kf[r] + 8 * j, load_half8(reinterpret_cast<const uint16_t*>(kr) + 8 * j));
+        } else {
+          decode_kv_row(kv.k_type, kr, kf[r], head_dim);
+        }
+        if (kv.v_type == DType::kF16) {
+          for (int j = 0; j < nv; ++j)
+            _mm256_store_ps(vf[r] + 8 * j, load_half8(reinterpret_cast<const uint16_t*>(vr) + 8 * j));
+        } else {
+          decode_kv_row(kv.v_type, vr, vf[r], head_dim);
         }
       } else {
         for (int j = 0; j < nv; ++j) _mm256_store_ps(kf[r] + 8 * j, _mm256_setzero_ps());

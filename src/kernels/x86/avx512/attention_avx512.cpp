@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "kernels/kv_row.h"
 #include "kernels/ops.h"
 #include "kernels/x86/avx512/avx512_util.h"
 
@@ -164,10 +165,20 @@ void attend_group(const float* const* q, int n_q, const KvSpan* spans, const KvV
     // dropped blocks); they are zeros that no query weighs.
     for (int r = 0; r < kTile; ++r) {
       if (t0 + r >= first && t0 + r < last) {
-        const int64_t at = kv_storage_row(kv, t0 + r) * kv.stride;
-        for (int j = 0; j < nv; ++j) {
-          _mm512_store_ps(kf[r] + 16 * j, load_f16x16(kv.k + at + 16 * j));
-          _mm512_store_ps(vf[r] + 16 * j, load_f16x16(kv.v + at + 16 * j));
+        const int64_t row = kv_storage_row(kv, t0 + r);
+        const uint8_t* kr = kv.k + row * kv.k_stride;
+        const uint8_t* vr = kv.v + row * kv.v_stride;
+        if (kv.k_type == DType::kF16) {
+          for (int j = 0; j < nv; ++j)
+            _mm512_store_ps(kf[r] + 16 * j, load_f16x16(reinterpret_cast<const uint16_t*>(kr) + 16 * j));
+        } else {
+          decode_kv_row(kv.k_type, kr, kf[r], head_dim);
+        }
+        if (kv.v_type == DType::kF16) {
+          for (int j = 0; j < nv; ++j)
+            _mm512_store_ps(vf[r] + 16 * j, load_f16x16(reinterpret_cast<const uint16_t*>(vr) + 16 * j));
+        } else {
+          decode_kv_row(kv.v_type, vr, vf[r], head_dim);
         }
       } else {
         for (int j = 0; j < nv; ++j) {
