@@ -50,3 +50,12 @@ mkdir -p "$st_corpus"
   printf '%s' '{"__metadata__":{"format":"pt"},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}}'
   printf '\0\0\200?\0\0\0@\0\0@@'; } > "$st_corpus/seed.safetensors"
 build-asan/tests/safetensors_fuzz -max_total_time=20 -max_len=4096 -rss_limit_mb=2048 "$st_corpus" 2>&1 | tail -n 3
+
+echo "== fuzzing the tokenizer.json loader (20 s)"
+tj_corpus=build-asan/fuzz-corpus-tokenizer-json
+mkdir -p "$tj_corpus"
+# Seeds: byte-level BPE with a template and an lstrip token; byte-fallback BPE with its normalizers and a config.
+printf '%s' '{"model":{"type":"BPE","vocab":{"a":0,"b":1,"ab":2,"\u0120":3},"merges":["a b"]},"pre_tokenizer":{"type":"Sequence","pretokenizers":[{"type":"Split","pattern":{"Regex":"\\p{N}| ?\\p{L}+"},"behavior":"Isolated"},{"type":"ByteLevel","use_regex":false}]},"added_tokens":[{"id":4,"content":"<s>","special":true,"lstrip":true}],"post_processor":{"type":"TemplateProcessing","single":[{"SpecialToken":{"id":"<s>","type_id":0}},{"Sequence":{"id":"A","type_id":0}}]}}' > "$tj_corpus/byte_level.json"
+{ printf '%s' '{"model":{"type":"BPE","byte_fallback":true,"unk_token":"<unk>","vocab":{"<unk>":0,"<s>":1,"<0x41>":2,"\u2581":3,"a":4,"\u2581a":5},"merges":[["\u2581","a"]]},"normalizer":{"type":"Sequence","normalizers":[{"type":"NFC"},{"type":"Prepend","prepend":"\u2581"},{"type":"Replace","pattern":{"String":" "},"content":"\u2581"}]},"added_tokens":[{"id":1,"content":"<s>","special":true}]}'
+  printf '\0%s' '{"tokenizer_class":"LlamaTokenizerFast","add_bos_token":true,"bos_token":"<s>"}'; } > "$tj_corpus/byte_fallback.json"
+build-asan/tests/tokenizer_json_fuzz -max_total_time=20 -max_len=4096 -rss_limit_mb=2048 "$tj_corpus" 2>&1 | tail -n 3

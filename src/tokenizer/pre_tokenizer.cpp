@@ -93,21 +93,27 @@ Expected<std::unique_ptr<PreTokenizer>> PreTokenizer::create(const std::string& 
     for (const char* n : fam.names)
       if (name == n) family = &fam;
   if (family == nullptr) return Unsupported("unknown pre-tokenizer '" + name + "' (tokenizer.ggml.pre)");
+  return from_patterns(std::vector<std::string>(family->regexes.begin(), family->regexes.end()),
+                       "pre-tokenizer '" + name + "'");
+}
+
+Expected<std::unique_ptr<PreTokenizer>> PreTokenizer::from_patterns(const std::vector<std::string>& patterns,
+                                                                   const std::string& where) {
   std::unique_ptr<PreTokenizer> pre(new PreTokenizer());
-  for (const char* pattern : family->regexes) {
+  for (const std::string& pattern : patterns) {
     int err = 0;
     PCRE2_SIZE offset = 0;
     // UCP makes \s, \d and \w Unicode-aware like the Rust regex engine;
     // MATCH_INVALID_UTF lets malformed input through (such bytes match nothing
     // and end up in gap pieces); DOLLAR_ENDONLY makes $ the end of the piece.
-    pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern), PCRE2_ZERO_TERMINATED,
+    pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
                                      PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF | PCRE2_DOLLAR_ENDONLY, &err,
                                      &offset, nullptr);
     if (code == nullptr) {
       PCRE2_UCHAR msg[256];
       pcre2_get_error_message(err, msg, sizeof msg);
-      return Status(ErrorCode::kInternal, "pre-tokenizer '" + name + "': regex error at " + std::to_string(offset) +
-                                              ": " + reinterpret_cast<char*>(msg));
+      return InvalidArgument(where + ": split expression '" + pattern.substr(0, 200) + "' does not compile at " +
+                             std::to_string(offset) + ": " + reinterpret_cast<char*>(msg));
     }
     pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);  // optional speed-up; matching works without it
     auto* r = new Regex();

@@ -18,6 +18,10 @@ class PreTokenizer {
  public:
   // Fails for a name it does not know.
   static Expected<std::unique_ptr<PreTokenizer>> create(const std::string& pre_name);
+  // The split expressions a tokenizer.json gives, in order; an expression
+  // PCRE2 cannot compile is an error naming it (`where` says whose).
+  static Expected<std::unique_ptr<PreTokenizer>> from_patterns(const std::vector<std::string>& patterns,
+                                                               const std::string& where);
   ~PreTokenizer();
 
   std::vector<std::string_view> split(std::string_view text) const;

@@ -2,6 +2,7 @@
 
 #include <cstdio>
 
+#include "core/unicode_nfc.h"
 #include "core/utf8.h"
 #include "tokenizer/pre_tokenizer.h"
 
@@ -10,16 +11,30 @@ namespace osprey {
 Tokenizer::~Tokenizer() = default;
 
 Expected<std::shared_ptr<Tokenizer>> Tokenizer::from_gguf(const GgufFile& file) {
+  OSPREY_ASSIGN_OR_RETURN(Vocab vocab, Vocab::from_gguf(file));
+  return from_vocab(std::move(vocab), file.path());
+}
+
+Expected<std::shared_ptr<Tokenizer>> Tokenizer::from_tokenizer_json(const std::string& path) {
+  OSPREY_ASSIGN_OR_RETURN(Vocab vocab, Vocab::from_tokenizer_json(path));
+  return from_vocab(std::move(vocab), path);
+}
+
+Expected<std::shared_ptr<Tokenizer>> Tokenizer::from_vocab(Vocab vocab, const std::string& where) {
   std::shared_ptr<Tokenizer> t(new Tokenizer());
-  OSPREY_ASSIGN_OR_RETURN(t->vocab_, Vocab::from_gguf(file));
+  t->vocab_ = std::move(vocab);
   for (int b = 0; b < 256; ++b) {
     char name[8];
     std::snprintf(name, sizeof name, "<0x%02X>", b);
     t->byte_tokens_[b] = t->vocab_.find(name);
   }
-  if (t->vocab_.kind == VocabKind::kBpe) {
+  if (!t->vocab_.pre_patterns.empty()) {
+    auto pre = PreTokenizer::from_patterns(t->vocab_.pre_patterns, where);
+    if (!pre.ok()) return pre.status();
+    t->pre_ = std::move(pre).value();
+  } else if (t->vocab_.kind == VocabKind::kBpe) {
     auto pre = PreTokenizer::create(t->vocab_.pre);
-    if (!pre.ok()) return Unsupported(file.path() + ": " + pre.status().message());
+    if (!pre.ok()) return Unsupported(where + ": " + pre.status().message());
     t->pre_ = std::move(pre).value();
   }
   return t;
@@ -41,8 +56,14 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special, 
       after_special = true;
       continue;
     }
-    if (vocab_.kind == VocabKind::kSpm) encode_spm(f.text, vocab_.add_space_prefix && after_special, out);
-    else encode_bpe(f.text, out);
+    std::string normalized;
+    std::string_view text = f.text;
+    if (vocab_.nfc) {
+      normalized = unicode::nfc(text);
+      text = normalized;
+    }
+    if (vocab_.spm_like()) encode_spm(text, vocab_.add_space_prefix && after_special, out);
+    else encode_bpe(text, out);
     after_special = false;
   }
   if (add_special && vocab_.add_eos && vocab_.eos >= 0) out.push_back(vocab_.eos);
@@ -58,7 +79,7 @@ std::string Tokenizer::token_bytes(int32_t id, bool render_special) const {
     case TokenType::kUnknown:
       return "\xE2\x96\x85";  // U+2585, what SentencePiece shows for <unk>
     case TokenType::kByte:
-      if (vocab_.kind == VocabKind::kSpm && text.size() == 6 && text.compare(0, 3, "<0x") == 0) {
+      if (vocab_.spm_like() && text.size() == 6 && text.compare(0, 3, "<0x") == 0) {
         unsigned value = 0;
         if (std::sscanf(text.c_str() + 3, "%2x", &value) == 1) return std::string(1, static_cast<char>(value));
       }
@@ -66,7 +87,7 @@ std::string Tokenizer::token_bytes(int32_t id, bool render_special) const {
     default:
       break;
   }
-  if (vocab_.kind == VocabKind::kSpm) {
+  if (vocab_.spm_like()) {
     std::string out;
     for (size_t i = 0; i < text.size();) {
       if (text.compare(i, 3, "\xE2\x96\x81") == 0) {
@@ -98,7 +119,7 @@ std::string Tokenizer::decode(const std::vector<int32_t>& ids, bool render_speci
   for (int32_t id : ids) {
     std::string piece = token_bytes(id, render_special);
     if (piece.empty()) continue;
-    if (first_text && vocab_.kind == VocabKind::kSpm && vocab_.add_space_prefix && piece[0] == ' ')
+    if (first_text && vocab_.spm_like() && vocab_.add_space_prefix && piece[0] == ' ')
       piece.erase(0, 1);
     first_text = false;
     out += piece;

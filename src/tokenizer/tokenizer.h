@@ -1,4 +1,5 @@
-// Text <-> token ids for the vocabularies GGUF files carry.
+// Text <-> token ids for the vocabularies GGUF files carry, and for
+// Hugging Face tokenizer.json files.
 #pragma once
 
 #include <cstdint>
@@ -33,6 +34,10 @@ bool bpe_text_to_byte(uint32_t code_point, uint8_t& byte);
 class Tokenizer {
  public:
   static Expected<std::shared_ptr<Tokenizer>> from_gguf(const GgufFile& file);
+  // A Hugging Face tokenizer.json, or a model folder holding one.
+  static Expected<std::shared_ptr<Tokenizer>> from_tokenizer_json(const std::string& path);
+  // Any vocabulary; `where` names its source in errors.
+  static Expected<std::shared_ptr<Tokenizer>> from_vocab(Vocab vocab, const std::string& where);
   ~Tokenizer();
 
   const Vocab& vocab() const { return vocab_; }

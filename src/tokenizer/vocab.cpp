@@ -62,8 +62,6 @@ Expected<Vocab> Vocab::from_gguf(const GgufFile& f) {
       v.types[i] = (t >= 0 && t <= 6) ? static_cast<TokenType>(t) : TokenType::kNormal;
     }
   }
-  v.token_to_id.reserve(n);
-  for (int64_t i = 0; i < n; ++i) v.token_to_id.emplace(v.tokens[i], static_cast<int32_t>(i));  // first id wins
 
   if (v.kind == VocabKind::kBpe) {
     OSPREY_ASSIGN_OR_RETURN(const GgufValue* merges, f.get_array("tokenizer.ggml.merges", GgufType::kString));
@@ -95,24 +93,33 @@ Expected<Vocab> Vocab::from_gguf(const GgufFile& f) {
   OSPREY_ASSIGN_OR_RETURN(v.add_space_prefix,
                           f.get_bool("tokenizer.ggml.add_space_prefix", v.kind == VocabKind::kSpm));
   v.ignore_merges = v.kind == VocabKind::kBpe && pre_ignores_merges(v.pre);
+  v.build_indexes();
+  return v;
+}
 
-  for (int32_t id : {v.eos, v.eot})
-    if (id >= 0) v.end_of_generation.push_back(id);
+void Vocab::build_indexes() {
+  const auto n = static_cast<int32_t>(tokens.size());
+  token_to_id.clear();
+  token_to_id.reserve(tokens.size());
+  for (int32_t i = 0; i < n; ++i) token_to_id.emplace(tokens[i], i);  // first id wins
+  strip.resize(tokens.size(), 0);
+  end_of_generation.clear();
+  for (int32_t id : {eos, eot})
+    if (id >= 0) end_of_generation.push_back(id);
   for (const char* marker : {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>",
                              "<|end_of_text|>", "<|eom_id|>", "</s>"}) {
-    const int32_t id = v.find(marker);
-    if (id >= 0 && v.types[id] == TokenType::kControl &&
-        std::find(v.end_of_generation.begin(), v.end_of_generation.end(), id) == v.end_of_generation.end())
-      v.end_of_generation.push_back(id);
+    const int32_t id = find(marker);
+    if (id >= 0 && types[id] == TokenType::kControl &&
+        std::find(end_of_generation.begin(), end_of_generation.end(), id) == end_of_generation.end())
+      end_of_generation.push_back(id);
   }
-
-  for (int32_t i = 0; i < nv; ++i)
-    if ((v.types[i] == TokenType::kControl || v.types[i] == TokenType::kUserDefined ||
-         v.types[i] == TokenType::kUnknown) && !v.tokens[i].empty())
-      v.special_by_length.push_back(i);
-  std::stable_sort(v.special_by_length.begin(), v.special_by_length.end(),
-                   [&](int32_t a, int32_t b) { return v.tokens[a].size() > v.tokens[b].size(); });
-  return v;
+  special_by_length.clear();
+  for (int32_t i = 0; i < n; ++i)
+    if ((types[i] == TokenType::kControl || types[i] == TokenType::kUserDefined || types[i] == TokenType::kUnknown) &&
+        !tokens[i].empty())
+      special_by_length.push_back(i);
+  std::stable_sort(special_by_length.begin(), special_by_length.end(),
+                   [&](int32_t a, int32_t b) { return tokens[a].size() > tokens[b].size(); });
 }
 
 bool Vocab::is_end_of_generation(int32_t id) const {
