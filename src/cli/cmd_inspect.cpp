@@ -13,6 +13,7 @@
 #include "formats/file_type.h"
 #include "formats/gguf.h"
 #include "formats/safetensors.h"
+#include "tokenizer/vocab.h"
 #include "kernels/dispatch.h"
 #include "models/model_config.h"
 #include "quant/quant.h"
@@ -117,7 +118,7 @@ void print_kernels(const GgufFile& f) {
 }
 
 // A Hugging Face folder or a lone .safetensors file: what the weights are.
-// (Running such a folder comes with the config.json and tokenizer.json readers.)
+// (Running such a folder comes with the config.json reader.)
 void inspect_safetensors(const InspectOptions& o) {
   namespace fs = std::filesystem;
   std::error_code ec;
@@ -137,7 +138,19 @@ void inspect_safetensors(const InspectOptions& o) {
       if (j.is_object() && j.contains("model_type") && j["model_type"].is_string())
         std::printf("model_type:  %s\n", j["model_type"].get<std::string>().c_str());
       if (j.is_object() && j.contains("architectures") && j["architectures"].is_array())
-        std::printf("architecture: %s\n", j["architectures"].dump().c_str());
+        std::printf("classes:     %s\n", j["architectures"].dump().c_str());
+    }
+    // The tokenizer as osprey reads it, or why it cannot.
+    if (fs::exists(fs::path(o.path) / "tokenizer.json", ec)) {
+      auto v = Vocab::from_tokenizer_json(o.path);
+      if (!v.ok()) {
+        std::printf("tokenizer:   %s\n", v.status().message().c_str());
+      } else {
+        const char* kind = v->kind == VocabKind::kBpe ? "byte-level BPE" : "BPE with byte fallback";
+        std::printf("tokenizer:   %s, %d tokens, %zu merges%s%s%s\n", kind, v->size(), v->merge_rank.size(),
+                    v->nfc ? ", NFC" : "", v->add_bos ? (", BOS " + v->text_of(v->bos)).c_str() : "",
+                    v->eos >= 0 ? (", EOS " + v->text_of(v->eos)).c_str() : "");
+      }
     }
   } else {
     auto f = SafetensorsFile::open(o.path);

@@ -311,6 +311,16 @@ TEST(InspectSafetensors, FolderAndFileAndErrors) {
   EXPECT_TRUE(contains(r.out, "model_type:  qwen3")) << r.out;
   EXPECT_TRUE(contains(r.out, "1 tensors, 2 parameters")) << r.out;
   EXPECT_TRUE(contains(r.out, "model.norm.weight")) << r.out;
+  // The tokenizer as osprey reads it; a broken one is reported, not fatal.
+  std::ofstream(dir + "/tokenizer.json")
+      << R"({"model":{"type":"BPE","vocab":{"a":0,"b":1,"ab":2},"merges":["a b"]},"normalizer":{"type":"NFC"},)"
+      << R"("pre_tokenizer":{"type":"ByteLevel","use_regex":true}})";
+  const auto tok = osprey("inspect " + dir);
+  EXPECT_TRUE(contains(tok.out, "tokenizer:   byte-level BPE, 3 tokens, 1 merges, NFC")) << tok.out;
+  std::ofstream(dir + "/tokenizer.json") << R"({"model":{"type":"Unigram"}})";
+  const auto bad_tok = osprey("inspect " + dir);
+  EXPECT_EQ(bad_tok.exit_code, 0) << bad_tok.err;
+  EXPECT_TRUE(contains(bad_tok.out, "Unigram")) << bad_tok.out;
   const auto file = osprey("inspect " + dir + "/model.safetensors");
   EXPECT_EQ(file.exit_code, 0) << file.err;
   std::ofstream(dir + "/model.safetensors", std::ios::binary) << bytes.substr(0, 20);
