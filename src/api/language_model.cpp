@@ -3,6 +3,8 @@
 // model's sequences and drive the engine's generation loop on it.
 #include <algorithm>
 
+#include "convert/hf_to_gguf.h"
+#include "core/thread_pool.h"
 #include "engine/generator.h"
 #include "models/model.h"
 #include "osprey/osprey.h"
@@ -110,7 +112,10 @@ Expected<std::unique_ptr<LanguageModel>> LanguageModel::load(const std::string& 
   mo.n_seq_max = options.sessions;
   OSPREY_ASSIGN_OR_RETURN(mo.cache_type_k, parse_kv_cache_type(options.cache_type_k, "cache_type_k"));
   OSPREY_ASSIGN_OR_RETURN(mo.cache_type_v, parse_kv_cache_type(options.cache_type_v, "cache_type_v"));
-  OSPREY_ASSIGN_OR_RETURN(impl->model, Model::load(path, mo));
+  ConvertOptions co;  // a Hugging Face folder is converted on the way in
+  co.n_threads = options.threads > 0 ? options.threads : default_thread_count();
+  OSPREY_ASSIGN_OR_RETURN(GgufFile file, open_model_file(path, co, [](const ConvertProgress&) {}));
+  OSPREY_ASSIGN_OR_RETURN(impl->model, Model::from_file(std::move(file), mo));
   OSPREY_ASSIGN_OR_RETURN(impl->tokenizer, Tokenizer::from_gguf(impl->model->file()));
   OSPREY_ASSIGN_OR_RETURN(impl->chat_template, ChatTemplate::from_gguf(impl->model->file()));
   impl->seq_open.assign(options.sessions, false);

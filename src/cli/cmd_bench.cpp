@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/load_model.h"
 #include "cli/kv_cache_flags.h"
 #include "core/log.h"
 #include "core/median.h"
@@ -149,9 +150,8 @@ void bench(const BenchOptions& o) {
     mo.n_ctx = std::max<int64_t>(max_ctx, 16);
     mo.n_batch = 512;
     apply_kv_cache_flags(o.kv_cache, mo);
-    auto model = Model::load(path, mo);
-    if (!model.ok()) throw Failure{model.status().message()};
-    Model& m = **model;
+    auto model = load_model(path, mo);
+    Model& m = *model;
     const ModelConfig& c = m.config();
     const double weights = weight_bytes_per_token(m);
     double file_bytes = 0;
@@ -250,7 +250,7 @@ void bench(const BenchOptions& o) {
 void register_bench(CLI::App& app) {
   auto o = std::make_shared<BenchOptions>();
   CLI::App* cmd = app.add_subcommand("bench", "Measure prompt processing and generation speed (llama-bench style)");
-  cmd->add_option("-m,--model", o->models, "GGUF model file (repeatable)");
+  cmd->add_option("-m,--model", o->models, "GGUF model file or Hugging Face folder (repeatable)");
   cmd->add_option("-p,--n-prompt", o->prompt, "Prompt lengths to test (0 to skip)")->capture_default_str();
   cmd->add_option("-n,--n-gen", o->gen, "Generation lengths to test (0 to skip)")->capture_default_str();
   cmd->add_option("--pg", o->pg, "PROMPT,GEN: a prompt followed by generation");

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "cli/commands.h"
+#include "cli/load_model.h"
 #include "cli/kv_cache_flags.h"
 #include "core/log.h"
 #include "engine/generator.h"
@@ -42,11 +43,10 @@ void chat(const ChatOptions& o) {
   mo.n_threads = o.threads;
   mo.n_ctx = o.ctx;
   apply_kv_cache_flags(o.kv_cache, mo);
-  auto model = Model::load(o.model, mo);
-  if (!model.ok()) throw Failure{model.status().message()};
-  auto tok = Tokenizer::from_gguf((*model)->file());
+  auto model = load_model(o.model, mo);
+  auto tok = Tokenizer::from_gguf(model->file());
   if (!tok.ok()) throw Failure{tok.status().message()};
-  auto tmpl = ChatTemplate::from_gguf((*model)->file());
+  auto tmpl = ChatTemplate::from_gguf(model->file());
   if (!tmpl.ok()) throw Failure{tmpl.status().message()};
   const Vocab& vocab = (*tok)->vocab();
 
@@ -138,15 +138,15 @@ void chat(const ChatOptions& o) {
     size_t common = 0;
     while (common < held.size() && common < ids.size() && held[common] == ids[common]) ++common;
     if (common == ids.size()) --common;  // at least one token must be evaluated for logits
-    (*model)->truncate(static_cast<int64_t>(common));
+    model->truncate(static_cast<int64_t>(common));
     // Sliding-window layers may not be able to rewind that far: then the
     // model starts over, and holds less than asked.
-    common = static_cast<size_t>((*model)->n_past());
+    common = static_cast<size_t>(model->n_past());
     held.assign(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(common));
     std::vector<int32_t> fresh(ids.begin() + static_cast<std::ptrdiff_t>(common), ids.end());
-    if (static_cast<int64_t>(ids.size()) >= (*model)->n_ctx()) {
+    if (static_cast<int64_t>(ids.size()) >= model->n_ctx()) {
       std::printf("(the conversation no longer fits the context of %lld tokens; /reset to start over)\n",
-                  static_cast<long long>((*model)->n_ctx()));
+                  static_cast<long long>(model->n_ctx()));
       messages.erase(messages.end() - 1);
       continue;
     }
@@ -156,7 +156,7 @@ void chat(const ChatOptions& o) {
     go.sampling.temperature = o.temperature;
     go.sampling.seed = seed++;
     std::string reply;
-    ModelRunner runner(**model);
+    ModelRunner runner(*model);
     auto result = generate(runner, **tok, fresh, go, [&](int32_t, const std::string& piece) {
       reply += piece;
       std::fputs(piece.c_str(), stdout);
@@ -165,7 +165,7 @@ void chat(const ChatOptions& o) {
     });
     if (!result.ok()) {
       std::printf("\n(%s)\n", result.status().message().c_str());
-      (*model)->reset();
+      model->reset();
       held.clear();
       messages.erase(messages.end() - 1);
       continue;
@@ -173,8 +173,8 @@ void chat(const ChatOptions& o) {
     held.insert(held.end(), fresh.begin(), fresh.end());
     // The model holds every generated token except the last one sampled.
     if (!result->tokens.empty()) held.insert(held.end(), result->tokens.begin(), result->tokens.end() - 1);
-    (*model)->truncate(static_cast<int64_t>(held.size()));
-    held.resize(static_cast<size_t>((*model)->n_past()));
+    model->truncate(static_cast<int64_t>(held.size()));
+    held.resize(static_cast<size_t>(model->n_past()));
     messages.push_back({{"role", "assistant"}, {"content", reply}});
     const double n_decode = result->tokens.size() > 1 ? static_cast<double>(result->tokens.size() - 1) : 0;
     const double tps = result->gen_seconds > 0 ? n_decode / result->gen_seconds : 0;
@@ -189,7 +189,7 @@ void chat(const ChatOptions& o) {
 void register_chat(CLI::App& app) {
   auto o = std::make_shared<ChatOptions>();
   CLI::App* cmd = app.add_subcommand("chat", "Talk to a model in the terminal, through its chat template");
-  cmd->add_option("-m,--model", o->model, "GGUF model file")->required()->envname("OSPREY_MODEL");
+  cmd->add_option("-m,--model", o->model, "GGUF model file, or a Hugging Face model folder (converted as it loads)")->required()->envname("OSPREY_MODEL");
   cmd->add_option("--system", o->system, "System prompt");
   cmd->add_option("-n,--max-tokens", o->max_tokens, "Longest reply in tokens")->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
   cmd->add_option("--temp", o->temperature, "Temperature; 0 is greedy")->capture_default_str()->check(CLI::Range(0.0f, 10.0f));

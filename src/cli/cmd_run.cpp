@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "cli/commands.h"
+#include "cli/load_model.h"
 #include "cli/kv_cache_flags.h"
 #include "core/log.h"
 #include "engine/generator.h"
@@ -34,9 +35,8 @@ void run(const RunOptions& o) {
   mo.n_ctx = o.ctx;
   mo.n_batch = o.batch;
   apply_kv_cache_flags(o.kv_cache, mo);
-  auto model = Model::load(o.model, mo);
-  if (!model.ok()) throw Failure{model.status().message()};
-  auto tok = Tokenizer::from_gguf((*model)->file());
+  auto model = load_model(o.model, mo);
+  auto tok = Tokenizer::from_gguf(model->file());
   if (!tok.ok()) throw Failure{tok.status().message()};
   const double load_s = std::chrono::duration<double>(Clock::now() - t0).count();
 
@@ -55,8 +55,8 @@ void run(const RunOptions& o) {
     std::fflush(stdout);
   }
   Tracer tracer;
-  if (!o.trace.empty()) (*model)->set_tracer(&tracer);
-  ModelRunner runner(**model);
+  if (!o.trace.empty()) model->set_tracer(&tracer);
+  ModelRunner runner(*model);
   auto result = generate(runner, **tok, ids, go, [](int32_t, const std::string& text) {
     std::fputs(text.c_str(), stdout);
     std::fflush(stdout);
@@ -65,13 +65,13 @@ void run(const RunOptions& o) {
   std::fputc('\n', stdout);
   if (!result.ok()) throw Failure{result.status().message()};
   if (!o.trace.empty()) {
-    (*model)->set_tracer(nullptr);
+    model->set_tracer(nullptr);
     if (Status st = tracer.write(o.trace); !st.ok()) throw Failure{st.message()};
     log::info("trace: " + std::to_string(tracer.size()) + " spans written to " + o.trace);
   }
   const GenerateResult& r = *result;
   if (r.finish == FinishReason::kContextFull)
-    log::warn("generation stopped: the context of " + std::to_string((*model)->n_ctx()) +
+    log::warn("generation stopped: the context of " + std::to_string(model->n_ctx()) +
               " tokens is full (raise it with -c)");
   if (o.show_ids) {
     std::string line = "generated ids: [";
@@ -86,7 +86,7 @@ void run(const RunOptions& o) {
     std::fprintf(stderr,
                  "\nload: %.2f s | prompt: %lld tokens, %.1f tokens/s | generation: %zu tokens, %.1f tokens/s | "
                  "threads: %d | seed: %llu | stop: %s\n",
-                 load_s, static_cast<long long>(r.n_prompt), pp, r.tokens.size(), tg, (*model)->n_threads(),
+                 load_s, static_cast<long long>(r.n_prompt), pp, r.tokens.size(), tg, model->n_threads(),
                  static_cast<unsigned long long>(go.sampling.seed), finish_reason_name(r.finish));
   }
 }
@@ -96,7 +96,7 @@ void run(const RunOptions& o) {
 void register_run(CLI::App& app) {
   auto o = std::make_shared<RunOptions>();
   CLI::App* cmd = app.add_subcommand("run", "Generate text from a prompt, streamed to stdout");
-  cmd->add_option("-m,--model", o->model, "GGUF model file")->required()->envname("OSPREY_MODEL");
+  cmd->add_option("-m,--model", o->model, "GGUF model file, or a Hugging Face model folder (converted as it loads)")->required()->envname("OSPREY_MODEL");
   auto* p = cmd->add_option("-p,--prompt", o->prompt, "Prompt text");
   auto* f = cmd->add_option("-f,--file", o->prompt_file, "Read the prompt from a file");
   p->excludes(f);

@@ -52,7 +52,7 @@ void register_serve(CLI::App& app) {
   auto o = std::make_shared<server::ServeOptions>();
   auto exit_code = std::make_shared<int>(0);
   CLI::App* cmd = app.add_subcommand("serve", "Serve a model over an OpenAI-compatible HTTP API");
-  cmd->add_option("-m,--model", o->model_path, "GGUF model file")->required()->check(CLI::ExistingFile);
+  cmd->add_option("-m,--model", o->model_path, "GGUF model file, or a Hugging Face model folder (converted as it loads)")->required()->check(CLI::ExistingPath);
   cmd->add_option("--host", o->host, "Address to listen on (only this one)")->capture_default_str();
   cmd->add_option("--port", o->port, "Port to listen on (0: any free port)")->capture_default_str()->check(CLI::Range(0, 65535));
   cmd->add_option("-P,--parallel", o->parallel, "Requests generated at once (sequence slots)")

@@ -2,12 +2,14 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <functional>
 
 #include <unistd.h>
 
 #include "cli/commands.h"
 #include "cli/synth.h"
+#include "convert/gguf_to_hf.h"
 #include "core/log.h"
 #include "formats/file_type.h"
 #include "quant/quant.h"
@@ -463,6 +465,28 @@ void write_synth_model(const SynthOptions& o) {
   if (!o.quiet) std::fprintf(stderr, "synth: wrote %s (%s, %s)\n", o.out.c_str(), p.name, o.type.c_str());
 }
 
+// The GGUF file synth would write, exported as a Hugging Face folder.
+void write_synth_folder(const SynthOptions& o) {
+  const auto dtype = dtype_from_name(o.hf_dtype);
+  if (!dtype || (*dtype != DType::kF32 && *dtype != DType::kF16 && *dtype != DType::kBF16))
+    throw Failure{"--hf-dtype: '" + o.hf_dtype + "' is not f32, f16 or bf16"};
+  std::error_code ec;
+  const std::string tmp =
+      (std::filesystem::temp_directory_path(ec) / ("osprey-synth-" + std::to_string(::getpid()) + ".gguf")).string();
+  SynthOptions gguf = o;
+  gguf.out = tmp;
+  gguf.quiet = true;
+  write_synth_model(gguf);
+  auto file = GgufFile::open(tmp);
+  std::filesystem::remove(tmp, ec);  // the mapping keeps it readable
+  if (!file.ok()) throw Failure{file.status().message()};
+  ExportOptions eo;
+  eo.dtype = *dtype;
+  eo.shard_bytes = o.shard_bytes;
+  if (Status s = export_hf_folder(*file, o.out, eo); !s.ok()) throw Failure{s.message()};
+  if (!o.quiet) std::fprintf(stderr, "synth: wrote %s/ (%s, Hugging Face folder, %s)\n", o.out.c_str(), o.preset.c_str(), o.hf_dtype.c_str());
+}
+
 void register_synth(CLI::App& app) {
   auto o = std::make_shared<SynthOptions>();
   CLI::App* cmd = app.add_subcommand("synth", "Write a model with random weights in the exact shape of a real one");
@@ -474,7 +498,12 @@ void register_synth(CLI::App& app) {
                 "for comparing logits with another engine, where every layer must count");
   cmd->add_option("--type", o->type, "Weight type: " + supported_dtype_names())
       ->capture_default_str();
-  cmd->add_option("-o,--output", o->out, "Output GGUF file");
+  cmd->add_option("-o,--output", o->out, "Output GGUF file (or folder, with --format hf)");
+  cmd->add_option("--format", o->format, "gguf, or hf: a Hugging Face folder (config.json, safetensors, tokenizer.json) "
+                                          "in the same shape; Llama, Qwen2 and Qwen3 presets")
+      ->check(CLI::IsMember({"gguf", "hf"}))->capture_default_str();
+  cmd->add_option("--hf-dtype", o->hf_dtype, "With --format hf: the safetensors dtype (f32, f16, bf16)")->capture_default_str();
+  cmd->add_option("--shard-size", o->shard_bytes, "With --format hf: split the weights into shards of about this many bytes");
   cmd->add_option("--vocab", o->vocab, "Take the tokenizer from this GGUF file instead of making one up");
   cmd->add_option("--seed", o->seed, "Seed for the weights and the made-up vocabulary")->capture_default_str();
   cmd->add_flag("--list-presets", o->list, "List the presets and their shapes");
@@ -495,6 +524,10 @@ void register_synth(CLI::App& app) {
       return;
     }
     if (o->preset.empty() || o->out.empty()) throw Failure{"synth needs --preset and -o (see --help)"};
+    if (o->format == "hf") {
+      write_synth_folder(*o);
+      return;
+    }
     write_synth_model(*o);
   });
 }

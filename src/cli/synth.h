@@ -61,6 +61,11 @@ struct SynthOptions {
   // logits, so comparing logits with another engine tests attention, rope,
   // norms and windows, not just the last layer's memory.
   bool plain = false;
+  // "gguf", or "hf": a Hugging Face folder at `out` (config.json, safetensors
+  // in hf_dtype, tokenizer.json), made from the GGUF file synth would write.
+  std::string format = "gguf";
+  std::string hf_dtype = "bf16";
+  uint64_t shard_bytes = 0;  // hf: shards of about this size (0: one file)
 };
 
 // Writes the model `o` describes; throws cli::Failure with a message on error.

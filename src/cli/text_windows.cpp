@@ -3,12 +3,13 @@
 #include <algorithm>
 
 #include "cli/commands.h"
+#include "cli/load_model.h"
 #include "tokenizer/tokenizer.h"
 
 namespace osprey::cli {
 
 void add_text_window_options(CLI::App& cmd, TextWindowOptions& o, const std::string& text_help) {
-  cmd.add_option("-m,--model", o.model, "GGUF model file")->required();
+  cmd.add_option("-m,--model", o.model, "GGUF model file, or a Hugging Face model folder")->required();
   cmd.add_option("-f,--file", o.text_file, text_help)->required();
   cmd.add_option("-c,--ctx-size", o.ctx, "Window length in tokens")->check(CLI::Range(int64_t{4}, int64_t{1} << 20));
   cmd.add_option("-b,--batch-size", o.batch, "Tokens per forward pass")->check(CLI::Range(int64_t{1}, int64_t{1} << 16));
@@ -25,14 +26,13 @@ TextWindows load_text_windows(const TextWindowOptions& o) {
   mo.n_ctx = o.ctx;
   mo.n_batch = std::min(o.batch, o.ctx);
   apply_kv_cache_flags(o.kv_cache, mo);
-  auto model = Model::load(o.model, mo);
-  if (!model.ok()) throw Failure{model.status().message()};
-  auto tok = Tokenizer::from_gguf((*model)->file());
+  auto model = load_model(o.model, mo);
+  auto tok = Tokenizer::from_gguf(model->file());
   if (!tok.ok()) throw Failure{tok.status().message()};
   const Vocab& vocab = (*tok)->vocab();
   TextWindows w;
   w.tokens = (*tok)->encode(text, /*add_special=*/true, /*parse_special=*/false);
-  w.model = std::move(*model);
+  w.model = std::move(model);
   w.windows.n_ctx = o.ctx;
   w.windows.max_chunks = o.chunks;
   w.windows.bos = vocab.add_bos ? vocab.bos : -1;

@@ -16,6 +16,8 @@
 #include "grammar/grammar.h"
 #include "grammar/json_schema.h"
 #include "kernels/dispatch.h"
+#include "convert/hf_to_gguf.h"
+#include "core/thread_pool.h"
 #include "models/model.h"
 #include "server/constraint_vocabulary.h"
 #include "server/http.h"
@@ -559,7 +561,11 @@ Expected<std::unique_ptr<Engine>> load_engine(const ServeOptions& o, Metrics& me
   mo.kv_bytes_budget = o.kv_bytes;
   mo.cache_type_k = o.cache_type_k;
   mo.cache_type_v = o.cache_type_v;
-  OSPREY_ASSIGN_OR_RETURN(e->model, Model::load(o.model_path, mo));
+  // A Hugging Face folder is converted on the way in.
+  ConvertOptions co;
+  co.n_threads = o.n_threads > 0 ? o.n_threads : default_thread_count();
+  OSPREY_ASSIGN_OR_RETURN(GgufFile file, open_model_file(o.model_path, co, [](const ConvertProgress&) {}));
+  OSPREY_ASSIGN_OR_RETURN(e->model, Model::from_file(std::move(file), mo));
   OSPREY_ASSIGN_OR_RETURN(e->tokenizer, Tokenizer::from_gguf(e->model->file()));
   if (o.chat_template_file.empty()) {
     OSPREY_ASSIGN_OR_RETURN(ChatTemplate t, ChatTemplate::from_gguf(e->model->file()));

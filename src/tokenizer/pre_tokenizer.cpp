@@ -39,7 +39,7 @@ const std::vector<Family>& families() {
       {{"gpt-2", "phi-2", "jina-es", "jina-de", "gigachat", "jina-v1-en", "jina-v2-es", "jina-v2-de",
         "jina-v2-code", "roberta-bpe", "mpt", "olmo", "jais"},
        {kGpt2}},
-      {{"llama3", "llama-v3", "llama-bpe", "falcon3", "dbrx", "smaug-bpe", "chatglm-bpe"}, {kLlama3}},
+      {{"llama-bpe", "llama3", "llama-v3", "falcon3", "dbrx", "smaug-bpe", "chatglm-bpe"}, {kLlama3}},
       {{"qwen2", "deepseek-r1-qwen", "stablelm2", "megrez"}, {kQwen2}},
       {{"gpt-4o", "o200k"}, {kO200k}},
       {{"starcoder", "refact", "command-r", "smollm", "codeshell", "exaone", "minerva-7b"}, {R"(\p{N})", kGpt2}},
@@ -85,6 +85,20 @@ std::vector<std::string> PreTokenizer::known_names() {
   for (const auto& fam : families())
     for (const char* n : fam.names) out.emplace_back(n);
   return out;
+}
+
+std::vector<std::string> PreTokenizer::patterns_of(const std::string& name) {
+  for (const auto& fam : families())
+    for (const char* n : fam.names)
+      if (name == n) return std::vector<std::string>(fam.regexes.begin(), fam.regexes.end());
+  return {};
+}
+
+// The first name of a family is the one llama.cpp's converter writes.
+std::string PreTokenizer::name_of(const std::vector<std::string>& patterns) {
+  for (const auto& fam : families())
+    if (std::vector<std::string>(fam.regexes.begin(), fam.regexes.end()) == patterns) return fam.names.front();
+  return "";
 }
 
 Expected<std::unique_ptr<PreTokenizer>> PreTokenizer::create(const std::string& name) {

@@ -28,6 +28,11 @@ class PreTokenizer {
 
   // The pre-tokenizer names osprey knows.
   static std::vector<std::string> known_names();
+  // The split expressions of a known name (empty for an unknown one), and the
+  // name whose expressions are exactly `patterns` ("" if none): how a
+  // tokenizer.json's splits are named in GGUF, and back.
+  static std::vector<std::string> patterns_of(const std::string& name);
+  static std::string name_of(const std::vector<std::string>& patterns);
 
  private:
   PreTokenizer() = default;

@@ -1,0 +1,25 @@
+#include "cli/load_model.h"
+
+#include "cli/commands.h"
+#include "cli/progress.h"
+#include "convert/hf_to_gguf.h"
+#include "core/thread_pool.h"
+
+namespace osprey::cli {
+
+std::unique_ptr<Model> load_model(const std::string& path, const ModelOptions& options) {
+  ConvertOptions co;
+  co.n_threads = options.n_threads > 0 ? options.n_threads : default_thread_count();
+  ProgressBar bar("load", true);
+  auto file = open_model_file(path, co, [&](const ConvertProgress& p) {
+    bar.update(static_cast<int64_t>(p.tensors_done), static_cast<int64_t>(p.tensors_total),
+               std::to_string(p.tensors_done) + "/" + std::to_string(p.tensors_total) + " tensors converted");
+  });
+  bar.finish();
+  if (!file.ok()) throw Failure{file.status().message()};
+  auto model = Model::from_file(std::move(*file), options);
+  if (!model.ok()) throw Failure{model.status().message()};
+  return std::move(*model);
+}
+
+}  // namespace osprey::cli
