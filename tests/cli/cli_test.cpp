@@ -20,7 +20,7 @@ bool contains(const std::string& s, const std::string& needle) { return s.find(n
 TEST(Cli, HelpForEverySubcommand) {
   const auto top = osprey("--help");
   EXPECT_EQ(top.exit_code, 0);
-  for (const char* sub : {"run", "inspect", "tokenize", "synth", "bench", "quantize"}) {
+  for (const char* sub : {"run", "inspect", "tokenize", "synth", "bench", "quantize", "perplexity", "imatrix", "convert", "serve", "chat"}) {
     EXPECT_TRUE(contains(top.out, sub)) << sub;
     const auto h = osprey(std::string(sub) + " --help");
     EXPECT_EQ(h.exit_code, 0) << sub;
