@@ -1,10 +1,11 @@
-// osprey quantize IN.gguf OUT.gguf TYPE: store a model's matrices in fewer bits.
+// osprey quantize IN.gguf|DIR OUT.gguf TYPE: store a model's matrices in fewer bits.
 #include <cstdio>
 #include <filesystem>
 #include <map>
 
 #include "cli/commands.h"
 #include "cli/progress.h"
+#include "convert/hf_to_gguf.h"
 #include "convert/quantize_gguf.h"
 #include "core/thread_pool.h"
 #include "formats/gguf.h"
@@ -48,7 +49,10 @@ void quantize(const QuantizeCliOptions& o) {
   }
   if (!o.dry_run && same_file(o.input, o.output))
     throw Failure{o.output + " is the input file; write the quantized model to a new file"};
-  auto in = GgufFile::open(o.input);
+  // A Hugging Face folder is converted first, keeping its stored types.
+  ConvertOptions co;
+  co.n_threads = options.n_threads;
+  auto in = open_model_file(o.input, co, [](const ConvertProgress&) {});
   if (!in) throw Failure{in.status().message()};
   auto plan = plan_quantize(*in, options);
   if (!plan) throw Failure{plan.status().message()};
@@ -111,7 +115,7 @@ void register_quantize(CLI::App& app) {
       "A mix (Q4_K_M and the like) keeps the output head at Q6_K and gives attention V and the FFN down "
       "projection more bits in the layers that matter most; a single type (Q4_0, Q8_0, Q6_K) stores every matrix "
       "in it except the output head (Q6_K). Norms, biases and MoE routers are copied unchanged.");
-  cmd->add_option("input", o->input, "GGUF file to read (F32, F16 or BF16 weights)")->required();
+  cmd->add_option("input", o->input, "GGUF file (F32, F16 or BF16 weights), or a Hugging Face model folder")->required();
   cmd->add_option("output", o->output, "GGUF file to write (written whole or not at all)")->required();
   cmd->add_option("type", o->type, "What to store: " + quant_recipe_names())->required();
   cmd->add_option("-t,--threads", o->threads, "Threads (default: one per core)")->check(CLI::Range(0, 1024));

@@ -75,6 +75,12 @@ TEST(HfFolder, RunsDirectlyAndConvertsBackBitForBit) {
     ASSERT_TRUE(q.ok());
     EXPECT_EQ(q->find_tensor("blk.0.attn_q.weight")->type, DType::kQ8_0);
     EXPECT_EQ(q->find_tensor("blk.0.attn_norm.weight")->type, DType::kF32);
+    // quantize reads a folder too.
+    const std::string q4 = temp_path(std::string(preset) + "-q4_k_m.gguf");
+    ASSERT_EQ(osprey("quantize -q " + dir + " " + q4 + " q4_k_m").exit_code, 0);
+    auto k = GgufFile::open(q4);
+    ASSERT_TRUE(k.ok());
+    EXPECT_EQ(k->find_tensor("blk.0.attn_q.weight")->type, DType::kQ4_K);
     fs::remove_all(dir);
   }
 }
