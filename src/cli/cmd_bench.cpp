@@ -36,6 +36,7 @@ struct BenchOptions {
   std::string trace;
   bool membw = false;
   KvCacheFlags kv_cache;
+  FolderFlags folder;
 };
 
 struct Test {
@@ -150,7 +151,7 @@ void bench(const BenchOptions& o) {
     mo.n_ctx = std::max<int64_t>(max_ctx, 16);
     mo.n_batch = 512;
     apply_kv_cache_flags(o.kv_cache, mo);
-    auto model = load_model(path, mo);
+    auto model = load_model(path, mo, o.folder);
     Model& m = *model;
     const ModelConfig& c = m.config();
     const double weights = weight_bytes_per_token(m);
@@ -256,6 +257,7 @@ void register_bench(CLI::App& app) {
   cmd->add_option("--pg", o->pg, "PROMPT,GEN: a prompt followed by generation");
   cmd->add_option("-t,--threads", o->threads, "Threads (0: all cores)")->check(CLI::Range(0, 1024));
   add_kv_cache_options(*cmd, o->kv_cache);
+  add_folder_options(*cmd, o->folder);
   cmd->add_option("-r,--repetitions", o->reps, "Repetitions of each test")->capture_default_str()->check(CLI::Range(1, 1000));
   cmd->add_option("-o,--output", o->output, "table or json")->capture_default_str()->check(CLI::IsMember({"table", "json"}));
   cmd->add_option("--trace", o->trace, "Write a Chrome trace of the first measured repetition of each test");

@@ -32,6 +32,7 @@ struct ChatOptions {
   float temperature = 0.7f;
   int64_t seed = -1;
   KvCacheFlags kv_cache;
+  FolderFlags folder;
 };
 
 const char* kHelp =
@@ -43,7 +44,7 @@ void chat(const ChatOptions& o) {
   mo.n_threads = o.threads;
   mo.n_ctx = o.ctx;
   apply_kv_cache_flags(o.kv_cache, mo);
-  auto model = load_model(o.model, mo);
+  auto model = load_model(o.model, mo, o.folder);
   auto tok = Tokenizer::from_gguf(model->file());
   if (!tok.ok()) throw Failure{tok.status().message()};
   auto tmpl = ChatTemplate::from_gguf(model->file());
@@ -198,6 +199,7 @@ void register_chat(CLI::App& app) {
   cmd->add_option("-c,--ctx-size", o->ctx, "Context size in tokens (0: the model's, at most 4096)")
       ->capture_default_str()->check(CLI::Range(int64_t{0}, int64_t{1} << 20));
   add_kv_cache_options(*cmd, o->kv_cache);
+  add_folder_options(*cmd, o->folder);
   cmd->callback([o] { chat(*o); });
 }
 

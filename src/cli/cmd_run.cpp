@@ -23,6 +23,7 @@ struct RunOptions {
   SamplingParams sampling;
   int64_t seed = -1;
   KvCacheFlags kv_cache;
+  FolderFlags folder;
   bool no_bos = false, ignore_eos = false, echo = false, show_ids = false, quiet = false;
 };
 
@@ -35,7 +36,7 @@ void run(const RunOptions& o) {
   mo.n_ctx = o.ctx;
   mo.n_batch = o.batch;
   apply_kv_cache_flags(o.kv_cache, mo);
-  auto model = load_model(o.model, mo);
+  auto model = load_model(o.model, mo, o.folder);
   auto tok = Tokenizer::from_gguf(model->file());
   if (!tok.ok()) throw Failure{tok.status().message()};
   const double load_s = std::chrono::duration<double>(Clock::now() - t0).count();
@@ -108,6 +109,7 @@ void register_run(CLI::App& app) {
   cmd->add_option("-b,--batch-size", o->batch, "Prompt tokens per forward pass")
       ->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{4096}));
   add_kv_cache_options(*cmd, o->kv_cache);
+  add_folder_options(*cmd, o->folder);
   cmd->add_option("--temp", o->sampling.temperature, "Temperature; 0 is greedy")->capture_default_str();
   cmd->add_option("--top-k", o->sampling.top_k, "Keep the k most likely tokens (0: off)")->capture_default_str();
   cmd->add_option("--top-p", o->sampling.top_p, "Nucleus sampling mass (1: off)")->capture_default_str();

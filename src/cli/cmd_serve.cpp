@@ -3,6 +3,7 @@
 
 #include "cli/commands.h"
 #include "cli/kv_cache_flags.h"
+#include "cli/load_model.h"
 #include "server/server.h"
 
 namespace osprey::cli {
@@ -69,6 +70,8 @@ void register_serve(CLI::App& app) {
       ->capture_default_str();
   auto kv_cache = std::make_shared<KvCacheFlags>();
   add_kv_cache_options(*cmd, *kv_cache);
+  auto folder = std::make_shared<FolderFlags>();
+  add_folder_options(*cmd, *folder);
   cmd->add_option("--api-key", o->api_key, "Require 'Authorization: Bearer KEY' (also read from OSPREY_API_KEY)")
       ->envname("OSPREY_API_KEY");
   cmd->add_option("-t,--threads", o->n_threads, "Compute threads (0: all cores)")->capture_default_str()->check(CLI::Range(0, 1024));
@@ -82,7 +85,11 @@ void register_serve(CLI::App& app) {
                   "A Jinja chat template file to use instead of the model's tokenizer.chat_template")
       ->check(CLI::ExistingFile);
   cmd->add_option("--alias", o->model_alias, "Model name reported by /v1/models (default: the file name)");
-  cmd->callback([o, exit_code, kv_size, kv_cache] {
+  cmd->callback([o, exit_code, kv_size, kv_cache, folder] {
+    if (!folder->type.empty()) {
+      o->folder_type = dtype_from_name(folder->type);
+      if (!o->folder_type) throw Failure{"--type: unknown type '" + folder->type + "'"};
+    }
     ModelOptions types;
     apply_kv_cache_flags(*kv_cache, types);
     o->cache_type_k = types.cache_type_k;

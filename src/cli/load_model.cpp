@@ -7,9 +7,20 @@
 
 namespace osprey::cli {
 
-std::unique_ptr<Model> load_model(const std::string& path, const ModelOptions& options) {
+void add_folder_options(CLI::App& cmd, FolderFlags& flags) {
+  cmd.add_option("--type", flags.type,
+                 "With a Hugging Face folder: convert its matrices to this type as it loads (q8_0, q4_0, q4_k, f16, "
+                 "...; default: as stored)");
+}
+
+std::unique_ptr<Model> load_model(const std::string& path, const ModelOptions& options, const FolderFlags& folder) {
   ConvertOptions co;
   co.n_threads = options.n_threads > 0 ? options.n_threads : default_thread_count();
+  if (!folder.type.empty()) {
+    const auto t = dtype_from_name(folder.type);
+    if (!t) throw Failure{"--type: unknown type '" + folder.type + "'"};
+    co.type = *t;
+  }
   ProgressBar bar("load", true);
   auto file = open_model_file(path, co, [&](const ConvertProgress& p) {
     bar.update(static_cast<int64_t>(p.tensors_done), static_cast<int64_t>(p.tensors_total),

@@ -2,6 +2,7 @@
 // Face folder converted on the way in (with a progress bar on a terminal).
 #pragma once
 
+#include <CLI/CLI.hpp>
 #include <memory>
 #include <string>
 
@@ -9,7 +10,14 @@
 
 namespace osprey::cli {
 
+// --type: the type a Hugging Face folder's matrices are converted to as it
+// loads ("" keeps them as stored).
+struct FolderFlags {
+  std::string type;
+};
+void add_folder_options(CLI::App& cmd, FolderFlags& flags);
+
 // Throws Failure naming the file or folder.
-std::unique_ptr<Model> load_model(const std::string& path, const ModelOptions& options);
+std::unique_ptr<Model> load_model(const std::string& path, const ModelOptions& options, const FolderFlags& folder = {});
 
 }  // namespace osprey::cli

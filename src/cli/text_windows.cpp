@@ -17,6 +17,7 @@ void add_text_window_options(CLI::App& cmd, TextWindowOptions& o, const std::str
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 30));
   cmd.add_option("-t,--threads", o.threads, "Threads (default: one per core)")->check(CLI::Range(0, 1024));
   add_kv_cache_options(cmd, o.kv_cache);
+  add_folder_options(cmd, o.folder);
 }
 
 TextWindows load_text_windows(const TextWindowOptions& o) {
@@ -26,7 +27,7 @@ TextWindows load_text_windows(const TextWindowOptions& o) {
   mo.n_ctx = o.ctx;
   mo.n_batch = std::min(o.batch, o.ctx);
   apply_kv_cache_flags(o.kv_cache, mo);
-  auto model = load_model(o.model, mo);
+  auto model = load_model(o.model, mo, o.folder);
   auto tok = Tokenizer::from_gguf(model->file());
   if (!tok.ok()) throw Failure{tok.status().message()};
   const Vocab& vocab = (*tok)->vocab();

@@ -10,6 +10,7 @@
 
 #include <CLI/CLI.hpp>
 #include "cli/kv_cache_flags.h"
+#include "cli/load_model.h"
 #include "engine/perplexity.h"
 #include "models/model.h"
 
@@ -20,6 +21,7 @@ struct TextWindowOptions {
   int64_t ctx = 512, batch = 512, chunks = 0;
   int threads = 0;
   KvCacheFlags kv_cache;
+  FolderFlags folder;
 };
 
 struct TextWindows {

@@ -564,6 +564,7 @@ Expected<std::unique_ptr<Engine>> load_engine(const ServeOptions& o, Metrics& me
   // A Hugging Face folder is converted on the way in.
   ConvertOptions co;
   co.n_threads = o.n_threads > 0 ? o.n_threads : default_thread_count();
+  co.type = o.folder_type;
   OSPREY_ASSIGN_OR_RETURN(GgufFile file, open_model_file(o.model_path, co, [](const ConvertProgress&) {}));
   OSPREY_ASSIGN_OR_RETURN(e->model, Model::from_file(std::move(file), mo));
   OSPREY_ASSIGN_OR_RETURN(e->tokenizer, Tokenizer::from_gguf(e->model->file()));

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "core/dtype.h"
@@ -19,6 +20,7 @@ struct ServeOptions {
   int64_t kv_size = 0;     // KV pool in tokens; 0: ctx_size * parallel (or kv_bytes)
   int64_t kv_bytes = 0;    // KV pool in bytes instead of tokens (--kv-size 2GiB); 0: kv_size
   DType cache_type_k = DType::kF16, cache_type_v = DType::kF16;
+  std::optional<DType> folder_type;  // a Hugging Face folder's matrices converted to this as it loads
   bool full_window_cache = false;  // sliding-window layers keep every position (so their prompts can be reused)
   std::string api_key;     // empty: no key needed
   int n_threads = 0;

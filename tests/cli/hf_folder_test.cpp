@@ -75,6 +75,10 @@ TEST(HfFolder, RunsDirectlyAndConvertsBackBitForBit) {
     ASSERT_TRUE(q.ok());
     EXPECT_EQ(q->find_tensor("blk.0.attn_q.weight")->type, DType::kQ8_0);
     EXPECT_EQ(q->find_tensor("blk.0.attn_norm.weight")->type, DType::kF32);
+    // Converted to another type as it loads.
+    const auto typed = osprey("run -m " + dir + " --type q8_0 -p 'Once upon a time' -n 4 --temp 0 -q");
+    EXPECT_EQ(typed.exit_code, 0) << typed.err;
+    EXPECT_EQ(osprey("run -m " + dir + " --type q9_9 -p hi -n 1").exit_code, 1);
     // quantize reads a folder too.
     const std::string q4 = temp_path(std::string(preset) + "-q4_k_m.gguf");
     ASSERT_EQ(osprey("quantize -q " + dir + " " + q4 + " q4_k_m").exit_code, 0);
