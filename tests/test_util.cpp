@@ -45,6 +45,16 @@ std::string synth_model(const std::string& preset, const std::string& type, uint
 
 std::string osprey_binary() { return OSPREY_BINARY; }
 
+CommandResult run_osprey(const std::string& args) { return run_command(osprey_binary() + " " + args); }
+
+bool contains(const std::string& text, const std::string& needle) { return text.find(needle) != std::string::npos; }
+
+std::string temp_path(const std::string& prefix, const std::string& name) {
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() / (prefix + "_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  return (dir / name).string();
+}
+
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::stringstream ss;

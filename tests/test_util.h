@@ -26,6 +26,12 @@ struct CommandResult {
 };
 // Runs a shell command line, capturing stdout and stderr.
 CommandResult run_command(const std::string& command_line);
+// `osprey ARGS` (ARGS as a shell reads them).
+CommandResult run_osprey(const std::string& args);
+bool contains(const std::string& text, const std::string& needle);
+// NAME in a folder of this process's own under the system's temporary
+// directory, made on first use; `prefix` names the test binary's folder.
+std::string temp_path(const std::string& prefix, const std::string& name);
 
 // The whole file, or "" when it cannot be read.
 std::string read_file(const std::string& path);

@@ -18,14 +18,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-test::CommandResult osprey(const std::string& args) { return test::run_command(test::osprey_binary() + " " + args); }
-bool contains(const std::string& s, const std::string& needle) { return s.find(needle) != std::string::npos; }
-
-std::string temp_path(const std::string& name) {
-  const fs::path dir = fs::temp_directory_path() / ("osprey_quantize_test_" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  return (dir / name).string();
-}
+test::CommandResult osprey(const std::string& args) { return test::run_osprey(args); }
+using test::contains;
+std::string temp_path(const std::string& name) { return test::temp_path("osprey_quantize_test", name); }
 
 std::string tensor_type(const std::string& path, const std::string& tensor) {
   auto f = GgufFile::open(path);
