@@ -27,14 +27,14 @@ cmake --build build-tsan --target core_test kernels_test models_test
 TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build-tsan -j"$jobs" --output-on-failure -R "ThreadPool|Matmul|GoldenRun"
 
 echo "== ARM64 cross build (NEON kernels), unit tests under qemu-user"
-# The command-line, chat and server (Server*) tests start the osprey executable, which
+# The command-line, chat, server (Server*) and tokenizer.json reference (TokenizerJson*) tests start the osprey executable, which
 # this machine cannot run directly; they hold no architecture-specific code.
 # Resident-memory figures under an emulator are the emulator's.
 cmake -S . -B build-arm64 -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake \
   -DOSPREY_ARM64_SYSROOT="$PWD/build-arm64-sysroot" -DOSPREY_BUILD_BENCH=OFF >/dev/null
 arm_tests=(core_test formats_test quant_test kernels_test models_test sampling_test tokenizer_test alloc_test)
 cmake --build build-arm64 --target "${arm_tests[@]}"
-ctest --test-dir build-arm64 -j"$jobs" --output-on-failure -E "_NOT_BUILT|WeightMemory|^Server[A-Z]|^Cli\.|^Chat\.|^ExampleProgram$"
+ctest --test-dir build-arm64 -j"$jobs" --output-on-failure -E "_NOT_BUILT|WeightMemory|^Server[A-Z]|^TokenizerJson|^Cli\.|^Chat\.|^ExampleProgram$"
 
 echo "== fuzzing the GGUF reader (60 s)"
 corpus=build-asan/fuzz-corpus
