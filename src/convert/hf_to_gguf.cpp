@@ -148,14 +148,35 @@ Status write(const Plan& p, const std::string& out, const ConvertOptions& o, Con
   std::vector<float> values, scratch;
   return p.writer.write(out, [&](size_t i, std::vector<uint8_t>& bytes) -> Status {
     const PlannedTensor& t = p.tensors[i];
-    source_floats(t, values, scratch);
     const QuantOps& ops = *quant_ops(t.type);
-    const int64_t n = t.dims[0], rows = static_cast<int64_t>(values.size()) / n;
+    const int64_t n = t.dims[0];
     const uint64_t row_bytes = static_cast<uint64_t>(quant_row_bytes(ops, n));
-    bytes.resize(row_bytes * static_cast<uint64_t>(rows));
-    pool.parallel_for(rows, std::max<int64_t>(1, 65536 / n), [&](int64_t r0, int64_t r1, int) {
-      for (int64_t r = r0; r < r1; ++r) ops.quantize(values.data() + r * n, bytes.data() + static_cast<uint64_t>(r) * row_bytes, n);
-    });
+    if (t.source != nullptr && t.permute_heads == 0) {
+      // Rows decode and encode independently: each thread takes runs of
+      // them straight from the mapped source into the output.
+      const SafetensorsTensor& s = *t.source;
+      const QuantOps& from = *quant_ops(*s.type);
+      const int64_t rows = s.n_elements / n;
+      const uint64_t in_row = s.n_bytes / static_cast<uint64_t>(rows);
+      bytes.resize(row_bytes * static_cast<uint64_t>(rows));
+      std::vector<std::vector<float>> row_scratch(static_cast<size_t>(pool.size()));
+      pool.parallel_for(rows, std::max<int64_t>(1, 65536 / n), [&](int64_t r0, int64_t r1, int thread) {
+        std::vector<float>& x = row_scratch[static_cast<size_t>(thread)];
+        x.resize(static_cast<size_t>(n));
+        for (int64_t r = r0; r < r1; ++r) {
+          from.dequantize(s.data + static_cast<uint64_t>(r) * in_row, x.data(), n);
+          ops.quantize(x.data(), bytes.data() + static_cast<uint64_t>(r) * row_bytes, n);
+        }
+      });
+    } else {
+      source_floats(t, values, scratch);
+      const int64_t rows = static_cast<int64_t>(values.size()) / n;
+      bytes.resize(row_bytes * static_cast<uint64_t>(rows));
+      pool.parallel_for(rows, std::max<int64_t>(1, 65536 / n), [&](int64_t r0, int64_t r1, int) {
+        for (int64_t r = r0; r < r1; ++r)
+          ops.quantize(values.data() + r * n, bytes.data() + static_cast<uint64_t>(r) * row_bytes, n);
+      });
+    }
     progress({i + 1, p.tensors.size(), std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()});
     return Status::Ok();
   });
