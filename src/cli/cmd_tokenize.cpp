@@ -5,6 +5,7 @@
 #include "cli/commands.h"
 #include "core/utf8.h"
 #include "formats/gguf.h"
+#include "formats/json_text.h"
 #include "tokenizer/tokenizer.h"
 
 namespace osprey::cli {
@@ -62,10 +63,10 @@ void register_tokenize(CLI::App& app) {
       std::ifstream in(opts->json_lines, std::ios::binary);
       std::string line;
       for (int64_t n = 1; std::getline(in, line); ++n) {
-        const nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
-        if (!j.is_string())
-          throw Failure{opts->json_lines + ": line " + std::to_string(n) + " is not a JSON string"};
-        std::printf("%s\n", id_list(tok->encode(j.get<std::string>(), !opts->no_bos, opts->parse_special)).c_str());
+        const std::string where = opts->json_lines + ": line " + std::to_string(n);
+        const auto j = parse_json_text(line, where, kMaxJsonFileDepth);
+        if (!j.ok() || !j->is_string()) throw Failure{where + " is not a JSON string"};
+        std::printf("%s\n", id_list(tok->encode(j->get<std::string>(), !opts->no_bos, opts->parse_special)).c_str());
       }
       return;
     }

@@ -1,11 +1,12 @@
 #include "cli/kv_cache_flags.h"
 
 #include "cli/commands.h"
+#include "kernels/kv_row.h"
 
 namespace osprey::cli {
 
 void add_kv_cache_options(CLI::App& cmd, KvCacheFlags& flags) {
-  const std::string types = "f16 (default), bf16, f32, q8_0, q5_1, q5_0, q4_1 or q4_0";
+  const std::string types = kernels::kv_type_names() + " (f16 by default)";
   cmd.add_option("--cache-type-k", flags.k,
                  "How the KV cache stores keys: " + types + ". q8_0 halves the cache for a small error");
   cmd.add_option("--cache-type-v", flags.v, "How the KV cache stores values: " + types);

@@ -5,8 +5,6 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include <nlohmann/json.hpp>
 
@@ -14,6 +12,7 @@
 #include "convert/hf_tokenizer_files.h"
 #include "core/thread_pool.h"
 #include "formats/file_type.h"
+#include "formats/json_text.h"
 #include "formats/safetensors.h"
 #include "quant/quant.h"
 #include "tokenizer/vocab.h"
@@ -35,13 +34,11 @@ struct PlannedTensor {
 };
 
 Expected<json> read_config(const std::string& dir) {
-  const fs::path p = fs::path(dir) / "config.json";
-  std::ifstream in(p, std::ios::binary);
-  if (!in) return IoError(p.string() + ": cannot open (a Hugging Face model folder has a config.json)");
-  std::stringstream s;
-  s << in.rdbuf();
-  json j = json::parse(s.str(), nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object()) return CorruptFile(p.string() + ": not a JSON object");
+  const std::string path = (fs::path(dir) / "config.json").string();
+  std::error_code ec;
+  if (!fs::exists(path, ec)) return IoError(path + ": missing (a Hugging Face model folder has a config.json)");
+  OSPREY_ASSIGN_OR_RETURN(json j, read_json_file(path));
+  if (!j.is_object()) return CorruptFile(path + ": not a JSON object");
   return j;
 }
 

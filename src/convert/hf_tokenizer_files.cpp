@@ -2,9 +2,8 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
+#include "formats/json_text.h"
 #include "tokenizer/pre_tokenizer.h"
 
 namespace osprey::hf {
@@ -69,29 +68,22 @@ Expected<std::vector<std::pair<std::string, GgufValue>>> gguf_tokenizer_metadata
 
 Expected<std::string> folder_chat_template(const std::string& dir) {
   namespace fs = std::filesystem;
-  auto read = [](const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    std::stringstream s;
-    s << in.rdbuf();
-    return s.str();
-  };
   std::error_code ec;
   const fs::path config = fs::path(dir) / "tokenizer_config.json";
   if (fs::exists(config, ec)) {
-    const json j = json::parse(read(config), nullptr, /*allow_exceptions=*/false);
-    if (j.is_discarded() || !j.is_object()) return CorruptFile(config.string() + ": not valid JSON");
-    if (j.contains("chat_template")) {
+    OSPREY_ASSIGN_OR_RETURN(const json j, read_json_file(config.string()));
+    if (j.is_object() && j.contains("chat_template")) {
       const json& t = j["chat_template"];
       if (t.is_string()) return t.get<std::string>();
       if (t.is_array())
         for (const json& named : t)
-          if (named.is_object() && named.value("name", "") == "default" && named.contains("template") &&
+          if (named.is_object() && named.contains("name") && named["name"] == "default" && named.contains("template") &&
               named["template"].is_string())
             return named["template"].get<std::string>();
     }
   }
   const fs::path jinja = fs::path(dir) / "chat_template.jinja";
-  if (fs::exists(jinja, ec)) return read(jinja);
+  if (fs::exists(jinja, ec)) return read_text_file(jinja.string());
   return std::string();
 }
 

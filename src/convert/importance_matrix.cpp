@@ -127,7 +127,8 @@ Expected<ImportanceMatrix> ImportanceMatrix::load(const std::string& path) {
   const uint8_t* data = (*mapped)->data();
   const size_t size = (*mapped)->size();
   if (size >= 4 && std::memcmp(data, "GGUF", 4) == 0) {
-    OSPREY_ASSIGN_OR_RETURN(GgufFile f, GgufFile::open(path));
+    // Parsed from the mapping already open; the entries are copied out of it before it closes.
+    OSPREY_ASSIGN_OR_RETURN(GgufFile f, GgufFile::parse(data, size, path));
     OSPREY_ASSIGN_OR_RETURN(const std::string type, f.get_string("general.type", ""));
     if (type != "imatrix")
       return InvalidArgument(path + ": is a GGUF file " +

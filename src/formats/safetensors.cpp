@@ -7,6 +7,8 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "formats/json_text.h"
+
 namespace osprey {
 
 namespace {
@@ -20,36 +22,6 @@ constexpr uint64_t kMaxHeaderBytes = 100'000'000;
 constexpr int kMaxDepth = 16;
 
 using Json = nlohmann::json;
-
-// The deepest nesting of objects and arrays in `text`, counting brackets
-// outside strings.
-int nesting_depth(std::string_view text) {
-  int depth = 0, deepest = 0;
-  bool in_string = false, escaped = false;
-  for (char c : text) {
-    if (in_string) {
-      if (escaped) escaped = false;
-      else if (c == '\\') escaped = true;
-      else if (c == '"') in_string = false;
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '{' || c == '[') {
-      deepest = std::max(deepest, ++depth);
-      if (deepest > kMaxDepth) return deepest;
-    } else if (c == '}' || c == ']') {
-      --depth;
-    }
-  }
-  return deepest;
-}
-
-Expected<Json> parse_json(std::string_view text, const std::string& what) {
-  if (nesting_depth(text) > kMaxDepth)
-    return CorruptFile(what + ": JSON nested more than " + std::to_string(kMaxDepth) + " levels deep");
-  Json j = Json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return CorruptFile(what + ": not valid JSON");
-  return j;
-}
 
 struct DtypeRow {
   const char* name;
@@ -147,7 +119,7 @@ Expected<SafetensorsFile> SafetensorsFile::parse(const uint8_t* data, size_t siz
   if (header_len > kMaxHeaderBytes)
     return CorruptFile(name + ": header length " + std::to_string(header_len) + " is over the 100 MB limit");
   const std::string_view header(reinterpret_cast<const char*>(data + 8), header_len);
-  auto json = parse_json(header, name + ": header");
+  auto json = parse_json_text(header, name + ": header", kMaxDepth);
   if (!json.ok()) return json.status();
   if (!json->is_object()) return CorruptFile(name + ": header is not a JSON object");
 
@@ -212,7 +184,7 @@ Expected<SafetensorsModel> SafetensorsModel::open(const std::string& dir) {
   if (fs::exists(index_path, ec)) {
     auto text = read_small_file(index_path.string());
     if (!text.ok()) return text.status();
-    auto json = parse_json(*text, index_path.string());
+    auto json = parse_json_text(*text, index_path.string(), kMaxDepth);
     if (!json.ok()) return json.status();
     const auto map = json->is_object() ? json->find("weight_map") : json->end();
     if (!json->is_object() || map == json->end() || !map->is_object())

@@ -12,6 +12,12 @@ constexpr DType kKvTypes[] = {DType::kF16, DType::kBF16, DType::kF32, DType::kQ8
 
 }  // namespace
 
+std::string kv_type_names() {
+  std::string names;
+  for (DType t : kKvTypes) names += (names.empty() ? "" : ", ") + std::string(dtype_name(t));
+  return names;
+}
+
 bool is_kv_type(DType type) {
   for (DType k : kKvTypes)
     if (k == type) return true;

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "core/dtype.h"
 
@@ -13,6 +14,8 @@ namespace osprey::kernels {
 
 // The types a KV row can be stored as: f16, bf16, f32, q8_0, q5_1, q5_0, q4_1, q4_0.
 bool is_kv_type(DType type);
+// Those types' names, "f16, bf16, ..., q4_0", for help texts and errors.
+std::string kv_type_names();
 // Whether rows of n values (a KV head is head_dim of them) can be stored as
 // `type`: the block formats need n to be a multiple of their 32-value blocks.
 bool kv_type_fits(DType type, int64_t n);

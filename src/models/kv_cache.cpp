@@ -7,8 +7,7 @@ namespace osprey {
 Expected<DType> parse_kv_cache_type(const std::string& name, const std::string& option) {
   const auto t = dtype_from_name(name);
   if (t && kernels::is_kv_type(*t)) return *t;
-  return InvalidArgument(option + ": '" + name +
-                         "' is not a KV cache type (one of f16, bf16, f32, q8_0, q5_1, q5_0, q4_1, q4_0)");
+  return InvalidArgument(option + ": '" + name + "' is not a KV cache type (one of " + kernels::kv_type_names() + ")");
 }
 
 int64_t KvCache::block_bytes(int64_t n_layer, int64_t row_len, DType k_type, DType v_type) {

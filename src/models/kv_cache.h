@@ -23,8 +23,8 @@
 
 namespace osprey {
 
-// The cache type `name` names (f16, bf16, f32, q8_0, q5_1, q5_0, q4_1,
-// q4_0), or an error naming `option` and listing them.
+// The cache type `name` names (kernels::kv_type_names()), or an error
+// naming `option` and listing them.
 Expected<DType> parse_kv_cache_type(const std::string& name, const std::string& option);
 
 class KvCache {

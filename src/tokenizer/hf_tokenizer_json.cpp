@@ -8,10 +8,8 @@
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
-#include <fstream>
-#include <sstream>
-#include <unordered_set>
 
+#include "formats/json_text.h"
 #include "tokenizer/vocab.h"
 
 namespace osprey {
@@ -21,55 +19,7 @@ namespace {
 using json = nlohmann::json;
 
 constexpr int32_t kMaxVocab = 1 << 22;
-constexpr int kMaxDepth = 64;
 const char kSpace[] = "\xE2\x96\x81";  // U+2581, SentencePiece's space
-
-// Deeper nesting than any tokenizer.json has would only exhaust the stack
-// of a recursive parser: refuse it before parsing.
-Status check_depth(const std::string& text, const std::string& path) {
-  int depth = 0;
-  bool in_string = false;
-  for (size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (in_string) {
-      if (c == '\\') ++i;
-      else if (c == '"') in_string = false;
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > kMaxDepth)
-        return CorruptFile(path + ": nesting deeper than " + std::to_string(kMaxDepth) + " levels at byte " +
-                           std::to_string(i));
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
-  return Status::Ok();
-}
-
-Expected<std::string> read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return IoError(path + ": cannot open");
-  std::stringstream buf;
-  buf << in.rdbuf();
-  return buf.str();
-}
-
-Expected<json> parse_json(const std::string& text, const std::string& path) {
-  OSPREY_TRY(check_depth(text, path));
-  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) {
-    // Parse again for the position of the error.
-    try {
-      (void)json::parse(text);
-    } catch (const json::parse_error& e) {
-      return CorruptFile(path + ": not valid JSON: " + e.what());
-    }
-    return CorruptFile(path + ": not valid JSON");
-  }
-  if (!j.is_object()) return CorruptFile(path + ": expected a JSON object at the top");
-  return j;
-}
 
 // A field of `obj` as type T, or an error naming where it is.
 template <class T>
@@ -137,7 +87,8 @@ int32_t token_id_of(const Vocab& v, const json& value) {
 Expected<Vocab> parse_tokenizer_json(const std::string& text, const std::string& config_text, const std::string& path,
                                      const std::string& config_path) {
   namespace fs = std::filesystem;
-  OSPREY_ASSIGN_OR_RETURN(const json root, parse_json(text, path));
+  OSPREY_ASSIGN_OR_RETURN(const json root, parse_json_text(text, path, kMaxJsonFileDepth));
+  if (!root.is_object()) return CorruptFile(path + ": expected a JSON object at the top");
 
   Vocab v;
   v.model_name = "tokenizer.json";
@@ -202,7 +153,7 @@ Expected<Vocab> parse_tokenizer_json(const std::string& text, const std::string&
   for (size_t i = 0; i < filled.size(); ++i)
     if (!filled[i]) return CorruptFile(path + ": no token has id " + std::to_string(i) + " (ids must be 0.." + std::to_string(n - 1) + " without gaps)");
 
-  std::unordered_set<std::string> token_to_index(v.tokens.begin(), v.tokens.end());
+  v.build_indexes();  // find() from here on; built again at the end, once the special ids are known
   // Merges: "left right" strings, or [left, right] pairs.
   const json merges = model.value("merges", json::array());
   if (!merges.is_array()) return CorruptFile(where + ".merges is not an array");
@@ -224,10 +175,10 @@ Expected<Vocab> parse_tokenizer_json(const std::string& text, const std::string&
     const size_t sp = m.is_string() ? key.find(' ', 1) : m[0].get<std::string>().size();
     const std::string left = key.substr(0, sp), right = key.substr(sp + 1);
     for (const std::string* t : {&left, &right})
-      if (!token_to_index.count(*t))
+      if (v.find(*t) < 0)
         return CorruptFile(where + ".merges[" + std::to_string(r) + "] '" + key + "' uses '" + *t +
                            "', which is not in the vocabulary");
-    if (!token_to_index.count(left + right))
+    if (v.find(left + right) < 0)
       return CorruptFile(where + ".merges[" + std::to_string(r) + "] '" + key + "' makes '" + left + right +
                          "', which is not in the vocabulary");
     v.merge_rank.emplace(std::move(key), static_cast<int32_t>(r));  // the first rank of a repeated merge wins
@@ -311,13 +262,10 @@ Expected<Vocab> parse_tokenizer_json(const std::string& text, const std::string&
 
   // The unknown token.
   if (model.contains("unk_token") && model["unk_token"].is_string()) {
-    v.unk = -1;
-    for (size_t i = 0; i < v.tokens.size() && v.unk < 0; ++i)
-      if (v.tokens[i] == model["unk_token"].get<std::string>()) v.unk = static_cast<int32_t>(i);
+    v.unk = v.find(model["unk_token"].get<std::string>());
     if (v.unk >= 0 && v.types[static_cast<size_t>(v.unk)] != TokenType::kControl)
       v.types[static_cast<size_t>(v.unk)] = TokenType::kUnknown;
   }
-  v.build_indexes();
 
   // Post-processor: a template whose single sequence starts and/or ends with
   // special tokens adds those (BOS, EOS).
@@ -356,7 +304,8 @@ Expected<Vocab> parse_tokenizer_json(const std::string& text, const std::string&
   // Gemma tokenizer classes (whose add_bos_token rebuilds the template in
   // transformers) whether BOS and EOS are added.
   if (!config_text.empty()) {
-    OSPREY_ASSIGN_OR_RETURN(const json config, parse_json(config_text, config_path));
+    OSPREY_ASSIGN_OR_RETURN(const json config, parse_json_text(config_text, config_path, kMaxJsonFileDepth));
+    if (!config.is_object()) return CorruptFile(config_path + ": expected a JSON object at the top");
     if (config.contains("bos_token")) {
       const int32_t id = token_id_of(v, config["bos_token"]);
       if (id >= 0) v.bos = id;
@@ -372,8 +321,8 @@ Expected<Vocab> parse_tokenizer_json(const std::string& text, const std::string&
       v.add_bos = field_or<bool>(config, "add_bos_token", v.add_bos) && v.bos >= 0;
       v.add_eos = field_or<bool>(config, "add_eos_token", v.add_eos) && v.eos >= 0;
     }
-    v.build_indexes();  // eos may have changed the end-of-generation list
   }
+  v.build_indexes();  // the unknown token's type and the special ids are final
   return v;
 }
 
@@ -384,10 +333,10 @@ Expected<Vocab> Vocab::from_tokenizer_json(const std::string& path_in) {
   std::error_code ec;
   const std::string path = fs::is_directory(path_in, ec) ? (fs::path(path_in) / "tokenizer.json").string() : path_in;
   const std::string config_path = (fs::path(path).parent_path() / "tokenizer_config.json").string();
-  OSPREY_ASSIGN_OR_RETURN(const std::string text, read_file(path));
+  OSPREY_ASSIGN_OR_RETURN(const std::string text, read_text_file(path));
   std::string config;
   if (fs::exists(config_path, ec)) {
-    OSPREY_ASSIGN_OR_RETURN(config, read_file(config_path));
+    OSPREY_ASSIGN_OR_RETURN(config, read_text_file(config_path));
   }
   return from_tokenizer_json_text(text, config, path);
 }

@@ -136,6 +136,8 @@ TEST(HfFolder, FoldersOspreyCannotReadAreRefusedByName) {
   refused("GemmaForCausalLM");
   set_config("\"num_attention_heads\": 4", "\"num_attention_heads\": \"four\"");
   refused("num_attention_heads");
+  std::ofstream(dir + "/config.json") << std::string(100000, '[') + std::string(100000, ']');
+  refused("nested more than 64 levels");
   fs::remove(dir + "/config.json");
   refused("config.json");
   std::ofstream(dir + "/config.json") << config;

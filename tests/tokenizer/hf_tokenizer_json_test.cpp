@@ -125,7 +125,7 @@ TEST(TokenizerJson, HostileFilesAreRefusedByName) {
   };
   refused("{", "not valid JSON");
   refused(good.dump().substr(0, good.dump().size() / 2), "not valid JSON");
-  refused(std::string(100, '[') + std::string(100, ']'), "nesting");
+  refused(std::string(100, '[') + std::string(100, ']'), "nested more than 64 levels");
   refused("[]", "JSON object");
   refused("{}", "'model' is missing");
   auto with = [&](const std::function<void(json&)>& change) {
