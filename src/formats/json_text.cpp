@@ -33,7 +33,7 @@ Expected<nlohmann::json> parse_json_text(std::string_view text, const std::strin
   // Parse again for where it went wrong.
   try {
     (void)nlohmann::json::parse(text.begin(), text.end());
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // a syntax error, or a number too large (out_of_range)
     return CorruptFile(what + ": not valid JSON (" + e.what() + ")");
   }
   return CorruptFile(what + ": not valid JSON");

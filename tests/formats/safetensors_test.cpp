@@ -87,6 +87,8 @@ TEST(Safetensors, HostileFilesAreRefusedByName) {
       {"negative shape", one(R"({"dtype":"F32","shape":[-2],"data_offsets":[0,8]})"), "not a size"},
       {"fractional shape", one(R"({"dtype":"F32","shape":[2.5],"data_offsets":[0,8]})"), "not a size"},
       {"NaN shape", one(R"({"dtype":"F32","shape":[NaN],"data_offsets":[0,8]})"), "not valid JSON"},
+      {"a number too large for any type", one(R"({"dtype":"F32","shape":[9999E0001994033221],"data_offsets":[0,8]})"),
+       "not valid JSON"},
       {"string shape", one(R"({"dtype":"F32","shape":["2"],"data_offsets":[0,8]})"), "not a size"},
       {"absurd shape", one(R"({"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,8]})"), "absurdly large"},
       {"offsets past the data", one(R"({"dtype":"F32","shape":[4],"data_offsets":[0,16]})"), "runs past the end of the data"},
