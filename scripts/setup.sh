@@ -11,6 +11,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev         # tests and micro-benchmarks
   clang libclang-rt-14-dev                           # sanitizer and fuzzer builds (scripts/test.sh)
   tmux                                               # drives `osprey chat` in a terminal test
+  haproxy                                            # the load balancer in deploy/haproxy, run by the scale-out test
   g++-aarch64-linux-gnu qemu-user                    # the ARM (NEON) build, its tests run under emulation
 )
 # Node runs the reference renderers the tests compare against; many machines

@@ -81,6 +81,19 @@ void register_serve(CLI::App& app) {
       ->capture_default_str()->check(CLI::Range(size_t{1024}, size_t{1} << 30));
   cmd->add_option("--timeout", o->request_timeout_s, "Seconds a request may run before it is stopped")
       ->capture_default_str()->check(CLI::Range(1, 86400));
+  cmd->add_option("--shutdown-delay", o->shutdown_delay_s,
+                  "After SIGTERM, seconds to go on serving while /ready answers 503, so that load balancers stop "
+                  "sending requests before the listener closes (Kubernetes' preStop sleep does the same)")
+      ->capture_default_str()->check(CLI::Range(0, 3600));
+  cmd->add_option("--drain-timeout", o->drain_timeout_s,
+                  "Then, seconds that running and queued requests have to finish before they are cut off")
+      ->capture_default_str()->check(CLI::Range(0, 86400));
+  cmd->add_flag("--public-metrics", o->public_metrics,
+                "Serve /metrics without the API key, for a Prometheus scraper (it shows counts, never text)");
+  cmd->add_option("--prefix-key-blocks", o->prefix_key_blocks,
+                  "KV blocks (16 tokens each) hashed into the X-Osprey-Prefix-Key routing header that a proxy uses "
+                  "for prefix affinity")
+      ->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{4096}));
   cmd->add_option("--chat-template", o->chat_template_file,
                   "A Jinja chat template file to use instead of the model's tokenizer.chat_template")
       ->check(CLI::ExistingFile);

@@ -462,10 +462,13 @@ bool Response::send(int status, const std::string& content_type, const std::stri
   return connection_->write(std::move(text));
 }
 
-bool Response::start_stream(int status, const std::string& content_type) {
+bool Response::start_stream(int status, const std::string& content_type,
+                            const std::vector<std::pair<std::string, std::string>>& extra_headers) {
   sent_ = true;
   status_ = status;
-  return connection_->write(head(status, content_type) + "Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n\r\n");
+  std::string text = head(status, content_type) + "Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n";
+  for (const auto& [k, v] : extra_headers) text += k + ": " + v + "\r\n";
+  return connection_->write(text + "\r\n");
 }
 
 bool Response::write_chunk(const std::string& data) {

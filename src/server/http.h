@@ -51,7 +51,8 @@ class Response {
   Response(std::shared_ptr<Connection> connection, std::string request_id);
   bool send(int status, const std::string& content_type, const std::string& body,
             const std::vector<std::pair<std::string, std::string>>& extra_headers = {});
-  bool start_stream(int status, const std::string& content_type);
+  bool start_stream(int status, const std::string& content_type,
+                    const std::vector<std::pair<std::string, std::string>>& extra_headers = {});
   bool write_chunk(const std::string& data);
   bool end_stream();
   // True when the client has closed its side.

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 
 namespace osprey::server {
@@ -27,6 +28,33 @@ void scalar(std::string& out, const std::string& name, const char* type, const s
 }
 
 }  // namespace
+
+int64_t RecentRate::now_second() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+void RecentRate::add(uint64_t n) {
+  const int64_t sec = now_second();
+  const int slot = static_cast<int>(sec % kRing);
+  std::lock_guard<std::mutex> lock(mu_);
+  if (seconds_[slot] != sec) {
+    seconds_[slot] = sec;
+    counts_[slot] = 0;
+  }
+  counts_[slot] += n;
+}
+
+double RecentRate::per_second() const {
+  // The current second is still filling, so the window is the kSeconds before it.
+  const int64_t sec = now_second();
+  uint64_t total = 0;
+  std::lock_guard<std::mutex> lock(mu_);
+  for (int64_t s = sec - kSeconds; s < sec; ++s) {
+    const int slot = static_cast<int>(((s % kRing) + kRing) % kRing);
+    if (seconds_[slot] == s) total += counts_[slot];
+  }
+  return static_cast<double>(total) / kSeconds;
+}
 
 Histogram::Histogram(std::vector<double> bounds) : bounds_(std::move(bounds)), counts_(bounds_.size() + 1, 0) {}
 
@@ -75,8 +103,22 @@ std::string Metrics::render(const Gauges& g) const {
   scalar(out, "osprey_generated_tokens_total", "counter", "Tokens generated.", static_cast<double>(generated_tokens.load()));
   scalar(out, "osprey_prefix_cache_hit_tokens_total", "counter", "Prompt tokens served from the prefix cache.",
          static_cast<double>(prefix_cache_hit_tokens.load()));
+  scalar(out, "osprey_prompt_tokens_computed_total", "counter",
+         "Prompt positions run through the model: those not found in the prefix cache, and recomputed ones.",
+         static_cast<double>(prompt_tokens_computed.load()));
   scalar(out, "osprey_preemptions_total", "counter", "Sequences preempted for lack of KV cache.",
          static_cast<double>(preemptions.load()));
+  {
+    const double hit = static_cast<double>(prefix_cache_hit_tokens.load());
+    const double computed = static_cast<double>(prompt_tokens_computed.load());
+    scalar(out, "osprey_prefix_cache_hit_ratio", "gauge",
+           "Share of prompt positions served from the prefix cache rather than computed, since start.",
+           hit + computed > 0 ? hit / (hit + computed) : 0.0);
+  }
+  out += "# HELP osprey_tokens_per_second Tokens processed per second over the last " +
+         std::to_string(RecentRate::kSeconds) + " seconds, by phase.\n# TYPE osprey_tokens_per_second gauge\n";
+  out += "osprey_tokens_per_second{phase=\"prompt\"} " + number(prompt_rate.per_second()) + "\n";
+  out += "osprey_tokens_per_second{phase=\"generation\"} " + number(generation_rate.per_second()) + "\n";
   time_to_first_token.render(out, "osprey_time_to_first_token_seconds", "From arrival to the first generated token.");
   inter_token_latency.render(out, "osprey_inter_token_latency_seconds", "Between consecutive tokens of a sequence.");
   request_duration.render(out, "osprey_request_duration_seconds", "From arrival to the last token.");
@@ -93,6 +135,8 @@ std::string Metrics::render(const Gauges& g) const {
          static_cast<double>(g.open_connections));
   scalar(out, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.",
          static_cast<double>(resident_bytes()));
+  scalar(out, "osprey_draining", "gauge", "1 once SIGTERM has been received: running requests finish, no new ones are wanted.",
+         g.draining ? 1.0 : 0.0);
   scalar(out, "osprey_kv_cache_usage_ratio", "gauge", "Share of KV blocks held by running sequences.",
          g.kv_blocks_total > 0 ? static_cast<double>(g.kv_blocks_used) / static_cast<double>(g.kv_blocks_total) : 0.0);
   return out;

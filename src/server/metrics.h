@@ -25,6 +25,24 @@ class Histogram {
   uint64_t count_ = 0;
 };
 
+// Events per second over the last few whole seconds: the rate an autoscaler
+// or a dashboard reads now, rather than a lifetime average.
+class RecentRate {
+ public:
+  static constexpr int kSeconds = 10;  // the window the rate is averaged over
+  void add(uint64_t n);
+  double per_second() const;
+
+ private:
+  static int64_t now_second();
+  mutable std::mutex mu_;
+  // One bucket per second, indexed by the second modulo the ring's size; a
+  // bucket is stale when its second is not the one its slot stands for.
+  static constexpr int kRing = kSeconds + 2;
+  uint64_t counts_[kRing] = {};
+  int64_t seconds_[kRing] = {};
+};
+
 // Values read at scrape time from the scheduler and the KV cache.
 struct Gauges {
   int64_t queued = 0;
@@ -35,6 +53,7 @@ struct Gauges {
   int64_t kv_tokens_total = 0;
   int64_t kv_bytes = 0;  // the pool's memory (its cache types decide how many blocks that is)
   int64_t open_connections = 0;
+  bool draining = false;  // SIGTERM received: /ready answers 503 while running requests finish
 };
 
 // The process's resident memory now, from /proc/self/statm (0 where absent).
@@ -49,6 +68,9 @@ class Metrics {
   std::atomic<uint64_t> prompt_tokens{0};
   std::atomic<uint64_t> generated_tokens{0};
   std::atomic<uint64_t> prefix_cache_hit_tokens{0};
+  std::atomic<uint64_t> prompt_tokens_computed{0};  // prompt positions run through the model (cache misses, recomputation)
+  RecentRate prompt_rate;      // prompt tokens computed per second
+  RecentRate generation_rate;  // tokens generated per second
   std::atomic<uint64_t> preemptions{0};
   Histogram time_to_first_token;
   Histogram inter_token_latency;

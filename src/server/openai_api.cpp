@@ -187,6 +187,7 @@ CompletionSettings parse_settings(const Fields& body, bool chat, int32_t n_vocab
     }
   }
 
+  out.ignore_eos = body.boolean("ignore_eos", false);
   out.stream = body.boolean("stream", false);
   if (const auto so = body.object("stream_options")) out.include_usage = so->boolean("include_usage", false);
 

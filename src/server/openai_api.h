@@ -22,6 +22,9 @@ struct CompletionSettings {
   bool include_usage = false;
   int top_logprobs = -1;  // -1: off
   bool seeded = false;
+  // llama.cpp's and vLLM's extension: end-of-generation tokens are never
+  // sampled, so a reply runs to max_tokens (load tests, benchmarks).
+  bool ignore_eos = false;
   // Structured output: the GBNF grammar the reply must match (empty: none),
   // from response_format or the `grammar` extension, and the field it came
   // from (for errors found when it is compiled).

@@ -95,12 +95,20 @@ void Scheduler::shutdown(bool cancel_running) {
     std::lock_guard<std::mutex> lock(mu_);
     accepting_ = false;
     stop_ = true;
-    dropped.swap(waiting_);
-    if (cancel_running)
+    // A drain keeps what was accepted, queued or running: a load balancer
+    // stopped sending here, and every request it already sent completes.
+    if (cancel_running) {
+      dropped.swap(waiting_);
       for (auto& a : active_) a->req->cancelled = true;
+    }
   }
   for (auto& r : dropped) fail_request(*r, "the server is shutting down");
   cv_.notify_all();
+}
+
+bool Scheduler::accepting() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return accepting_;
 }
 
 int64_t Scheduler::queued() const {
@@ -115,7 +123,7 @@ void Scheduler::loop() {
     {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait(lock, [this] { return stop_ || !active_.empty() || !waiting_.empty(); });
-      if (stop_ && active_.empty()) break;
+      if (stop_ && active_.empty() && waiting_.empty()) break;
     }
     try {
       admit();
@@ -255,6 +263,7 @@ void Scheduler::deliver(Active& a, int32_t token, const float* logits) {
   r.n_generated++;
   r.generated_so_far.push_back(token);
   metrics_.generated_tokens++;
+  metrics_.generation_rate.add(1);
 
   Event e;
   e.has_token = true;
@@ -368,7 +377,11 @@ bool Scheduler::step() {
   int64_t row = 0;
   for (size_t i = 0; i < items.size(); ++i) {
     Active& a = *owners[i];
-    if (items[i].tokens != &a.next) a.fed += items[i].n;
+    if (items[i].tokens != &a.next) {
+      a.fed += items[i].n;
+      metrics_.prompt_tokens_computed += static_cast<uint64_t>(items[i].n);
+      metrics_.prompt_rate.add(static_cast<uint64_t>(items[i].n));
+    }
     if (!items[i].logits) continue;
     const float* l = *logits + row * V;
     ++row;

@@ -92,11 +92,13 @@ class Scheduler {
   Scheduler(Model& model, const Tokenizer& tokenizer, Metrics& metrics, SchedulerOptions options);
   ~Scheduler();
 
-  // Queues a request; false when the queue is full (the caller answers 429/503).
+  // Queues a request; false when the queue is full or the scheduler is
+  // shutting down (accepting() tells which; the caller answers 429 or 503).
   bool submit(std::shared_ptr<GenerationRequest> request);
-  // Stops admitting; cancels what is queued; running sequences finish unless
-  // `cancel_running`.
+  // Stops admitting. A drain (`cancel_running` false) still generates every
+  // request already queued or running; otherwise those are cancelled.
   void shutdown(bool cancel_running);
+  bool accepting() const;
   int64_t queued() const;
   int64_t running() const;
 

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <sstream>
 #include <memory>
 #include <thread>
@@ -22,6 +23,7 @@
 #include "server/constraint_vocabulary.h"
 #include "server/http.h"
 #include "server/metrics.h"
+#include "server/prefix_key.h"
 #include "server/openai_api.h"
 #include "server/reply_parser.h"
 #include "server/request_fields.h"
@@ -79,6 +81,8 @@ class Api {
     ready_ = true;
   }
   Engine* engine() { return ready_ ? engine_.get() : nullptr; }
+  // SIGTERM: /ready reports it, and connections close after each response.
+  void start_draining() { draining_ = true; }
   void set_http(const http::Server* server) { http_ = server; }
 
   // Answers one request. A BadRequest thrown by any field accessor becomes
@@ -133,16 +137,19 @@ class Api {
   void handle_route(const http::Request& req, http::Response& res) {
     const std::string& p = req.path;
     if (p == "/health") return send_json(res, 200, json{{"status", "ok"}});
+    if (draining_) res.keep_alive = false;  // retire pooled proxy connections to a replica going away
     if (p == "/ready") {
+      if (draining_) return send_json(res, 503, json{{"status", "draining"}});
       if (!ready_) return send_json(res, 503, json{{"status", "loading"}});
       return send_json(res, 200, json{{"status", "ready"}});
     }
+    const bool get = req.method == "GET", post = req.method == "POST";
+    if (p == "/metrics" && get && opts_.public_metrics) return metrics(res);
     if (!opts_.api_key.empty()) {
       const std::string* auth = req.header("authorization");
       if (auth == nullptr || *auth != "Bearer " + opts_.api_key)
         return send_error(res, 401, "invalid or missing API key (send Authorization: Bearer KEY)", "authentication_error");
     }
-    const bool get = req.method == "GET", post = req.method == "POST";
     if (p == "/metrics" && get) return metrics(res);
     if (p == "/v1/models" && get) return models(res);
     static const char* kPost[] = {"/v1/chat/completions", "/v1/completions", "/tokenize", "/detokenize", "/apply-template"};
@@ -160,11 +167,12 @@ class Api {
     if (p == "/tokenize") return tokenize(*e, body, res);
     if (p == "/detokenize") return detokenize(*e, body, res);
     if (p == "/apply-template") return send_json(res, 200, json{{"prompt", render_chat(*e, body)}});
-    return complete(*e, body, res, p == "/v1/chat/completions");
+    return complete(*e, req, body, res, p == "/v1/chat/completions");
   }
 
   void metrics(http::Response& res) {
     Gauges g;
+    g.draining = draining_;
     if (http_ != nullptr) g.open_connections = http_->open_connections();
     if (Engine* e = engine()) {
       g.queued = e->scheduler->queued();
@@ -238,7 +246,7 @@ class Api {
     body.fail("prompt", "'prompt' must be a string, an array of one string, or an array of token ids");
   }
 
-  void complete(Engine& e, const Fields& body, http::Response& res, bool chat) {
+  void complete(Engine& e, const http::Request& req, const Fields& body, http::Response& res, bool chat) {
     CompletionSettings settings = parse_settings(body, chat, static_cast<int32_t>(e.model->config().n_vocab));
     body.optional_string("model");
     std::vector<int32_t> prompt;
@@ -286,6 +294,11 @@ class Api {
       if (!g.ok()) reject(settings.grammar_param, g.status().message());
       constrained = std::move(g).value();
     }
+    if (settings.ignore_eos) {
+      if (constrained) reject("ignore_eos", "'ignore_eos' cannot be combined with a grammar, a JSON response_format or a forced tool call, which end the reply themselves");
+      for (int32_t id : e.tokenizer->vocab().end_of_generation)
+        settings.sampling.logit_bias.emplace_back(id, -std::numeric_limits<float>::infinity());
+    }
     const bool parse_reply = chat && (format.tools != ToolFormat::kNone || format.reasoning);
     if (prompt.empty()) return send_error(res, 400, "the prompt is empty", "invalid_request_error", chat ? "messages" : "prompt");
 
@@ -324,9 +337,18 @@ class Api {
     for (auto& r : reqs) {
       if (!e.scheduler->submit(r)) {
         for (auto& x : reqs) x->cancelled = true;
+        if (!e.scheduler->accepting()) {
+          res.keep_alive = false;
+          return send_error(res, 503, "the server is shutting down; send the request to another replica",
+                            "unavailable_error");
+        }
         return send_error(res, 429, "the server is busy: the request queue is full; retry later", "rate_limit_error");
       }
     }
+    // The routing key a proxy sticks to this replica (server/prefix_key.h).
+    const std::vector<std::pair<std::string, std::string>> routing{
+        {kPrefixKeyHeader, client_prefix_key(req.header("x-osprey-prefix-key"))
+                               .value_or(prefix_key(prompt, KvCache::kBlockSize, opts_.prefix_key_blocks))}};
 
     const std::string id = (chat ? "chatcmpl-" : "cmpl-") + random_id();
     const int64_t created = static_cast<int64_t>(std::time(nullptr));
@@ -394,7 +416,7 @@ class Api {
     };
 
     if (settings.stream) {
-      res.start_stream(200, "text/event-stream");
+      res.start_stream(200, "text/event-stream", routing);
       auto send_event = [&](const json& j) { return res.write_chunk("data: " + dump(j) + "\n\n"); };
       if (chat) {
         for (size_t i = 0; i < reqs.size(); ++i) {
@@ -523,7 +545,7 @@ class Api {
                                       : json{{"index", i}, {"text", c.text}, {"logprobs", lp}, {"finish_reason", c.finish}});
     }
     reply["usage"] = usage(reqs, n_prompt);
-    send_json(res, 200, reply);
+    res.send(200, "application/json", dump(reply), routing);
   }
 
   static json usage(const std::vector<std::shared_ptr<GenerationRequest>>& reqs, int64_t n_prompt) {
@@ -546,6 +568,7 @@ class Api {
   const int64_t created_ = static_cast<int64_t>(std::time(nullptr));
   std::unique_ptr<Engine> engine_;
   std::atomic<bool> ready_{false};
+  std::atomic<bool> draining_{false};
   const http::Server* http_ = nullptr;
 };
 
@@ -639,20 +662,44 @@ int serve(const ServeOptions& o) {
     api.set_engine(std::move(e).value());
   });
 
+  // Set once the server has stopped serving, so the signal thread exits
+  // instead of waiting for a second signal that will not come.
+  std::atomic<bool> finished{false};
   std::thread signal_waiter([&] {
     int sig = 0;
     sigwait(&signals, &sig);
-    log::info("signal received: finishing in-flight requests, accepting no more");
+    if (finished) return;
+    api.start_draining();
+    if (o.shutdown_delay_s > 0) {
+      log::info("signal received: /ready now answers 503; serving " + std::to_string(o.shutdown_delay_s) +
+                " s more so that load balancers move away, then draining");
+      const timespec delay{o.shutdown_delay_s, 0};
+      if (sigtimedwait(&signals, nullptr, &delay) > 0 && !finished) {
+        log::warn("second signal: stopping now, cancelling running requests");
+        if (Engine* e = api.engine()) e->scheduler->shutdown(/*cancel_running=*/true);
+        server.stop();
+        return;
+      }
+      if (finished) return;
+    }
+    log::info("draining: accepting no more requests, finishing those accepted (up to " +
+              std::to_string(o.drain_timeout_s) + " s; a second signal stops at once)");
     if (Engine* e = api.engine()) e->scheduler->shutdown(/*cancel_running=*/false);
     server.stop();
+    sigwait(&signals, &sig);
+    if (finished) return;
+    log::warn("second signal: cancelling running requests");
+    if (Engine* e = api.engine()) e->scheduler->shutdown(/*cancel_running=*/true);
   });
 
-  server.serve([&](const http::Request& req, http::Response& res) { api.handle(req, res); });
+  server.serve([&](const http::Request& req, http::Response& res) { api.handle(req, res); }, o.drain_timeout_s * 1000);
   loader.join();
   if (Engine* e = api.engine()) e->scheduler->shutdown(false);
-  // Release the signal thread if the server stopped for another reason.
+  // Release the signal thread, wherever it waits.
+  finished = true;
   pthread_kill(signal_waiter.native_handle(), SIGTERM);
   signal_waiter.join();
+  if (!load_failed) log::info("stopped");
   return load_failed ? 1 : 0;
 }
 

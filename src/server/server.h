@@ -27,10 +27,22 @@ struct ServeOptions {
   int64_t max_queue = 64;
   size_t max_body_bytes = 8 << 20;
   int request_timeout_s = 600;  // whole generation
+  // After SIGTERM: seconds to go on serving while /ready answers 503, so that
+  // load balancers stop sending here before the listener closes.
+  int shutdown_delay_s = 0;
+  // Then: seconds running and queued requests have to finish before they are cut.
+  int drain_timeout_s = 60;
+  int64_t prefix_key_blocks = 4;  // KV blocks hashed into the X-Osprey-Prefix-Key routing key
+  // /metrics answers without the API key, for a Prometheus scraper that has
+  // no way to send it; the counters reveal no prompt or output.
+  bool public_metrics = false;
 };
 
-// Serves until SIGTERM or SIGINT, then drains: stops accepting, lets running
-// requests finish, and returns 0. Returns 1 if it cannot start.
+// Serves until SIGTERM or SIGINT, then drains: /ready answers 503 at once,
+// requests are still served for `shutdown_delay_s`, then the listener closes
+// and every request already accepted (running or queued) finishes within
+// `drain_timeout_s`; returns 0. A second signal cuts the drain short.
+// Returns 1 if it cannot start.
 int serve(const ServeOptions& options);
 
 }  // namespace osprey::server

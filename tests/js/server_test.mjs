@@ -390,8 +390,19 @@ await check("an API key is required when set", async () => {
     const good = new OpenAI({ baseURL: keyed.base + "/v1", apiKey: "sekrit", maxRetries: 0 });
     assert.equal((await good.models.list()).data.length, 1);
     assert.equal((await fetch(keyed.base + "/health")).status, 200);
+    assert.equal((await fetch(keyed.base + "/metrics")).status, 401, "/metrics is behind the key unless told");
   } finally {
     keyed.proc.kill("SIGTERM");
+  }
+  // --public-metrics opens /metrics alone, for a Prometheus scraper.
+  const open = await startServer(["--api-key", "sekrit", "--public-metrics"]);
+  try {
+    const m = await fetch(open.base + "/metrics");
+    assert.equal(m.status, 200);
+    assert.match(await m.text(), /^osprey_queue_depth /m);
+    assert.equal((await fetch(open.base + "/v1/models")).status, 401);
+  } finally {
+    open.proc.kill("SIGTERM");
   }
 });
 
