@@ -54,8 +54,12 @@ void register_serve(CLI::App& app) {
   auto exit_code = std::make_shared<int>(0);
   CLI::App* cmd = app.add_subcommand("serve", "Serve a model over an OpenAI-compatible HTTP API");
   cmd->add_option("-m,--model", o->model_path, "GGUF model file, or a Hugging Face model folder (converted as it loads)")->required()->check(CLI::ExistingPath);
-  cmd->add_option("--host", o->host, "Address to listen on (only this one)")->capture_default_str();
-  cmd->add_option("--port", o->port, "Port to listen on (0: any free port)")->capture_default_str()->check(CLI::Range(0, 65535));
+  // Given twice, the last wins: a container image's entry point sets them and
+  // `podman run IMAGE --port 9000` overrides.
+  cmd->add_option("--host", o->host, "Address to listen on (only this one)")
+      ->capture_default_str()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  cmd->add_option("--port", o->port, "Port to listen on (0: any free port)")
+      ->capture_default_str()->check(CLI::Range(0, 65535))->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   cmd->add_option("-P,--parallel", o->parallel, "Requests generated at once (sequence slots)")
       ->capture_default_str()->check(CLI::Range(1, 256));
   cmd->add_option("-c,--ctx-size", o->ctx_size, "Context of one request in tokens (0: the model's, capped at 4096)")
