@@ -12,6 +12,7 @@ packages=(
   clang libclang-rt-14-dev                           # sanitizer and fuzzer builds (scripts/test.sh)
   tmux                                               # drives `osprey chat` in a terminal test
   haproxy                                            # the load balancer in deploy/haproxy, run by the scale-out test
+  podman runc debootstrap                            # builds and runs deploy/Containerfile (debootstrap makes the Debian base image offline)
   g++-aarch64-linux-gnu qemu-user                    # the ARM (NEON) build, its tests run under emulation
 )
 # Node runs the reference renderers the tests compare against; many machines

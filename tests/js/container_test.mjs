@@ -151,7 +151,12 @@ if (mode === "lint") {
     const rootfs = path.join(workdir, "debian-rootfs");
     fs.rmSync(rootfs, { recursive: true, force: true });
     console.log(`     making ${base} with debootstrap (no registry reachable)`);
-    const made = spawnSync("debootstrap", ["--variant=minbase", "bookworm", rootfs, "http://deb.debian.org/debian"],
+    // The mirror this machine's apt uses, which is the one it can reach.
+    const sources = ["/etc/apt/sources.list.d/debian.sources", "/etc/apt/sources.list"]
+      .map((f) => (fs.existsSync(f) ? fs.readFileSync(f, "utf8") : "")).join("\n");
+    const mirror = sources.match(/^URIs:\s*(\S+\/debian)\/?\s*$/m)?.[1] ??
+                   sources.match(/^deb\s+(?:\[[^\]]*\]\s+)?(\S+\/debian)\/?\s+bookworm\s/m)?.[1] ?? "http://deb.debian.org/debian";
+    const made = spawnSync("debootstrap", ["--variant=minbase", "bookworm", rootfs, mirror],
                            { encoding: "utf8", maxBuffer: 64 << 20 });
     if (made.status !== 0) skip(`cannot pull ${base}, and debootstrap failed: ${(made.stderr || made.stdout).trim().split("\n").at(-1)}`);
     const tar = spawnSync("sh", ["-c", `tar -C '${rootfs}' -c . | podman import - '${base}'`], { encoding: "utf8" });
@@ -187,7 +192,9 @@ if (mode === "lint") {
                 `user ${info.Config.User}, entry point ${info.Config.Entrypoint.join(" ")}`);
     assert.ok(info.Size < 64 * 2 ** 20, `the image is ${info.Size} bytes: more than the binary and its libraries`);
     assert.equal(info.Config.User, "10001:10001");
-    assert.ok(info.Config.Healthcheck?.Test?.join(" ").includes("/health"), "the HEALTHCHECK survived the build");
+    // podman reports the health check beside Config, docker inside it.
+    const healthcheck = info.Healthcheck ?? info.Config.Healthcheck;
+    assert.ok(healthcheck?.Test?.join(" ").includes("/health"), "the HEALTHCHECK did not survive the build");
   });
 
   await check("the image serves: /health, its own health check, one completion, then a clean stop", async () => {

@@ -191,7 +191,7 @@ await check("cpu overlay: memory covers `osprey inspect`'s estimate and a replic
   const file = path.basename(String(f.get("--model")));
   assert.equal(file, "qwen3-0.6b-q8_0.gguf", "this check knows how to make the overlay's model; update both together");
   const model = path.join(workdir, file);
-  if (!fs.existsSync(model)) execFileSync(osprey, ["synth", "--preset", "qwen3-0.6b", "--type", "q8_0", "-o", model, "--quiet"]);
+  if (!fs.existsSync(model)) execFileSync(osprey, ["synth", "--preset", "qwen3-0.6b", "--type", "q8_0", "-o", model], { stdio: "ignore" });
   const parallel = Number(f.get("--parallel")), ctx = Number(f.get("--ctx-size"));
   assert.ok(parallel > 0 && ctx > 0, "the overlay sets --parallel and --ctx-size, which size its KV pool");
   const inspect = execFileSync(osprey, ["inspect", model, "-c", String(parallel * ctx), "--no-tensors"], { encoding: "utf8" });
