@@ -46,6 +46,7 @@ Finish finish_of(FinishReason r) {
     case FinishReason::kLength: return Finish::kLength;
     case FinishReason::kContextFull: return Finish::kContextFull;
     case FinishReason::kCancelled: return Finish::kCancelled;
+    case FinishReason::kError: break;  // generate() returns an error instead
   }
   return Finish::kLength;
 }

@@ -4,23 +4,16 @@
 
 namespace osprey {
 
-const char* finish_reason_name(FinishReason r) {
-  switch (r) {
-    case FinishReason::kStop: return "stop";
-    case FinishReason::kLength: return "length";
-    case FinishReason::kContextFull: return "context";
-    case FinishReason::kCancelled: return "cancelled";
-  }
-  return "unknown";
-}
-
 Expected<GenerateResult> generate(TokenModel& model, const Tokenizer& tokenizer, const std::vector<int32_t>& prompt,
                                   const GenerateOptions& options, const TokenCallback& on_token) {
   using Clock = std::chrono::steady_clock;
   auto seconds = [](Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); };
   if (prompt.empty()) return InvalidArgument("the prompt is empty: nothing to continue from");
-  OSPREY_TRY(options.sampling.validate(model.n_vocab()));
-  if (options.max_tokens < -1) return InvalidArgument("max_tokens must be >= -1");
+  ReplyOptions reply;
+  reply.sampling = options.sampling;
+  reply.max_tokens = options.max_tokens;
+  reply.ignore_eos = options.ignore_eos;
+  OSPREY_TRY(SequenceStep::validate(reply, model.n_vocab()));
   const int64_t room = model.n_ctx() - model.n_past();
   if (static_cast<int64_t>(prompt.size()) > room)
     return OutOfRange("the prompt has " + std::to_string(prompt.size()) + " tokens but the context has room for " +
@@ -28,11 +21,7 @@ Expected<GenerateResult> generate(TokenModel& model, const Tokenizer& tokenizer,
 
   GenerateResult result;
   result.n_prompt = static_cast<int64_t>(prompt.size());
-  Sampler sampler(options.sampling, model.n_vocab());
-  for (int32_t t : prompt) sampler.accept(t);
-  // Generated text continues the prompt, so its first space is real.
-  StreamDetokenizer detok(tokenizer, /*render_special=*/false);
-  detok.push_context(prompt);
+  SequenceStep step(tokenizer, std::move(reply), model.n_vocab(), prompt);
 
   const auto t0 = Clock::now();
   OSPREY_ASSIGN_OR_RETURN(const float* logits, model.eval(prompt.data(), static_cast<int64_t>(prompt.size())));
@@ -40,27 +29,25 @@ Expected<GenerateResult> generate(TokenModel& model, const Tokenizer& tokenizer,
   result.prompt_seconds = seconds(t0, t1);
 
   result.finish = FinishReason::kLength;
-  // Each turn samples a token and, only if more are wanted, evaluates it.
+  std::string tail;
+  // Each turn takes a token and, only if more are wanted, evaluates it.
   while (options.max_tokens != 0) {
-    const int32_t id = sampler.sample(logits);
-    sampler.accept(id);
-    if (!options.ignore_eos && tokenizer.vocab().is_end_of_generation(id)) {
-      result.finish = FinishReason::kStop;
+    StepOutput out = step.next(logits, model.n_ctx() - model.n_past());
+    if (out.finish == FinishReason::kError) return InvalidArgument(out.error);
+    if (out.token >= 0) {
+      result.tokens.push_back(out.token);
+      if (on_token && !on_token(out.token, out.text)) {
+        result.finish = FinishReason::kCancelled;
+        break;
+      }
+    }
+    if (out.done) {
+      result.finish = out.finish;
+      tail = std::move(out.tail);
       break;
     }
-    result.tokens.push_back(id);
-    if (on_token && !on_token(id, detok.push(id))) {
-      result.finish = FinishReason::kCancelled;
-      break;
-    }
-    if (options.max_tokens >= 0 && static_cast<int64_t>(result.tokens.size()) >= options.max_tokens) break;
-    if (model.n_past() >= model.n_ctx()) {
-      result.finish = FinishReason::kContextFull;
-      break;
-    }
-    OSPREY_ASSIGN_OR_RETURN(logits, model.eval(&id, 1));
+    OSPREY_ASSIGN_OR_RETURN(logits, model.eval(&out.token, 1));
   }
-  const std::string tail = detok.flush();
   if (on_token && !tail.empty()) on_token(-1, tail);
   result.gen_seconds = seconds(t1, Clock::now());
   return result;

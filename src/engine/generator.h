@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/sequence_step.h"
 #include "models/model.h"
 #include "sampling/sampler.h"
 #include "tokenizer/detokenizer.h"
@@ -42,13 +43,10 @@ class ModelRunner final : public TokenModel {
   int seq_;
 };
 
-enum class FinishReason { kStop, kLength, kContextFull, kCancelled };
-const char* finish_reason_name(FinishReason r);
-
 struct GenerateOptions {
   int64_t max_tokens = 128;  // -1: until end of generation or context
   SamplingParams sampling;
-  bool ignore_eos = false;
+  bool ignore_eos = false;  // end-of-generation tokens are never chosen
 };
 
 struct GenerateResult {

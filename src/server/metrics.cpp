@@ -84,6 +84,23 @@ Metrics::Metrics()
       inter_token_latency({0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2}),
       request_duration({0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120}) {}
 
+void Metrics::admitted(int64_t new_prompt_tokens, int64_t prefix_hit_tokens) {
+  prompt_tokens += static_cast<uint64_t>(new_prompt_tokens);
+  prefix_cache_hit_tokens += static_cast<uint64_t>(prefix_hit_tokens);
+}
+
+void Metrics::prompt_computed(int64_t tokens) {
+  prompt_tokens_computed += static_cast<uint64_t>(tokens);
+  prompt_rate.add(static_cast<uint64_t>(tokens));
+}
+
+void Metrics::token(bool first, double seconds, bool in_reply) {
+  (first ? time_to_first_token : inter_token_latency).observe(seconds);
+  if (!in_reply) return;
+  generated_tokens++;
+  generation_rate.add(1);
+}
+
 void Metrics::count_request(const std::string& endpoint, int status) {
   std::lock_guard<std::mutex> lock(mu_);
   ++requests_[{endpoint, status}];

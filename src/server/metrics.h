@@ -9,6 +9,8 @@
 #include <utility>
 #include <vector>
 
+#include "engine/scheduler.h"
+
 namespace osprey::server {
 
 class Histogram {
@@ -59,9 +61,15 @@ struct Gauges {
 // The process's resident memory now, from /proc/self/statm (0 where absent).
 int64_t resident_bytes();
 
-class Metrics {
+// The scheduler reports into it as it works (SchedulerObserver).
+class Metrics final : public SchedulerObserver {
  public:
   Metrics();
+  void admitted(int64_t new_prompt_tokens, int64_t prefix_hit_tokens) override;
+  void prompt_computed(int64_t tokens) override;
+  void token(bool first, double seconds, bool in_reply) override;
+  void preempted() override { preemptions++; }
+  void finished(double seconds_since_arrival) override { request_duration.observe(seconds_since_arrival); }
   void count_request(const std::string& endpoint, int status);
   std::string render(const Gauges& gauges) const;
 

@@ -7,13 +7,13 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <limits>
 #include <sstream>
 #include <memory>
 #include <thread>
 #include <unordered_map>
 
 #include "core/log.h"
+#include "engine/scheduler.h"
 #include "grammar/grammar.h"
 #include "grammar/json_schema.h"
 #include "kernels/dispatch.h"
@@ -27,7 +27,6 @@
 #include "server/openai_api.h"
 #include "server/reply_parser.h"
 #include "server/request_fields.h"
-#include "server/scheduler.h"
 #include "template/chat_template.h"
 #include "tokenizer/tokenizer.h"
 
@@ -63,6 +62,7 @@ struct Engine {
   std::unique_ptr<Model> model;
   std::shared_ptr<Tokenizer> tokenizer;
   std::optional<ChatTemplate> chat_template;
+  std::unique_ptr<ModelBatch> batch;  // the model as the scheduler sees it
   std::unique_ptr<Scheduler> scheduler;
   // Structured output: the vocabulary as constraints see it, and the
   // grammars compiled so far.
@@ -294,11 +294,8 @@ class Api {
       if (!g.ok()) reject(settings.grammar_param, g.status().message());
       constrained = std::move(g).value();
     }
-    if (settings.ignore_eos) {
-      if (constrained) reject("ignore_eos", "'ignore_eos' cannot be combined with a grammar, a JSON response_format or a forced tool call, which end the reply themselves");
-      for (int32_t id : e.tokenizer->vocab().end_of_generation)
-        settings.sampling.logit_bias.emplace_back(id, -std::numeric_limits<float>::infinity());
-    }
+    if (settings.ignore_eos && constrained)
+      reject("ignore_eos", "'ignore_eos' cannot be combined with a grammar, a JSON response_format or a forced tool call, which end the reply themselves");
     const bool parse_reply = chat && (format.tools != ToolFormat::kNone || format.reasoning);
     if (prompt.empty()) return send_error(res, 400, "the prompt is empty", "invalid_request_error", chat ? "messages" : "prompt");
 
@@ -321,16 +318,17 @@ class Api {
     for (int i = 0; i < settings.n; ++i) {
       auto r = std::make_shared<GenerationRequest>();
       r->prompt = prompt;
-      r->sampling = settings.sampling;
-      r->sampling.seed = settings.sampling.seed + static_cast<uint64_t>(i);  // choices differ, reproducibly
-      r->max_tokens = max_tokens;
-      r->stop = settings.stop;
-      r->top_logprobs = settings.top_logprobs;
-      if (constrained) r->constraint = std::make_shared<grammar::TokenConstraint>(constrained, e.vocabulary.trie, e.vocabulary.end_tokens);
+      r->reply.sampling = settings.sampling;
+      r->reply.sampling.seed = settings.sampling.seed + static_cast<uint64_t>(i);  // choices differ, reproducibly
+      r->reply.max_tokens = max_tokens;
+      r->reply.ignore_eos = settings.ignore_eos;
+      r->reply.stop = settings.stop;
+      r->reply.top_logprobs = settings.top_logprobs;
+      if (constrained) r->reply.constraint = std::make_shared<grammar::TokenConstraint>(constrained, e.vocabulary.trie, e.vocabulary.end_tokens);
       // A schema applies to the answer, so a reply that starts inside the
       // reasoning is constrained only once the reasoning is closed.
-      if (constrained && format.starts_in_reasoning) r->constraint_after = "</think>";
-      if (parse_reply || constrained) r->render_tokens = e.vocabulary.marker_tokens;
+      if (constrained && format.starts_in_reasoning) r->reply.constraint_after = "</think>";
+      if (parse_reply || constrained) r->reply.render_tokens = e.vocabulary.marker_tokens;
       r->deadline = Clock::now() + std::chrono::seconds(opts_.request_timeout_s);
       reqs.push_back(r);
     }
@@ -397,7 +395,7 @@ class Api {
     };
     auto record_logprobs = [&](Choice& c, const Event& ev) {
       if (ev.token < 0 || !ev.has_token) return;
-      if (reqs[0]->top_logprobs < 0) return;
+      if (reqs[0]->reply.top_logprobs < 0) return;
       const std::string piece = e.tokenizer->token_bytes(ev.token);
       if (chat) {
         json top = json::array();
@@ -605,7 +603,8 @@ Expected<std::unique_ptr<Engine>> load_engine(const ServeOptions& o, Metrics& me
   e->vocabulary = constraint_vocabulary(*e->tokenizer);
   SchedulerOptions so;
   so.max_queue = o.max_queue;
-  e->scheduler = std::make_unique<Scheduler>(*e->model, *e->tokenizer, metrics, so);
+  e->batch = std::make_unique<ModelBatch>(*e->model);
+  e->scheduler = std::make_unique<Scheduler>(*e->batch, *e->tokenizer, &metrics, so);
   return e;
 }
 

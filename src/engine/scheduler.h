@@ -1,10 +1,11 @@
 // Continuous batching. One thread owns the model and loops: admit waiting
 // requests into free sequence slots, run one forward pass holding a token of
 // every decoding sequence plus a bounded chunk of prompt for those still
-// reading theirs, sample, deliver, and drop finished or cancelled sequences
-// at once. A request that does not fit waits; if the KV pool runs dry
-// mid-generation, the newest sequence is preempted and later recomputed,
-// which gives identical results because rows do not depend on the batch.
+// reading theirs, let each sequence's SequenceStep take its token, deliver,
+// and drop finished or cancelled sequences at once. A request that does not
+// fit waits; if the KV pool runs dry mid-generation, the newest sequence is
+// preempted and later recomputed, which gives identical results because rows
+// do not depend on the batch and its SequenceStep carries on where it was.
 #pragma once
 
 #include <atomic>
@@ -19,20 +20,11 @@
 #include <thread>
 #include <vector>
 
-#include "engine/generator.h"
-#include "grammar/token_constraint.h"
-#include "models/model.h"
-#include "sampling/sampler.h"
-#include "server/metrics.h"
-#include "tokenizer/detokenizer.h"
+#include "engine/batch_model.h"
+#include "engine/sequence_step.h"
 #include "tokenizer/tokenizer.h"
 
-namespace osprey::server {
-
-struct TopLogprob {
-  std::string token;
-  float logprob;
-};
+namespace osprey {
 
 // One step of output delivered to the waiting connection.
 struct Event {
@@ -46,24 +38,9 @@ struct Event {
   std::string error;          // set when the request failed
 };
 
-// What a preempted sequence keeps so that it resumes exactly where it was.
-struct ResumeState {
-  std::unique_ptr<Sampler> sampler;
-  std::unique_ptr<StreamDetokenizer> detok;
-  std::string held;
-  std::chrono::steady_clock::time_point last_token;
-};
-
 struct GenerationRequest {
   std::vector<int32_t> prompt;
-  SamplingParams sampling;
-  int64_t max_tokens = 256;
-  std::vector<std::string> stop;
-  int top_logprobs = -1;  // -1: no logprobs
-  // Structured output: the tokens the reply may take next (null: any).
-  std::shared_ptr<grammar::TokenConstraint> constraint;
-  std::string constraint_after;  // non-empty: the constraint applies once the reply holds this text
-  std::vector<int32_t> render_tokens;  // control tokens whose text the reply shows
+  ReplyOptions reply;
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
 
   // Filled by the scheduler; read by the connection.
@@ -72,24 +49,39 @@ struct GenerationRequest {
   std::deque<Event> events;
   std::atomic<bool> cancelled{false};
   std::chrono::steady_clock::time_point arrival = std::chrono::steady_clock::now();
+  std::atomic<int64_t> n_generated{0};
 
-  // Owned by the scheduler thread.
-  int64_t n_prompt = 0, n_generated = 0;
-  std::vector<int32_t> generated_so_far;
-  std::unique_ptr<ResumeState> state;
+  // Owned by the scheduler thread: the reply's state, kept across a preemption.
+  std::unique_ptr<SequenceStep> step;
+  std::chrono::steady_clock::time_point last_token;
 
   // Blocks up to `timeout` for the next event.
   std::optional<Event> next_event(std::chrono::milliseconds timeout);
 };
 
+// What the scheduler reports as it works (the server's /metrics); every
+// method is called on the scheduler's thread.
+class SchedulerObserver {
+ public:
+  virtual ~SchedulerObserver() = default;
+  virtual void admitted(int64_t /*new_prompt_tokens*/, int64_t /*prefix_hit_tokens*/) {}
+  virtual void prompt_computed(int64_t /*tokens*/) {}
+  // A token was taken: `seconds` since arrival for the first, else since the
+  // previous one; `in_reply` false for the end-of-generation token.
+  virtual void token(bool /*first*/, double /*seconds*/, bool /*in_reply*/) {}
+  virtual void preempted() {}
+  virtual void finished(double /*seconds_since_arrival*/) {}
+};
+
 struct SchedulerOptions {
-  int64_t max_queue = 64;     // waiting requests beyond the running ones
+  int64_t max_queue = 64;      // waiting requests beyond the running ones
   int64_t prefill_chunk = 64;  // prompt tokens per step, shared by all prefilling sequences
 };
 
 class Scheduler {
  public:
-  Scheduler(Model& model, const Tokenizer& tokenizer, Metrics& metrics, SchedulerOptions options);
+  // `observer` may be null.
+  Scheduler(BatchModel& model, const Tokenizer& tokenizer, SchedulerObserver* observer, SchedulerOptions options);
   ~Scheduler();
 
   // Queues a request; false when the queue is full or the scheduler is
@@ -107,14 +99,16 @@ class Scheduler {
   void loop();
   void admit();
   bool step();
-  void finish(Active& a, const std::string& reason);
-  void deliver(Active& a, int32_t token, const float* logits);
+  void finish(Active& a, Event last);
+  void fail(Active& a, const std::string& message);
+  void take_token(Active& a, const float* logits);
   void preempt_newest();
   void fail_all_active(const std::string& what);
 
-  Model& model_;
+  BatchModel& model_;
   const Tokenizer& tokenizer_;
-  Metrics& metrics_;
+  SchedulerObserver no_observer_;
+  SchedulerObserver& observer_;
   SchedulerOptions options_;
 
   mutable std::mutex mu_;
@@ -129,4 +123,4 @@ class Scheduler {
   std::thread thread_;
 };
 
-}  // namespace osprey::server
+}  // namespace osprey
