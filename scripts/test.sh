@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: the Release build (scripts/setup.sh makes it),
 # then the same suite built with AddressSanitizer + UBSan, then the thread
-# pool and parallel kernels under ThreadSanitizer, then the ARM (NEON) cross
+# pool, parallel kernels and scheduler under ThreadSanitizer, then the ARM (NEON) cross
 # build's unit tests under qemu-user, then a short libFuzzer run of the GGUF
 # reader. Tests that need ../shared/testdata skip
 # with a message when it is absent.
@@ -20,11 +20,11 @@ cmake --build build-asan
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan -j"$jobs" --output-on-failure
 
-echo "== the thread pool and the parallel kernels under ThreadSanitizer"
+echo "== the thread pool, the parallel kernels and the batching scheduler under ThreadSanitizer"
 CC=clang CXX=clang++ cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DOSPREY_SANITIZE_THREAD=ON -DOSPREY_BUILD_BENCH=OFF >/dev/null
-cmake --build build-tsan --target core_test kernels_test models_test
-TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build-tsan -j"$jobs" --output-on-failure -R "ThreadPool|Matmul|GoldenRun"
+cmake --build build-tsan --target core_test kernels_test models_test engine_test
+TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build-tsan -j"$jobs" --output-on-failure -R "ThreadPool|Matmul|GoldenRun|SchedulerTest"
 
 echo "== ARM64 cross build (NEON kernels), unit tests under qemu-user"
 # The command-line, chat, server (Server*) and tokenizer.json reference (TokenizerJson*) tests start the osprey executable, which
