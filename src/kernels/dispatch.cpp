@@ -9,42 +9,19 @@
 #include <sys/auxv.h>
 #endif
 
+#include "kernels/kernel_table.h"
 #include "kernels/ops.h"
+#include "kernels/ref/ref.h"
 #include "quant/quant.h"
-
-namespace osprey::kernels {
-
 #if defined(__x86_64__)
-namespace avx2 {
-DotFn dot_for(DType type);  // nullptr where there is no AVX2 kernel
-void attend_one(const float* q, const KvView& kv, KvSpan span, int head_dim, const AttendParams& p, float* scores, float* out);
-void silu_mul(float* out, const float* gate, const float* up, int64_t n);  // elementwise_avx2.cpp
-void gelu_mul(float* out, const float* gate, const float* up, int64_t n);
-void swiglu_oai_mul(float* out, const float* gate, const float* up, int64_t n);
-void attend_group(const float* const* q, int n_q, const KvSpan* spans, const KvView& kv, int head_dim,
-                  const AttendParams& p, float* scores, float* const* out);
-bool row_kernel_for(DType type, RowKernel& out);  // false where there is no AVX2 tile kernel
-bool packed_row_kernel_for(DType type, RowKernel& out);  // false where there is no repacked AVX2 kernel
-bool interleaved_row_kernel_for(DType type, RowKernel& out);  // rows in groups of 8; false where there is none
-}
-namespace avx512 {
-DotFn dot_for(DType type);  // dot_mxfp4_avx512.cpp; nullptr where there is no AVX-512 dot
-bool mxfp4_row_kernel(RowKernel& out);  // dot_mxfp4_avx512.cpp: the dot and a prompt tile
-void attend_one(const float* q, const KvView& kv, KvSpan span, int head_dim, const AttendParams& p, float* scores, float* out);
-void attend_group(const float* const* q, int n_q, const KvSpan* spans, const KvView& kv, int head_dim,
-                  const AttendParams& p, float* scores, float* const* out);  // attention_avx512.cpp
-bool row_kernel_for(DType type, RowKernel& out);  // false where there is no AVX-512 kernel
-bool interleaved_row_kernel_for(DType type, RowKernel& out);  // rows in groups of 16; false where there is none
-}
+#include "kernels/x86/avx2/avx2.h"
+#include "kernels/x86/avx512/avx512.h"
 #endif
 #if defined(__aarch64__)
-namespace neon {
-DotFn dot_for(DType type);  // nullptr where there is no NEON kernel
-void attend_one(const float* q, const KvView& kv, KvSpan span, int head_dim, const AttendParams& p, float* scores, float* out);
-void attend_group(const float* const* q, int n_q, const KvSpan* spans, const KvView& kv, int head_dim,
-                  const AttendParams& p, float* scores, float* const* out);
-}
+#include "kernels/arm/neon/neon.h"
 #endif
+
+namespace osprey::kernels {
 
 const CpuFeatures& cpu_features() {
   static const CpuFeatures f = [] {
@@ -124,18 +101,43 @@ std::vector<Isa> available_isas() {
   return out;
 }
 
-DotFn dot_kernel(DType type, Isa isa) {
+namespace {
+
+// The levels a kernel lookup at `isa` may use, best first; each level's
+// table answers what it can and passes the rest down, ending at ref/.
+// Built once, here and nowhere else.
+const std::vector<const KernelTable*>& chain(Isa isa) {
+  static const auto chains = [] {
+    std::vector<std::vector<const KernelTable*>> c(4);
+    c[static_cast<size_t>(Isa::kScalar)] = {&ref::table()};
 #if defined(__x86_64__)
-  if (isa == Isa::kAvx512)
-    if (DotFn fn = avx512::dot_for(type)) return fn;
-  if (isa == Isa::kAvx2 || isa == Isa::kAvx512)
-    if (DotFn fn = avx2::dot_for(type)) return fn;
+    c[static_cast<size_t>(Isa::kAvx2)] = {&avx2::table(), &ref::table()};
+    c[static_cast<size_t>(Isa::kAvx512)] = {&avx512::table(), &avx2::table(), &ref::table()};
 #elif defined(__aarch64__)
-  if (isa == Isa::kNeon)
-    if (DotFn fn = neon::dot_for(type)) return fn;
+    c[static_cast<size_t>(Isa::kNeon)] = {&neon::table(), &ref::table()};
 #endif
-  const QuantOps* ops = quant_ops(type);
-  return ops ? ops->dot : nullptr;
+    return c;
+  }();
+  const auto& levels = chains[static_cast<size_t>(isa)];
+  // A level this build has no kernels for uses the reference.
+  return levels.empty() ? chains[static_cast<size_t>(Isa::kScalar)] : levels;
+}
+
+// The first level's answer to `ask` (a member that is null at a level, or
+// a lookup that finds nothing there, passes the question down).
+template <class Ask>
+bool first_level(Isa isa, Ask ask) {
+  for (const KernelTable* level : chain(isa))
+    if (ask(*level)) return true;
+  return false;
+}
+
+}  // namespace
+
+DotFn dot_kernel(DType type, Isa isa) {
+  DotFn fn = nullptr;
+  first_level(isa, [&](const KernelTable& t) { return t.dot_for && (fn = t.dot_for(type)) != nullptr; });
+  return fn;
 }
 
 Isa active_isa() {
@@ -151,41 +153,30 @@ Isa active_isa() {
 }
 
 GatedFn gated_kernel(Activation act, Isa isa) {
-#if defined(__x86_64__)
-  if (isa == Isa::kAvx2 || isa == Isa::kAvx512)
-    return act == Activation::kGelu ? avx2::gelu_mul : act == Activation::kSwigluOai ? avx2::swiglu_oai_mul : avx2::silu_mul;
-#endif
-  (void)isa;
-  return act == Activation::kGelu ? gelu_mul : act == Activation::kSwigluOai ? swiglu_oai_mul : silu_mul;
+  GatedFn fn = nullptr;
+  first_level(isa, [&](const KernelTable& t) { return t.gated_for && (fn = t.gated_for(act)) != nullptr; });
+  return fn;
 }
 
 AttendFn attend_kernel(Isa isa) {
-#if defined(__x86_64__)
-  if (isa == Isa::kAvx512) return avx512::attend_one;
-  if (isa == Isa::kAvx2) return avx2::attend_one;
-#elif defined(__aarch64__)
-  if (isa == Isa::kNeon) return neon::attend_one;
-#endif
-  return attend_one;
+  AttendFn fn = nullptr;
+  first_level(isa, [&](const KernelTable& t) { return (fn = t.attend_one) != nullptr; });
+  return fn;
 }
 
 AttendGroupFn attend_group_kernel(Isa isa) {
-#if defined(__x86_64__)
-  if (isa == Isa::kAvx512) return avx512::attend_group;
-  if (isa == Isa::kAvx2) return avx2::attend_group;
-#elif defined(__aarch64__)
-  if (isa == Isa::kNeon) return neon::attend_group;
-#endif
-  return attend_group;
+  AttendGroupFn fn = nullptr;
+  first_level(isa, [&](const KernelTable& t) { return (fn = t.attend_group) != nullptr; });
+  return fn;
 }
 
 RowKernel row_kernel(DType type, Isa isa) {
   RowKernel k;
-#if defined(__x86_64__)
-  if (isa == Isa::kAvx512 && type == DType::kMXFP4 && avx512::mxfp4_row_kernel(k)) return k;
-  if (isa == Isa::kAvx512 && avx512::row_kernel_for(type, k)) return k;
-  if ((isa == Isa::kAvx2 || isa == Isa::kAvx512) && avx2::row_kernel_for(type, k)) return k;
-#endif
+  if (first_level(isa, [&](const KernelTable& t) { return t.row_kernel_for && t.row_kernel_for(type, (k = {})); }))
+    return k;
+  // No level has a kernel of its own: the format's activation encoding and
+  // the best dot product, one row at a time.
+  k = {};
   const QuantOps* ops = quant_ops(type);
   k.act_ops = ops ? quant_ops(ops->dot_type) : nullptr;
   k.dot = dot_kernel(type, isa);
@@ -193,15 +184,19 @@ RowKernel row_kernel(DType type, Isa isa) {
 }
 
 RowKernel packed_row_kernel(DType type, Isa isa, int64_t n_rows) {
-#if defined(__x86_64__)
   RowKernel k;
-  if (isa == Isa::kAvx512 && n_rows > 0 && avx512::interleaved_row_kernel_for(type, k) && n_rows % k.row_group == 0)
+  // Interleaved groups first, from whichever level has them for a group size
+  // that divides the matrix; then, level by level, rows repacked one for one
+  // before rows as the file has them.
+  if (n_rows > 0 && first_level(isa, [&](const KernelTable& t) {
+        return t.interleaved_row_kernel_for && t.interleaved_row_kernel_for(type, (k = {})) && n_rows % k.row_group == 0;
+      }))
     return k;
-  if ((isa == Isa::kAvx2 || isa == Isa::kAvx512) && n_rows > 0 && avx2::interleaved_row_kernel_for(type, k) &&
-      n_rows % k.row_group == 0)
+  if (first_level(isa, [&](const KernelTable& t) {
+        return (t.packed_row_kernel_for && t.packed_row_kernel_for(type, (k = {}))) ||
+               (t.row_kernel_for && t.row_kernel_for(type, (k = {})));
+      }))
     return k;
-  if (isa == Isa::kAvx2 && avx2::packed_row_kernel_for(type, k)) return k;
-#endif
   return row_kernel(type, isa);
 }
 

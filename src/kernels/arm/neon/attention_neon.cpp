@@ -13,6 +13,7 @@
 
 #include "kernels/kv_row.h"
 #include "kernels/ops.h"
+#include "kernels/arm/neon/neon.h"
 
 namespace osprey::kernels::neon {
 

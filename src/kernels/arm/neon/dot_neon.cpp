@@ -5,6 +5,7 @@
 #include <arm_neon.h>
 
 #include "kernels/dispatch.h"
+#include "kernels/arm/neon/neon.h"
 #include "quant/blocks.h"
 #include "quant/k_quant_common.h"
 

@@ -19,6 +19,7 @@
 
 #include "kernels/kv_row.h"
 #include "kernels/ops.h"
+#include "kernels/x86/avx2/avx2.h"
 #include "kernels/x86/avx2/avx2_util.h"
 
 namespace osprey::kernels::avx2 {

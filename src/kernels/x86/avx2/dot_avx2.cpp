@@ -8,6 +8,7 @@
 
 #include "core/fp16.h"
 #include "kernels/dispatch.h"
+#include "kernels/x86/avx2/avx2.h"
 #include "kernels/x86/avx2/avx2_util.h"
 #include "quant/blocks.h"
 #include "quant/k_quant_common.h"

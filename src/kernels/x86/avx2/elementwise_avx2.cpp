@@ -4,6 +4,7 @@
 #include <immintrin.h>
 
 #include "kernels/ops.h"
+#include "kernels/x86/avx2/avx2.h"
 #include "kernels/x86/avx2/avx2_util.h"
 
 namespace osprey::kernels::avx2 {

@@ -11,6 +11,7 @@
 #include <immintrin.h>
 
 #include "kernels/dispatch.h"
+#include "kernels/x86/avx2/avx2.h"
 #include "kernels/planar_act.h"
 #include "kernels/tile_dispatch.h"
 #include "kernels/x86/avx2/avx2_util.h"

@@ -18,6 +18,7 @@
 #include <cstring>
 
 #include "kernels/dispatch.h"
+#include "kernels/x86/avx2/avx2.h"
 #include "kernels/planar_act.h"
 #include "kernels/repack.h"
 #include "kernels/tile_dispatch.h"

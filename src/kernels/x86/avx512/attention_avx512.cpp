@@ -20,12 +20,9 @@
 
 #include "kernels/kv_row.h"
 #include "kernels/ops.h"
+#include "kernels/x86/avx2/avx2.h"
+#include "kernels/x86/avx512/avx512.h"
 #include "kernels/x86/avx512/avx512_util.h"
-
-namespace osprey::kernels::avx2 {
-void attend_group(const float* const* q, int n_q, const KvSpan* spans, const KvView& kv, int head_dim,
-                  const AttendParams& p, float* scores, float* const* out);  // attention_avx2.cpp
-}  // namespace osprey::kernels::avx2
 
 namespace osprey::kernels::avx512 {
 

@@ -9,6 +9,7 @@
 
 #include "core/fp16.h"
 #include "kernels/dispatch.h"
+#include "kernels/x86/avx512/avx512.h"
 #include "quant/blocks.h"
 
 namespace osprey::kernels::avx512 {

@@ -29,12 +29,10 @@
 #include "kernels/group_dispatch.h"
 #include "kernels/planar_act.h"
 #include "kernels/repack.h"
+#include "kernels/x86/avx2/avx2.h"
+#include "kernels/x86/avx512/avx512.h"
 #include "kernels/x86/avx512/avx512_util.h"
 #include "quant/blocks.h"
-
-namespace osprey::kernels::avx2 {
-void encode_planar_q8(const float* x, void* act, int64_t n);  // encode_avx2.cpp
-}
 
 namespace osprey::kernels::avx512 {
 

@@ -22,6 +22,7 @@
 #include "kernels/dispatch.h"
 #include "kernels/planar_act.h"
 #include "kernels/tile_dispatch.h"
+#include "kernels/x86/avx512/avx512.h"
 #include "kernels/x86/avx512/avx512_util.h"
 #include "quant/blocks.h"
 #include "quant/quant_util.h"
@@ -164,6 +165,7 @@ bool row_kernel_for_kquant(DType type, RowKernel& out);  // gemv_kquants_avx512.
 bool row_kernel_for_float(DType type, RowKernel& out);   // gemm_float_avx512.cpp
 
 bool row_kernel_for(DType type, RowKernel& out) {
+  if (type == DType::kMXFP4) return mxfp4_row_kernel(out);
   if (row_kernel_for_kquant(type, out) || row_kernel_for_float(type, out)) return true;
   if (type != DType::kQ4_0 && type != DType::kQ8_0) return false;
   out = RowKernel{};
