@@ -2,8 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "engine/generator.h"
-#include "formats/gguf.h"
-#include "test_util.h"
+#include "tiny_tokenizer.h"
 
 namespace osprey {
 namespace {
@@ -36,11 +35,8 @@ class FakeModel : public TokenModel {
 class Generator : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto f = GgufFile::open(test::synth_model("tiny", "q8_0"));
-    ASSERT_TRUE(f.ok());
-    auto t = Tokenizer::from_gguf(*f);
-    ASSERT_TRUE(t.ok());
-    tok_ = *t;
+    tok_ = test::tiny_tokenizer();
+    ASSERT_TRUE(tok_);
   }
   GenerateOptions greedy(int64_t max_tokens) {
     GenerateOptions o;

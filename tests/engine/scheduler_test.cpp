@@ -9,8 +9,7 @@
 #include <map>
 
 #include "engine/scheduler.h"
-#include "formats/gguf.h"
-#include "test_util.h"
+#include "tiny_tokenizer.h"
 
 namespace osprey {
 namespace {
@@ -118,11 +117,8 @@ Reply collect(GenerationRequest& r) {
 class SchedulerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto f = GgufFile::open(test::synth_model("tiny", "q8_0"));
-    ASSERT_TRUE(f.ok());
-    auto t = Tokenizer::from_gguf(*f);
-    ASSERT_TRUE(t.ok());
-    tok_ = *t;
+    tok_ = test::tiny_tokenizer();
+    ASSERT_TRUE(tok_);
     // Printable ASCII pieces only, so texts compare and stop strings are plain.
     for (int32_t id = 0; id < tok_->vocab().size(); ++id) {
       if (tok_->vocab().types[id] != TokenType::kNormal) continue;

@@ -6,8 +6,7 @@
 #include <cmath>
 
 #include "engine/sequence_step.h"
-#include "formats/gguf.h"
-#include "test_util.h"
+#include "tiny_tokenizer.h"
 
 namespace osprey {
 namespace {
@@ -15,11 +14,8 @@ namespace {
 class SequenceStepTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto f = GgufFile::open(test::synth_model("tiny", "q8_0"));
-    ASSERT_TRUE(f.ok());
-    auto t = Tokenizer::from_gguf(*f);
-    ASSERT_TRUE(t.ok());
-    tok_ = *t;
+    tok_ = test::tiny_tokenizer();
+    ASSERT_TRUE(tok_);
     V_ = tok_->vocab().size();
     for (int32_t id = 0; id < V_ && plain_.size() < 8; ++id) {
       const std::string s = tok_->token_bytes(id);

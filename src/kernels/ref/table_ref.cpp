@@ -15,15 +15,13 @@ static GatedFn gated_for(Activation act) {
 }
 
 const KernelTable& table() {
-  static const KernelTable t = [] {
-    KernelTable k;
-    k.isa = Isa::kScalar;
-    k.dot_for = dot_for;
-    k.gated_for = gated_for;
-    k.attend_one = kernels::attend_one;
-    k.attend_group = kernels::attend_group;
-    return k;
-  }();
+  static const KernelTable t{
+      .isa = Isa::kScalar,
+      .dot_for = dot_for,
+      .gated_for = gated_for,
+      .attend_one = kernels::attend_one,
+      .attend_group = kernels::attend_group,
+  };
   return t;
 }
 

@@ -3,14 +3,12 @@
 namespace osprey::kernels::neon {
 
 const KernelTable& table() {
-  static const KernelTable t = [] {
-    KernelTable k;
-    k.isa = Isa::kNeon;
-    k.dot_for = dot_for;
-    k.attend_one = attend_one;
-    k.attend_group = attend_group;
-    return k;
-  }();
+  static const KernelTable t{
+      .isa = Isa::kNeon,
+      .dot_for = dot_for,
+      .attend_one = attend_one,
+      .attend_group = attend_group,
+  };
   return t;
 }
 

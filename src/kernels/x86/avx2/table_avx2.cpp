@@ -7,18 +7,16 @@ static GatedFn gated_for(Activation act) {
 }
 
 const KernelTable& table() {
-  static const KernelTable t = [] {
-    KernelTable k;
-    k.isa = Isa::kAvx2;
-    k.dot_for = dot_for;
-    k.row_kernel_for = row_kernel_for;
-    k.interleaved_row_kernel_for = interleaved_row_kernel_for;
-    k.packed_row_kernel_for = packed_row_kernel_for;
-    k.gated_for = gated_for;
-    k.attend_one = attend_one;
-    k.attend_group = attend_group;
-    return k;
-  }();
+  static const KernelTable t{
+      .isa = Isa::kAvx2,
+      .dot_for = dot_for,
+      .row_kernel_for = row_kernel_for,
+      .interleaved_row_kernel_for = interleaved_row_kernel_for,
+      .packed_row_kernel_for = packed_row_kernel_for,
+      .gated_for = gated_for,
+      .attend_one = attend_one,
+      .attend_group = attend_group,
+  };
   return t;
 }
 
