@@ -30,8 +30,9 @@ void encoding_owners(const WeightMatrix* const* ws, int count, int owner[kMaxGro
 // The distance between two tokens' encoded rows: whole cache lines, and an
 // odd number of them. Rows a multiple of 4 KiB apart (2048 fp32 values, say)
 // fall into one set of the L1 cache, so a tile's tokens evicted each other's
-// lines: the AVX-512 F16 tile of 12 tokens ran `gemm64/f16` at 213 GFLOP/s
-// with rows 8192 bytes apart and 379 with one more line between them. An
+// lines: the AVX-512 F16 tile of 12 tokens ran `gemm64/f16` well below half
+// as fast with rows 8192 bytes apart as with one more line between them
+// (README, "Measurements behind the kernels"). An
 // odd line count is coprime to the number of sets, so up to that many
 // consecutive tokens land in distinct sets.
 }  // namespace

@@ -16,9 +16,9 @@ uint64_t read_all(ThreadPool& pool, const uint64_t* data, int64_t n) {
     // A 64-byte line per step into eight independent sums (the compiler
     // makes them vector adds), and each line asked for 4 KiB ahead, as the
     // kernels prefetch their weight streams. The plain loop (four scalar
-    // sums, the hardware prefetcher alone) read 5-26% less in four
-    // alternating runs on a Zen 5 host, where decode then appeared to
-    // stream at up to 117% of it.
+    // sums, the hardware prefetcher alone) read measurably less, so decode
+    // appeared to stream faster than the machine can read
+    // (README, "Measurements behind the kernels").
     constexpr int64_t kAhead = 4096 / sizeof(uint64_t);
     uint64_t s[8] = {0};
     int64_t i = b;
@@ -38,9 +38,9 @@ uint64_t read_all(ThreadPool& pool, const uint64_t* data, int64_t n) {
 
 double measure_read_bandwidth(ThreadPool& pool, size_t bytes, int reps) {
   // The same kind of memory as the repacked weights (transparent huge pages
-  // where the kernel gives them), so membw % compares like with like. On a
-  // Zen 5 host, in four alternating runs, it read 43.3-45.9 GB/s against
-  // 43.0-47.1 with 4 KiB pages: the page size is not what decides the figure.
+  // where the kernel gives them), so membw % compares like with like. With
+  // 4 KiB pages it read within run-to-run noise of this: the page size is
+  // not what decides the figure (README, "Measurements behind the kernels").
   auto buf = PageBuffer::allocate(bytes / 8 * 8);
   if (!buf.ok()) return 0;
   auto* data = reinterpret_cast<uint64_t*>(buf->data());

@@ -36,9 +36,9 @@ void pair_halves_q8(uint8_t* payloads, int64_t n_blocks);
 // all: rows = 8 fills a 256-bit register, 16 a 512-bit one. A full chunk's
 // scales fill one 64-byte line and its payloads whole lines after it, so
 // the group is one sequential stream with its 512-bit vectors on lines.
-// Why: with all scales first, in a stream of their own, one Zen 4 core read
-// the 16-row Q4_0 gemv at 15 GB/s; with them inline, at 22-24
-// (osprey_kernel_bench gemv_stream, one thread, same sitting).
+// Why: with all scales first, in a stream of their own, the 16-row Q4_0
+// gemv read about a third slower (osprey_kernel_bench gemv_stream, one
+// thread; README, "Measurements behind the kernels").
 // Every payload byte is XORed with `flip` (0x80 turns int8 into the
 // unsigned w + 128 that VNNI's unsigned operand wants; 0 keeps it).
 void repack_rows(const uint8_t* src, uint8_t* dst, int64_t n_blocks, int64_t payload_bytes, int rows,

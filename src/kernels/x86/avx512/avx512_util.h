@@ -41,14 +41,13 @@ inline __m512i bcast4(const int8_t* p) {
   return _mm512_set1_epi32(v);
 }
 
-// How far ahead each row stream is fetched. Measured on the project's Zen 4
-// machine with `osprey_kernel_bench --benchmark_filter=gemv_stream` (a 590 MB
-// q4_0 matrix, 2 threads): 768 bytes gave 23 GB/s, 4096 gave 37, 8192 gave 46.
+// How far ahead each row stream is fetched: the distance at which
+// `osprey_kernel_bench --benchmark_filter=gemv_stream` streamed fastest
+// (README, "Measurements behind the kernels").
 constexpr int kPrefetchBytes = 8192;
 
 // The same for the kernels that read rows interleaved in groups (one stream
-// for all the rows of a group): the same benchmark with the 16-row Q4_0
-// layout gave 22-24 GB/s at 2048 bytes, 21 at 8192 and 20 at 1024.
+// for all the rows of a group), measured with the 16-row Q4_0 layout.
 constexpr int kGroupPrefetchBytes = 2048;
 
 

@@ -49,8 +49,8 @@ struct BF16Format {
 // The activations: the AVX2 tiles' widened fp32 row (n floats), then the
 // same values in the weight's 16-bit type (n halves). Decode, which reads
 // one weight row at a time, reads the halves: a row of 5632 fp32 values
-// (22 KiB) beside the weight stream overflowed L1 and held ffn_down to 23
-// GB/s where the other products streamed at 33. The values are identical,
+// (22 KiB) beside the weight stream overflowed L1 and slowed ffn_down by
+// about a third against the other products. The values are identical,
 // so decode and tiles still agree bit for bit.
 int64_t act_bytes(int64_t n) { return n * static_cast<int64_t>(sizeof(float) + sizeof(uint16_t)); }
 
@@ -92,10 +92,10 @@ void float_tile(const uint8_t* w, int64_t row_bytes, const uint8_t* act, int64_t
   int64_t i = 0;
   for (; i + 32 <= n; i += 32) {  // one 64-byte line of each row
     // Decode reads one row at a time: the rows of a matrix are then a single
-    // sequential stream, which the hardware prefetcher follows at about 90%
-    // of the read bandwidth (gemv_stream/f16: 28-34 GB/s against 30-39 for a
-    // plain read), where 4 or 12 rows side by side, prefetched or not, gave
-    // 19-24. Tiles are compute-bound and prefetch their rows.
+    // sequential stream, which the hardware prefetcher follows at nearly the
+    // read bandwidth, where 4 or 12 rows side by side, prefetched or not,
+    // were markedly slower (gemv_stream/f16; README, "Measurements behind
+    // the kernels"). Tiles are compute-bound and prefetch their rows.
     if constexpr (NR > 1)
       for (int r = 0; r < NR; ++r)
         _mm_prefetch(reinterpret_cast<const char*>(row[r] + i) + kPrefetchBytes, _MM_HINT_T0);

@@ -4,8 +4,9 @@
 //
 // Why: the row tiles of gemm_float_avx512.cpp take dot products, so every
 // FMA needs a vector of weights and a vector of activations, and a 4 x 4
-// tile reads 24 bytes from L2 per FMA; on Zen 5, whose two 512-bit FMA pipes
-// retire 64 flops a cycle, that held `gemm64/f16` at 57% of the FMA peak.
+// tile reads 24 bytes from L2 per FMA; where two 512-bit FMA pipes retire 64
+// flops a cycle, that held `gemm64/f16` near half of the FMA peak
+// (README, "Measurements behind the kernels").
 // Here one line of the group is element k of all 32 rows: it converts into
 // two vectors, each multiplied by one activation broadcast from memory, so
 // a group against 12 tokens does 24 FMAs per line (about 5 bytes per FMA) and
