@@ -76,9 +76,11 @@ void Scheduler::shutdown(bool cancel_running) {
     stop_ = true;
     // A drain keeps what was accepted, queued or running: a load balancer
     // stopped sending here, and every request it already sent completes.
+    // The running ones belong to the scheduler's thread, which cancels
+    // them at its next turn.
     if (cancel_running) {
       dropped.swap(waiting_);
-      for (auto& a : active_) a->req->cancelled = true;
+      cancel_running_ = true;
     }
   }
   for (auto& r : dropped) fail_request(*r, "the server is shutting down");
@@ -99,11 +101,15 @@ int64_t Scheduler::running() const { return running_.load(); }
 
 void Scheduler::loop() {
   for (;;) {
+    bool cancel = false;
     {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait(lock, [this] { return stop_ || !active_.empty() || !waiting_.empty(); });
       if (stop_ && active_.empty() && waiting_.empty()) break;
+      cancel = cancel_running_;
     }
+    if (cancel)
+      for (auto& a : active_) a->req->cancelled = true;
     try {
       admit();
       // With nothing running, admit() has admitted or failed every waiting

@@ -114,12 +114,13 @@ class Scheduler {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::shared_ptr<GenerationRequest>> waiting_;
-  std::vector<std::unique_ptr<Active>> active_;
+  std::vector<std::unique_ptr<Active>> active_;  // only the scheduler's thread touches it
   std::vector<int> free_slots_;
   std::atomic<int64_t> running_{0};
   uint64_t admitted_ = 0;  // admission counter: the newest sequence is preempted first
   bool accepting_ = true;
   bool stop_ = false;
+  bool cancel_running_ = false;  // shutdown(true): the loop cancels what runs
   std::thread thread_;
 };
 
