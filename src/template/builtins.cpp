@@ -7,6 +7,8 @@
 #include <cwctype>
 #include <locale.h>
 #include <ctime>
+#include <string_view>
+#include <unordered_map>
 
 #include "core/utf8.h"
 
@@ -482,202 +484,271 @@ bool apply_test(const std::string& name, const Value& v, const std::vector<Value
   fail("unsupported test '" + name + "'", line);
 }
 
-Value apply_filter(const std::string& name, const Value& v, const CallArgs& args) {
-  const int line = args.line;
-  const Value a0 = args.get(0, nullptr);
-  auto need_string = [&]() -> const std::string& {
+namespace {
+
+// One filter application: the name it was called by (some filters answer to
+// several), the value before the bar, and the arguments.
+struct Filter {
+  const std::string& name;
+  const Value& v;
+  const CallArgs& args;
+  int line;
+  Value a0;
+
+  const std::string& need_string() const {
     if (!v.is_string()) fail("filter '" + name + "' expects a string, got " + v.type_name(), line);
     return v.s;
-  };
-  if (name == "trim") return Value::string(strip(need_string(), true, true, args.get(0, "chars")));
-  if (name == "upper") return Value::string(to_upper(need_string()));
-  if (name == "lower") return Value::string(to_lower(need_string()));
-  if (name == "title") return Value::string(title_case(need_string()));
-  if (name == "capitalize") return Value::string(capitalize(need_string()));
-  if (name == "length" || name == "count") return Value::integer(static_cast<int64_t>(length(v)));
-  if (name == "string") return Value::string(v.str());
-  if (name == "safe") return v;
-  if (name == "e" || name == "escape") return Value::string(html_escape(v.str()));
-  if (name == "tojson") {
-    Value indent = args.get(0, "indent");
-    return Value::string(to_json(v, indent.kind == Value::Kind::kInt ? static_cast<int>(std::clamp<int64_t>(indent.i, 0, 32)) : 0));
   }
-  if (name == "int") return Value::integer(to_int(v, to_int(args.get(0, "default"), 0)));
-  if (name == "float") {
-    if (v.is_number()) return Value::number(v.as_double());
-    if (v.is_string()) {
-      char* end = nullptr;
-      double x = std::strtod(v.s.c_str(), &end);
-      if (end != v.s.c_str() && *end == '\0') return Value::number(x);
-    }
-    Value def = args.get(0, "default");
-    return Value::number(def.is_number() ? def.as_double() : 0.0);
+};
+using FilterFn = Value (*)(const Filter&);
+
+Value tojson_filter(const Filter& f) {
+  Value indent = f.args.get(0, "indent");
+  return Value::string(to_json(f.v, indent.kind == Value::Kind::kInt ? static_cast<int>(std::clamp<int64_t>(indent.i, 0, 32)) : 0));
+}
+
+Value float_filter(const Filter& f) {
+  if (f.v.is_number()) return Value::number(f.v.as_double());
+  if (f.v.is_string()) {
+    char* end = nullptr;
+    double x = std::strtod(f.v.s.c_str(), &end);
+    if (end != f.v.s.c_str() && *end == '\0') return Value::number(x);
   }
-  if (name == "abs") {
-    if (v.kind == Value::Kind::kInt) return Value::integer(v.i < 0 ? -v.i : v.i);
-    if (v.kind == Value::Kind::kFloat) return Value::number(std::fabs(v.f));
-    fail("filter 'abs' expects a number", line);
+  Value def = f.args.get(0, "default");
+  return Value::number(def.is_number() ? def.as_double() : 0.0);
+}
+
+Value abs_filter(const Filter& f) {
+  if (f.v.kind == Value::Kind::kInt) return Value::integer(f.v.i < 0 ? -f.v.i : f.v.i);
+  if (f.v.kind == Value::Kind::kFloat) return Value::number(std::fabs(f.v.f));
+  fail("filter 'abs' expects a number", f.line);
+}
+
+Value round_filter(const Filter& f) {
+  if (!f.v.is_number()) fail("filter 'round' expects a number", f.line);
+  const int64_t precision = to_int(f.args.get(0, "precision"), 0);
+  const Value method = f.args.get(1, "method");
+  const double scale = std::pow(10.0, static_cast<double>(precision));
+  double x = f.v.as_double() * scale;
+  if (method.is_string() && method.s == "floor") x = std::floor(x);
+  else if (method.is_string() && method.s == "ceil") x = std::ceil(x);
+  else x = std::nearbyint(x);  // Python rounds half to even
+  return Value::number(x / scale);
+}
+
+Value default_filter(const Filter& f) {
+  const bool boolean = f.args.get(1, "boolean").truthy();
+  if (f.v.is_undefined() || (boolean && !f.v.truthy())) return f.a0.is_undefined() ? Value::string("") : f.a0;
+  return f.v;
+}
+
+Value first_or_last_filter(const Filter& f) {
+  Array items = as_list(f.v);
+  if (items.empty()) return Value();
+  return f.name == "first" ? items.front() : items.back();
+}
+
+Value items_filter(const Filter& f) {
+  if (f.v.is_undefined()) return Value::list();
+  if (!f.v.is_object()) fail("filter 'items' expects a mapping, got " + f.v.type_name(), f.line);
+  CallArgs none;
+  return get_attribute(f.v, "items").callable->fn(none);
+}
+
+Value dictsort_filter(const Filter& f) {
+  if (!f.v.is_object()) fail("filter 'dictsort' expects a mapping", f.line);
+  std::vector<std::pair<std::string, Value>> entries = f.v.object->entries;
+  std::stable_sort(entries.begin(), entries.end(), [](const auto& x, const auto& y) { return to_lower(x.first) < to_lower(y.first); });
+  Array out;
+  for (auto& [k, val] : entries) out.push_back(Value::list({Value::string(k), val}));
+  return Value::list(std::move(out));
+}
+
+Value join_filter(const Filter& f) {
+  const Value sep = f.args.get(0, "d");
+  const Value attribute = f.args.get(1, "attribute");
+  std::string out;
+  Array items = as_list(f.v);
+  for (size_t k = 0; k < items.size(); ++k) {
+    if (k > 0) out += sep.is_undefined() ? "" : sep.str();
+    out += (attribute.is_undefined() ? items[k] : attribute_path(items[k], attribute.str())).str();
   }
-  if (name == "round") {
-    if (!v.is_number()) fail("filter 'round' expects a number", line);
-    const int64_t precision = to_int(args.get(0, "precision"), 0);
-    const Value method = args.get(1, "method");
-    const double scale = std::pow(10.0, static_cast<double>(precision));
-    double x = v.as_double() * scale;
-    if (method.is_string() && method.s == "floor") x = std::floor(x);
-    else if (method.is_string() && method.s == "ceil") x = std::ceil(x);
-    else x = std::nearbyint(x);  // Python rounds half to even
-    return Value::number(x / scale);
-  }
-  if (name == "default" || name == "d") {
-    const bool boolean = args.get(1, "boolean").truthy();
-    if (v.is_undefined() || (boolean && !v.truthy())) return a0.is_undefined() ? Value::string("") : a0;
-    return v;
-  }
-  if (name == "first" || name == "last") {
-    Array items = as_list(v);
-    if (items.empty()) return Value();
-    return name == "first" ? items.front() : items.back();
-  }
-  if (name == "list") return Value::list(as_list(v));
-  if (name == "items") {
-    if (v.is_undefined()) return Value::list();
-    if (!v.is_object()) fail("filter 'items' expects a mapping, got " + v.type_name(), line);
-    CallArgs none;
-    return get_attribute(v, "items").callable->fn(none);
-  }
-  if (name == "dictsort") {
-    if (!v.is_object()) fail("filter 'dictsort' expects a mapping", line);
-    std::vector<std::pair<std::string, Value>> entries = v.object->entries;
-    std::stable_sort(entries.begin(), entries.end(), [](const auto& x, const auto& y) { return to_lower(x.first) < to_lower(y.first); });
-    Array out;
-    for (auto& [k, val] : entries) out.push_back(Value::list({Value::string(k), val}));
-    return Value::list(std::move(out));
-  }
-  if (name == "join") {
-    const Value sep = args.get(0, "d");
-    const Value attribute = args.get(1, "attribute");
+  return Value::string(out);
+}
+
+Value replace_filter(const Filter& f) {
+  const Value to = f.args.get(1, "new");
+  if (!f.a0.is_string() || !to.is_string()) fail("filter 'replace' expects two strings", f.line);
+  return Value::string(replace_all(f.need_string(), f.a0.s, to.s, to_int(f.args.get(2, "count"), -1)));
+}
+
+Value reverse_filter(const Filter& f) {
+  if (f.v.is_string()) {
+    auto chars = utf8::split_chars(f.v.s);
     std::string out;
-    Array items = as_list(v);
-    for (size_t k = 0; k < items.size(); ++k) {
-      if (k > 0) out += sep.is_undefined() ? "" : sep.str();
-      out += (attribute.is_undefined() ? items[k] : attribute_path(items[k], attribute.str())).str();
-    }
+    for (auto it = chars.rbegin(); it != chars.rend(); ++it) out += *it;
     return Value::string(out);
   }
-  if (name == "replace") {
-    const Value to = args.get(1, "new");
-    if (!a0.is_string() || !to.is_string()) fail("filter 'replace' expects two strings", line);
-    return Value::string(replace_all(need_string(), a0.s, to.s, to_int(args.get(2, "count"), -1)));
+  Array items = as_list(f.v);
+  std::reverse(items.begin(), items.end());
+  return Value::list(std::move(items));
+}
+
+Value sort_filter(const Filter& f) {
+  Array items = as_list(f.v);
+  const bool reverse = f.args.get(0, "reverse").truthy();
+  const Value attribute = f.args.get(2, "attribute");
+  auto key = [&](const Value& x) { return attribute.is_undefined() ? x : attribute_path(x, attribute.str()); };
+  std::stable_sort(items.begin(), items.end(), [&](const Value& x, const Value& y) {
+    return reverse ? less_than(key(y), key(x)) : less_than(key(x), key(y));
+  });
+  return Value::list(std::move(items));
+}
+
+Value unique_filter(const Filter& f) {
+  Array out;
+  for (const auto& x : as_list(f.v))
+    if (std::none_of(out.begin(), out.end(), [&](const Value& y) { return equals(x, y); })) out.push_back(x);
+  return Value::list(std::move(out));
+}
+
+Value sum_filter(const Filter& f) {
+  Value total = Value::integer(0);
+  for (const auto& x : as_list(f.v)) {
+    if (!x.is_number()) fail("filter 'sum' expects numbers", f.line);
+    total = total.kind == Value::Kind::kInt && x.kind == Value::Kind::kInt ? Value::integer(total.i + x.i)
+                                                                           : Value::number(total.as_double() + x.as_double());
   }
-  if (name == "reverse") {
-    if (v.is_string()) {
-      auto chars = utf8::split_chars(v.s);
-      std::string out;
-      for (auto it = chars.rbegin(); it != chars.rend(); ++it) out += *it;
-      return Value::string(out);
-    }
-    Array items = as_list(v);
-    std::reverse(items.begin(), items.end());
-    return Value::list(std::move(items));
+  return total;
+}
+
+Value min_or_max_filter(const Filter& f) {
+  Array items = as_list(f.v);
+  if (items.empty()) return Value();
+  Value best = items[0];
+  for (const auto& x : items)
+    if (f.name == "min" ? less_than(x, best) : less_than(best, x)) best = x;
+  return best;
+}
+
+Value indent_filter(const Filter& f) {
+  const int64_t width = std::clamp<int64_t>(to_int(f.args.get(0, "width"), 4), 0, 1024);
+  const bool first = f.args.get(1, "first").truthy();
+  const bool blank = f.args.get(2, "blank").truthy();
+  const std::string pad(static_cast<size_t>(width), ' ');
+  std::string out;
+  const std::string& s = f.need_string();
+  size_t start = 0;
+  bool is_first = true;
+  while (start <= s.size()) {
+    size_t nl = s.find('\n', start);
+    std::string line_text = s.substr(start, nl == std::string::npos ? std::string::npos : nl - start);
+    if ((!is_first || first) && (blank || !line_text.empty())) out += pad;
+    out += line_text;
+    if (nl == std::string::npos) break;
+    out += '\n';
+    start = nl + 1;
+    is_first = false;
   }
-  if (name == "sort") {
-    Array items = as_list(v);
-    const bool reverse = args.get(0, "reverse").truthy();
-    const Value attribute = args.get(2, "attribute");
-    auto key = [&](const Value& x) { return attribute.is_undefined() ? x : attribute_path(x, attribute.str()); };
-    std::stable_sort(items.begin(), items.end(), [&](const Value& x, const Value& y) {
-      return reverse ? less_than(key(y), key(x)) : less_than(key(x), key(y));
-    });
-    return Value::list(std::move(items));
+  return Value::string(out);
+}
+
+// select, reject, selectattr, rejectattr.
+Value select_filter(const Filter& f) {
+  const bool by_attr = f.name == "selectattr" || f.name == "rejectattr";
+  const bool keep_if = f.name == "select" || f.name == "selectattr";
+  size_t next = 0;
+  Value attribute;
+  if (by_attr) {
+    attribute = f.args.get(next++, nullptr);
+    if (!attribute.is_string()) fail("filter '" + f.name + "' needs an attribute name", f.line);
   }
-  if (name == "unique") {
-    Array out;
-    for (const auto& x : as_list(v))
-      if (std::none_of(out.begin(), out.end(), [&](const Value& y) { return equals(x, y); })) out.push_back(x);
-    return Value::list(std::move(out));
+  Value test = f.args.get(next++, nullptr);
+  std::vector<Value> test_args(f.args.positional.begin() + static_cast<std::ptrdiff_t>(std::min(next, f.args.positional.size())),
+                               f.args.positional.end());
+  Array out;
+  for (const auto& x : as_list(f.v)) {
+    Value subject = by_attr ? attribute_path(x, attribute.s) : x;
+    bool pass = test.is_undefined() ? subject.truthy() : apply_test(test.str(), subject, test_args, f.line);
+    if (pass == keep_if) out.push_back(x);
   }
-  if (name == "sum") {
-    Value total = Value::integer(0);
-    for (const auto& x : as_list(v)) {
-      if (!x.is_number()) fail("filter 'sum' expects numbers", line);
-      total = total.kind == Value::Kind::kInt && x.kind == Value::Kind::kInt ? Value::integer(total.i + x.i)
-                                                                             : Value::number(total.as_double() + x.as_double());
-    }
-    return total;
-  }
-  if (name == "min" || name == "max") {
-    Array items = as_list(v);
-    if (items.empty()) return Value();
-    Value best = items[0];
-    for (const auto& x : items)
-      if (name == "min" ? less_than(x, best) : less_than(best, x)) best = x;
-    return best;
-  }
-  if (name == "indent") {
-    const int64_t width = std::clamp<int64_t>(to_int(args.get(0, "width"), 4), 0, 1024);
-    const bool first = args.get(1, "first").truthy();
-    const bool blank = args.get(2, "blank").truthy();
-    const std::string pad(static_cast<size_t>(width), ' ');
-    std::string out;
-    const std::string& s = need_string();
-    size_t start = 0;
-    bool is_first = true;
-    while (start <= s.size()) {
-      size_t nl = s.find('\n', start);
-      std::string line_text = s.substr(start, nl == std::string::npos ? std::string::npos : nl - start);
-      if ((!is_first || first) && (blank || !line_text.empty())) out += pad;
-      out += line_text;
-      if (nl == std::string::npos) break;
-      out += '\n';
-      start = nl + 1;
-      is_first = false;
-    }
-    return Value::string(out);
-  }
-  if (name == "select" || name == "reject" || name == "selectattr" || name == "rejectattr") {
-    const bool by_attr = name == "selectattr" || name == "rejectattr";
-    const bool keep_if = name == "select" || name == "selectattr";
-    size_t next = 0;
-    Value attribute;
-    if (by_attr) {
-      attribute = args.get(next++, nullptr);
-      if (!attribute.is_string()) fail("filter '" + name + "' needs an attribute name", line);
-    }
-    Value test = args.get(next++, nullptr);
-    std::vector<Value> test_args(args.positional.begin() + static_cast<std::ptrdiff_t>(std::min(next, args.positional.size())),
-                                 args.positional.end());
-    Array out;
-    for (const auto& x : as_list(v)) {
-      Value subject = by_attr ? attribute_path(x, attribute.s) : x;
-      bool pass = test.is_undefined() ? subject.truthy() : apply_test(test.str(), subject, test_args, line);
-      if (pass == keep_if) out.push_back(x);
-    }
-    return Value::list(std::move(out));
-  }
-  if (name == "map") {
-    Array out;
-    for (const auto& [k, val] : args.keyword) {
-      if (k == "attribute") {
-        const Value def = args.get(99, "default");
-        for (const auto& x : as_list(v)) {
-          Value got = attribute_path(x, val.str());
-          out.push_back(got.is_undefined() && !def.is_undefined() ? def : got);
-        }
-        return Value::list(std::move(out));
+  return Value::list(std::move(out));
+}
+
+Value map_filter(const Filter& f) {
+  Array out;
+  for (const auto& [k, val] : f.args.keyword) {
+    if (k == "attribute") {
+      const Value def = f.args.get(99, "default");
+      for (const auto& x : as_list(f.v)) {
+        Value got = attribute_path(x, val.str());
+        out.push_back(got.is_undefined() && !def.is_undefined() ? def : got);
       }
+      return Value::list(std::move(out));
     }
-    if (!a0.is_string()) fail("filter 'map' needs a filter name or attribute=", line);
-    CallArgs rest;
-    rest.line = line;
-    rest.positional.assign(args.positional.begin() + 1, args.positional.end());
-    for (const auto& x : as_list(v)) out.push_back(apply_filter(a0.s, x, rest));
-    return Value::list(std::move(out));
   }
-  if (name == "attr") return get_attribute(v, a0.str());
-  if (name == "format") return Value::string(percent_format(need_string(), args.positional));
-  if (name == "wordcount") return Value::integer(static_cast<int64_t>(split(need_string(), Value(), -1).size()));
-  fail("unsupported filter '" + name + "'", line);
+  if (!f.a0.is_string()) fail("filter 'map' needs a filter name or attribute=", f.line);
+  CallArgs rest;
+  rest.line = f.line;
+  rest.positional.assign(f.args.positional.begin() + 1, f.args.positional.end());
+  for (const auto& x : as_list(f.v)) out.push_back(apply_filter(f.a0.s, x, rest));
+  return Value::list(std::move(out));
+}
+
+// Every filter by the names templates call it by.
+const std::unordered_map<std::string_view, FilterFn>& filters() {
+  static const std::unordered_map<std::string_view, FilterFn> table = {
+      {"trim", [](const Filter& f) { return Value::string(strip(f.need_string(), true, true, f.args.get(0, "chars"))); }},
+      {"upper", [](const Filter& f) { return Value::string(to_upper(f.need_string())); }},
+      {"lower", [](const Filter& f) { return Value::string(to_lower(f.need_string())); }},
+      {"title", [](const Filter& f) { return Value::string(title_case(f.need_string())); }},
+      {"capitalize", [](const Filter& f) { return Value::string(capitalize(f.need_string())); }},
+      {"length", [](const Filter& f) { return Value::integer(static_cast<int64_t>(length(f.v))); }},
+      {"count", [](const Filter& f) { return Value::integer(static_cast<int64_t>(length(f.v))); }},
+      {"string", [](const Filter& f) { return Value::string(f.v.str()); }},
+      {"safe", [](const Filter& f) { return f.v; }},
+      {"e", [](const Filter& f) { return Value::string(html_escape(f.v.str())); }},
+      {"escape", [](const Filter& f) { return Value::string(html_escape(f.v.str())); }},
+      {"tojson", tojson_filter},
+      {"int", [](const Filter& f) { return Value::integer(to_int(f.v, to_int(f.args.get(0, "default"), 0))); }},
+      {"float", float_filter},
+      {"abs", abs_filter},
+      {"round", round_filter},
+      {"default", default_filter},
+      {"d", default_filter},
+      {"first", first_or_last_filter},
+      {"last", first_or_last_filter},
+      {"list", [](const Filter& f) { return Value::list(as_list(f.v)); }},
+      {"items", items_filter},
+      {"dictsort", dictsort_filter},
+      {"join", join_filter},
+      {"replace", replace_filter},
+      {"reverse", reverse_filter},
+      {"sort", sort_filter},
+      {"unique", unique_filter},
+      {"sum", sum_filter},
+      {"min", min_or_max_filter},
+      {"max", min_or_max_filter},
+      {"indent", indent_filter},
+      {"select", select_filter},
+      {"reject", select_filter},
+      {"selectattr", select_filter},
+      {"rejectattr", select_filter},
+      {"map", map_filter},
+      {"attr", [](const Filter& f) { return get_attribute(f.v, f.a0.str()); }},
+      {"format", [](const Filter& f) { return Value::string(percent_format(f.need_string(), f.args.positional)); }},
+      {"wordcount",
+       [](const Filter& f) { return Value::integer(static_cast<int64_t>(split(f.need_string(), Value(), -1).size())); }},
+  };
+  return table;
+}
+
+}  // namespace
+
+Value apply_filter(const std::string& name, const Value& v, const CallArgs& args) {
+  const auto it = filters().find(name);
+  if (it == filters().end()) fail("unsupported filter '" + name + "'", args.line);
+  return it->second(Filter{name, v, args, args.line, args.get(0, nullptr)});
 }
 
 void add_globals(Object& globals) {
