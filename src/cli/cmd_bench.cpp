@@ -96,7 +96,7 @@ void reset_peak_rss() {
   if (clear) clear << "5";
 }
 
-void bench(const BenchOptions& o) {
+std::vector<Test> parse_tests(const BenchOptions& o) {
   std::vector<Test> tests;
   for (int64_t p : o.prompt)
     if (p > 0) tests.push_back({p, 0});
@@ -114,19 +114,108 @@ void bench(const BenchOptions& o) {
   for (const Test& t : tests)
     if (t.n_prompt < 0 || t.n_gen < 0 || t.n_prompt > 65536 || t.n_gen > 65536)
       throw Failure{"test sizes must be between 0 and 65536 tokens"};
+  return tests;
+}
 
-  const int threads = o.threads > 0 ? o.threads : default_thread_count();
-  double rss_before_reset = 0;  // the model's peak, before the read loop's buffer
-  auto peak_rss = [&] { return std::max(rss_before_reset, peak_rss_bytes()); };
-  auto read_bandwidth = [&] {
-    rss_before_reset = peak_rss();
-    ThreadPool pool(threads);
+// The machine's side of the figures: read bandwidth, measured between
+// repetitions, and the model's peak RSS, kept apart from the read loop's own
+// buffer.
+class MachineProbe {
+ public:
+  explicit MachineProbe(int threads) : threads_(threads) {}
+  double read_bandwidth() {
+    rss_before_reset_ = peak_rss();
+    ThreadPool pool(threads_);
     const double bw = kernels::measure_read_bandwidth(pool, size_t{256} << 20, 8);
     reset_peak_rss();
+    lo_ = lo_ > 0 ? std::min(lo_, bw) : bw;
+    hi_ = std::max(hi_, bw);
     return bw;
-  };
+  }
+  double peak_rss() const { return std::max(rss_before_reset_, peak_rss_bytes()); }
+  // The range of every bandwidth measured beside generation ("" if none).
+  std::string bandwidth_range() const {
+    if (hi_ <= 0) return "";
+    char range[64];
+    if (hi_ - lo_ < 0.05e9) std::snprintf(range, sizeof range, "%.1f GB/s", hi_ / 1e9);
+    else std::snprintf(range, sizeof range, "%.1f-%.1f GB/s", lo_ / 1e9, hi_ / 1e9);
+    return range;
+  }
+
+ private:
+  int threads_;
+  double rss_before_reset_ = 0;
+  double lo_ = 0, hi_ = 0;
+};
+
+struct Measured {
+  std::vector<double> ts;  // tokens per second, each repetition
+  double mean = 0, stddev = 0;
+  double membw = 0;  // bytes per second beside generation; 0 for prompt tests
+  double share = 0;  // of membw that generation used
+};
+
+Measured measure(Model& m, const Test& t, int reps, MachineProbe& machine, Tracer* tracer) {
+  run_once(m, t);  // warm-up: page the weights in, settle the clocks
+  // A shared host's bandwidth moves by tens of percent within seconds, so
+  // each repetition of a generation test is set against the read loop
+  // measured just before and just after it, and the share quoted is the
+  // median over the repetitions.
+  const bool gen_only = t.n_prompt == 0 && t.n_gen > 0;
+  std::vector<double> bws;  // before each repetition, and after the last
+  if (gen_only) bws.push_back(machine.read_bandwidth());
+  Measured out;
+  for (int r = 0; r < reps; ++r) {
+    // The trace holds the first measured repetition of every test.
+    if (r == 0 && tracer) m.set_tracer(tracer);
+    out.ts.push_back((t.n_prompt + t.n_gen) / run_once(m, t));
+    m.set_tracer(nullptr);
+    if (gen_only) bws.push_back(machine.read_bandwidth());
+  }
+  for (double bw : bws) out.membw += bw / static_cast<double>(bws.size());
+  double var = 0;
+  for (double x : out.ts) out.mean += x / out.ts.size();
+  for (double x : out.ts) var += (x - out.mean) * (x - out.mean) / std::max<size_t>(1, out.ts.size() - 1);
+  out.stddev = std::sqrt(var);
+  if (gen_only) {
+    // Generation reads the weights and the KV cache so far; average over the run.
+    const ModelConfig& c = m.config();
+    const double kv = 2.0 * c.n_layer * (t.n_gen / 2.0) * c.n_head_kv * c.head_dim * 2;
+    std::vector<double> shares;
+    for (size_t r = 0; r < out.ts.size(); ++r)
+      shares.push_back((weight_bytes_per_token(m) + kv) * out.ts[r] / ((bws[r] + bws[r + 1]) / 2));
+    out.share = median(std::move(shares));
+  }
+  return out;
+}
+
+void print_table_header() {
+  std::printf("| %-28s | %10s | %6s | %7s | %13s | %20s | %8s |\n", "model", "size", "isa", "threads", "test", "t/s",
+              "membw %");
+  std::printf("| %s | %s | %s | %s | %s | %s | %s |\n", std::string(28, '-').c_str(), std::string(10, '-').c_str(),
+              std::string(6, '-').c_str(), std::string(7, '-').c_str(), std::string(13, '-').c_str(),
+              std::string(20, '-').c_str(), std::string(8, '-').c_str());
+}
+
+void print_table_row(const std::string& name, double file_bytes, const char* isa, int threads, const Test& t,
+                     const Measured& r) {
+  char size[32], tps[48], bw[16];
+  std::snprintf(size, sizeof size, "%.2f GiB", file_bytes / (1 << 30));
+  std::snprintf(tps, sizeof tps, "%.2f ± %.2f", r.mean, r.stddev);
+  std::snprintf(bw, sizeof bw, r.share > 0 ? "%.0f%%" : "", r.share * 100);
+  // printf pads by bytes; "±" is two bytes but one column, so pad by hand.
+  const std::string tps_cell = std::string(std::max(0, 20 - static_cast<int>(std::strlen(tps)) + 1), ' ') + tps;
+  std::printf("| %-28s | %10s | %6s | %7d | %13s | %s | %8s |\n", name.substr(0, 28).c_str(), size, isa, threads,
+              t.name().c_str(), tps_cell.c_str(), bw);
+  std::fflush(stdout);
+}
+
+void bench(const BenchOptions& o) {
+  const std::vector<Test> tests = parse_tests(o);
+  const int threads = o.threads > 0 ? o.threads : default_thread_count();
+  MachineProbe machine(threads);
   if (o.membw && o.models.empty()) {
-    const double membw = read_bandwidth();
+    const double membw = machine.read_bandwidth();
     if (o.output == "json") std::printf("%s\n", nlohmann::json{{"membw_bytes_per_second", membw}, {"n_threads", threads}}.dump(2).c_str());
     else std::printf("memory read bandwidth: %.1f GB/s with %d threads\n", membw / 1e9, threads);
     return;
@@ -134,15 +223,8 @@ void bench(const BenchOptions& o) {
   if (o.models.empty()) throw Failure{"give a model with -m (or --membw alone to measure the machine)"};
 
   nlohmann::json results = nlohmann::json::array();
-  if (o.output == "table") {
-    std::printf("| %-28s | %10s | %6s | %7s | %13s | %20s | %8s |\n", "model", "size", "isa", "threads", "test", "t/s",
-                "membw %");
-    std::printf("| %s | %s | %s | %s | %s | %s | %s |\n", std::string(28, '-').c_str(), std::string(10, '-').c_str(),
-                std::string(6, '-').c_str(), std::string(7, '-').c_str(), std::string(13, '-').c_str(),
-                std::string(20, '-').c_str(), std::string(8, '-').c_str());
-  }
+  if (o.output == "table") print_table_header();
   Tracer tracer;
-  double membw_lo = 0, membw_hi = 0;  // over the generation tests
   for (const std::string& path : o.models) {
     int64_t max_ctx = 0;
     for (const Test& t : tests) max_ctx = std::max(max_ctx, t.n_prompt + t.n_gen);
@@ -152,76 +234,30 @@ void bench(const BenchOptions& o) {
     mo.n_batch = 512;
     apply_kv_cache_flags(o.kv_cache, mo);
     auto model = load_model(path, mo, o.folder);
-    Model& m = *model;
-    const ModelConfig& c = m.config();
-    const double weights = weight_bytes_per_token(m);
     double file_bytes = 0;
-    for (const auto& t : m.file().tensors()) file_bytes += static_cast<double>(t.n_bytes);
+    for (const auto& t : model->file().tensors()) file_bytes += static_cast<double>(t.n_bytes);
     const std::string name = std::filesystem::path(path).filename().string();
+    const char* isa = kernels::isa_name(kernels::active_isa());
 
     for (const Test& t : tests) {
-      run_once(m, t);  // warm-up: page the weights in, settle the clocks
-      // A shared host's bandwidth moves by tens of percent within seconds,
-      // so each repetition of a generation test is set against the read
-      // loop measured just before and just after it, and the share quoted
-      // is the median over the repetitions.
-      const bool gen_only = t.n_prompt == 0 && t.n_gen > 0;
-      std::vector<double> bws;  // before each repetition, and after the last
-      if (gen_only) bws.push_back(read_bandwidth());
-      std::vector<double> ts;
-      for (int r = 0; r < o.reps; ++r) {
-        // The trace holds the first measured repetition of every test.
-        if (r == 0 && !o.trace.empty()) m.set_tracer(&tracer);
-        ts.push_back((t.n_prompt + t.n_gen) / run_once(m, t));
-        m.set_tracer(nullptr);
-        if (gen_only) bws.push_back(read_bandwidth());
-      }
-      double membw = 0;
-      for (double bw : bws) {
-        membw += bw / static_cast<double>(bws.size());
-        membw_lo = membw_lo > 0 ? std::min(membw_lo, bw) : bw;
-        membw_hi = std::max(membw_hi, bw);
-      }
-      double mean = 0, var = 0;
-      for (double x : ts) mean += x / ts.size();
-      for (double x : ts) var += (x - mean) * (x - mean) / std::max<size_t>(1, ts.size() - 1);
-      const double stddev = std::sqrt(var);
-      // Generation reads the weights and the KV cache so far; average over the run.
-      double share = 0;
-      if (gen_only) {
-        const double kv = 2.0 * c.n_layer * (t.n_gen / 2.0) * c.n_head_kv * c.head_dim * 2;
-        std::vector<double> shares;
-        for (size_t r = 0; r < ts.size(); ++r) shares.push_back((weights + kv) * ts[r] / ((bws[r] + bws[r + 1]) / 2));
-        share = median(std::move(shares));
-      }
-      const char* isa = kernels::isa_name(kernels::active_isa());
-      if (o.output == "table") {
-        char size[32], tps[48], bw[16];
-        std::snprintf(size, sizeof size, "%.2f GiB", file_bytes / (1 << 30));
-        std::snprintf(tps, sizeof tps, "%.2f ± %.2f", mean, stddev);
-        std::snprintf(bw, sizeof bw, share > 0 ? "%.0f%%" : "", share * 100);
-        // printf pads by bytes; "±" is two bytes but one column, so pad by hand.
-        const std::string tps_cell = std::string(std::max(0, 20 - static_cast<int>(std::strlen(tps)) + 1), ' ') + tps;
-        std::printf("| %-28s | %10s | %6s | %7d | %13s | %s | %8s |\n", name.substr(0, 28).c_str(), size, isa,
-                    threads, t.name().c_str(), tps_cell.c_str(), bw);
-        std::fflush(stdout);
-      }
+      const Measured r = measure(*model, t, o.reps, machine, o.trace.empty() ? nullptr : &tracer);
+      if (o.output == "table") print_table_row(name, file_bytes, isa, threads, t, r);
       results.push_back({{"model_filename", path},
-                         {"model_type", c.arch},
+                         {"model_type", model->config().arch},
                          {"model_size", static_cast<int64_t>(file_bytes)},
                          {"n_threads", threads},
                          {"n_prompt", t.n_prompt},
                          {"n_gen", t.n_gen},
-                         {"avg_ts", mean},
-                         {"stddev_ts", stddev},
-                         {"avg_ns", static_cast<int64_t>((t.n_prompt + t.n_gen) / mean * 1e9)},
-                         {"samples_ts", ts},
+                         {"avg_ts", r.mean},
+                         {"stddev_ts", r.stddev},
+                         {"avg_ns", static_cast<int64_t>((t.n_prompt + t.n_gen) / r.mean * 1e9)},
+                         {"samples_ts", r.ts},
                          {"cpu_isa", isa},
                          {"type_k", dtype_name(mo.cache_type_k)},
                          {"type_v", dtype_name(mo.cache_type_v)},
-                         {"peak_rss_bytes", static_cast<int64_t>(peak_rss())},
-                         {"membw_bytes_per_second", membw},
-                         {"membw_share", share}});
+                         {"peak_rss_bytes", static_cast<int64_t>(machine.peak_rss())},
+                         {"membw_bytes_per_second", r.membw},
+                         {"membw_share", r.share}});
     }
   }
   if (!o.trace.empty()) {
@@ -230,20 +266,16 @@ void bench(const BenchOptions& o) {
   }
   if (o.output == "json") {
     std::printf("%s\n", results.dump(2).c_str());
-  } else {
-    std::printf("\npeak RSS %.2f GiB", peak_rss() / (1 << 30));
-    if (o.kv_cache.k != "f16" || o.kv_cache.v != "f16")
-      std::printf("; KV cache %s keys, %s values", o.kv_cache.k.c_str(), o.kv_cache.v.c_str());
-    if (membw_hi > 0) {
-      char range[64];
-      if (membw_hi - membw_lo < 0.05e9) std::snprintf(range, sizeof range, "%.1f GB/s", membw_hi / 1e9);
-      else std::snprintf(range, sizeof range, "%.1f-%.1f GB/s", membw_lo / 1e9, membw_hi / 1e9);
-      std::printf("; memory read bandwidth %s beside generation (membw %% = bytes read per token x tokens/s / the "
-                  "bandwidth measured just before and after each repetition, median over repetitions)",
-                  range);
-    }
-    std::printf("\n");
+    return;
   }
+  std::printf("\npeak RSS %.2f GiB", machine.peak_rss() / (1 << 30));
+  if (o.kv_cache.k != "f16" || o.kv_cache.v != "f16")
+    std::printf("; KV cache %s keys, %s values", o.kv_cache.k.c_str(), o.kv_cache.v.c_str());
+  if (const std::string range = machine.bandwidth_range(); !range.empty())
+    std::printf("; memory read bandwidth %s beside generation (membw %% = bytes read per token x tokens/s / the "
+                "bandwidth measured just before and after each repetition, median over repetitions)",
+                range.c_str());
+  std::printf("\n");
 }
 
 }  // namespace
