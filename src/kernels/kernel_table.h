@@ -26,4 +26,10 @@ struct KernelTable {
   AttendGroupFn attend_group = nullptr;
 };
 
+// gated_for for a level that has a kernel for every activation.
+template <GatedFn kSilu, GatedFn kGelu, GatedFn kSwigluOai>
+GatedFn gated_of(Activation act) {
+  return act == Activation::kGelu ? kGelu : act == Activation::kSwigluOai ? kSwigluOai : kSilu;
+}
+
 }  // namespace osprey::kernels

@@ -10,15 +10,11 @@ static DotFn dot_for(DType type) {
   return ops ? ops->dot : nullptr;
 }
 
-static GatedFn gated_for(Activation act) {
-  return act == Activation::kGelu ? gelu_mul : act == Activation::kSwigluOai ? swiglu_oai_mul : silu_mul;
-}
-
 const KernelTable& table() {
   static const KernelTable t{
       .isa = Isa::kScalar,
       .dot_for = dot_for,
-      .gated_for = gated_for,
+      .gated_for = gated_of<silu_mul, gelu_mul, swiglu_oai_mul>,
       .attend_one = kernels::attend_one,
       .attend_group = kernels::attend_group,
   };

@@ -2,10 +2,6 @@
 
 namespace osprey::kernels::avx2 {
 
-static GatedFn gated_for(Activation act) {
-  return act == Activation::kGelu ? gelu_mul : act == Activation::kSwigluOai ? swiglu_oai_mul : silu_mul;
-}
-
 const KernelTable& table() {
   static const KernelTable t{
       .isa = Isa::kAvx2,
@@ -13,7 +9,7 @@ const KernelTable& table() {
       .row_kernel_for = row_kernel_for,
       .interleaved_row_kernel_for = interleaved_row_kernel_for,
       .packed_row_kernel_for = packed_row_kernel_for,
-      .gated_for = gated_for,
+      .gated_for = gated_of<silu_mul, gelu_mul, swiglu_oai_mul>,
       .attend_one = attend_one,
       .attend_group = attend_group,
   };
