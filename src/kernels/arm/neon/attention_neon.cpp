@@ -1,25 +1,19 @@
-// NEON flash-style attention over fp16 keys and values: the same algorithm as
-// the AVX2 kernel (x86/avx2/attention_avx2.cpp), four lanes wide. Positions
-// come in tiles of 8 fixed by absolute position; each tile's rows are
-// converted to fp32 once for every query of the call, and each query keeps a
-// running max, sum and rescaled output (online softmax). The query is rounded
-// to fp16 to meet the keys; probabilities and sums stay fp32. A query's
-// result depends only on its own inputs: bit for bit the same alone, in any
-// group and over any block layout.
+// NEON flash-style attention over fp16 keys and values, on the shared tile
+// driver (kernels/attend_tiled.h): the AVX2 level's arithmetic four lanes
+// wide, tiles of 8 positions. The query is rounded to fp16 to meet the keys;
+// probabilities and sums stay fp32.
 #include <arm_neon.h>
 
 #include <algorithm>
 #include <cmath>
 
-#include "kernels/kv_row.h"
+#include "kernels/attend_tiled.h"
 #include "kernels/ops.h"
 #include "kernels/arm/neon/neon.h"
 
 namespace osprey::kernels::neon {
 
 namespace {
-
-constexpr int kTile = 8;
 
 inline float32x4_t load_half4(const uint16_t* p) { return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p))); }
 inline float32x4_t round_to_half4(float32x4_t x) { return vcvt_f32_f16(vcvt_f16_f32(x)); }
@@ -59,107 +53,89 @@ inline float32x4_t softcap4(float32x4_t x, float cap) {
   return vmulq_n_f32(vreinterpretq_f32_u32(vorrq_u32(vreinterpretq_u32_f32(t), sign)), cap);
 }
 
+// The level's part of attend_tiled: one query at a time over a tile of 8,
+// as two vectors of four scores.
+struct NeonAttention {
+  static constexpr int kTile = 8, kWidth = 4;
+
+  static void fallback(const float* const* q, int n_q, const KvSpan* spans, const KvView& kv, int head_dim,
+                       const AttendParams& p, float* scores, float* const* out) {
+    kernels::attend_group(q, n_q, spans, kv, head_dim, p, scores, out);
+  }
+  static void widen_f16(const uint16_t* src, float* dst, int n) {
+    for (int j = 0; j < n; j += 4) vst1q_f32(dst + j, load_half4(src + j));
+  }
+  static void scale_row(const float* src, float f, float* dst, int n) {
+    for (int j = 0; j < n; j += 4) vst1q_f32(dst + j, vmulq_n_f32(vld1q_f32(src + j), f));
+  }
+
+  class Group {
+   public:
+    // The queries are rounded to fp16 to meet the fp16 keys.
+    Group(const float* const* q, int n_q, int head_dim) : n_q_(n_q), nv_(head_dim / 4) {
+      for (int i = 0; i < n_q; ++i) {
+        m_[i] = -INFINITY;
+        l_[i] = 0;
+        for (int j = 0; j < nv_; ++j) {
+          vst1q_f32(qh_[i] + 4 * j, round_to_half4(vld1q_f32(q[i] + 4 * j)));
+          vst1q_f32(o_[i] + 4 * j, vdupq_n_f32(0));
+        }
+      }
+    }
+    float max(int i) const { return m_[i]; }
+    float sum(int i) const { return l_[i]; }
+    const float* acc(int i) const { return o_[i]; }
+
+    void tile(int64_t t0, const KvSpan* spans, const AttendParams& p, const float (*kf)[kMaxTiledHeadDim],
+              const float (*vf)[kMaxTiledHeadDim]) {
+      const float32x4_t lane_lo = {0, 1, 2, 3}, lane_hi = {4, 5, 6, 7};
+      for (int i = 0; i < n_q_; ++i) {
+        // This query's rows of the tile: [lo, hi).
+        const int lo = static_cast<int>(std::clamp<int64_t>(spans[i].begin - t0, 0, kTile));
+        const int hi = static_cast<int>(std::clamp<int64_t>(spans[i].end - t0, 0, kTile));
+        if (lo >= hi) continue;
+        float32x4_t acc[kTile];
+        for (int r = 0; r < kTile; ++r) acc[r] = vdupq_n_f32(0);
+        for (int j = 0; j < nv_; ++j) {
+          const float32x4_t qv = vld1q_f32(qh_[i] + 4 * j);
+          for (int r = 0; r < kTile; ++r) acc[r] = vfmaq_f32(acc[r], qv, vld1q_f32(kf[r] + 4 * j));
+        }
+        const float32x4_t vhi = vdupq_n_f32(static_cast<float>(hi)), vlo = vdupq_n_f32(static_cast<float>(lo));
+        const float32x4_t ninf = vdupq_n_f32(-INFINITY);
+        float32x4_t c_lo = vmulq_n_f32(reduce4(acc), p.scale), c_hi = vmulq_n_f32(reduce4(acc + 4), p.scale);
+        if (p.softcap > 0) c_lo = softcap4(c_lo, p.softcap), c_hi = softcap4(c_hi, p.softcap);
+        const float32x4_t s_lo = vbslq_f32(vandq_u32(vcltq_f32(lane_lo, vhi), vcgeq_f32(lane_lo, vlo)), c_lo, ninf);
+        const float32x4_t s_hi = vbslq_f32(vandq_u32(vcltq_f32(lane_hi, vhi), vcgeq_f32(lane_hi, vlo)), c_hi, ninf);
+        const float m_new = std::fmax(m_[i], vmaxvq_f32(vmaxq_f32(s_lo, s_hi)));
+        const float alpha = vgetq_lane_f32(exp4(vdupq_n_f32(m_[i] - m_new)), 0);
+        const float32x4_t p_lo = exp4(vsubq_f32(s_lo, vdupq_n_f32(m_new)));
+        const float32x4_t p_hi = exp4(vsubq_f32(s_hi, vdupq_n_f32(m_new)));
+        m_[i] = m_new;
+        l_[i] = l_[i] * alpha + vaddvq_f32(vaddq_f32(p_lo, p_hi));
+        float pv[kTile];
+        vst1q_f32(pv, p_lo);
+        vst1q_f32(pv + 4, p_hi);
+        for (int j = 0; j < nv_; ++j) {
+          float32x4_t a = vmulq_n_f32(vld1q_f32(o_[i] + 4 * j), alpha);
+          for (int r = lo; r < hi; ++r) a = vfmaq_n_f32(a, vld1q_f32(vf[r] + 4 * j), pv[r]);
+          vst1q_f32(o_[i] + 4 * j, a);
+        }
+      }
+    }
+
+   private:
+    int n_q_, nv_;
+    alignas(16) float qh_[kMaxGroupQueries][kMaxTiledHeadDim];
+    alignas(16) float o_[kMaxGroupQueries][kMaxTiledHeadDim];
+    float m_[kMaxGroupQueries], l_[kMaxGroupQueries];
+  };
+};
+
 }  // namespace
 
 void attend_group(const float* const* q, int n_q, const KvSpan* spans, const KvView& kv, int head_dim,
                   const AttendParams& p, float* scores, float* const* out) {
-  // Heads are multiples of 4 wide in every model osprey runs; others use the reference.
-  if (head_dim % 4 != 0 || head_dim > 256) {
-    kernels::attend_group(q, n_q, spans, kv, head_dim, p, scores, out);
-    return;
-  }
-  if (n_q > kMaxGroupQueries) {  // callers stay within the limit; this keeps the kernel total
-    for (int i = 0; i < n_q; i += kMaxGroupQueries) {
-      AttendParams pi = p;
-      if (p.sinks != nullptr) pi.sinks = p.sinks + i;
-      neon::attend_group(q + i, std::min(kMaxGroupQueries, n_q - i), spans + i, kv, head_dim, pi, scores, out + i);
-    }
-    return;
-  }
-  const int nv = head_dim / 4;
-  int64_t first = INT64_MAX, last = 0;  // the positions any query sees
-  for (int i = 0; i < n_q; ++i)
-    if (spans[i].begin < spans[i].end) first = std::min(first, spans[i].begin), last = std::max(last, spans[i].end);
-  alignas(16) float qh[kMaxGroupQueries][256];
-  alignas(16) float o[kMaxGroupQueries][256];
-  alignas(16) float kf[kTile][256], vf[kTile][256];
-  float m[kMaxGroupQueries], l[kMaxGroupQueries];
-  for (int i = 0; i < n_q; ++i) {
-    m[i] = -INFINITY;
-    l[i] = 0;
-    for (int j = 0; j < nv; ++j) {
-      vst1q_f32(qh[i] + 4 * j, round_to_half4(vld1q_f32(q[i] + 4 * j)));
-      vst1q_f32(o[i] + 4 * j, vdupq_n_f32(0));
-    }
-  }
-  const float32x4_t lane_lo = {0, 1, 2, 3}, lane_hi = {4, 5, 6, 7};
-  for (int64_t t0 = first < last ? first / kTile * kTile : last; t0 < last; t0 += kTile) {
-    // Rows outside [first, last) may not be stored at all (a window's
-    // dropped blocks); they are zeros that no query weighs.
-    for (int r = 0; r < kTile; ++r) {
-      if (t0 + r >= first && t0 + r < last) {
-        const int64_t row = kv_storage_row(kv, t0 + r);
-        const uint8_t* kr = kv.k + row * kv.k_stride;
-        const uint8_t* vr = kv.v + row * kv.v_stride;
-        if (kv.k_type == DType::kF16) {
-          for (int j = 0; j < nv; ++j) vst1q_f32(kf[r] + 4 * j, load_half4(reinterpret_cast<const uint16_t*>(kr) + 4 * j));
-        } else {
-          decode_kv_row(kv.k_type, kr, kf[r], head_dim);
-        }
-        if (kv.v_type == DType::kF16) {
-          for (int j = 0; j < nv; ++j) vst1q_f32(vf[r] + 4 * j, load_half4(reinterpret_cast<const uint16_t*>(vr) + 4 * j));
-        } else {
-          decode_kv_row(kv.v_type, vr, vf[r], head_dim);
-        }
-      } else {
-        for (int j = 0; j < nv; ++j) vst1q_f32(kf[r] + 4 * j, vdupq_n_f32(0));
-        for (int j = 0; j < nv; ++j) vst1q_f32(vf[r] + 4 * j, vdupq_n_f32(0));
-      }
-    }
-    for (int i = 0; i < n_q; ++i) {
-      // This query's rows of the tile: [lo, hi).
-      const int lo = static_cast<int>(std::clamp<int64_t>(spans[i].begin - t0, 0, kTile));
-      const int hi = static_cast<int>(std::clamp<int64_t>(spans[i].end - t0, 0, kTile));
-      if (lo >= hi) continue;
-      float32x4_t acc[kTile];
-      for (int r = 0; r < kTile; ++r) acc[r] = vdupq_n_f32(0);
-      for (int j = 0; j < nv; ++j) {
-        const float32x4_t qv = vld1q_f32(qh[i] + 4 * j);
-        for (int r = 0; r < kTile; ++r) acc[r] = vfmaq_f32(acc[r], qv, vld1q_f32(kf[r] + 4 * j));
-      }
-      const float32x4_t vhi = vdupq_n_f32(static_cast<float>(hi)), vlo = vdupq_n_f32(static_cast<float>(lo));
-      const float32x4_t ninf = vdupq_n_f32(-INFINITY);
-      float32x4_t c_lo = vmulq_n_f32(reduce4(acc), p.scale), c_hi = vmulq_n_f32(reduce4(acc + 4), p.scale);
-      if (p.softcap > 0) c_lo = softcap4(c_lo, p.softcap), c_hi = softcap4(c_hi, p.softcap);
-      const float32x4_t s_lo = vbslq_f32(vandq_u32(vcltq_f32(lane_lo, vhi), vcgeq_f32(lane_lo, vlo)), c_lo, ninf);
-      const float32x4_t s_hi = vbslq_f32(vandq_u32(vcltq_f32(lane_hi, vhi), vcgeq_f32(lane_hi, vlo)), c_hi, ninf);
-      const float m_new = std::fmax(m[i], vmaxvq_f32(vmaxq_f32(s_lo, s_hi)));
-      const float alpha = vgetq_lane_f32(exp4(vdupq_n_f32(m[i] - m_new)), 0);
-      const float32x4_t p_lo = exp4(vsubq_f32(s_lo, vdupq_n_f32(m_new)));
-      const float32x4_t p_hi = exp4(vsubq_f32(s_hi, vdupq_n_f32(m_new)));
-      m[i] = m_new;
-      l[i] = l[i] * alpha + vaddvq_f32(vaddq_f32(p_lo, p_hi));
-      float pv[kTile];
-      vst1q_f32(pv, p_lo);
-      vst1q_f32(pv + 4, p_hi);
-      for (int j = 0; j < nv; ++j) {
-        float32x4_t a = vmulq_n_f32(vld1q_f32(o[i] + 4 * j), alpha);
-        for (int r = lo; r < hi; ++r) a = vfmaq_n_f32(a, vld1q_f32(vf[r] + 4 * j), pv[r]);
-        vst1q_f32(o[i] + 4 * j, a);
-      }
-    }
-  }
-  for (int i = 0; i < n_q; ++i) {
-    // A sink joins the denominator only: fold it into the running max and sum.
-    float scale_o = 1.0f, sum = l[i];
-    if (p.sinks != nullptr) {
-      const float m_f = std::fmax(m[i], p.sinks[i]);
-      scale_o = std::exp(m[i] - m_f);
-      sum = l[i] * scale_o + std::exp(p.sinks[i] - m_f);
-    }
-    const float inv = sum > 0 ? scale_o / sum : 0.0f;
-    for (int j = 0; j < nv; ++j) vst1q_f32(out[i] + 4 * j, vmulq_n_f32(vld1q_f32(o[i] + 4 * j), inv));
-  }
+  attend_tiled<NeonAttention>(q, n_q, spans, kv, head_dim, p, scores, out);
 }
 
 void attend_one(const float* q, const KvView& kv, KvSpan span, int head_dim, const AttendParams& p, float* scores,

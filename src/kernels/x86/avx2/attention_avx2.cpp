@@ -1,23 +1,14 @@
-// AVX2 + F16C flash-style attention over fp16 keys and values.
-//
-// Positions are taken in tiles of kTile, fixed by absolute position (tile k
-// covers positions 8k..8k+7 wherever the cache stores them). Each tile's K
-// and V rows are converted to fp32 once and then serve every query of the
-// call; per query, one tile costs eight dot products reduced together, one
-// vectorised exp and an online-softmax update (running max and sum, the
-// output rescaled when the max grows), so nothing is stored per position and
-// long prompts stay in cache. The query is rounded to fp16 to meet the fp16
-// keys; probabilities and sums stay fp32.
-//
-// A query's arithmetic depends only on its own query, length and the cache
-// contents, so it gets bit for bit the same result alone, in any group, and
-// over any block layout of the cache.
+// AVX2 + F16C flash-style attention over fp16 keys and values, on the
+// shared tile driver (kernels/attend_tiled.h): tiles of 8 positions, and per
+// query one tile costs eight dot products reduced together, one vectorised
+// exp and an online-softmax update. The query is rounded to fp16 to meet
+// the fp16 keys; probabilities and sums stay fp32.
 #include <immintrin.h>
 
 #include <algorithm>
 #include <cmath>
 
-#include "kernels/kv_row.h"
+#include "kernels/attend_tiled.h"
 #include "kernels/ops.h"
 #include "kernels/x86/avx2/avx2.h"
 #include "kernels/x86/avx2/avx2_util.h"
@@ -25,8 +16,6 @@
 namespace osprey::kernels::avx2 {
 
 namespace {
-
-constexpr int kTile = 8;
 
 inline __m256 load_half8(const uint16_t* p) {
   return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
@@ -57,122 +46,102 @@ inline __m256 softcap8(__m256 x, float cap) {
   return _mm256_mul_ps(_mm256_or_ps(t, sign), _mm256_set1_ps(cap));
 }
 
+// The level's part of attend_tiled: one query at a time over a tile of 8.
+struct Avx2Attention {
+  static constexpr int kTile = 8, kWidth = 8;
+
+  static void fallback(const float* const* q, int n_q, const KvSpan* spans, const KvView& kv, int head_dim,
+                       const AttendParams& p, float* scores, float* const* out) {
+    kernels::attend_group(q, n_q, spans, kv, head_dim, p, scores, out);
+  }
+  static void widen_f16(const uint16_t* src, float* dst, int n) {
+    for (int j = 0; j < n; j += 8) _mm256_store_ps(dst + j, load_half8(src + j));
+  }
+  static void scale_row(const float* src, float f, float* dst, int n) {
+    const __m256 vf = _mm256_set1_ps(f);
+    for (int j = 0; j < n; j += 8) _mm256_storeu_ps(dst + j, _mm256_mul_ps(_mm256_load_ps(src + j), vf));
+  }
+
+  class Group {
+   public:
+    // The queries are rounded to fp16 to meet the fp16 keys.
+    Group(const float* const* q, int n_q, int head_dim) : n_q_(n_q), nv_(head_dim / 8) {
+      for (int i = 0; i < n_q; ++i) {
+        m_[i] = -INFINITY;
+        l_[i] = 0;
+        for (int j = 0; j < nv_; ++j) {
+          _mm256_store_ps(qh_[i] + 8 * j,
+                          _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(q[i] + 8 * j), _MM_FROUND_TO_NEAREST_INT)));
+          _mm256_store_ps(o_[i] + 8 * j, _mm256_setzero_ps());
+        }
+      }
+    }
+    float max(int i) const { return m_[i]; }
+    float sum(int i) const { return l_[i]; }
+    const float* acc(int i) const { return o_[i]; }
+
+    void tile(int64_t t0, const KvSpan* spans, const AttendParams& p, const float (*kf)[kMaxTiledHeadDim],
+              const float (*vf)[kMaxTiledHeadDim]) {
+      const __m256 lane = _mm256_setr_ps(0, 1, 2, 3, 4, 5, 6, 7);
+      for (int i = 0; i < n_q_; ++i) {
+        // This query's rows of the tile: [lo, hi).
+        const int lo = static_cast<int>(std::clamp<int64_t>(spans[i].begin - t0, 0, kTile));
+        const int hi = static_cast<int>(std::clamp<int64_t>(spans[i].end - t0, 0, kTile));
+        if (lo >= hi) continue;
+        __m256 acc[kTile];
+        for (int r = 0; r < kTile; ++r) acc[r] = _mm256_setzero_ps();
+        for (int j = 0; j < nv_; ++j) {
+          const __m256 qv = _mm256_load_ps(qh_[i] + 8 * j);
+          for (int r = 0; r < kTile; ++r) acc[r] = _mm256_fmadd_ps(qv, _mm256_load_ps(kf[r] + 8 * j), acc[r]);
+        }
+        __m256 s = _mm256_mul_ps(reduce8(acc), _mm256_set1_ps(p.scale));
+        if (p.softcap > 0) s = softcap8(s, p.softcap);
+        const __m256 live = _mm256_and_ps(_mm256_cmp_ps(lane, _mm256_set1_ps(static_cast<float>(hi)), _CMP_LT_OQ),
+                                          _mm256_cmp_ps(lane, _mm256_set1_ps(static_cast<float>(lo)), _CMP_GE_OQ));
+        s = _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), s, live);
+        const float m_new = std::fmax(m_[i], hmax(s));
+        // exp(m_old - m_new) rescales what came before (0 on the first tile).
+        const __m256 alpha = exp8(_mm256_set1_ps(m_[i] - m_new));
+        const __m256 pr = exp8(_mm256_sub_ps(s, _mm256_set1_ps(m_new)));
+        m_[i] = m_new;
+        l_[i] = l_[i] * _mm256_cvtss_f32(alpha) + hsum(pr);
+        if (lo == 0 && hi == kTile) {  // the common case: the eight probabilities stay in registers
+          __m256 pb[kTile];
+          const __m256 lo4 = _mm256_permute2f128_ps(pr, pr, 0x00), hi4 = _mm256_permute2f128_ps(pr, pr, 0x11);
+          pb[0] = _mm256_shuffle_ps(lo4, lo4, 0x00), pb[1] = _mm256_shuffle_ps(lo4, lo4, 0x55);
+          pb[2] = _mm256_shuffle_ps(lo4, lo4, 0xAA), pb[3] = _mm256_shuffle_ps(lo4, lo4, 0xFF);
+          pb[4] = _mm256_shuffle_ps(hi4, hi4, 0x00), pb[5] = _mm256_shuffle_ps(hi4, hi4, 0x55);
+          pb[6] = _mm256_shuffle_ps(hi4, hi4, 0xAA), pb[7] = _mm256_shuffle_ps(hi4, hi4, 0xFF);
+          for (int j = 0; j < nv_; ++j) {
+            __m256 a = _mm256_mul_ps(_mm256_load_ps(o_[i] + 8 * j), alpha);
+            for (int r = 0; r < kTile; ++r) a = _mm256_fmadd_ps(pb[r], _mm256_load_ps(vf[r] + 8 * j), a);
+            _mm256_store_ps(o_[i] + 8 * j, a);
+          }
+        } else {
+          alignas(32) float pv[kTile];
+          _mm256_store_ps(pv, pr);
+          for (int j = 0; j < nv_; ++j) {
+            __m256 a = _mm256_mul_ps(_mm256_load_ps(o_[i] + 8 * j), alpha);
+            for (int r = lo; r < hi; ++r) a = _mm256_fmadd_ps(_mm256_set1_ps(pv[r]), _mm256_load_ps(vf[r] + 8 * j), a);
+            _mm256_store_ps(o_[i] + 8 * j, a);
+          }
+        }
+      }
+    }
+
+   private:
+    int n_q_, nv_;
+    alignas(32) float qh_[kMaxGroupQueries][kMaxTiledHeadDim];
+    alignas(32) float o_[kMaxGroupQueries][kMaxTiledHeadDim];
+    float m_[kMaxGroupQueries], l_[kMaxGroupQueries];
+  };
+};
+
 }  // namespace
 
 void attend_group(const float* const* q, int n_q, const KvSpan* spans, const KvView& kv, int head_dim,
                   const AttendParams& p, float* scores, float* const* out) {
-  // Heads are multiples of 8 wide in every model osprey runs; others use the reference.
-  if (head_dim % 8 != 0 || head_dim > 256) {
-    kernels::attend_group(q, n_q, spans, kv, head_dim, p, scores, out);
-    return;
-  }
-  if (n_q > kMaxGroupQueries) {  // callers stay within the limit; this keeps the kernel total
-    for (int i = 0; i < n_q; i += kMaxGroupQueries) {
-      AttendParams pi = p;
-      if (p.sinks != nullptr) pi.sinks = p.sinks + i;
-      avx2::attend_group(q + i, std::min(kMaxGroupQueries, n_q - i), spans + i, kv, head_dim, pi, scores, out + i);
-    }
-    return;
-  }
-  const int nv = head_dim / 8;
-  int64_t first = INT64_MAX, last = 0;  // the positions any query sees
-  for (int i = 0; i < n_q; ++i)
-    if (spans[i].begin < spans[i].end) first = std::min(first, spans[i].begin), last = std::max(last, spans[i].end);
-  alignas(32) float qh[kMaxGroupQueries][256];
-  alignas(32) float o[kMaxGroupQueries][256];
-  alignas(32) float kf[kTile][256], vf[kTile][256];
-  float m[kMaxGroupQueries], l[kMaxGroupQueries];
-  for (int i = 0; i < n_q; ++i) {
-    m[i] = -INFINITY;
-    l[i] = 0;
-    for (int j = 0; j < nv; ++j) {
-      _mm256_store_ps(qh[i] + 8 * j,
-                      _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(q[i] + 8 * j), _MM_FROUND_TO_NEAREST_INT)));
-      _mm256_store_ps(o[i] + 8 * j, _mm256_setzero_ps());
-    }
-  }
-  const __m256 lane = _mm256_setr_ps(0, 1, 2, 3, 4, 5, 6, 7);
-  for (int64_t t0 = first < last ? first / kTile * kTile : last; t0 < last; t0 += kTile) {
-    // Rows outside [first, last) may not be stored at all (a window's
-    // dropped blocks); they are zeros that no query weighs.
-    for (int r = 0; r < kTile; ++r) {
-      if (t0 + r >= first && t0 + r < last) {
-        const int64_t row = kv_storage_row(kv, t0 + r);
-        const uint8_t* kr = kv.k + row * kv.k_stride;
-        const uint8_t* vr = kv.v + row * kv.v_stride;
-        if (kv.k_type == DType::kF16) {
-          for (int j = 0; j < nv; ++j)
-            _mm256_store_ps(kf[r] + 8 * j, load_half8(reinterpret_cast<const uint16_t*>(kr) + 8 * j));
-        } else {
-          decode_kv_row(kv.k_type, kr, kf[r], head_dim);
-        }
-        if (kv.v_type == DType::kF16) {
-          for (int j = 0; j < nv; ++j)
-            _mm256_store_ps(vf[r] + 8 * j, load_half8(reinterpret_cast<const uint16_t*>(vr) + 8 * j));
-        } else {
-          decode_kv_row(kv.v_type, vr, vf[r], head_dim);
-        }
-      } else {
-        for (int j = 0; j < nv; ++j) _mm256_store_ps(kf[r] + 8 * j, _mm256_setzero_ps());
-        for (int j = 0; j < nv; ++j) _mm256_store_ps(vf[r] + 8 * j, _mm256_setzero_ps());
-      }
-    }
-    for (int i = 0; i < n_q; ++i) {
-      // This query's rows of the tile: [lo, hi).
-      const int lo = static_cast<int>(std::clamp<int64_t>(spans[i].begin - t0, 0, kTile));
-      const int hi = static_cast<int>(std::clamp<int64_t>(spans[i].end - t0, 0, kTile));
-      if (lo >= hi) continue;
-      __m256 acc[kTile];
-      for (int r = 0; r < kTile; ++r) acc[r] = _mm256_setzero_ps();
-      for (int j = 0; j < nv; ++j) {
-        const __m256 qv = _mm256_load_ps(qh[i] + 8 * j);
-        for (int r = 0; r < kTile; ++r) acc[r] = _mm256_fmadd_ps(qv, _mm256_load_ps(kf[r] + 8 * j), acc[r]);
-      }
-      __m256 s = _mm256_mul_ps(reduce8(acc), _mm256_set1_ps(p.scale));
-      if (p.softcap > 0) s = softcap8(s, p.softcap);
-      const __m256 live = _mm256_and_ps(_mm256_cmp_ps(lane, _mm256_set1_ps(static_cast<float>(hi)), _CMP_LT_OQ),
-                                        _mm256_cmp_ps(lane, _mm256_set1_ps(static_cast<float>(lo)), _CMP_GE_OQ));
-      s = _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), s, live);
-      const float m_new = std::fmax(m[i], hmax(s));
-      // exp(m_old - m_new) rescales what came before (0 on the first tile).
-      const __m256 alpha = exp8(_mm256_set1_ps(m[i] - m_new));
-      const __m256 pr = exp8(_mm256_sub_ps(s, _mm256_set1_ps(m_new)));
-      m[i] = m_new;
-      l[i] = l[i] * _mm256_cvtss_f32(alpha) + hsum(pr);
-      if (lo == 0 && hi == kTile) {  // the common case: the eight probabilities stay in registers
-        __m256 pb[kTile];
-        const __m256 lo4 = _mm256_permute2f128_ps(pr, pr, 0x00), hi4 = _mm256_permute2f128_ps(pr, pr, 0x11);
-        pb[0] = _mm256_shuffle_ps(lo4, lo4, 0x00), pb[1] = _mm256_shuffle_ps(lo4, lo4, 0x55);
-        pb[2] = _mm256_shuffle_ps(lo4, lo4, 0xAA), pb[3] = _mm256_shuffle_ps(lo4, lo4, 0xFF);
-        pb[4] = _mm256_shuffle_ps(hi4, hi4, 0x00), pb[5] = _mm256_shuffle_ps(hi4, hi4, 0x55);
-        pb[6] = _mm256_shuffle_ps(hi4, hi4, 0xAA), pb[7] = _mm256_shuffle_ps(hi4, hi4, 0xFF);
-        for (int j = 0; j < nv; ++j) {
-          __m256 a = _mm256_mul_ps(_mm256_load_ps(o[i] + 8 * j), alpha);
-          for (int r = 0; r < kTile; ++r) a = _mm256_fmadd_ps(pb[r], _mm256_load_ps(vf[r] + 8 * j), a);
-          _mm256_store_ps(o[i] + 8 * j, a);
-        }
-      } else {
-        alignas(32) float pv[kTile];
-        _mm256_store_ps(pv, pr);
-        for (int j = 0; j < nv; ++j) {
-          __m256 a = _mm256_mul_ps(_mm256_load_ps(o[i] + 8 * j), alpha);
-          for (int r = lo; r < hi; ++r) a = _mm256_fmadd_ps(_mm256_set1_ps(pv[r]), _mm256_load_ps(vf[r] + 8 * j), a);
-          _mm256_store_ps(o[i] + 8 * j, a);
-        }
-      }
-    }
-  }
-  for (int i = 0; i < n_q; ++i) {
-    // A sink joins the denominator only: fold it into the running max and sum.
-    float scale_o = 1.0f, sum = l[i];
-    if (p.sinks != nullptr) {
-      const float m_f = std::fmax(m[i], p.sinks[i]);
-      scale_o = std::exp(m[i] - m_f);
-      sum = l[i] * scale_o + std::exp(p.sinks[i] - m_f);
-    }
-    const __m256 inv = _mm256_set1_ps(sum > 0 ? scale_o / sum : 0.0f);
-    for (int j = 0; j < nv; ++j) _mm256_storeu_ps(out[i] + 8 * j, _mm256_mul_ps(_mm256_load_ps(o[i] + 8 * j), inv));
-  }
+  attend_tiled<Avx2Attention>(q, n_q, spans, kv, head_dim, p, scores, out);
 }
 
 void attend_one(const float* q, const KvView& kv, KvSpan span, int head_dim, const AttendParams& p, float* scores,

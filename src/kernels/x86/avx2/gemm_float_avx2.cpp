@@ -1,5 +1,6 @@
 // AVX2 + FMA tiles for the 16-bit float formats F16 and BF16: NR weight rows
-// against NT token rows (decode is NT = 1). Built with -mavx2 -mfma -mf16c;
+// against NT token rows (decode is NT = 1), through the tile shared with
+// AVX-512 (x86/float_tile.h). Built with -mavx2 -mfma -mf16c;
 // only called after the CPU was probed.
 //
 // The formats' contract rounds activations to the weight's type (their
@@ -11,6 +12,7 @@
 
 #include "kernels/dispatch.h"
 #include "kernels/tile_dispatch.h"
+#include "kernels/x86/float_tile.h"
 #include "kernels/x86/avx2/avx2_util.h"
 #include "kernels/x86/avx2/float_encode.h"
 
@@ -19,7 +21,7 @@ namespace osprey::kernels::avx2 {
 namespace {
 
 struct F16Format {
-  static __m256 load8(const uint16_t* p) {
+  static __m256 load(const uint16_t* p) {
     return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
   }
   static float load1(uint16_t h) { return _cvtsh_ss(h); }
@@ -28,7 +30,7 @@ struct F16Format {
 };
 
 struct BF16Format {
-  static __m256 load8(const uint16_t* p) {
+  static __m256 load(const uint16_t* p) {
     const __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
     return _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
   }
@@ -75,53 +77,16 @@ void encode_widened_bf16(const float* x, void* act, int64_t n) { encode_widened<
 
 namespace {
 
-template <typename Format, int NR, int NT>
-void float_tile(const uint8_t* w, int64_t row_bytes, const uint8_t* act, int64_t act_stride, int64_t n, float* out,
-                int64_t out_stride) {
-  const uint16_t* row[NR];
-  for (int r = 0; r < NR; ++r) row[r] = reinterpret_cast<const uint16_t*>(w + r * row_bytes);
-  const float* a[NT];
-  for (int t = 0; t < NT; ++t) a[t] = reinterpret_cast<const float*>(act + t * act_stride);
-  __m256 acc[NR][NT];
-  for (int r = 0; r < NR; ++r)
-    for (int t = 0; t < NT; ++t) acc[r][t] = _mm256_setzero_ps();
-  auto step = [&](int64_t i) {
-    __m256 wv[NR];
-    for (int r = 0; r < NR; ++r) wv[r] = Format::load8(row[r] + i);
-    for (int t = 0; t < NT; ++t) {
-      const __m256 av = _mm256_loadu_ps(a[t] + i);
-      for (int r = 0; r < NR; ++r) acc[r][t] = _mm256_fmadd_ps(wv[r], av, acc[r][t]);
-    }
-  };
-  int64_t i = 0;
-  for (; i + 32 <= n; i += 32) {  // one 64-byte line of each row
-    for (int r = 0; r < NR; ++r)
-      _mm_prefetch(reinterpret_cast<const char*>(row[r] + i) + kPrefetchBytes, _MM_HINT_T0);
-    step(i);
-    step(i + 8);
-    step(i + 16);
-    step(i + 24);
-  }
-  for (; i + 8 <= n; i += 8) step(i);
-  for (int r = 0; r < NR; ++r)
-    for (int t = 0; t < NT; ++t) {
-      float s = hsum(acc[r][t]);
-      for (int64_t k = i; k < n; ++k) s += Format::load1(row[r][k]) * a[t][k];
-      out[t * out_stride + r] = s;
-    }
-}
-
-template <int NR, int NT>
-struct F16Tile {
-  static void run(const uint8_t* w, int64_t rb, const uint8_t* act, int64_t as, int64_t n, float* out, int64_t os) {
-    float_tile<F16Format, NR, NT>(w, rb, act, as, n, out, os);
-  }
-};
-template <int NR, int NT>
-struct BF16Tile {
-  static void run(const uint8_t* w, int64_t rb, const uint8_t* act, int64_t as, int64_t n, float* out, int64_t os) {
-    float_tile<BF16Format, NR, NT>(w, rb, act, as, n, out, os);
-  }
+// The level's vector operations for x86::float_tile.
+struct Avx2Simd {
+  using Reg = __m256;
+  static constexpr int kWidth = 8;
+  static constexpr int64_t kPrefetchBytes = avx2::kPrefetchBytes;
+  static constexpr bool kDecodeReadsHalves = false, kPrefetchDecode = true;
+  static Reg zero() { return _mm256_setzero_ps(); }
+  static Reg loadu(const float* p) { return _mm256_loadu_ps(p); }
+  static Reg fmadd(Reg w, Reg a, Reg acc) { return _mm256_fmadd_ps(w, a, acc); }
+  static float hsum(Reg v) { return avx2::hsum(v); }
 };
 
 template <template <int, int> class Tile>
@@ -137,8 +102,12 @@ void set_float_kernel(RowKernel& out, void (*encode)(const float*, void*, int64_
 
 bool row_kernel_for_float(DType type, RowKernel& out) {
   switch (type) {
-    case DType::kF16: set_float_kernel<F16Tile>(out, encode_widened_f16); return true;
-    case DType::kBF16: set_float_kernel<BF16Tile>(out, encode_widened_bf16); return true;
+    case DType::kF16:
+      set_float_kernel<x86::FloatTiles<Avx2Simd, F16Format>::Tile>(out, encode_widened_f16);
+      return true;
+    case DType::kBF16:
+      set_float_kernel<x86::FloatTiles<Avx2Simd, BF16Format>::Tile>(out, encode_widened_bf16);
+      return true;
     default: return false;
   }
 }

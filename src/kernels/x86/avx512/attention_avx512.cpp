@@ -1,13 +1,9 @@
-// AVX-512 flash-style attention over fp16 keys and values: the algorithm of
-// the AVX2 kernel (attention_avx2.cpp) with tiles of 16 positions, so that a
+// AVX-512 flash-style attention over fp16 keys and values, on the shared tile
+// driver (kernels/attend_tiled.h) with tiles of 16 positions, so that a
 // query's 16 scores fill one register and the dot products and the V update
-// take half the instructions. Built with the AVX-512 flags; only called after
-// the CPU was probed.
+// take half the instructions of the AVX2 level. Built with the AVX-512
+// flags; only called after the CPU was probed.
 //
-// Tiles are fixed by absolute position (tile k covers 16k..16k+15 wherever the
-// cache stores them), and a query's arithmetic depends only on its own query,
-// length and the cache contents: alone, in any group and over any block
-// layout it gets the same bits.
 // GCC 12 reports the _mm512_undefined_* operands inside its own intrinsics
 // (conversions, reductions) as uninitialized; they are fully overwritten. The
 // pragmas precede the header, where those inline functions are defined.
@@ -18,7 +14,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "kernels/kv_row.h"
+#include "kernels/attend_tiled.h"
 #include "kernels/ops.h"
 #include "kernels/x86/avx2/avx2.h"
 #include "kernels/x86/avx512/avx512.h"
@@ -71,7 +67,7 @@ constexpr int kMaxBlocks = kMaxGroupQueries / kLanes;
 // Scores of one block against one tile: s[r] lane i = sum over d of
 // K[r][d] * q_i[d], in order of d. The keys' elements are broadcast from
 // their fp32 rows, the block's queries are transposed (qt[d] lane i = q_i[d]).
-inline void tile_scores(const float (*kf)[256], const float (*qt)[kLanes], int head_dim, __m512 s[kTile]) {
+inline void tile_scores(const float (*kf)[kMaxTiledHeadDim], const float (*qt)[kLanes], int head_dim, __m512 s[kTile]) {
   for (int r = 0; r < kTile; ++r) s[r] = _mm512_setzero_ps();
   for (int d = 0; d < head_dim; ++d) {
     const __m512 qd = _mm512_load_ps(qt[d]);
@@ -85,7 +81,7 @@ inline void tile_scores(const float (*kf)[256], const float (*qt)[kLanes], int h
 // query's length have p = 0 and finite (or zeroed) V, so every query adds
 // all 16 and gets the same bits however many positions the tile holds.
 template <int NQ, int NJ>
-void tile_values(float* const* o, const float* const* p, const float* alpha, const float (*vf)[256], int j0) {
+void tile_values(float* const* o, const float* const* p, const float* alpha, const float (*vf)[kMaxTiledHeadDim], int j0) {
   __m512 acc[NQ][NJ];
   for (int i = 0; i < NQ; ++i)
     for (int j = 0; j < NJ; ++j)
@@ -103,7 +99,7 @@ void tile_values(float* const* o, const float* const* p, const float* alpha, con
 constexpr int kValueQueries = 4, kValueVectors = 4;
 
 template <int NQ = kValueQueries, int NJ = kValueVectors>
-void tile_values_n(int nq, int nj, float* const* o, const float* const* p, const float* alpha, const float (*vf)[256],
+void tile_values_n(int nq, int nj, float* const* o, const float* const* p, const float* alpha, const float (*vf)[kMaxTiledHeadDim],
                    int j0) {
   if constexpr (NQ > 1) {
     if (nq < NQ) return tile_values_n<NQ - 1, NJ>(nq, nj, o, p, alpha, vf, j0);
@@ -114,140 +110,121 @@ void tile_values_n(int nq, int nj, float* const* o, const float* const* p, const
   tile_values<NQ, NJ>(o, p, alpha, vf, j0);
 }
 
+// The level's part of attend_tiled: blocks of 16 queries, one per lane,
+// over tiles of 16 positions.
+struct Avx512Attention {
+  static constexpr int kTile = avx512::kTile, kWidth = 16;
+
+  // Heads that are not a multiple of 16 wide take the AVX2 kernel.
+  static void fallback(const float* const* q, int n_q, const KvSpan* spans, const KvView& kv, int head_dim,
+                       const AttendParams& p, float* scores, float* const* out) {
+    avx2::attend_group(q, n_q, spans, kv, head_dim, p, scores, out);
+  }
+  static void widen_f16(const uint16_t* src, float* dst, int n) {
+    for (int j = 0; j < n; j += 16) _mm512_store_ps(dst + j, load_f16x16(src + j));
+  }
+  static void scale_row(const float* src, float f, float* dst, int n) {
+    const __m512 vf = _mm512_set1_ps(f);
+    for (int j = 0; j < n; j += 16) _mm512_storeu_ps(dst + j, _mm512_mul_ps(_mm512_load_ps(src + j), vf));
+  }
+
+  class Group {
+   public:
+    Group(const float* const* q, int n_q, int head_dim)
+        : n_q_(n_q), nv_(head_dim / 16), head_dim_(head_dim), n_blocks_((n_q + kLanes - 1) / kLanes) {
+      for (int b = 0; b < n_blocks_; ++b)
+        for (int d = 0; d < head_dim; ++d)
+          for (int lane = 0; lane < kLanes; ++lane) {
+            const int i = b * kLanes + lane;
+            qt_[b][d][lane] = i < n_q ? _cvtsh_ss(_cvtss_sh(q[i][d], _MM_FROUND_TO_NEAREST_INT)) : 0.0f;
+          }
+      for (int b = 0; b < n_blocks_; ++b)
+        for (int lane = 0; lane < kLanes; ++lane) {
+          m_[b][lane] = b * kLanes + lane < n_q ? -INFINITY : 0.0f;
+          l_[b][lane] = 0;
+        }
+      for (int i = 0; i < n_q; ++i)
+        for (int j = 0; j < nv_; ++j) _mm512_store_ps(o_[i] + 16 * j, _mm512_setzero_ps());
+    }
+    float max(int i) const { return m_[i / kLanes][i % kLanes]; }
+    float sum(int i) const { return l_[i / kLanes][i % kLanes]; }
+    const float* acc(int i) const { return o_[i]; }
+
+    void tile(int64_t t0, const KvSpan* spans, const AttendParams& p, const float (*kf)[kMaxTiledHeadDim],
+              const float (*vf)[kMaxTiledHeadDim]) {
+      const __m512 vscale = _mm512_set1_ps(p.scale);
+      // Scores and the online softmax, a block of 16 queries at a time.
+      for (int b = 0; b < n_blocks_; ++b) {
+        alignas(64) int32_t lo[kLanes], hi[kLanes];  // the rows of this tile each lane sees: [lo, hi)
+        for (int lane = 0; lane < kLanes; ++lane) {
+          const int i = b * kLanes + lane;
+          lo[lane] = i < n_q_ ? static_cast<int32_t>(std::clamp<int64_t>(spans[i].begin - t0, 0, kTile)) : 0;
+          hi[lane] = i < n_q_ ? static_cast<int32_t>(std::clamp<int64_t>(spans[i].end - t0, 0, kTile)) : 0;
+        }
+        const __m512i vlo = _mm512_load_si512(lo), vhi = _mm512_load_si512(hi);
+        if (_mm512_cmpgt_epi32_mask(vhi, vlo) == 0) continue;  // no query of the block sees this tile
+        __m512 s[kTile];
+        tile_scores(kf, qt_[b], head_dim_, s);
+        __m512 m_new = _mm512_load_ps(m_[b]);
+        for (int r = 0; r < kTile; ++r) {
+          const __m512i vr = _mm512_set1_epi32(r);
+          const __mmask16 live = _mm512_cmpgt_epi32_mask(vhi, vr) & _mm512_cmple_epi32_mask(vlo, vr);
+          __m512 sr = _mm512_mul_ps(s[r], vscale);
+          if (p.softcap > 0) sr = softcap16(sr, p.softcap);
+          s[r] = _mm512_mask_mov_ps(_mm512_set1_ps(-INFINITY), live, sr);
+          m_new = _mm512_max_ps(m_new, s[r]);
+        }
+        // A lane that has seen nothing yet keeps max -inf: its probabilities
+        // are 0 and its (empty) sums are left as they are.
+        const __mmask16 seen = _mm512_cmp_ps_mask(m_new, _mm512_set1_ps(-INFINITY), _CMP_NEQ_OQ);
+        // e^(m_old - m_new) rescales what came before (0 on a query's first tile).
+        const __m512 a =
+            _mm512_mask_blend_ps(seen, _mm512_set1_ps(1.0f), exp16(_mm512_sub_ps(_mm512_load_ps(m_[b]), m_new)));
+        __m512 sum = _mm512_setzero_ps();
+        for (int r = 0; r < kTile; ++r) {
+          const __m512 pr = _mm512_maskz_mov_ps(seen, exp16(_mm512_sub_ps(s[r], m_new)));
+          _mm512_store_ps(prob_[b][r], pr);
+          sum = _mm512_add_ps(sum, pr);
+        }
+        _mm512_store_ps(l_[b], _mm512_fmadd_ps(_mm512_load_ps(l_[b]), a, sum));
+        _mm512_store_ps(alpha_[b], a);
+        _mm512_store_ps(m_[b], m_new);
+      }
+      // P.V for the queries that still see positions, four at a time.
+      float* os[kMaxGroupQueries];
+      const float* ps[kMaxGroupQueries];
+      float as[kMaxGroupQueries];
+      int n_live = 0;
+      for (int i = 0; i < n_q_; ++i) {
+        if (spans[i].end <= t0 || spans[i].begin >= t0 + kTile || spans[i].begin >= spans[i].end) continue;
+        os[n_live] = o_[i];
+        ps[n_live] = &prob_[i / kLanes][0][i % kLanes];
+        as[n_live] = alpha_[i / kLanes][i % kLanes];
+        ++n_live;
+      }
+      for (int i = 0; i < n_live; i += kValueQueries)
+        for (int j = 0; j < nv_; j += kValueVectors)
+          tile_values_n(std::min(kValueQueries, n_live - i), std::min(kValueVectors, nv_ - j), os + i, ps + i, as + i,
+                        vf, j);
+    }
+
+   private:
+    int n_q_, nv_, head_dim_, n_blocks_;
+    alignas(64) float qt_[kMaxBlocks][kMaxTiledHeadDim][kLanes];  // queries rounded to fp16, transposed
+    alignas(64) float o_[kMaxGroupQueries][kMaxTiledHeadDim];
+    alignas(64) float prob_[kMaxBlocks][kTile][kLanes];  // a tile's probabilities, by position and query
+    // Per lane: the running max (0 for lanes with no query, so that they
+    // stay finite), the running sum of e^(s - max), and the last tile's
+    // rescaling.
+    alignas(64) float m_[kMaxBlocks][kLanes], l_[kMaxBlocks][kLanes], alpha_[kMaxBlocks][kLanes];
+  };
+};
+
 }  // namespace
 
 void attend_group(const float* const* q, int n_q, const KvSpan* spans, const KvView& kv, int head_dim,
                   const AttendParams& p, float* scores, float* const* out) {
-  // Heads of 64 and 128 (every model osprey runs); others take the AVX2 kernel.
-  if (head_dim % 16 != 0 || head_dim > 256) {
-    avx2::attend_group(q, n_q, spans, kv, head_dim, p, scores, out);
-    return;
-  }
-  if (n_q > kMaxGroupQueries) {  // callers stay within the limit; this keeps the kernel total
-    for (int i = 0; i < n_q; i += kMaxGroupQueries) {
-      AttendParams pi = p;
-      if (p.sinks != nullptr) pi.sinks = p.sinks + i;
-      avx512::attend_group(q + i, std::min(kMaxGroupQueries, n_q - i), spans + i, kv, head_dim, pi, scores, out + i);
-    }
-    return;
-  }
-  const int nv = head_dim / 16;
-  const int n_blocks = (n_q + kLanes - 1) / kLanes;
-  int64_t first = INT64_MAX, last = 0;  // the positions any query sees
-  for (int i = 0; i < n_q; ++i)
-    if (spans[i].begin < spans[i].end) first = std::min(first, spans[i].begin), last = std::max(last, spans[i].end);
-  alignas(64) float qt[kMaxBlocks][256][kLanes];  // queries rounded to fp16 (to meet the fp16 keys), transposed
-  alignas(64) float o[kMaxGroupQueries][256];
-  alignas(64) float kf[kTile][256], vf[kTile][256];  // the tile's keys and values in fp32
-  alignas(64) float prob[kMaxBlocks][kTile][kLanes];  // a tile's probabilities, by position and query
-  // Per lane: the running max (0 for lanes with no query, so that they stay
-  // finite), the running sum of e^(s - max), and the last tile's rescaling.
-  alignas(64) float m[kMaxBlocks][kLanes], l[kMaxBlocks][kLanes], alpha[kMaxBlocks][kLanes];
-  for (int b = 0; b < n_blocks; ++b)
-    for (int d = 0; d < head_dim; ++d)
-      for (int lane = 0; lane < kLanes; ++lane) {
-        const int i = b * kLanes + lane;
-        qt[b][d][lane] = i < n_q ? _cvtsh_ss(_cvtss_sh(q[i][d], _MM_FROUND_TO_NEAREST_INT)) : 0.0f;
-      }
-  for (int b = 0; b < n_blocks; ++b)
-    for (int lane = 0; lane < kLanes; ++lane) {
-      m[b][lane] = b * kLanes + lane < n_q ? -INFINITY : 0.0f;
-      l[b][lane] = 0;
-    }
-  for (int i = 0; i < n_q; ++i)
-    for (int j = 0; j < nv; ++j) _mm512_store_ps(o[i] + 16 * j, _mm512_setzero_ps());
-  const __m512 vscale = _mm512_set1_ps(p.scale);
-  for (int64_t t0 = first < last ? first / kTile * kTile : last; t0 < last; t0 += kTile) {
-    // Rows outside [first, last) may not be stored at all (a window's
-    // dropped blocks); they are zeros that no query weighs.
-    for (int r = 0; r < kTile; ++r) {
-      if (t0 + r >= first && t0 + r < last) {
-        const int64_t row = kv_storage_row(kv, t0 + r);
-        const uint8_t* kr = kv.k + row * kv.k_stride;
-        const uint8_t* vr = kv.v + row * kv.v_stride;
-        if (kv.k_type == DType::kF16) {
-          for (int j = 0; j < nv; ++j)
-            _mm512_store_ps(kf[r] + 16 * j, load_f16x16(reinterpret_cast<const uint16_t*>(kr) + 16 * j));
-        } else {
-          decode_kv_row(kv.k_type, kr, kf[r], head_dim);
-        }
-        if (kv.v_type == DType::kF16) {
-          for (int j = 0; j < nv; ++j)
-            _mm512_store_ps(vf[r] + 16 * j, load_f16x16(reinterpret_cast<const uint16_t*>(vr) + 16 * j));
-        } else {
-          decode_kv_row(kv.v_type, vr, vf[r], head_dim);
-        }
-      } else {
-        for (int j = 0; j < nv; ++j) {
-          _mm512_store_ps(kf[r] + 16 * j, _mm512_setzero_ps());
-          _mm512_store_ps(vf[r] + 16 * j, _mm512_setzero_ps());
-        }
-      }
-    }
-    // Scores and the online softmax, a block of 16 queries at a time.
-    for (int b = 0; b < n_blocks; ++b) {
-      alignas(64) int32_t lo[kLanes], hi[kLanes];  // the rows of this tile each lane sees: [lo, hi)
-      for (int lane = 0; lane < kLanes; ++lane) {
-        const int i = b * kLanes + lane;
-        lo[lane] = i < n_q ? static_cast<int32_t>(std::clamp<int64_t>(spans[i].begin - t0, 0, kTile)) : 0;
-        hi[lane] = i < n_q ? static_cast<int32_t>(std::clamp<int64_t>(spans[i].end - t0, 0, kTile)) : 0;
-      }
-      const __m512i vlo = _mm512_load_si512(lo), vhi = _mm512_load_si512(hi);
-      if (_mm512_cmpgt_epi32_mask(vhi, vlo) == 0) continue;  // no query of the block sees this tile
-      __m512 s[kTile];
-      tile_scores(kf, qt[b], head_dim, s);
-      __m512 m_new = _mm512_load_ps(m[b]);
-      for (int r = 0; r < kTile; ++r) {
-        const __m512i vr = _mm512_set1_epi32(r);
-        const __mmask16 live = _mm512_cmpgt_epi32_mask(vhi, vr) & _mm512_cmple_epi32_mask(vlo, vr);
-        __m512 sr = _mm512_mul_ps(s[r], vscale);
-        if (p.softcap > 0) sr = softcap16(sr, p.softcap);
-        s[r] = _mm512_mask_mov_ps(_mm512_set1_ps(-INFINITY), live, sr);
-        m_new = _mm512_max_ps(m_new, s[r]);
-      }
-      // A lane that has seen nothing yet keeps max -inf: its probabilities
-      // are 0 and its (empty) sums are left as they are.
-      const __mmask16 seen = _mm512_cmp_ps_mask(m_new, _mm512_set1_ps(-INFINITY), _CMP_NEQ_OQ);
-      // e^(m_old - m_new) rescales what came before (0 on a query's first tile).
-      const __m512 a = _mm512_mask_blend_ps(seen, _mm512_set1_ps(1.0f), exp16(_mm512_sub_ps(_mm512_load_ps(m[b]), m_new)));
-      __m512 sum = _mm512_setzero_ps();
-      for (int r = 0; r < kTile; ++r) {
-        const __m512 pr = _mm512_maskz_mov_ps(seen, exp16(_mm512_sub_ps(s[r], m_new)));
-        _mm512_store_ps(prob[b][r], pr);
-        sum = _mm512_add_ps(sum, pr);
-      }
-      _mm512_store_ps(l[b], _mm512_fmadd_ps(_mm512_load_ps(l[b]), a, sum));
-      _mm512_store_ps(alpha[b], a);
-      _mm512_store_ps(m[b], m_new);
-    }
-    // P.V for the queries that still see positions, four at a time.
-    float* os[kMaxGroupQueries];
-    const float* ps[kMaxGroupQueries];
-    float as[kMaxGroupQueries];
-    int n_live = 0;
-    for (int i = 0; i < n_q; ++i) {
-      if (spans[i].end <= t0 || spans[i].begin >= t0 + kTile || spans[i].begin >= spans[i].end) continue;
-      os[n_live] = o[i];
-      ps[n_live] = &prob[i / kLanes][0][i % kLanes];
-      as[n_live] = alpha[i / kLanes][i % kLanes];
-      ++n_live;
-    }
-    for (int i = 0; i < n_live; i += kValueQueries)
-      for (int j = 0; j < nv; j += kValueVectors)
-        tile_values_n(std::min(kValueQueries, n_live - i), std::min(kValueVectors, nv - j), os + i, ps + i, as + i, vf, j);
-  }
-  for (int i = 0; i < n_q; ++i) {
-    // A sink joins the denominator only: fold it into the running max and sum.
-    const float mi = m[i / kLanes][i % kLanes], li = l[i / kLanes][i % kLanes];
-    float scale_o = 1.0f, sum = li;
-    if (p.sinks != nullptr) {
-      const float m_f = std::fmax(mi, p.sinks[i]);
-      scale_o = std::exp(mi - m_f);
-      sum = li * scale_o + std::exp(p.sinks[i] - m_f);
-    }
-    const __m512 inv = _mm512_set1_ps(sum > 0 ? scale_o / sum : 0.0f);
-    for (int j = 0; j < nv; ++j) _mm512_storeu_ps(out[i] + 16 * j, _mm512_mul_ps(_mm512_load_ps(o[i] + 16 * j), inv));
-  }
+  attend_tiled<Avx512Attention>(q, n_q, spans, kv, head_dim, p, scores, out);
 }
 
 void attend_one(const float* q, const KvView& kv, KvSpan span, int head_dim, const AttendParams& p, float* scores,

@@ -2,7 +2,8 @@
 // against NT token rows (decode is NT = 1). Built with the AVX-512 flags;
 // only called after the CPU was probed.
 //
-// The activations are rounded once to the weight's type, as in the AVX2
+// The tile is the one the AVX2 level uses (x86/float_tile.h), sixteen lanes
+// wide. The activations are rounded once to the weight's type, as in the AVX2
 // tiles (gemm_float_avx2.cpp), and kept both widened to fp32 and in 16 bits
 // (see act_bytes). With 32 registers a tile of
 // 4 rows x 4 tokens keeps 16 accumulators, so each converted weight vector
@@ -20,6 +21,7 @@
 
 #include "kernels/dispatch.h"
 #include "kernels/tile_dispatch.h"
+#include "kernels/x86/float_tile.h"
 #include "kernels/x86/avx2/float_encode.h"
 #include "kernels/x86/avx512/avx512_util.h"
 
@@ -28,14 +30,14 @@ namespace osprey::kernels::avx512 {
 namespace {
 
 struct F16Format {
-  static __m512 load16(const uint16_t* p) { return load_f16x16(p); }
+  static __m512 load(const uint16_t* p) { return load_f16x16(p); }
   static float load1(uint16_t h) { return _cvtsh_ss(h); }
   // The 16-bit code of values already rounded to fp16: exact.
   static __m256i narrow16(__m512 x) { return _mm512_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT); }
 };
 
 struct BF16Format {
-  static __m512 load16(const uint16_t* p) { return load_bf16x16(p); }
+  static __m512 load(const uint16_t* p) { return load_bf16x16(p); }
   static float load1(uint16_t b) {
     const uint32_t bits = static_cast<uint32_t>(b) << 16;
     float f;
@@ -65,63 +67,21 @@ void encode_act(const float* x, void* act, int64_t n, void (*widen)(const float*
   for (; i < n; ++i) h[i] = 0;  // never read: the kernel's tail reads the fp32 row
 }
 
-template <typename Format, int NR, int NT>
-void float_tile(const uint8_t* w, int64_t row_bytes, const uint8_t* act, int64_t act_stride, int64_t n, float* out,
-                int64_t out_stride) {
-  const uint16_t* row[NR];
-  for (int r = 0; r < NR; ++r) row[r] = reinterpret_cast<const uint16_t*>(w + r * row_bytes);
-  const float* a[NT];
-  const uint16_t* a16[NT];  // the same values, 16 bits each (see act_bytes)
-  for (int t = 0; t < NT; ++t) {
-    a[t] = reinterpret_cast<const float*>(act + t * act_stride);
-    a16[t] = reinterpret_cast<const uint16_t*>(a[t] + n);
-  }
-  __m512 acc[NR][NT];
-  for (int r = 0; r < NR; ++r)
-    for (int t = 0; t < NT; ++t) acc[r][t] = _mm512_setzero_ps();
-  auto step = [&](int64_t i) {
-    __m512 wv[NR];
-    for (int r = 0; r < NR; ++r) wv[r] = Format::load16(row[r] + i);
-    for (int t = 0; t < NT; ++t) {
-      __m512 av;
-      if constexpr (NR == 1) av = Format::load16(a16[t] + i);
-      else av = _mm512_loadu_ps(a[t] + i);
-      for (int r = 0; r < NR; ++r) acc[r][t] = _mm512_fmadd_ps(wv[r], av, acc[r][t]);
-    }
-  };
-  int64_t i = 0;
-  for (; i + 32 <= n; i += 32) {  // one 64-byte line of each row
-    // Decode reads one row at a time: the rows of a matrix are then a single
-    // sequential stream, which the hardware prefetcher follows at nearly the
-    // read bandwidth, where 4 or 12 rows side by side, prefetched or not,
-    // were markedly slower (gemv_stream/f16; README, "Measurements behind
-    // the kernels"). Tiles are compute-bound and prefetch their rows.
-    if constexpr (NR > 1)
-      for (int r = 0; r < NR; ++r)
-        _mm_prefetch(reinterpret_cast<const char*>(row[r] + i) + kPrefetchBytes, _MM_HINT_T0);
-    step(i);
-    step(i + 16);
-  }
-  for (; i + 16 <= n; i += 16) step(i);
-  for (int r = 0; r < NR; ++r)
-    for (int t = 0; t < NT; ++t) {
-      float s = _mm512_reduce_add_ps(acc[r][t]);
-      for (int64_t k = i; k < n; ++k) s += Format::load1(row[r][k]) * a[t][k];
-      out[t * out_stride + r] = s;
-    }
-}
-
-template <int NR, int NT>
-struct F16Tile {
-  static void run(const uint8_t* w, int64_t rb, const uint8_t* act, int64_t as, int64_t n, float* out, int64_t os) {
-    float_tile<F16Format, NR, NT>(w, rb, act, as, n, out, os);
-  }
-};
-template <int NR, int NT>
-struct BF16Tile {
-  static void run(const uint8_t* w, int64_t rb, const uint8_t* act, int64_t as, int64_t n, float* out, int64_t os) {
-    float_tile<BF16Format, NR, NT>(w, rb, act, as, n, out, os);
-  }
+// The level's vector operations for x86::float_tile. Decode reads one row
+// at a time: the rows of a matrix are then a single sequential stream,
+// which the hardware prefetcher follows at nearly the read bandwidth, where
+// 4 or 12 rows side by side, prefetched or not, were markedly slower
+// (gemv_stream/f16; README, "Measurements behind the kernels"). Tiles are
+// compute-bound and prefetch their rows.
+struct Avx512Simd {
+  using Reg = __m512;
+  static constexpr int kWidth = 16;
+  static constexpr int64_t kPrefetchBytes = avx512::kPrefetchBytes;
+  static constexpr bool kDecodeReadsHalves = true, kPrefetchDecode = false;
+  static Reg zero() { return _mm512_setzero_ps(); }
+  static Reg loadu(const float* p) { return _mm512_loadu_ps(p); }
+  static Reg fmadd(Reg w, Reg a, Reg acc) { return _mm512_fmadd_ps(w, a, acc); }
+  static float hsum(Reg v) { return _mm512_reduce_add_ps(v); }
 };
 
 void encode_f16(const float* x, void* act, int64_t n) { encode_act<F16Format>(x, act, n, avx2::encode_widened_f16); }
@@ -140,8 +100,8 @@ void set_float_kernel(RowKernel& out, void (*encode)(const float*, void*, int64_
 
 bool row_kernel_for_float(DType type, RowKernel& out) {
   switch (type) {
-    case DType::kF16: set_float_kernel<F16Tile>(out, encode_f16); return true;
-    case DType::kBF16: set_float_kernel<BF16Tile>(out, encode_bf16); return true;
+    case DType::kF16: set_float_kernel<x86::FloatTiles<Avx512Simd, F16Format>::Tile>(out, encode_f16); return true;
+    case DType::kBF16: set_float_kernel<x86::FloatTiles<Avx512Simd, BF16Format>::Tile>(out, encode_bf16); return true;
     default: return false;
   }
 }
