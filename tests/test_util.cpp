@@ -10,8 +10,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "cli/commands.h"
-#include "cli/synth.h"
+#include "cli/synth_format.h"
 
 namespace osprey::test {
 
@@ -26,20 +25,17 @@ std::string synth_model(const std::string& preset, const std::string& type, uint
   const std::string path = dir + "/" + preset + "-" + type + "-" + std::to_string(seed) + (plain ? "-plain" : "") +
                            "-v" + std::to_string(cli::kSynthFormatVersion) + ".gguf";
   if (std::filesystem::exists(path)) return path;
-  cli::SynthOptions o;
-  o.preset = preset;
-  o.type = type;
-  o.seed = seed;
-  o.plain = plain;
-  o.quiet = true;
-  o.out = path + ".tmp" + std::to_string(::getpid());
-  try {
-    cli::write_synth_model(o);
-  } catch (const cli::Failure& f) {
-    std::fprintf(stderr, "synth failed: %s\n", f.message.c_str());
+  // Through the executable, as a user would make it, so that the tests link
+  // only the layers they exercise.
+  const std::string tmp = path + ".tmp" + std::to_string(::getpid());
+  const CommandResult r = run_osprey("synth --preset " + preset + " --type " + type + " --seed " + std::to_string(seed) +
+                                     (plain ? " --plain" : "") + " -o '" + tmp + "'");
+  if (r.exit_code != 0) {
+    std::fprintf(stderr, "synth failed (exit %d): %s\n", r.exit_code, r.err.c_str());
+    std::filesystem::remove(tmp);
     return {};
   }
-  std::filesystem::rename(o.out, path);
+  std::filesystem::rename(tmp, path);
   return path;
 }
 

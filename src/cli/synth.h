@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/synth_format.h"
 #include "formats/gguf.h"
 
 namespace osprey::cli {
@@ -44,13 +45,6 @@ struct SynthPreset {
 
 const std::vector<SynthPreset>& synth_presets();
 const SynthPreset* find_synth_preset(const std::string& name);
-
-// Changes whenever synth writes different bytes for the same options, so that
-// caches of synthesized files (the tests keep one in the build tree) are
-// rebuilt instead of silently going stale. 2: general.file_type is written.
-// 3: family shapes (qwen3, gemma2/3, phi3) and --plain. 4: experts, SPM
-// control tokens, tiny-gemma2 with 26 layers. 5: plain blocks scale with depth. 6: gentler Q/K norms in plain models. 7: gpt-oss. 8: a more decisive router. 9: MXFP4 rounding by midpoints.
-constexpr int kSynthFormatVersion = 9;
 
 struct SynthOptions {
   std::string preset, type = "q8_0", out, vocab;
