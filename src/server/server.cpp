@@ -20,6 +20,7 @@
 #include "convert/hf_to_gguf.h"
 #include "core/thread_pool.h"
 #include "models/model.h"
+#include "server/completion_reply.h"
 #include "server/constraint_vocabulary.h"
 #include "server/http.h"
 #include "server/metrics.h"
@@ -246,20 +247,66 @@ class Api {
     body.fail("prompt", "'prompt' must be a string, an array of one string, or an array of token ids");
   }
 
-  void complete(Engine& e, const http::Request& req, const Fields& body, http::Response& res, bool chat) {
-    CompletionSettings settings = parse_settings(body, chat, static_cast<int32_t>(e.model->config().n_vocab));
-    body.optional_string("model");
+  // What a completion request asks for, read and checked.
+  struct CompletionPlan {
+    bool chat = false;
+    CompletionSettings settings;
     std::vector<int32_t> prompt;
+    int64_t max_tokens = 0;
     ReplyFormat format;
     std::vector<std::string> tool_names;
     bool parallel_calls = true;
+    bool parse_reply = false;  // split into content, reasoning and tool calls
+    std::shared_ptr<grammar::GrammarMasks> constrained;
+  };
+
+  // /v1/chat/completions and /v1/completions: parse, submit, then stream or
+  // collect the reply (server/completion_reply.h).
+  void complete(Engine& e, const http::Request& req, const Fields& body, http::Response& res, bool chat) {
+    CompletionPlan plan = plan_completion(e, body, chat);
+    if (plan.prompt.empty())
+      return send_error(res, 400, "the prompt is empty", "invalid_request_error", chat ? "messages" : "prompt");
+    if (auto err = context_error(e, plan)) return send_error(res, *err);
+    std::vector<std::shared_ptr<GenerationRequest>> reqs = generation_requests(e, plan);
+    if (!submit(e, reqs, res)) return;
+    // The routing key a proxy sticks to this replica (server/prefix_key.h).
+    const ExtraHeaders routing{
+        {kPrefixKeyHeader, client_prefix_key(req.header("x-osprey-prefix-key"))
+                               .value_or(prefix_key(plan.prompt, KvCache::kBlockSize, opts_.prefix_key_blocks))}};
+    ReplyShape shape;
+    shape.chat = chat;
+    shape.id = (chat ? "chatcmpl-" : "cmpl-") + random_id();
+    shape.created = static_cast<int64_t>(std::time(nullptr));
+    shape.model = model_name_;
+    shape.fingerprint = std::string("osprey-0.1.0-") + kernels::isa_name(kernels::active_isa());
+    shape.top_logprobs = plan.settings.top_logprobs;
+    shape.include_usage = plan.settings.include_usage;
+    shape.parse = plan.parse_reply;
+    shape.format = plan.format;
+    shape.tool_names = plan.tool_names;
+    shape.parallel_tool_calls = plan.parallel_calls;
+    CompletionReply reply(std::move(shape), *e.tokenizer, std::move(reqs), static_cast<int64_t>(plan.prompt.size()));
+    if (plan.settings.stream) reply.stream(res, routing);
+    else reply.collect(res, routing);
+  }
+
+  // Reads the body: settings, the prompt (a chat rendered through its
+  // template), the reply format, tools and the grammar that constrains the
+  // reply. A bad field throws BadRequest naming it.
+  CompletionPlan plan_completion(Engine& e, const Fields& body, bool chat) {
+    CompletionPlan plan;
+    plan.chat = chat;
+    CompletionSettings& settings = plan.settings;
+    settings = parse_settings(body, chat, static_cast<int32_t>(e.model->config().n_vocab));
+    body.optional_string("model");
+    ReplyFormat& format = plan.format;
     if (chat) {
       const ChatRequest request = parse_chat_request(body);
       const std::string text = render_chat(e, request);
-      prompt = e.tokenizer->encode_chat(text);
+      plan.prompt = e.tokenizer->encode_chat(text);
       format = reasoning_format_of(e.chat_template->source(), text);
       if (!request.tools.is_null() && !request.tools.empty()) {
-        for (const auto& t : request.tools) tool_names.push_back(t["function"]["name"].get<std::string>());
+        for (const auto& t : request.tools) plan.tool_names.push_back(t["function"]["name"].get<std::string>());
         if (request.tool_choice == "auto") {
           format.tools = tool_format_of(e.chat_template->source());
           if (format.tools == ToolFormat::kNone)
@@ -278,278 +325,85 @@ class Api {
           format.tools = ToolFormat::kForced;
         }
       }
-      parallel_calls = request.parallel_tool_calls;
+      plan.parallel_calls = request.parallel_tool_calls;
     } else {
-      prompt = completion_prompt(e, body);
+      plan.prompt = completion_prompt(e, body);
     }
     // A thinking model whose prompt leaves it free to open a <think> block
     // (Qwen3) may still reason before a constrained answer: our grammars let
     // the block come first. (When the prompt opens the block itself, the
-    // constraint waits for </think> instead, below.)
+    // constraint waits for </think> instead, in generation_requests.)
     if (!settings.grammar.empty() && settings.grammar_param != "grammar" && format.reasoning && !format.starts_in_reasoning)
       settings.grammar = grammar::with_optional_block(settings.grammar, "<think>", "</think>");
-    std::shared_ptr<grammar::GrammarMasks> constrained;
     if (!settings.grammar.empty()) {
       auto g = e.grammars.get(settings.grammar);
       if (!g.ok()) reject(settings.grammar_param, g.status().message());
-      constrained = std::move(g).value();
+      plan.constrained = std::move(g).value();
     }
-    if (settings.ignore_eos && constrained)
+    if (settings.ignore_eos && plan.constrained)
       reject("ignore_eos", "'ignore_eos' cannot be combined with a grammar, a JSON response_format or a forced tool call, which end the reply themselves");
-    const bool parse_reply = chat && (format.tools != ToolFormat::kNone || format.reasoning);
-    if (prompt.empty()) return send_error(res, 400, "the prompt is empty", "invalid_request_error", chat ? "messages" : "prompt");
+    plan.parse_reply = chat && (format.tools != ToolFormat::kNone || format.reasoning);
+    const int64_t n_prompt = static_cast<int64_t>(plan.prompt.size());
+    plan.max_tokens = settings.max_tokens.value_or(std::max<int64_t>(1, e.model->n_ctx() - n_prompt));
+    return plan;
+  }
 
+  // OpenAI's error when the prompt and max_tokens do not fit the context.
+  static std::optional<ApiError> context_error(Engine& e, const CompletionPlan& plan) {
     const int64_t n_ctx = e.model->n_ctx();
-    const int64_t n_prompt = static_cast<int64_t>(prompt.size());
-    const int64_t max_tokens = settings.max_tokens.value_or(std::max<int64_t>(1, n_ctx - n_prompt));
-    if (max_tokens > n_ctx - n_prompt) {  // not n_prompt + max_tokens, which a huge max_tokens overflows
-      ApiError err;
-      err.message = "This model's maximum context length is " + std::to_string(n_ctx) + " tokens. However, you requested " +
-                    (max_tokens > n_ctx ? "more than " + std::to_string(n_ctx) : std::to_string(n_prompt + max_tokens)) + " tokens (" + std::to_string(n_prompt) + " in the " +
-                    (chat ? "messages" : "prompt") + ", " + std::to_string(max_tokens) +
-                    " in the completion). Please reduce the length of the " + (chat ? "messages" : "prompt") +
-                    " or completion.";
-      err.param = chat ? "messages" : "prompt";
-      err.code = "context_length_exceeded";
-      return send_error(res, err);
-    }
+    const int64_t n_prompt = static_cast<int64_t>(plan.prompt.size());
+    const int64_t max_tokens = plan.max_tokens;
+    if (max_tokens <= n_ctx - n_prompt) return std::nullopt;  // not n_prompt + max_tokens, which a huge max_tokens overflows
+    const char* what = plan.chat ? "messages" : "prompt";
+    ApiError err;
+    err.message = "This model's maximum context length is " + std::to_string(n_ctx) + " tokens. However, you requested " +
+                  (max_tokens > n_ctx ? "more than " + std::to_string(n_ctx) : std::to_string(n_prompt + max_tokens)) +
+                  " tokens (" + std::to_string(n_prompt) + " in the " + what + ", " + std::to_string(max_tokens) +
+                  " in the completion). Please reduce the length of the " + what + " or completion.";
+    err.param = what;
+    err.code = "context_length_exceeded";
+    return err;
+  }
 
+  // One generation request per choice (n), each with its own seed.
+  std::vector<std::shared_ptr<GenerationRequest>> generation_requests(Engine& e, const CompletionPlan& plan) {
+    const CompletionSettings& settings = plan.settings;
     std::vector<std::shared_ptr<GenerationRequest>> reqs;
     for (int i = 0; i < settings.n; ++i) {
       auto r = std::make_shared<GenerationRequest>();
-      r->prompt = prompt;
+      r->prompt = plan.prompt;
       r->reply.sampling = settings.sampling;
       r->reply.sampling.seed = settings.sampling.seed + static_cast<uint64_t>(i);  // choices differ, reproducibly
-      r->reply.max_tokens = max_tokens;
+      r->reply.max_tokens = plan.max_tokens;
       r->reply.ignore_eos = settings.ignore_eos;
       r->reply.stop = settings.stop;
       r->reply.top_logprobs = settings.top_logprobs;
-      if (constrained) r->reply.constraint = std::make_shared<grammar::TokenConstraint>(constrained, e.vocabulary.trie, e.vocabulary.end_tokens);
+      if (plan.constrained)
+        r->reply.constraint = std::make_shared<grammar::TokenConstraint>(plan.constrained, e.vocabulary.trie, e.vocabulary.end_tokens);
       // A schema applies to the answer, so a reply that starts inside the
       // reasoning is constrained only once the reasoning is closed.
-      if (constrained && format.starts_in_reasoning) r->reply.constraint_after = "</think>";
-      if (parse_reply || constrained) r->reply.render_tokens = e.vocabulary.marker_tokens;
+      if (plan.constrained && plan.format.starts_in_reasoning) r->reply.constraint_after = "</think>";
+      if (plan.parse_reply || plan.constrained) r->reply.render_tokens = e.vocabulary.marker_tokens;
       r->deadline = Clock::now() + std::chrono::seconds(opts_.request_timeout_s);
       reqs.push_back(r);
     }
-    for (auto& r : reqs) {
-      if (!e.scheduler->submit(r)) {
-        for (auto& x : reqs) x->cancelled = true;
-        if (!e.scheduler->accepting()) {
-          res.keep_alive = false;
-          return send_error(res, 503, "the server is shutting down; send the request to another replica",
-                            "unavailable_error");
-        }
-        return send_error(res, 429, "the server is busy: the request queue is full; retry later", "rate_limit_error");
-      }
-    }
-    // The routing key a proxy sticks to this replica (server/prefix_key.h).
-    const std::vector<std::pair<std::string, std::string>> routing{
-        {kPrefixKeyHeader, client_prefix_key(req.header("x-osprey-prefix-key"))
-                               .value_or(prefix_key(prompt, KvCache::kBlockSize, opts_.prefix_key_blocks))}};
-
-    const std::string id = (chat ? "chatcmpl-" : "cmpl-") + random_id();
-    const int64_t created = static_cast<int64_t>(std::time(nullptr));
-    const std::string fingerprint = std::string("osprey-0.1.0-") + kernels::isa_name(kernels::active_isa());
-    auto base = [&](const char* object) {
-      return json{{"id", id}, {"object", object}, {"created", created}, {"model", model_name_}, {"system_fingerprint", fingerprint}};
-    };
-    auto cancel_all = [&] {
-      for (auto& r : reqs) r->cancelled = true;
-    };
-
-    struct Choice {
-      std::string text;
-      std::string finish = "length";
-      json logprobs_content = json::array();  // chat
-      json tokens = json::array(), token_logprobs = json::array(), top = json::array(), offsets = json::array();
-      bool done = false;
-      std::string error;
-      // Chat replies of thinking or tool-calling formats are split up.
-      std::unique_ptr<ReplyParser> parser;
-      std::string reasoning;
-      json tool_calls = json::array();  // non-streaming replies
-    };
-    std::vector<Choice> choices(reqs.size());
-    if (parse_reply)
-      for (auto& c : choices) c.parser = std::make_unique<ReplyParser>(format, tool_names, parallel_calls);
-    // A tool call as OpenAI streams it: the name first, then the arguments.
-    auto call_deltas = [](const ReplyDelta& d) {
-      return std::vector<json>{
-          json{{"tool_calls", json::array({json{{"index", d.index}, {"id", d.call.id}, {"type", "function"},
-                                                {"function", json{{"name", d.call.name}, {"arguments", ""}}}}})}},
-          json{{"tool_calls", json::array({json{{"index", d.index}, {"function", json{{"arguments", d.call.arguments}}}}})}}};
-    };
-    // Applies the parser's deltas to a choice (non-streaming).
-    auto absorb = [](Choice& c, const std::vector<ReplyDelta>& deltas) {
-      for (const ReplyDelta& d : deltas) {
-        if (d.kind == ReplyDelta::kContent) c.text += d.text;
-        else if (d.kind == ReplyDelta::kReasoning) c.reasoning += d.text;
-        else
-          c.tool_calls.push_back(json{{"id", d.call.id}, {"type", "function"},
-                                      {"function", json{{"name", d.call.name}, {"arguments", d.call.arguments}}}});
-      }
-    };
-    auto finish_reason = [](const Choice& c, const std::string& reason) {
-      return c.parser && c.parser->tool_calls() > 0 && reason == "stop" ? std::string("tool_calls") : reason;
-    };
-    auto record_logprobs = [&](Choice& c, const Event& ev) {
-      if (ev.token < 0 || !ev.has_token) return;
-      if (reqs[0]->reply.top_logprobs < 0) return;
-      const std::string piece = e.tokenizer->token_bytes(ev.token);
-      if (chat) {
-        json top = json::array();
-        for (const auto& t : ev.top)
-          top.push_back(json{{"token", t.token}, {"logprob", t.logprob}, {"bytes", std::vector<uint8_t>(t.token.begin(), t.token.end())}});
-        c.logprobs_content.push_back(json{{"token", piece}, {"logprob", ev.logprob},
-                                          {"bytes", std::vector<uint8_t>(piece.begin(), piece.end())}, {"top_logprobs", top}});
-      } else {
-        c.offsets.push_back(c.text.size());
-        c.tokens.push_back(piece);
-        c.token_logprobs.push_back(ev.logprob);
-        json top = json::object();
-        for (const auto& t : ev.top) top[t.token] = t.logprob;
-        c.top.push_back(top);
-      }
-    };
-
-    if (settings.stream) {
-      res.start_stream(200, "text/event-stream", routing);
-      auto send_event = [&](const json& j) { return res.write_chunk("data: " + dump(j) + "\n\n"); };
-      if (chat) {
-        for (size_t i = 0; i < reqs.size(); ++i) {
-          json chunk = base("chat.completion.chunk");
-          chunk["choices"] = json::array({json{{"index", i}, {"delta", json{{"role", "assistant"}, {"content", ""}}},
-                                               {"logprobs", nullptr}, {"finish_reason", nullptr}}});
-          if (!send_event(chunk)) return cancel_all();
-        }
-      }
-      size_t remaining = reqs.size();
-      while (remaining > 0) {
-        bool any = false;
-        for (size_t i = 0; i < reqs.size(); ++i) {
-          if (choices[i].done) continue;
-          auto ev = reqs[i]->next_event(std::chrono::milliseconds(reqs.size() == 1 ? 100 : 5));
-          if (!ev) continue;
-          any = true;
-          Choice& c = choices[i];
-          if (!ev->error.empty()) {
-            // Headers are gone; report in-band as OpenAI does for stream errors.
-            send_event(error_body(ApiError{500, ev->error, "server_error", "", ""}));
-            cancel_all();
-            res.keep_alive = false;
-            return;
-          }
-          json lp = nullptr;
-          if (settings.top_logprobs >= 0 && ev->has_token) {
-            Choice tmp;
-            record_logprobs(tmp, *ev);
-            lp = chat ? json{{"content", tmp.logprobs_content}}
-                      : json{{"tokens", tmp.tokens}, {"token_logprobs", tmp.token_logprobs}, {"top_logprobs", tmp.top},
-                             {"text_offset", json::array({c.text.size()})}};
-          }
-          if (c.parser) {
-            // Content, reasoning and tool calls as separate deltas.
-            std::vector<ReplyDelta> deltas = c.parser->push(ev->text);
-            if (ev->done) {
-              auto rest = c.parser->finish();
-              deltas.insert(deltas.end(), rest.begin(), rest.end());
-            }
-            std::vector<json> out;
-            for (const ReplyDelta& d : deltas) {
-              if (d.kind == ReplyDelta::kContent) out.push_back(json{{"content", d.text}});
-              else if (d.kind == ReplyDelta::kReasoning) out.push_back(json{{"reasoning_content", d.text}});
-              else {
-                auto both = call_deltas(d);
-                out.insert(out.end(), both.begin(), both.end());
-              }
-            }
-            if (out.empty() && !lp.is_null()) out.push_back(json::object());
-            for (size_t k = 0; k < out.size(); ++k) {
-              json chunk = base("chat.completion.chunk");
-              chunk["choices"] = json::array({json{{"index", i}, {"delta", out[k]}, {"logprobs", k == 0 ? lp : json(nullptr)},
-                                                   {"finish_reason", nullptr}}});
-              if (!send_event(chunk)) return cancel_all();
-            }
-          } else if (!ev->text.empty() || !lp.is_null()) {
-            json chunk = base(chat ? "chat.completion.chunk" : "text_completion");
-            chunk["choices"] = json::array(
-                {chat ? json{{"index", i}, {"delta", json{{"content", ev->text}}}, {"logprobs", lp}, {"finish_reason", nullptr}}
-                      : json{{"index", i}, {"text", ev->text}, {"logprobs", lp}, {"finish_reason", nullptr}}});
-            if (!send_event(chunk)) return cancel_all();
-          }
-          c.text += ev->text;
-          if (ev->done) {
-            c.done = true;
-            --remaining;
-            json chunk = base(chat ? "chat.completion.chunk" : "text_completion");
-            const std::string reason = finish_reason(c, ev->finish_reason);
-            chunk["choices"] = json::array(
-                {chat ? json{{"index", i}, {"delta", json::object()}, {"logprobs", nullptr}, {"finish_reason", reason}}
-                      : json{{"index", i}, {"text", ""}, {"logprobs", nullptr}, {"finish_reason", reason}}});
-            if (!send_event(chunk)) return cancel_all();
-          }
-        }
-        if (!any && res.peer_closed()) return cancel_all();
-      }
-      if (settings.include_usage) {
-        json chunk = base(chat ? "chat.completion.chunk" : "text_completion");
-        chunk["choices"] = json::array();
-        chunk["usage"] = usage(reqs, n_prompt);
-        send_event(chunk);
-      }
-      res.write_chunk("data: [DONE]\n\n");
-      res.end_stream();
-      return;
-    }
-
-    for (size_t i = 0; i < reqs.size(); ++i) {
-      Choice& c = choices[i];
-      while (!c.done) {
-        auto ev = reqs[i]->next_event(std::chrono::milliseconds(100));
-        if (!ev) {
-          if (res.peer_closed()) return cancel_all();
-          continue;
-        }
-        if (!ev->error.empty()) {
-          cancel_all();
-          return send_error(res, 500, ev->error, "server_error");
-        }
-        record_logprobs(c, *ev);
-        if (c.parser) absorb(c, c.parser->push(ev->text));
-        else c.text += ev->text;
-        if (ev->done) {
-          if (c.parser) absorb(c, c.parser->finish());
-          c.done = true;
-          c.finish = finish_reason(c, ev->finish_reason);
-        }
-      }
-    }
-    json reply = base(chat ? "chat.completion" : "text_completion");
-    reply["choices"] = json::array();
-    for (size_t i = 0; i < choices.size(); ++i) {
-      const Choice& c = choices[i];
-      json lp = nullptr;
-      if (settings.top_logprobs >= 0)
-        lp = chat ? json{{"content", c.logprobs_content}}
-                  : json{{"tokens", c.tokens}, {"token_logprobs", c.token_logprobs}, {"top_logprobs", c.top}, {"text_offset", c.offsets}};
-      json message{{"role", "assistant"}, {"content", c.text}};
-      if (!c.tool_calls.empty()) {
-        if (c.text.empty()) message["content"] = nullptr;
-        message["tool_calls"] = c.tool_calls;
-      }
-      if (!c.reasoning.empty()) message["reasoning_content"] = c.reasoning;
-      reply["choices"].push_back(chat ? json{{"index", i}, {"message", message}, {"logprobs", lp}, {"finish_reason", c.finish}}
-                                      : json{{"index", i}, {"text", c.text}, {"logprobs", lp}, {"finish_reason", c.finish}});
-    }
-    reply["usage"] = usage(reqs, n_prompt);
-    res.send(200, "application/json", dump(reply), routing);
+    return reqs;
   }
 
-  static json usage(const std::vector<std::shared_ptr<GenerationRequest>>& reqs, int64_t n_prompt) {
-    int64_t gen = 0;
-    for (const auto& r : reqs) gen += r->n_generated;
-    return json{{"prompt_tokens", n_prompt}, {"completion_tokens", gen}, {"total_tokens", n_prompt + gen}};
+  // Queues every choice, or none: a full queue is 429, a draining server 503.
+  bool submit(Engine& e, const std::vector<std::shared_ptr<GenerationRequest>>& reqs, http::Response& res) {
+    for (auto& r : reqs) {
+      if (e.scheduler->submit(r)) continue;
+      for (auto& x : reqs) x->cancelled = true;
+      if (!e.scheduler->accepting()) {
+        res.keep_alive = false;
+        send_error(res, 503, "the server is shutting down; send the request to another replica", "unavailable_error");
+      } else {
+        send_error(res, 429, "the server is busy: the request queue is full; retry later", "rate_limit_error");
+      }
+      return false;
+    }
+    return true;
   }
 
   static std::string random_id() {
