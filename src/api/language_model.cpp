@@ -56,7 +56,7 @@ Expected<Generation> run(Session::Impl& s, const std::vector<int32_t>& fresh, co
                          const TextCallback& on_text) {
   if (fresh.empty()) return InvalidArgument("nothing to generate from: the prompt is empty after tokenization");
   Model& model = *s.model->model;
-  GenerateOptions go;
+  ReplyOptions go;
   go.max_tokens = o.max_tokens;
   go.sampling.temperature = o.sampling.temperature;
   go.sampling.top_k = o.sampling.top_k;

@@ -83,7 +83,7 @@ class ChatSession {
       return;
     }
     std::string reply;
-    GenerateOptions go;
+    ReplyOptions go;
     go.max_tokens = o_.max_tokens;
     go.sampling.temperature = o_.temperature;
     go.sampling.seed = seed_++;

@@ -45,7 +45,7 @@ void run(const RunOptions& o) {
   std::vector<int32_t> ids = (*tok)->encode(prompt, !o.no_bos, /*parse_special=*/true);
   if (ids.empty()) throw Failure{"the prompt is empty after tokenization; give some text with -p"};
 
-  GenerateOptions go;
+  ReplyOptions go;
   go.max_tokens = o.n_predict;
   go.sampling = o.sampling;
   go.sampling.seed = o.seed >= 0 ? static_cast<uint64_t>(o.seed) : std::random_device{}();

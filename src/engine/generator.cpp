@@ -5,20 +5,17 @@
 namespace osprey {
 
 Expected<GenerateResult> generate(TokenModel& model, const Tokenizer& tokenizer, const std::vector<int32_t>& prompt,
-                                  const GenerateOptions& options, const TokenCallback& on_token) {
+                                  ReplyOptions reply, const TokenCallback& on_token) {
   using Clock = std::chrono::steady_clock;
   auto seconds = [](Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); };
   if (prompt.empty()) return InvalidArgument("the prompt is empty: nothing to continue from");
-  ReplyOptions reply;
-  reply.sampling = options.sampling;
-  reply.max_tokens = options.max_tokens;
-  reply.ignore_eos = options.ignore_eos;
   OSPREY_TRY(SequenceStep::validate(reply, model.n_vocab()));
   const int64_t room = model.n_ctx() - model.n_past();
   if (static_cast<int64_t>(prompt.size()) > room)
     return OutOfRange("the prompt has " + std::to_string(prompt.size()) + " tokens but the context has room for " +
                       std::to_string(room) + " (context size " + std::to_string(model.n_ctx()) + ")");
 
+  const int64_t max_tokens = reply.max_tokens;
   GenerateResult result;
   result.n_prompt = static_cast<int64_t>(prompt.size());
   SequenceStep step(tokenizer, std::move(reply), model.n_vocab(), prompt);
@@ -31,7 +28,7 @@ Expected<GenerateResult> generate(TokenModel& model, const Tokenizer& tokenizer,
   result.finish = FinishReason::kLength;
   std::string tail;
   // Each turn takes a token and, only if more are wanted, evaluates it.
-  while (options.max_tokens != 0) {
+  while (max_tokens != 0) {
     StepOutput out = step.next(logits, model.n_ctx() - model.n_past());
     if (out.finish == FinishReason::kError) return InvalidArgument(out.error);
     if (out.token >= 0) {

@@ -43,12 +43,6 @@ class ModelRunner final : public TokenModel {
   int seq_;
 };
 
-struct GenerateOptions {
-  int64_t max_tokens = 128;  // -1: until end of generation or context
-  SamplingParams sampling;
-  bool ignore_eos = false;  // end-of-generation tokens are never chosen
-};
-
 struct GenerateResult {
   std::vector<int32_t> tokens;  // generated ids, excluding the prompt
   FinishReason finish = FinishReason::kLength;
@@ -61,7 +55,10 @@ struct GenerateResult {
 // UTF-8 character is pending). Returning false cancels the generation.
 using TokenCallback = std::function<bool(int32_t id, const std::string& text)>;
 
+// The reply's options are the server's (engine/sequence_step.h): sampling,
+// max_tokens, stop strings, ignore_eos, constraints; the same step produces
+// every token either way.
 Expected<GenerateResult> generate(TokenModel& model, const Tokenizer& tokenizer, const std::vector<int32_t>& prompt,
-                                  const GenerateOptions& options, const TokenCallback& on_token);
+                                  ReplyOptions reply, const TokenCallback& on_token);
 
 }  // namespace osprey

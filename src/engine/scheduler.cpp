@@ -239,7 +239,7 @@ void Scheduler::take_token(Active& a, const float* logits) {
   finish(a, std::move(last));
 }
 
-bool Scheduler::step() {
+void Scheduler::step() {
   const auto now = Clock::now();
   for (auto& a : active_) {
     if (a->req->cancelled) {
@@ -249,7 +249,7 @@ bool Scheduler::step() {
     }
   }
   std::erase_if(active_, [](const auto& a) { return a->finished; });
-  if (active_.empty()) return false;
+  if (active_.empty()) return;
 
   std::vector<BatchItem> items;
   std::vector<Active*> owners;
@@ -268,18 +268,18 @@ bool Scheduler::step() {
     items.push_back({a->seq, a->input.data() + a->fed, take, take == left});
     owners.push_back(a.get());
   }
-  if (items.empty()) return false;
+  if (items.empty()) return;
 
   auto logits = model_.eval_batch(items.data(), items.size());
   if (!logits.ok()) {
     if (logits.status().code() == ErrorCode::kOutOfRange && active_.size() > 1) {
       preempt_newest();
-      return true;
+      return;
     }
     log::error("forward pass failed: " + logits.status().message());
     for (Active* a : owners) fail(*a, logits.status().message());
     std::erase_if(active_, [](const auto& a) { return a->finished; });
-    return false;
+    return;
   }
   const int64_t V = model_.n_vocab();
   int64_t row = 0;
@@ -297,7 +297,6 @@ bool Scheduler::step() {
     take_token(a, l);
   }
   std::erase_if(active_, [](const auto& a) { return a->finished; });
-  return true;
 }
 
 }  // namespace osprey

@@ -98,7 +98,7 @@ class Scheduler {
   struct Active;
   void loop();
   void admit();
-  bool step();
+  void step();  // one batched forward pass over the active sequences
   void finish(Active& a, Event last);
   void fail(Active& a, const std::string& message);
   void take_token(Active& a, const float* logits);

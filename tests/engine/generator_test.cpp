@@ -38,8 +38,8 @@ class Generator : public ::testing::Test {
     tok_ = test::tiny_tokenizer();
     ASSERT_TRUE(tok_);
   }
-  GenerateOptions greedy(int64_t max_tokens) {
-    GenerateOptions o;
+  ReplyOptions greedy(int64_t max_tokens) {
+    ReplyOptions o;
     o.max_tokens = max_tokens;
     o.sampling.temperature = 0;
     return o;
@@ -99,7 +99,7 @@ TEST_F(Generator, CallbackCanCancel) {
 TEST_F(Generator, RejectsBadInput) {
   FakeModel m(512, 100, [](int32_t) { return 70; });
   EXPECT_FALSE(generate(m, *tok_, {}, greedy(5), nullptr).ok());
-  GenerateOptions o = greedy(5);
+  ReplyOptions o = greedy(5);
   o.sampling.temperature = -3;
   EXPECT_FALSE(generate(m, *tok_, {1}, o, nullptr).ok());
 }
