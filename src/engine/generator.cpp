@@ -1,6 +1,9 @@
 #include "engine/generator.h"
 
+#include <algorithm>
 #include <chrono>
+
+#include "engine/ngram_draft.h"
 
 namespace osprey {
 
@@ -16,6 +19,7 @@ Expected<GenerateResult> generate(TokenModel& model, const Tokenizer& tokenizer,
                       std::to_string(room) + " (context size " + std::to_string(model.n_ctx()) + ")");
 
   const int64_t max_tokens = reply.max_tokens;
+  const SpeculationOptions spec = reply.speculation;
   GenerateResult result;
   result.n_prompt = static_cast<int64_t>(prompt.size());
   SequenceStep step(tokenizer, std::move(reply), model.n_vocab(), prompt);
@@ -27,9 +31,19 @@ Expected<GenerateResult> generate(TokenModel& model, const Tokenizer& tokenizer,
 
   result.finish = FinishReason::kLength;
   std::string tail;
+  const int64_t V = model.n_vocab();
+  int64_t valid_past = model.n_past();  // positions of the cache that hold the reply's context
+  // Speculation: the drafts a pass is verifying, the logits after each token
+  // of that pass, and how many drafts the chosen tokens have matched so far.
+  const bool speculate = spec.ngram;
+  NgramDrafter drafter(spec.max_draft);
+  std::vector<int32_t> history = speculate ? prompt : std::vector<int32_t>{};
+  std::vector<int32_t> draft, pass;
+  const float* rows = nullptr;
+  size_t verified = 0;
   // Each turn takes a token and, only if more are wanted, evaluates it.
   while (max_tokens != 0) {
-    StepOutput out = step.next(logits, model.n_ctx() - model.n_past());
+    StepOutput out = step.next(logits, model.n_ctx() - valid_past);
     if (out.finish == FinishReason::kError) return InvalidArgument(out.error);
     if (out.token >= 0) {
       result.tokens.push_back(out.token);
@@ -43,8 +57,41 @@ Expected<GenerateResult> generate(TokenModel& model, const Tokenizer& tokenizer,
       tail = std::move(out.tail);
       break;
     }
-    OSPREY_ASSIGN_OR_RETURN(logits, model.eval(&out.token, 1));
+    if (speculate) history.push_back(out.token);
+    // The token the step chose is the next draft: the pass already computed
+    // the logits that follow it.
+    if (verified < draft.size() && out.token == draft[verified]) {
+      ++verified;
+      ++result.n_accepted;
+      ++valid_past;
+      logits = rows + static_cast<int64_t>(verified) * V;
+      continue;
+    }
+    if (!draft.empty()) {  // the pass ends here; the cache forgets the drafts that were not taken
+      drafter.feedback(static_cast<int>(draft.size()), static_cast<int>(verified));
+      if (verified < draft.size()) model.truncate(valid_past);
+      draft.clear();
+      verified = 0;
+    }
+    if (speculate) {
+      int64_t limit = model.n_ctx() - valid_past - 1;
+      if (max_tokens >= 0) limit = std::min(limit, max_tokens - static_cast<int64_t>(result.tokens.size()) - 1);
+      draft = drafter.propose(history, limit);
+    }
+    if (draft.empty()) {
+      OSPREY_ASSIGN_OR_RETURN(logits, model.eval(&out.token, 1));
+    } else {
+      pass.assign(1, out.token);
+      pass.insert(pass.end(), draft.begin(), draft.end());
+      OSPREY_ASSIGN_OR_RETURN(rows, model.eval_all(pass.data(), static_cast<int64_t>(pass.size())));
+      result.n_drafted += static_cast<int64_t>(draft.size());
+      logits = rows;
+    }
+    ++valid_past;
   }
+  // A reply that ended inside a pass leaves the cache as it would be without
+  // speculation (the chat command continues from it).
+  if (model.n_past() > valid_past) model.truncate(valid_past);
   if (on_token && !tail.empty()) on_token(-1, tail);
   result.gen_seconds = seconds(t1, Clock::now());
   return result;

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/ngram_draft.h"
 #include "grammar/token_constraint.h"
 #include "sampling/sampler.h"
 #include "tokenizer/detokenizer.h"
@@ -44,6 +45,7 @@ struct ReplyOptions {
   std::shared_ptr<grammar::TokenConstraint> constraint;
   std::string constraint_after;        // non-empty: the constraint applies once the reply holds this text
   std::vector<int32_t> render_tokens;  // control tokens whose text the reply shows
+  SpeculationOptions speculation;      // how the generation loop drafts (the step itself ignores it)
 };
 
 // The result of one step.

@@ -20,6 +20,16 @@ class FakeModel : public TokenModel {
     logits_[next_(tokens[n - 1])] = 10.0f;
     return static_cast<const float*>(logits_.data());
   }
+  // Each row follows its own token, as a model's would.
+  Expected<const float*> eval_all(const int32_t* tokens, int64_t n) override {
+    if (past_ + n > ctx_) return OutOfRange("full");
+    past_ += n;
+    ++calls;
+    all_.assign(static_cast<size_t>(n * vocab_), 0.0f);
+    for (int64_t i = 0; i < n; ++i) all_[i * vocab_ + next_(tokens[i])] = 10.0f;
+    return static_cast<const float*>(all_.data());
+  }
+  void truncate(int64_t n_past) override { past_ = std::min(past_, n_past); }
   int64_t n_ctx() const override { return ctx_; }
   int64_t n_past() const override { return past_; }
   int32_t n_vocab() const override { return vocab_; }
@@ -29,7 +39,7 @@ class FakeModel : public TokenModel {
   int32_t vocab_;
   int64_t ctx_, past_ = 0;
   std::function<int32_t(int32_t)> next_;
-  std::vector<float> logits_;
+  std::vector<float> logits_, all_;
 };
 
 class Generator : public ::testing::Test {

@@ -1,0 +1,30 @@
+#include "engine/ngram_draft.h"
+
+#include <algorithm>
+
+namespace osprey {
+
+std::vector<int32_t> NgramDrafter::propose(const std::vector<int32_t>& history, int64_t limit) const {
+  const int64_t want = std::min<int64_t>(length_, limit);
+  const int64_t n = static_cast<int64_t>(history.size());
+  if (want <= 0) return {};
+  for (int g = kMaxNgram; g >= kMinNgram; --g) {
+    if (n <= g) continue;
+    const int32_t* tail = history.data() + n - g;
+    // The latest earlier occurrence: start positions s < n - g, newest first.
+    for (int64_t s = n - g - 1; s >= 0; --s) {
+      if (!std::equal(tail, tail + g, history.data() + s)) continue;
+      const int64_t from = s + g, to = std::min(n, from + want);
+      return std::vector<int32_t>(history.begin() + from, history.begin() + to);
+    }
+  }
+  return {};
+}
+
+void NgramDrafter::feedback(int drafted, int accepted) {
+  if (drafted <= 0) return;
+  if (accepted == drafted) length_ = std::min(max_draft_, length_ * 2);
+  else if (accepted == 0) length_ = std::max(1, length_ / 2);
+}
+
+}  // namespace osprey
