@@ -2,45 +2,13 @@
 #include <gtest/gtest.h>
 
 #include "engine/generator.h"
+#include "fake_token_model.h"
 #include "tiny_tokenizer.h"
 
 namespace osprey {
 namespace {
 
-// Always predicts `next(last token)`; counts calls.
-class FakeModel : public TokenModel {
- public:
-  FakeModel(int32_t vocab, int64_t ctx, std::function<int32_t(int32_t)> next)
-      : vocab_(vocab), ctx_(ctx), next_(std::move(next)), logits_(vocab) {}
-  Expected<const float*> eval(const int32_t* tokens, int64_t n) override {
-    if (past_ + n > ctx_) return OutOfRange("full");
-    past_ += n;
-    ++calls;
-    std::fill(logits_.begin(), logits_.end(), 0.0f);
-    logits_[next_(tokens[n - 1])] = 10.0f;
-    return static_cast<const float*>(logits_.data());
-  }
-  // Each row follows its own token, as a model's would.
-  Expected<const float*> eval_all(const int32_t* tokens, int64_t n) override {
-    if (past_ + n > ctx_) return OutOfRange("full");
-    past_ += n;
-    ++calls;
-    all_.assign(static_cast<size_t>(n * vocab_), 0.0f);
-    for (int64_t i = 0; i < n; ++i) all_[i * vocab_ + next_(tokens[i])] = 10.0f;
-    return static_cast<const float*>(all_.data());
-  }
-  void truncate(int64_t n_past) override { past_ = std::min(past_, n_past); }
-  int64_t n_ctx() const override { return ctx_; }
-  int64_t n_past() const override { return past_; }
-  int32_t n_vocab() const override { return vocab_; }
-  int calls = 0;
-
- private:
-  int32_t vocab_;
-  int64_t ctx_, past_ = 0;
-  std::function<int32_t(int32_t)> next_;
-  std::vector<float> logits_, all_;
-};
+using FakeModel = test::FakeTokenModel;
 
 class Generator : public ::testing::Test {
  protected:
@@ -64,7 +32,7 @@ TEST_F(Generator, StopsAtMaxTokens) {
   EXPECT_EQ(r->tokens.size(), 5u);
   EXPECT_EQ(r->finish, FinishReason::kLength);
   EXPECT_EQ(r->tokens[0], 61);
-  EXPECT_EQ(m.calls, 5);  // prompt pass + 4 single-token passes: the last token is never evaluated
+  EXPECT_EQ(m.passes, 5);  // prompt pass + 4 single-token passes: the last token is never evaluated
 }
 
 TEST_F(Generator, StopsAtEndOfGenerationWithoutEmittingIt) {

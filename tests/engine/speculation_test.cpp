@@ -9,6 +9,7 @@
 
 #include "engine/generator.h"
 #include "engine/ngram_draft.h"
+#include "fake_token_model.h"
 #include "kernels/dispatch.h"
 #include "test_util.h"
 #include "tiny_tokenizer.h"
@@ -48,35 +49,7 @@ TEST(NgramDrafter, DraftLengthAdaptsToAcceptance) {
   EXPECT_EQ(d.draft_length(), 1);  // never below one
 }
 
-// A fake model: predicts next(last token); counts passes; keeps a cache length.
-class CyclingModel : public TokenModel {
- public:
-  CyclingModel(int32_t vocab, int64_t ctx, std::function<int32_t(int32_t)> next)
-      : vocab_(vocab), ctx_(ctx), next_(std::move(next)) {}
-  Expected<const float*> eval(const int32_t* tokens, int64_t n) override {
-    OSPREY_ASSIGN_OR_RETURN(const float* rows, eval_all(tokens, n));
-    return rows + (n - 1) * vocab_;
-  }
-  Expected<const float*> eval_all(const int32_t* tokens, int64_t n) override {
-    if (past_ + n > ctx_) return OutOfRange("full");
-    past_ += n;
-    ++passes;
-    rows_.assign(static_cast<size_t>(n * vocab_), 0.0f);
-    for (int64_t i = 0; i < n; ++i) rows_[i * vocab_ + next_(tokens[i])] = 10.0f;
-    return static_cast<const float*>(rows_.data());
-  }
-  void truncate(int64_t n_past) override { past_ = std::min(past_, n_past); }
-  int64_t n_ctx() const override { return ctx_; }
-  int64_t n_past() const override { return past_; }
-  int32_t n_vocab() const override { return vocab_; }
-  int passes = 0;
-
- private:
-  int32_t vocab_;
-  int64_t ctx_, past_ = 0;
-  std::function<int32_t(int32_t)> next_;
-  std::vector<float> rows_;
-};
+using CyclingModel = test::FakeTokenModel;
 
 ReplyOptions greedy(int64_t max_tokens, bool speculate) {
   ReplyOptions o;
