@@ -20,12 +20,14 @@ class BatchModel {
   virtual int32_t n_vocab() const = 0;
   virtual int64_t seq_n_past(int seq) const = 0;
   virtual void seq_clear(int seq) = 0;
+  virtual void seq_truncate(int seq, int64_t n_past) = 0;  // forgets positions >= n_past (rejected drafts)
   // Attaches cached blocks holding a prefix of `tokens` to an empty sequence;
   // returns the positions now held (0 without a prefix cache).
   virtual int64_t seq_attach_prefix(int seq, const int32_t* tokens, int64_t n) = 0;
   virtual int64_t blocks_needed(int seq, int64_t n) const = 0;
   virtual int64_t available_blocks() const = 0;
-  // Logits of the items that asked, in item order, rows of n_vocab. On
+  // Logits of the items that asked, in item order, rows of n_vocab (an
+  // item with all_logits gives one row per token). On
   // error no sequence has changed; kOutOfRange means the KV pool ran dry.
   virtual Expected<const float*> eval_batch(const BatchItem* items, size_t count) = 0;
 };
@@ -39,6 +41,7 @@ class ModelBatch final : public BatchModel {
   int32_t n_vocab() const override { return static_cast<int32_t>(m_.config().n_vocab); }
   int64_t seq_n_past(int seq) const override { return m_.seq_n_past(seq); }
   void seq_clear(int seq) override { m_.seq_clear(seq); }
+  void seq_truncate(int seq, int64_t n_past) override { m_.seq_truncate(seq, n_past); }
   int64_t seq_attach_prefix(int seq, const int32_t* tokens, int64_t n) override {
     return m_.seq_attach_prefix(seq, tokens, n);
   }

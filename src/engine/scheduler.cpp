@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/log.h"
+#include "engine/ngram_draft.h"
 
 namespace osprey {
 
@@ -45,6 +46,11 @@ struct Scheduler::Active {
   int64_t fed = 0;             // tokens of `input` held in the KV cache
   int32_t next = -1;           // taken, not yet fed
   bool finished = false;
+  // Speculative decoding (reply.speculation.ngram): the prompt and reply so
+  // far, the drafter, and this turn's pass: `next` then the draft.
+  std::vector<int32_t> history;
+  std::unique_ptr<NgramDrafter> drafter;
+  std::vector<int32_t> pass;
 };
 
 Scheduler::Scheduler(BatchModel& model, const Tokenizer& tokenizer, SchedulerObserver* observer, SchedulerOptions options)
@@ -174,6 +180,10 @@ void Scheduler::admit() {
     const bool fresh = !req->step;
     if (fresh) req->step = std::make_unique<SequenceStep>(tokenizer_, req->reply, model_.n_vocab(), req->prompt);
     observer_.admitted(fresh ? static_cast<int64_t>(req->prompt.size()) : 0, a->fed);
+    if (req->reply.speculation.ngram) {
+      a->history = a->input;
+      a->drafter = std::make_unique<NgramDrafter>(req->reply.speculation.max_draft);
+    }
     active_.push_back(std::move(a));
   }
 }
@@ -210,11 +220,13 @@ void Scheduler::fail(Active& a, const std::string& message) {
   finish(a, std::move(e));
 }
 
-void Scheduler::take_token(Active& a, const float* logits) {
+// `n_past`: the positions of the cache that hold this sequence's context
+// (a verifying pass also holds drafts beyond them).
+void Scheduler::take_token(Active& a, const float* logits, int64_t n_past) {
   GenerationRequest& r = *a.req;
   const auto now = Clock::now();
   const bool first = r.step->n_generated() == 0;
-  StepOutput out = r.step->next(logits, model_.n_ctx() - model_.seq_n_past(a.seq));
+  StepOutput out = r.step->next(logits, model_.n_ctx() - n_past);
   observer_.token(first, seconds_between(first ? r.arrival : r.last_token, now), out.token >= 0);
   r.last_token = now;
   if (out.finish == FinishReason::kError) return fail(a, out.error);
@@ -230,6 +242,7 @@ void Scheduler::take_token(Active& a, const float* logits) {
   }
   if (!out.done) {
     a.next = out.token;
+    if (a.drafter) a.history.push_back(out.token);
     return;
   }
   Event last;
@@ -237,6 +250,22 @@ void Scheduler::take_token(Active& a, const float* logits) {
   // OpenAI's API has no separate reason for a full context: it is a length.
   last.finish_reason = out.finish == FinishReason::kStop ? "stop" : "length";
   finish(a, std::move(last));
+}
+
+// This turn's pass for a decoding sequence: its next token, then what
+// prompt lookup drafts after it, within its context, its max_tokens and the
+// free KV blocks (a draft never causes a preemption on its own).
+void Scheduler::propose_draft(Active& a) {
+  a.pass.assign(1, a.next);
+  if (!a.drafter) return;
+  const GenerationRequest& r = *a.req;
+  const int64_t n_past = model_.seq_n_past(a.seq);
+  int64_t limit = model_.n_ctx() - n_past - 1;
+  if (r.reply.max_tokens >= 0) limit = std::min(limit, r.reply.max_tokens - r.step->n_generated() - 1);
+  std::vector<int32_t> draft = a.drafter->propose(a.history, limit);
+  while (!draft.empty() && model_.blocks_needed(a.seq, 1 + static_cast<int64_t>(draft.size())) > model_.available_blocks())
+    draft.pop_back();
+  a.pass.insert(a.pass.end(), draft.begin(), draft.end());
 }
 
 void Scheduler::step() {
@@ -255,7 +284,8 @@ void Scheduler::step() {
   std::vector<Active*> owners;
   for (auto& a : active_) {
     if (a->fed == static_cast<int64_t>(a->input.size()) && a->next >= 0) {
-      items.push_back({a->seq, &a->next, 1, true});
+      propose_draft(*a);
+      items.push_back({a->seq, a->pass.data(), static_cast<int64_t>(a->pass.size()), true, a->pass.size() > 1});
       owners.push_back(a.get());
     }
   }
@@ -285,16 +315,39 @@ void Scheduler::step() {
   int64_t row = 0;
   for (size_t i = 0; i < items.size(); ++i) {
     Active& a = *owners[i];
-    if (items[i].tokens != &a.next) {
+    const bool decode = items[i].tokens == a.pass.data() && !a.pass.empty();
+    if (!decode) {
       a.fed += items[i].n;
       observer_.prompt_computed(items[i].n);
     }
     if (!items[i].logits) continue;
-    const float* l = *logits + row * V;
-    ++row;
+    const int64_t n_rows = items[i].all_logits ? items[i].n : 1;
+    const float* rows = *logits + row * V;
+    row += n_rows;
     if (a.req->cancelled) continue;
     a.next = -1;
-    take_token(a, l);
+    if (!decode) {
+      take_token(a, rows, model_.seq_n_past(a.seq));
+      continue;
+    }
+    // The pass holds `next` and then the draft: each chosen token that
+    // matches the draft's next token already has its logits in the pass.
+    const int64_t start = model_.seq_n_past(a.seq) - n_rows;  // before the pass
+    const int64_t drafted = n_rows - 1;
+    int64_t accepted = 0;
+    take_token(a, rows, start + 1);
+    while (!a.finished && accepted < drafted && a.next == a.pass[1 + accepted]) {
+      ++accepted;
+      a.next = -1;
+      take_token(a, rows + accepted * V, start + 1 + accepted);
+    }
+    if (drafted > 0) {
+      observer_.speculated(drafted, accepted);
+      a.drafter->feedback(static_cast<int>(drafted), static_cast<int>(accepted));
+      // The cache forgets the drafts that were not taken.
+      if (!a.finished && accepted < drafted) model_.seq_truncate(a.seq, start + 1 + accepted);
+    }
+    a.pass.clear();
   }
   std::erase_if(active_, [](const auto& a) { return a->finished; });
 }

@@ -70,6 +70,9 @@ class SchedulerObserver {
   // previous one; `in_reply` false for the end-of-generation token.
   virtual void token(bool /*first*/, double /*seconds*/, bool /*in_reply*/) {}
   virtual void preempted() {}
+  // Speculative decoding: a pass verified `drafted` tokens, of which the
+  // chosen tokens matched the first `accepted`.
+  virtual void speculated(int64_t /*drafted*/, int64_t /*accepted*/) {}
   virtual void finished(double /*seconds_since_arrival*/) {}
 };
 
@@ -101,7 +104,8 @@ class Scheduler {
   void step();  // one batched forward pass over the active sequences
   void finish(Active& a, Event last);
   void fail(Active& a, const std::string& message);
-  void take_token(Active& a, const float* logits);
+  void take_token(Active& a, const float* logits, int64_t n_past);
+  void propose_draft(Active& a);
   void preempt_newest();
   void fail_all_active(const std::string& what);
 

@@ -125,6 +125,11 @@ std::string Metrics::render(const Gauges& g) const {
          static_cast<double>(prompt_tokens_computed.load()));
   scalar(out, "osprey_preemptions_total", "counter", "Sequences preempted for lack of KV cache.",
          static_cast<double>(preemptions.load()));
+  scalar(out, "osprey_speculative_draft_tokens_total", "counter", "Tokens drafted by speculative decoding and verified.",
+         static_cast<double>(draft_tokens.load()));
+  scalar(out, "osprey_speculative_accepted_tokens_total", "counter",
+         "Drafted tokens that the model's own choice matched (each saved a forward pass).",
+         static_cast<double>(accepted_draft_tokens.load()));
   {
     const double hit = static_cast<double>(prefix_cache_hit_tokens.load());
     const double computed = static_cast<double>(prompt_tokens_computed.load());

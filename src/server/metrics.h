@@ -69,6 +69,10 @@ class Metrics final : public SchedulerObserver {
   void prompt_computed(int64_t tokens) override;
   void token(bool first, double seconds, bool in_reply) override;
   void preempted() override { preemptions++; }
+  void speculated(int64_t drafted, int64_t accepted) override {
+    draft_tokens += static_cast<uint64_t>(drafted);
+    accepted_draft_tokens += static_cast<uint64_t>(accepted);
+  }
   void finished(double seconds_since_arrival) override { request_duration.observe(seconds_since_arrival); }
   void count_request(const std::string& endpoint, int status);
   std::string render(const Gauges& gauges) const;
@@ -80,6 +84,7 @@ class Metrics final : public SchedulerObserver {
   RecentRate prompt_rate;      // prompt tokens computed per second
   RecentRate generation_rate;  // tokens generated per second
   std::atomic<uint64_t> preemptions{0};
+  std::atomic<uint64_t> draft_tokens{0}, accepted_draft_tokens{0};  // speculative decoding
   Histogram time_to_first_token;
   Histogram inter_token_latency;
   Histogram request_duration;

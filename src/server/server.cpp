@@ -378,6 +378,7 @@ class Api {
       r->reply.ignore_eos = settings.ignore_eos;
       r->reply.stop = settings.stop;
       r->reply.top_logprobs = settings.top_logprobs;
+      r->reply.speculation = opts_.speculation;
       if (plan.constrained)
         r->reply.constraint = std::make_shared<grammar::TokenConstraint>(plan.constrained, e.vocabulary.trie, e.vocabulary.end_tokens);
       // A schema applies to the answer, so a reply that starts inside the

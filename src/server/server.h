@@ -6,6 +6,7 @@
 #include <string>
 
 #include "core/dtype.h"
+#include "engine/ngram_draft.h"
 
 namespace osprey::server {
 
@@ -36,6 +37,7 @@ struct ServeOptions {
   // /metrics answers without the API key, for a Prometheus scraper that has
   // no way to send it; the counters reveal no prompt or output.
   bool public_metrics = false;
+  SpeculationOptions speculation;  // applied to every request
 };
 
 // Serves until SIGTERM or SIGINT, then drains: /ready answers 503 at once,
