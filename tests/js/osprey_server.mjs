@@ -1,7 +1,9 @@
 // Starts `osprey serve` on a free port for a test and waits until it is ready.
 // Returns { proc, port, base, log } where log() is what the server has written
 // to stderr so far.
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
 
 export async function startServer(osprey, args, { timeoutMs = 60000 } = {}) {
   const proc = spawn(osprey, ["serve", "--port", "0", ...args], { stdio: ["ignore", "ignore", "pipe"] });
@@ -25,4 +27,29 @@ export async function startServer(osprey, args, { timeoutMs = 60000 } = {}) {
     await new Promise((r) => setTimeout(r, 100));
   }
   return { proc, port, base, log: () => log };
+}
+
+// The openai package, or exit 77 (a skip) when tests/js has no node_modules.
+export async function openaiOrSkip() {
+  try {
+    return (await import("openai")).default;
+  } catch {
+    console.log("SKIP: tests/js has no node_modules (scripts/setup.sh runs npm ci there)");
+    process.exit(77);
+  }
+}
+
+// WORKDIR/PRESET-TYPE.gguf, synthesized on first use.
+export function synthModel(osprey, workdir, preset, type) {
+  fs.mkdirSync(workdir, { recursive: true });
+  const model = path.join(workdir, `${preset}-${type}.gguf`);
+  if (!fs.existsSync(model)) execFileSync(osprey, ["synth", "--preset", preset, "--type", type, "-o", model], { stdio: "ignore" });
+  return model;
+}
+
+// One unlabelled value of the server's /metrics (NaN when absent).
+export async function metric(base, name) {
+  const text = await (await fetch(base + "/metrics")).text();
+  const m = text.match(new RegExp(`^${name} (\\S+)$`, "m"));
+  return m ? Number(m[1]) : NaN;
 }

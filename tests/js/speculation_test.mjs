@@ -6,27 +6,11 @@
 // prompt lookup drafts.
 //   usage: node speculation_test.mjs OSPREY WORKDIR
 import { execFileSync } from "node:child_process";
-import fs from "node:fs";
-import path from "node:path";
-import { startServer } from "./osprey_server.mjs";
+import { metric, openaiOrSkip, startServer, synthModel } from "./osprey_server.mjs";
 
-let OpenAI;
-try {
-  OpenAI = (await import("openai")).default;
-} catch {
-  console.log("SKIP: tests/js has no node_modules (scripts/setup.sh runs npm ci there)");
-  process.exit(77);
-}
+const OpenAI = await openaiOrSkip();
 const [osprey, workdir] = process.argv.slice(2);
-fs.mkdirSync(workdir, { recursive: true });
-const model = path.join(workdir, "tiny-q8_0.gguf");
-if (!fs.existsSync(model)) execFileSync(osprey, ["synth", "--preset", "tiny", "--type", "q8_0", "-o", model], { stdio: "ignore" });
-
-async function metric(base, name) {
-  const text = await (await fetch(base + "/metrics")).text();
-  const m = text.match(new RegExp(`^${name} (\\S+)$`, "m"));
-  return m ? Number(m[1]) : NaN;
-}
+const model = synthModel(osprey, workdir, "tiny", "q8_0");
 
 const prompts = ["once upon a time", "a b c d e f g", "the cat sat on the mat", "hello there", "x", "fox and hound",
                  "one two one two", "the end"];
