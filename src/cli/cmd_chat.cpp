@@ -14,6 +14,7 @@
 #include "cli/commands.h"
 #include "cli/load_model.h"
 #include "cli/kv_cache_flags.h"
+#include "cli/speculation_flags.h"
 #include "core/log.h"
 #include "engine/generator.h"
 #include "template/chat_template.h"
@@ -33,6 +34,7 @@ struct ChatOptions {
   int64_t seed = -1;
   KvCacheFlags kv_cache;
   FolderFlags folder;
+  SpeculationFlags spec;
 };
 
 const char* kHelp =
@@ -87,6 +89,7 @@ class ChatSession {
     go.max_tokens = o_.max_tokens;
     go.sampling.temperature = o_.temperature;
     go.sampling.seed = seed_++;
+    go.speculation = o_.spec.options();
     ModelRunner runner(*model_);
     auto result = generate(runner, *tok_, fresh, go, [&](int32_t, const std::string& piece) {
       reply += piece;
@@ -231,6 +234,7 @@ void register_chat(CLI::App& app) {
   cmd->add_option("--system", o->system, "System prompt");
   cmd->add_option("-n,--max-tokens", o->max_tokens, "Longest reply in tokens")->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
   cmd->add_option("--temp", o->temperature, "Temperature; 0 is greedy")->capture_default_str()->check(CLI::Range(0.0f, 10.0f));
+  add_speculation_options(*cmd, o->spec);
   cmd->add_option("-s,--seed", o->seed, "Random seed (-1: random)")->capture_default_str();
   cmd->add_option("-t,--threads", o->threads, "Threads (0: all cores)")->capture_default_str()->check(CLI::Range(0, 1024));
   cmd->add_option("-c,--ctx-size", o->ctx, "Context size in tokens (0: the model's, at most 4096)")

@@ -7,6 +7,7 @@
 #include "cli/commands.h"
 #include "cli/load_model.h"
 #include "cli/kv_cache_flags.h"
+#include "cli/speculation_flags.h"
 #include "core/log.h"
 #include "engine/generator.h"
 
@@ -25,8 +26,7 @@ struct RunOptions {
   KvCacheFlags kv_cache;
   FolderFlags folder;
   bool no_bos = false, ignore_eos = false, echo = false, show_ids = false, quiet = false;
-  std::string spec = "none";
-  int draft_max = 16;
+  SpeculationFlags spec;
 };
 
 void run(const RunOptions& o) {
@@ -52,8 +52,7 @@ void run(const RunOptions& o) {
   go.sampling = o.sampling;
   go.sampling.seed = o.seed >= 0 ? static_cast<uint64_t>(o.seed) : std::random_device{}();
   go.ignore_eos = o.ignore_eos;
-  go.speculation.ngram = o.spec == "ngram";
-  go.speculation.max_draft = o.draft_max;
+  go.speculation = o.spec.options();
 
   if (o.echo) {
     std::fputs(prompt.c_str(), stdout);
@@ -132,12 +131,7 @@ void register_run(CLI::App& app) {
   cmd->add_option("--repeat-last-n", o->sampling.penalty_last_n, "Tokens the penalties look back over (-1: all)")
       ->capture_default_str();
   cmd->add_option("-s,--seed", o->seed, "Random seed (-1: pick one and print it)")->capture_default_str();
-  cmd->add_option("--spec", o->spec,
-                  "Speculative decoding: ngram drafts the continuation from earlier text of the prompt and reply "
-                  "(prompt lookup) and verifies each draft in one pass; the reply is the same as without it")
-      ->capture_default_str()->check(CLI::IsMember({"none", "ngram"}));
-  cmd->add_option("--draft-max", o->draft_max, "The most tokens one speculative pass verifies (the length adapts below it)")
-      ->capture_default_str()->check(CLI::Range(1, 64));
+  add_speculation_options(*cmd, o->spec);
   cmd->add_flag("--no-bos", o->no_bos, "Do not add the BOS token");
   cmd->add_flag("--ignore-eos", o->ignore_eos, "Keep generating past end-of-text tokens");
   cmd->add_flag("--echo", o->echo, "Print the prompt before the generated text");

@@ -3,6 +3,7 @@
 
 #include "cli/commands.h"
 #include "cli/kv_cache_flags.h"
+#include "cli/speculation_flags.h"
 #include "cli/load_model.h"
 #include "server/server.h"
 
@@ -98,20 +99,14 @@ void register_serve(CLI::App& app) {
                   "KV blocks (16 tokens each) hashed into the X-Osprey-Prefix-Key routing header that a proxy uses "
                   "for prefix affinity")
       ->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{4096}));
-  auto spec = std::make_shared<std::string>("none");
-  cmd->add_option("--spec", *spec,
-                  "Speculative decoding for every request: ngram drafts each continuation from earlier text of the "
-                  "prompt and reply (prompt lookup) and verifies it in the same batched pass; replies are unchanged")
-      ->capture_default_str()->check(CLI::IsMember({"none", "ngram"}));
-  cmd->add_option("--draft-max", o->speculation.max_draft,
-                  "The most tokens one speculative pass verifies per sequence (the length adapts below it)")
-      ->capture_default_str()->check(CLI::Range(1, 64));
+  auto spec = std::make_shared<SpeculationFlags>();
+  add_speculation_options(*cmd, *spec);
   cmd->add_option("--chat-template", o->chat_template_file,
                   "A Jinja chat template file to use instead of the model's tokenizer.chat_template")
       ->check(CLI::ExistingFile);
   cmd->add_option("--alias", o->model_alias, "Model name reported by /v1/models (default: the file name)");
   cmd->callback([o, exit_code, kv_size, kv_cache, folder, spec] {
-    o->speculation.ngram = *spec == "ngram";
+    o->speculation = spec->options();
     if (!folder->type.empty()) {
       o->folder_type = dtype_from_name(folder->type);
       if (!o->folder_type) throw Failure{"--type: unknown type '" + folder->type + "'"};
