@@ -163,8 +163,15 @@ void Scheduler::admit() {
     if (req->step) a->input.insert(a->input.end(), req->step->generated().begin(), req->step->generated().end());
     const int64_t n = static_cast<int64_t>(a->input.size());
     a->fed = model_.seq_attach_prefix(seq, a->input.data(), n);
-    // Admit only when the rest of the input and the first token fit now.
-    if (model_.blocks_needed(seq, n - a->fed + 1) > model_.available_blocks()) {
+    // Admit only when the rest of the input and the first token fit beside
+    // what the running sequences still need for theirs (free blocks are not
+    // claimed until used). Without that reserve, a sequence admitted into
+    // blocks another one is about to take was preempted at the next pass,
+    // re-admitted at once, and preempted again, for ever.
+    int64_t reserved = 0;
+    for (const auto& r : active_)
+      reserved += model_.blocks_needed(r->seq, static_cast<int64_t>(r->input.size()) - r->fed + 1);
+    if (model_.blocks_needed(seq, n - a->fed + 1) + reserved > model_.available_blocks()) {
       model_.seq_clear(seq);
       if (active_.empty()) {
         fail_request(*req, "the prompt needs more KV cache than the server has");
