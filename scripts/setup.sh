@@ -14,6 +14,7 @@ packages=(
   haproxy                                            # the load balancer in deploy/haproxy, run by the scale-out test
   podman runc debootstrap                            # builds and runs deploy/Containerfile (debootstrap makes the Debian base image offline)
   g++-aarch64-linux-gnu qemu-user                    # the ARM (NEON) build, its tests run under emulation
+  chromium                                           # the browser that drives the chat page in its test (headless)
 )
 # Node runs the reference renderers the tests compare against; many machines
 # already have a newer one than Debian's, so only install it when absent.
@@ -40,4 +41,4 @@ bash scripts/arm64_sysroot.sh build-arm64-sysroot
 
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DOSPREY_BUILD_TESTS=ON -DOSPREY_BUILD_BENCH=ON
 cmake --build build
-echo "setup: built build/src/osprey"
+echo "setup: built build/src/osprey ($SECONDS s)"

@@ -45,8 +45,9 @@ const char* kHelp =
 // tokens of the last rendered prompt the KV cache still holds.
 class ChatSession {
  public:
-  ChatSession(const ChatOptions& o, std::unique_ptr<Model> model, std::shared_ptr<Tokenizer> tok, ChatTemplate tmpl)
-      : o_(o), model_(std::move(model)), tok_(std::move(tok)), tmpl_(std::move(tmpl)), system_(o.system),
+  ChatSession(const ChatOptions& o, std::unique_ptr<Model> model, std::unique_ptr<Model> draft,
+              std::shared_ptr<Tokenizer> tok, ChatTemplate tmpl)
+      : o_(o), model_(std::move(model)), draft_(std::move(draft)), tok_(std::move(tok)), tmpl_(std::move(tmpl)), system_(o.system),
         seed_(o.seed >= 0 ? static_cast<uint64_t>(o.seed) : std::random_device{}()) {
     reset();
   }
@@ -89,7 +90,7 @@ class ChatSession {
     go.max_tokens = o_.max_tokens;
     go.sampling.temperature = o_.temperature;
     go.sampling.seed = seed_++;
-    go.speculation = o_.spec.options();
+    go.speculation = o_.spec.options(draft_.get());
     ModelRunner runner(*model_);
     auto result = generate(runner, *tok_, fresh, go, [&](int32_t, const std::string& piece) {
       reply += piece;
@@ -178,6 +179,7 @@ class ChatSession {
 
   const ChatOptions& o_;
   std::unique_ptr<Model> model_;
+  std::unique_ptr<Model> draft_;  // --draft-model; null without
   std::shared_ptr<Tokenizer> tok_;
   ChatTemplate tmpl_;
   std::string system_;
@@ -196,7 +198,8 @@ void chat(const ChatOptions& o) {
   if (!tok.ok()) throw Failure{tok.status().message()};
   auto tmpl = ChatTemplate::from_gguf(model->file());
   if (!tmpl.ok()) throw Failure{tmpl.status().message()};
-  ChatSession session(o, std::move(model), *tok, std::move(tmpl).value());
+  auto draft = load_draft_model(o.spec, *model, **tok, mo);
+  ChatSession session(o, std::move(model), std::move(draft), *tok, std::move(tmpl).value());
 
   struct sigaction sa {};
   sa.sa_handler = on_sigint;

@@ -52,7 +52,8 @@ void run(const RunOptions& o) {
   go.sampling = o.sampling;
   go.sampling.seed = o.seed >= 0 ? static_cast<uint64_t>(o.seed) : std::random_device{}();
   go.ignore_eos = o.ignore_eos;
-  go.speculation = o.spec.options();
+  const auto draft = load_draft_model(o.spec, *model, **tok, mo);
+  go.speculation = o.spec.options(draft.get());
 
   if (o.echo) {
     std::fputs(prompt.c_str(), stdout);
@@ -92,8 +93,8 @@ void run(const RunOptions& o) {
                  "threads: %d | seed: %llu | stop: %s\n",
                  load_s, static_cast<long long>(r.n_prompt), pp, r.tokens.size(), tg, model->n_threads(),
                  static_cast<unsigned long long>(go.sampling.seed), finish_reason_name(r.finish));
-    if (go.speculation.ngram)
-      std::fprintf(stderr, "speculation: ngram | drafted %lld | accepted %lld (%.0f%%)\n",
+    if (go.speculation.enabled())
+      std::fprintf(stderr, "speculation: %s | drafted %lld | accepted %lld (%.0f%%)\n", o.spec.name(),
                    static_cast<long long>(r.n_drafted), static_cast<long long>(r.n_accepted),
                    r.n_drafted > 0 ? 100.0 * static_cast<double>(r.n_accepted) / static_cast<double>(r.n_drafted) : 0.0);
   }

@@ -95,6 +95,8 @@ void register_serve(CLI::App& app) {
       ->capture_default_str()->check(CLI::Range(0, 86400));
   cmd->add_flag("--public-metrics", o->public_metrics,
                 "Serve /metrics without the API key, for a Prometheus scraper (it shows counts, never text)");
+  cmd->add_flag_callback("--no-web-page", [o] { o->web_page = false; },
+                "Do not serve the chat page at / (the API is unchanged)");
   cmd->add_option("--prefix-key-blocks", o->prefix_key_blocks,
                   "KV blocks (16 tokens each) hashed into the X-Osprey-Prefix-Key routing header that a proxy uses "
                   "for prefix affinity")
@@ -107,6 +109,7 @@ void register_serve(CLI::App& app) {
   cmd->add_option("--alias", o->model_alias, "Model name reported by /v1/models (default: the file name)");
   cmd->callback([o, exit_code, kv_size, kv_cache, folder, spec] {
     o->speculation = spec->options();
+    o->draft_model_path = spec->draft_model;
     if (!folder->type.empty()) {
       o->folder_type = dtype_from_name(folder->type);
       if (!o->folder_type) throw Failure{"--type: unknown type '" + folder->type + "'"};

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <chrono>
 
-#include "engine/ngram_draft.h"
+#include "engine/drafter.h"
 
 namespace osprey {
 
@@ -35,8 +35,8 @@ Expected<GenerateResult> generate(TokenModel& model, const Tokenizer& tokenizer,
   int64_t valid_past = model.n_past();  // positions of the cache that hold the reply's context
   // Speculation: the drafts a pass is verifying, the logits after each token
   // of that pass, and how many drafts the chosen tokens have matched so far.
-  const bool speculate = spec.ngram;
-  NgramDrafter drafter(spec.max_draft);
+  const std::unique_ptr<Drafter> drafter = make_drafter(spec, 0);
+  const bool speculate = drafter != nullptr;
   std::vector<int32_t> history = speculate ? prompt : std::vector<int32_t>{};
   std::vector<int32_t> draft, pass;
   const float* rows = nullptr;
@@ -68,7 +68,7 @@ Expected<GenerateResult> generate(TokenModel& model, const Tokenizer& tokenizer,
       continue;
     }
     if (!draft.empty()) {  // the pass ends here; the cache forgets the drafts that were not taken
-      drafter.feedback(static_cast<int>(draft.size()), static_cast<int>(verified));
+      drafter->feedback(static_cast<int>(draft.size()), static_cast<int>(verified));
       if (verified < draft.size()) model.truncate(valid_past);
       draft.clear();
       verified = 0;
@@ -76,7 +76,7 @@ Expected<GenerateResult> generate(TokenModel& model, const Tokenizer& tokenizer,
     if (speculate) {
       int64_t limit = model.n_ctx() - valid_past - 1;
       if (max_tokens >= 0) limit = std::min(limit, max_tokens - static_cast<int64_t>(result.tokens.size()) - 1);
-      draft = drafter.propose(history, limit);
+      draft = drafter->propose(history, limit);
     }
     if (draft.empty()) {
       OSPREY_ASSIGN_OR_RETURN(logits, model.eval(&out.token, 1));

@@ -4,8 +4,8 @@
 
 namespace osprey {
 
-std::vector<int32_t> NgramDrafter::propose(const std::vector<int32_t>& history, int64_t limit) const {
-  const int64_t want = std::min<int64_t>(length_, limit);
+std::vector<int32_t> NgramDrafter::propose(const std::vector<int32_t>& history, int64_t limit) {
+  const int64_t want = std::min<int64_t>(length_.get(), limit);
   const int64_t n = static_cast<int64_t>(history.size());
   if (want <= 0) return {};
   for (int g = kMaxNgram; g >= kMinNgram; --g) {
@@ -19,12 +19,6 @@ std::vector<int32_t> NgramDrafter::propose(const std::vector<int32_t>& history, 
     }
   }
   return {};
-}
-
-void NgramDrafter::feedback(int drafted, int accepted) {
-  if (drafted <= 0) return;
-  if (accepted == drafted) length_ = std::min(max_draft_, length_ * 2);
-  else if (accepted == 0) length_ = std::max(1, length_ / 2);
 }
 
 }  // namespace osprey

@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "core/log.h"
-#include "engine/ngram_draft.h"
+#include "engine/drafter.h"
 
 namespace osprey {
 
@@ -46,10 +46,10 @@ struct Scheduler::Active {
   int64_t fed = 0;             // tokens of `input` held in the KV cache
   int32_t next = -1;           // taken, not yet fed
   bool finished = false;
-  // Speculative decoding (reply.speculation.ngram): the prompt and reply so
-  // far, the drafter, and this turn's pass: `next` then the draft.
+  // Speculative decoding (reply.speculation): the prompt and reply so far,
+  // the drafter, and this turn's pass: `next` then the draft.
   std::vector<int32_t> history;
-  std::unique_ptr<NgramDrafter> drafter;
+  std::unique_ptr<Drafter> drafter;
   std::vector<int32_t> pass;
 };
 
@@ -186,11 +186,10 @@ void Scheduler::admit() {
     // its sampler and text state.
     const bool fresh = !req->step;
     if (fresh) req->step = std::make_unique<SequenceStep>(tokenizer_, req->reply, model_.n_vocab(), req->prompt);
+    if (fresh) req->n_cached = a->fed;
     observer_.admitted(fresh ? static_cast<int64_t>(req->prompt.size()) : 0, a->fed);
-    if (req->reply.speculation.ngram) {
-      a->history = a->input;
-      a->drafter = std::make_unique<NgramDrafter>(req->reply.speculation.max_draft);
-    }
+    a->drafter = make_drafter(req->reply.speculation, seq);
+    if (a->drafter) a->history = a->input;
     active_.push_back(std::move(a));
   }
 }

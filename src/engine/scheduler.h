@@ -50,6 +50,7 @@ struct GenerationRequest {
   std::atomic<bool> cancelled{false};
   std::chrono::steady_clock::time_point arrival = std::chrono::steady_clock::now();
   std::atomic<int64_t> n_generated{0};
+  std::atomic<int64_t> n_cached{0};  // prompt tokens found in the prefix cache when admitted
 
   // Owned by the scheduler thread: the reply's state, kept across a preemption.
   std::unique_ptr<SequenceStep> step;

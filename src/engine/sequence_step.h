@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/ngram_draft.h"
+#include "engine/drafter.h"
 #include "grammar/token_constraint.h"
 #include "sampling/sampler.h"
 #include "tokenizer/detokenizer.h"

@@ -55,7 +55,8 @@ json CompletionReply::base(const char* object) const {
 json CompletionReply::usage() const {
   int64_t gen = 0;
   for (const auto& r : reqs_) gen += r->n_generated;
-  return json{{"prompt_tokens", n_prompt_}, {"completion_tokens", gen}, {"total_tokens", n_prompt_ + gen}};
+  return json{{"prompt_tokens", n_prompt_}, {"completion_tokens", gen}, {"total_tokens", n_prompt_ + gen},
+              {"prompt_tokens_details", json{{"cached_tokens", reqs_.empty() ? int64_t{0} : reqs_[0]->n_cached.load()}}}};
 }
 
 void CompletionReply::cancel_all() {

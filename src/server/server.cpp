@@ -23,7 +23,11 @@
 #include "server/completion_reply.h"
 #include "server/constraint_vocabulary.h"
 #include "server/http.h"
+#include "engine/model_draft.h"
 #include "server/metrics.h"
+#include "server/responses_reply.h"
+#include "server/responses_request.h"
+#include "server/web_assets.h"
 #include "server/prefix_key.h"
 #include "server/openai_api.h"
 #include "server/reply_parser.h"
@@ -61,6 +65,7 @@ class GrammarCache {
 // Everything that exists once the model has loaded.
 struct Engine {
   std::unique_ptr<Model> model;
+  std::unique_ptr<Model> draft_model;  // --draft-model; outlives the scheduler, whose sequences draft with it
   std::shared_ptr<Tokenizer> tokenizer;
   std::optional<ChatTemplate> chat_template;
   std::unique_ptr<ModelBatch> batch;  // the model as the scheduler sees it
@@ -106,10 +111,11 @@ class Api {
 
  private:
   static std::string route_name(const std::string& path) {
-    static const char* kKnown[] = {"/v1/chat/completions", "/v1/completions", "/v1/models", "/tokenize", "/detokenize",
+    static const char* kKnown[] = {"/v1/chat/completions", "/v1/completions", "/v1/responses", "/v1/models", "/tokenize", "/detokenize",
                                    "/apply-template", "/health", "/ready", "/metrics"};
     for (const char* k : kKnown)
       if (path == k) return k;
+    if (find_web_asset(path) != nullptr) return "web page";
     return "other";
   }
 
@@ -146,6 +152,9 @@ class Api {
     }
     const bool get = req.method == "GET", post = req.method == "POST";
     if (p == "/metrics" && get && opts_.public_metrics) return metrics(res);
+    // The page holds no data, so it needs no key; it asks for one when the API answers 401.
+    if (get && opts_.web_page)
+      if (const WebAsset* asset = find_web_asset(p)) return send_asset(*asset, res);
     if (!opts_.api_key.empty()) {
       const std::string* auth = req.header("authorization");
       if (auth == nullptr || *auth != "Bearer " + opts_.api_key)
@@ -153,7 +162,7 @@ class Api {
     }
     if (p == "/metrics" && get) return metrics(res);
     if (p == "/v1/models" && get) return models(res);
-    static const char* kPost[] = {"/v1/chat/completions", "/v1/completions", "/tokenize", "/detokenize", "/apply-template"};
+    static const char* kPost[] = {"/v1/chat/completions", "/v1/completions", "/v1/responses", "/tokenize", "/detokenize", "/apply-template"};
     bool known_post = false;
     for (const char* k : kPost) known_post |= p == k;
     if (!known_post) {
@@ -168,7 +177,19 @@ class Api {
     if (p == "/tokenize") return tokenize(*e, body, res);
     if (p == "/detokenize") return detokenize(*e, body, res);
     if (p == "/apply-template") return send_json(res, 200, json{{"prompt", render_chat(*e, body)}});
+    if (p == "/v1/responses") return respond(*e, req, body, res);
     return complete(*e, req, body, res, p == "/v1/chat/completions");
+  }
+
+  // The page may load nothing but its own files and talk to nothing but this server.
+  static void send_asset(const WebAsset& asset, http::Response& res) {
+    res.send(200, std::string(asset.content_type), std::string(asset.body),
+             {{"Cache-Control", "no-cache"},
+              {"X-Content-Type-Options", "nosniff"},
+              {"Referrer-Policy", "no-referrer"},
+              {"Content-Security-Policy",
+               "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; "
+               "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"}});
   }
 
   void metrics(http::Response& res) {
@@ -247,6 +268,30 @@ class Api {
     body.fail("prompt", "'prompt' must be a string, an array of one string, or an array of token ids");
   }
 
+  // /v1/responses: the request restated as a chat completion (server/responses_request.h),
+  // planned and submitted as one, and answered as a Response (server/responses_reply.h).
+  void respond(Engine& e, const http::Request& req, const Fields& body, http::Response& res) {
+    const ResponsesRequest request = parse_responses_request(body);
+    CompletionPlan plan;
+    try {
+      plan = plan_completion(e, Fields(request.chat_body, ""), true);
+    } catch (BadRequest& err) {
+      err.error.param = responses_param(err.error.param);
+      throw;
+    }
+    if (plan.prompt.empty()) return send_error(res, 400, "the prompt is empty", "invalid_request_error", "input");
+    if (auto err = context_error(e, plan)) {
+      err->param = "input";
+      return send_error(res, *err);
+    }
+    std::vector<std::shared_ptr<GenerationRequest>> reqs = generation_requests(e, plan);
+    if (!submit(e, reqs, res)) return;
+    ResponsesReply reply(reply_shape(plan, "resp_"), request.echo, *e.tokenizer, reqs[0],
+                         static_cast<int64_t>(plan.prompt.size()));
+    if (plan.settings.stream) reply.stream(res, routing_headers(req, plan));
+    else reply.collect(res, routing_headers(req, plan));
+  }
+
   // What a completion request asks for, read and checked.
   struct CompletionPlan {
     bool chat = false;
@@ -269,13 +314,22 @@ class Api {
     if (auto err = context_error(e, plan)) return send_error(res, *err);
     std::vector<std::shared_ptr<GenerationRequest>> reqs = generation_requests(e, plan);
     if (!submit(e, reqs, res)) return;
-    // The routing key a proxy sticks to this replica (server/prefix_key.h).
-    const ExtraHeaders routing{
-        {kPrefixKeyHeader, client_prefix_key(req.header("x-osprey-prefix-key"))
-                               .value_or(prefix_key(plan.prompt, KvCache::kBlockSize, opts_.prefix_key_blocks))}};
+    CompletionReply reply(reply_shape(plan, chat ? "chatcmpl-" : "cmpl-"), *e.tokenizer, std::move(reqs),
+                          static_cast<int64_t>(plan.prompt.size()));
+    if (plan.settings.stream) reply.stream(res, routing_headers(req, plan));
+    else reply.collect(res, routing_headers(req, plan));
+  }
+
+  // The routing key a proxy sticks to this replica (server/prefix_key.h).
+  ExtraHeaders routing_headers(const http::Request& req, const CompletionPlan& plan) const {
+    return {{kPrefixKeyHeader, client_prefix_key(req.header("x-osprey-prefix-key"))
+                                   .value_or(prefix_key(plan.prompt, KvCache::kBlockSize, opts_.prefix_key_blocks))}};
+  }
+
+  ReplyShape reply_shape(const CompletionPlan& plan, const std::string& id_prefix) const {
     ReplyShape shape;
-    shape.chat = chat;
-    shape.id = (chat ? "chatcmpl-" : "cmpl-") + random_id();
+    shape.chat = plan.chat;
+    shape.id = id_prefix + random_id();
     shape.created = static_cast<int64_t>(std::time(nullptr));
     shape.model = model_name_;
     shape.fingerprint = std::string("osprey-0.1.0-") + kernels::isa_name(kernels::active_isa());
@@ -285,9 +339,7 @@ class Api {
     shape.format = plan.format;
     shape.tool_names = plan.tool_names;
     shape.parallel_tool_calls = plan.parallel_calls;
-    CompletionReply reply(std::move(shape), *e.tokenizer, std::move(reqs), static_cast<int64_t>(plan.prompt.size()));
-    if (plan.settings.stream) reply.stream(res, routing);
-    else reply.collect(res, routing);
+    return shape;
   }
 
   // Reads the body: settings, the prompt (a chat rendered through its
@@ -379,6 +431,7 @@ class Api {
       r->reply.stop = settings.stop;
       r->reply.top_logprobs = settings.top_logprobs;
       r->reply.speculation = opts_.speculation;
+      r->reply.speculation.draft_model = e.draft_model.get();
       if (plan.constrained)
         r->reply.constraint = std::make_shared<grammar::TokenConstraint>(plan.constrained, e.vocabulary.trie, e.vocabulary.end_tokens);
       // A schema applies to the answer, so a reply that starts inside the
@@ -455,6 +508,21 @@ Expected<std::unique_ptr<Engine>> load_engine(const ServeOptions& o, Metrics& me
     OSPREY_ASSIGN_OR_RETURN(ChatTemplate t, ChatTemplate::parse(source.str(), o.chat_template_file));
     e->chat_template = std::move(t);
   }
+  if (!o.draft_model_path.empty()) {
+    // Its own KV sequence beside each of the model's, as long.
+    ModelOptions dm;
+    dm.n_threads = o.n_threads;
+    dm.n_ctx = e->model->n_ctx();
+    dm.n_seq_max = o.parallel;
+    OSPREY_ASSIGN_OR_RETURN(GgufFile draft_file, open_model_file(o.draft_model_path, co, [](const ConvertProgress&) {}));
+    auto draft = Model::from_file(std::move(draft_file), dm);
+    if (!draft.ok()) return InvalidArgument("--draft-model " + o.draft_model_path + ": " + draft.status().message());
+    auto draft_tokens = Tokenizer::from_gguf((*draft)->file());
+    if (!draft_tokens.ok()) return InvalidArgument("--draft-model " + o.draft_model_path + ": " + draft_tokens.status().message());
+    if (Status st = check_draft_model(*e->model, *e->tokenizer, **draft, **draft_tokens); !st.ok())
+      return InvalidArgument("--draft-model " + o.draft_model_path + ": " + st.message());
+    e->draft_model = std::move(draft).value();
+  }
   e->vocabulary = constraint_vocabulary(*e->tokenizer);
   SchedulerOptions so;
   so.max_queue = o.max_queue;
@@ -488,7 +556,8 @@ int serve(const ServeOptions& o) {
     std::fprintf(stderr, "osprey: error: %s\n", st.message().c_str());
     return 1;
   }
-  log::info("listening on http://" + o.host + ":" + std::to_string(server.port()) + " (loading " + o.model_path + ")");
+  log::info("listening on http://" + o.host + ":" + std::to_string(server.port()) + " (loading " + o.model_path + ")" +
+            (o.web_page ? "; chat page at /" : ""));
 
   std::atomic<bool> load_failed{false};
   std::thread loader([&] {
@@ -512,7 +581,9 @@ int serve(const ServeOptions& o) {
               std::to_string(m.n_ctx()) + " per request, KV pool " + std::to_string(pool_tokens) + " tokens (" +
               std::to_string(pool_tokens / std::max<int64_t>(1, m.n_ctx())) + " full contexts), " + kv_mib + " as " +
               dtype_name(o.cache_type_k) + " keys and " + dtype_name(o.cache_type_v) + " values" + windows +
-              ", chat template '" + (*e)->chat_template->name() + "', kernels " + kernels::isa_name(kernels::active_isa()));
+              ", chat template '" + (*e)->chat_template->name() + "', kernels " + kernels::isa_name(kernels::active_isa()) +
+              ((*e)->draft_model ? ", drafting with " + o.draft_model_path
+                                 : o.speculation.ngram ? std::string(", drafting by prompt lookup") : std::string()));
     api.set_engine(std::move(e).value());
   });
 

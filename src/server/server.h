@@ -6,7 +6,7 @@
 #include <string>
 
 #include "core/dtype.h"
-#include "engine/ngram_draft.h"
+#include "engine/drafter.h"
 
 namespace osprey::server {
 
@@ -38,6 +38,8 @@ struct ServeOptions {
   // no way to send it; the counters reveal no prompt or output.
   bool public_metrics = false;
   SpeculationOptions speculation;  // applied to every request
+  std::string draft_model_path;    // --draft-model: loaded with the model, drafts for every request
+  bool web_page = true;  // the chat page at / (it asks for the API key itself)
 };
 
 // Serves until SIGTERM or SIGINT, then drains: /ready answers 503 at once,

@@ -8,6 +8,7 @@
 #include <random>
 
 #include "engine/generator.h"
+#include "engine/model_draft.h"
 #include "engine/ngram_draft.h"
 #include "fake_token_model.h"
 #include "kernels/dispatch.h"
@@ -34,6 +35,12 @@ TEST(NgramDrafter, FallsBackToShorterNgrams) {
   EXPECT_EQ(d.propose({3, 4, 9, 9, 1, 3, 4}, 10), (std::vector<int32_t>{9, 9, 1, 3}));
 }
 
+TEST(DraftLength, NeverStartsAboveTheMaximum) {
+  EXPECT_EQ(DraftLength(2).get(), 2);
+  EXPECT_EQ(DraftLength(0).get(), 1);
+  EXPECT_EQ(DraftLength(64).get(), 4);
+}
+
 TEST(NgramDrafter, DraftLengthAdaptsToAcceptance) {
   NgramDrafter d(8);
   EXPECT_EQ(d.draft_length(), 4);
@@ -50,6 +57,38 @@ TEST(NgramDrafter, DraftLengthAdaptsToAcceptance) {
 }
 
 using CyclingModel = test::FakeTokenModel;
+
+TEST(ModelDrafter, ProposesTheDraftModelsLikeliestTokensAndFollowsTheSequence) {
+  auto cycle = [](int32_t t) { return t >= 10 && t < 16 ? (t == 15 ? 10 : t + 1) : 10; };
+  auto owned = std::make_unique<CyclingModel>(64, 100, cycle);
+  CyclingModel* draft_model = owned.get();
+  ModelDrafter d(std::move(owned), 8);
+  std::vector<int32_t> history = {1, 12};
+  EXPECT_EQ(d.propose(history, 100), (std::vector<int32_t>{13, 14, 15, 10}));  // the first draft is 4 long
+  // It read the history and all but the last draft token.
+  EXPECT_EQ(draft_model->n_past(), 2 + 3);
+  d.feedback(4, 2);
+  // Two drafts taken, then the model chose 20 instead of 15: the draft model
+  // forgets what no longer matches and reads only what is new.
+  history.insert(history.end(), {13, 14, 20});
+  const int before = draft_model->passes;
+  EXPECT_EQ(d.propose(history, 100), (std::vector<int32_t>{10, 11, 12, 13}));
+  EXPECT_EQ(draft_model->passes - before, 1 + 3);  // one pass for the new token, then one per further draft
+  EXPECT_EQ(draft_model->n_past(), 5 + 3);
+  d.feedback(4, 4);
+  history.insert(history.end(), {10, 11, 12, 13, 14});
+  EXPECT_EQ(d.propose(history, 3).size(), 3u);  // the limit wins over the draft length (now 8)
+  // Nothing new since the last proposal: the last token is read again for its logits.
+  EXPECT_EQ(d.propose(history, 2), (std::vector<int32_t>{15, 10}));
+}
+
+TEST(ModelDrafter, DraftsShrinkWhereTheDraftModelsContextEnds) {
+  auto cycle = [](int32_t t) { return t + 1; };
+  ModelDrafter d(std::make_unique<CyclingModel>(64, 6, cycle), 8);
+  EXPECT_EQ(d.propose({1, 2, 3}, 100), (std::vector<int32_t>{4, 5, 6, 7}));  // 3 read + 3 drafts read = 6
+  EXPECT_EQ(d.propose({1, 2, 3, 4, 5}, 100), (std::vector<int32_t>{6, 7}));   // 5 + 1
+  EXPECT_TRUE(d.propose({1, 2, 3, 4, 5, 6, 7}, 100).empty());                 // past its context: no draft, no error
+}
 
 ReplyOptions greedy(int64_t max_tokens, bool speculate) {
   ReplyOptions o;
@@ -152,7 +191,15 @@ void RealModelSpeculation::check_at(kernels::Isa isa) {
     run.insert(run.end(), chain->tokens.begin(), chain->tokens.begin() + 3);
     prompts.push_back(run);
   }
-  int64_t accepted = 0;
+  int64_t accepted = 0, draft_accepted = 0, draft_drafted = 0;
+  auto draft_loaded = Model::load(test::synth_model("tiny", std::string(GetParam()) == "q4_0" ? "q8_0" : "q4_0"), mo);
+  ASSERT_TRUE(draft_loaded.ok()) << draft_loaded.status().message();
+  const std::unique_ptr<Model> draft = std::move(draft_loaded).value();
+  {
+    auto draft_tok = Tokenizer::from_gguf(draft->file());
+    ASSERT_TRUE(draft_tok.ok());
+    EXPECT_TRUE(check_draft_model(**m, **tok, *draft, **draft_tok).ok());
+  }
   for (const std::vector<int32_t>& prompt : prompts) {
     const std::string text = (*tok)->decode(prompt);
     (*m)->reset();
@@ -173,10 +220,24 @@ void RealModelSpeculation::check_at(kernels::Isa isa) {
       EXPECT_EQ(spec->tokens, plain->tokens) << text << " at temperature " << temperature;
       EXPECT_EQ((*m)->seq_n_past(0), past_plain);
       accepted += spec->n_accepted;
+      // A draft model: the same model in another weight type, loaded apart.
+      o.speculation.ngram = false;
+      o.speculation.draft_model = draft.get();
+      (*m)->reset();
+      ModelRunner r3(**m);
+      auto drafted = generate(r3, **tok, prompt, o, nullptr);
+      ASSERT_TRUE(drafted.ok()) << drafted.status().message();
+      EXPECT_EQ(drafted->tokens, plain->tokens) << text << " at temperature " << temperature << " with a draft model";
+      EXPECT_EQ((*m)->seq_n_past(0), past_plain);
+      EXPECT_GT(drafted->n_drafted, 0);
+      draft_accepted += drafted->n_accepted;
+      draft_drafted += drafted->n_drafted;
     }
   }
   // The run prompt alone, greedy, accepts nearly all of its 48 tokens.
   EXPECT_GT(accepted, 40) << "drafts were hardly ever accepted: the comparison proved little";
+  // The same model in another type agrees with itself on most greedy tokens.
+  EXPECT_GT(draft_accepted * 2, draft_drafted) << draft_accepted << " of " << draft_drafted << " drafts accepted";
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, RealModelSpeculation, ::testing::Values("q8_0", "q4_0", "f16"));

@@ -1,9 +1,10 @@
-// `osprey serve --spec ngram`: prompt-lookup speculative decoding inside the
-// continuous-batching scheduler. Eight requests at once (greedy, and sampled
-// with seeds; chat and completions; streamed and not) get exactly the replies
-// a server without speculation gives, and /metrics counts drafted and
-// accepted tokens. Synthesized models fall into repeating runs, which
-// prompt lookup drafts.
+// `osprey serve --spec ngram` and `--draft-model`: speculative decoding
+// inside the continuous-batching scheduler. Eight requests at once (greedy,
+// and sampled with seeds; chat and completions; streamed and not) get exactly
+// the replies a server without speculation gives, and /metrics counts drafted
+// and accepted tokens. Synthesized models fall into repeating runs, which
+// prompt lookup drafts; the draft model is the same model in another type.
+// A draft model with another vocabulary is refused, naming the difference.
 //   usage: node speculation_test.mjs OSPREY WORKDIR
 import { execFileSync } from "node:child_process";
 import { metric, openaiOrSkip, startServer, synthModel } from "./osprey_server.mjs";
@@ -11,6 +12,8 @@ import { metric, openaiOrSkip, startServer, synthModel } from "./osprey_server.m
 const OpenAI = await openaiOrSkip();
 const [osprey, workdir] = process.argv.slice(2);
 const model = synthModel(osprey, workdir, "tiny", "q8_0");
+const draft = synthModel(osprey, workdir, "tiny", "q4_0");
+const otherVocab = synthModel(osprey, workdir, "tiny-qwen2", "q4_0");
 
 const prompts = ["once upon a time", "a b c d e f g", "the cat sat on the mat", "hello there", "x", "fox and hound",
                  "one two one two", "the end"];
@@ -63,6 +66,24 @@ for (let i = 0; i < prompts.length; i++)
 check(plain.drafted === 0 && plain.accepted === 0, `without --spec nothing is drafted (${plain.drafted}, ${plain.accepted})`);
 check(spec.accepted > 50 && spec.accepted <= spec.drafted,
       `with --spec ngram /metrics counts ${spec.drafted} drafted and ${spec.accepted} accepted tokens`);
+const drafted = await replies(["--draft-model", draft]);
+for (let i = 0; i < prompts.length; i++)
+  check(drafted.texts[i] === plain.texts[i], `request ${i} replies the same with a draft model`);
+check(drafted.accepted > 50 && drafted.accepted <= drafted.drafted,
+      `with --draft-model /metrics counts ${drafted.drafted} drafted and ${drafted.accepted} accepted tokens`);
+check(/drafting with .*tiny-q4_0\.gguf/.test(drafted.log), "the banner names the draft model");
+for (const [args, pattern, what] of [
+  [["--draft-model", otherVocab], /draft model.*vocabulary|vocabulary.*draft model/, "a draft model with another vocabulary"],
+  [["--draft-model", draft, "--spec", "ngram"], /--spec|--draft-model/, "--draft-model with --spec ngram"],
+  [["--draft-model", "/nonexistent.gguf"], /nonexistent/, "a missing draft model"],
+]) {
+  try {
+    execFileSync(osprey, ["serve", "-m", model, "--port", "0", ...args], { stdio: "pipe", timeout: 60000 });
+    check(false, `${what} was accepted`);
+  } catch (e) {
+    check(pattern.test(String(e.stderr)), `${what} is refused with a clear error: ${String(e.stderr).trim().split("\n").pop()}`);
+  }
+}
 // A bad mode is refused by name.
 try {
   execFileSync(osprey, ["serve", "-m", model, "--spec", "medusa"], { stdio: "pipe" });

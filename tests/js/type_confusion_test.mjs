@@ -170,6 +170,23 @@ const endpoints = [
     } } },
   }],
   ["/v1/completions", { prompt: "yes or no?", max_tokens: 4, grammar: 'root ::= "yes" | "no"' }],
+  ["/v1/responses", {
+    model: "x", instructions: "Be brief.", max_output_tokens: 4, temperature: 0.5, top_p: 0.9, seed: 5, stream: false,
+    input: [
+      { role: "developer", content: "Answer in one word." },
+      { type: "message", role: "user", content: [{ type: "input_text", text: "Weather?" }] },
+      { type: "function_call", call_id: "call_1", name: "get_weather", arguments: '{"city":"Oslo"}' },
+      { type: "function_call_output", call_id: "call_1", output: [{ type: "input_text", text: "cold" }] },
+      { role: "assistant", content: [{ type: "output_text", text: "Cold." }] },
+      { type: "reasoning", summary: [] },
+    ],
+    tools: [{ type: "function", name: "get_weather", description: "Weather", strict: true,
+              parameters: { type: "object", properties: { city: { type: "string", maxLength: 9 } }, required: ["city"] } }],
+    tool_choice: { type: "function", name: "get_weather" }, parallel_tool_calls: false,
+    reasoning: { effort: "low" }, store: false, metadata: { k: "v" }, user: "someone", truncation: "disabled",
+  }],
+  ["/v1/responses", { input: "JSON please", max_output_tokens: 8, stream: true,
+    text: { format: { type: "json_schema", name: "t", strict: true, schema: { type: "object", properties: { n: { type: "integer" } }, required: ["n"] } } } }],
   ["/tokenize", { content: "hello world", add_special: true, parse_special: false }],
   ["/detokenize", { tokens: [1, 2, 3] }],
   ["/apply-template", {
@@ -195,7 +212,8 @@ function related(param, field) {
 }
 
 // Fields whose error names the field they depend on.
-const DEPENDS = { logprobs: "top_logprobs" };
+// (A forced tool_choice needs the tool it names: without it, tool_choice is what is wrong.)
+const DEPENDS = [[/^logprobs$/, "top_logprobs"], [/^tools(\[|$)/, "tool_choice"]];
 
 async function send(base, endpoint, body, field, label, baseline) {
   counts.sent++;
@@ -234,7 +252,7 @@ async function send(base, endpoint, body, field, label, baseline) {
   // The unchanged request's own error (a template that refuses the
   // conversation's roles) is not about the changed field.
   if (baseline && err.message === baseline) return;
-  if (DEPENDS[field] === err.param) return;
+  if (DEPENDS.some(([pattern, param]) => pattern.test(field) && param === err.param)) return;
   // Definitions changed or removed: the $ref that uses them is what fails.
   if (/\$defs/.test(field) && /\$ref' .* points at nothing/.test(err.message)) return;
   if (typeof err.param !== "string" || !related(err.param, field))
