@@ -53,3 +53,34 @@ export async function metric(base, name) {
   const m = text.match(new RegExp(`^${name} (\\S+)$`, "m"));
   return m ? Number(m[1]) : NaN;
 }
+
+// Named checks that go on after a failure: `await check(name, fn)` prints
+// "ok" or "FAIL" with the error; failed() counts the failures.
+export function checks() {
+  let failed = 0;
+  const check = async (name, fn) => {
+    try {
+      await fn();
+      console.log(`ok   ${name}`);
+    } catch (e) {
+      failed++;
+      console.log(`FAIL ${name}: ${e.stack ?? e}`);
+    }
+  };
+  return { check, failed: () => failed };
+}
+
+// WORKDIR/tiny-llama-spm.gguf: the tiny preset with Llama's real
+// SentencePiece vocabulary from the shared test data (exit 77 without it).
+export function spmModelOrSkip(osprey, workdir, testdata) {
+  const vocab = path.join(testdata ?? "", "vocab", "ggml-vocab-llama-spm.gguf");
+  if (!fs.existsSync(vocab)) {
+    console.log(`SKIP: ${vocab} is missing`);
+    process.exit(77);
+  }
+  fs.mkdirSync(workdir, { recursive: true });
+  const model = path.join(workdir, "tiny-llama-spm.gguf");
+  if (!fs.existsSync(model))
+    execFileSync(osprey, ["synth", "--preset", "tiny", "--type", "q8_0", "--vocab", vocab, "-o", model], { stdio: "ignore" });
+  return model;
+}

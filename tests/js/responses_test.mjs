@@ -5,34 +5,15 @@
 // JSON schemas, reasoning and max_output_tokens come back as Response items;
 // what a stateless server cannot do is refused by name.
 // Usage: node responses_test.mjs OSPREY_BINARY WORKDIR SHARED_TESTDATA
-import { execFileSync } from "node:child_process";
-import fs from "node:fs";
 import path from "node:path";
 import assert from "node:assert/strict";
-import { openaiOrSkip, startServer } from "./osprey_server.mjs";
+import { checks, openaiOrSkip, spmModelOrSkip, startServer } from "./osprey_server.mjs";
 
 const OpenAI = await openaiOrSkip();
 const [osprey, workdir, testdata] = process.argv.slice(2);
-const vocab = path.join(testdata ?? "", "vocab", "ggml-vocab-llama-spm.gguf");
+const model = spmModelOrSkip(osprey, workdir, testdata);
 const templates = path.join(testdata ?? "", "templates");
-if (!fs.existsSync(vocab)) {
-  console.log(`SKIP: ${vocab} is missing`);
-  process.exit(77);
-}
-fs.mkdirSync(workdir, { recursive: true });
-const model = path.join(workdir, "tiny-llama-spm.gguf");
-if (!fs.existsSync(model)) execFileSync(osprey, ["synth", "--preset", "tiny", "--type", "q8_0", "--vocab", vocab, "-o", model], { stdio: "ignore" });
-
-let failures = 0;
-async function check(name, fn) {
-  try {
-    await fn();
-    console.log(`ok   ${name}`);
-  } catch (e) {
-    failures++;
-    console.log(`FAIL ${name}: ${e.stack ?? e}`);
-  }
-}
+const { check, failed } = checks();
 
 async function start(extra = []) {
   const s = await startServer(osprey, ["-m", model, "-P", "4", "-c", "1024", "-t", "2", ...extra]);
@@ -240,7 +221,7 @@ try {
   r1.proc.kill("SIGTERM");
 }
 
-if (failures) {
-  console.log(`${failures} failed`);
+if (failed()) {
+  console.log(`${failed()} failed`);
   process.exit(1);
 }

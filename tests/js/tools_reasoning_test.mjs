@@ -7,11 +7,10 @@
 // Under DeepSeek-R1's template the reply starts in the reasoning: it comes
 // back as reasoning_content, and a JSON schema applies to the answer after it.
 // Usage: node tools_reasoning_test.mjs OSPREY_BINARY WORKDIR SHARED_TESTDATA
-import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import assert from "node:assert/strict";
-import { startServer as startOsprey } from "./osprey_server.mjs";
+import { checks, spmModelOrSkip, startServer as startOsprey } from "./osprey_server.mjs";
 
 let OpenAI, Ajv;
 try {
@@ -22,27 +21,10 @@ try {
   process.exit(77);
 }
 const [osprey, workdir, testdata] = process.argv.slice(2);
-const vocab = path.join(testdata ?? "", "vocab", "ggml-vocab-llama-spm.gguf");
+const model = spmModelOrSkip(osprey, workdir, testdata);
 const templates = path.join(testdata ?? "", "templates");
-if (!fs.existsSync(vocab)) {
-  console.log(`SKIP: ${vocab} is missing`);
-  process.exit(77);
-}
-fs.mkdirSync(workdir, { recursive: true });
-const model = path.join(workdir, "tiny-llama-spm.gguf");
-if (!fs.existsSync(model)) execFileSync(osprey, ["synth", "--preset", "tiny", "--type", "q8_0", "--vocab", vocab, "-o", model], { stdio: "ignore" });
 const ajv = new Ajv({ strict: false });
-
-let failures = 0;
-async function check(name, fn) {
-  try {
-    await fn();
-    console.log(`ok   ${name}`);
-  } catch (e) {
-    failures++;
-    console.log(`FAIL ${name}: ${e.stack ?? e}`);
-  }
-}
+const { check, failed } = checks();
 
 async function startServer(extra = []) {
   const s = await startOsprey(osprey, ["-m", model, "-P", "4", "-c", "1024", "-t", "2", ...extra]);
@@ -257,5 +239,5 @@ try {
   kw.proc.kill("SIGTERM");
 }
 
-console.log(failures === 0 ? "all tool and reasoning checks passed" : `${failures} check(s) failed`);
-process.exit(failures === 0 ? 0 : 1);
+console.log(failed() === 0 ? "all tool and reasoning checks passed" : `${failed()} check(s) failed`);
+process.exit(failed() === 0 ? 0 : 1);
