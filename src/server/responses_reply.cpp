@@ -154,6 +154,10 @@ std::optional<std::string> ResponsesReply::run(ResponseOutput& out, http::Respon
       deltas.push_back(ReplyDelta{ReplyDelta::kContent, ev->text, {}, 0});
     }
     for (const ReplyDelta& d : deltas) out.add(d);
+    if (client_gone_) {
+      req_->cancelled = true;
+      return std::nullopt;
+    }
     if (ev->done) {
       out.finish(ev->finish_reason != "length");
       return ev->finish_reason;
@@ -183,6 +187,7 @@ void ResponsesReply::stream(http::Response& res, const ExtraHeaders& headers) {
     json e{{"type", type}, {"sequence_number", sequence++}};
     for (auto it = event.begin(); it != event.end(); ++it) e[it.key()] = it.value();
     gone = !res.write_chunk("event: " + type + "\ndata: " + dump(e) + "\n\n");
+    client_gone_ = gone;
   };
   res.start_stream(200, "text/event-stream", headers);
   send("response.created", json{{"response", response("in_progress", json::array())}});

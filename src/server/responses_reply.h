@@ -66,6 +66,7 @@ class ResponsesReply {
   const Tokenizer& tokenizer_;
   std::shared_ptr<GenerationRequest> req_;
   int64_t n_prompt_;
+  bool client_gone_ = false;  // a streamed write failed: generation stops at the next token
 };
 
 }  // namespace osprey::server
