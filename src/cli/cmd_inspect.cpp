@@ -218,7 +218,9 @@ void inspect(const InspectOptions& o) {
     if (tok.ok()) {
       const Vocab& v = (*tok)->vocab();
       auto name = [&](int32_t id) { return id < 0 ? std::string("none") : std::to_string(id) + " '" + v.tokens[id] + "'"; };
-      std::printf("  %-20s %s\n", "type", v.kind == VocabKind::kSpm ? "SentencePiece BPE (llama)" : "byte-level BPE (gpt2)");
+      std::printf("  %-20s %s\n", "type", v.kind == VocabKind::kSpm         ? "SentencePiece BPE (llama)"
+                                                   : v.kind == VocabKind::kWordPiece ? "WordPiece (bert)"
+                                                                                     : "byte-level BPE (gpt2)");
       std::printf("  %-20s %d\n", "tokens", v.size());
       if (v.kind == VocabKind::kBpe) {
         std::printf("  %-20s %zu\n", "merges", v.merge_rank.size());

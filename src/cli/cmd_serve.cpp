@@ -95,6 +95,9 @@ void register_serve(CLI::App& app) {
       ->capture_default_str()->check(CLI::Range(0, 86400));
   cmd->add_flag("--public-metrics", o->public_metrics,
                 "Serve /metrics without the API key, for a Prometheus scraper (it shows counts, never text)");
+  cmd->add_flag("--matryoshka", o->matryoshka,
+                "The model was trained so that its embeddings' leading dimensions stand alone (Matryoshka): "
+                "/v1/embeddings then accepts 'dimensions' below the model's own");
   cmd->add_flag_callback("--no-web-page", [o] { o->web_page = false; },
                 "Do not serve the chat page at / (the API is unchanged)");
   cmd->add_option("--prefix-key-blocks", o->prefix_key_blocks,

@@ -203,6 +203,39 @@ float llama3_rope_factor(int64_t i, int64_t rope_dim, double base) {
 
 namespace {
 namespace fs = std::filesystem;
+// A BERT-style encoder (models/families/bert.cpp): every matrix random at
+// the scale that keeps its output near unit size, LayerNorms near identity
+// and small biases. Post-norms keep the stream normalised whatever the depth.
+void write_encoder_tensors(SynthWriter& s, const SynthPreset& p) {
+  const int64_t E = p.n_embd, F = p.n_ff;
+  auto inv_sqrt = [](int64_t n) { return 1.0f / std::sqrt(static_cast<float>(n)); };
+  auto near_one = [](int64_t, Rng& r) { return 1.0f + 0.05f * r.normal(); };
+  auto small = [](int64_t, Rng& r) { return 0.02f * r.normal(); };
+  s.random_matrix("token_embd.weight", E, p.n_vocab, 1.0f);
+  s.tensor("position_embd.weight", {E, p.n_ctx}, [](int64_t, Rng& r) { return 0.3f * r.normal(); });
+  s.tensor("token_types.weight", {E, 2}, [](int64_t, Rng& r) { return 0.1f * r.normal(); });
+  s.vector("token_embd_norm.weight", E, near_one);
+  s.vector("token_embd_norm.bias", E, small);
+  for (int64_t l = 0; l < p.n_layer; ++l) {
+    const std::string b = "blk." + std::to_string(l) + ".";
+    for (const char* m : {"attn_q", "attn_k", "attn_v"}) {
+      // Queries and keys a little larger than unit scores need, so attention is not flat.
+      s.random_matrix(b + m + ".weight", E, E, (m[5] == 'v' ? 1.0f : 2.0f) * inv_sqrt(E));
+      s.vector(b + m + ".bias", E, small);
+    }
+    s.random_matrix(b + "attn_output.weight", E, E, inv_sqrt(E));
+    s.vector(b + "attn_output.bias", E, small);
+    s.vector(b + "attn_output_norm.weight", E, near_one);
+    s.vector(b + "attn_output_norm.bias", E, small);
+    s.random_matrix(b + "ffn_up.weight", E, F, inv_sqrt(E));
+    s.vector(b + "ffn_up.bias", F, small);
+    s.random_matrix(b + "ffn_down.weight", F, E, 2.0f * inv_sqrt(F));
+    s.vector(b + "ffn_down.bias", E, small);
+    s.vector(b + "layer_output_norm.weight", E, near_one);
+    s.vector(b + "layer_output_norm.bias", E, small);
+  }
+}
+
 bool is_tokenizer_json(const std::string& path) {
   std::error_code ec;
   return !path.empty() && (fs::is_directory(path, ec) || (path.size() >= 5 && path.compare(path.size() - 5, 5, ".json") == 0));
@@ -237,6 +270,10 @@ void write_synth_model(const SynthOptions& o) {
     if (!kv.ok()) throw Failure{kv.status().message()};
     for (auto& [k, value] : *kv) w.set(k, std::move(value));
     p.n_vocab = v->size();
+  } else if (o.vocab.size() > 4 && o.vocab.compare(o.vocab.size() - 4, 4, ".txt") == 0) {
+    if (p.vocab != SynthVocab::kWordPiece)
+      throw Failure{o.vocab + ": a vocab.txt is a WordPiece vocabulary, for the bert presets only"};
+    p.n_vocab = wordpiece_vocab_from_txt(w, o.vocab);
   } else if (!o.vocab.empty()) {
     auto vf = GgufFile::open(o.vocab);
     if (!vf.ok()) throw Failure{vf.status().message()};
@@ -292,6 +329,16 @@ void write_synth_model(const SynthOptions& o) {
   if (o.plain) w.set("general.synthetic_plain", GgufValue::boolean(true));
 
   SynthWriter s(w, *type, o.seed);
+  if (p.vocab == SynthVocab::kWordPiece) {
+    w.set(a + "attention.layer_norm_epsilon", GgufValue::f32(static_cast<float>(p.norm_eps)));
+    w.set(a + "attention.causal", GgufValue::boolean(false));
+    w.set(a + "pooling_type", GgufValue::u32(static_cast<uint32_t>(fs.pooling)));
+    write_encoder_tensors(s, p);
+    const Status st = w.write(o.out);
+    if (!st.ok()) throw Failure{st.message()};
+    if (!o.quiet) std::fprintf(stderr, "synth: wrote %s (%s, %s)\n", o.out.c_str(), p.name, o.type.c_str());
+    return;
+  }
   const bool show_progress = !o.quiet && isatty(STDERR_FILENO);  // a counter that redraws is noise in a log
   const int64_t q_dim = p.n_head * hd, kv_dim = p.n_head_kv * hd, E = p.n_embd;
   const int64_t n_special = o.vocab.empty() ? static_cast<int64_t>(p.specials.size()) + (p.vocab == SynthVocab::kSpm ? 3 : 0) : 0;

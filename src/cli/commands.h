@@ -21,6 +21,7 @@ void register_perplexity(CLI::App& app);
 void register_imatrix(CLI::App& app);
 void register_convert(CLI::App& app);
 void register_probe(CLI::App& app);
+void register_embed(CLI::App& app);
 
 // Thrown by actions to end with a message and exit code 1.
 struct Failure {

@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   osprey::cli::register_imatrix(app);
   osprey::cli::register_convert(app);
   osprey::cli::register_probe(app);
+  osprey::cli::register_embed(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

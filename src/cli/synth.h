@@ -12,7 +12,7 @@
 
 namespace osprey::cli {
 
-enum class SynthVocab { kSpm, kBpe };
+enum class SynthVocab { kSpm, kBpe, kWordPiece };
 
 // What a family adds to the Llama layout; all off for llama/mistral/qwen2.
 struct SynthFamilyShape {
@@ -28,6 +28,7 @@ struct SynthFamilyShape {
   bool qk_norm_full = false;    // Q/K norms over whole rows (olmoe) rather than per head
   double yarn_factor = 0;       // YaRN scaling (with n_ctx_orig as the original context), instead of LongRoPE
   bool gpt_oss = false;         // biases on Q/K/V/output, router and experts; attention sinks; post_attention_norm as the FFN norm
+  int pooling = 0;              // encoders (bert): pooling_type, 1 mean or 2 first token
 };
 
 struct SynthPreset {
@@ -64,6 +65,11 @@ struct SynthOptions {
 
 // Writes the model `o` describes; throws cli::Failure with a message on error.
 void write_synth_model(const SynthOptions& o);
+
+// Writes tokenizer.* metadata for a WordPiece vocabulary read from a BERT
+// vocab.txt (one entry per line, continuations as "##piece"), converted to
+// the U+2581 form GGUF files use. Returns the entry count.
+int64_t wordpiece_vocab_from_txt(GgufWriter& w, const std::string& path);
 
 // Writes tokenizer.* metadata for a made-up vocabulary of preset.n_vocab
 // tokens that round-trips any text (byte fallback / byte-level).

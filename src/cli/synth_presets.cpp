@@ -14,6 +14,15 @@ const std::vector<SynthPreset>& synth_presets() {
        true, true, false, SynthVocab::kBpe, "qwen2", {"<|endoftext|>", "<|im_start|>", "<|im_end|>"}},
       {"smollm2-135m", "llama", "SmolLM2 135M (synthetic)", 49152, 576, 30, 9, 3, 1536, 8192, 100000.0, 1e-5, true,
        false, false, SynthVocab::kBpe, "smollm", {"<|endoftext|>", "<|im_start|>", "<|im_end|>"}},
+      // Sentence-embedding encoders (bert): BGE small v1.5 (first-token pooling)
+      // and all-MiniLM-L6-v2 (mean pooling), with BERT's 30522-entry WordPiece
+      // vocabulary's size; --vocab vocab.txt gives them the real one.
+      {"bge-small-en", "bert", "bge-small-en-v1.5 (synthetic)", 30522, 384, 12, 12, 12, 1536, 512, 10000.0, 1e-12,
+       false, true, false, SynthVocab::kWordPiece, "", {}, {.pooling = 2}},
+      {"all-minilm-l6", "bert", "all-MiniLM-L6-v2 (synthetic)", 30522, 384, 6, 12, 12, 1536, 512, 10000.0, 1e-12, false,
+       true, false, SynthVocab::kWordPiece, "", {}, {.pooling = 1}},
+      {"tiny-bert", "bert", "tiny bert (synthetic)", 1000, 128, 2, 4, 4, 256, 128, 10000.0, 1e-12, false, true, false,
+       SynthVocab::kWordPiece, "", {}, {.pooling = 1}},
       // A few-MB model for tests: llama layout with a SentencePiece vocabulary.
       {"tiny", "llama", "tiny llama (synthetic)", 512, 256, 2, 4, 2, 512, 512, 10000.0, 1e-5, false, false, false,
        SynthVocab::kSpm, "", {}},

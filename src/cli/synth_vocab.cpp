@@ -1,9 +1,11 @@
 #include <algorithm>
 #include <cstdio>
+#include <fstream>
 #include <random>
 #include <unordered_set>
 
 #include "cli/synth.h"
+#include "cli/commands.h"
 #include "tokenizer/tokenizer.h"
 
 namespace osprey::cli {
@@ -123,11 +125,77 @@ void bpe_vocab(GgufWriter& w, const SynthPreset& p, std::mt19937_64& rng) {
   w.set("tokenizer.ggml.add_bos_token", GgufValue::boolean(llama3));
 }
 
+// BERT's special entries first, as its vocabularies have them.
+const char* const kWordPieceSpecials[] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"};
+
+void write_wordpiece(GgufWriter& w, std::vector<std::string> tokens) {
+  std::vector<int64_t> types(tokens.size(), 1);
+  auto id_of = [&](const std::string& t) {
+    return static_cast<int64_t>(std::find(tokens.begin(), tokens.end(), t) - tokens.begin());
+  };
+  for (size_t i = 0; i < tokens.size(); ++i)
+    if (tokens[i].size() > 2 && tokens[i].front() == '[' && tokens[i].back() == ']') types[i] = 3;
+  const int64_t unk = id_of("[UNK]");
+  if (unk < static_cast<int64_t>(tokens.size())) types[unk] = 2;
+  w.set("tokenizer.ggml.model", GgufValue::str("bert"));
+  for (const auto& [key, text] : {std::pair{"cls_token_id", "[CLS]"}, {"seperator_token_id", "[SEP]"},
+                                  {"unknown_token_id", "[UNK]"}, {"padding_token_id", "[PAD]"}, {"mask_token_id", "[MASK]"}}) {
+    const int64_t id = id_of(text);
+    if (id < static_cast<int64_t>(types.size())) w.set(std::string("tokenizer.ggml.") + key, GgufValue::u32(static_cast<uint32_t>(id)));
+  }
+  w.set("tokenizer.ggml.tokens", GgufValue::string_array(std::move(tokens)));
+  w.set("tokenizer.ggml.token_type", GgufValue::int_array(GgufType::kI32, types));
+  w.set("tokenizer.ggml.token_type_count", GgufValue::u32(2));
+}
+
+// Word starts ("\u2581" + text) and continuations of every printable ASCII
+// character, so any ASCII text tokenizes; then made-up words of both kinds.
+void wordpiece_vocab(GgufWriter& w, const SynthPreset& p, std::mt19937_64& rng) {
+  const std::string mark = "\xE2\x96\x81";
+  std::vector<std::string> tokens(std::begin(kWordPieceSpecials), std::end(kWordPieceSpecials));
+  for (char c = '!'; c <= '~'; ++c) {
+    if (c >= 'A' && c <= 'Z') continue;  // the text is lowercased first
+    tokens.push_back(mark + c);
+    tokens.emplace_back(1, c);
+  }
+  std::unordered_set<std::string> seen(tokens.begin(), tokens.end());
+  std::vector<std::string> pool;
+  for (char c = 'a'; c <= 'z'; ++c) pool.emplace_back(1, c);
+  const int64_t want = p.n_vocab - static_cast<int64_t>(tokens.size());
+  // Half the new entries start words, half continue them.
+  grow_words(pool, seen, want, rng, [&](const std::string&, const std::string&, const std::string& word) {
+    tokens.push_back(tokens.size() % 2 == 0 ? mark + word : word);
+  });
+  tokens.resize(static_cast<size_t>(std::max<int64_t>(p.n_vocab, 0)));
+  write_wordpiece(w, std::move(tokens));
+}
+
 }  // namespace
+
+int64_t wordpiece_vocab_from_txt(GgufWriter& w, const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw Failure{path + ": cannot open the vocabulary"};
+  std::vector<std::string> tokens;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.size() > 2 && line.front() == '[' && line.back() == ']') tokens.push_back(line);
+    else if (line.rfind("##", 0) == 0 && line.size() > 2) tokens.push_back(line.substr(2));
+    else tokens.push_back("\xE2\x96\x81" + line);
+  }
+  if (tokens.empty()) throw Failure{path + ": the vocabulary is empty"};
+  if (std::find(tokens.begin(), tokens.end(), "[CLS]") == tokens.end() ||
+      std::find(tokens.begin(), tokens.end(), "[SEP]") == tokens.end())
+    throw Failure{path + ": not a BERT vocab.txt (it has no [CLS] and [SEP] entries)"};
+  const auto n = static_cast<int64_t>(tokens.size());
+  write_wordpiece(w, std::move(tokens));
+  return n;
+}
 
 void synth_vocab(GgufWriter& w, const SynthPreset& p, uint64_t seed) {
   std::mt19937_64 rng(seed ^ 0x9e3779b97f4a7c15ull);
   if (p.vocab == SynthVocab::kSpm) spm_vocab(w, p, rng);
+  else if (p.vocab == SynthVocab::kWordPiece) wordpiece_vocab(w, p, rng);
   else bpe_vocab(w, p, rng);
 }
 

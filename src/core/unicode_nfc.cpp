@@ -73,13 +73,9 @@ uint32_t compose(uint32_t a, uint32_t b) {
   return it != end && it->a == a && it->b == b ? it->composite : 0;
 }
 
-}  // namespace
-
-std::string nfc(std::string_view text) {
-  // Every code point that decomposes, combines or composes is U+0300 or
-  // above, whose UTF-8 lead byte is 0xCC or more.
-  if (std::none_of(text.begin(), text.end(), [](char c) { return static_cast<unsigned char>(c) >= 0xCC; }))
-    return std::string(text);
+// Canonical decomposition in canonical order; bytes that are not UTF-8
+// travel as kRawByte | byte.
+std::vector<uint32_t> decomposed(std::string_view text) {
   std::vector<uint32_t> cps;
   cps.reserve(text.size());
   for (size_t i = 0; i < text.size();) {
@@ -105,6 +101,24 @@ std::string nfc(std::string_view text) {
                      [](uint32_t a, uint32_t b) { return combining_class(a) < combining_class(b); });
     i = j;
   }
+  return cps;
+}
+
+}  // namespace
+
+std::vector<uint32_t> nfd_code_points(std::string_view text) {
+  std::vector<uint32_t> cps = decomposed(text);
+  for (uint32_t& cp : cps)
+    if (cp & kRawByte) cp = 0xFFFD;
+  return cps;
+}
+
+std::string nfc(std::string_view text) {
+  // Every code point that decomposes, combines or composes is U+0300 or
+  // above, whose UTF-8 lead byte is 0xCC or more.
+  if (std::none_of(text.begin(), text.end(), [](char c) { return static_cast<unsigned char>(c) >= 0xCC; }))
+    return std::string(text);
+  std::vector<uint32_t> cps = decomposed(text);
   // Composition: a character joins the last starter unless something between
   // them is a starter or has a class at least its own (it is "blocked").
   std::vector<uint32_t> out;

@@ -5,8 +5,10 @@
 // spellings of one word would tokenize differently.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace osprey::unicode {
 
@@ -14,5 +16,10 @@ namespace osprey::unicode {
 // nothing composes across them). Text with no code point at or above U+0300
 // is returned as it is, without further work.
 std::string nfc(std::string_view text);
+
+// The code points of `text` in NFD (decomposed, marks in canonical order),
+// as WordPiece tokenizers read it. Bytes that are not valid UTF-8 become
+// U+FFFD, one each.
+std::vector<uint32_t> nfd_code_points(std::string_view text);
 
 }  // namespace osprey::unicode

@@ -30,6 +30,11 @@ class BatchModel {
   // item with all_logits gives one row per token). On
   // error no sequence has changed; kOutOfRange means the KV pool ran dry.
   virtual Expected<const float*> eval_batch(const BatchItem* items, size_t count) = 0;
+  // Embeddings: after eval_batch, the rows of the items that asked (n_embd
+  // each). An encoder (not causal) must read each input whole in one item.
+  virtual int64_t n_embd() const { return 0; }
+  virtual const float* embeddings() const { return nullptr; }
+  virtual bool causal() const { return true; }
 };
 
 // A loaded Model as a BatchModel.
@@ -50,6 +55,9 @@ class ModelBatch final : public BatchModel {
   Expected<const float*> eval_batch(const BatchItem* items, size_t count) override {
     return m_.eval_batch(items, count);
   }
+  int64_t n_embd() const override { return m_.config().n_embd; }
+  const float* embeddings() const override { return m_.embeddings(); }
+  bool causal() const override { return m_.config().causal; }
 
  private:
   Model& m_;

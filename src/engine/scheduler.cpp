@@ -162,7 +162,8 @@ void Scheduler::admit() {
     a->input = req->prompt;
     if (req->step) a->input.insert(a->input.end(), req->step->generated().begin(), req->step->generated().end());
     const int64_t n = static_cast<int64_t>(a->input.size());
-    a->fed = model_.seq_attach_prefix(seq, a->input.data(), n);
+    // An embedding pools over its whole input, which is computed afresh.
+    a->fed = req->embed ? 0 : model_.seq_attach_prefix(seq, a->input.data(), n);
     // Admit only when the rest of the input and the first token fit beside
     // what the running sequences still need for theirs (free blocks are not
     // claimed until used). Without that reserve, a sequence admitted into
@@ -188,7 +189,7 @@ void Scheduler::admit() {
     if (fresh) req->step = std::make_unique<SequenceStep>(tokenizer_, req->reply, model_.n_vocab(), req->prompt);
     if (fresh) req->n_cached = a->fed;
     observer_.admitted(fresh ? static_cast<int64_t>(req->prompt.size()) : 0, a->fed);
-    a->drafter = make_drafter(req->reply.speculation, seq);
+    if (!req->embed) a->drafter = make_drafter(req->reply.speculation, seq);
     if (a->drafter) a->history = a->input;
     active_.push_back(std::move(a));
   }
@@ -299,9 +300,11 @@ void Scheduler::step() {
   for (auto& a : active_) {
     const int64_t left = static_cast<int64_t>(a->input.size()) - a->fed;
     if (left <= 0 || budget <= 0) continue;
-    const int64_t take = std::min(left, budget);
+    // An encoder reads an input whole, in one pass, whatever the budget.
+    const int64_t take = a->req->embed && !model_.causal() ? left : std::min(left, budget);
     budget -= take;
-    items.push_back({a->seq, a->input.data() + a->fed, take, take == left});
+    if (a->req->embed) items.push_back({a->seq, a->input.data() + a->fed, take, false, false, take == left});
+    else items.push_back({a->seq, a->input.data() + a->fed, take, take == left});
     owners.push_back(a.get());
   }
   if (items.empty()) return;
@@ -318,13 +321,22 @@ void Scheduler::step() {
     return;
   }
   const int64_t V = model_.n_vocab();
-  int64_t row = 0;
+  int64_t row = 0, embed_row = 0;
   for (size_t i = 0; i < items.size(); ++i) {
     Active& a = *owners[i];
     const bool decode = items[i].tokens == a.pass.data() && !a.pass.empty();
     if (!decode) {
       a.fed += items[i].n;
       observer_.prompt_computed(items[i].n);
+    }
+    if (items[i].embed) {
+      const int64_t E = model_.n_embd();
+      const float* e = model_.embeddings() + embed_row++ * E;
+      Event done;
+      done.embedding.assign(e, e + E);
+      done.finish_reason = "stop";
+      finish(a, std::move(done));
+      continue;
     }
     if (!items[i].logits) continue;
     const int64_t n_rows = items[i].all_logits ? items[i].n : 1;

@@ -36,11 +36,15 @@ struct Event {
   bool done = false;
   std::string finish_reason;  // "stop" or "length" when done
   std::string error;          // set when the request failed
+  std::vector<float> embedding;  // an embedding request's result, with done (pooled, not normalised)
 };
 
 struct GenerationRequest {
   std::vector<int32_t> prompt;
   ReplyOptions reply;
+  // Embed the prompt instead of generating: the one event carries the
+  // pooled embedding. It shares passes with generating sequences.
+  bool embed = false;
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
 
   // Filled by the scheduler; read by the connection.

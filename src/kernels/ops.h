@@ -13,6 +13,14 @@ namespace osprey::kernels {
 // out[i] = x[i] / rms(x) * w[i], rms over n elements. out may alias x.
 void rmsnorm(float* out, const float* x, const float* w, int64_t n, float eps);
 
+// LayerNorm: out[i] = (x[i] - mean(x)) / sqrt(var(x) + eps) * w[i] + b[i],
+// over n elements (BERT-style encoders). out may alias x.
+void layernorm(float* out, const float* x, const float* w, const float* b, int64_t n, float eps);
+
+// x[i] = gelu(x[i]) in its exact form, x/2 * (1 + erf(x / sqrt 2)), as BERT
+// was trained with (the tanh form differs by up to about 1e-3).
+void gelu_erf(float* x, int64_t n);
+
 // out[i] = silu(gate[i]) * up[i]. out may alias either input.
 void silu_mul(float* out, const float* gate, const float* up, int64_t n);
 

@@ -73,6 +73,11 @@ void embed(Pass& p) {
 }
 
 void attention(Pass& p, int64_t l) {
+  attention_output(p, l);
+  kernels::add(p.ws.x.data(), p.ws.proj.data(), p.n * p.c.n_embd);
+}
+
+void attention_output(Pass& p, int64_t l) {
   const ModelConfig& c = p.c;
   const AttentionWeights& A = p.w.layers[l].attn;
   const LayerConfig& lc = c.layers[l];
@@ -91,9 +96,14 @@ void attention(Pass& p, int64_t l) {
     const TraceSpan span(p.tracer, "norm_qkv", l, n);
     const kernels::WeightMatrix* qkv[3] = {&A.wq, &A.wk, &A.wv};
     float* qkv_out[3] = {w.q.data(), w.k.data(), w.v.data()};
-    observe_normed(p, qkv, 3, w.x.data(), A.norm, eps, n);
-    kernels::norm_matmul_group(pool, qkv, 3, w.x.data(), A.norm.data(), eps, n, qkv_out, w.act.data(),
-                               static_cast<int64_t>(w.act.size()));
+    if (A.norm.empty()) {  // a post-norm encoder: x is already normalised
+      for (const kernels::WeightMatrix* m : qkv) observe(p, *m, w.x.data(), n);
+      kernels::matmul_group(pool, qkv, 3, w.x.data(), n, qkv_out, w.act.data());
+    } else {
+      observe_normed(p, qkv, 3, w.x.data(), A.norm, eps, n);
+      kernels::norm_matmul_group(pool, qkv, 3, w.x.data(), A.norm.data(), eps, n, qkv_out, w.act.data(),
+                                 static_cast<int64_t>(w.act.size()));
+    }
     if (!A.bq.empty()) kernels::add_bias(w.q.data(), A.bq.data(), n, q_dim);
     if (!A.bk.empty()) kernels::add_bias(w.k.data(), A.bk.data(), n, kv_dim);
     if (!A.bv.empty()) kernels::add_bias(w.v.data(), A.bv.data(), n, kv_dim);
@@ -170,7 +180,8 @@ void attention(Pass& p, int64_t l) {
           int nq = 0;
           for (int64_t t = t0; t < t1; ++t)
             for (int64_t h = h0; h < std::min(h_end, h0 + h_step); ++h) {
-              const int64_t end = w.tok_pos[t] + 1;
+              // Causal: up to the token itself; an encoder: its whole input.
+              const int64_t end = c.causal ? w.tok_pos[t] + 1 : w.tok_end[t];
               q[nq] = w.q.data() + t * q_dim + h * hd;
               out[nq] = w.att.data() + t * q_dim + h * hd;
               if (!A.sinks.empty()) sinks[nq] = A.sinks[h];
@@ -187,7 +198,6 @@ void attention(Pass& p, int64_t l) {
     kernels::matmul(pool, A.wo, w.att.data(), n, w.proj.data(), w.act.data());
     if (!A.bo.empty()) kernels::add_bias(w.proj.data(), A.bo.data(), n, E);
     if (!A.post_norm.empty()) norm_rows(pool, w.proj.data(), A.post_norm, n, E, eps);
-    kernels::add(w.x.data(), w.proj.data(), n * E);
   }
 }
 
@@ -358,9 +368,39 @@ void moe_feed_forward(Pass& p, int64_t l) {
   }
 }
 
+void pool_embeddings(Pass& p, const std::vector<float>* rms_norm) {
+  const int64_t E = p.c.n_embd;
+  Workspace& w = p.ws;
+  if (w.pool_rows.empty()) return;
+  const TraceSpan span(p.tracer, "pool", -1, static_cast<int64_t>(w.pool_rows.size()));
+  // Few rows, in order: each adds into its input's row, so the sums do not
+  // depend on how the threads would have split them.
+  std::vector<float>& h = w.proj;  // free here: holds one normalised row at a time
+  for (const Workspace::PoolRow& r : w.pool_rows) {
+    const float* x = w.x.data() + r.row * E;
+    if (rms_norm != nullptr) {
+      kernels::rmsnorm(h.data(), x, rms_norm->data(), E, static_cast<float>(p.c.norm_eps));
+      x = h.data();
+    }
+    float* dst = w.embd.data() + r.dest * E;
+    for (int64_t i = 0; i < E; ++i) dst[i] += r.weight * x[i];
+  }
+}
+
+void layer_norm_rows(Pass& p, const LayerNormWeights& norm) {
+  const int64_t E = p.c.n_embd;
+  const float eps = static_cast<float>(p.c.ln_eps);
+  float* x = p.ws.x.data();
+  p.pool.parallel_for(p.n, 1, [&](int64_t t0, int64_t t1, int) {
+    for (int64_t t = t0; t < t1; ++t)
+      kernels::layernorm(x + t * E, x + t * E, norm.weight.data(), norm.bias.data(), E, eps);
+  });
+}
+
 void output_head(Pass& p) {
   const int64_t E = p.c.n_embd, V = p.c.n_vocab;
   Workspace& w = p.ws;
+  pool_embeddings(p, &p.w.output_norm);
   // Only the wanted rows need logits; pack them at the front of x.
   for (int64_t r = 0; r < p.n_out; ++r)
     if (w.out_rows[r] != r) std::copy_n(w.x.begin() + w.out_rows[r] * E, E, w.x.begin() + r * E);
@@ -380,12 +420,15 @@ void output_head(Pass& p) {
 
 int64_t blocks_scratch_bytes(const ModelWeights& w, int64_t nb, int n_seq_max, int threads) {
   const kernels::WeightMatrix* output[1] = {&w.output};
-  int64_t act = kernels::norm_matmul_group_scratch_bytes(output, 1, n_seq_max, threads);
+  // An encoder has no output matrix.
+  int64_t act = w.output.data != nullptr ? kernels::norm_matmul_group_scratch_bytes(output, 1, n_seq_max, threads) : 0;
   for (const LayerWeights& L : w.layers) {
     const kernels::WeightMatrix* qkv[3] = {&L.attn.wq, &L.attn.wk, &L.attn.wv};
     const kernels::WeightMatrix* gate_up[2] = {&L.ffn.gate, &L.ffn.up};
     act = std::max({act, kernels::norm_matmul_group_scratch_bytes(qkv, 3, nb, threads),
-                    kernels::matmul_scratch_bytes(L.attn.wo, nb)});
+                    kernels::matmul_group_scratch_bytes(qkv, 3, nb), kernels::matmul_scratch_bytes(L.attn.wo, nb)});
+    if (L.ffn.gate.data == nullptr && L.ffn.up.data != nullptr)  // an encoder's ungated FFN
+      act = std::max({act, kernels::matmul_scratch_bytes(L.ffn.up, nb), kernels::matmul_scratch_bytes(L.ffn.down, nb)});
     if (L.ffn.gate.data != nullptr)
       act = std::max({act, kernels::norm_matmul_group_scratch_bytes(gate_up, 2, nb, threads),
                       kernels::matmul_scratch_bytes(L.ffn.down, nb)});

@@ -36,6 +36,16 @@ struct Workspace {
   std::vector<int32_t> tok_seq;   // [n_batch] sequence of each row
   std::vector<int64_t> tok_pos;   // [n_batch] position of each row
   std::vector<int64_t> out_rows;  // rows whose logits are wanted
+  // Embeddings: each pooled row adds weight * its final hidden state to
+  // embd row `dest` (a mean spreads 1/n over an input's rows).
+  struct PoolRow {
+    int64_t row;
+    int64_t dest;
+    float weight;
+  };
+  std::vector<PoolRow> pool_rows;
+  std::vector<float> embd;    // [n_seq_max, n_embd] pooled embeddings
+  std::vector<int64_t> tok_end;  // [n_batch] encoders: the end of the row's input (attention sees all of it)
   std::vector<float> scores;  // [n_threads, att_tokens * group, n_ctx] attention scratch
   std::vector<int64_t> att_runs;  // [n_batch + 1] first row of each attention run
   std::vector<uint8_t> act;   // encoded activations for matmul
@@ -89,9 +99,17 @@ void decoder_forward(Pass& p);
 
 void embed(Pass& p);
 void attention(Pass& p, int64_t layer);
+// The attention block's output, left in ws.proj without the residual add
+// (post-norm encoders add and then normalise).
+void attention_output(Pass& p, int64_t layer);
+// x[t] = LayerNorm(x[t]) for every row of the pass.
+void layer_norm_rows(Pass& p, const LayerNormWeights& norm);
 void feed_forward(Pass& p, int64_t layer);
 void moe_feed_forward(Pass& p, int64_t layer);
 void output_head(Pass& p);
+// Adds the pass's pooled rows (ws.pool_rows) into ws.embd; decoders pool
+// their final hidden state after output_norm (`rms_norm`), encoders as it is.
+void pool_embeddings(Pass& p, const std::vector<float>* rms_norm);
 
 // Scratch the blocks' matrix products need for n_batch rows (Workspace::act).
 int64_t blocks_scratch_bytes(const ModelWeights& w, int64_t n_batch, int n_seq_max, int n_threads);

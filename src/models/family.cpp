@@ -5,7 +5,7 @@ namespace osprey {
 const std::vector<const Family*>& all_families() {
   static const std::vector<const Family*> families = {
       &kLlamaFamily, &kMistralFamily, &kQwen2Family, &kQwen3Family, &kQwen3MoeFamily, &kOlmoeFamily, &kGptOssFamily,
-      &kGemma2Family, &kGemma3Family, &kPhi3Family,
+      &kGemma2Family, &kGemma3Family, &kPhi3Family, &kBertFamily,
   };
   return families;
 }

@@ -46,5 +46,6 @@ extern const Family kLlamaFamily, kMistralFamily, kQwen2Family, kQwen3Family, kQ
 extern const Family kOlmoeFamily, kGptOssFamily;
 extern const Family kGemma2Family, kGemma3Family;
 extern const Family kPhi3Family;
+extern const Family kBertFamily;
 
 }  // namespace osprey

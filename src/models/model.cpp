@@ -30,6 +30,11 @@ Expected<std::unique_ptr<Model>> Model::from_file(GgufFile file, const ModelOpti
     return InvalidArgument("KV block count " + std::to_string(options.kv_blocks) + " is out of range");
   m->n_ctx_ = options.n_ctx > 0 ? options.n_ctx : std::min<int64_t>(m->config_.n_ctx_train, 4096);
   m->n_batch_ = options.n_batch;
+  // An encoder reads each input whole in one pass.
+  if (!m->config_.causal) m->n_batch_ = std::max(m->n_batch_, m->n_ctx_);
+  if (m->config_.post_layer_norm && m->n_ctx_ > m->config_.n_ctx_train)
+    return InvalidArgument("this model has learned positions for " + std::to_string(m->config_.n_ctx_train) +
+                           " tokens; a context of " + std::to_string(m->n_ctx_) + " is beyond them");
   const int threads = options.n_threads > 0 ? options.n_threads : default_thread_count();
   m->pool_ = std::make_unique<ThreadPool>(threads);
   OSPREY_ASSIGN_OR_RETURN(m->weights_, ModelWeights::bind(m->file_, m->config_, isa, *m->pool_));
@@ -95,7 +100,7 @@ Expected<std::unique_ptr<Model>> Model::from_file(GgufFile file, const ModelOpti
   w.v.resize(nb * kv_dim);
   w.att.resize(nb * q_dim);
   int64_t n_ff = 0;
-  for (const LayerWeights& L : m->weights_.layers) n_ff = std::max(n_ff, L.ffn.gate.n_out);
+  for (const LayerWeights& L : m->weights_.layers) n_ff = std::max({n_ff, L.ffn.gate.n_out, L.ffn.up.n_out});
   w.gate.resize(nb * n_ff);
   w.up.resize(nb * n_ff);
   w.proj.resize(nb * c.n_embd);
@@ -103,7 +108,10 @@ Expected<std::unique_ptr<Model>> Model::from_file(GgufFile file, const ModelOpti
   w.tokens.resize(nb);
   w.tok_seq.resize(nb);
   w.tok_pos.resize(nb);
+  w.tok_end.resize(nb);
   w.out_rows.reserve(nb);
+  w.pool_rows.reserve(nb);
+  w.embd.resize(options.n_seq_max * c.n_embd);
   // Up to 4 tokens per attention task, as long as their queries fit one call.
   const int64_t group = c.n_head / c.n_head_kv;
   m->att_tokens_ = std::clamp<int64_t>(kernels::kMaxGroupQueries / group, 1, 4);
@@ -123,7 +131,7 @@ Expected<const float*> Model::eval(const int32_t* tokens, int64_t n) {
 
 Expected<const float*> Model::eval_batch(const BatchItem* items, size_t count) {
   if (count == 0) return InvalidArgument("empty batch");
-  int64_t blocks = 0, n_out = 0;
+  int64_t blocks = 0, n_out = 0, n_embed = 0;
   for (size_t i = 0; i < count; ++i) {
     const BatchItem& it = items[i];
     if (it.seq < 0 || it.seq >= n_seq_max())
@@ -140,8 +148,19 @@ Expected<const float*> Model::eval_batch(const BatchItem* items, size_t count) {
       if (it.tokens[k] < 0 || it.tokens[k] >= config_.n_vocab)
         return InvalidArgument("token id " + std::to_string(it.tokens[k]) + " is outside the vocabulary (0.." +
                                std::to_string(config_.n_vocab - 1) + ")");
+    if ((it.logits || it.all_logits) && !it.embed && !can_generate())
+      return InvalidArgument("this " + config_.arch + " model is an encoder: it gives embeddings (osprey embed, or POST /v1/embeddings on osprey serve), not next-token logits");
+    if (it.embed) {
+      if (++n_embed > n_seq_max()) return InvalidArgument("more inputs to embed than sequences");
+      if (past != 0 && config_.pooling != Pooling::kLast && config_.pooling != Pooling::kNone)
+        return InvalidArgument("mean and first-token pooling need the whole input in one item");
+    }
+    if (!config_.causal && (past != 0 || it.n > n_batch_))
+      return InvalidArgument("an encoder reads each input whole in one pass: " + std::to_string(past + it.n) +
+                             " tokens do not fit its batch of " + std::to_string(n_batch_) +
+                             (past != 0 ? " (or the sequence was not empty)" : ""));
     blocks += blocks_needed(it.seq, it.n);
-    n_out += it.all_logits ? it.n : it.logits;
+    n_out += it.embed ? 0 : it.all_logits ? it.n : it.logits;
   }
   // Room for every row asked for (perplexity asks for a whole pass's worth).
   if (static_cast<size_t>(n_out * config_.n_vocab) > ws_.logits.size())
@@ -159,26 +178,44 @@ Expected<const float*> Model::eval_batch(const BatchItem* items, size_t count) {
   // Rows are packed item after item into passes of at most n_batch tokens.
   Workspace& w = ws_;
   float* logits = w.logits.data();
+  std::fill_n(w.embd.begin(), n_embed * config_.n_embd, 0.0f);
   size_t item = 0;
-  int64_t offset = 0;  // tokens of items[item] already placed
+  int64_t offset = 0;     // tokens of items[item] already placed
+  int64_t embed_row = 0;  // the embedding row of the next item that wants one
   while (item < count) {
     int64_t rows = 0, outs = 0;
     // Tokens of one pass must be contiguous in memory for the embedding
     // lookup; gather them into the workspace's token buffer.
     while (item < count && rows < n_batch_) {
       const BatchItem& it = items[item];
+      // An encoder's input is never split between passes.
+      if (!config_.causal && offset == 0 && rows + it.n > n_batch_) break;
       const int64_t take = std::min(n_batch_ - rows, it.n - offset);
       Sequence& s = seqs_[it.seq];
       for (int64_t k = 0; k < take; ++k) {
         w.tok_seq[rows + k] = it.seq;
         w.tok_pos[rows + k] = s.n_past + offset + k;
+        w.tok_end[rows + k] = s.n_past + it.n;
         w.tokens[rows + k] = it.tokens[offset + k];
-        if (it.all_logits) w.out_rows.push_back(rows + k), ++outs;
+        if (it.all_logits && !it.embed) w.out_rows.push_back(rows + k), ++outs;
+      }
+      if (it.embed) {
+        // Mean: every token weighs 1/n; first-token pooling: the item's first row; else its last.
+        const Pooling pooling = config_.pooling;
+        if (pooling == Pooling::kMean) {
+          for (int64_t k = 0; k < take; ++k)
+            w.pool_rows.push_back({rows + k, embed_row, 1.0f / static_cast<float>(it.n)});
+        } else if (pooling == Pooling::kCls || pooling == Pooling::kRank) {
+          if (offset == 0) w.pool_rows.push_back({rows, embed_row, 1.0f});
+        } else if (offset + take == it.n) {
+          w.pool_rows.push_back({rows + take - 1, embed_row, 1.0f});
+        }
       }
       rows += take;
       offset += take;
       if (offset == it.n) {
-        if (it.logits && !it.all_logits) w.out_rows.push_back(rows - 1), ++outs;
+        if (it.logits && !it.all_logits && !it.embed) w.out_rows.push_back(rows - 1), ++outs;
+        if (it.embed) ++embed_row;
         ++item;
         offset = 0;
       }
@@ -194,6 +231,7 @@ Expected<const float*> Model::eval_batch(const BatchItem* items, size_t count) {
     forward_batch(rows, outs, logits);
     logits += outs * config_.n_vocab;
     w.out_rows.clear();
+    w.pool_rows.clear();
     if (max_window_ > 0) {
       // The next pass starts each sequence just past its last row here.
       for (int64_t r = 0; r < rows; ++r)

@@ -49,13 +49,16 @@ struct ModelOptions {
 
 // `n` tokens appended to sequence `seq`; `logits`: return the logits after
 // its last token; `all_logits`: after each of its tokens (perplexity scores
-// every position), n rows in place of one.
+// every position), n rows in place of one. `embed`: these tokens end an
+// input whose embedding is wanted (Model::embeddings), pooled as the model
+// says; mean and first-token pooling need the whole input in this item.
 struct BatchItem {
   int seq = 0;
   const int32_t* tokens = nullptr;
   int64_t n = 0;
   bool logits = true;
   bool all_logits = false;
+  bool embed = false;
 };
 
 class Model {
@@ -90,6 +93,11 @@ class Model {
   // returns the logits of the items that asked, in item order, as rows of
   // n_vocab. Checks everything first: on error no sequence has changed.
   Expected<const float*> eval_batch(const BatchItem* items, size_t count);
+  // After eval_batch: the embeddings of the items that asked, in item
+  // order, as rows of n_embd, pooled but not normalised.
+  const float* embeddings() const { return ws_.embd.data(); }
+  // False for an encoder (BERT), which has no output head: it embeds only.
+  bool can_generate() const { return weights_.output.data != nullptr; }
 
   // Records one span per operation of every pass while set (null: off).
   void set_tracer(Tracer* tracer) { tracer_ = tracer; }

@@ -32,6 +32,17 @@ std::string show(double v) {
 
 }  // namespace
 
+const char* pooling_name(Pooling p) {
+  switch (p) {
+    case Pooling::kMean: return "mean";
+    case Pooling::kCls: return "first-token";
+    case Pooling::kRank: return "rank";
+    case Pooling::kNone:
+    case Pooling::kLast: break;
+  }
+  return "last-token";
+}
+
 const std::vector<std::string>& supported_architectures() {
   static const std::vector<std::string> names = [] {
     std::vector<std::string> n;
@@ -59,6 +70,13 @@ Expected<ModelConfig> ModelConfig::from_gguf(const GgufFile& file) {
 #undef OSPREY_READ_FIELD
   OSPREY_ASSIGN_OR_RETURN(c.rope_scaling_type, file.get_string(prefix + "rope.scaling.type", "none"));
 
+  OSPREY_ASSIGN_OR_RETURN(c.causal, file.get_bool(prefix + "attention.causal", true));
+  OSPREY_ASSIGN_OR_RETURN(const int64_t pooling, file.get_int(prefix + "pooling_type", 0));
+  if (pooling < 0 || pooling > static_cast<int64_t>(Pooling::kRank))
+    return CorruptFile(file.path() + ": pooling_type " + std::to_string(pooling) +
+                       " is not one of 0 (none), 1 (mean), 2 (cls), 3 (last), 4 (rank)");
+  c.pooling = static_cast<Pooling>(pooling);
+
   if (c.n_head_kv == 0) c.n_head_kv = c.n_head;
   if (c.n_head > 0 && c.head_dim == 0) c.head_dim = c.n_embd / c.n_head;
   if (c.head_dim_v == 0) c.head_dim_v = c.head_dim;
@@ -85,6 +103,7 @@ Expected<ModelConfig> ModelConfig::from_gguf(const GgufFile& file) {
   if (!in_range(c.n_vocab, 1, 1 << 22)) return bad("vocabulary size " + show(c.n_vocab) + " is out of range");
   if (!(c.rope_freq_base > 0) || !std::isfinite(c.rope_freq_base)) return bad("rope.freq_base must be positive");
   if (!(c.norm_eps > 0) || c.norm_eps > 1) return bad("layer_norm_rms_epsilon must be in (0, 1]");
+  if (!(c.ln_eps > 0) || c.ln_eps > 1) return bad("layer_norm_epsilon must be in (0, 1]");
   if (c.rope_scaling_type == "linear") {
     if (!(c.rope_scale_linear > 0) || !std::isfinite(c.rope_scale_linear)) return bad("rope.scaling.factor must be positive");
   } else if (c.rope_scaling_type == "none") {
@@ -139,9 +158,13 @@ std::vector<std::pair<std::string, std::string>> ModelConfig::describe() const {
 #undef OSPREY_DESCRIBE_FIELD
   out.emplace_back("rope_scaling", rope_scaling_type);
   out.emplace_back("rope_style", rope_style == kernels::RopeStyle::kNeox ? "neox" : "interleaved");
-  out.emplace_back("activation", activation == kernels::Activation::kGelu ? "gelu (tanh)" : "silu");
+  out.emplace_back("activation", post_layer_norm                            ? "gelu (erf)"
+                                 : activation == kernels::Activation::kGelu ? "gelu (tanh)"
+                                                                            : "silu");
   if (embd_scale != 1.0) out.emplace_back("embedding_scale", show(embd_scale));
   out.emplace_back("attention_scale", show(attn_scale));
+  if (!causal) out.emplace_back("attention", "bidirectional (encoder)");
+  out.emplace_back("pooling", pooling_name(pooling));
   if (n_expert > 0) {
     out.emplace_back("experts", std::to_string(n_expert_used) + " of " + std::to_string(n_expert) + " active, " +
                                     std::to_string(n_ff_exp) + " wide (" +

@@ -34,6 +34,7 @@ struct Family;
   X(double, yarn_beta_fast, "rope.scaling.yarn_beta_fast", false, 32.0)       \
   X(double, yarn_beta_slow, "rope.scaling.yarn_beta_slow", false, 1.0)        \
   X(double, norm_eps, "attention.layer_norm_rms_epsilon", false, 1e-5)        \
+  X(double, ln_eps, "attention.layer_norm_epsilon", false, 1e-12)             \
   X(int64_t, n_swa, "attention.sliding_window", false, 0)                     \
   X(double, attn_softcap, "attn_logit_softcapping", false, 0.0)               \
   X(double, final_softcap, "final_logit_softcapping", false, 0.0)             \
@@ -49,6 +50,19 @@ struct LayerConfig {
   double rope_scale = 1.0;  // linear position scaling (positions are divided by it)
   bool moe = false;         // a mixture-of-experts feed-forward block instead of a dense one
 };
+
+// How a sequence's hidden states become one embedding (GGUF pooling_type,
+// numbered as llama.cpp writes it).
+enum class Pooling {
+  kNone = 0,  // no pooling in the file: a decoder's last token
+  kMean = 1,  // the average over every token (BERT, MiniLM)
+  kCls = 2,   // the first token's (BGE)
+  kLast = 3,  // the last token's (Qwen3-Embedding, e5-mistral)
+  kRank = 4,  // a reranker's classification head on the first token
+};
+
+// "mean", "first-token", "last-token" or "rank".
+const char* pooling_name(Pooling p);
 
 // How a mixture-of-experts router turns its logits into expert weights.
 enum class Gating {
@@ -79,6 +93,14 @@ struct ModelConfig {
   Gating gating = Gating::kSoftmax;
   Yarn yarn;
   bool renormalize_experts = false;  // the k selected weights are scaled to sum to 1
+  // Encoders (BERT) attend both ways, over the whole input at once; decoders
+  // see only earlier positions (GGUF attention.causal).
+  bool causal = true;
+  Pooling pooling = Pooling::kNone;  // as the file asks; kNone pools the last token
+  // Encoders add a learned position row to each token and use LayerNorm
+  // (with its bias, ln_eps) after each residual add instead of RMS pre-norms.
+  bool post_layer_norm = false;
+  int64_t n_token_types = 0;  // encoders: rows of token_types.weight (tokenizer.ggml.token_type_count)
   std::vector<LayerConfig> layers;
 
   // Reads and validates every field; defaults derived fields (head counts,

@@ -35,8 +35,14 @@ struct AttentionWeights {
 
 struct FfnWeights {
   std::vector<float> norm;                   // [n_embd] pre-norm
-  kernels::WeightMatrix gate, up, down;      // [n_ff, n_embd] x2, [n_embd, n_ff]
+  kernels::WeightMatrix gate, up, down;      // [n_ff, n_embd] x2, [n_embd, n_ff]; an encoder's FFN has no gate
   std::vector<float> post_norm;              // [n_embd] (gemma)
+  std::vector<float> b_up, b_down;           // [n_ff], [n_embd] biases (bert)
+};
+
+// LayerNorm's scale and shift, [n_embd] each (BERT-style encoders).
+struct LayerNormWeights {
+  std::vector<float> weight, bias;
 };
 
 // A mixture of experts; its pre-norm is FfnWeights::norm.
@@ -52,6 +58,8 @@ struct LayerWeights {
   AttentionWeights attn;
   FfnWeights ffn;
   MoeWeights moe;
+  // Post-norm encoders: LayerNorm after each residual add.
+  LayerNormWeights attn_out_norm, out_norm;
 };
 
 struct ModelWeights {
@@ -59,6 +67,11 @@ struct ModelWeights {
   std::vector<float> output_norm;  // [n_embd]
   kernels::WeightMatrix output;    // [n_vocab, n_embd]; the embedding when tied
   bool tied_output = false;
+  // Encoders: a learned row per position and the first token type's row,
+  // added to each token's embedding, then LayerNorm.
+  std::vector<float> pos_embd;         // [n_ctx_train, n_embd]
+  std::vector<float> token_types;      // [n_token_types, n_embd]
+  LayerNormWeights embd_norm;
   std::vector<float> rope_freq_factors;  // [rope_dim/2] Llama 3's, empty unless the file has them
   std::vector<float> rope_factors_long, rope_factors_short;  // [rope_dim/2] LongRoPE's (phi3), or empty
   std::vector<LayerWeights> layers;

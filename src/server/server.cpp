@@ -26,6 +26,7 @@
 #include "engine/model_draft.h"
 #include "server/metrics.h"
 #include "server/responses_reply.h"
+#include "server/embeddings_api.h"
 #include "server/responses_request.h"
 #include "server/web_assets.h"
 #include "server/prefix_key.h"
@@ -111,7 +112,7 @@ class Api {
 
  private:
   static std::string route_name(const std::string& path) {
-    static const char* kKnown[] = {"/v1/chat/completions", "/v1/completions", "/v1/responses", "/v1/models", "/tokenize", "/detokenize",
+    static const char* kKnown[] = {"/v1/chat/completions", "/v1/completions", "/v1/responses", "/v1/embeddings", "/v1/models", "/tokenize", "/detokenize",
                                    "/apply-template", "/health", "/ready", "/metrics"};
     for (const char* k : kKnown)
       if (path == k) return k;
@@ -162,7 +163,8 @@ class Api {
     }
     if (p == "/metrics" && get) return metrics(res);
     if (p == "/v1/models" && get) return models(res);
-    static const char* kPost[] = {"/v1/chat/completions", "/v1/completions", "/v1/responses", "/tokenize", "/detokenize", "/apply-template"};
+    static const char* kPost[] = {"/v1/chat/completions", "/v1/completions", "/v1/responses", "/v1/embeddings",
+                                  "/tokenize", "/detokenize", "/apply-template"};
     bool known_post = false;
     for (const char* k : kPost) known_post |= p == k;
     if (!known_post) {
@@ -177,8 +179,60 @@ class Api {
     if (p == "/tokenize") return tokenize(*e, body, res);
     if (p == "/detokenize") return detokenize(*e, body, res);
     if (p == "/apply-template") return send_json(res, 200, json{{"prompt", render_chat(*e, body)}});
+    if (p == "/v1/embeddings") return embeddings(*e, body, res);
+    if (!e->model->can_generate())
+      return send_error(res, 400,
+                        "this model (" + e->model->config().arch +
+                            ") is an encoder: it gives embeddings (POST /v1/embeddings), not text",
+                        "invalid_request_error");
     if (p == "/v1/responses") return respond(*e, req, body, res);
     return complete(*e, req, body, res, p == "/v1/chat/completions");
+  }
+
+  // /v1/embeddings: each input a sequence of its own, sharing the
+  // scheduler's passes with whatever else runs (server/embeddings_api.h).
+  void embeddings(Engine& e, const Fields& body, http::Response& res) {
+    EmbeddingsLimits limits;
+    limits.n_vocab = e.model->config().n_vocab;
+    limits.n_embd = e.model->config().n_embd;
+    limits.n_ctx = e.model->n_ctx();
+    limits.matryoshka = opts_.matryoshka;
+    const EmbeddingsRequest request = parse_embeddings_request(body, *e.tokenizer, limits);
+    std::vector<std::shared_ptr<GenerationRequest>> reqs;
+    for (const std::vector<int32_t>& input : request.inputs) {
+      auto r = std::make_shared<GenerationRequest>();
+      r->prompt = input;
+      r->embed = true;
+      r->deadline = Clock::now() + std::chrono::seconds(opts_.request_timeout_s);
+      reqs.push_back(std::move(r));
+    }
+    // Inputs beyond the queue's room wait their turn here rather than fail:
+    // one request may carry many.
+    std::vector<std::vector<float>> vectors(reqs.size());
+    size_t next = 0, done = 0;
+    while (done < reqs.size()) {
+      while (next < reqs.size() && e.scheduler->submit(reqs[next])) ++next;
+      if (next == done && !e.scheduler->accepting()) {
+        for (auto& r : reqs) r->cancelled = true;
+        res.keep_alive = false;
+        return send_error(res, 503, "the server is shutting down; send the request to another replica", "unavailable_error");
+      }
+      auto ev = reqs[done]->next_event(std::chrono::milliseconds(100));
+      if (!ev) {
+        if (res.peer_closed()) {
+          for (auto& r : reqs) r->cancelled = true;
+          return;
+        }
+        continue;
+      }
+      if (!ev->error.empty()) {
+        for (auto& r : reqs) r->cancelled = true;
+        return send_error(res, 500, ev->error, "server_error");
+      }
+      if (!ev->done) continue;
+      vectors[done++] = std::move(ev->embedding);
+    }
+    send_json(res, 200, embeddings_reply(std::move(vectors), request, model_name_));
   }
 
   // The page may load nothing but its own files and talk to nothing but this server.
@@ -581,7 +635,10 @@ int serve(const ServeOptions& o) {
               std::to_string(m.n_ctx()) + " per request, KV pool " + std::to_string(pool_tokens) + " tokens (" +
               std::to_string(pool_tokens / std::max<int64_t>(1, m.n_ctx())) + " full contexts), " + kv_mib + " as " +
               dtype_name(o.cache_type_k) + " keys and " + dtype_name(o.cache_type_v) + " values" + windows +
-              ", chat template '" + (*e)->chat_template->name() + "', kernels " + kernels::isa_name(kernels::active_isa()) +
+              ((*e)->model->can_generate() ? ", chat template '" + (*e)->chat_template->name() + "'"
+                                           : std::string(", embeddings only (") +
+                                                 pooling_name((*e)->model->config().pooling) + " pooling)") +
+              ", kernels " + kernels::isa_name(kernels::active_isa()) +
               ((*e)->draft_model ? ", drafting with " + o.draft_model_path
                                  : o.speculation.ngram ? std::string(", drafting by prompt lookup") : std::string()));
     api.set_engine(std::move(e).value());

@@ -40,6 +40,7 @@ struct ServeOptions {
   SpeculationOptions speculation;  // applied to every request
   std::string draft_model_path;    // --draft-model: loaded with the model, drafts for every request
   bool web_page = true;  // the chat page at / (it asks for the API key itself)
+  bool matryoshka = false;  // /v1/embeddings may cut vectors short with `dimensions`
 };
 
 // Serves until SIGTERM or SIGINT, then drains: /ready answers 503 at once,

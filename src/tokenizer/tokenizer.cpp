@@ -1,5 +1,6 @@
 #include "tokenizer/tokenizer.h"
 
+#include <algorithm>
 #include <cstdio>
 
 #include "core/unicode_nfc.h"
@@ -28,6 +29,7 @@ Expected<std::shared_ptr<Tokenizer>> Tokenizer::from_vocab(Vocab vocab, const st
     std::snprintf(name, sizeof name, "<0x%02X>", b);
     t->byte_tokens_[b] = t->vocab_.find(name);
   }
+  for (const std::string& token : t->vocab_.tokens) t->max_token_bytes_ = std::max(t->max_token_bytes_, token.size());
   if (!t->vocab_.pre_patterns.empty()) {
     auto pre = PreTokenizer::from_patterns(t->vocab_.pre_patterns, where);
     if (!pre.ok()) return pre.status();
@@ -62,7 +64,8 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special, 
       normalized = unicode::nfc(text);
       text = normalized;
     }
-    if (vocab_.spm_like()) encode_spm(text, vocab_.add_space_prefix && after_special, out);
+    if (vocab_.kind == VocabKind::kWordPiece) encode_wordpiece(text, out);
+    else if (vocab_.spm_like()) encode_spm(text, vocab_.add_space_prefix && after_special, out);
     else encode_bpe(text, out);
     after_special = false;
   }
@@ -87,7 +90,7 @@ std::string Tokenizer::token_bytes(int32_t id, bool render_special) const {
     default:
       break;
   }
-  if (vocab_.spm_like()) {
+  if (vocab_.spm_like() || vocab_.kind == VocabKind::kWordPiece) {
     std::string out;
     for (size_t i = 0; i < text.size();) {
       if (text.compare(i, 3, "\xE2\x96\x81") == 0) {
@@ -119,7 +122,8 @@ std::string Tokenizer::decode(const std::vector<int32_t>& ids, bool render_speci
   for (int32_t id : ids) {
     std::string piece = token_bytes(id, render_special);
     if (piece.empty()) continue;
-    if (first_text && vocab_.spm_like() && vocab_.add_space_prefix && piece[0] == ' ')
+    if (first_text && ((vocab_.spm_like() && vocab_.add_space_prefix) || vocab_.kind == VocabKind::kWordPiece) &&
+        piece[0] == ' ')
       piece.erase(0, 1);
     first_text = false;
     out += piece;

@@ -61,10 +61,12 @@ class Tokenizer {
   void encode_spm(std::string_view text, bool prefix_space, std::vector<int32_t>& out) const;
   void encode_bpe(std::string_view text, std::vector<int32_t>& out) const;
   void bpe_word(const std::string& word, std::vector<int32_t>& out) const;
+  void encode_wordpiece(std::string_view text, std::vector<int32_t>& out) const;  // tokenizer/wordpiece.cpp
 
   Vocab vocab_;
   std::unique_ptr<PreTokenizer> pre_;
   int32_t byte_tokens_[256];  // SPM <0xXX> token ids, -1 when absent
+  size_t max_token_bytes_ = 0;  // WordPiece: the longest entry, which bounds each match
 };
 
 }  // namespace osprey

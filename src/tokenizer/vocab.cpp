@@ -33,9 +33,10 @@ Expected<Vocab> Vocab::from_gguf(const GgufFile& f) {
   OSPREY_ASSIGN_OR_RETURN(v.model_name, f.get_string("tokenizer.ggml.model"));
   if (v.model_name == "llama") v.kind = VocabKind::kSpm;
   else if (v.model_name == "gpt2") v.kind = VocabKind::kBpe;
+  else if (v.model_name == "bert") v.kind = VocabKind::kWordPiece;
   else
     return Unsupported(f.path() + ": tokenizer model '" + v.model_name +
-                       "' is not supported (supported: llama (SentencePiece), gpt2 (byte-level BPE))");
+                       "' is not supported (supported: llama (SentencePiece), gpt2 (byte-level BPE), bert (WordPiece))");
   OSPREY_ASSIGN_OR_RETURN(v.pre, f.get_string("tokenizer.ggml.pre", "default"));
 
   OSPREY_ASSIGN_OR_RETURN(const GgufValue* tokens, f.get_array("tokenizer.ggml.tokens", GgufType::kString));
@@ -83,13 +84,24 @@ Expected<Vocab> Vocab::from_gguf(const GgufFile& f) {
     if (v.bos >= nv) v.bos = -1;
     if (v.eos >= nv) v.eos = -1;
   }
+  const bool wordpiece = v.kind == VocabKind::kWordPiece;
+  if (wordpiece) {
+    // An input is [CLS] text [SEP]: they take the places of BOS and EOS.
+    auto id_of = [&](const char* text) {
+      const auto it = std::find(v.tokens.begin(), v.tokens.end(), text);
+      return it == v.tokens.end() ? -1 : static_cast<int32_t>(it - v.tokens.begin());
+    };
+    v.bos = id_of("[CLS]"), v.eos = id_of("[SEP]"), v.unk = id_of("[UNK]"), v.pad = id_of("[PAD]");
+    OSPREY_TRY(read_token_id(f, "tokenizer.ggml.cls_token_id", nv, v.bos));
+    OSPREY_TRY(read_token_id(f, "tokenizer.ggml.seperator_token_id", nv, v.eos));  // llama.cpp's spelling
+  }
   OSPREY_TRY(read_token_id(f, "tokenizer.ggml.bos_token_id", nv, v.bos));
   OSPREY_TRY(read_token_id(f, "tokenizer.ggml.eos_token_id", nv, v.eos));
   OSPREY_TRY(read_token_id(f, "tokenizer.ggml.unknown_token_id", nv, v.unk));
   OSPREY_TRY(read_token_id(f, "tokenizer.ggml.padding_token_id", nv, v.pad));
   OSPREY_TRY(read_token_id(f, "tokenizer.ggml.eot_token_id", nv, v.eot));
-  OSPREY_ASSIGN_OR_RETURN(v.add_bos, f.get_bool("tokenizer.ggml.add_bos_token", v.kind == VocabKind::kSpm));
-  OSPREY_ASSIGN_OR_RETURN(v.add_eos, f.get_bool("tokenizer.ggml.add_eos_token", false));
+  OSPREY_ASSIGN_OR_RETURN(v.add_bos, f.get_bool("tokenizer.ggml.add_bos_token", v.kind == VocabKind::kSpm || wordpiece));
+  OSPREY_ASSIGN_OR_RETURN(v.add_eos, f.get_bool("tokenizer.ggml.add_eos_token", wordpiece));
   OSPREY_ASSIGN_OR_RETURN(v.add_space_prefix,
                           f.get_bool("tokenizer.ggml.add_space_prefix", v.kind == VocabKind::kSpm));
   v.ignore_merges = v.kind == VocabKind::kBpe && pre_ignores_merges(v.pre);

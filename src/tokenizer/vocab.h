@@ -18,6 +18,9 @@ enum class VocabKind {
   // tokenizer.json BPE with byte_fallback (Llama 2, Gemma): spaces as U+2581
   // like kSpm, but merged by rank as Hugging Face's BPE does.
   kCharBpe,
+  // tokenizer.ggml.model = "bert": WordPiece, word starts marked with U+2581
+  // as llama.cpp's converter writes them (tokenizer/wordpiece.cpp).
+  kWordPiece,
 };
 
 // Values of tokenizer.ggml.token_type.

@@ -500,10 +500,82 @@ std::vector<double> Model::step(int token) {
   }
   ++pos_;
   const auto xn = norm(x, "output_norm.weight");
+  last_hidden_ = xn;
   auto logits = matvec(has("output.weight") ? "output.weight" : "token_embd.weight", xn);
   if (final_softcap_ > 0)
     for (double& z : logits) z = final_softcap_ * std::tanh(z / final_softcap_);
   return logits;
+}
+
+std::vector<double> Model::embed(const std::vector<int>& tokens) {
+  if (arch_ == "bert") return encode_bert(tokens);
+  for (int t : tokens) step(t);
+  return last_hidden_;
+}
+
+// BERT as the original paper and Hugging Face's BertModel define it.
+std::vector<double> Model::encode_bert(const std::vector<int>& tokens) const {
+  const int n = static_cast<int>(tokens.size()), E = n_embd_, H = n_head_, hd = E / H;
+  const double eps = numbers_.count(arch_ + ".attention.layer_norm_epsilon") ? numbers_.at(arch_ + ".attention.layer_norm_epsilon") : 1e-12;
+  auto layer_norm = [&](std::vector<double>& v, const std::string& name) {
+    double mean = 0, var = 0;
+    for (double a : v) mean += a;
+    mean /= v.size();
+    for (double a : v) var += (a - mean) * (a - mean);
+    var /= v.size();
+    const auto g = vec(name + ".weight"), b = vec(name + ".bias");
+    for (size_t i = 0; i < v.size(); ++i) v[i] = (v[i] - mean) / std::sqrt(var + eps) * g[i] + b[i];
+  };
+  auto affine = [&](const std::string& w, const std::vector<double>& x) {
+    auto y = matvec(w + ".weight", x);
+    const auto b = vec(w + ".bias");
+    for (size_t i = 0; i < y.size(); ++i) y[i] += b[i];
+    return y;
+  };
+  std::vector<std::vector<double>> x(n);
+  const auto types = matrix_row("token_types.weight", 0);
+  for (int t = 0; t < n; ++t) {
+    x[t] = matrix_row("token_embd.weight", tokens[t]);
+    const auto pos = matrix_row("position_embd.weight", t);
+    for (int i = 0; i < E; ++i) x[t][i] += pos[i] + types[i];
+    layer_norm(x[t], "token_embd_norm");
+  }
+  for (int l = 0; l < n_layer_; ++l) {
+    const std::string p = "blk." + std::to_string(l) + ".";
+    std::vector<std::vector<double>> q(n), k(n), v(n);
+    for (int t = 0; t < n; ++t) q[t] = affine(p + "attn_q", x[t]), k[t] = affine(p + "attn_k", x[t]), v[t] = affine(p + "attn_v", x[t]);
+    for (int t = 0; t < n; ++t) {
+      std::vector<double> att(E, 0.0);
+      for (int h = 0; h < H; ++h) {
+        std::vector<double> w(n);
+        double max = -1e300, sum = 0;
+        for (int s = 0; s < n; ++s) {  // every position, before and after
+          double d = 0;
+          for (int i = 0; i < hd; ++i) d += q[t][h * hd + i] * k[s][h * hd + i];
+          w[s] = d / std::sqrt(static_cast<double>(hd));
+          max = std::max(max, w[s]);
+        }
+        for (double& a : w) sum += (a = std::exp(a - max));
+        for (int s = 0; s < n; ++s)
+          for (int i = 0; i < hd; ++i) att[h * hd + i] += w[s] / sum * v[s][h * hd + i];
+      }
+      const auto o = affine(p + "attn_output", att);
+      for (int i = 0; i < E; ++i) x[t][i] += o[i];
+      layer_norm(x[t], p + "attn_output_norm");
+      auto u = affine(p + "ffn_up", x[t]);
+      for (double& a : u) a = 0.5 * a * (1.0 + std::erf(a / std::sqrt(2.0)));
+      const auto d = affine(p + "ffn_down", u);
+      for (int i = 0; i < E; ++i) x[t][i] += d[i];
+      layer_norm(x[t], p + "layer_output_norm");
+    }
+  }
+  const int pooling = numbers_.count(arch_ + ".pooling_type") ? static_cast<int>(numbers_.at(arch_ + ".pooling_type")) : 1;
+  if (pooling == 2) return x[0];
+  if (pooling == 3) return x[n - 1];
+  std::vector<double> mean(E, 0.0);
+  for (int t = 0; t < n; ++t)
+    for (int i = 0; i < E; ++i) mean[i] += x[t][i] / n;
+  return mean;
 }
 
 }  // namespace reference

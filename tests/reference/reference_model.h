@@ -22,6 +22,11 @@ class Model {
   // Appends one token and returns the logits that follow it.
   std::vector<double> step(int token);
   int vocab_size() const { return n_vocab_; }
+  // The pooled, unnormalised embedding of a whole input from an empty
+  // state: a BERT encoder's (bidirectional, LayerNorm after each residual,
+  // mean or first-token pooling), or a decoder's last hidden state after
+  // output_norm. Leaves the decoder's state at the input's end.
+  std::vector<double> embed(const std::vector<int>& tokens);
 
  private:
   struct Tensor {
@@ -57,6 +62,8 @@ class Model {
   mutable std::map<std::string, std::vector<std::vector<double>>> cache_;
   std::vector<std::vector<std::vector<double>>> keys_, values_;  // [layer][pos][kv_dim]
   int pos_ = 0;
+  std::vector<double> last_hidden_;  // the decoder's normed final state after the last step
+  std::vector<double> encode_bert(const std::vector<int>& tokens) const;
 };
 
 }  // namespace reference
