@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <optional>
 
 #include "cli/commands.h"
 #include "cli/load_model.h"
@@ -16,6 +17,7 @@ namespace {
 
 struct EmbedOptions {
   std::string model, file, format = "json";
+  std::optional<std::string> query;  // --rerank: score each text against it
   std::vector<std::string> texts;
   int64_t ctx = 0;
   int parallel = 8;
@@ -53,15 +55,25 @@ void run_embed(const EmbedOptions& o) {
   if (!tok.ok()) throw Failure{tok.status().message()};
   std::vector<std::vector<int32_t>> inputs;
   int64_t n_tokens = 0;
+  const bool ranking = model->config().pooling == Pooling::kRank;
+  if (ranking && !o.query) throw Failure{o.model + " is a reranker: give the query with --rerank QUERY"};
+  if (!ranking && o.query)
+    throw Failure{o.model + " is not a reranker (its pooling is " + pooling_name(model->config().pooling) +
+                  "); --rerank needs a cross-encoder whose file says pooling_type rank"};
   for (const std::string& t : texts) {
-    inputs.push_back(embedding_tokens(**tok, t));
+    inputs.push_back(ranking ? rerank_tokens(**tok, *o.query, t) : embedding_tokens(**tok, t));
     n_tokens += static_cast<int64_t>(inputs.back().size());
   }
   const auto start = std::chrono::steady_clock::now();
-  auto vectors = embed_inputs(*model, inputs, !o.raw);
+  auto vectors = embed_inputs(*model, inputs, !o.raw && !ranking);
   if (!vectors.ok()) throw Failure{vectors.status().message()};
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  if (o.format == "text") {
+  if (ranking) {
+    // One relevance score per text, in the order given (the head's raw logit).
+    for (size_t k = 0; k < vectors->size(); ++k)
+      std::printf(o.format == "text" ? "%.7g\n" : k == 0 ? "[%.7g" : ", %.7g", (*vectors)[k][0]);
+    if (o.format != "text") std::printf("]\n");
+  } else if (o.format == "text") {
     for (const auto& v : *vectors) {
       for (size_t i = 0; i < v.size(); ++i) std::printf(i == 0 ? "%.7g" : " %.7g", v[i]);
       std::printf("\n");
@@ -78,7 +90,7 @@ void run_embed(const EmbedOptions& o) {
   }
   std::fprintf(stderr, "embed: %zu inputs, %lld tokens, %lld dimensions (%s pooling%s) in %.3f s, %.1f tokens/s\n",
                inputs.size(), static_cast<long long>(n_tokens), static_cast<long long>(model->config().n_embd),
-               pooling_name(model->config().pooling), o.raw ? "" : ", normalised", seconds,
+               pooling_name(model->config().pooling), o.raw || ranking ? "" : ", normalised", seconds,
                static_cast<double>(n_tokens) / seconds);
 }
 
@@ -93,6 +105,9 @@ void register_embed(CLI::App& app) {
       "--format text); timing goes to stderr.");
   cmd->add_option("-m,--model", o->model, "GGUF file or Hugging Face folder (bert, or any decoder osprey runs)")->required();
   cmd->add_option("texts", o->texts, "Texts to embed, each its own input");
+  cmd->add_option("--rerank", o->query,
+                  "With a reranker (pooling rank): score each text as a document for this query, one relevance "
+                  "score each instead of a vector");
   cmd->add_option("-f,--file", o->file, "Also embed each non-empty line of this file")->check(CLI::ExistingFile);
   cmd->add_option("--format", o->format, "json (default) or text")->check(CLI::IsMember({"json", "text"}));
   cmd->add_flag("--no-normalize", o->raw, "Print the pooled vectors as they are, not scaled to unit length");

@@ -216,6 +216,12 @@ void write_encoder_tensors(SynthWriter& s, const SynthPreset& p) {
   s.tensor("token_types.weight", {E, 2}, [](int64_t, Rng& r) { return 0.1f * r.normal(); });
   s.vector("token_embd_norm.weight", E, near_one);
   s.vector("token_embd_norm.bias", E, small);
+  if (p.shape.pooling == 4) {  // a reranker's head: dense + tanh, then one score
+    s.random_matrix("cls.weight", E, E, inv_sqrt(E));
+    s.vector("cls.bias", E, small);
+    s.random_matrix("cls.output.weight", E, 1, 3.0f * inv_sqrt(E));
+    s.vector("cls.output.bias", 1, small);
+  }
   for (int64_t l = 0; l < p.n_layer; ++l) {
     const std::string b = "blk." + std::to_string(l) + ".";
     for (const char* m : {"attn_q", "attn_k", "attn_v"}) {

@@ -28,7 +28,7 @@ struct SynthFamilyShape {
   bool qk_norm_full = false;    // Q/K norms over whole rows (olmoe) rather than per head
   double yarn_factor = 0;       // YaRN scaling (with n_ctx_orig as the original context), instead of LongRoPE
   bool gpt_oss = false;         // biases on Q/K/V/output, router and experts; attention sinks; post_attention_norm as the FFN norm
-  int pooling = 0;              // encoders (bert): pooling_type, 1 mean or 2 first token
+  int pooling = 0;              // encoders (bert): pooling_type, 1 mean, 2 first token, 4 rank (with a classification head)
 };
 
 struct SynthPreset {

@@ -21,6 +21,11 @@ const std::vector<SynthPreset>& synth_presets() {
        false, true, false, SynthVocab::kWordPiece, "", {}, {.pooling = 2}},
       {"all-minilm-l6", "bert", "all-MiniLM-L6-v2 (synthetic)", 30522, 384, 6, 12, 12, 1536, 512, 10000.0, 1e-12, false,
        true, false, SynthVocab::kWordPiece, "", {}, {.pooling = 1}},
+      // A cross-encoder reranker (ms-marco-MiniLM-L-6-v2): MiniLM with a classification head on [CLS].
+      {"ms-marco-minilm-l6", "bert", "ms-marco-MiniLM-L-6-v2 (synthetic)", 30522, 384, 6, 12, 12, 1536, 512, 10000.0,
+       1e-12, false, true, false, SynthVocab::kWordPiece, "", {}, {.pooling = 4}},
+      {"tiny-bert-rerank", "bert", "tiny bert reranker (synthetic)", 1000, 128, 2, 4, 4, 256, 128, 10000.0, 1e-12,
+       false, true, false, SynthVocab::kWordPiece, "", {}, {.pooling = 4}},
       {"tiny-bert", "bert", "tiny bert (synthetic)", 1000, 128, 2, 4, 4, 256, 128, 10000.0, 1e-12, false, true, false,
        SynthVocab::kWordPiece, "", {}, {.pooling = 1}},
       // A few-MB model for tests: llama layout with a SentencePiece vocabulary.

@@ -17,6 +17,17 @@ std::vector<int32_t> embedding_tokens(const Tokenizer& tokenizer, const std::str
   return tokenizer.encode(text, /*add_special=*/true, /*parse_special=*/true);
 }
 
+std::vector<int32_t> rerank_tokens(const Tokenizer& tokenizer, const std::string& query, const std::string& document) {
+  std::vector<int32_t> ids = tokenizer.encode(query, /*add_special=*/true, /*parse_special=*/false);
+  const Vocab& v = tokenizer.vocab();
+  // The query ends with its separator whether or not the vocabulary adds one.
+  if (v.eos >= 0 && (ids.empty() || ids.back() != v.eos)) ids.push_back(v.eos);
+  const std::vector<int32_t> doc = tokenizer.encode(document, /*add_special=*/false, /*parse_special=*/false);
+  ids.insert(ids.end(), doc.begin(), doc.end());
+  if (v.eos >= 0) ids.push_back(v.eos);
+  return ids;
+}
+
 Status check_embedding_inputs(const Model& model, const std::vector<std::vector<int32_t>>& inputs,
                               const std::string& what) {
   for (size_t i = 0; i < inputs.size(); ++i) {

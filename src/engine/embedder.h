@@ -21,6 +21,11 @@ void normalize_embedding(std::vector<float>& v);
 // llama.cpp's server does for embeddings.
 std::vector<int32_t> embedding_tokens(const Tokenizer& tokenizer, const std::string& text);
 
+// A reranker's input for one (query, document) pair, as cross-encoders were
+// trained on it: [CLS] query [SEP] document [SEP] (BOS/EOS for other
+// vocabularies).
+std::vector<int32_t> rerank_tokens(const Tokenizer& tokenizer, const std::string& query, const std::string& document);
+
 // Checks inputs against the model before any is run: none empty, none
 // longer than the context. `what` names them in errors ("input").
 Status check_embedding_inputs(const Model& model, const std::vector<std::vector<int32_t>>& inputs,

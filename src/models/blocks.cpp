@@ -427,6 +427,8 @@ int64_t blocks_scratch_bytes(const ModelWeights& w, int64_t nb, int n_seq_max, i
     const kernels::WeightMatrix* gate_up[2] = {&L.ffn.gate, &L.ffn.up};
     act = std::max({act, kernels::norm_matmul_group_scratch_bytes(qkv, 3, nb, threads),
                     kernels::matmul_group_scratch_bytes(qkv, 3, nb), kernels::matmul_scratch_bytes(L.attn.wo, nb)});
+    if (w.cls.data != nullptr) act = std::max(act, kernels::matmul_scratch_bytes(w.cls, nb));
+    if (w.cls_out.data != nullptr) act = std::max(act, kernels::matmul_scratch_bytes(w.cls_out, nb));
     if (L.ffn.gate.data == nullptr && L.ffn.up.data != nullptr)  // an encoder's ungated FFN
       act = std::max({act, kernels::matmul_scratch_bytes(L.ffn.up, nb), kernels::matmul_scratch_bytes(L.ffn.down, nb)});
     if (L.ffn.gate.data != nullptr)

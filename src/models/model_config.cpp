@@ -147,6 +147,9 @@ Expected<ModelConfig> ModelConfig::from_gguf(const GgufFile& file) {
   c.layers.assign(c.n_layer, LayerConfig{0, c.rope_freq_base, c.rope_scale_linear, c.n_expert > 0});
   c.attn_scale = 1.0 / std::sqrt(static_cast<double>(c.head_dim));
   OSPREY_TRY(c.family->configure(file, c));
+  if (c.pooling == Pooling::kRank && c.causal)
+    return Unsupported(file.path() + ": pooling_type rank on a decoder (a " + c.arch +
+                       " reranker) is not supported; osprey reranks with bert-style cross-encoders");
   return c;
 }
 

@@ -100,6 +100,7 @@ struct ModelConfig {
   // Encoders add a learned position row to each token and use LayerNorm
   // (with its bias, ln_eps) after each residual add instead of RMS pre-norms.
   bool post_layer_norm = false;
+  int64_t n_cls_out = 0;      // rerankers: scores per input (classifier.output_labels), 1 when unnamed
   int64_t n_token_types = 0;  // encoders: rows of token_types.weight (tokenizer.ggml.token_type_count)
   std::vector<LayerConfig> layers;
 

@@ -72,6 +72,10 @@ struct ModelWeights {
   std::vector<float> pos_embd;         // [n_ctx_train, n_embd]
   std::vector<float> token_types;      // [n_token_types, n_embd]
   LayerNormWeights embd_norm;
+  // A reranker's classification head on the first token (pooling rank):
+  // score = cls_out . tanh(cls . x + cls_b) + cls_out_b.
+  kernels::WeightMatrix cls, cls_out;   // [n_embd, n_embd], [n_cls_out, n_embd]
+  std::vector<float> cls_b, cls_out_b;
   std::vector<float> rope_freq_factors;  // [rope_dim/2] Llama 3's, empty unless the file has them
   std::vector<float> rope_factors_long, rope_factors_short;  // [rope_dim/2] LongRoPE's (phi3), or empty
   std::vector<LayerWeights> layers;

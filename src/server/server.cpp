@@ -9,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 #include <memory>
+#include <optional>
 #include <thread>
 #include <unordered_map>
 
@@ -27,6 +28,7 @@
 #include "server/metrics.h"
 #include "server/responses_reply.h"
 #include "server/embeddings_api.h"
+#include "server/rerank_api.h"
 #include "server/responses_request.h"
 #include "server/web_assets.h"
 #include "server/prefix_key.h"
@@ -112,7 +114,7 @@ class Api {
 
  private:
   static std::string route_name(const std::string& path) {
-    static const char* kKnown[] = {"/v1/chat/completions", "/v1/completions", "/v1/responses", "/v1/embeddings", "/v1/models", "/tokenize", "/detokenize",
+    static const char* kKnown[] = {"/v1/chat/completions", "/v1/completions", "/v1/responses", "/v1/embeddings", "/v1/rerank", "/rerank", "/v1/models", "/tokenize", "/detokenize",
                                    "/apply-template", "/health", "/ready", "/metrics"};
     for (const char* k : kKnown)
       if (path == k) return k;
@@ -164,7 +166,7 @@ class Api {
     if (p == "/metrics" && get) return metrics(res);
     if (p == "/v1/models" && get) return models(res);
     static const char* kPost[] = {"/v1/chat/completions", "/v1/completions", "/v1/responses", "/v1/embeddings",
-                                  "/tokenize", "/detokenize", "/apply-template"};
+                                  "/v1/rerank", "/rerank", "/tokenize", "/detokenize", "/apply-template"};
     bool known_post = false;
     for (const char* k : kPost) known_post |= p == k;
     if (!known_post) {
@@ -180,6 +182,7 @@ class Api {
     if (p == "/detokenize") return detokenize(*e, body, res);
     if (p == "/apply-template") return send_json(res, 200, json{{"prompt", render_chat(*e, body)}});
     if (p == "/v1/embeddings") return embeddings(*e, body, res);
+    if (p == "/v1/rerank" || p == "/rerank") return rerank(*e, body, res);
     if (!e->model->can_generate())
       return send_error(res, 400,
                         "this model (" + e->model->config().arch +
@@ -192,47 +195,78 @@ class Api {
   // /v1/embeddings: each input a sequence of its own, sharing the
   // scheduler's passes with whatever else runs (server/embeddings_api.h).
   void embeddings(Engine& e, const Fields& body, http::Response& res) {
+    if (e.model->config().pooling == Pooling::kRank)
+      return send_error(res, 400, "this model is a reranker: it scores (query, document) pairs at POST /v1/rerank",
+                        "invalid_request_error");
     EmbeddingsLimits limits;
     limits.n_vocab = e.model->config().n_vocab;
     limits.n_embd = e.model->config().n_embd;
     limits.n_ctx = e.model->n_ctx();
     limits.matryoshka = opts_.matryoshka;
     const EmbeddingsRequest request = parse_embeddings_request(body, *e.tokenizer, limits);
+    auto vectors = pool_inputs(e, request.inputs, res);
+    if (vectors) send_json(res, 200, embeddings_reply(std::move(*vectors), request, model_name_));
+  }
+
+  // /v1/rerank: each (query, document) pair an input of the reranker (server/rerank_api.h).
+  void rerank(Engine& e, const Fields& body, http::Response& res) {
+    if (e.model->config().pooling != Pooling::kRank)
+      return send_error(res, 400,
+                        std::string("this model is not a reranker (its pooling is ") +
+                            pooling_name(e.model->config().pooling) +
+                            "); /v1/rerank needs a cross-encoder whose file says pooling_type rank",
+                        "invalid_request_error");
+    const RerankRequest request = parse_rerank_request(body, *e.tokenizer, e.model->n_ctx());
+    auto rows = pool_inputs(e, request.inputs, res);
+    if (!rows) return;
+    std::vector<float> scores;
+    for (const auto& r : *rows) scores.push_back(r.at(0));
+    send_json(res, 200, rerank_reply(scores, request, model_name_));
+  }
+
+  // Runs inputs as embedding requests through the scheduler and returns
+  // their pooled rows in order; nullopt when it has answered `res` itself
+  // (shutting down, a failed pass) or the client has gone. Inputs beyond the
+  // queue's room wait their turn here rather than fail: one request may carry many.
+  std::optional<std::vector<std::vector<float>>> pool_inputs(Engine& e, const std::vector<std::vector<int32_t>>& inputs,
+                                                             http::Response& res) {
     std::vector<std::shared_ptr<GenerationRequest>> reqs;
-    for (const std::vector<int32_t>& input : request.inputs) {
+    for (const std::vector<int32_t>& input : inputs) {
       auto r = std::make_shared<GenerationRequest>();
       r->prompt = input;
       r->embed = true;
       r->deadline = Clock::now() + std::chrono::seconds(opts_.request_timeout_s);
       reqs.push_back(std::move(r));
     }
-    // Inputs beyond the queue's room wait their turn here rather than fail:
-    // one request may carry many.
-    std::vector<std::vector<float>> vectors(reqs.size());
+    auto cancel = [&] {
+      for (auto& r : reqs) r->cancelled = true;
+    };
+    std::vector<std::vector<float>> rows(reqs.size());
     size_t next = 0, done = 0;
     while (done < reqs.size()) {
       while (next < reqs.size() && e.scheduler->submit(reqs[next])) ++next;
       if (next == done && !e.scheduler->accepting()) {
-        for (auto& r : reqs) r->cancelled = true;
+        cancel();
         res.keep_alive = false;
-        return send_error(res, 503, "the server is shutting down; send the request to another replica", "unavailable_error");
+        send_error(res, 503, "the server is shutting down; send the request to another replica", "unavailable_error");
+        return std::nullopt;
       }
       auto ev = reqs[done]->next_event(std::chrono::milliseconds(100));
       if (!ev) {
         if (res.peer_closed()) {
-          for (auto& r : reqs) r->cancelled = true;
-          return;
+          cancel();
+          return std::nullopt;
         }
         continue;
       }
       if (!ev->error.empty()) {
-        for (auto& r : reqs) r->cancelled = true;
-        return send_error(res, 500, ev->error, "server_error");
+        cancel();
+        send_error(res, 500, ev->error, "server_error");
+        return std::nullopt;
       }
-      if (!ev->done) continue;
-      vectors[done++] = std::move(ev->embedding);
+      if (ev->done) rows[done++] = std::move(ev->embedding);
     }
-    send_json(res, 200, embeddings_reply(std::move(vectors), request, model_name_));
+    return rows;
   }
 
   // The page may load nothing but its own files and talk to nothing but this server.
@@ -636,8 +670,10 @@ int serve(const ServeOptions& o) {
               std::to_string(pool_tokens / std::max<int64_t>(1, m.n_ctx())) + " full contexts), " + kv_mib + " as " +
               dtype_name(o.cache_type_k) + " keys and " + dtype_name(o.cache_type_v) + " values" + windows +
               ((*e)->model->can_generate() ? ", chat template '" + (*e)->chat_template->name() + "'"
-                                           : std::string(", embeddings only (") +
-                                                 pooling_name((*e)->model->config().pooling) + " pooling)") +
+                                           : (*e)->model->config().pooling == Pooling::kRank
+                                                 ? std::string(", reranking only (/v1/rerank)")
+                                                 : std::string(", embeddings only (") +
+                                                       pooling_name((*e)->model->config().pooling) + " pooling)") +
               ", kernels " + kernels::isa_name(kernels::active_isa()) +
               ((*e)->draft_model ? ", drafting with " + o.draft_model_path
                                  : o.speculation.ngram ? std::string(", drafting by prompt lookup") : std::string()));

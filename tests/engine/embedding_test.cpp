@@ -75,6 +75,27 @@ INSTANTIATE_TEST_SUITE_P(Families, EmbeddingReference,
                            return test::test_name(std::string(info.param.preset) + "_" + info.param.type);
                          });
 
+// A reranker's scores (the classification head on the first token) against
+// the reference, for pairs run together.
+TEST(EmbeddingReference, RerankScoresAgree) {
+  const std::string path = test::synth_model("tiny-bert-rerank", "f32", 42, true);
+  ModelOptions mo;
+  mo.n_threads = 2;
+  mo.n_seq_max = 3;
+  auto model = Model::load(path, mo);
+  ASSERT_TRUE(model.ok()) << model.status().message();
+  const std::vector<std::vector<int32_t>> pairs = {{2, 40, 41, 3, 50, 51, 52, 3}, {2, 40, 41, 3, 60, 3}, {2, 7, 3, 8, 3}};
+  auto got = embed_inputs(**model, pairs, /*normalize=*/false);
+  ASSERT_TRUE(got.ok()) << got.status().message();
+  for (size_t i = 0; i < pairs.size(); ++i) {
+    reference::Model ref;
+    ASSERT_EQ(ref.load(path, 128), "");
+    const std::vector<double> want = ref.embed(std::vector<int>(pairs[i].begin(), pairs[i].end()));
+    ASSERT_EQ(want.size(), 1u);
+    EXPECT_NEAR((*got)[i][0], want[0], 2e-3 * (1 + std::fabs(want[0]))) << "pair " << i;
+  }
+}
+
 // Leaving out the bidirectional half of attention (each token seeing only
 // itself and earlier ones) changes an encoder's vectors far beyond the
 // tolerance above: the comparison would notice a causal mask.

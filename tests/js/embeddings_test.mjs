@@ -2,7 +2,8 @@
 // an encoder (bert) and a decoder (last-token pooling) give the vectors
 // `osprey embed` gives for the same texts; strings, arrays of strings and
 // token arrays; float and base64; dimensions; many inputs while a chat
-// reply streams beside them; and clear errors for what cannot be served.
+// reply streams beside them; clear errors for what cannot be served; and
+// POST /v1/rerank with a cross-encoder reranker.
 // Usage: node embeddings_test.mjs OSPREY_BINARY WORKDIR
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
@@ -90,7 +91,54 @@ for (const [name, model] of [["bert", bert], ["decoder", decoder]]) {
     s.proc.kill();
   }
 }
+// POST /v1/rerank with a cross-encoder: the scores `osprey embed --rerank`
+// gives, best first, top_n and return_documents; the wrong model refuses.
+const reranker = synthModel(osprey, workdir, "tiny-bert-rerank", "q8_0");
+{
+  const query = "what is a cat";
+  const docs = ["a cat is an animal", "stocks fell today", "cats", "the weather is fine"];
+  const want = JSON.parse(execFileSync(osprey, ["embed", "-m", reranker, "-t", "2", "--rerank", query, ...docs], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }));
+  const r = await startServer(osprey, ["-m", reranker, "-t", "2"]);
+  const post = async (p, body) => {
+    const res = await fetch(r.base + p, { method: "POST", body: JSON.stringify(body) });
+    return { status: res.status, body: await res.json() };
+  };
+  try {
+    await check("rerank: scores equal osprey embed --rerank's, best first", async () => {
+      const { status, body } = await post("/v1/rerank", { model: "any", query, documents: docs });
+      assert.equal(status, 200);
+      assert.equal(body.results.length, docs.length);
+      for (const x of body.results) assert.ok(Math.abs(x.relevance_score - want[x.index]) < 1e-5, `document ${x.index}`);
+      for (let i = 1; i < body.results.length; i++) assert.ok(body.results[i - 1].relevance_score >= body.results[i].relevance_score);
+      assert.ok(body.usage.prompt_tokens > 0);
+    });
+    await check("rerank: top_n, return_documents, objects with text, and /rerank", async () => {
+      const { body } = await post("/rerank", { query, documents: docs.map((text) => ({ text })), top_n: 2, return_documents: true });
+      assert.equal(body.results.length, 2);
+      assert.equal(body.results[0].document.text, docs[body.results[0].index]);
+    });
+    await check("rerank: refusals name the field; embeddings on a reranker say where to go", async () => {
+      for (const [b, param] of [[{ documents: ["a"] }, "query"], [{ query: "q", documents: [] }, "documents"],
+        [{ query: "q", documents: ["a", 3] }, "documents[1]"], [{ query: "q", documents: ["a"], top_n: 0 }, "top_n"]]) {
+        const { status, body } = await post("/v1/rerank", b);
+        assert.equal(status, 400);
+        assert.equal(body.error.param, param, body.error.message);
+      }
+      const e = await post("/v1/embeddings", { input: "x" });
+      assert.equal(e.status, 400);
+      assert.match(e.body.error.message, /reranker.*\/v1\/rerank/);
+    });
+  } finally {
+    r.proc.kill();
+  }
+}
+
 const s = await startServer(osprey, ["-m", bert, "-t", "1", "--matryoshka"]);
+await check("an embedding model refuses /v1/rerank with the reason", async () => {
+  const res = await fetch(s.base + "/v1/rerank", { method: "POST", body: JSON.stringify({ query: "q", documents: ["a"] }) });
+  assert.equal(res.status, 400);
+  assert.match((await res.json()).error.message, /not a reranker/);
+});
 await check("--matryoshka: dimensions cuts and renormalises", async () => {
   const res = await fetch(s.base + "/v1/embeddings", { method: "POST", body: JSON.stringify({ input: texts[0], dimensions: 16 }) });
   const v = (await res.json()).data[0].embedding;

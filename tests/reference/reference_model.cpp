@@ -570,6 +570,23 @@ std::vector<double> Model::encode_bert(const std::vector<int>& tokens) const {
     }
   }
   const int pooling = numbers_.count(arch_ + ".pooling_type") ? static_cast<int>(numbers_.at(arch_ + ".pooling_type")) : 1;
+  if (pooling == 4) {  // a reranker: dense + tanh on the first token, then the scores
+    std::vector<double> h = x[0];
+    if (has("cls.weight")) {
+      h = matvec("cls.weight", h);
+      if (has("cls.bias")) {
+        const auto b = vec("cls.bias");
+        for (size_t i = 0; i < h.size(); ++i) h[i] += b[i];
+      }
+      for (double& a : h) a = std::tanh(a);
+    }
+    auto score = matvec("cls.output.weight", h);
+    if (has("cls.output.bias")) {
+      const auto b = vec("cls.output.bias");
+      for (size_t i = 0; i < score.size(); ++i) score[i] += b[i];
+    }
+    return score;
+  }
   if (pooling == 2) return x[0];
   if (pooling == 3) return x[n - 1];
   std::vector<double> mean(E, 0.0);

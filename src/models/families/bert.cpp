@@ -6,6 +6,8 @@
 //   embedding = pool(x)   (mean, first token or last, as the file says)
 // Post-norm rather than pre-norm, learned positions rather than rotary ones,
 // and no output head: the model embeds and cannot generate.
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 
 #include "kernels/matmul.h"
@@ -25,6 +27,13 @@ Status configure(const GgufFile& file, ModelConfig& c) {
   // A file without a pooling type is averaged, as sentence-transformers
   // pools most BERT-shaped models.
   if (c.pooling == Pooling::kNone) c.pooling = Pooling::kMean;
+  c.n_cls_out = 1;
+  if (const GgufValue* labels = file.find("bert.classifier.output_labels")) c.n_cls_out = static_cast<int64_t>(labels->array_size());
+  if (c.n_cls_out < 1 || c.n_cls_out > c.n_embd)
+    return CorruptFile(file.path() + ": bert.classifier.output_labels has " + std::to_string(c.n_cls_out) +
+                       " labels (1.." + std::to_string(c.n_embd) + " expected)");
+  if (c.pooling == Pooling::kRank && !file.find_tensor("cls.output.weight"))
+    return CorruptFile(file.path() + ": pooling_type rank (a reranker) needs the classification head cls.output.weight");
   OSPREY_ASSIGN_OR_RETURN(c.n_token_types, file.get_int("tokenizer.ggml.token_type_count", 2));
   if (c.n_token_types < 1 || c.n_token_types > 16)
     return CorruptFile(file.path() + ": tokenizer.ggml.token_type_count " + std::to_string(c.n_token_types) +
@@ -43,6 +52,11 @@ void tensors(const ModelConfig& c, ModelWeights& w, TensorList& t) {
   t.vector("position_embd.weight", {E, c.n_ctx_train}, &w.pos_embd);
   t.vector("token_types.weight", {E, c.n_token_types}, &w.token_types);
   list_layer_norm(t, "token_embd_norm", E, w.embd_norm);
+  // A reranker's head: pooled first token -> dense + tanh -> scores.
+  t.matrix("cls.weight", E, E, &w.cls, /*optional=*/true);
+  t.vector("cls.bias", E, &w.cls_b, true);
+  t.matrix("cls.output.weight", E, c.n_cls_out, &w.cls_out, true);
+  t.vector("cls.output.bias", c.n_cls_out, &w.cls_out_b, true);
   for (int64_t i = 0; i < c.n_layer; ++i) {
     LayerWeights& L = w.layers[i];
     const std::string p = "blk." + std::to_string(i) + ".";
@@ -90,6 +104,29 @@ void encoder_feed_forward(Pass& p, int64_t l) {
   kernels::add_bias(w.proj.data(), F.b_down.data(), n, p.c.n_embd);
 }
 
+// A reranker: each pooled row of this pass (an encoder's input is whole in
+// one pass) becomes its scores, left at the front of its embedding row.
+void rank_head(Pass& p) {
+  const int64_t E = p.c.n_embd, n_out = p.c.n_cls_out;
+  Workspace& w = p.ws;
+  int64_t k = 0;
+  for (const Workspace::PoolRow& r : w.pool_rows)
+    if (k == 0 || w.pool_rows[k - 1].dest != r.dest) w.pool_rows[k++] = r;  // one per input (first-token pooling)
+  if (k == 0) return;
+  const TraceSpan span(p.tracer, "rank_head", -1, k);
+  for (int64_t i = 0; i < k; ++i) std::copy_n(&w.embd[w.pool_rows[i].dest * E], E, &w.proj[i * E]);
+  const float* h = w.proj.data();
+  if (p.w.cls.data != nullptr) {
+    kernels::matmul(p.pool, p.w.cls, w.proj.data(), k, w.q.data(), w.act.data());
+    if (!p.w.cls_b.empty()) kernels::add_bias(w.q.data(), p.w.cls_b.data(), k, E);
+    for (int64_t i = 0; i < k * E; ++i) w.q[i] = std::tanh(w.q[i]);
+    h = w.q.data();
+  }
+  kernels::matmul(p.pool, p.w.cls_out, h, k, w.k.data(), w.act.data());
+  if (!p.w.cls_out_b.empty()) kernels::add_bias(w.k.data(), p.w.cls_out_b.data(), k, n_out);
+  for (int64_t i = 0; i < k; ++i) std::copy_n(&w.k[i * n_out], n_out, &w.embd[w.pool_rows[i].dest * E]);
+}
+
 void forward(Pass& p) {
   const int64_t rows = p.n * p.c.n_embd;
   embed(p);
@@ -104,6 +141,7 @@ void forward(Pass& p) {
     layer_norm_rows(p, L.out_norm);
   }
   pool_embeddings(p, nullptr);
+  if (p.c.pooling == Pooling::kRank) rank_head(p);
 }
 
 }  // namespace
