@@ -2,11 +2,15 @@
 // (tokenizer.ggml.model "bert"): the converter stores a word's first piece
 // with a leading U+2581 and a continuation piece ("##ing") bare, so a word is
 // matched as "\u2581word", longest vocabulary entry first, left to right.
-// Before that the text is decomposed (NFD) and lowercased; white space ends a
-// word, each punctuation mark, ASCII symbol and CJK ideograph is a word of
-// its own, and control characters are dropped. A word with a character no
-// entry covers becomes the unknown token as a whole. This follows llama.cpp's
-// reading of these files, so the same file gives the same ids in both.
+// Before that the text is decomposed (NFD), lowercased and stripped of
+// accents (nonspacing marks), as uncased BERT's normalizer does; white space
+// ends a word, each punctuation mark, ASCII symbol and CJK ideograph is a
+// word of its own, and control characters are dropped. A word with a
+// character no entry covers becomes the unknown token as a whole.
+// llama.cpp reads these files the same way except that it keeps the accents,
+// which turns words such as "café" or "русский" into the unknown token; the
+// uncased vocabularies these files carry (MiniLM, BGE, E5) were trained
+// without them, so osprey follows Hugging Face there.
 #include <algorithm>
 #include <iterator>
 
@@ -25,7 +29,7 @@ struct CharRun {
 struct LowerPair {
   uint32_t cp, lower;
 };
-constexpr uint8_t kWhitespace = 1, kPunctuation = 2, kSymbol = 4, kControl = 8;
+constexpr uint8_t kWhitespace = 1, kPunctuation = 2, kSymbol = 4, kControl = 8, kAccent = 16;
 
 #include "tokenizer/wordpiece_tables.inc"
 
@@ -54,11 +58,11 @@ bool is_cjk(uint32_t cp) {
 
 // The words of `text`, each already lowercased and prefixed with U+2581.
 std::vector<std::string> wordpiece_words(std::string_view text) {
-  static const std::string kMark = "\xE2\x96\x81";
+  static const std::string kWordStart = "\xE2\x96\x81";
   std::vector<std::string> words;
   std::string word;
   auto finish = [&] {
-    if (!word.empty()) words.push_back(kMark + word);
+    if (!word.empty()) words.push_back(kWordStart + word);
     word.clear();
   };
   for (const uint32_t cp : unicode::nfd_code_points(text)) {
@@ -67,7 +71,8 @@ std::vector<std::string> wordpiece_words(std::string_view text) {
       finish();
       continue;
     }
-    if (cp == 0 || cp == 0xFFFD || (f & kControl)) continue;
+    // Accents go with the case: "Café" and "cafe" are one word to an uncased model.
+    if (cp == 0 || cp == 0xFFFD || (f & (kControl | kAccent))) continue;
     if ((f & kPunctuation) || (cp < 0x7F && (f & kSymbol)) || is_cjk(cp)) {
       finish();
       utf8::append(word, to_lower(cp));

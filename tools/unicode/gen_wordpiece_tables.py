@@ -2,7 +2,8 @@
 """Writes src/tokenizer/wordpiece_tables.inc: what the WordPiece (BERT)
 tokenizer needs to know of each code point, from Python's unicodedata:
 simple lowercase mappings, and ranges of white space, punctuation (P*),
-symbols (S*) and other/control characters (C*). Run it again when a newer
+symbols (S*), other/control characters (C*) and nonspacing marks (Mn, the
+accents uncased BERT strips after decomposing). Run it again when a newer
 Unicode version matters:
     python3 tools/unicode/gen_wordpiece_tables.py > src/tokenizer/wordpiece_tables.inc
 """
@@ -10,7 +11,7 @@ import sys
 import unicodedata as ud
 
 MAX = 0x110000
-WHITESPACE, PUNCTUATION, SYMBOL, CONTROL = 1, 2, 4, 8
+WHITESPACE, PUNCTUATION, SYMBOL, CONTROL, MARK = 1, 2, 4, 8, 16
 
 
 def flags(cp):
@@ -26,6 +27,8 @@ def flags(cp):
         return SYMBOL
     if cat[0] == "C":
         return CONTROL
+    if cat == "Mn":
+        return MARK
     return 0
 
 
