@@ -10,20 +10,6 @@ namespace {
 
 bool is_token_id(const json& v) { return v.is_number_integer() || v.is_number_unsigned(); }
 
-std::vector<int32_t> token_array(const json& a, const std::string& param, int64_t n_vocab) {
-  std::vector<int32_t> ids;
-  ids.reserve(a.size());
-  for (size_t i = 0; i < a.size(); ++i) {
-    const json& t = a[i];
-    if (!is_token_id(t) || (t.is_number_integer() && t.get<int64_t>() < 0) ||
-        t.get<uint64_t>() >= static_cast<uint64_t>(n_vocab))
-      reject(element_path(param, i), "'" + element_path(param, i) + "' is " + t.dump().substr(0, 40) +
-                                         ", not a token id (0.." + std::to_string(n_vocab - 1) + ")");
-    ids.push_back(static_cast<int32_t>(t.get<int64_t>()));
-  }
-  return ids;
-}
-
 std::string base64(const std::vector<float>& v) {
   static const char kDigits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   std::string bytes(v.size() * 4, '\0');
@@ -58,7 +44,7 @@ EmbeddingsRequest parse_embeddings_request(const Fields& body, const Tokenizer& 
   if (input.is_string()) {
     add_text(input, "input");
   } else if (input.is_array() && !input.empty() && is_token_id(input[0])) {
-    r.inputs.push_back(token_array(input, "input", limits.n_vocab));
+    r.inputs.push_back(token_ids(input, "input", limits.n_vocab));
   } else if (input.is_array() && !input.empty()) {
     if (static_cast<int64_t>(input.size()) > limits.max_inputs)
       reject("input", "'input' has " + std::to_string(input.size()) + " entries; at most " +
@@ -66,7 +52,7 @@ EmbeddingsRequest parse_embeddings_request(const Fields& body, const Tokenizer& 
     for (size_t i = 0; i < input.size(); ++i) {
       const std::string param = element_path("input", i);
       if (input[i].is_string()) add_text(input[i], param);
-      else if (input[i].is_array() && !input[i].empty()) r.inputs.push_back(token_array(input[i], param, limits.n_vocab));
+      else if (input[i].is_array() && !input[i].empty()) r.inputs.push_back(token_ids(input[i], param, limits.n_vocab));
       else reject(param, "'" + param + "' must be a string or a non-empty array of token ids");
     }
   } else {

@@ -75,6 +75,20 @@ std::string json_type_name(const json& v) {
 
 std::string element_path(const std::string& path, size_t i) { return path + "[" + std::to_string(i) + "]"; }
 
+std::vector<int32_t> token_ids(const json& array, const std::string& param, int64_t n_vocab) {
+  std::vector<int32_t> ids;
+  ids.reserve(array.size());
+  for (size_t i = 0; i < array.size(); ++i) {
+    const json& t = array[i];
+    const bool integral = t.is_number_integer() || t.is_number_unsigned();
+    if (!integral || (t.is_number_integer() && t.get<int64_t>() < 0) || t.get<uint64_t>() >= static_cast<uint64_t>(n_vocab))
+      reject(element_path(param, i), "'" + element_path(param, i) + "' is " + t.dump().substr(0, 40) +
+                                         ", not a token id (0.." + std::to_string(n_vocab - 1) + ")");
+    ids.push_back(static_cast<int32_t>(t.get<int64_t>()));
+  }
+  return ids;
+}
+
 Fields::Fields(const json& object, std::string path) : object_(object), path_(std::move(path)) {}
 
 Fields Fields::of(const json& value, std::string path) {

@@ -11,6 +11,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 #include <initializer_list>
 
 #include <nlohmann/json.hpp>
@@ -94,5 +95,9 @@ std::string json_type_name(const json& v);
 
 // The path of element `i` of the array at `path`.
 std::string element_path(const std::string& path, size_t i);
+
+// An array of token ids, each checked against the vocabulary (0..n_vocab-1);
+// throws BadRequest naming the element ("prompt[3]") otherwise.
+std::vector<int32_t> token_ids(const json& array, const std::string& param, int64_t n_vocab);
 
 }  // namespace osprey::server
