@@ -15,6 +15,7 @@
 
 #include "cli/commands.h"
 #include "cli/load_model.h"
+#include "cli/lora_flags.h"
 #include "cli/kv_cache_flags.h"
 #include "core/log.h"
 #include "core/median.h"
@@ -37,6 +38,7 @@ struct BenchOptions {
   bool membw = false;
   KvCacheFlags kv_cache;
   FolderFlags folder;
+  std::vector<std::string> lora;
 };
 
 struct Test {
@@ -233,6 +235,7 @@ void bench(const BenchOptions& o) {
     mo.n_ctx = std::max<int64_t>(max_ctx, 16);
     mo.n_batch = 512;
     apply_kv_cache_flags(o.kv_cache, mo);
+    mo.lora = parse_lora_flags(o.lora);
     auto model = load_model(path, mo, o.folder);
     double file_bytes = 0;
     for (const auto& t : model->file().tensors()) file_bytes += static_cast<double>(t.n_bytes);
@@ -290,6 +293,7 @@ void register_bench(CLI::App& app) {
   cmd->add_option("-t,--threads", o->threads, "Threads (0: all cores)")->check(CLI::Range(0, 1024));
   add_kv_cache_options(*cmd, o->kv_cache);
   add_folder_options(*cmd, o->folder);
+  add_lora_options(*cmd, o->lora);
   cmd->add_option("-r,--repetitions", o->reps, "Repetitions of each test")->capture_default_str()->check(CLI::Range(1, 1000));
   cmd->add_option("-o,--output", o->output, "table or json")->capture_default_str()->check(CLI::IsMember({"table", "json"}));
   cmd->add_option("--trace", o->trace, "Write a Chrome trace of the first measured repetition of each test");

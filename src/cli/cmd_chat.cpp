@@ -13,6 +13,7 @@
 
 #include "cli/commands.h"
 #include "cli/load_model.h"
+#include "cli/lora_flags.h"
 #include "cli/kv_cache_flags.h"
 #include "cli/speculation_flags.h"
 #include "core/log.h"
@@ -34,6 +35,7 @@ struct ChatOptions {
   int64_t seed = -1;
   KvCacheFlags kv_cache;
   FolderFlags folder;
+  std::vector<std::string> lora;
   SpeculationFlags spec;
 };
 
@@ -193,6 +195,7 @@ void chat(const ChatOptions& o) {
   mo.n_threads = o.threads;
   mo.n_ctx = o.ctx;
   apply_kv_cache_flags(o.kv_cache, mo);
+  mo.lora = parse_lora_flags(o.lora);
   auto model = load_model(o.model, mo, o.folder);
   auto tok = Tokenizer::from_gguf(model->file());
   if (!tok.ok()) throw Failure{tok.status().message()};
@@ -244,6 +247,7 @@ void register_chat(CLI::App& app) {
       ->capture_default_str()->check(CLI::Range(int64_t{0}, int64_t{1} << 20));
   add_kv_cache_options(*cmd, o->kv_cache);
   add_folder_options(*cmd, o->folder);
+  add_lora_options(*cmd, o->lora);
   cmd->callback([o] { chat(*o); });
 }
 

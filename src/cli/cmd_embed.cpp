@@ -8,6 +8,7 @@
 
 #include "cli/commands.h"
 #include "cli/load_model.h"
+#include "cli/lora_flags.h"
 #include "core/log.h"
 #include "engine/embedder.h"
 
@@ -24,6 +25,7 @@ struct EmbedOptions {
   int threads = 0;
   bool raw = false;
   FolderFlags folder;
+  std::vector<std::string> lora;
 };
 
 std::vector<std::string> read_lines(const std::string& path) {
@@ -48,6 +50,7 @@ void run_embed(const EmbedOptions& o) {
   mo.n_ctx = o.ctx;
   mo.n_seq_max = std::min<int>(o.parallel, static_cast<int>(texts.size()));
   mo.n_batch = 512;
+  mo.lora = parse_lora_flags(o.lora);
   // A pool of at most 1 GiB: inputs are embedded fewer at a time when theirs do not fit.
   mo.kv_bytes_budget = int64_t{1} << 30;
   auto model = load_model(o.model, mo, o.folder);
@@ -117,6 +120,7 @@ void register_embed(CLI::App& app) {
       ->check(CLI::Range(1, 256));
   cmd->add_option("-t,--threads", o->threads, "Threads (default: one per core)")->check(CLI::Range(0, 1024));
   add_folder_options(*cmd, o->folder);
+  add_lora_options(*cmd, o->lora);
   cmd->callback([o] { run_embed(*o); });
 }
 

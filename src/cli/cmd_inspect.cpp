@@ -204,7 +204,15 @@ void inspect(const InspectOptions& o) {
               f.metadata().size(), static_cast<unsigned long long>(f.alignment()));
 
   auto config = ModelConfig::from_gguf(f);
-  if (config.ok()) {
+  const auto adapter_type = f.get_string("adapter.type", "");
+  if (adapter_type.ok() && !adapter_type->empty()) {
+    // An adapter has no model of its own: say what it applies to.
+    const auto arch = f.get_string("general.architecture", "?");
+    const auto alpha = f.get_float("adapter.lora.alpha", 0.0);
+    std::printf("adapter:     %s for %s models, %zu matrices, alpha %g (run it with --lora FILE[:SCALE])\n",
+                adapter_type->c_str(), arch.ok() ? arch->c_str() : "?", f.tensors().size() / 2,
+                alpha.ok() ? *alpha : 0.0);
+  } else if (config.ok()) {
     std::printf("model:       %s (%s)\n", config->name.empty() ? "(unnamed)" : config->name.c_str(), config->arch.c_str());
     std::printf("\nhyperparameters\n");
     for (const auto& [k, v] : config->describe()) std::printf("  %-20s %s\n", k.c_str(), v.c_str());

@@ -6,6 +6,7 @@
 
 #include "cli/commands.h"
 #include "cli/load_model.h"
+#include "cli/lora_flags.h"
 #include "cli/kv_cache_flags.h"
 #include "cli/speculation_flags.h"
 #include "core/log.h"
@@ -25,6 +26,7 @@ struct RunOptions {
   int64_t seed = -1;
   KvCacheFlags kv_cache;
   FolderFlags folder;
+  std::vector<std::string> lora;
   bool no_bos = false, ignore_eos = false, echo = false, show_ids = false, quiet = false;
   SpeculationFlags spec;
 };
@@ -38,6 +40,7 @@ void run(const RunOptions& o) {
   mo.n_ctx = o.ctx;
   mo.n_batch = o.batch;
   apply_kv_cache_flags(o.kv_cache, mo);
+  mo.lora = parse_lora_flags(o.lora);
   auto model = load_model(o.model, mo, o.folder);
   auto tok = Tokenizer::from_gguf(model->file());
   if (!tok.ok()) throw Failure{tok.status().message()};
@@ -118,6 +121,7 @@ void register_run(CLI::App& app) {
       ->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{4096}));
   add_kv_cache_options(*cmd, o->kv_cache);
   add_folder_options(*cmd, o->folder);
+  add_lora_options(*cmd, o->lora);
   cmd->add_option("--temp", o->sampling.temperature, "Temperature; 0 is greedy")->capture_default_str();
   cmd->add_option("--top-k", o->sampling.top_k, "Keep the k most likely tokens (0: off)")->capture_default_str();
   cmd->add_option("--top-p", o->sampling.top_p, "Nucleus sampling mass (1: off)")->capture_default_str();

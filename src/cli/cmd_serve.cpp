@@ -5,6 +5,7 @@
 #include "cli/kv_cache_flags.h"
 #include "cli/speculation_flags.h"
 #include "cli/load_model.h"
+#include "cli/lora_flags.h"
 #include "server/server.h"
 
 namespace osprey::cli {
@@ -77,6 +78,8 @@ void register_serve(CLI::App& app) {
   add_kv_cache_options(*cmd, *kv_cache);
   auto folder = std::make_shared<FolderFlags>();
   add_folder_options(*cmd, *folder);
+  auto lora = std::make_shared<std::vector<std::string>>();
+  add_lora_options(*cmd, *lora);
   cmd->add_option("--api-key", o->api_key, "Require 'Authorization: Bearer KEY' (also read from OSPREY_API_KEY)")
       ->envname("OSPREY_API_KEY");
   cmd->add_option("-t,--threads", o->n_threads, "Compute threads (0: all cores)")->capture_default_str()->check(CLI::Range(0, 1024));
@@ -110,7 +113,8 @@ void register_serve(CLI::App& app) {
                   "A Jinja chat template file to use instead of the model's tokenizer.chat_template")
       ->check(CLI::ExistingFile);
   cmd->add_option("--alias", o->model_alias, "Model name reported by /v1/models (default: the file name)");
-  cmd->callback([o, exit_code, kv_size, kv_cache, folder, spec] {
+  cmd->callback([o, exit_code, kv_size, kv_cache, folder, spec, lora] {
+    o->lora = parse_lora_flags(*lora);
     o->speculation = spec->options();
     o->draft_model_path = spec->draft_model;
     if (!folder->type.empty()) {

@@ -539,6 +539,77 @@ void write_synth_model(const SynthOptions& o) {
   if (!o.quiet) std::fprintf(stderr, "synth: wrote %s (%s, %s)\n", o.out.c_str(), p.name, o.type.c_str());
 }
 
+// A LoRA adapter for the model file `o.lora_base`: a random pair A {n_in, r},
+// B {r, n_out} for every adapted matrix whose name the targets list. B is
+// scaled so that the update moves each product by about half as much as the
+// base matrix does, so that a test sees the adapter in every layer.
+void write_synth_lora(const SynthOptions& o) {
+  auto base = GgufFile::open(o.lora_base);
+  if (!base.ok()) throw Failure{"--lora: " + base.status().message()};
+  if (o.lora_rank < 1 || o.lora_rank > 4096) throw Failure{"--lora-rank must be 1..4096"};
+  if (!std::isfinite(o.lora_alpha) || o.lora_alpha < 0) throw Failure{"--lora-alpha must be a finite number >= 0"};
+  const auto type = dtype_from_name(o.type);
+  const QuantOps* ops = type ? quant_ops(*type) : nullptr;
+  if (ops == nullptr || ops->dot == nullptr)
+    throw Failure{"unknown or unsupported weight type '" + o.type + "' (try " + supported_dtype_names() + ")"};
+  auto arch = base->get_string("general.architecture");
+  if (!arch.ok()) throw Failure{o.lora_base + ": " + arch.status().message()};
+  std::vector<std::string> targets;
+  for (size_t b = 0; b <= o.lora_targets.size();) {
+    const size_t e = std::min(o.lora_targets.find(',', b), o.lora_targets.size());
+    if (e > b) targets.push_back(o.lora_targets.substr(b, e - b));
+    b = e + 1;
+  }
+  auto wanted = [&](const std::string& name) {
+    // "blk.N.<target>.weight", or "output.weight" for the target "output".
+    std::string stem = name;
+    if (stem.size() < 7 || stem.substr(stem.size() - 7) != ".weight") return false;
+    stem.resize(stem.size() - 7);
+    if (stem.rfind("blk.", 0) == 0) stem = stem.substr(std::min(stem.size(), stem.find('.', 4) + 1));
+    return std::find(targets.begin(), targets.end(), stem) != targets.end();
+  };
+  GgufWriter w;
+  w.set("general.type", GgufValue::str("adapter"));
+  w.set("general.architecture", GgufValue::str(*arch));
+  w.set("general.name", GgufValue::str("synth LoRA for " + fs::path(o.lora_base).filename().string()));
+  w.set("adapter.type", GgufValue::str("lora"));
+  w.set("adapter.lora.alpha", GgufValue::f32(static_cast<float>(o.lora_alpha)));
+  SynthWriter sw(w, *type, o.seed);
+  const int64_t r = o.lora_rank;
+  const double ab = o.lora_alpha != 0 ? o.lora_alpha / static_cast<double>(r) : 1.0;
+  int pairs = 0;
+  for (const GgufTensorInfo& t : base->tensors()) {
+    if (t.dims.size() != 2 || !wanted(t.name)) continue;
+    const int64_t n_in = t.dims[0], n_out = t.dims[1];
+    // The base matrix's element RMS, from a few of its rows.
+    const QuantOps* tops = quant_ops(t.type);
+    if (tops == nullptr) throw Failure{o.lora_base + ": cannot read tensor '" + t.name + "' of type " + dtype_name(t.type)};
+    double sq = 0;
+    int64_t count = 0;
+    std::vector<float> row(n_in);
+    for (int64_t i = 0; i < std::min<int64_t>(n_out, 16); ++i) {
+      tops->dequantize(t.data + i * quant_row_bytes(*tops, n_in), row.data(), n_in);
+      for (float v : row) sq += double{v} * v;
+      count += n_in;
+    }
+    const double w_rms = std::sqrt(sq / std::max<int64_t>(1, count));
+    // A x has unit-size elements for unit-size inputs; B A x then matches
+    // half of W x, whose elements are about w_rms * sqrt(n_in).
+    const float std_a = static_cast<float>(1.0 / std::sqrt(static_cast<double>(n_in)));
+    const float std_b = static_cast<float>(0.5 * w_rms * std::sqrt(static_cast<double>(n_in)) / (ab * std::sqrt(double(r))));
+    sw.random_matrix(t.name + ".lora_a", n_in, r, std_a);
+    sw.random_matrix(t.name + ".lora_b", r, n_out, std_b);
+    ++pairs;
+  }
+  if (pairs == 0)
+    throw Failure{o.lora_base + " has no matrix named by --lora-targets (" + o.lora_targets + ")"};
+  const Status st = w.write(o.out);
+  if (!st.ok()) throw Failure{st.message()};
+  if (!o.quiet)
+    std::fprintf(stderr, "synth: wrote %s (LoRA for %s, %d matrices, rank %lld, alpha %g)\n", o.out.c_str(),
+                 arch->c_str(), pairs, static_cast<long long>(r), o.lora_alpha);
+}
+
 // The GGUF file synth would write, exported as a Hugging Face folder.
 void write_synth_folder(const SynthOptions& o) {
   const auto dtype = dtype_from_name(o.hf_dtype);
@@ -591,6 +662,14 @@ void register_synth(CLI::App& app) {
                   "it: byte-level BPE), instead of making one up; the vocabulary size follows it");
   cmd->add_option("--seed", o->seed, "Seed for the weights and the made-up vocabulary")->capture_default_str();
   cmd->add_flag("--list-presets", o->list, "List the presets and their shapes");
+  cmd->add_option("--lora", o->lora_base,
+                  "Instead of a model: write a LoRA adapter (GGUF) with random weights for this model file, "
+                  "for testing --lora");
+  cmd->add_option("--lora-rank", o->lora_rank, "With --lora: the adapter's rank r")->capture_default_str();
+  cmd->add_option("--lora-alpha", o->lora_alpha, "With --lora: its alpha (the update is scaled by alpha / r; 0: by 1)")
+      ->capture_default_str();
+  cmd->add_option("--lora-targets", o->lora_targets,
+                  "With --lora: the matrices it adapts, comma-separated")->capture_default_str();
   cmd->callback([o] {
     if (o->list) {
       std::printf("%-16s %-9s %7s %5s %6s %5s %4s %6s %8s\n", "preset", "arch", "vocab", "dim", "layers", "heads", "kv",
@@ -605,6 +684,11 @@ void register_synth(CLI::App& app) {
                     static_cast<long long>(p.n_head), static_cast<long long>(p.n_head_kv), static_cast<long long>(ffn),
                     experts.c_str());
       }
+      return;
+    }
+    if (!o->lora_base.empty()) {
+      if (o->out.empty()) throw Failure{"synth --lora needs -o for the adapter file"};
+      write_synth_lora(*o);
       return;
     }
     if (o->preset.empty() || o->out.empty()) throw Failure{"synth needs --preset and -o (see --help)"};

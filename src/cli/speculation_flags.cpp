@@ -29,6 +29,7 @@ std::unique_ptr<Model> load_draft_model(const SpeculationFlags& flags, const Mod
   if (flags.draft_model.empty()) return nullptr;
   ModelOptions mo = options;
   mo.n_ctx = target.n_ctx();
+  mo.lora.clear();  // the target's adapters are for the target
   auto draft = load_model(flags.draft_model, mo);
   auto tokens = Tokenizer::from_gguf(draft->file());
   if (!tokens.ok()) throw Failure{"--draft-model " + flags.draft_model + ": " + tokens.status().message()};

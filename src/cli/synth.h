@@ -61,6 +61,11 @@ struct SynthOptions {
   std::string format = "gguf";
   std::string hf_dtype = "bf16";
   uint64_t shard_bytes = 0;  // hf: shards of about this size (0: one file)
+  // --lora BASE: write a LoRA adapter for the model file BASE instead of a model.
+  std::string lora_base;
+  int64_t lora_rank = 8;
+  double lora_alpha = 16;
+  std::string lora_targets = "attn_q,attn_k,attn_v,attn_qkv,attn_output,ffn_gate,ffn_up,ffn_down,output";
 };
 
 // Writes the model `o` describes; throws cli::Failure with a message on error.

@@ -4,6 +4,7 @@
 
 #include "cli/commands.h"
 #include "cli/load_model.h"
+#include "cli/lora_flags.h"
 #include "tokenizer/tokenizer.h"
 
 namespace osprey::cli {
@@ -18,6 +19,7 @@ void add_text_window_options(CLI::App& cmd, TextWindowOptions& o, const std::str
   cmd.add_option("-t,--threads", o.threads, "Threads (default: one per core)")->check(CLI::Range(0, 1024));
   add_kv_cache_options(cmd, o.kv_cache);
   add_folder_options(cmd, o.folder);
+  add_lora_options(cmd, o.lora);
 }
 
 TextWindows load_text_windows(const TextWindowOptions& o) {
@@ -27,6 +29,7 @@ TextWindows load_text_windows(const TextWindowOptions& o) {
   mo.n_ctx = o.ctx;
   mo.n_batch = std::min(o.batch, o.ctx);
   apply_kv_cache_flags(o.kv_cache, mo);
+  mo.lora = parse_lora_flags(o.lora);
   auto model = load_model(o.model, mo, o.folder);
   auto tok = Tokenizer::from_gguf(model->file());
   if (!tok.ok()) throw Failure{tok.status().message()};

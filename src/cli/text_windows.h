@@ -22,6 +22,7 @@ struct TextWindowOptions {
   int threads = 0;
   KvCacheFlags kv_cache;
   FolderFlags folder;
+  std::vector<std::string> lora;  // --lora
 };
 
 struct TextWindows {

@@ -6,6 +6,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
+#include <vector>
 
 #include "models/model.h"
 #include "osprey/status.h"
@@ -35,6 +37,11 @@ class BatchModel {
   virtual int64_t n_embd() const { return 0; }
   virtual const float* embeddings() const { return nullptr; }
   virtual bool causal() const { return true; }
+  // LoRA adapters: each one's scale for an empty sequence (empty: the
+  // scales the model was loaded with).
+  virtual Status seq_set_lora(int /*seq*/, const std::vector<float>& scales) {
+    return scales.empty() ? Status::Ok() : InvalidArgument("this model has no LoRA adapters");
+  }
 };
 
 // A loaded Model as a BatchModel.
@@ -58,6 +65,16 @@ class ModelBatch final : public BatchModel {
   int64_t n_embd() const override { return m_.config().n_embd; }
   const float* embeddings() const override { return m_.embeddings(); }
   bool causal() const override { return m_.config().causal; }
+  Status seq_set_lora(int seq, const std::vector<float>& scales) override {
+    const auto& adapters = m_.adapters();
+    if (adapters.empty() && scales.empty()) return Status::Ok();
+    if (!scales.empty() && scales.size() != adapters.size())
+      return InvalidArgument("expected a scale for each of the " + std::to_string(adapters.size()) + " adapters");
+    std::vector<float> s = scales;
+    if (s.empty())
+      for (const LoraAdapter& a : adapters) s.push_back(a.scale);
+    return m_.seq_set_lora(seq, s.data());
+  }
 
  private:
   Model& m_;

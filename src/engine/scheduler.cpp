@@ -162,6 +162,12 @@ void Scheduler::admit() {
     a->input = req->prompt;
     if (req->step) a->input.insert(a->input.end(), req->step->generated().begin(), req->step->generated().end());
     const int64_t n = static_cast<int64_t>(a->input.size());
+    // The adapters come first: the prefix cache shares blocks only between
+    // sequences that run the same ones.
+    if (Status st = model_.seq_set_lora(seq, req->lora); !st.ok()) {
+      fail_request(*req, st.message());
+      continue;
+    }
     // An embedding pools over its whole input, which is computed afresh.
     a->fed = req->embed ? 0 : model_.seq_attach_prefix(seq, a->input.data(), n);
     // Admit only when the rest of the input and the first token fit beside

@@ -45,6 +45,9 @@ struct GenerationRequest {
   // Embed the prompt instead of generating: the one event carries the
   // pooled embedding. It shares passes with generating sequences.
   bool embed = false;
+  // Each loaded LoRA adapter's scale for this request, in load order
+  // (empty: the scales the model was loaded with).
+  std::vector<float> lora;
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
 
   // Filled by the scheduler; read by the connection.

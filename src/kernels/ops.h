@@ -42,6 +42,12 @@ void softmax(float* x, int64_t n);
 // x[i] += y[i]
 void add(float* x, const float* y, int64_t n);
 
+// A low-rank update of one row (LoRA): y += s * B (A x), with A [r][n_in]
+// and B given transposed, bt [r][n_out], so that both steps stream their
+// matrix row by row. `mid` holds r floats.
+void low_rank_update(float* y, const float* x, const float* a, const float* bt, int64_t r, int64_t n_in,
+                     int64_t n_out, float s, float* mid);
+
 enum class RopeStyle {
   kInterleaved,  // rotates pairs (2i, 2i+1): GGUF llama, mistral
   kNeox,         // rotates pairs (i, i + d/2): qwen2, phi3, gemma

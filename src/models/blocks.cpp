@@ -104,6 +104,7 @@ void attention_output(Pass& p, int64_t l) {
       kernels::norm_matmul_group(pool, qkv, 3, w.x.data(), A.norm.data(), eps, n, qkv_out, w.act.data(),
                                  static_cast<int64_t>(w.act.size()));
     }
+    for (int i = 0; i < 3; ++i) apply_adapters(p, *qkv[i], w.x.data(), A.norm.empty() ? nullptr : &A.norm, n, qkv_out[i]);
     if (!A.bq.empty()) kernels::add_bias(w.q.data(), A.bq.data(), n, q_dim);
     if (!A.bk.empty()) kernels::add_bias(w.k.data(), A.bk.data(), n, kv_dim);
     if (!A.bv.empty()) kernels::add_bias(w.v.data(), A.bv.data(), n, kv_dim);
@@ -196,6 +197,7 @@ void attention_output(Pass& p, int64_t l) {
     const TraceSpan span(p.tracer, "attn_output", l, n);
     observe(p, A.wo, w.att.data(), n);
     kernels::matmul(pool, A.wo, w.att.data(), n, w.proj.data(), w.act.data());
+    apply_adapters(p, A.wo, w.att.data(), nullptr, n, w.proj.data());
     if (!A.bo.empty()) kernels::add_bias(w.proj.data(), A.bo.data(), n, E);
     if (!A.post_norm.empty()) norm_rows(pool, w.proj.data(), A.post_norm, n, E, eps);
   }
@@ -216,6 +218,7 @@ void feed_forward(Pass& p, int64_t l) {
     observe_normed(p, gate_up, 2, w.x.data(), F.norm, eps, n);
     kernels::norm_matmul_group(pool, gate_up, 2, w.x.data(), F.norm.data(), eps, n, gate_up_out, w.act.data(),
                                static_cast<int64_t>(w.act.size()));
+    for (int i = 0; i < 2; ++i) apply_adapters(p, *gate_up[i], w.x.data(), &F.norm, n, gate_up_out[i]);
   }
   {
     const TraceSpan span(p.tracer, "gate_act", l, n);
@@ -228,6 +231,7 @@ void feed_forward(Pass& p, int64_t l) {
     const TraceSpan span(p.tracer, "ffn_down", l, n);
     observe(p, F.down, w.gate.data(), n);
     kernels::matmul(pool, F.down, w.gate.data(), n, w.proj.data(), w.act.data());
+    apply_adapters(p, F.down, w.gate.data(), nullptr, n, w.proj.data());
     if (!F.post_norm.empty()) norm_rows(pool, w.proj.data(), F.post_norm, n, E, eps);
     kernels::add(w.x.data(), w.proj.data(), n * E);
   }
@@ -410,12 +414,60 @@ void output_head(Pass& p) {
   float* ys[1] = {p.logits};
   kernels::norm_matmul_group(p.pool, out, 1, w.x.data(), p.w.output_norm.data(), static_cast<float>(p.c.norm_eps),
                              p.n_out, ys, w.act.data(), static_cast<int64_t>(w.act.size()));
+  apply_adapters(p, p.w.output, w.x.data(), &p.w.output_norm, p.n_out, p.logits, w.out_rows.data());
   if (p.c.final_softcap > 0) {
     const float cap = static_cast<float>(p.c.final_softcap);
     p.pool.parallel_for(p.n_out * V, 256, [&](int64_t b, int64_t e, int) {
       for (int64_t i = b; i < e; ++i) p.logits[i] = cap * std::tanh(p.logits[i] / cap);
     });
   }
+}
+
+void apply_adapters(Pass& p, const kernels::WeightMatrix& m, const float* x, const std::vector<float>* norm,
+                    int64_t n, float* y, const int64_t* row_of) {
+  if (p.adapters == nullptr || p.adapters->empty() || n == 0) return;
+  const int64_t n_adapters = static_cast<int64_t>(p.adapters->size()), n_in = m.n_in, n_out = m.n_out;
+  Workspace::Lora& L = p.ws.lora;
+  for (int64_t a = 0; a < n_adapters; ++a) {
+    const LoraDelta* d = (*p.adapters)[a].find(&m);
+    if (d == nullptr) continue;
+    int64_t k = 0;
+    for (int64_t t = 0; t < n; ++t) {
+      const float s = p.lora_scales[p.ws.tok_seq[row_of != nullptr ? row_of[t] : t] * n_adapters + a];
+      if (s == 0.0f) continue;
+      L.rows[k] = t;
+      L.scale[k++] = s * d->alpha_scale;
+    }
+    if (k == 0) continue;
+    const TraceSpan span(p.tracer, "lora", -1, k);
+    // Rows are independent: each is computed whole by one thread, the same
+    // way whatever else is in the pass.
+    p.pool.parallel_for(k, 1, [&](int64_t i0, int64_t i1, int) {
+      for (int64_t i = i0; i < i1; ++i) {
+        const float* in = x + L.rows[i] * n_in;
+        if (norm != nullptr) {
+          kernels::rmsnorm(&L.in[i * n_in], in, norm->data(), n_in, static_cast<float>(p.c.norm_eps));
+          in = &L.in[i * n_in];
+        }
+        kernels::low_rank_update(y + L.rows[i] * n_out, in, d->a.data(), d->bt.data(), d->r, n_in, n_out, L.scale[i],
+                                 &L.mid[i * d->r]);
+      }
+    });
+  }
+}
+
+void size_lora_workspace(Workspace& ws, const std::vector<LoraAdapter>& adapters, int64_t nb) {
+  int64_t in = 0, mid = 0;
+  for (const LoraAdapter& ad : adapters)
+    for (const auto& [m, d] : ad.deltas) {
+      in = std::max(in, d.n_in);
+      mid = std::max(mid, d.r);
+    }
+  Workspace::Lora& L = ws.lora;
+  L.rows.resize(nb);
+  L.scale.resize(nb);
+  L.in.resize(nb * in);
+  L.mid.resize(nb * mid);
 }
 
 int64_t blocks_scratch_bytes(const ModelWeights& w, int64_t nb, int n_seq_max, int threads) {

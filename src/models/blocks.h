@@ -18,6 +18,7 @@
 #include "kernels/dispatch.h"
 #include "models/activation_stats.h"
 #include "models/kv_cache.h"
+#include "models/lora.h"
 #include "models/model_config.h"
 #include "models/model_weights.h"
 
@@ -65,6 +66,13 @@ struct Workspace {
     std::vector<float> out;           // [n_batch * k, n_embd]
     std::vector<kernels::MatmulJob> jobs;  // [2 * n_expert]
   } moe;
+  // LoRA adapters: the rows of a pass that run an adapter, gathered.
+  struct Lora {
+    std::vector<int64_t> rows;   // [n_batch] which rows of the product
+    std::vector<float> scale;    // [n_batch] their scale * alpha / r
+    std::vector<float> in;       // [n_batch, widest n_in] their inputs, normalised
+    std::vector<float> mid;      // [n_batch, largest r] A x
+  } lora;
 };
 
 // Everything one forward pass reads and writes.
@@ -86,6 +94,10 @@ struct Pass {
   int64_t n_ctx;
   Tracer* tracer;
   ActivationStats* stats;  // osprey imatrix: each matrix's inputs are recorded here when set
+  // LoRA adapters (null or empty: none) and each sequence's scale for each,
+  // [n_seq_max][adapters->size()]; a zero scale leaves the sequence's rows alone.
+  const std::vector<LoraAdapter>* adapters;
+  const float* lora_scales;
   int64_t n;       // rows; tokens are ws.tokens[0, n)
   int64_t n_out;   // rows that want logits: ws.out_rows[0, n_out)
   float* logits;   // [n_out, n_vocab]
@@ -107,6 +119,17 @@ void layer_norm_rows(Pass& p, const LayerNormWeights& norm);
 void feed_forward(Pass& p, int64_t layer);
 void moe_feed_forward(Pass& p, int64_t layer);
 void output_head(Pass& p);
+// y += s * B (A x) for each adapter that changes `m`, on the rows whose
+// sequence runs it with a scale s != 0 (other rows are not touched, so a
+// zero scale gives the base model's bits). x and y are the product's input
+// and output, [n, m.n_in] and [n, m.n_out]; with `norm`, x is normalised
+// on the way in as the fused norm products do. `row_of`: the pass row each
+// of the n rows is (null: row t is row t), for the output head's packed rows.
+void apply_adapters(Pass& p, const kernels::WeightMatrix& m, const float* x, const std::vector<float>* norm,
+                    int64_t n, float* y, const int64_t* row_of = nullptr);
+// Sizes Workspace::lora for the adapters' matrices.
+void size_lora_workspace(Workspace& ws, const std::vector<LoraAdapter>& adapters, int64_t n_batch);
+
 // Adds the pass's pooled rows (ws.pool_rows) into ws.embd; decoders pool
 // their final hidden state after output_norm (`rms_norm`), encoders as it is.
 void pool_embeddings(Pass& p, const std::vector<float>* rms_norm);

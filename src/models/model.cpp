@@ -4,6 +4,8 @@
 #include "models/family.h"
 
 #include <algorithm>
+#include <cmath>
+#include <cstring>
 
 namespace osprey {
 
@@ -121,6 +123,17 @@ Expected<std::unique_ptr<Model>> Model::from_file(GgufFile file, const ModelOpti
   const int64_t act = blocks_scratch_bytes(m->weights_, nb, options.n_seq_max, threads);
   size_moe_workspace(w, c, m->weights_, nb);
   w.act.resize(act);
+  for (const LoraSpec& spec : options.lora) {
+    OSPREY_ASSIGN_OR_RETURN(LoraAdapter ad, LoraAdapter::load(spec.path, spec.scale, c, m->weights_));
+    m->adapters_.push_back(std::move(ad));
+  }
+  if (!m->adapters_.empty()) {
+    size_lora_workspace(w, m->adapters_, nb);
+    std::vector<float> defaults;
+    for (const LoraAdapter& ad : m->adapters_) defaults.push_back(ad.scale);
+    m->lora_scales_.resize(m->adapters_.size() * options.n_seq_max);
+    for (int s = 0; s < options.n_seq_max; ++s) OSPREY_TRY(m->seq_set_lora(s, defaults.data()));
+  }
   return m;
 }
 
@@ -252,8 +265,9 @@ void Model::forward_batch(int64_t n, int64_t n_out, float* logits) {
     block_tables_[s] = seqs_[s].blocks.data();
     window_tables_[s] = seqs_[s].window_blocks.data();
   }
-  Pass pass{config_, weights_,     ws_,           *pool_,       cache_,      block_tables_, window_cache_, window_tables_,
-            layer_slot_, attend_group_, gated_, rope_factors_, att_tokens_, n_ctx_, tracer_, stats_, n, n_out, logits};
+  Pass pass{config_,     weights_,      ws_,    *pool_,        cache_,      block_tables_, window_cache_,
+            window_tables_, layer_slot_, attend_group_, gated_, rope_factors_, att_tokens_, n_ctx_,
+            tracer_,     stats_,        &adapters_, lora_scales_.data(), n, n_out, logits};
   const TraceSpan span(tracer_, "forward", -1, n);
   config_.family->forward(pass);
 }
@@ -312,7 +326,7 @@ void Model::seq_clear(int seq) {
   s.window_kept = 0;
   s.tokens.clear();
   s.n_past = 0;
-  s.prefix_hash = 0;
+  s.prefix_hash = s.hash_seed;
   s.n_hashed = 0;
 }
 
@@ -337,7 +351,7 @@ void Model::seq_truncate(int seq, int64_t n) {
   if (prefix_cache_) s.tokens.resize(n);
   if (s.n_hashed > n) {
     // The hash chain must be rebuilt from the start for what remains.
-    s.prefix_hash = 0;
+    s.prefix_hash = s.hash_seed;
     s.n_hashed = 0;
     for (int64_t p = 0; p + KvCache::kBlockSize <= n && prefix_cache_; p += KvCache::kBlockSize) {
       s.prefix_hash = KvCache::chain_hash(s.prefix_hash, s.tokens.data() + p, KvCache::kBlockSize);
@@ -365,6 +379,27 @@ void Model::seq_truncate(int seq, int64_t n) {
       s.tokens.resize(s.n_past);
     }
   }
+}
+
+Status Model::seq_set_lora(int seq, const float* scales) {
+  if (seq < 0 || seq >= n_seq_max()) return InvalidArgument("sequence " + std::to_string(seq) + " is out of range");
+  Sequence& s = seqs_[seq];
+  if (s.n_past != 0) return InvalidArgument("adapters can change only on an empty sequence");
+  const size_t n = adapters_.size();
+  uint64_t seed = 0;
+  for (size_t a = 0; a < n; ++a) {
+    if (!std::isfinite(scales[a])) return InvalidArgument("adapter " + std::to_string(a) + "'s scale is not finite");
+    lora_scales_[seq * n + a] = scales[a];
+    // Only adapters in use change the model: all-zero scales share the base model's blocks.
+    if (scales[a] != 0.0f) {
+      uint32_t bits;
+      std::memcpy(&bits, &scales[a], sizeof bits);
+      seed = KvCache::chain_hash(seed ^ (0x9e3779b97f4a7c15ull * (a + 1)), reinterpret_cast<const int32_t*>(&bits), 1);
+    }
+  }
+  s.hash_seed = seed;
+  s.prefix_hash = seed;
+  return Status::Ok();
 }
 
 int64_t Model::seq_attach_prefix(int seq, const int32_t* tokens, int64_t n) {

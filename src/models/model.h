@@ -45,6 +45,9 @@ struct ModelOptions {
   // With kv_blocks 0: size the pool to this many bytes instead (serve's
   // --kv-size 2GiB), so that a smaller cache type holds more positions.
   int64_t kv_bytes_budget = 0;
+  // LoRA adapters (--lora FILE[:SCALE]), applied beside the base weights;
+  // every sequence starts with these scales (seq_set_lora changes them).
+  std::vector<LoraSpec> lora;
 };
 
 // `n` tokens appended to sequence `seq`; `logits`: return the logits after
@@ -99,6 +102,13 @@ class Model {
   // False for an encoder (BERT), which has no output head: it embeds only.
   bool can_generate() const { return weights_.output.data != nullptr; }
 
+  // The loaded adapters, in --lora order (their ids).
+  const std::vector<LoraAdapter>& adapters() const { return adapters_; }
+  // Each adapter's scale for `seq` (adapters().size() values). Set on an
+  // empty sequence only: its KV cache would otherwise mix two models.
+  Status seq_set_lora(int seq, const float* scales);
+  const float* seq_lora(int seq) const { return lora_scales_.data() + seq * adapters_.size(); }
+
   // Records one span per operation of every pass while set (null: off).
   void set_tracer(Tracer* tracer) { tracer_ = tracer; }
   // Records every weight matrix's inputs while set (null: off); osprey imatrix.
@@ -124,7 +134,11 @@ class Model {
     int64_t window_kept = 0;      // first position the window layers still hold
     std::vector<int32_t> tokens;  // with the prefix cache: every token held
     int64_t n_past = 0;
-    uint64_t prefix_hash = 0;     // chain hash of the published full blocks
+    // Chain hash of the published full blocks. It starts from a hash of the
+    // sequence's adapter scales, so that blocks are shared only between
+    // sequences that ran the same adapters.
+    uint64_t prefix_hash = 0;
+    uint64_t hash_seed = 0;
     int64_t n_hashed = 0;         // positions covered by prefix_hash
   };
 
@@ -154,6 +168,8 @@ class Model {
   int64_t att_tokens_ = 1;  // tokens of one sequence per attention task
   Tracer* tracer_ = nullptr;
   ActivationStats* stats_ = nullptr;
+  std::vector<LoraAdapter> adapters_;
+  std::vector<float> lora_scales_;  // [n_seq_max][adapters_.size()]
   int64_t n_ctx_ = 0;
   int64_t n_batch_ = 0;
   bool prefix_cache_ = false;

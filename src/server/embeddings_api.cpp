@@ -59,7 +59,7 @@ EmbeddingsRequest parse_embeddings_request(const Fields& body, const Tokenizer& 
     body.fail("input", "'input' must be a string, an array of strings, an array of token ids, or an array of such arrays");
   }
   for (size_t i = 0; i < r.inputs.size(); ++i) {
-    const std::string param = r.inputs.size() > 1 || input.is_array() && !is_token_id(input[0]) ? element_path("input", i)
+    const std::string param = r.inputs.size() > 1 || (input.is_array() && !is_token_id(input[0])) ? element_path("input", i)
                                                                                                  : "input";
     if (static_cast<int64_t>(r.inputs[i].size()) > limits.n_ctx)
       reject(param, "'" + param + "' has " + std::to_string(r.inputs[i].size()) +

@@ -241,4 +241,23 @@ CompletionSettings parse_settings(const Fields& body, bool chat, int32_t n_vocab
   return out;
 }
 
+std::vector<float> parse_lora(const Fields& body, size_t n_adapters) {
+  const json* list = body.get("lora");
+  if (list == nullptr) return {};
+  if (!list->is_array()) body.fail("lora", "'lora' must be an array of {\"id\": N, \"scale\": S} objects");
+  if (n_adapters == 0 && !list->empty())
+    body.fail("lora", "this server has no LoRA adapters (start it with --lora FILE to load some)");
+  std::vector<float> scales(n_adapters, 0.0f);
+  std::vector<bool> seen(n_adapters, false);
+  for (size_t i = 0; i < list->size(); ++i) {
+    const Fields item = Fields::of((*list)[i], element_path("lora", i));
+    if (!item.has("id")) item.fail("id", "'" + item.path("id") + "' is required: the adapter's index in --lora order");
+    const int64_t id = item.integer("id", 0, static_cast<int64_t>(n_adapters) - 1, 0);
+    if (seen[id]) item.fail("id", "adapter " + std::to_string(id) + " is listed twice");
+    seen[id] = true;
+    scales[id] = static_cast<float>(item.number("scale", -1e4, 1e4, 1.0));
+  }
+  return scales;
+}
+
 }  // namespace osprey::server

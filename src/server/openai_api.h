@@ -44,6 +44,11 @@ inline constexpr size_t kMaxStopBytes = 512;
 // ignored.
 CompletionSettings parse_settings(const Fields& body, bool chat, int32_t n_vocab);
 
+// The "lora" field, llama-server's form: [{"id": 0, "scale": 0.5}, ...] picks
+// the request's adapters by load order; one not listed runs at scale 0.
+// Absent: empty (the scales the server was started with).
+std::vector<float> parse_lora(const Fields& body, size_t n_adapters);
+
 // The chat request's conversation: `messages` (checked field by field),
 // `tools`, `add_generation_prompt` and `chat_template_kwargs`, as template
 // variables.

@@ -139,7 +139,7 @@ ResponsesRequest parse_responses_request(const Fields& body) {
   if (const auto m = body.optional_string("model")) chat["model"] = *m;
   if (const auto n = body.optional_integer("max_output_tokens", 1, INT64_MAX)) chat["max_tokens"] = *n;
   for (const char* passed : {"temperature", "top_p", "stream", "parallel_tool_calls", "seed", "top_k", "min_p",
-                             "stop", "ignore_eos", "frequency_penalty", "presence_penalty", "repeat_penalty"})
+                             "stop", "ignore_eos", "frequency_penalty", "presence_penalty", "repeat_penalty", "lora"})
     if (const json* v = body.get(passed)) chat[passed] = *v;
   if (json tools = chat_tools(body); !tools.is_null()) chat["tools"] = tools;
   if (json choice = chat_tool_choice(body); !choice.is_null()) chat["tool_choice"] = choice;

@@ -115,7 +115,7 @@ class Api {
  private:
   static std::string route_name(const std::string& path) {
     static const char* kKnown[] = {"/v1/chat/completions", "/v1/completions", "/v1/responses", "/v1/embeddings", "/v1/rerank", "/rerank", "/v1/models", "/tokenize", "/detokenize",
-                                   "/apply-template", "/health", "/ready", "/metrics"};
+                                   "/apply-template", "/health", "/ready", "/metrics", "/lora-adapters"};
     for (const char* k : kKnown)
       if (path == k) return k;
     if (find_web_asset(path) != nullptr) return "web page";
@@ -165,12 +165,13 @@ class Api {
     }
     if (p == "/metrics" && get) return metrics(res);
     if (p == "/v1/models" && get) return models(res);
+    if (p == "/lora-adapters" && get) return lora_adapters(res);
     static const char* kPost[] = {"/v1/chat/completions", "/v1/completions", "/v1/responses", "/v1/embeddings",
                                   "/v1/rerank", "/rerank", "/tokenize", "/detokenize", "/apply-template"};
     bool known_post = false;
     for (const char* k : kPost) known_post |= p == k;
     if (!known_post) {
-      if (p == "/metrics" || p == "/v1/models") return send_error(res, 405, "use GET for " + p, "invalid_request_error");
+      if (p == "/metrics" || p == "/v1/models" || p == "/lora-adapters") return send_error(res, 405, "use GET for " + p, "invalid_request_error");
       return send_error(res, 404, "no such endpoint: " + req.method + " " + p, "not_found_error");
     }
     if (!post) return send_error(res, 405, "use POST for " + p, "invalid_request_error");
@@ -301,6 +302,19 @@ class Api {
     send_json(res, 200, json{{"object", "list"}, {"data", json::array({m})}});
   }
 
+  // The adapters loaded with --lora, by id, with the scales requests get
+  // when they do not choose (llama-server's GET /lora-adapters).
+  void lora_adapters(http::Response& res) {
+    Engine* e = engine();
+    if (e == nullptr) return send_error(res, 503, "the model is still loading", "unavailable_error");
+    json list = json::array();
+    for (size_t i = 0; i < e->model->adapters().size(); ++i) {
+      const LoraAdapter& a = e->model->adapters()[i];
+      list.push_back(json{{"id", i}, {"path", a.path}, {"scale", a.scale}, {"rank", a.rank}, {"alpha", a.alpha}});
+    }
+    send_json(res, 200, list);
+  }
+
   void tokenize(Engine& e, const Fields& body, http::Response& res) {
     const std::string content = body.required_string("content");
     const bool add_special = body.boolean("add_special", false);
@@ -375,6 +389,7 @@ class Api {
     std::vector<std::string> tool_names;
     bool parallel_calls = true;
     bool parse_reply = false;  // split into content, reasoning and tool calls
+    std::vector<float> lora;   // the request's adapter scales (empty: the server's)
     std::shared_ptr<grammar::GrammarMasks> constrained;
   };
 
@@ -423,6 +438,7 @@ class Api {
     plan.chat = chat;
     CompletionSettings& settings = plan.settings;
     settings = parse_settings(body, chat, static_cast<int32_t>(e.model->config().n_vocab));
+    plan.lora = parse_lora(body, e.model->adapters().size());
     body.optional_string("model");
     ReplyFormat& format = plan.format;
     if (chat) {
@@ -497,6 +513,7 @@ class Api {
     for (int i = 0; i < settings.n; ++i) {
       auto r = std::make_shared<GenerationRequest>();
       r->prompt = plan.prompt;
+      r->lora = plan.lora;
       r->reply.sampling = settings.sampling;
       r->reply.sampling.seed = settings.sampling.seed + static_cast<uint64_t>(i);  // choices differ, reproducibly
       r->reply.max_tokens = plan.max_tokens;
@@ -563,6 +580,7 @@ Expected<std::unique_ptr<Engine>> load_engine(const ServeOptions& o, Metrics& me
   mo.kv_bytes_budget = o.kv_bytes;
   mo.cache_type_k = o.cache_type_k;
   mo.cache_type_v = o.cache_type_v;
+  mo.lora = o.lora;
   // A Hugging Face folder is converted on the way in.
   ConvertOptions co;
   co.n_threads = o.n_threads > 0 ? o.n_threads : default_thread_count();
@@ -661,7 +679,10 @@ int serve(const ServeOptions& o) {
                                                        pooling_name((*e)->model->config().pooling) + " pooling)") +
               ", kernels " + kernels::isa_name(kernels::active_isa()) +
               ((*e)->draft_model ? ", drafting with " + o.draft_model_path
-                                 : o.speculation.ngram ? std::string(", drafting by prompt lookup") : std::string()));
+                                 : o.speculation.ngram ? std::string(", drafting by prompt lookup") : std::string()) +
+              (m.adapters().empty() ? std::string()
+                                    : ", " + std::to_string(m.adapters().size()) +
+                                          " LoRA adapter(s) (GET /lora-adapters; requests choose with \"lora\")"));
     api.set_engine(std::move(e).value());
   });
 

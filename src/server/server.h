@@ -3,10 +3,12 @@
 
 #include <cstdint>
 #include <optional>
+#include <vector>
 #include <string>
 
 #include "core/dtype.h"
 #include "engine/drafter.h"
+#include "models/lora.h"
 
 namespace osprey::server {
 
@@ -41,6 +43,9 @@ struct ServeOptions {
   std::string draft_model_path;    // --draft-model: loaded with the model, drafts for every request
   bool web_page = true;  // the chat page at / (it asks for the API key itself)
   bool matryoshka = false;  // /v1/embeddings may cut vectors short with `dimensions`
+  // --lora: adapters loaded with the model, at these scales unless a
+  // request's "lora" field chooses its own.
+  std::vector<LoraSpec> lora;
 };
 
 // Serves until SIGTERM or SIGINT, then drains: /ready answers 503 at once,

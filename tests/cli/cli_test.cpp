@@ -62,6 +62,36 @@ TEST(Cli, ContextLimitsAreClear) {
   EXPECT_TRUE(contains(fills.err, "context of 24 tokens is full")) << fills.err;
 }
 
+// synth --lora writes an adapter that inspect describes and run applies:
+// at scale 0 the output and its log-probabilities are the base model's, at
+// scale 1 the perplexity of a text moves.
+TEST(Cli, LoraAdapterFromSynthRunsAndScales) {
+  const std::string model = test::synth_model("tiny", "q8_0");
+  const std::string adapter = test::temp_path("cli_test", "lora.gguf");
+  const auto made = osprey("synth --lora " + model + " --lora-rank 4 --lora-alpha 8 -o " + adapter);
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  EXPECT_TRUE(contains(made.err, "rank 4, alpha 8")) << made.err;
+  const auto info = osprey("inspect " + adapter);
+  EXPECT_TRUE(contains(info.out, "lora for llama models, 15 matrices, alpha 8")) << info.out;
+  const std::string text = test::temp_path("cli_test", "lora.txt");
+  std::ofstream(text) << "the quick brown fox jumps over the lazy dog, again and again and again, until the end of the text";
+  auto ppl = [&](const std::string& extra) {
+    const auto r = osprey("perplexity -m " + model + " -f " + text + " -c 16 " + extra);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_TRUE(contains(r.out, "Final estimate: PPL = ")) << r.out;
+    return r.out;
+  };
+  const std::string plain = ppl("");
+  EXPECT_EQ(ppl("--lora " + adapter + ":0"), plain);
+  EXPECT_NE(ppl("--lora " + adapter), plain);
+  const auto wrong = osprey("run -m " + model + " --lora " + model + " -p hi");
+  EXPECT_EQ(wrong.exit_code, 1);
+  EXPECT_TRUE(contains(wrong.err, "is not an adapter")) << wrong.err;
+  const auto scale = osprey("run -m " + model + " --lora " + adapter + ":1e9 -p hi");
+  EXPECT_EQ(scale.exit_code, 1);
+  EXPECT_TRUE(contains(scale.err, "not a finite number of sensible size")) << scale.err;
+}
+
 TEST(Cli, BadInputGivesAMessageNotACrash) {
   const auto missing = osprey("run -m /no/such/model.gguf -p hi");
   EXPECT_EQ(missing.exit_code, 1);

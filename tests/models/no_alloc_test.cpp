@@ -29,11 +29,30 @@ namespace {
 
 class NoAlloc : public ::testing::TestWithParam<const char*> {};
 
+void expect_no_allocations(const std::string& path, ModelOptions mo);
+
 TEST_P(NoAlloc, DecodeStepsAllocateNothing) {
   ModelOptions mo;
   mo.n_threads = 2;
   mo.n_ctx = 128;
-  auto m = Model::load(test::synth_model("tiny", GetParam()), mo);
+  expect_no_allocations(test::synth_model("tiny", GetParam()), mo);
+}
+
+// LoRA adapters gather their rows into buffers sized at load as well.
+TEST(NoAllocLora, DecodeStepsWithAnAdapterAllocateNothing) {
+  const std::string base = test::synth_model("tiny", "q8_0");
+  const std::string adapter = test::temp_path("alloc_test", "adapter.gguf");
+  const auto r = test::run_osprey("synth --lora '" + base + "' -o '" + adapter + "'");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ModelOptions mo;
+  mo.n_threads = 2;
+  mo.n_ctx = 128;
+  mo.lora = {{adapter, 0.5f}};
+  expect_no_allocations(base, mo);
+}
+
+void expect_no_allocations(const std::string& path, ModelOptions mo) {
+  auto m = Model::load(path, mo);
   ASSERT_TRUE(m.ok()) << m.status().message();
   const std::vector<int32_t> prompt = {1, 20, 30, 40, 50};
   ASSERT_TRUE((*m)->eval(prompt.data(), 5).ok());

@@ -158,8 +158,7 @@ int block_bytes(uint32_t type) {
 
 }  // namespace
 
-std::string Model::load(const std::string& path, int n_ctx) {
-  n_ctx_ = n_ctx;
+std::string Model::read_gguf(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return "cannot open " + path;
   bytes_.assign(std::istreambuf_iterator<char>(in), {});
@@ -190,6 +189,42 @@ std::string Model::load(const std::string& path, int n_ctx) {
   data_start_ = (r.p + align - 1) / align * align;
   for (const auto& [name, t] : tensors_)
     if (block_bytes(t.type) == 0) return "reference cannot read type " + std::to_string(t.type) + " of " + name;
+  return "";
+}
+
+std::string Model::add_lora(const std::string& path, double scale) {
+  Model ad;
+  if (std::string e = ad.read_gguf(path); !e.empty()) return e;
+  const double alpha = ad.numbers_.count("adapter.lora.alpha") ? ad.numbers_["adapter.lora.alpha"] : 0.0;
+  for (const auto& [name, ta] : ad.tensors_) {
+    const std::string suffix = ".lora_a";
+    if (name.size() < suffix.size() || name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0) continue;
+    const std::string base = name.substr(0, name.size() - suffix.size());
+    const std::string b_name = base + ".lora_b";
+    if (!ad.has(b_name) || !has(base)) return "no lora_b or base matrix for " + name;
+    // The merged matrix W + s * B A, in double: the engine applies the pair
+    // beside W instead, so the two ways meet only if both are right.
+    const uint64_t r = ta.dims[1];
+    const double s = scale * (alpha != 0 ? alpha / static_cast<double>(r) : 1.0);
+    std::vector<std::vector<double>> a(r), b(ad.tensors_.at(b_name).dims[1]);
+    for (uint64_t k = 0; k < r; ++k) a[k] = ad.matrix_row(name, k);
+    for (uint64_t i = 0; i < b.size(); ++i) b[i] = ad.matrix_row(b_name, i);
+    auto& m = cache_[base];
+    if (m.empty())
+      for (uint64_t i = 0; i < tensors_.at(base).dims[1]; ++i) m.push_back(matrix_row(base, i));
+    if (m.size() != b.size() || m[0].size() != a[0].size()) return "shape mismatch for " + base;
+    for (size_t i = 0; i < m.size(); ++i)
+      for (uint64_t k = 0; k < r; ++k) {
+        const double bik = s * b[i][k];
+        for (size_t j = 0; j < m[i].size(); ++j) m[i][j] += bik * a[k][j];
+      }
+  }
+  return "";
+}
+
+std::string Model::load(const std::string& path, int n_ctx) {
+  n_ctx_ = n_ctx;
+  if (std::string e = read_gguf(path); !e.empty()) return e;
 
   arch_ = strings_["general.architecture"];
   auto num = [&](const std::string& k, double def) {

@@ -16,6 +16,10 @@ class Model {
   // Returns "" on success, else a message. `n_ctx`: the context the engine
   // under test runs with (LongRoPE picks its factor table by it).
   std::string load(const std::string& path, int n_ctx = 4096);
+  // Merges a LoRA adapter (GGUF pairs .lora_a/.lora_b, adapter.lora.alpha)
+  // into the matrices it adapts: W += scale * alpha / r * B A. Call after
+  // load and before the first step. Returns "" or a message.
+  std::string add_lora(const std::string& path, double scale);
   // Leaves out the attention of one layer (its output is not added), to
   // show that a comparison would notice. -1: none.
   void skip_attention(int layer) { skip_attention_ = layer; }
@@ -34,6 +38,7 @@ class Model {
     uint32_t type = 0;
     uint64_t offset = 0;
   };
+  std::string read_gguf(const std::string& path);  // the file's metadata and tensor table
   std::vector<double> matrix_row(const std::string& name, uint64_t row) const;
   std::vector<double> vec(const std::string& name) const;
   bool has(const std::string& name) const { return tensors_.count(name) != 0; }

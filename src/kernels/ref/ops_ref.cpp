@@ -72,6 +72,29 @@ void add(float* x, const float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) x[i] += y[i];
 }
 
+void low_rank_update(float* y, const float* x, const float* a, const float* bt, int64_t r, int64_t n_in,
+                     int64_t n_out, float s, float* mid) {
+  // 16 running sums in a fixed order: the compiler makes vectors of them,
+  // and the result does not depend on anything but the inputs.
+  constexpr int64_t kLanes = 16;
+  for (int64_t j = 0; j < r; ++j) {
+    const float* row = a + j * n_in;
+    float acc[kLanes] = {};
+    int64_t i = 0;
+    for (; i + kLanes <= n_in; i += kLanes)
+      for (int64_t l = 0; l < kLanes; ++l) acc[l] += row[i + l] * x[i + l];
+    float sum = 0;
+    for (; i < n_in; ++i) sum += row[i] * x[i];
+    for (int64_t l = 0; l < kLanes; ++l) sum += acc[l];
+    mid[j] = s * sum;
+  }
+  for (int64_t j = 0; j < r; ++j) {
+    const float m = mid[j];
+    const float* col = bt + j * n_out;
+    for (int64_t o = 0; o < n_out; ++o) y[o] += m * col[o];
+  }
+}
+
 void rope(float* x, int n_heads, int head_dim, int64_t pos, const RopeParams& p) {
   const int half = p.rope_dim / 2;
   float mscale = p.attn_factor;
