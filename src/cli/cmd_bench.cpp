@@ -13,7 +13,9 @@
 #include <utility>
 #include <nlohmann/json.hpp>
 
+#include "cli/bench_restate.h"
 #include "cli/commands.h"
+#include "cli/speculation_flags.h"
 #include "cli/load_model.h"
 #include "cli/lora_flags.h"
 #include "cli/kv_cache_flags.h"
@@ -39,6 +41,8 @@ struct BenchOptions {
   KvCacheFlags kv_cache;
   FolderFlags folder;
   std::vector<std::string> lora;
+  SpeculationFlags spec;
+  int64_t restate = 128;
 };
 
 struct Test {
@@ -157,6 +161,17 @@ struct Measured {
   double share = 0;  // of membw that generation used
 };
 
+// The mean and standard deviation of repetitions' tokens/s.
+Measured summarize(std::vector<double> ts) {
+  Measured out;
+  out.ts = std::move(ts);
+  double var = 0;
+  for (double x : out.ts) out.mean += x / static_cast<double>(out.ts.size());
+  for (double x : out.ts) var += (x - out.mean) * (x - out.mean) / static_cast<double>(std::max<size_t>(1, out.ts.size() - 1));
+  out.stddev = std::sqrt(var);
+  return out;
+}
+
 Measured measure(Model& m, const Test& t, int reps, MachineProbe& machine, Tracer* tracer) {
   run_once(m, t);  // warm-up: page the weights in, settle the clocks
   // A shared host's bandwidth moves by tens of percent within seconds, so
@@ -175,10 +190,9 @@ Measured measure(Model& m, const Test& t, int reps, MachineProbe& machine, Trace
     if (gen_only) bws.push_back(machine.read_bandwidth());
   }
   for (double bw : bws) out.membw += bw / static_cast<double>(bws.size());
-  double var = 0;
-  for (double x : out.ts) out.mean += x / out.ts.size();
-  for (double x : out.ts) var += (x - out.mean) * (x - out.mean) / std::max<size_t>(1, out.ts.size() - 1);
-  out.stddev = std::sqrt(var);
+  const Measured stats = summarize(out.ts);
+  out.mean = stats.mean;
+  out.stddev = stats.stddev;
   if (gen_only) {
     // Generation reads the weights and the KV cache so far; average over the run.
     const ModelConfig& c = m.config();
@@ -199,8 +213,8 @@ void print_table_header() {
               std::string(20, '-').c_str(), std::string(8, '-').c_str());
 }
 
-void print_table_row(const std::string& name, double file_bytes, const char* isa, int threads, const Test& t,
-                     const Measured& r) {
+void print_table_row(const std::string& name, double file_bytes, const char* isa, int threads,
+                     const std::string& test, const Measured& r) {
   char size[32], tps[48], bw[16];
   std::snprintf(size, sizeof size, "%.2f GiB", file_bytes / (1 << 30));
   std::snprintf(tps, sizeof tps, "%.2f ± %.2f", r.mean, r.stddev);
@@ -208,8 +222,50 @@ void print_table_row(const std::string& name, double file_bytes, const char* isa
   // printf pads by bytes; "±" is two bytes but one column, so pad by hand.
   const std::string tps_cell = std::string(std::max(0, 20 - static_cast<int>(std::strlen(tps)) + 1), ' ') + tps;
   std::printf("| %-28s | %10s | %6s | %7d | %13s | %s | %8s |\n", name.substr(0, 28).c_str(), size, isa, threads,
-              t.name().c_str(), tps_cell.c_str(), bw);
+              test.c_str(), tps_cell.c_str(), bw);
   std::fflush(stdout);
+}
+
+// --spec / --draft-model: the restating task (cli/bench_restate.h), its
+// prompt's copy verbatim and then edited every 16th token, each timed with
+// speculation and without.
+void bench_speculation(const BenchOptions& o, Model& model, const ModelOptions& mo, const std::string& path,
+                       double file_bytes, int threads, nlohmann::json& results) {
+  auto tok = Tokenizer::from_gguf(model.file());
+  if (!tok.ok()) throw Failure{tok.status().message()};
+  const auto draft = load_draft_model(o.spec, model, **tok, mo);
+  const std::string name = std::filesystem::path(path).filename().string();
+  const char* isa = kernels::isa_name(kernels::active_isa());
+  for (const int64_t edit_every : {int64_t{0}, int64_t{16}}) {
+    const RestateResult rr = bench_restate(model, **tok, o.spec.options(draft.get()), o.restate, o.reps, edit_every);
+    const double accept = rr.drafted > 0 ? static_cast<double>(rr.accepted) / static_cast<double>(rr.drafted) : 0;
+    const double speedup = median(rr.spec_ts) / median(rr.plain_ts);
+    const std::string test = (edit_every > 0 ? "edit" : "restate") + std::to_string(o.restate);
+    if (o.output == "table") {
+      print_table_row(name, file_bytes, isa, threads, test, summarize(rr.plain_ts));
+      print_table_row(name, file_bytes, isa, threads, "+ " + std::string(o.spec.name()), summarize(rr.spec_ts));
+      std::printf("| speculation (%s) on %s: %.2fx the decode speed without it; drafted %lld, accepted %lld (%.0f%%); "
+                  "the replies are identical\n",
+                  o.spec.name(), test.c_str(), speedup, static_cast<long long>(rr.drafted),
+                  static_cast<long long>(rr.accepted), 100 * accept);
+      std::fflush(stdout);
+    }
+    results.push_back({{"model_filename", path},
+                       {"model_type", model.config().arch},
+                       {"n_threads", threads},
+                       {"test", test},
+                       {"n_prompt", rr.n_prompt},
+                       {"n_gen", o.restate},
+                       {"edit_every", edit_every},
+                       {"speculation", o.spec.name()},
+                       {"plain_samples_ts", rr.plain_ts},
+                       {"spec_samples_ts", rr.spec_ts},
+                       {"speedup", speedup},
+                       {"n_drafted", rr.drafted},
+                       {"n_accepted", rr.accepted},
+                       {"acceptance", accept},
+                       {"cpu_isa", isa}});
+  }
 }
 
 void bench(const BenchOptions& o) {
@@ -230,6 +286,8 @@ void bench(const BenchOptions& o) {
   for (const std::string& path : o.models) {
     int64_t max_ctx = 0;
     for (const Test& t : tests) max_ctx = std::max(max_ctx, t.n_prompt + t.n_gen);
+    const bool speculate = o.spec.mode != "none" || !o.spec.draft_model.empty();
+    if (speculate) max_ctx = std::max(max_ctx, 2 * o.restate + 64);
     ModelOptions mo;
     mo.n_threads = threads;
     mo.n_ctx = std::max<int64_t>(max_ctx, 16);
@@ -244,7 +302,7 @@ void bench(const BenchOptions& o) {
 
     for (const Test& t : tests) {
       const Measured r = measure(*model, t, o.reps, machine, o.trace.empty() ? nullptr : &tracer);
-      if (o.output == "table") print_table_row(name, file_bytes, isa, threads, t, r);
+      if (o.output == "table") print_table_row(name, file_bytes, isa, threads, t.name(), r);
       results.push_back({{"model_filename", path},
                          {"model_type", model->config().arch},
                          {"model_size", static_cast<int64_t>(file_bytes)},
@@ -262,6 +320,7 @@ void bench(const BenchOptions& o) {
                          {"membw_bytes_per_second", r.membw},
                          {"membw_share", r.share}});
     }
+    if (speculate && o.restate > 0) bench_speculation(o, *model, mo, path, file_bytes, threads, results);
   }
   if (!o.trace.empty()) {
     if (Status st = tracer.write(o.trace); !st.ok()) throw Failure{st.message()};
@@ -294,6 +353,12 @@ void register_bench(CLI::App& app) {
   add_kv_cache_options(*cmd, o->kv_cache);
   add_folder_options(*cmd, o->folder);
   add_lora_options(*cmd, o->lora);
+  add_speculation_options(*cmd, o->spec);
+  cmd->add_option("--restate", o->restate,
+                  "With --spec or --draft-model: tokens of the speculation test, a greedy reply that restates text "
+                  "in its prompt (made from the model's own output), verbatim and with every 16th token of the copy "
+                  "changed (an edit), timed with speculation and without (0 to skip)")
+      ->capture_default_str()->check(CLI::Range(int64_t{0}, int64_t{8192}));
   cmd->add_option("-r,--repetitions", o->reps, "Repetitions of each test")->capture_default_str()->check(CLI::Range(1, 1000));
   cmd->add_option("-o,--output", o->output, "table or json")->capture_default_str()->check(CLI::IsMember({"table", "json"}));
   cmd->add_option("--trace", o->trace, "Write a Chrome trace of the first measured repetition of each test");

@@ -256,6 +256,21 @@ void write_synth_model(const SynthOptions& o) {
     throw Failure{"unknown preset '" + o.preset + "' (presets: " + names + ")"};
   }
   SynthPreset p = *pp;
+  // A preset made smaller (or wider): a draft model for the preset itself.
+  if (o.n_ff > 0) {
+    if (o.n_ff > 262144) throw Failure{"--n-ff must be at most 262144"};
+    p.n_ff = o.n_ff;
+  }
+  if (o.n_layer > 0) {
+    if (o.n_layer > 512) throw Failure{"--n-layer must be at most 512"};
+    p.n_layer = o.n_layer;
+  }
+  if (o.n_embd > 0) {
+    if (o.n_embd > 65536 || (p.shape.head_dim == 0 && (o.n_embd % p.n_head != 0 || (o.n_embd / p.n_head) % 2 != 0)))
+      throw Failure{"--n-embd " + std::to_string(o.n_embd) + " must split into " + std::to_string(p.n_head) +
+                    " heads of an even size"};
+    p.n_embd = o.n_embd;
+  }
   const auto type = dtype_from_name(o.type);
   const QuantOps* ops = type ? quant_ops(*type) : nullptr;
   if (ops == nullptr || ops->dot == nullptr)
@@ -661,6 +676,12 @@ void register_synth(CLI::App& app) {
                   "Take the tokenizer from this GGUF file, or a Hugging Face tokenizer.json (or the folder holding "
                   "it: byte-level BPE), instead of making one up; the vocabulary size follows it");
   cmd->add_option("--seed", o->seed, "Seed for the weights and the made-up vocabulary")->capture_default_str();
+  cmd->add_option("--n-embd", o->n_embd, "Width instead of the preset's (the heads stay, smaller)");
+  cmd->add_option("--n-layer", o->n_layer, "Layers instead of the preset's");
+  cmd->add_option("--n-ff", o->n_ff,
+                  "Feed-forward width instead of the preset's. With --n-embd and --n-layer this makes a small draft "
+                  "model for the preset (--draft-model): the same vocabulary and seed, and with the same --n-ff the "
+                  "same successor chain, since the chain links one token per hidden unit of the last feed-forward block");
   cmd->add_flag("--list-presets", o->list, "List the presets and their shapes");
   cmd->add_option("--lora", o->lora_base,
                   "Instead of a model: write a LoRA adapter (GGUF) with random weights for this model file, "

@@ -61,6 +61,7 @@ struct SynthOptions {
   std::string format = "gguf";
   std::string hf_dtype = "bf16";
   uint64_t shard_bytes = 0;  // hf: shards of about this size (0: one file)
+  int64_t n_ff = 0, n_embd = 0, n_layer = 0;  // the preset's shape, changed; 0: as it is
   // --lora BASE: write a LoRA adapter for the model file BASE instead of a model.
   std::string lora_base;
   int64_t lora_rank = 8;

@@ -38,20 +38,36 @@ class Drafter {
 
 // How long drafts are: doubling after a draft accepted whole and halving
 // after one rejected at its first token, between 1 and the maximum, so text
-// that the drafter cannot guess costs little.
+// that the drafter cannot guess costs little. Even a draft of one token
+// costs a position in the pass and, from a draft model, a step of its own;
+// so while single-token drafts keep failing, drafting pauses for 1, 2, 4 ...
+// up to kMaxPause steps, until a draft is taken again.
 class DraftLength {
  public:
+  static constexpr int kMaxPause = 16;
   explicit DraftLength(int max_draft) : max_(std::max(1, max_draft)), length_(std::min(4, max_)) {}
   int get() const { return length_; }
+  // The length of the draft to make now: 0 during a pause.
+  int next() {
+    if (skip_ > 0) {
+      --skip_;
+      return 0;
+    }
+    return length_;
+  }
   void feedback(int drafted, int accepted) {
     if (drafted <= 0) return;
+    if (accepted > 0) pause_ = 0;
     if (accepted == drafted) length_ = std::min(max_, length_ * 2);
+    else if (accepted == 0 && length_ == 1) skip_ = pause_ = std::min(kMaxPause, std::max(1, pause_ * 2));
     else if (accepted == 0) length_ = std::max(1, length_ / 2);
   }
 
  private:
   int max_;
   int length_;
+  int pause_ = 0;  // the last pause, doubled at each failure
+  int skip_ = 0;   // drafts still to skip
 };
 
 // The drafter the options ask for, drafting for sequence slot `seq` (a draft

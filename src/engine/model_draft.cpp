@@ -16,7 +16,7 @@ ModelDrafter::ModelDrafter(std::unique_ptr<TokenModel> model, int max_draft)
 ModelDrafter::~ModelDrafter() { model_->truncate(0); }
 
 std::vector<int32_t> ModelDrafter::propose(const std::vector<int32_t>& history, int64_t limit) {
-  int64_t want = std::min<int64_t>(length_.get(), limit);
+  int64_t want = std::min<int64_t>(length_.next(), limit);
   if (want <= 0 || history.empty()) return {};
   // Keep what the draft model read that is still the sequence (rejected
   // drafts and anything after a divergence are forgotten), and read the rest.

@@ -5,7 +5,7 @@
 namespace osprey {
 
 std::vector<int32_t> NgramDrafter::propose(const std::vector<int32_t>& history, int64_t limit) {
-  const int64_t want = std::min<int64_t>(length_.get(), limit);
+  const int64_t want = std::min<int64_t>(length_.next(), limit);
   const int64_t n = static_cast<int64_t>(history.size());
   if (want <= 0) return {};
   for (int g = kMaxNgram; g >= kMinNgram; --g) {

@@ -205,6 +205,31 @@ TEST(Cli, BenchReportsLlamaBenchFields) {
   EXPECT_TRUE(contains(bad.err, "--pg takes PROMPT,GEN"));
 }
 
+// bench --spec: the restating task, verbatim and edited, timed with and
+// without speculation; prompt lookup drafts the restated text (every draft of
+// the verbatim copy holds, since the tiny model's reply follows its prompt's
+// copy), and the edits cost some drafts.
+TEST(Cli, BenchMeasuresSpeculationOnARestatingTask) {
+  const std::string model = test::synth_model("tiny", "q8_0");
+  const auto r = osprey("bench -m " + model + " -p 0 -n 0 --spec ngram --restate 48 -r 1 -o json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j.size(), 2u) << r.out;
+  for (const auto& t : j) {
+    EXPECT_EQ(t.at("speculation"), "ngram");
+    EXPECT_GT(t.at("n_drafted").get<int64_t>(), 0) << t.dump();
+    EXPECT_GT(t.at("speedup").get<double>(), 0) << t.dump();
+  }
+  EXPECT_EQ(j[0].at("test"), "restate48");
+  EXPECT_EQ(j[0].at("acceptance").get<double>(), 1.0) << j[0].dump();
+  EXPECT_EQ(j[1].at("test"), "edit48");
+  EXPECT_LT(j[1].at("acceptance").get<double>(), 1.0) << j[1].dump();
+  const auto table = osprey("bench -m " + model + " -p 0 -n 0 --spec ngram --restate 16 -r 1");
+  EXPECT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_TRUE(contains(table.out, "speculation (ngram) on restate16")) << table.out;
+  EXPECT_TRUE(contains(table.out, "the replies are identical")) << table.out;
+}
+
 // --trace writes a Chrome trace with one span per operation of every pass:
 // the nine per-layer operations once per layer and pass, plus the pass itself.
 TEST(Cli, TraceHasOneSpanPerOperationPerStep) {

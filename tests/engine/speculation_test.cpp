@@ -41,6 +41,34 @@ TEST(DraftLength, NeverStartsAboveTheMaximum) {
   EXPECT_EQ(DraftLength(64).get(), 4);
 }
 
+// Single-token drafts that keep failing pause drafting for 1, 2, 4 ... steps,
+// up to the cap; a draft taken ends the pauses.
+TEST(DraftLength, PausesWhileSingleTokenDraftsFail) {
+  DraftLength d(4);
+  for (int i = 0; i < 3; ++i) d.feedback(d.get(), 0);
+  ASSERT_EQ(d.get(), 1);
+  auto skipped = [&] {
+    int n = 0;
+    while (d.next() == 0) ++n;
+    return n;
+  };
+  EXPECT_EQ(skipped(), 1);
+  d.feedback(1, 0);
+  EXPECT_EQ(skipped(), 2);
+  d.feedback(1, 0);
+  EXPECT_EQ(skipped(), 4);
+  for (int i = 0; i < 6; ++i) {
+    d.feedback(1, 0);
+    EXPECT_LE(skipped(), DraftLength::kMaxPause);
+  }
+  d.feedback(1, 1);  // taken: no more pauses, and longer drafts again
+  EXPECT_EQ(d.next(), 2);
+  d.feedback(2, 0);
+  EXPECT_EQ(d.next(), 1);
+  d.feedback(1, 0);
+  EXPECT_EQ(skipped(), 1);  // the pauses start over
+}
+
 TEST(NgramDrafter, DraftLengthAdaptsToAcceptance) {
   NgramDrafter d(8);
   EXPECT_EQ(d.draft_length(), 4);
