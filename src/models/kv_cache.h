@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <list>
 #include <string>
 #include <unordered_map>
@@ -47,8 +48,8 @@ class KvCache {
   int64_t k_row_bytes() const { return k_row_bytes_; }
   int64_t v_row_bytes() const { return v_row_bytes_; }
   int64_t bytes() const { return n_layer() * n_blocks_ * kBlockSize * (k_row_bytes_ + v_row_bytes_); }
-  uint8_t* k(int64_t layer, int64_t row) { return k_[layer].data() + row * k_row_bytes_; }
-  uint8_t* v(int64_t layer, int64_t row) { return v_[layer].data() + row * v_row_bytes_; }
+  uint8_t* k(int64_t layer, int64_t row) { return k_[layer].get() + row * k_row_bytes_; }
+  uint8_t* v(int64_t layer, int64_t row) { return v_[layer].get() + row * v_row_bytes_; }
 
   // Blocks a new allocation can get: free ones plus unused cached ones.
   int64_t available_blocks() const { return static_cast<int64_t>(free_.size() + lru_.size()); }
@@ -77,7 +78,7 @@ class KvCache {
   int64_t row_len_ = 0;
   DType k_type_ = DType::kF16, v_type_ = DType::kF16;
   int64_t k_row_bytes_ = 0, v_row_bytes_ = 0;
-  std::vector<std::vector<uint8_t>> k_, v_;
+  std::vector<std::unique_ptr<uint8_t[]>> k_, v_;  // [n_layer] of n_blocks * kBlockSize rows
   std::vector<int32_t> refs_;
   std::vector<int32_t> free_;
   // Published blocks with no references, least recently used at the front.

@@ -13,6 +13,7 @@
 #include "formats/gguf.h"
 #include "models/model.h"
 #include "reference/reference_model.h"
+#include "models/edited_gguf.h"
 #include "test_util.h"
 
 namespace osprey {
@@ -200,15 +201,7 @@ class LoraRefusal : public ::testing::Test {
  protected:
   std::string write(const std::string& name, const std::function<void(GgufWriter&, const GgufFile&)>& edit,
                     const std::function<bool(const GgufTensorInfo&)>& keep = nullptr) {
-    auto f = GgufFile::open(synth_lora(base_, "q8_0", 7));
-    EXPECT_TRUE(f.ok());
-    GgufWriter w;
-    for (const auto& [k, v] : f->metadata()) w.set(k, v);
-    for (const auto& t : f->tensors())
-      if (!keep || keep(t)) {
-        EXPECT_TRUE(w.add_tensor(t.name, t.type, t.dims, {t.data, t.data + t.n_bytes}).ok());
-      }
-    edit(w, *f);
+    const GgufWriter w = test::edited_gguf(synth_lora(base_, "q8_0", 7), edit, keep);
     const std::string path = test::temp_path("lora_test", name + ".gguf");
     EXPECT_TRUE(w.write(path).ok());
     return path;

@@ -2,6 +2,7 @@
 
 #include "formats/gguf.h"
 #include "models/model.h"
+#include "models/edited_gguf.h"
 #include "test_util.h"
 
 namespace osprey {
@@ -12,16 +13,7 @@ namespace {
 std::vector<uint8_t> modified(const std::function<void(GgufWriter&, const GgufFile&)>& edit,
                               const std::function<bool(const GgufTensorInfo&)>& keep = nullptr,
                               const std::string& preset = "tiny") {
-  auto f = GgufFile::open(test::synth_model(preset, "q8_0"));
-  EXPECT_TRUE(f.ok());
-  GgufWriter w;
-  for (const auto& [k, v] : f->metadata()) w.set(k, v);
-  for (const auto& t : f->tensors())
-    if (!keep || keep(t)) {
-      EXPECT_TRUE(w.add_tensor(t.name, t.type, t.dims, {t.data, t.data + t.n_bytes}).ok());
-    }
-  edit(w, *f);
-  return w.to_bytes();
+  return test::edited_gguf(test::synth_model(preset, "q8_0"), edit, keep).to_bytes();
 }
 
 std::string load_error(const std::vector<uint8_t>& bytes) {
