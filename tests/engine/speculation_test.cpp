@@ -5,6 +5,9 @@
 // forward passes where the text repeats.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
+#include <map>
 #include <random>
 
 #include "engine/generator.h"
@@ -269,6 +272,100 @@ void RealModelSpeculation::check_at(kernels::Isa isa) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, RealModelSpeculation, ::testing::Values("q8_0", "q4_0", "f16"));
+
+// The sampled distribution with speculation, against the target model's own.
+// A plain random model, top-k 4 at temperature 4: the exact
+// probability of each (first, second) token pair comes from the model, the
+// first from the prompt's logits and the second from the logits after each
+// possible first token. 3000 seeded replies of three tokens, each second token
+// decided in a pass that verifies a draft model's proposal, must fit those 16
+// probabilities: Pearson's chi-square over the cells below its 0.999
+// quantile. The seeds are fixed, so the test cannot flake.
+TEST(SpeculationSampling, AcceptedTokensFollowTheTargetsDistribution) {
+  ModelOptions mo;
+  mo.n_threads = 2;
+  mo.n_ctx = 64;
+  auto m = Model::load(test::synth_model("tiny", "q8_0", 42, /*plain=*/true), mo);
+  auto d = Model::load(test::synth_model("tiny", "q4_0", 42, /*plain=*/true), mo);
+  ASSERT_TRUE(m.ok() && d.ok());
+  auto tok = Tokenizer::from_gguf((*m)->file());
+  ASSERT_TRUE(tok.ok());
+  const std::vector<int32_t> prompt = (*tok)->encode("a prompt for the test", true, false);
+  const int64_t V = (*m)->config().n_vocab;
+  const auto& eog = (*tok)->vocab().end_of_generation;
+  // The k likeliest tokens after `tokens` (end-of-generation banned), with
+  // their softmax probabilities.
+  constexpr int kTopK = 4;
+  constexpr double kTemperature = 4.0;  // flattens the plain model's logits so that every pair is sampled
+  auto top = [&](const std::vector<int32_t>& tokens) {
+    (*m)->reset();
+    auto logits = (*m)->eval(tokens.data(), static_cast<int64_t>(tokens.size()));
+    EXPECT_TRUE(logits.ok());
+    std::vector<std::pair<double, int32_t>> c;
+    for (int32_t i = 0; i < V; ++i)
+      if (std::find(eog.begin(), eog.end(), i) == eog.end()) c.push_back({(*logits)[i], i});
+    std::partial_sort(c.begin(), c.begin() + kTopK, c.end(), std::greater<>());
+    c.resize(kTopK);
+    const double top_logit = c[0].first;
+    double z = 0;
+    for (auto& [l, id] : c) z += std::exp((l - top_logit) / kTemperature);
+    for (auto& [l, id] : c) l = std::exp((l - top_logit) / kTemperature) / z;
+    return c;
+  };
+  std::map<std::pair<int32_t, int32_t>, double> want;
+  for (const auto& [p1, x1] : top(prompt)) {
+    std::vector<int32_t> next = prompt;
+    next.push_back(x1);
+    for (const auto& [p2, x2] : top(next)) want[{x1, x2}] = p1 * p2;
+  }
+  std::map<std::pair<int32_t, int32_t>, int> got;
+  const int n = 3000;
+  int64_t drafted = 0;
+  for (int seed = 0; seed < n; ++seed) {
+    ReplyOptions o;
+    o.max_tokens = 3;  // the last token is never drafted for: the second is
+    o.ignore_eos = true;
+    o.sampling.temperature = static_cast<float>(kTemperature);
+    o.sampling.top_k = kTopK;
+    o.sampling.top_p = 1.0f;
+    o.sampling.min_p = 0.0f;
+    o.sampling.seed = static_cast<uint64_t>(seed);
+    o.speculation.draft_model = d->get();
+    (*m)->reset();
+    ModelRunner r(**m);
+    auto reply = generate(r, **tok, prompt, o, nullptr);
+    ASSERT_TRUE(reply.ok()) << reply.status().message();
+    ASSERT_EQ(reply->tokens.size(), 3u);
+    ++got[{reply->tokens[0], reply->tokens[1]}];
+    drafted += reply->n_drafted;
+  }
+  EXPECT_GE(drafted, n) << "every second token should have been verified against a draft";
+  // Cells expected fewer than 5 times are pooled into one, as the test requires.
+  double chi2 = 0, pooled_p = 0;
+  int pooled = 0, cells = 0;
+  for (const auto& [cell, p] : want) {
+    const double e = p * n;
+    if (e < 5) {
+      pooled_p += p;
+      pooled += got[cell];
+      continue;
+    }
+    chi2 += (got[cell] - e) * (got[cell] - e) / e;
+    ++cells;
+  }
+  if (pooled_p * n >= 5) {
+    chi2 += (pooled - pooled_p * n) * (pooled - pooled_p * n) / (pooled_p * n);
+    ++cells;
+  }
+  ASSERT_GE(cells, 8) << "too few cells for the test to mean much";
+  // df = cells - 1; 0.999 quantiles of chi-square for df 7..15.
+  const double kCritical[] = {24.32, 26.12, 27.88, 29.59, 31.26, 32.91, 34.53, 36.12, 37.70};
+  const double critical = kCritical[std::min(cells, 16) - 8];
+  int outside = 0;
+  for (const auto& [cell, count] : got) outside += want.count(cell) ? 0 : count;
+  EXPECT_EQ(outside, 0) << "replies outside the top-k pairs";
+  EXPECT_LT(chi2, critical) << "the sampled pairs do not fit the model's distribution (" << cells << " cells)";
+}
 
 }  // namespace
 }  // namespace osprey
