@@ -158,6 +158,18 @@ GatedFn gated_kernel(Activation act, Isa isa) {
   return fn;
 }
 
+UnaryFn gelu_erf_kernel(Isa isa) {
+  UnaryFn fn = nullptr;
+  first_level(isa, [&](const KernelTable& t) { return (fn = t.gelu_erf) != nullptr; });
+  return fn;
+}
+
+F16RowFn f16_row_kernel(Isa isa) {
+  F16RowFn fn = nullptr;
+  first_level(isa, [&](const KernelTable& t) { return (fn = t.f16_row) != nullptr; });
+  return fn;
+}
+
 AttendFn attend_kernel(Isa isa) {
   AttendFn fn = nullptr;
   first_level(isa, [&](const KernelTable& t) { return (fn = t.attend_one) != nullptr; });

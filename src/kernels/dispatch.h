@@ -101,6 +101,15 @@ AttendGroupFn attend_group_kernel(Isa isa);
 using GatedFn = void (*)(float* out, const float* gate, const float* up, int64_t n);
 GatedFn gated_kernel(Activation act, Isa isa);
 
+// x[i] = gelu_erf(x[i]) (ops.h: the exact GELU of BERT-style encoders), at a level.
+using UnaryFn = void (*)(float* x, int64_t n);
+UnaryFn gelu_erf_kernel(Isa isa);
+
+// A row of floats rounded to IEEE half precision, to nearest even (the f16
+// KV cache), at a level; every level gives the same bits for finite values.
+using F16RowFn = void (*)(const float* x, uint16_t* out, int64_t n);
+F16RowFn f16_row_kernel(Isa isa);
+
 // The level in use: the best available, unless OSPREY_ISA=scalar|avx2|avx512|neon asks
 // for another (tests and comparisons).
 Isa active_isa();

@@ -22,6 +22,8 @@ struct KernelTable {
   // Rows repacked one for one; tried before row_kernel_for at the same level.
   bool (*packed_row_kernel_for)(DType type, RowKernel& out) = nullptr;
   GatedFn (*gated_for)(Activation act) = nullptr;
+  UnaryFn gelu_erf = nullptr;
+  F16RowFn f16_row = nullptr;
   AttendFn attend_one = nullptr;
   AttendGroupFn attend_group = nullptr;
 };

@@ -89,6 +89,7 @@ struct Pass {
   const std::vector<int32_t>& layer_slot;  // each layer's index within its pool
   kernels::AttendGroupFn attend_group;
   kernels::GatedFn gated;
+  kernels::UnaryFn gelu_erf;  // an encoder's ungated activation
   const float* rope_factors;  // per-frequency divisors, or null
   int64_t att_tokens;         // tokens of one sequence per attention task
   int64_t n_ctx;

@@ -42,6 +42,49 @@ TEST(Ops, SiluMul) {
   EXPECT_NEAR(out[1], 2.0f / (1.0f + std::exp(-2.0f)) * 0.5f, 1e-6);
 }
 
+// The exact GELU at every level, against erfc in double: a few ulps where
+// activations live, and relative precision kept in the far negative tail
+// (the vector form computes erfc directly, not 1 + erf). A value's result
+// does not depend on where a range ends (vector body or tail).
+TEST(Ops, GeluErfAtEveryLevelMatchesTheDefinition) {
+  std::vector<float> x;
+  for (int i = -4000; i <= 4000; ++i) x.push_back(i * 0.0025f);
+  for (float v : test::random_floats(1003, 5, 3.0f)) x.push_back(v);
+  const int64_t n = static_cast<int64_t>(x.size());
+  for (Isa isa : available_isas()) {
+    std::vector<float> got = x;
+    gelu_erf_kernel(isa)(got.data(), n);
+    for (int64_t i = 0; i < n; ++i) {
+      const double want = 0.5 * x[i] * std::erfc(-x[i] / std::sqrt(2.0));
+      // The rounding of z = x / sqrt 2 moves e^-z^2 by about 2 z^2 ulps in the tail.
+      const double rel = 1e-6 * std::max(1.0, static_cast<double>(x[i]) * x[i] / 4);
+      ASSERT_NEAR(got[i], want, rel * std::fabs(want) + 1e-37) << isa_name(isa) << " gelu_erf(" << x[i] << ")";
+    }
+    for (int64_t cut : {1, 5, 13}) {
+      std::vector<float> split = x;
+      gelu_erf_kernel(isa)(split.data(), cut);
+      gelu_erf_kernel(isa)(split.data() + cut, n - cut);
+      EXPECT_EQ(std::memcmp(split.data(), got.data(), n * sizeof(float)), 0) << isa_name(isa) << " cut at " << cut;
+    }
+  }
+}
+
+// The f16 KV rows: every level gives the scalar rounding's bits, including
+// halfway cases, subnormals, overflow to infinity and signed zeros.
+TEST(Ops, F16RowsAtEveryLevelRoundAsTheScalarCode) {
+  std::vector<float> x = {0.0f, -0.0f, 65504.0f, 65520.0f, 1e6f, -1e6f, 6.1e-5f, 5.96e-8f, 2.98e-8f, 1e-9f, -3e-6f,
+                          1.0f + 1.0f / 2048, 1.0f + 3.0f / 2048, 1.0f + 1.0f / 4096, 2049.0f, 2051.0f, -2049.0f};
+  for (float v : test::random_floats(2048, 9, 8.0f)) x.push_back(v);
+  for (float v : test::random_floats(512, 11, 1e-5f)) x.push_back(v);  // subnormal halves
+  const int64_t n = static_cast<int64_t>(x.size());
+  std::vector<uint16_t> want(n), got(n);
+  for (int64_t i = 0; i < n; ++i) want[i] = fp32_to_fp16(x[i]);
+  for (Isa isa : available_isas()) {
+    f16_row_kernel(isa)(x.data(), got.data(), n);
+    for (int64_t i = 0; i < n; ++i) ASSERT_EQ(got[i], want[i]) << isa_name(isa) << " " << x[i];
+  }
+}
+
 TEST(Ops, GatedActivationsAtEveryLevelMatchTheScalarDefinition) {
   // A sweep from -100 to 100 (where e^-g over- and underflows), random values
   // of activation size, and a length that leaves a tail for the scalar code.

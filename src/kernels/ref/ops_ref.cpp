@@ -28,7 +28,8 @@ void layernorm(float* out, const float* x, const float* w, const float* b, int64
 }
 
 void gelu_erf(float* x, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) x[i] = 0.5f * x[i] * (1.0f + std::erf(x[i] * 0.70710678118654752f));
+  // erfc(-x / sqrt 2) rather than 1 + erf(x / sqrt 2), which cancels to 0 for x below about -5.
+  for (int64_t i = 0; i < n; ++i) x[i] = 0.5f * x[i] * std::erfc(x[i] * -0.70710678118654752f);
 }
 
 void silu_mul(float* out, const float* gate, const float* up, int64_t n) {

@@ -98,7 +98,7 @@ void encoder_feed_forward(Pass& p, int64_t l) {
     kernels::matmul(p.pool, F.up, w.x.data(), n, w.up.data(), w.act.data());
     apply_adapters(p, F.up, w.x.data(), nullptr, n, w.up.data());
     kernels::add_bias(w.up.data(), F.b_up.data(), n, n_ff);
-    p.pool.parallel_for(n * n_ff, 16, [&](int64_t b, int64_t e, int) { kernels::gelu_erf(w.up.data() + b, e - b); });
+    p.pool.parallel_for(n * n_ff, 16, [&](int64_t b, int64_t e, int) { p.gelu_erf(w.up.data() + b, e - b); });
   }
   const TraceSpan span(p.tracer, "ffn_down", l, n);
   kernels::matmul(p.pool, F.down, w.up.data(), n, w.proj.data(), w.act.data());

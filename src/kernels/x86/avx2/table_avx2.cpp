@@ -10,6 +10,8 @@ const KernelTable& table() {
       .interleaved_row_kernel_for = interleaved_row_kernel_for,
       .packed_row_kernel_for = packed_row_kernel_for,
       .gated_for = gated_of<silu_mul, gelu_mul, swiglu_oai_mul>,
+      .gelu_erf = gelu_erf,
+      .f16_row = f16_row,
       .attend_one = attend_one,
       .attend_group = attend_group,
   };
