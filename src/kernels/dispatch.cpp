@@ -170,6 +170,12 @@ F16RowFn f16_row_kernel(Isa isa) {
   return fn;
 }
 
+LowRankFn low_rank_kernel(Isa isa) {
+  LowRankFn fn = nullptr;
+  first_level(isa, [&](const KernelTable& t) { return (fn = t.low_rank) != nullptr; });
+  return fn;
+}
+
 AttendFn attend_kernel(Isa isa) {
   AttendFn fn = nullptr;
   first_level(isa, [&](const KernelTable& t) { return (fn = t.attend_one) != nullptr; });

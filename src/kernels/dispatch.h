@@ -110,6 +110,11 @@ UnaryFn gelu_erf_kernel(Isa isa);
 using F16RowFn = void (*)(const float* x, uint16_t* out, int64_t n);
 F16RowFn f16_row_kernel(Isa isa);
 
+// One row's low-rank update (ops.h, low_rank_update: LoRA), at a level.
+using LowRankFn = void (*)(float* y, const float* x, const float* a, const float* bt, int64_t r, int64_t n_in,
+                           int64_t n_out, float s, float* mid);
+LowRankFn low_rank_kernel(Isa isa);
+
 // The level in use: the best available, unless OSPREY_ISA=scalar|avx2|avx512|neon asks
 // for another (tests and comparisons).
 Isa active_isa();

@@ -24,6 +24,7 @@ struct KernelTable {
   GatedFn (*gated_for)(Activation act) = nullptr;
   UnaryFn gelu_erf = nullptr;
   F16RowFn f16_row = nullptr;
+  LowRankFn low_rank = nullptr;
   AttendFn attend_one = nullptr;
   AttendGroupFn attend_group = nullptr;
 };

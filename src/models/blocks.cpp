@@ -449,7 +449,7 @@ void apply_adapters(Pass& p, const kernels::WeightMatrix& m, const float* x, con
           kernels::rmsnorm(&L.in[i * n_in], in, norm->data(), n_in, static_cast<float>(p.c.norm_eps));
           in = &L.in[i * n_in];
         }
-        kernels::low_rank_update(y + L.rows[i] * n_out, in, d->a.data(), d->bt.data(), d->r, n_in, n_out, L.scale[i],
+        p.low_rank(y + L.rows[i] * n_out, in, d->a.data(), d->bt.data(), d->r, n_in, n_out, L.scale[i],
                                  &L.mid[i * d->r]);
       }
     });

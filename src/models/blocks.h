@@ -90,6 +90,7 @@ struct Pass {
   kernels::AttendGroupFn attend_group;
   kernels::GatedFn gated;
   kernels::UnaryFn gelu_erf;  // an encoder's ungated activation
+  kernels::LowRankFn low_rank;  // LoRA updates
   const float* rope_factors;  // per-frequency divisors, or null
   int64_t att_tokens;         // tokens of one sequence per attention task
   int64_t n_ctx;

@@ -43,6 +43,7 @@ Expected<std::unique_ptr<Model>> Model::from_file(GgufFile file, const ModelOpti
   m->attend_group_ = kernels::attend_group_kernel(isa);
   m->gated_ = kernels::gated_kernel(m->config_.activation, isa);
   m->gelu_erf_ = kernels::gelu_erf_kernel(isa);
+  m->low_rank_ = kernels::low_rank_kernel(isa);
   const ModelWeights& mw = m->weights_;
   // LongRoPE: the long factors once the context passes the original one.
   if (!mw.rope_freq_factors.empty()) m->rope_factors_ = mw.rope_freq_factors.data();
@@ -267,7 +268,7 @@ void Model::forward_batch(int64_t n, int64_t n_out, float* logits) {
     window_tables_[s] = seqs_[s].window_blocks.data();
   }
   Pass pass{config_,     weights_,      ws_,    *pool_,        cache_,      block_tables_, window_cache_,
-            window_tables_, layer_slot_, attend_group_, gated_, gelu_erf_, rope_factors_, att_tokens_, n_ctx_,
+            window_tables_, layer_slot_, attend_group_, gated_, gelu_erf_, low_rank_, rope_factors_, att_tokens_, n_ctx_,
             tracer_,     stats_,        &adapters_, lora_scales_.data(), n, n_out, logits};
   const TraceSpan span(tracer_, "forward", -1, n);
   config_.family->forward(pass);

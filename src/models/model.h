@@ -164,6 +164,7 @@ class Model {
   kernels::AttendGroupFn attend_group_ = nullptr;  // chosen with the matrix kernels
   kernels::GatedFn gated_ = nullptr;
   kernels::UnaryFn gelu_erf_ = nullptr;
+  kernels::LowRankFn low_rank_ = nullptr;
   const float* rope_factors_ = nullptr;            // the rope frequency factors in use, if any
   std::vector<const int32_t*> block_tables_, window_tables_;  // [n_seq_max] for each pass
   int64_t att_tokens_ = 1;  // tokens of one sequence per attention task

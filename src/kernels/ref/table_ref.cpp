@@ -22,6 +22,7 @@ const KernelTable& table() {
       .gated_for = gated_of<silu_mul, gelu_mul, swiglu_oai_mul>,
       .gelu_erf = kernels::gelu_erf,
       .f16_row = f16_row,
+      .low_rank = kernels::low_rank_update,
       .attend_one = kernels::attend_one,
       .attend_group = kernels::attend_group,
   };

@@ -16,6 +16,8 @@ void gelu_mul(float* out, const float* gate, const float* up, int64_t n);
 void swiglu_oai_mul(float* out, const float* gate, const float* up, int64_t n);
 void gelu_erf(float* x, int64_t n);
 void f16_row(const float* x, uint16_t* out, int64_t n);  // F16C, round to nearest even
+void low_rank_update(float* y, const float* x, const float* a, const float* bt, int64_t r, int64_t n_in,
+                     int64_t n_out, float s, float* mid);
 void attend_one(const float* q, const KvView& kv, KvSpan span, int head_dim, const AttendParams& p, float* scores,
                 float* out);  // attention_avx2.cpp
 void attend_group(const float* const* q, int n_q, const KvSpan* spans, const KvView& kv, int head_dim,

@@ -12,6 +12,7 @@ const KernelTable& table() {
       .gated_for = gated_of<silu_mul, gelu_mul, swiglu_oai_mul>,
       .gelu_erf = gelu_erf,
       .f16_row = f16_row,
+      .low_rank = low_rank_update,
       .attend_one = attend_one,
       .attend_group = attend_group,
   };
