@@ -8,7 +8,7 @@ namespace osprey::cli {
 // caches of synthesized files (the tests keep one in the build tree) are
 // rebuilt instead of silently going stale. 2: general.file_type is written.
 // 3: family shapes (qwen3, gemma2/3, phi3) and --plain. 4: experts, SPM
-// control tokens, tiny-gemma2 with 26 layers. 5: plain blocks scale with depth. 6: gentler Q/K norms in plain models. 7: gpt-oss. 8: a more decisive router. 9: MXFP4 rounding by midpoints.
-constexpr int kSynthFormatVersion = 9;
+// control tokens, tiny-gemma2 with 26 layers. 5: plain blocks scale with depth. 6: gentler Q/K norms in plain models. 7: gpt-oss. 8: a more decisive router. 9: MXFP4 rounding by midpoints. 10: WordPiece vocabularies name [CLS] as BOS too.
+constexpr int kSynthFormatVersion = 10;
 
 }  // namespace osprey::cli

@@ -138,7 +138,9 @@ void write_wordpiece(GgufWriter& w, std::vector<std::string> tokens) {
   const int64_t unk = id_of("[UNK]");
   if (unk < static_cast<int64_t>(tokens.size())) types[unk] = 2;
   w.set("tokenizer.ggml.model", GgufValue::str("bert"));
-  for (const auto& [key, text] : {std::pair{"cls_token_id", "[CLS]"}, {"seperator_token_id", "[SEP]"},
+  // [CLS] also as BOS: engines of llama.cpp's line begin a WordPiece input
+  // with the BOS id (101 when the file names none), not with cls_token_id.
+  for (const auto& [key, text] : {std::pair{"cls_token_id", "[CLS]"}, {"bos_token_id", "[CLS]"}, {"seperator_token_id", "[SEP]"},
                                   {"unknown_token_id", "[UNK]"}, {"padding_token_id", "[PAD]"}, {"mask_token_id", "[MASK]"}}) {
     const int64_t id = id_of(text);
     if (id < static_cast<int64_t>(types.size())) w.set(std::string("tokenizer.ggml.") + key, GgufValue::u32(static_cast<uint32_t>(id)));
