@@ -4,6 +4,7 @@
 #include <cstring>
 #include <filesystem>
 #include <functional>
+#include <optional>
 
 #include <unistd.h>
 
@@ -248,6 +249,15 @@ bool is_tokenizer_json(const std::string& path) {
 }
 }  // namespace
 
+// --type, as a type osprey computes with; throws naming the ones it does.
+std::optional<DType> weight_type(const std::string& name) {
+  const auto type = dtype_from_name(name);
+  const QuantOps* ops = type ? quant_ops(*type) : nullptr;
+  if (ops == nullptr || ops->dot == nullptr)
+    throw Failure{"unknown or unsupported weight type '" + name + "' (try " + supported_dtype_names() + ")"};
+  return type;
+}
+
 void write_synth_model(const SynthOptions& o) {
   const SynthPreset* pp = find_synth_preset(o.preset);
   if (pp == nullptr) {
@@ -271,10 +281,7 @@ void write_synth_model(const SynthOptions& o) {
                     " heads of an even size"};
     p.n_embd = o.n_embd;
   }
-  const auto type = dtype_from_name(o.type);
-  const QuantOps* ops = type ? quant_ops(*type) : nullptr;
-  if (ops == nullptr || ops->dot == nullptr)
-    throw Failure{"unknown or unsupported weight type '" + o.type + "' (try " + supported_dtype_names() + ")"};
+  const std::optional<DType> type = weight_type(o.type);
 
   GgufWriter w;
   w.set("general.architecture", GgufValue::str(p.arch));
@@ -563,10 +570,7 @@ void write_synth_lora(const SynthOptions& o) {
   if (!base.ok()) throw Failure{"--lora: " + base.status().message()};
   if (o.lora_rank < 1 || o.lora_rank > 4096) throw Failure{"--lora-rank must be 1..4096"};
   if (!std::isfinite(o.lora_alpha) || o.lora_alpha < 0) throw Failure{"--lora-alpha must be a finite number >= 0"};
-  const auto type = dtype_from_name(o.type);
-  const QuantOps* ops = type ? quant_ops(*type) : nullptr;
-  if (ops == nullptr || ops->dot == nullptr)
-    throw Failure{"unknown or unsupported weight type '" + o.type + "' (try " + supported_dtype_names() + ")"};
+  const std::optional<DType> type = weight_type(o.type);
   auto arch = base->get_string("general.architecture");
   if (!arch.ok()) throw Failure{o.lora_base + ": " + arch.status().message()};
   std::vector<std::string> targets;

@@ -8,6 +8,7 @@
 namespace osprey::kernels::avx2 {
 
 DotFn dot_for(DType type);                                  // dot_avx2.cpp; null where there is none
+float dot_f32(const void* w, const void* a, int64_t n);     // dot_avx2.cpp: F32 rows, also LoRA's A x
 bool row_kernel_for(DType type, RowKernel& out);             // gemm_avx2.cpp
 bool packed_row_kernel_for(DType type, RowKernel& out);      // gemm_packed_avx2.cpp: Q4_0, Q8_0 repacked
 bool interleaved_row_kernel_for(DType type, RowKernel& out); // gemm_q4_0_x8_avx2.cpp: rows in groups of 8

@@ -321,6 +321,8 @@ float dot_f16(const void* w, const void* a, int64_t n) {
   return sum;
 }
 
+}  // namespace
+
 float dot_f32(const void* w, const void* a, int64_t n) {
   const auto* x = static_cast<const float*>(w);
   const auto* y = static_cast<const float*>(a);
@@ -334,8 +336,6 @@ float dot_f32(const void* w, const void* a, int64_t n) {
   for (; i < n; ++i) sum += x[i] * y[i];
   return sum;
 }
-
-}  // namespace
 
 DotFn dot_for(DType type) {
   switch (type) {

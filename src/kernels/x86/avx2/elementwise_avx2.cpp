@@ -85,18 +85,7 @@ void gelu_erf(float* x, int64_t n) {
 
 void low_rank_update(float* y, const float* x, const float* a, const float* bt, int64_t r, int64_t n_in,
                      int64_t n_out, float s, float* mid) {
-  for (int64_t j = 0; j < r; ++j) {
-    const float* row = a + j * n_in;
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 16 <= n_in; i += 16) {
-      acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(row + i), _mm256_loadu_ps(x + i), acc0);
-      acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(row + i + 8), _mm256_loadu_ps(x + i + 8), acc1);
-    }
-    float sum = hsum(_mm256_add_ps(acc0, acc1));
-    for (; i < n_in; ++i) sum += row[i] * x[i];
-    mid[j] = s * sum;
-  }
+  for (int64_t j = 0; j < r; ++j) mid[j] = s * dot_f32(a + j * n_in, x, n_in);
   int64_t o = 0;
   for (; o + 8 <= n_out; o += 8) {
     __m256 acc = _mm256_loadu_ps(y + o);
