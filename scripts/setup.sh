@@ -15,6 +15,7 @@ packages=(
   podman runc debootstrap                            # builds and runs deploy/Containerfile (debootstrap makes the Debian base image offline)
   g++-aarch64-linux-gnu qemu-user                    # the ARM (NEON) build, its tests run under emulation
   chromium                                           # the browser that drives the chat page in its test (headless)
+  emscripten                                         # the WebAssembly build (scripts/build_wasm.sh)
 )
 # Node runs the reference renderers the tests compare against; many machines
 # already have a newer one than Debian's, so only install it when absent.
@@ -42,3 +43,5 @@ bash scripts/arm64_sysroot.sh build-arm64-sysroot
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DOSPREY_BUILD_TESTS=ON -DOSPREY_BUILD_BENCH=ON
 cmake --build build
 echo "setup: built build/src/osprey ($SECONDS s)"
+bash scripts/build_wasm.sh build-wasm
+echo "setup: built build-wasm/src/wasm/osprey.js ($SECONDS s)"

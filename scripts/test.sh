@@ -49,7 +49,7 @@ cmake --build build-arm64 --target "${arm_tests[@]}"
 # code path beyond what others cover are left to the native stages: file
 # error checks, and the 26-layer Gemma 2 comparisons in the types other tests
 # already run through the NEON kernels (its q8_0 comparison stays).
-arm_skip="_NOT_BUILT|WeightMemory|^Server[A-Z]|^Deploy|^TokenizerJson|^WordPiece|^Web|^Cli\.|^Chat\.|^ExampleProgram$|^ModelErrors\."
+arm_skip="_NOT_BUILT|WeightMemory|^Server[A-Z]|^Deploy|^TokenizerJson|^WordPiece|^Web|^Wasm|^Cli\.|^Chat\.|^ExampleProgram$|^ModelErrors\."
 arm_skip+="|ReferenceCompare.*tiny_gemma2_(q4_k|f32|f16_plain|q8_0_plain)$"
 ctest --test-dir build-arm64 -j"$jobs" --output-on-failure -E "$arm_skip"
 

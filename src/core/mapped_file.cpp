@@ -1,7 +1,10 @@
 #include "core/mapped_file.h"
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <map>
+#include <mutex>
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -10,7 +13,37 @@
 
 namespace osprey {
 
+namespace {
+struct Adopted {
+  std::mutex mutex;
+  std::map<std::string, std::shared_ptr<MappedFile>> by_name;
+};
+Adopted& adopted() {
+  static Adopted a;
+  return a;
+}
+}  // namespace
+
+void MappedFile::adopt(const std::string& name, uint8_t* data, size_t size) {
+  std::shared_ptr<MappedFile> file(new MappedFile());
+  file->path_ = name;
+  file->data_ = data;
+  file->size_ = size;
+  file->adopted_ = true;
+  std::lock_guard<std::mutex> lock(adopted().mutex);
+  adopted().by_name[name] = std::move(file);
+}
+
+void MappedFile::forget(const std::string& name) {
+  std::lock_guard<std::mutex> lock(adopted().mutex);
+  adopted().by_name.erase(name);
+}
+
 Expected<std::shared_ptr<MappedFile>> MappedFile::open(const std::string& path) {
+  {
+    std::lock_guard<std::mutex> lock(adopted().mutex);
+    if (auto it = adopted().by_name.find(path); it != adopted().by_name.end()) return it->second;
+  }
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return IoError(path + ": cannot open: " + std::strerror(errno));
   struct stat st {};
@@ -40,7 +73,8 @@ Expected<std::shared_ptr<MappedFile>> MappedFile::open(const std::string& path) 
 }
 
 MappedFile::~MappedFile() {
-  if (data_ != nullptr) munmap(const_cast<uint8_t*>(data_), size_);
+  if (adopted_) std::free(const_cast<uint8_t*>(data_));
+  else if (data_ != nullptr) munmap(const_cast<uint8_t*>(data_), size_);
 }
 
 }  // namespace osprey

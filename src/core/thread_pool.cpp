@@ -42,9 +42,15 @@ inline void spin(int spins) {
 }  // namespace
 
 int default_thread_count() {
+#if defined(__EMSCRIPTEN__)
+  // Threads are Web Workers started with the module (OSPREY_WASM_THREADS);
+  // asking for more than it holds would wait forever for a new one.
+  return std::clamp(static_cast<int>(std::thread::hardware_concurrency()), 1, OSPREY_WASM_THREADS);
+#else
   cpu_set_t set;
   if (sched_getaffinity(0, sizeof(set), &set) == 0) return std::max(1, CPU_COUNT(&set));
   return std::max(1u, std::thread::hardware_concurrency());
+#endif
 }
 
 ThreadPool::ThreadPool(int n_threads) : n_threads_(std::max(1, n_threads)) {

@@ -23,10 +23,11 @@ KvCache::KvCache(int64_t n_layer, int64_t n_blocks, int64_t row_len, DType k_typ
       v_row_bytes_(kernels::kv_row_bytes(v_type, row_len)) {
   // Left uninitialised: a row is written before any query reads it, and a
   // large pool is then paged in only as far as it is used, rather than
-  // zeroed whole at load (gigabytes for a server's --kv-size).
+  // zeroed whole at load (gigabytes for a server's --kv-size). A plain
+  // new[] (make_unique_for_overwrite's effect; emscripten's libc++ lacks it).
   for (int64_t l = 0; l < n_layer; ++l) {
-    k_.push_back(std::make_unique_for_overwrite<uint8_t[]>(static_cast<size_t>(n_blocks * kBlockSize * k_row_bytes_)));
-    v_.push_back(std::make_unique_for_overwrite<uint8_t[]>(static_cast<size_t>(n_blocks * kBlockSize * v_row_bytes_)));
+    k_.emplace_back(new uint8_t[static_cast<size_t>(n_blocks * kBlockSize * k_row_bytes_)]);
+    v_.emplace_back(new uint8_t[static_cast<size_t>(n_blocks * kBlockSize * v_row_bytes_)]);
   }
   refs_.assign(n_blocks, 0);
   lru_pos_.resize(n_blocks);

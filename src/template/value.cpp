@@ -1,6 +1,10 @@
 #include "template/value.h"
 
+#include <algorithm>
 #include <charconv>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <cmath>
 
 #include <nlohmann/json.hpp>
@@ -51,14 +55,35 @@ bool Value::truthy() const {
 
 namespace {
 
+// The shortest text that reads back as the same (finite) double, fixed or
+// scientific, whichever is shorter: std::to_chars's form. libc++ before 17
+// (emscripten's) has no floating-point to_chars, so there the digits come
+// from printf at rising precision.
+std::string shortest_double(double x) {
+#if defined(__cpp_lib_to_chars)
+  char buf[64];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, x);
+  return std::string(buf, end);
+#else
+  char sci[64], fixed[400];
+  int digits = 1;
+  for (; digits < 17; ++digits) {
+    std::snprintf(sci, sizeof sci, "%.*e", digits - 1, x);
+    if (std::strtod(sci, nullptr) == x) break;
+  }
+  std::snprintf(sci, sizeof sci, "%.*e", digits - 1, x);
+  const int exponent = std::atoi(std::strchr(sci, 'e') + 1);
+  std::snprintf(fixed, sizeof fixed, "%.*f", std::max(0, digits - 1 - exponent), x);
+  return std::strlen(fixed) <= std::strlen(sci) ? std::string(fixed) : std::string(sci);
+#endif
+}
+
 // Shortest text that reads back as the same double, with ".0" on integral
 // values the way Python prints floats.
 std::string format_float(double x) {
   if (std::isnan(x)) return "NaN";
   if (std::isinf(x)) return x > 0 ? "Infinity" : "-Infinity";
-  char buf[64];
-  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, x);
-  std::string text(buf, end);
+  std::string text = shortest_double(x);
   if (text.find_first_of(".en") == std::string::npos) text += ".0";
   return text;
 }
@@ -194,9 +219,7 @@ std::string to_json(const Value& value, int indent, int depth) {
     case K::kFloat: {
       // JSON numbers print integral floats without ".0", as JSON.stringify does.
       if (!std::isfinite(value.f)) return "null";
-      char buf[64];
-      auto [end, ec] = std::to_chars(buf, buf + sizeof buf, value.f);
-      return std::string(buf, end);
+      return shortest_double(value.f);
     }
     case K::kString: {
       std::string out;
