@@ -6,7 +6,6 @@
 # the kernels (every current browser and Node 16+ have it).
 set(OSPREY_WASM_PCRE2 "" CACHE PATH "Install prefix of PCRE2 built with emscripten (scripts/build_wasm.sh makes it)")
 set(OSPREY_WASM_THREADS 4 CACHE STRING "Web Workers the module starts with (its largest thread pool)")
-set(OSPREY_BUILD_TESTS OFF CACHE BOOL "" FORCE)
 set(OSPREY_BUILD_BENCH OFF CACHE BOOL "" FORCE)
 
 add_compile_options(-pthread -fexceptions -msimd128)

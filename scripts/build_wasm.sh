@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the WebAssembly module (build-wasm/src/wasm/osprey.js, .wasm and
-# .worker.js) with Debian's emscripten. PCRE2 (the pre-tokenizers' regular
+# .worker.js) and the unit tests that apply to it (tests/wasm/) with Debian's
+# emscripten. PCRE2 (the pre-tokenizers' regular
 # expressions) is built for wasm from Debian's own source package, once.
 # Usage: bash scripts/build_wasm.sh [BUILD_DIR]     (setup.sh runs it)
 set -euo pipefail
@@ -35,5 +36,5 @@ fi
 
 emcmake cmake -S . -B "$out" -G Ninja -DCMAKE_BUILD_TYPE=Release -DOSPREY_WASM_PCRE2="$pcre2" > "$out/configure.log" ||
   { cat "$out/configure.log"; exit 1; }
-cmake --build "$out" --target osprey_wasm
-echo "build_wasm: built $out/src/wasm/osprey.js"
+cmake --build "$out" --target osprey_wasm wasm_tests
+echo "build_wasm: built $out/src/wasm/osprey.js and the unit tests in $out/tests/wasm"

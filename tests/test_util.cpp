@@ -12,6 +12,17 @@
 
 #include "cli/synth_format.h"
 
+#if defined(__EMSCRIPTEN__)
+#include <emscripten.h>
+// The WebAssembly test binaries run under Node, whose C library has no
+// system(): the command goes to a shell through Node's child_process
+// (the files it writes are the host's, which NODERAWFS reads).
+EM_JS(int, node_shell, (const char* command), {
+  const r = require('child_process').spawnSync('sh', ['-c', UTF8ToString(command)], {stdio: 'inherit'});
+  return r.status === null ? 128 + 9 : r.status;
+});
+#endif
+
 namespace osprey::test {
 
 std::string shared_testdata_dir() {
@@ -65,9 +76,13 @@ CommandResult run_command(const std::string& command_line) {
   ::close(out_fd);
   ::close(err_fd);
   const std::string full = command_line + " >" + out_tmpl + " 2>" + err_tmpl + " </dev/null";
-  const int status = std::system(full.c_str());
   CommandResult r;
+#if defined(__EMSCRIPTEN__)
+  r.exit_code = node_shell(full.c_str());
+#else
+  const int status = std::system(full.c_str());
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+#endif
   r.out = read_file(out_tmpl);
   r.err = read_file(err_tmpl);
   std::remove(out_tmpl);

@@ -53,7 +53,13 @@ int default_thread_count() {
 #endif
 }
 
+#if defined(__EMSCRIPTEN__)
+// A thread is a Web Worker from the pool the module starts with; one more
+// than it holds would never start (the page's thread waits for it).
+ThreadPool::ThreadPool(int n_threads) : n_threads_(std::clamp(n_threads, 1, OSPREY_WASM_THREADS)) {
+#else
 ThreadPool::ThreadPool(int n_threads) : n_threads_(std::max(1, n_threads)) {
+#endif
   for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
 }
 

@@ -20,6 +20,9 @@
 #if defined(__aarch64__)
 #include "kernels/arm/neon/neon.h"
 #endif
+#if defined(__wasm_simd128__)
+#include "kernels/wasm/wasm.h"
+#endif
 
 namespace osprey::kernels {
 
@@ -73,6 +76,7 @@ const char* isa_name(Isa isa) {
     case Isa::kAvx2: return "avx2";
     case Isa::kAvx512: return "avx512";
     case Isa::kNeon: return "neon";
+    case Isa::kWasmSimd128: return "simd128";
   }
   return "?";
 }
@@ -82,6 +86,8 @@ std::vector<Isa> compiled_isas() {
   return {Isa::kScalar, Isa::kAvx2, Isa::kAvx512};
 #elif defined(__aarch64__)
   return {Isa::kScalar, Isa::kNeon};
+#elif defined(__wasm_simd128__)
+  return {Isa::kScalar, Isa::kWasmSimd128};
 #else
   return {Isa::kScalar};
 #endif
@@ -97,6 +103,8 @@ std::vector<Isa> available_isas() {
 #elif defined(__aarch64__)
   const CpuFeatures& f = cpu_features();
   if (f.neon && f.dotprod) out.push_back(Isa::kNeon);
+#elif defined(__wasm_simd128__)
+  out.push_back(Isa::kWasmSimd128);  // a module built with it only loads where it runs
 #endif
   return out;
 }
@@ -108,13 +116,15 @@ namespace {
 // Built once, here and nowhere else.
 const std::vector<const KernelTable*>& chain(Isa isa) {
   static const auto chains = [] {
-    std::vector<std::vector<const KernelTable*>> c(4);
+    std::vector<std::vector<const KernelTable*>> c(5);
     c[static_cast<size_t>(Isa::kScalar)] = {&ref::table()};
 #if defined(__x86_64__)
     c[static_cast<size_t>(Isa::kAvx2)] = {&avx2::table(), &ref::table()};
     c[static_cast<size_t>(Isa::kAvx512)] = {&avx512::table(), &avx2::table(), &ref::table()};
 #elif defined(__aarch64__)
     c[static_cast<size_t>(Isa::kNeon)] = {&neon::table(), &ref::table()};
+#elif defined(__wasm_simd128__)
+    c[static_cast<size_t>(Isa::kWasmSimd128)] = {&wasm::table(), &ref::table()};
 #endif
     return c;
   }();

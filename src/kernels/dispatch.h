@@ -31,6 +31,7 @@ enum class Isa {
   kAvx2,    // AVX2 + FMA + F16C
   kAvx512,  // AVX-512 F/BW/VL + VNNI + VBMI (Zen 4, Ice Lake and later)
   kNeon,    // ARM NEON + dotprod (ARMv8.2 and later: Graviton 2+, Apple M, Cortex-A76+)
+  kWasmSimd128,  // WebAssembly SIMD128 (the browser and Node build)
 };
 const char* isa_name(Isa isa);
 
@@ -115,7 +116,7 @@ using LowRankFn = void (*)(float* y, const float* x, const float* a, const float
                            int64_t n_out, float s, float* mid);
 LowRankFn low_rank_kernel(Isa isa);
 
-// The level in use: the best available, unless OSPREY_ISA=scalar|avx2|avx512|neon asks
+// The level in use: the best available, unless OSPREY_ISA=scalar|avx2|avx512|neon|simd128 asks
 // for another (tests and comparisons).
 Isa active_isa();
 

@@ -1,0 +1,15 @@
+#include "kernels/wasm/wasm.h"
+
+namespace osprey::kernels::wasm {
+
+const KernelTable& table() {
+  static const KernelTable t{
+      .isa = Isa::kWasmSimd128,
+      .dot_for = dot_for,
+      .attend_one = attend_one,
+      .attend_group = attend_group,
+  };
+  return t;
+}
+
+}  // namespace osprey::kernels::wasm

@@ -1,0 +1,19 @@
+// The WebAssembly SIMD128 level (every current browser, Node 16+): every
+// entry point the folder exports, and the table dispatch.cpp chains above
+// ref/. A module built with -msimd128 only loads where SIMD128 exists, so
+// the level needs no run-time probe.
+#pragma once
+
+#include "kernels/kernel_table.h"
+
+namespace osprey::kernels::wasm {
+
+DotFn dot_for(DType type);  // dot_wasm.cpp; null where there is none
+void attend_one(const float* q, const KvView& kv, KvSpan span, int head_dim, const AttendParams& p, float* scores,
+                float* out);  // attention_wasm.cpp
+void attend_group(const float* const* q, int n_q, const KvSpan* spans, const KvView& kv, int head_dim,
+                  const AttendParams& p, float* scores, float* const* out);
+
+const KernelTable& table();  // table_wasm.cpp
+
+}  // namespace osprey::kernels::wasm
