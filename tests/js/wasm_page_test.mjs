@@ -1,0 +1,133 @@
+// The in-browser page (web/, served by web/serve.mjs) in Debian's chromium,
+// headless through playwright-core: it is cross-origin isolated, loads a
+// GGUF file picked from disk into the WebAssembly build, and its greedy
+// chat reply equals the native server's for the same conversation, turn
+// after turn; Stop ends a reply; a truncated or hostile file gives a message
+// in the page and the page goes on working. A screenshot is kept
+// (WORKDIR/wasm-page.png). Skips (77) only when the module was not built,
+// playwright-core is missing or chromium cannot start.
+// Usage: node wasm_page_test.mjs OSPREY MODULE_DIR WORKDIR
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { checks, startServer, synthModel } from "./osprey_server.mjs";
+
+const [osprey, moduleDir, workdir] = process.argv.slice(2);
+if (!fs.existsSync(path.join(moduleDir, "osprey.js"))) {
+  console.log(`SKIP: ${moduleDir} has no osprey.js (bash scripts/build_wasm.sh builds it; setup.sh runs that)`);
+  process.exit(77);
+}
+let chromium;
+try {
+  ({ chromium } = await import("playwright-core"));
+} catch {
+  console.log("SKIP: tests/js has no playwright-core (scripts/setup.sh runs npm ci there)");
+  process.exit(77);
+}
+const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
+let browser;
+try {
+  // --no-sandbox: CI runs as root, where chromium's sandbox cannot start.
+  browser = await chromium.launch({ executablePath, args: ["--no-sandbox", "--disable-dev-shm-usage"], timeout: 60000 });
+} catch (e) {
+  console.log(`SKIP: chromium (${executablePath}) cannot start: ${e.message.split("\n")[0]}`);
+  process.exit(77);
+}
+
+const { check, failed } = checks();
+const model = synthModel(osprey, workdir, "smollm2-135m", "q8_0");
+const serveScript = path.join(path.dirname(fileURLToPath(import.meta.url)), "../../web/serve.mjs");
+const web = spawn(process.execPath, [serveScript, "--port", "0", "--module-dir", moduleDir], { stdio: ["ignore", "pipe", "inherit"] });
+const base = await new Promise((resolve, reject) => {
+  let out = "";
+  web.stdout.on("data", (d) => {
+    out += d;
+    const m = out.match(/at (http:\/\/[^/]+)\//);
+    if (m) resolve(m[1]);
+  });
+  web.on("exit", (code) => reject(new Error(`web/serve.mjs exited with ${code}: ${out}`)));
+});
+const server = await startServer(osprey, ["-m", model, "-t", "2"]);
+// The native reply to the same conversation, greedy, up to the page's 256 tokens.
+async function nativeReply(messages) {
+  const r = await fetch(server.base + "/v1/chat/completions", {
+    method: "POST", headers: { "content-type": "application/json" },
+    body: JSON.stringify({ messages, temperature: 0, max_tokens: 256 }),
+  });
+  assert.equal(r.status, 200);
+  return (await r.json()).choices[0].message.content;
+}
+
+const page = await browser.newPage({ viewport: { width: 1000, height: 700 } });
+const problems = [];
+page.on("pageerror", (e) => problems.push("page error: " + e.message));
+page.on("console", (m) => { if (m.type() === "error") problems.push("console: " + m.text()); });
+const replies = async () => Number((await page.getAttribute("body", "data-replies")) || 0);
+async function send(text) {
+  const before = await replies();
+  await page.fill("#prompt", text);
+  await page.click("#send");
+  await page.waitForFunction((n) => Number(document.body.dataset.replies || 0) > n, before, { timeout: 120000 });
+  return page.locator(".message.assistant").last().textContent();
+}
+
+try {
+  await check("the page is cross-origin isolated (WebAssembly threads can start) and says where it runs", async () => {
+    await page.goto(base + "/");
+    assert.equal(await page.evaluate(() => window.crossOriginIsolated), true);
+    assert.equal(await page.locator("#error").isVisible(), false);
+    assert.match(await page.textContent("#device"), /WebAssembly CPU \(SIMD128\)/);
+    for (const f of ["/nothing", "/../CMakeLists.txt"]) assert.equal((await fetch(base + f)).status, 404, f);
+  });
+
+  await check("a truncated file and a file that is not GGUF give a message in the page", async () => {
+    const bytes = fs.readFileSync(model);
+    for (const [name, buffer, pattern] of [
+      ["truncated.gguf", bytes.subarray(0, 4096), /truncat|end|past|bytes/i],
+      ["notes.gguf", Buffer.from("these are not the weights you are looking for\n".repeat(100)), /GGUF|magic/i],
+    ]) {
+      await page.setInputFiles("#model-file", { name, mimeType: "application/octet-stream", buffer });
+      await page.locator("#error").waitFor({ state: "visible", timeout: 30000 });
+      assert.match(await page.textContent("#error"), pattern, name);
+      assert.equal(await page.isDisabled("#send"), true);
+    }
+  });
+
+  await check("a picked GGUF file loads, and greedy replies equal the native server's, turn after turn", async () => {
+    await page.setInputFiles("#model-file", model);
+    await page.waitForSelector("body[data-ready=true]", { timeout: 120000 });
+    assert.equal(await page.locator("#error").isVisible(), false);
+    assert.match(await page.textContent("#model-name"), /smollm2-135m-q8_0\.gguf \(llama/);
+    const conversation = [];
+    for (const text of ["Hello there", "And one more thing"]) {
+      conversation.push({ role: "user", content: text });
+      const got = await send(text);
+      const want = await nativeReply(conversation);
+      assert.equal(got, want);
+      conversation.push({ role: "assistant", content: want });
+    }
+    assert.match(await page.textContent("#speed"), /tokens\/s/);
+    await page.screenshot({ path: path.join(workdir, "wasm-page.png") });
+  });
+
+  await check("Stop ends a reply early, and the next message is answered", async () => {
+    await page.fill("#prompt", "Tell me everything");
+    await page.click("#send");
+    await page.waitForFunction(() => (document.querySelector(".message.assistant:last-child")?.textContent || "").length > 3);
+    const before = await replies();
+    await page.click("#stop");
+    await page.waitForFunction((n) => Number(document.body.dataset.replies || 0) > n, before, { timeout: 60000 });
+    assert.match(await page.textContent("#speed"), /cancelled/);
+    assert.ok((await send("ok")).length > 0);
+  });
+
+  await check("no script errors in the page", async () => assert.deepEqual(problems, []));
+} finally {
+  await browser.close();
+  web.kill("SIGKILL");
+  server.proc.kill("SIGKILL");
+}
+console.log(failed() ? `${failed()} check(s) failed` : "all checks passed");
+process.exit(failed() ? 1 : 0);

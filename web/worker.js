@@ -1,0 +1,50 @@
+// Runs osprey's WebAssembly module off the page's thread: model loading and
+// generation are synchronous calls that would otherwise freeze the tab.
+// Messages in: {type: 'load', file}, {type: 'chat', messages, options}, {type: 'stop'}.
+// Messages out: progress, loaded, piece, done, error.
+importScripts('osprey.js');
+
+let osprey = null;
+let model = null;
+// Stop requests arrive as messages, which this thread reads only between
+// calls; a shared flag the page sets is read after every piece instead.
+let stopFlag = null;
+
+async function ready() {
+  // The module's own threads load osprey.js again; inside a worker it cannot
+  // tell its own address, so it is given it.
+  if (!osprey) osprey = await createOsprey({ mainScriptUrlOrBlob: new URL('osprey.js', self.location.href).href });
+  return osprey;
+}
+
+function fail(e) {
+  postMessage({ type: 'error', message: String(e && e.message ? e.message : e) });
+}
+
+onmessage = async (event) => {
+  const msg = event.data;
+  try {
+    if (msg.type === 'load') {
+      const o = await ready();
+      if (model) { model.free(); model = null; }
+      stopFlag = msg.stopFlag ? new Int32Array(msg.stopFlag) : null;
+      const t0 = performance.now();
+      model = await o.loadModel(msg.file, {
+        threads: msg.threads || 0,
+        onProgress: (done, total) => postMessage({ type: 'progress', done, total }),
+      });
+      postMessage({ type: 'loaded', info: model.info(), seconds: (performance.now() - t0) / 1000,
+                    device: 'WebAssembly CPU (SIMD128)', threads: msg.threads || 0 });
+    } else if (msg.type === 'chat') {
+      if (!model) throw new Error('no model is loaded');
+      if (stopFlag) Atomics.store(stopFlag, 0, 0);
+      const reply = model.chat(msg.messages, msg.options, (piece) => {
+        postMessage({ type: 'piece', piece });
+        return !(stopFlag && Atomics.load(stopFlag, 0));
+      });
+      postMessage({ type: 'done', reply });
+    }
+  } catch (e) {
+    fail(e);
+  }
+};
