@@ -38,6 +38,8 @@ T field(const json& j, const char* name, T fallback) {
     if (!it->is_boolean()) throw std::invalid_argument(std::string(name) + " must be a boolean");
   } else if constexpr (std::is_arithmetic_v<T>) {
     if (!it->is_number()) throw std::invalid_argument(std::string(name) + " must be a number");
+  } else if constexpr (std::is_same_v<T, std::string>) {
+    if (!it->is_string()) throw std::invalid_argument(std::string(name) + " must be a string");
   }
   return it->get<T>();
 }

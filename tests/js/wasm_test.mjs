@@ -144,6 +144,7 @@ await check("mistyped options are refused by name", async () => {
   await assert.rejects(wasm.loadModel(file, { threads: "two" }), /threads must be a number/);
   await assert.rejects(wasm.loadModel(file, { threads: 1000 }), /threads 1000 is out of range/);
   await assert.rejects(wasm.loadModel(file, { cacheTypeK: "q9" }), /cache_type_k|q9/);
+  await assert.rejects(wasm.loadModel(file, { cacheTypeV: 8 }), /cacheTypeV must be a string/);
   await withModel(file, {}, (m) => {
     assert.throws(() => m.generate(prompt, { maxTokens: "many" }), /maxTokens must be a number/);
     assert.throws(() => m.chat([{ role: "user" }]), /messages\[0\] must be \{role: string, content: string\}/);
