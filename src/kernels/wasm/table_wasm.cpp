@@ -6,6 +6,7 @@ const KernelTable& table() {
   static const KernelTable t{
       .isa = Isa::kWasmSimd128,
       .dot_for = dot_for,
+      .row_kernel_for = row_kernel_for,
       .attend_one = attend_one,
       .attend_group = attend_group,
   };

@@ -1,0 +1,120 @@
+// SIMD128 row kernels for Q8_0 and Q4_0 weights, with activations encoded
+// once per row as 16-bit levels: SIMD128 multiplies bytes only after
+// widening them, so widening the activations at encoding time, once, leaves
+// the weights as the only bytes widened per product. A prompt tile of up to
+// 4 tokens unpacks each weight block once for all of them. Decode is the
+// same code with one token, so a token's result is the same bits whatever
+// tile it is in.
+#include "core/fp16.h"
+#include "kernels/dispatch.h"
+#include "kernels/wasm/simd128_util.h"
+#include "kernels/wasm/wasm.h"
+#include "quant/blocks.h"
+#include "quant/quant.h"
+
+namespace osprey::kernels::wasm {
+
+using namespace osprey::quant;
+
+namespace {
+
+// One block of 32 activations: the q8_0 encoding (the same levels and
+// scale as the scalar reference's), levels widened to 16 bits.
+struct ActBlock {
+  float d;
+  int16_t q[kQK];
+};
+
+int64_t act_bytes(int64_t n) { return n / kQK * static_cast<int64_t>(sizeof(ActBlock)); }
+
+void encode(const float* x, void* act, int64_t n) {
+  static const QuantOps* q8 = quant_ops(DType::kQ8_0);
+  auto* out = static_cast<ActBlock*>(act);
+  for (int64_t i = 0; i < n / kQK; ++i) {
+    BlockQ8_0 b;
+    q8->quantize(x + i * kQK, &b, kQK);
+    out[i].d = fp16_to_fp32(b.d);
+    const v128_t lo = wasm_v128_load(b.qs), hi = wasm_v128_load(b.qs + 16);
+    wasm_v128_store(out[i].q, wasm_i16x8_extend_low_i8x16(lo));
+    wasm_v128_store(out[i].q + 8, wasm_i16x8_extend_high_i8x16(lo));
+    wasm_v128_store(out[i].q + 16, wasm_i16x8_extend_low_i8x16(hi));
+    wasm_v128_store(out[i].q + 24, wasm_i16x8_extend_high_i8x16(hi));
+  }
+}
+
+// A weight block's 32 levels as four vectors of 16-bit lanes, and its scale.
+struct Q8_0Weights {
+  using Block = BlockQ8_0;
+  static float unpack(const Block& b, v128_t w[4]) {
+    const v128_t lo = wasm_v128_load(b.qs), hi = wasm_v128_load(b.qs + 16);
+    w[0] = wasm_i16x8_extend_low_i8x16(lo);
+    w[1] = wasm_i16x8_extend_high_i8x16(lo);
+    w[2] = wasm_i16x8_extend_low_i8x16(hi);
+    w[3] = wasm_i16x8_extend_high_i8x16(hi);
+    return fp16_to_fp32(b.d);
+  }
+};
+
+struct Q4_0Weights {
+  using Block = BlockQ4_0;
+  static float unpack(const Block& b, v128_t w[4]) {
+    // Low nibbles are elements 0-15, high nibbles 16-31, both offset by 8.
+    const v128_t bytes = wasm_v128_load(b.qs);
+    const v128_t eight = wasm_i8x16_splat(8);
+    const v128_t lo = wasm_i8x16_sub(wasm_v128_and(bytes, wasm_i8x16_splat(0x0F)), eight);
+    const v128_t hi = wasm_i8x16_sub(wasm_u8x16_shr(bytes, 4), eight);
+    w[0] = wasm_i16x8_extend_low_i8x16(lo);
+    w[1] = wasm_i16x8_extend_high_i8x16(lo);
+    w[2] = wasm_i16x8_extend_low_i8x16(hi);
+    w[3] = wasm_i16x8_extend_high_i8x16(hi);
+    return fp16_to_fp32(b.d);
+  }
+};
+
+template <class W>
+void tile(const uint8_t* w, int64_t row_bytes, int64_t n_rows, const uint8_t* act, int64_t act_stride, int n_tok,
+          int64_t n, float* out, int64_t out_stride) {
+  const int64_t nb = n / kQK;
+  for (int64_t r = 0; r < n_rows; ++r) {
+    const auto* x = reinterpret_cast<const typename W::Block*>(w + r * row_bytes);
+    v128_t acc[4] = {wasm_f32x4_splat(0), wasm_f32x4_splat(0), wasm_f32x4_splat(0), wasm_f32x4_splat(0)};
+    for (int64_t i = 0; i < nb; ++i) {
+      v128_t wv[4];
+      const float dw = W::unpack(x[i], wv);
+      for (int t = 0; t < n_tok; ++t) {
+        const ActBlock& a = reinterpret_cast<const ActBlock*>(act + t * act_stride)[i];
+        const v128_t s = wasm_i32x4_add(
+            wasm_i32x4_add(wasm_i32x4_dot_i16x8(wv[0], wasm_v128_load(a.q)), wasm_i32x4_dot_i16x8(wv[1], wasm_v128_load(a.q + 8))),
+            wasm_i32x4_add(wasm_i32x4_dot_i16x8(wv[2], wasm_v128_load(a.q + 16)),
+                           wasm_i32x4_dot_i16x8(wv[3], wasm_v128_load(a.q + 24))));
+        acc[t] = wasm_f32x4_add(acc[t], wasm_f32x4_mul(wasm_f32x4_convert_i32x4(s), wasm_f32x4_splat(dw * a.d)));
+      }
+    }
+    for (int t = 0; t < n_tok; ++t) out[t * out_stride + r] = hsum_f32x4(acc[t]);
+  }
+}
+
+template <class W>
+void rows(const uint8_t* w, int64_t row_bytes, int64_t n_rows, const void* act, int64_t n, float* out) {
+  tile<W>(w, row_bytes, n_rows, static_cast<const uint8_t*>(act), 0, 1, n, out, 0);
+}
+
+}  // namespace
+
+bool row_kernel_for(DType type, RowKernel& out) {
+  if (type != DType::kQ8_0 && type != DType::kQ4_0) return false;
+  out = RowKernel{};
+  out.act_bytes = act_bytes;
+  out.encode = encode;
+  out.tile_tokens = 4;
+  if (type == DType::kQ8_0) {
+    out.dot_rows = rows<Q8_0Weights>;
+    out.dot_tile = tile<Q8_0Weights>;
+  } else {
+    out.dot_rows = rows<Q4_0Weights>;
+    out.dot_tile = tile<Q4_0Weights>;
+  }
+  return true;
+}
+
+}  // namespace osprey::kernels::wasm
