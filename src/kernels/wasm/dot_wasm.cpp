@@ -1,5 +1,6 @@
 // SIMD128 dot products of weight rows with encoded activations: the NEON
-// level's block arithmetic on 128-bit WebAssembly vectors. Each must agree
+// level's block arithmetic on 128-bit WebAssembly vectors. Q8_0 and Q4_0 have
+// row kernels of their own (gemm_wasm.cpp), which the dispatch prefers. Each must agree
 // with the scalar reference in src/quant/ up to float summation order
 // (tests/kernels/dot_test.cpp runs them under Node).
 #include "core/fp16.h"
@@ -14,43 +15,6 @@ namespace osprey::kernels::wasm {
 using namespace osprey::quant;
 
 namespace {
-
-// The 32 signed levels of a Q4_0 block: low nibbles are elements 0-15, high
-// nibbles 16-31, both offset by 8.
-inline void q4_0_levels(const uint8_t* qs, v128_t& lo, v128_t& hi) {
-  const v128_t b = wasm_v128_load(qs);
-  const v128_t eight = wasm_i8x16_splat(8);
-  lo = wasm_i8x16_sub(wasm_v128_and(b, wasm_i8x16_splat(0x0F)), eight);
-  hi = wasm_i8x16_sub(wasm_u8x16_shr(b, 4), eight);
-}
-
-float dot_q8_0(const void* w, const void* a, int64_t n) {
-  const auto* x = static_cast<const BlockQ8_0*>(w);
-  const auto* y = static_cast<const BlockQ8_0*>(a);
-  v128_t acc = wasm_f32x4_splat(0);
-  for (int64_t i = 0; i < n / kQK; ++i) {
-    const v128_t s = wasm_i32x4_add(dot_i8x16(wasm_v128_load(x[i].qs), wasm_v128_load(y[i].qs)),
-                                    dot_i8x16(wasm_v128_load(x[i].qs + 16), wasm_v128_load(y[i].qs + 16)));
-    const float d = fp16_to_fp32(x[i].d) * fp16_to_fp32(y[i].d);
-    acc = wasm_f32x4_add(acc, wasm_f32x4_mul(wasm_f32x4_convert_i32x4(s), wasm_f32x4_splat(d)));
-  }
-  return hsum_f32x4(acc);
-}
-
-float dot_q4_0(const void* w, const void* a, int64_t n) {
-  const auto* x = static_cast<const BlockQ4_0*>(w);
-  const auto* y = static_cast<const BlockQ8_0*>(a);
-  v128_t acc = wasm_f32x4_splat(0);
-  for (int64_t i = 0; i < n / kQK; ++i) {
-    v128_t lo, hi;
-    q4_0_levels(x[i].qs, lo, hi);
-    const v128_t s =
-        wasm_i32x4_add(dot_i8x16(lo, wasm_v128_load(y[i].qs)), dot_i8x16(hi, wasm_v128_load(y[i].qs + 16)));
-    const float d = fp16_to_fp32(x[i].d) * fp16_to_fp32(y[i].d);
-    acc = wasm_f32x4_add(acc, wasm_f32x4_mul(wasm_f32x4_convert_i32x4(s), wasm_f32x4_splat(d)));
-  }
-  return hsum_f32x4(acc);
-}
 
 float dot_q4_k(const void* w, const void* a, int64_t n) {
   const auto* x = static_cast<const BlockQ4_K*>(w);
@@ -150,8 +114,6 @@ float dot_f32(const void* w, const void* a, int64_t n) {
 
 DotFn dot_for(DType type) {
   switch (type) {
-    case DType::kQ8_0: return dot_q8_0;
-    case DType::kQ4_0: return dot_q4_0;
     case DType::kQ4_K: return dot_q4_k;
     case DType::kQ6_K: return dot_q6_k;
     case DType::kF16: return dot_f16;
