@@ -5,7 +5,9 @@
 #include <emscripten/bind.h>
 #include <emscripten/val.h>
 
+#include <cmath>
 #include <cstdlib>
+#include <limits>
 #include <memory>
 #include <string>
 #include <thread>
@@ -36,6 +38,19 @@ T field(const json& j, const char* name, T fallback) {
   if (it == j.end() || it->is_null()) return fallback;
   if constexpr (std::is_same_v<T, bool>) {
     if (!it->is_boolean()) throw std::invalid_argument(std::string(name) + " must be a boolean");
+  } else if constexpr (std::is_integral_v<T>) {
+    // Checked before converting: an out-of-range double traps in WebAssembly.
+    using L = std::numeric_limits<T>;
+    bool ok = false;
+    if (it->is_number_unsigned()) ok = it->get<uint64_t>() <= static_cast<uint64_t>(L::max());
+    else if (it->is_number_integer()) ok = it->get<int64_t>() >= static_cast<int64_t>(L::min()) &&
+                                           (L::digits >= 63 || it->get<int64_t>() <= static_cast<int64_t>(L::max()));
+    else if (it->is_number_float()) {
+      const double v = it->get<double>();
+      ok = v == std::trunc(v) && v >= static_cast<double>(L::min()) && v < std::ldexp(1.0, L::digits);
+      if (ok) return static_cast<T>(v);
+    }
+    if (!ok) throw std::invalid_argument(std::string(name) + " must be a number: an integer in range");
   } else if constexpr (std::is_arithmetic_v<T>) {
     if (!it->is_number()) throw std::invalid_argument(std::string(name) + " must be a number");
   } else if constexpr (std::is_same_v<T, std::string>) {

@@ -147,6 +147,9 @@ await check("mistyped options are refused by name", async () => {
   await assert.rejects(wasm.loadModel(file, { cacheTypeV: 8 }), /cacheTypeV must be a string/);
   await withModel(file, {}, (m) => {
     assert.throws(() => m.generate(prompt, { maxTokens: "many" }), /maxTokens must be a number/);
+    assert.throws(() => m.generate(prompt, { maxTokens: 1e300 }), /maxTokens must be a number: an integer in range/);
+    assert.throws(() => m.generate(prompt, { maxTokens: 2.5 }), /maxTokens must be a number: an integer in range/);
+    assert.throws(() => m.generate(prompt, { seed: -1 }), /seed must be a number: an integer in range/);
     assert.throws(() => m.chat([{ role: "user" }]), /messages\[0\] must be \{role: string, content: string\}/);
     assert.throws(() => m.detokenize([1, 1e9]), /token 1 is not an id/);
     assert.equal(m.generate(prompt, { maxTokens: 3, temperature: 0 }).tokens.length, 3);
