@@ -84,3 +84,24 @@ export function spmModelOrSkip(osprey, workdir, testdata) {
     execFileSync(osprey, ["synth", "--preset", "tiny", "--type", "q8_0", "--vocab", vocab, "-o", model], { stdio: "ignore" });
   return model;
 }
+
+// Debian's chromium, headless through playwright-core (CHROMIUM overrides the
+// path), or exit with a skip when either is missing: cleanup() runs first
+// and returns the exit code (77, a skip, unless earlier checks failed).
+export async function launchChromiumOrSkip(cleanup = () => 77) {
+  let chromium;
+  try {
+    ({ chromium } = await import("playwright-core"));
+  } catch {
+    console.log("SKIP: tests/js has no playwright-core (scripts/setup.sh runs npm ci there)");
+    process.exit(cleanup());
+  }
+  const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
+  try {
+    // --no-sandbox: CI runs as root, where chromium's sandbox cannot start.
+    return await chromium.launch({ executablePath, args: ["--no-sandbox", "--disable-dev-shm-usage"], timeout: 60000 });
+  } catch (e) {
+    console.log(`SKIP: chromium (${executablePath}) cannot start: ${e.message.split("\n")[0]}`);
+    process.exit(cleanup());
+  }
+}

@@ -12,29 +12,14 @@ import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { checks, startServer, synthModel } from "./osprey_server.mjs";
+import { checks, launchChromiumOrSkip, startServer, synthModel } from "./osprey_server.mjs";
 
 const [osprey, moduleDir, workdir] = process.argv.slice(2);
 if (!fs.existsSync(path.join(moduleDir, "osprey.js"))) {
   console.log(`SKIP: ${moduleDir} has no osprey.js (bash scripts/build_wasm.sh builds it; setup.sh runs that)`);
   process.exit(77);
 }
-let chromium;
-try {
-  ({ chromium } = await import("playwright-core"));
-} catch {
-  console.log("SKIP: tests/js has no playwright-core (scripts/setup.sh runs npm ci there)");
-  process.exit(77);
-}
-const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
-let browser;
-try {
-  // --no-sandbox: CI runs as root, where chromium's sandbox cannot start.
-  browser = await chromium.launch({ executablePath, args: ["--no-sandbox", "--disable-dev-shm-usage"], timeout: 60000 });
-} catch (e) {
-  console.log(`SKIP: chromium (${executablePath}) cannot start: ${e.message.split("\n")[0]}`);
-  process.exit(77);
-}
+const browser = await launchChromiumOrSkip();
 
 const { check, failed } = checks();
 const model = synthModel(osprey, workdir, "smollm2-135m", "q8_0");

@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
-import { checks, startServer, synthModel } from "./osprey_server.mjs";
+import { checks, launchChromiumOrSkip, startServer, synthModel } from "./osprey_server.mjs";
 
 const [osprey, workdir] = process.argv.slice(2);
 // SmolLM2-135M's shape on one thread streams a few hundred tokens a second:
@@ -55,24 +55,10 @@ await check("--no-web-page leaves / to the API (404)", async () => {
   }
 });
 
-let chromium;
-try {
-  ({ chromium } = await import("playwright-core"));
-} catch {
-  console.log("SKIP: tests/js has no playwright-core (scripts/setup.sh runs npm ci there)");
+const browser = await launchChromiumOrSkip(() => {
   server.proc.kill("SIGKILL");
-  process.exit(failed() ? 1 : 77);
-}
-const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
-let browser;
-try {
-  // --no-sandbox: CI runs as root, where chromium's sandbox cannot start.
-  browser = await chromium.launch({ executablePath, args: ["--no-sandbox", "--disable-dev-shm-usage"], timeout: 60000 });
-} catch (e) {
-  console.log(`SKIP: chromium (${executablePath}) cannot start: ${e.message.split("\n")[0]}`);
-  server.proc.kill("SIGKILL");
-  process.exit(failed() ? 1 : 77);
-}
+  return failed() ? 1 : 77;
+});
 
 const page = await browser.newPage({ viewport: { width: 1100, height: 760 } });
 const problems = [];  // script errors and policy violations in the page
