@@ -16,6 +16,7 @@ packages=(
   g++-aarch64-linux-gnu qemu-user                    # the ARM (NEON) build, its tests run under emulation
   chromium                                           # the browser that drives the chat page in its test (headless)
   emscripten                                         # the WebAssembly build (scripts/build_wasm.sh)
+  libvulkan-dev glslc mesa-vulkan-drivers            # the Vulkan back end: headers and loader, the shader compiler, lavapipe (a CPU Vulkan device) for its tests
 )
 # Node runs the reference renderers the tests compare against; many machines
 # already have a newer one than Debian's, so only install it when absent.

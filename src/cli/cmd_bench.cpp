@@ -29,6 +29,7 @@ namespace osprey::cli {
 namespace {
 
 struct BenchOptions {
+  std::string device = "cpu";
   std::vector<std::string> models;
   std::vector<int64_t> prompt = {512};
   std::vector<int64_t> gen = {128};
@@ -292,13 +293,17 @@ void bench(const BenchOptions& o) {
     mo.n_threads = threads;
     mo.n_ctx = std::max<int64_t>(max_ctx, 16);
     mo.n_batch = 512;
+    mo.device = o.device;
     apply_kv_cache_flags(o.kv_cache, mo);
     mo.lora = parse_lora_flags(o.lora);
     auto model = load_model(path, mo, o.folder);
     double file_bytes = 0;
     for (const auto& t : model->file().tensors()) file_bytes += static_cast<double>(t.n_bytes);
     const std::string name = std::filesystem::path(path).filename().string();
-    const char* isa = kernels::isa_name(kernels::active_isa());
+    // The isa column names the device when the pass runs on one.
+    const std::string where = o.device == "cpu" ? kernels::isa_name(kernels::active_isa()) : o.device;
+    const char* isa = where.c_str();
+    if (o.device != "cpu" && o.output == "table") std::printf("| device: %s\n", model->device_name().c_str());
 
     for (const Test& t : tests) {
       const Measured r = measure(*model, t, o.reps, machine, o.trace.empty() ? nullptr : &tracer);
@@ -313,7 +318,8 @@ void bench(const BenchOptions& o) {
                          {"stddev_ts", r.stddev},
                          {"avg_ns", static_cast<int64_t>((t.n_prompt + t.n_gen) / r.mean * 1e9)},
                          {"samples_ts", r.ts},
-                         {"cpu_isa", isa},
+                         {"cpu_isa", kernels::isa_name(kernels::active_isa())},
+                         {"device", model->device_name()},
                          {"type_k", dtype_name(mo.cache_type_k)},
                          {"type_v", dtype_name(mo.cache_type_v)},
                          {"peak_rss_bytes", static_cast<int64_t>(machine.peak_rss())},
@@ -351,6 +357,7 @@ void register_bench(CLI::App& app) {
   cmd->add_option("--pg", o->pg, "PROMPT,GEN: a prompt followed by generation");
   cmd->add_option("-t,--threads", o->threads, "Threads (0: all cores)")->check(CLI::Range(0, 1024));
   add_kv_cache_options(*cmd, o->kv_cache);
+  add_device_option(*cmd, o->device);
   add_folder_options(*cmd, o->folder);
   add_lora_options(*cmd, o->lora);
   add_speculation_options(*cmd, o->spec);

@@ -27,6 +27,7 @@ std::atomic<bool> g_interrupted{false};
 void on_sigint(int) { g_interrupted = true; }
 
 struct ChatOptions {
+  std::string device = "cpu";
   std::string model, system;
   int threads = 0;
   int64_t ctx = 0;
@@ -194,6 +195,7 @@ void chat(const ChatOptions& o) {
   ModelOptions mo;
   mo.n_threads = o.threads;
   mo.n_ctx = o.ctx;
+  mo.device = o.device;
   apply_kv_cache_flags(o.kv_cache, mo);
   mo.lora = parse_lora_flags(o.lora);
   auto model = load_model(o.model, mo, o.folder);
@@ -246,6 +248,7 @@ void register_chat(CLI::App& app) {
   cmd->add_option("-c,--ctx-size", o->ctx, "Context size in tokens (0: the model's, at most 4096)")
       ->capture_default_str()->check(CLI::Range(int64_t{0}, int64_t{1} << 20));
   add_kv_cache_options(*cmd, o->kv_cache);
+  add_device_option(*cmd, o->device);
   add_folder_options(*cmd, o->folder);
   add_lora_options(*cmd, o->lora);
   cmd->callback([o] { chat(*o); });

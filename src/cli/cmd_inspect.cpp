@@ -8,6 +8,7 @@
 
 #include "cli/commands.h"
 #include "cli/kv_cache_flags.h"
+#include "cli/load_model.h"
 #include "kernels/kv_row.h"
 #include "cli/progress.h"
 #include "formats/file_type.h"
@@ -15,6 +16,7 @@
 #include "formats/safetensors.h"
 #include "tokenizer/vocab.h"
 #include "kernels/dispatch.h"
+#include "models/model.h"
 #include "models/model_config.h"
 #include "quant/quant.h"
 #include "tokenizer/tokenizer.h"
@@ -31,6 +33,7 @@ std::string shape(const std::vector<int64_t>& d) {
 
 struct InspectOptions {
   std::string path, against;
+  std::string device = "cpu";
   bool all_metadata = false, no_tensors = false;
   int64_t ctx = 0;
   KvCacheFlags kv_cache;
@@ -94,6 +97,21 @@ void print_error_against(const GgufFile& f, const std::string& ref_path, bool pe
   if (skipped > 0)
     std::printf("  %d tensors not compared: missing from %s, shaped differently, or of a type osprey cannot decode\n",
                 skipped, ref_path.c_str());
+}
+
+// --device: whether that device opens and runs this model (a load with a
+// small context, on the device).
+void print_device(const std::string& path, const std::string& device) {
+  ModelOptions mo;
+  mo.device = device;
+  mo.n_ctx = 16;
+  mo.n_batch = 16;
+  auto m = Model::load(path, mo);
+  if (m.ok())
+    std::printf("device:      %s runs this model (%s on the device with a 16-token context)\n",
+                (*m)->device_name().c_str(), human_bytes(static_cast<double>((*m)->device_bytes())).c_str());
+  else
+    std::printf("device:      %s\n", m.status().message().c_str());
 }
 
 // Which kernel level runs here and, for each weight type among the file's
@@ -313,6 +331,7 @@ void inspect(const InspectOptions& o) {
       std::printf("             (sliding-window layers keep only their window: the KV cache would be %s with every position)\n",
                   human_bytes(kv_full).c_str());
   }
+  if (o.device != "cpu") print_device(o.path, o.device);
   if (!o.against.empty()) print_error_against(f, o.against, !o.no_tensors);
 }
 
@@ -328,6 +347,7 @@ void register_inspect(CLI::App& app) {
                   "Also decode every tensor and report its relative RMS error against the same-named tensor of this "
                   "file, e.g. the f16 file a quantized one was made from");
   add_kv_cache_options(*cmd, o->kv_cache);
+  add_device_option(*cmd, o->device);
   cmd->add_option("-c,--ctx-size", o->ctx, "Context size for the memory estimate (0: the model's, at most 4096)")
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 24));
   cmd->callback([o] { inspect(*o); });

@@ -18,6 +18,7 @@ namespace {
 
 struct RunOptions {
   std::string model, prompt, prompt_file, trace;
+  std::string device = "cpu";
   int64_t n_predict = 128;
   int threads = 0;
   int64_t ctx = 0;
@@ -39,6 +40,7 @@ void run(const RunOptions& o) {
   mo.n_threads = o.threads;
   mo.n_ctx = o.ctx;
   mo.n_batch = o.batch;
+  mo.device = o.device;
   apply_kv_cache_flags(o.kv_cache, mo);
   mo.lora = parse_lora_flags(o.lora);
   auto model = load_model(o.model, mo, o.folder);
@@ -120,6 +122,7 @@ void register_run(CLI::App& app) {
   cmd->add_option("-b,--batch-size", o->batch, "Prompt tokens per forward pass")
       ->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{4096}));
   add_kv_cache_options(*cmd, o->kv_cache);
+  add_device_option(*cmd, o->device);
   add_folder_options(*cmd, o->folder);
   add_lora_options(*cmd, o->lora);
   cmd->add_option("--temp", o->sampling.temperature, "Temperature; 0 is greedy")->capture_default_str();

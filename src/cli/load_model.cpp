@@ -3,6 +3,7 @@
 #include "cli/commands.h"
 #include "cli/progress.h"
 #include "convert/hf_to_gguf.h"
+#include "backends/device.h"
 #include "core/thread_pool.h"
 
 namespace osprey::cli {
@@ -11,6 +12,14 @@ void add_folder_options(CLI::App& cmd, FolderFlags& flags) {
   cmd.add_option("--type", flags.type,
                  "With a Hugging Face folder: convert its matrices to this type as it loads (q8_0, q4_0, q4_k, f16, "
                  "...; default: as stored)");
+}
+
+void add_device_option(CLI::App& cmd, std::string& device) {
+  cmd.add_option("--device", device,
+                 "Where the forward pass runs: cpu (the CPU kernels), or vulkan (the first Vulkan device; it holds the "
+                 "weights and KV cache, and runs llama/mistral/qwen2/qwen3 models in f32, f16, q8_0 and q4_0)")
+      ->capture_default_str()
+      ->check(CLI::IsMember(backends::device_names()));
 }
 
 std::unique_ptr<Model> load_model(const std::string& path, const ModelOptions& options, const FolderFlags& folder) {

@@ -17,6 +17,9 @@ struct FolderFlags {
 };
 void add_folder_options(CLI::App& cmd, FolderFlags& flags);
 
+// --device: where the forward pass runs (cpu, vulkan).
+void add_device_option(CLI::App& cmd, std::string& device);
+
 // Throws Failure naming the file or folder.
 std::unique_ptr<Model> load_model(const std::string& path, const ModelOptions& options, const FolderFlags& folder = {});
 

@@ -72,6 +72,9 @@ struct RopeParams {
   float yarn_low = 0.0f, yarn_high = 0.0f;
 };
 void rope(float* x, int n_heads, int head_dim, int64_t pos, const RopeParams& p);
+// The (cos, sin) pairs rope rotates by at `pos`, scales included:
+// cs[2i], cs[2i + 1] for pair i < rope_dim / 2 (the GPU back ends apply them).
+void rope_cos_sin(int64_t pos, const RopeParams& p, float* cs);
 
 // Where the keys and values of one KV head live. Positions come in blocks
 // of `block_size` rows: position t is row blocks[t / block_size] *

@@ -83,6 +83,25 @@ Expected<std::unique_ptr<Model>> Model::from_file(GgufFile file, const ModelOpti
                              " positions of this model (" +
                              std::to_string(KvCache::block_bytes(n_global, kv_dim, kt, vt)) + " bytes each)");
   }
+  if (options.device != "cpu") {
+    // A GPU back end keeps keys and values itself; the host pool only hands
+    // out block numbers (n_layer 0: no storage).
+    if (!options.lora.empty()) return Unsupported("--lora runs on --device cpu only");
+    if (kt != DType::kF16 || vt != DType::kF16)
+      return Unsupported("--device " + options.device + " stores keys and values as f16 only");
+    OSPREY_ASSIGN_OR_RETURN(auto device, backends::open_device(options.device));
+    if (const std::string missing = DevicePass::check(m->file_, m->config_, m->weights_); !missing.empty())
+      return Unsupported(std::string(device->kind()) + " cannot run this model; it lacks: " + missing +
+                         " (--device cpu runs it)");
+    // Window layers attend through their window on the device too, but over
+    // the one pool: they must keep every position.
+    if (m->max_window_ > 0)
+      return Unsupported("--device " + options.device + " needs --full-window-cache for this model's sliding-window layers");
+    DevicePassSize size{m->n_batch_, options.n_seq_max, kv_blocks, blocks_per_seq};
+    OSPREY_ASSIGN_OR_RETURN(m->device_, DevicePass::create(std::move(device), m->file_, m->config_, m->weights_,
+                                                           m->rope_factors_, size));
+    n_global = 0;
+  }
   m->cache_ = KvCache(n_global, kv_blocks, kv_dim, kt, vt);
   if (m->max_window_ > 0) m->window_cache_ = KvCache(n_windowed, window_blocks, kv_dim, kt, vt);
   // Blocks of global layers alone cannot be reused when window layers have
@@ -243,7 +262,7 @@ Expected<const float*> Model::eval_batch(const BatchItem* items, size_t count) {
         OSPREY_CHECK(b >= 0);  // the pool holds every sequence's window plus one pass
       }
     }
-    forward_batch(rows, outs, logits);
+    OSPREY_TRY(forward_batch(rows, outs, logits));
     logits += outs * config_.n_vocab;
     w.out_rows.clear();
     w.pool_rows.clear();
@@ -262,7 +281,7 @@ Expected<const float*> Model::eval_batch(const BatchItem* items, size_t count) {
   return static_cast<const float*>(w.logits.data());
 }
 
-void Model::forward_batch(int64_t n, int64_t n_out, float* logits) {
+Status Model::forward_batch(int64_t n, int64_t n_out, float* logits) {
   for (size_t s = 0; s < seqs_.size(); ++s) {
     block_tables_[s] = seqs_[s].blocks.data();
     window_tables_[s] = seqs_[s].window_blocks.data();
@@ -271,11 +290,13 @@ void Model::forward_batch(int64_t n, int64_t n_out, float* logits) {
             window_tables_, layer_slot_, attend_group_, gated_, gelu_erf_, low_rank_, rope_factors_, att_tokens_, n_ctx_,
             tracer_,     stats_,        &adapters_, lora_scales_.data(), n, n_out, logits};
   const TraceSpan span(tracer_, "forward", -1, n);
+  if (device_) return device_->forward(pass);
   config_.family->forward(pass);
+  return Status::Ok();
 }
 
 int64_t Model::kv_bytes() const {
-  return cache_.bytes() + window_cache_.bytes();
+  return cache_.bytes() + window_cache_.bytes() + (device_ ? device_->kv_bytes() : 0);
 }
 
 int64_t Model::blocks_needed(int seq, int64_t n) const {

@@ -21,6 +21,7 @@
 #include "formats/gguf.h"
 #include "kernels/dispatch.h"
 #include "models/blocks.h"
+#include "models/device_pass.h"
 #include "models/kv_cache.h"
 #include "models/model_config.h"
 #include "models/model_weights.h"
@@ -48,6 +49,9 @@ struct ModelOptions {
   // LoRA adapters (--lora FILE[:SCALE]), applied beside the base weights;
   // every sequence starts with these scales (seq_set_lora changes them).
   std::vector<LoraSpec> lora;
+  // Where the forward pass runs: "cpu" (the CPU kernels) or a GPU back end
+  // ("vulkan"; backends/device.h), which holds the weights and KV cache.
+  std::string device = "cpu";
 };
 
 // `n` tokens appended to sequence `seq`; `logits`: return the logits after
@@ -80,8 +84,12 @@ class Model {
   // The sliding-window layers' own pool (empty when there is none: no window
   // layers, or full_window_cache).
   const KvCache& window_kv() const { return window_cache_; }
-  // Bytes of keys and values the two pools hold.
+  // Bytes of keys and values the two pools hold (on the device, when it has them).
   int64_t kv_bytes() const;
+  // "cpu", or the device and its adapter: "vulkan (llvmpipe (LLVM 15.0.6, 256 bits))".
+  std::string device_name() const { return device_ ? device_->name() : "cpu"; }
+  // Bytes the device holds for this model (0 on the CPU).
+  int64_t device_bytes() const { return device_ ? device_->device_bytes() : 0; }
 
   // Sequence 0, for single-stream use (run, bench, chat).
   // Appends tokens and returns the logits [n_vocab] after the last one.
@@ -146,7 +154,7 @@ class Model {
   // Rows [0, n) of the workspace: tokens with tok_seq/tok_pos set, KV blocks
   // in place; n <= n_batch. The family's forward pass leaves the wanted
   // rows' logits in `logits`.
-  void forward_batch(int64_t n, int64_t n_out, float* logits);
+  Status forward_batch(int64_t n, int64_t n_out, float* logits);
   Status grow_blocks(Sequence& s, int64_t n_positions);
   // Drops window-layer blocks that no query from position `next` on can see.
   void drop_out_of_window(Sequence& s, int64_t next);
@@ -176,6 +184,7 @@ class Model {
   int64_t n_batch_ = 0;
   bool prefix_cache_ = false;
   std::vector<Sequence> seqs_;
+  std::unique_ptr<DevicePass> device_;  // null: the CPU runs the passes
 };
 
 }  // namespace osprey

@@ -581,6 +581,7 @@ Expected<std::unique_ptr<Engine>> load_engine(const ServeOptions& o, Metrics& me
   mo.cache_type_k = o.cache_type_k;
   mo.cache_type_v = o.cache_type_v;
   mo.lora = o.lora;
+  mo.device = o.device;
   // A Hugging Face folder is converted on the way in.
   ConvertOptions co;
   co.n_threads = o.n_threads > 0 ? o.n_threads : default_thread_count();
@@ -677,7 +678,7 @@ int serve(const ServeOptions& o) {
                                                  ? std::string(", reranking only (/v1/rerank)")
                                                  : std::string(", embeddings only (") +
                                                        pooling_name((*e)->model->config().pooling) + " pooling)") +
-              ", kernels " + kernels::isa_name(kernels::active_isa()) +
+              ", kernels " + kernels::isa_name(kernels::active_isa()) + ", device " + m.device_name() +
               ((*e)->draft_model ? ", drafting with " + o.draft_model_path
                                  : o.speculation.ngram ? std::string(", drafting by prompt lookup") : std::string()) +
               (m.adapters().empty() ? std::string()

@@ -27,6 +27,7 @@ struct ServeOptions {
   bool full_window_cache = false;  // sliding-window layers keep every position (so their prompts can be reused)
   std::string api_key;     // empty: no key needed
   int n_threads = 0;
+  std::string device = "cpu";  // where the forward pass runs (ModelOptions::device)
   int64_t max_queue = 64;
   size_t max_body_bytes = 8 << 20;
   int request_timeout_s = 600;  // whole generation

@@ -96,7 +96,7 @@ void low_rank_update(float* y, const float* x, const float* a, const float* bt, 
   }
 }
 
-void rope(float* x, int n_heads, int head_dim, int64_t pos, const RopeParams& p) {
+void rope_cos_sin(int64_t pos, const RopeParams& p, float* cs) {
   const int half = p.rope_dim / 2;
   float mscale = p.attn_factor;
   if (p.yarn_ext > 0) mscale *= 1.0f + 0.1f * std::log(p.linear_scale);
@@ -109,8 +109,18 @@ void rope(float* x, int n_heads, int head_dim, int64_t pos, const RopeParams& p)
       const double mix = (1.0 - std::clamp(y, 0.0, 1.0)) * p.yarn_ext;
       theta = theta * (1 - mix) + extrap * mix;
     }
-    const float c = static_cast<float>(std::cos(theta)) * mscale;
-    const float s = static_cast<float>(std::sin(theta)) * mscale;
+    cs[2 * i] = static_cast<float>(std::cos(theta)) * mscale;
+    cs[2 * i + 1] = static_cast<float>(std::sin(theta)) * mscale;
+  }
+}
+
+void rope(float* x, int n_heads, int head_dim, int64_t pos, const RopeParams& p) {
+  const int half = p.rope_dim / 2;
+  float cs[2 * 1024];
+  OSPREY_CHECK(half <= 1024);  // ModelConfig rejects larger heads
+  rope_cos_sin(pos, p, cs);
+  for (int i = 0; i < half; ++i) {
+    const float c = cs[2 * i], s = cs[2 * i + 1];
     for (int h = 0; h < n_heads; ++h) {
       float* v = x + static_cast<int64_t>(h) * head_dim;
       const int a = p.style == RopeStyle::kNeox ? i : 2 * i;

@@ -1,0 +1,25 @@
+// How weight matrices sit in a GPU back end's memory: the words the matrix
+// kernels (kernels/mat_*.kern) read, packed once at upload.
+//   f32   each value a word
+//   f16   two values a word (unpacked in the shader; no shader-f16 needed)
+//   q8_0  every block's scale as an f32 word, row after row; then every
+//         block's 32 signed bytes as 8 words
+//   q4_0  the same, with every block's 16 bytes of nibbles as 4 words
+// Rows are n_in / 32 blocks of 32 values.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "backends/gpu_kernels.h"
+#include "core/dtype.h"
+
+namespace osprey::backends {
+
+// The matrix kernel for weights of `type`, or null when no GPU kernel runs it.
+const KernelSource* matrix_kernel(DType type);
+
+// The words of `n_values` values of `type` (a multiple of 32), as GGUF stores them.
+std::vector<uint32_t> pack_weights(DType type, const uint8_t* data, int64_t n_values);
+
+}  // namespace osprey::backends

@@ -1,0 +1,269 @@
+#include "models/device_pass.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "backends/weight_layout.h"
+#include "models/family.h"
+
+namespace osprey {
+
+namespace {
+
+using backends::Buffer;
+
+constexpr uint32_t kGridSplit = 32768;
+constexpr uint32_t kRowsPerGroup = 16;  // outputs per grid row; the kernels spill the rest into the next dimension
+
+uint32_t u32(int64_t v) { return static_cast<uint32_t>(v); }
+
+}  // namespace
+
+std::string DevicePass::check(const GgufFile& file, const ModelConfig& c, const ModelWeights& w) {
+  std::vector<std::string> missing;
+  auto need = [&](bool ok, const std::string& what) {
+    if (!ok && std::find(missing.begin(), missing.end(), what) == missing.end()) missing.push_back(what);
+  };
+  const std::string arch = c.arch;
+  need(arch == "llama" || arch == "mistral" || arch == "qwen2" || arch == "qwen3", "the " + arch + " family");
+  need(c.causal && !c.post_layer_norm, "encoders");
+  need(c.activation == kernels::Activation::kSilu, "activations other than SiLU");
+  need(c.final_softcap == 0, "a final logit soft-cap");
+  need(c.head_dim <= 256 && c.head_dim % 2 == 0, "heads of " + std::to_string(c.head_dim) + " values (at most 256, even)");
+  need(c.head_dim_v == 0 || c.head_dim_v == c.head_dim, "value heads of another size than key heads");
+  need(c.rope_dim <= c.head_dim && c.rope_dim % 2 == 0, "a rotary dimension past the head");
+  for (const LayerConfig& l : c.layers) {
+    need(!l.moe, "mixture-of-experts layers");
+    need(l.rope_base == c.layers[0].rope_base && l.rope_scale == c.layers[0].rope_scale, "per-layer rope bases");
+  }
+  auto matrix = [&](const kernels::WeightMatrix& m) {
+    if (m.data == nullptr) return;
+    const GgufTensorInfo* t = file.find_tensor(m.tensor);
+    need(t != nullptr && t->rows() == m.n_out && t->dims[0] == m.n_in, "fused projections (" + m.tensor + ")");
+    if (t == nullptr) return;
+    need(backends::matrix_kernel(t->type) != nullptr, std::string(dtype_name(t->type)) + " weights (" + m.tensor + ")");
+    need(m.n_in % 32 == 0, "rows of " + std::to_string(m.n_in) + " values (" + m.tensor + ")");
+  };
+  for (const LayerWeights& L : w.layers) {
+    for (const kernels::WeightMatrix* m : {&L.attn.wq, &L.attn.wk, &L.attn.wv, &L.attn.wo, &L.ffn.gate, &L.ffn.up, &L.ffn.down})
+      matrix(*m);
+    need(L.attn.post_norm.empty() && L.ffn.post_norm.empty(), "post-norms");
+    need(L.attn.sinks.empty() && L.attn.bo.empty(), "attention sinks and output biases");
+    need(L.ffn.gate.data != nullptr && L.ffn.b_up.empty() && L.ffn.b_down.empty(), "ungated or biased feed-forward blocks");
+    need(L.attn.q_norm.empty() || static_cast<int64_t>(L.attn.q_norm.size()) == c.head_dim, "Q/K norms over whole rows");
+    need(L.attn.k_norm.empty() || static_cast<int64_t>(L.attn.k_norm.size()) == c.head_dim, "Q/K norms over whole rows");
+  }
+  matrix(w.output);
+  need(w.output.data != nullptr, "a model with no output head");
+  std::string out;
+  for (const std::string& m : missing) out += (out.empty() ? "" : "; ") + m;
+  return out;
+}
+
+Expected<std::unique_ptr<DevicePass>> DevicePass::create(std::unique_ptr<backends::Device> device, const GgufFile& file,
+                                                         const ModelConfig& c, const ModelWeights& w,
+                                                         const float* rope_factors, const DevicePassSize& size) {
+  OSPREY_CHECK(check(file, c, w).empty());  // the caller refuses such a model by name
+  std::unique_ptr<DevicePass> d(new DevicePass());
+  d->device_ = std::move(device);
+  d->c_ = &c;
+  d->size_ = size;
+  for (auto [slot, name] : {std::pair{&d->rms_norm_, "rms_norm"}, {&d->rms_norm_inplace_, "rms_norm_inplace"},
+                            {&d->rope_k_, "rope"}, {&d->kv_store_, "kv_store"}, {&d->attention_, "attention"},
+                            {&d->silu_gate_, "silu_gate"}, {&d->add_bias_, "add_bias"}, {&d->gather_rows_, "gather_rows"}}) {
+    *slot = backends::find_gpu_kernel(name);
+    if (*slot == nullptr) return Unsupported(std::string("this build lacks the GPU kernel ") + name);
+    OSPREY_TRY(d->device_->prepare(**slot));
+  }
+  d->rope_.style = c.rope_style;
+  d->rope_.rope_dim = static_cast<int>(c.rope_dim);
+  d->rope_.freq_base = static_cast<float>(c.layers[0].rope_base);
+  d->rope_.linear_scale = static_cast<float>(c.layers[0].rope_scale);
+  d->rope_.freq_factors = rope_factors;
+  d->rope_.attn_factor = static_cast<float>(c.rope_attn_factor);
+  d->rope_.yarn_ext = static_cast<float>(c.yarn.ext_factor);
+  d->rope_.yarn_low = static_cast<float>(c.yarn.low);
+  d->rope_.yarn_high = static_cast<float>(c.yarn.high);
+
+  const int64_t nb = size.n_batch, E = c.n_embd, hd = c.head_dim;
+  const int64_t q_dim = c.n_head * hd, kv_dim = c.n_head_kv * hd;
+  const int64_t cache_rows = size.kv_blocks * KvCache::kBlockSize;
+  int64_t n_ff = 0;
+  for (int64_t l = 0; l < c.n_layer; ++l) {
+    const LayerWeights& L = w.layers[l];
+    const std::string p = "layer " + std::to_string(l) + " ";
+    Layer D;
+    OSPREY_ASSIGN_OR_RETURN(D.wq, d->upload_matrix(file, L.attn.wq));
+    OSPREY_ASSIGN_OR_RETURN(D.wk, d->upload_matrix(file, L.attn.wk));
+    OSPREY_ASSIGN_OR_RETURN(D.wv, d->upload_matrix(file, L.attn.wv));
+    OSPREY_ASSIGN_OR_RETURN(D.wo, d->upload_matrix(file, L.attn.wo));
+    OSPREY_ASSIGN_OR_RETURN(D.gate, d->upload_matrix(file, L.ffn.gate));
+    OSPREY_ASSIGN_OR_RETURN(D.up, d->upload_matrix(file, L.ffn.up));
+    OSPREY_ASSIGN_OR_RETURN(D.down, d->upload_matrix(file, L.ffn.down));
+    OSPREY_ASSIGN_OR_RETURN(D.attn_norm, d->upload_vector(L.attn.norm, p + "attention norm"));
+    OSPREY_ASSIGN_OR_RETURN(D.ffn_norm, d->upload_vector(L.ffn.norm, p + "feed-forward norm"));
+    OSPREY_ASSIGN_OR_RETURN(D.bq, d->upload_vector(L.attn.bq, p + "Q bias"));
+    OSPREY_ASSIGN_OR_RETURN(D.bk, d->upload_vector(L.attn.bk, p + "K bias"));
+    OSPREY_ASSIGN_OR_RETURN(D.bv, d->upload_vector(L.attn.bv, p + "V bias"));
+    OSPREY_ASSIGN_OR_RETURN(D.q_norm, d->upload_vector(L.attn.q_norm, p + "Q norm"));
+    OSPREY_ASSIGN_OR_RETURN(D.k_norm, d->upload_vector(L.attn.k_norm, p + "K norm"));
+    // fp16 keys and values, two to a word.
+    OSPREY_ASSIGN_OR_RETURN(D.kc, d->device_->alloc(cache_rows * kv_dim * 2, p + "key cache"));
+    OSPREY_ASSIGN_OR_RETURN(D.vc, d->device_->alloc(cache_rows * kv_dim * 2, p + "value cache"));
+    d->kv_bytes_ += 2 * cache_rows * kv_dim * 2;
+    n_ff = std::max<int64_t>(n_ff, L.ffn.gate.n_out);
+    d->layers_.push_back(D);
+  }
+  OSPREY_ASSIGN_OR_RETURN(d->output_norm_, d->upload_vector(w.output_norm, "output norm"));
+  OSPREY_ASSIGN_OR_RETURN(d->output_, d->upload_matrix(file, w.output));
+  for (auto [buf, floats, what] : {std::tuple{&d->x_, nb * E, "residual stream"}, {&d->h_, nb * E, "normed rows"},
+                                   {&d->q_, nb * q_dim, "queries"}, {&d->k_, nb * kv_dim, "keys"},
+                                   {&d->v_, nb * kv_dim, "values"}, {&d->att_, nb * q_dim, "attention output"},
+                                   {&d->gate_, nb * n_ff, "gate"}, {&d->up_, nb * n_ff, "up"},
+                                   {&d->head_in_, nb * E, "output rows"}, {&d->logits_, nb * c.n_vocab, "logits"},
+                                   {&d->rope_cs_, nb * std::max<int64_t>(c.rope_dim, 2), "rope angles"},
+                                   {&d->slots_, nb, "cache slots"}, {&d->rows_, 2 * nb, "row positions"},
+                                   {&d->tables_, size.n_seq_max * size.blocks_per_seq, "block tables"},
+                                   {&d->out_idx_, nb, "output rows"}}) {
+    OSPREY_ASSIGN_OR_RETURN(*buf, d->scratch(floats, what));
+  }
+  d->host_cs_.resize(nb * std::max<int64_t>(c.rope_dim, 2));
+  d->host_slots_.resize(nb);
+  d->host_rows_.resize(2 * nb);
+  d->host_tables_.assign(size.n_seq_max * size.blocks_per_seq, 0);
+  d->host_out_.resize(nb);
+  return d;
+}
+
+Expected<DevicePass::Matrix> DevicePass::upload_matrix(const GgufFile& file, const kernels::WeightMatrix& m) {
+  const GgufTensorInfo* t = file.find_tensor(m.tensor);
+  Matrix out;
+  out.kernel = backends::matrix_kernel(t->type);
+  OSPREY_TRY(device_->prepare(*out.kernel));
+  out.n_in = u32(m.n_in);
+  out.n_out = u32(m.n_out);
+  const std::vector<uint32_t> packed = backends::pack_weights(t->type, t->data, m.n_out * m.n_in);
+  const int64_t bytes = static_cast<int64_t>(packed.size()) * 4;
+  OSPREY_ASSIGN_OR_RETURN(out.buf, device_->alloc(bytes, m.tensor));
+  OSPREY_TRY(device_->write(out.buf, 0, packed.data(), bytes));
+  return out;
+}
+
+Expected<Buffer> DevicePass::upload_vector(const std::vector<float>& v, const std::string& what) {
+  if (v.empty()) return Buffer{};
+  OSPREY_ASSIGN_OR_RETURN(Buffer b, device_->alloc(static_cast<int64_t>(v.size()) * 4, what));
+  OSPREY_TRY(device_->write(b, 0, v.data(), static_cast<int64_t>(v.size()) * 4));
+  return b;
+}
+
+Expected<Buffer> DevicePass::scratch(int64_t floats, const std::string& what) {
+  return device_->alloc(std::max<int64_t>(floats, 1) * 4, what);
+}
+
+std::string DevicePass::name() const { return std::string(device_->kind()) + " (" + device_->adapter() + ")"; }
+
+void DevicePass::matmul(const Matrix& m, Buffer x, Buffer y, uint32_t rows, bool accumulate) {
+  const uint32_t params[3] = {m.n_in, m.n_out, accumulate ? 1u : 0u};
+  const uint32_t groups = (m.n_out + kRowsPerGroup - 1) / kRowsPerGroup;  // matmul.kinc's outputs per workgroup
+  device_->dispatch(*m.kernel, {m.buf, x, y}, params, sizeof params, std::min(groups, kGridSplit), rows,
+                    (groups + kGridSplit - 1) / kGridSplit);
+}
+
+void DevicePass::elementwise(const backends::KernelSource& k, Buffer a, Buffer b, const void* params, int param_bytes,
+                             int64_t n) {
+  const int64_t groups = (n + 63) / 64;
+  device_->dispatch(k, {a, b}, params, param_bytes, u32(std::min<int64_t>(groups, kGridSplit)),
+                    u32((groups + kGridSplit - 1) / kGridSplit));
+}
+
+Status DevicePass::forward(Pass& p) {
+  const ModelConfig& c = *c_;
+  Workspace& ws = p.ws;
+  const int64_t n = p.n, E = c.n_embd, hd = c.head_dim, bs = KvCache::kBlockSize;
+  const int64_t q_dim = c.n_head * hd, kv_dim = c.n_head_kv * hd, pairs = c.rope_dim / 2;
+  if (!ws.pool_rows.empty()) return Unsupported(name() + " does not pool embeddings yet (--device cpu does)");
+  if (n > size_.n_batch) return InvalidArgument("a pass of more rows than the device pass was sized for");
+
+  // The rows' inputs: embeddings (looked up on the host, every type and
+  // scale as on the CPU), rope angles, cache slots, positions, block tables.
+  embed(p);
+  OSPREY_TRY(device_->write(x_, 0, ws.x.data(), n * E * 4));
+  std::vector<int64_t> last_block(size_.n_seq_max, -1);
+  for (int64_t t = 0; t < n; ++t) {
+    const int32_t seq = ws.tok_seq[t];
+    const int64_t pos = ws.tok_pos[t];
+    kernels::rope_cos_sin(pos, rope_, host_cs_.data() + t * pairs * 2);
+    host_slots_[t] = u32(int64_t{p.block_tables[seq][pos / bs]} * bs + pos % bs);
+    host_rows_[2 * t] = u32(seq);
+    host_rows_[2 * t + 1] = u32(pos);
+    last_block[seq] = std::max(last_block[seq], pos / bs);
+  }
+  for (int s = 0; s < size_.n_seq_max; ++s)
+    for (int64_t b = 0; b <= last_block[s]; ++b) host_tables_[s * size_.blocks_per_seq + b] = p.block_tables[s][b];
+  for (int64_t i = 0; i < p.n_out; ++i) host_out_[i] = u32(ws.out_rows[i]);
+  OSPREY_TRY(device_->write(rope_cs_, 0, host_cs_.data(), std::max<int64_t>(n * pairs * 2, 1) * 4));
+  OSPREY_TRY(device_->write(slots_, 0, host_slots_.data(), n * 4));
+  OSPREY_TRY(device_->write(rows_, 0, host_rows_.data(), 2 * n * 4));
+  OSPREY_TRY(device_->write(tables_, 0, host_tables_.data(), static_cast<int64_t>(host_tables_.size()) * 4));
+  if (p.n_out > 0) OSPREY_TRY(device_->write(out_idx_, 0, host_out_.data(), p.n_out * 4));
+
+  const float eps = static_cast<float>(c.norm_eps);
+  const uint32_t rows = u32(n);
+  struct NormParams {
+    uint32_t n;
+    float eps;
+  };
+  device_->begin();
+  for (int64_t l = 0; l < c.n_layer; ++l) {
+    const Layer& L = layers_[l];
+    const NormParams embd_norm{u32(E), eps}, head_norm{u32(hd), eps};
+    // Attention.
+    device_->dispatch(*rms_norm_, {x_, L.attn_norm, h_}, &embd_norm, sizeof embd_norm, rows);
+    matmul(L.wq, h_, q_, rows, false);
+    matmul(L.wk, h_, k_, rows, false);
+    matmul(L.wv, h_, v_, rows, false);
+    for (auto [bias, buf, width] : {std::tuple{L.bq, q_, q_dim}, {L.bk, k_, kv_dim}, {L.bv, v_, kv_dim}}) {
+      if (!bias.valid()) continue;
+      const uint32_t params[2] = {u32(n * width), u32(width)};
+      elementwise(*add_bias_, buf, bias, params, sizeof params, n * width);
+    }
+    if (L.q_norm.valid()) device_->dispatch(*rms_norm_inplace_, {q_, L.q_norm}, &head_norm, sizeof head_norm, u32(n * c.n_head));
+    if (L.k_norm.valid())
+      device_->dispatch(*rms_norm_inplace_, {k_, L.k_norm}, &head_norm, sizeof head_norm, u32(n * c.n_head_kv));
+    if (pairs > 0) {
+      const uint32_t neox = c.rope_style == kernels::RopeStyle::kNeox ? 1u : 0u;
+      const uint32_t rq[4] = {u32(c.n_head), u32(hd), u32(pairs), neox}, rk[4] = {u32(c.n_head_kv), u32(hd), u32(pairs), neox};
+      device_->dispatch(*rope_k_, {q_, rope_cs_}, rq, sizeof rq, rows);
+      device_->dispatch(*rope_k_, {k_, rope_cs_}, rk, sizeof rk, rows);
+    }
+    const uint32_t half_dim = u32(kv_dim / 2);
+    device_->dispatch(*kv_store_, {k_, v_, slots_, L.kc, L.vc}, &half_dim, sizeof half_dim, rows);
+    struct {
+      uint32_t n_head, q_per_kv, head_dim, kv_dim, max_blocks, window;
+      float scale, softcap;
+    } ap{u32(c.n_head), u32(c.n_head / c.n_head_kv), u32(hd), u32(kv_dim), u32(size_.blocks_per_seq),
+         u32(c.layers[l].window), static_cast<float>(c.attn_scale), static_cast<float>(c.attn_softcap)};
+    device_->dispatch(*attention_, {q_, L.kc, L.vc, tables_, rows_, att_}, &ap, sizeof ap, u32(c.n_head), rows);
+    matmul(L.wo, att_, x_, rows, true);
+    // Feed-forward.
+    device_->dispatch(*rms_norm_, {x_, L.ffn_norm, h_}, &embd_norm, sizeof embd_norm, rows);
+    matmul(L.gate, h_, gate_, rows, false);
+    matmul(L.up, h_, up_, rows, false);
+    const uint32_t n_gate = u32(n * L.gate.n_out);
+    elementwise(*silu_gate_, gate_, up_, &n_gate, sizeof n_gate, n_gate);
+    matmul(L.down, gate_, x_, rows, true);
+  }
+  if (p.n_out > 0) {
+    const uint32_t width = u32(E);
+    device_->dispatch(*gather_rows_, {x_, out_idx_, h_}, &width, sizeof width, u32(p.n_out));
+    const NormParams embd_norm{u32(E), eps};
+    device_->dispatch(*rms_norm_, {h_, output_norm_, head_in_}, &embd_norm, sizeof embd_norm, u32(p.n_out));
+    matmul(output_, head_in_, logits_, u32(p.n_out), false);
+  }
+  OSPREY_TRY(device_->finish());
+  if (p.n_out > 0) OSPREY_TRY(device_->read(logits_, 0, p.logits, p.n_out * c.n_vocab * 4));
+  return Status::Ok();
+}
+
+}  // namespace osprey

@@ -1,0 +1,96 @@
+// The pre-norm decoder (models/blocks.h's decoder_forward) written against
+// the device seam (backends/device.h), for a model run on a GPU back end:
+//   x = embedding[token]                      (looked up on the host, as on the CPU)
+//   per layer:  h = rms_norm(x)
+//               q, k, v = Wq h + bq, Wk h + bk, Wv h + bv; per-head Q/K norms
+//               rope(q), rope(k); k, v -> the fp16 cache at each row's position
+//               x += Wo attend(q, cache)
+//               x += Wdown (silu(Wgate rms_norm(x)) * Wup rms_norm(x))
+//   logits = Wout rms_norm(x), for the rows that want them
+// Weights are uploaded once; keys and values stay on the device, in blocks
+// of the same paged layout and block tables the CPU cache uses, so
+// sequences, batching and truncation work as they do on the CPU.
+//
+// It runs the Llama-shaped dense decoders (llama, mistral, qwen2, qwen3) with
+// F32, F16, Q8_0 and Q4_0 matrices. `check` names everything else a model
+// needs, so that it is refused whole rather than split with the CPU.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backends/device.h"
+#include "models/blocks.h"
+
+namespace osprey {
+
+struct DevicePassSize {
+  int64_t n_batch = 0;         // rows per pass
+  int n_seq_max = 1;
+  int64_t kv_blocks = 0;       // blocks of KvCache::kBlockSize positions in the pool
+  int64_t blocks_per_seq = 0;  // the longest block table
+};
+
+class DevicePass {
+ public:
+  // What the device pass lacks to run this model ("" when it runs it).
+  static std::string check(const GgufFile& file, const ModelConfig& c, const ModelWeights& w);
+
+  // Uploads the weights and makes the cache and activation buffers, for a
+  // model `check` passed.
+  static Expected<std::unique_ptr<DevicePass>> create(std::unique_ptr<backends::Device> device, const GgufFile& file,
+                                                      const ModelConfig& c, const ModelWeights& w,
+                                                      const float* rope_factors, const DevicePassSize& size);
+
+  // The pass's rows (p.ws tokens, sequences, positions; p.block_tables)
+  // through every layer; the logits of p.ws.out_rows land in p.logits.
+  Status forward(Pass& p);
+
+  // "vulkan (llvmpipe (LLVM 15.0.6, 256 bits))".
+  std::string name() const;
+  int64_t kv_bytes() const { return kv_bytes_; }
+  int64_t device_bytes() const { return device_->bytes_allocated(); }
+
+ private:
+  struct Matrix {
+    backends::Buffer buf;
+    const backends::KernelSource* kernel = nullptr;
+    uint32_t n_in = 0, n_out = 0;
+  };
+  struct Layer {
+    Matrix wq, wk, wv, wo, gate, up, down;
+    backends::Buffer attn_norm, ffn_norm, bq, bk, bv, q_norm, k_norm;  // bias/norm buffers may be absent
+    backends::Buffer kc, vc;
+  };
+
+  DevicePass() = default;
+  Expected<Matrix> upload_matrix(const GgufFile& file, const kernels::WeightMatrix& m);
+  Expected<backends::Buffer> upload_vector(const std::vector<float>& v, const std::string& what);
+  Expected<backends::Buffer> scratch(int64_t floats, const std::string& what);
+  void matmul(const Matrix& m, backends::Buffer x, backends::Buffer y, uint32_t rows, bool accumulate);
+  void elementwise(const backends::KernelSource& k, backends::Buffer a, backends::Buffer b, const void* params,
+                   int param_bytes, int64_t n);
+
+  std::unique_ptr<backends::Device> device_;
+  const ModelConfig* c_ = nullptr;
+  DevicePassSize size_;
+  kernels::RopeParams rope_;
+  std::vector<Layer> layers_;
+  backends::Buffer output_norm_;
+  Matrix output_;
+  // Activations, [n_batch, width] each.
+  backends::Buffer x_, h_, q_, k_, v_, att_, gate_, up_, head_in_, logits_;
+  // Per-pass inputs: rope (cos, sin), cache slots, (sequence, position) of
+  // each row, block tables, the rows that want logits.
+  backends::Buffer rope_cs_, slots_, rows_, tables_, out_idx_;
+  std::vector<float> host_cs_;
+  std::vector<uint32_t> host_slots_, host_rows_, host_out_;
+  std::vector<int32_t> host_tables_;
+  const backends::KernelSource *rms_norm_ = nullptr, *rms_norm_inplace_ = nullptr, *rope_k_ = nullptr,
+                               *kv_store_ = nullptr, *attention_ = nullptr, *silu_gate_ = nullptr,
+                               *add_bias_ = nullptr, *gather_rows_ = nullptr;
+  int64_t kv_bytes_ = 0;
+};
+
+}  // namespace osprey
