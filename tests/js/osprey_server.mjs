@@ -88,7 +88,7 @@ export function spmModelOrSkip(osprey, workdir, testdata) {
 // Debian's chromium, headless through playwright-core (CHROMIUM overrides the
 // path), or exit with a skip when either is missing: cleanup() runs first
 // and returns the exit code (77, a skip, unless earlier checks failed).
-export async function launchChromiumOrSkip(cleanup = () => 77) {
+export async function launchChromiumOrSkip(cleanup = () => 77, extraArgs = []) {
   let chromium;
   try {
     ({ chromium } = await import("playwright-core"));
@@ -99,7 +99,7 @@ export async function launchChromiumOrSkip(cleanup = () => 77) {
   const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
   try {
     // --no-sandbox: CI runs as root, where chromium's sandbox cannot start.
-    return await chromium.launch({ executablePath, args: ["--no-sandbox", "--disable-dev-shm-usage"], timeout: 60000 });
+    return await chromium.launch({ executablePath, args: ["--no-sandbox", "--disable-dev-shm-usage", ...extraArgs], timeout: 60000 });
   } catch (e) {
     console.log(`SKIP: chromium (${executablePath}) cannot start: ${e.message.split("\n")[0]}`);
     process.exit(cleanup());
