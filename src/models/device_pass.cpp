@@ -133,6 +133,7 @@ Expected<std::unique_ptr<DevicePass>> DevicePass::create(std::unique_ptr<backend
   d->host_rows_.resize(2 * nb);
   d->host_tables_.assign(size.n_seq_max * size.blocks_per_seq, 0);
   d->host_out_.resize(nb);
+  d->host_last_block_.resize(size.n_seq_max);
   return d;
 }
 
@@ -189,7 +190,8 @@ Status DevicePass::forward(Pass& p) {
   // scale as on the CPU), rope angles, cache slots, positions, block tables.
   embed(p);
   OSPREY_TRY(device_->write(x_, 0, ws.x.data(), n * E * 4));
-  std::vector<int64_t> last_block(size_.n_seq_max, -1);
+  std::vector<int64_t>& last_block = host_last_block_;
+  std::fill(last_block.begin(), last_block.end(), -1);
   for (int64_t t = 0; t < n; ++t) {
     const int32_t seq = ws.tok_seq[t];
     const int64_t pos = ws.tok_pos[t];

@@ -87,6 +87,7 @@ class DevicePass {
   std::vector<float> host_cs_;
   std::vector<uint32_t> host_slots_, host_rows_, host_out_;
   std::vector<int32_t> host_tables_;
+  std::vector<int64_t> host_last_block_;  // [n_seq_max] each sequence's last block in the pass
   const backends::KernelSource *rms_norm_ = nullptr, *rms_norm_inplace_ = nullptr, *rope_k_ = nullptr,
                                *kv_store_ = nullptr, *attention_ = nullptr, *silu_gate_ = nullptr,
                                *add_bias_ = nullptr, *gather_rows_ = nullptr;
