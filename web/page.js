@@ -35,10 +35,11 @@ if (!window.crossOriginIsolated) {
   showError('This page is not cross-origin isolated, so WebAssembly threads cannot start. Serve it with ' +
             'Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp (node web/serve.mjs does).');
 }
-$('device').textContent = (navigator.gpu ? 'WebGPU is present but not used yet; ' : '') +
-                          'runs on WebAssembly CPU (SIMD128), ' + threads + ' threads';
+$('device').textContent = navigator.gpu ? 'runs on WebGPU if it opens, else WebAssembly CPU (SIMD128)'
+                                        : 'runs on WebAssembly CPU (SIMD128), ' + threads + ' threads (this browser has no WebGPU)';
 
-$('model-file').addEventListener('change', () => {
+// Loads the picked file, on the device chosen (again when the choice changes).
+function loadPicked() {
   const file = $('model-file').files[0];
   if (!file) return;
   showError('');
@@ -47,8 +48,10 @@ $('model-file').addEventListener('change', () => {
   $('progress').hidden = false;
   setBusy(true);
   $('stop').disabled = true;
-  worker.postMessage({ type: 'load', file, threads, stopFlag });
-});
+  worker.postMessage({ type: 'load', file, threads, stopFlag, device: $('device-choice').value });
+}
+$('model-file').addEventListener('change', loadPicked);
+$('device-choice').addEventListener('change', () => { if (!busy) loadPicked(); });
 
 $('composer').addEventListener('submit', (event) => {
   event.preventDefault();
@@ -80,7 +83,9 @@ worker.onmessage = (event) => {
   } else if (msg.type === 'loaded') {
     $('progress').hidden = true;
     $('model-name').textContent = `${$('model-file').files[0].name} (${msg.info.architecture}, context ${msg.info.context})`;
-    $('device').textContent = `runs on ${msg.device}, ${threads} threads`;
+    $('device').textContent = `runs on ${msg.device}` + (msg.threads ? `, ${msg.threads} threads` : '') +
+                              (msg.fallback ? ` (not WebGPU: ${msg.fallback})` : '');
+    document.body.dataset.device = msg.device.startsWith('WebGPU') ? 'webgpu' : 'cpu';
     $('speed').textContent = `loaded in ${msg.seconds.toFixed(1)} s`;
     history.length = 0;
     setBusy(false);

@@ -1,6 +1,7 @@
 // Runs osprey's WebAssembly module off the page's thread: model loading and
 // generation are synchronous calls that would otherwise freeze the tab.
-// Messages in: {type: 'load', file}, {type: 'chat', messages, options}, {type: 'stop'}.
+// Messages in: {type: 'load', file, threads, device: 'auto'|'webgpu'|'cpu', stopFlag},
+// {type: 'chat', messages, options}.
 // Messages out: progress, loaded, piece, done, error.
 importScripts('osprey.js');
 
@@ -29,12 +30,29 @@ onmessage = async (event) => {
       if (model) { model.free(); model = null; }
       stopFlag = msg.stopFlag ? new Int32Array(msg.stopFlag) : null;
       const t0 = performance.now();
-      model = await o.loadModel(msg.file, {
+      const load = (device) => o.loadModel(msg.file, {
         threads: msg.threads || 0,
+        device,
         onProgress: (done, total) => postMessage({ type: 'progress', done, total }),
       });
-      postMessage({ type: 'loaded', info: model.info(), seconds: (performance.now() - t0) / 1000,
-                    device: 'WebAssembly CPU (SIMD128)', threads: msg.threads || 0 });
+      // 'auto': WebGPU when the browser has it and it runs this model; else
+      // the CPU, saying why not.
+      const want = msg.device || 'auto';
+      let fallback = '';
+      if (want === 'webgpu' || (want === 'auto' && self.navigator && navigator.gpu)) {
+        try {
+          model = await load('webgpu');
+        } catch (e) {
+          if (want === 'webgpu') throw e;
+          fallback = String(e && e.message ? e.message : e);
+        }
+      }
+      if (!model) model = await load('cpu');
+      const info = model.info();
+      const onGpu = info.device.startsWith('webgpu');
+      postMessage({ type: 'loaded', info, seconds: (performance.now() - t0) / 1000, fallback,
+                    device: onGpu ? 'WebGPU, ' + info.device.replace(/^webgpu \(|\)$/g, '') : 'WebAssembly CPU (SIMD128)',
+                    threads: onGpu ? 0 : msg.threads || 0 });
     } else if (msg.type === 'chat') {
       if (!model) throw new Error('no model is loaded');
       if (stopFlag) Atomics.store(stopFlag, 0, 0);

@@ -33,6 +33,9 @@ struct LoadOptions {
   // How the KV cache stores keys and values: "f16", "bf16", "f32", "q8_0",
   // "q5_1", "q5_0", "q4_1" or "q4_0" (q8_0 halves the cache's memory).
   std::string cache_type_k = "f16", cache_type_v = "f16";
+  // Where the forward pass runs: "cpu", "vulkan", or "webgpu" (the
+  // WebAssembly build in a browser, once JavaScript has opened the device).
+  std::string device = "cpu";
 };
 
 struct SamplingOptions {
@@ -81,6 +84,7 @@ class LanguageModel {
 
   std::string architecture() const;  // general.architecture: "llama", "gemma3", "gpt-oss", ...
   std::string name() const;          // general.name, or ""
+  std::string device() const;        // where the forward pass runs: "cpu", "vulkan (ADAPTER)", ...
   int64_t context_size() const;      // tokens per session
   int64_t vocabulary_size() const;
 
@@ -114,6 +118,11 @@ class Session {
   // rendered prompt.
   Expected<Generation> chat(const std::vector<ChatMessage>& messages, const GenerationOptions& options = {},
                             const TextCallback& on_text = {});
+  // Appends `tokens` to what the session holds and returns the logits of
+  // the next token (vocabulary_size() scores), for scoring text or a
+  // sampler of one's own. Fails, holding what it held, on an id out of
+  // range or a full context.
+  Expected<std::vector<float>> logits(const std::vector<int32_t>& tokens);
   void reset();                // forgets every token
   int64_t tokens_held() const;
 

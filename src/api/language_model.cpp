@@ -111,6 +111,7 @@ Expected<std::unique_ptr<LanguageModel>> LanguageModel::load(const std::string& 
   mo.n_threads = options.threads;
   mo.n_ctx = options.context;
   mo.n_seq_max = options.sessions;
+  mo.device = options.device;
   OSPREY_ASSIGN_OR_RETURN(mo.cache_type_k, parse_kv_cache_type(options.cache_type_k, "cache_type_k"));
   OSPREY_ASSIGN_OR_RETURN(mo.cache_type_v, parse_kv_cache_type(options.cache_type_v, "cache_type_v"));
   ConvertOptions co;  // a Hugging Face folder is converted on the way in
@@ -124,6 +125,7 @@ Expected<std::unique_ptr<LanguageModel>> LanguageModel::load(const std::string& 
 }
 
 std::string LanguageModel::architecture() const { return impl_->model->config().arch; }
+std::string LanguageModel::device() const { return impl_->model->device_name(); }
 std::string LanguageModel::name() const { return impl_->model->config().name; }
 int64_t LanguageModel::context_size() const { return impl_->model->n_ctx(); }
 int64_t LanguageModel::vocabulary_size() const { return impl_->model->config().n_vocab; }
@@ -182,6 +184,18 @@ Expected<Generation> Session::chat(const std::vector<ChatMessage>& messages, con
   impl_->held.resize(common);
   return run(*impl_, std::vector<int32_t>(ids.begin() + static_cast<std::ptrdiff_t>(common), ids.end()), options,
              on_text);
+}
+
+Expected<std::vector<float>> Session::logits(const std::vector<int32_t>& tokens) {
+  if (tokens.empty()) return InvalidArgument("no tokens to evaluate");
+  Model& model = *impl_->model->model;
+  BatchItem item;
+  item.seq = impl_->seq;
+  item.tokens = tokens.data();
+  item.n = static_cast<int64_t>(tokens.size());
+  OSPREY_ASSIGN_OR_RETURN(const float* row, model.eval_batch(&item, 1));
+  impl_->held.insert(impl_->held.end(), tokens.begin(), tokens.end());
+  return std::vector<float>(row, row + model.config().n_vocab);
 }
 
 void Session::reset() {

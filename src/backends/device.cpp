@@ -3,11 +3,14 @@
 #ifdef OSPREY_HAVE_VULKAN
 #include "backends/vulkan/vulkan_device.h"
 #endif
+#ifdef OSPREY_HAVE_WEBGPU
+#include "backends/webgpu/webgpu_device.h"
+#endif
 
 namespace osprey::backends {
 
 const std::vector<std::string>& device_names() {
-  static const std::vector<std::string> names = {"cpu", "vulkan"};
+  static const std::vector<std::string> names = {"cpu", "vulkan", "webgpu"};
   return names;
 }
 
@@ -18,6 +21,14 @@ Expected<std::unique_ptr<Device>> open_device(const std::string& kind) {
 #else
     return Unsupported("this build of osprey has no Vulkan back end (CMake found no Vulkan headers or glslc; "
                        "install libvulkan-dev and glslc and build again)");
+#endif
+  }
+  if (kind == "webgpu") {
+#ifdef OSPREY_HAVE_WEBGPU
+    return open_webgpu_device();
+#else
+    return Unsupported("this build of osprey has no WebGPU back end: WebGPU runs in the WebAssembly build, in a "
+                       "browser (web/, or loadModel(file, {device: 'webgpu'}) in a Web Worker)");
 #endif
   }
   std::string known;

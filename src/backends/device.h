@@ -57,10 +57,11 @@ class Device {
   virtual Status finish() = 0;
 };
 
-// The devices --device names: "cpu" (no Device: the CPU kernels), "vulkan".
+// The devices --device names: "cpu" (no Device: the CPU kernels), "vulkan",
+// "webgpu" (in the WebAssembly build).
 const std::vector<std::string>& device_names();
 
-// Opens the first device of `kind` ("vulkan"). Fails naming what it found
+// Opens the first device of `kind` ("vulkan", "webgpu"). Fails naming what it found
 // when there is none ("no Vulkan device found ..."), or when this build
 // lacks the back end.
 Expected<std::unique_ptr<Device>> open_device(const std::string& kind);

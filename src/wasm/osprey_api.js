@@ -95,6 +95,9 @@ class Model {
   chat(messages, options = {}, onText = undefined) {
     return unwrap(this.engine.chat(JSON.stringify(messages), JSON.stringify(options), onText));
   }
+  // Appends the token ids to what the model holds and returns the next
+  // token's logits, a Float32Array of the vocabulary's size.
+  logits(ids) { return unwrap(this.engine.logits(Array.from(ids))); }
   reset() { this.engine.reset(); }
   free() {
     if (!this.engine) return;
@@ -105,7 +108,8 @@ class Model {
 }
 
 // Loads a GGUF model. options: threads (0: the module's pool), context,
-// cacheTypeK/cacheTypeV, onProgress(bytesRead, bytesTotal).
+// cacheTypeK/cacheTypeV, device ('cpu', or 'webgpu' in a browser's Web
+// Worker: weights and KV cache on the GPU), onProgress(bytesRead, bytesTotal).
 Module.loadModel = async function (source, options = {}) {
   const size = sourceSize(source);
   const what = describeSource(source);
@@ -123,6 +127,14 @@ Module.loadModel = async function (source, options = {}) {
   } catch (e) {
     Module._free(address);
     throw e;
+  }
+  if (options.device === 'webgpu') {
+    try {
+      await Module.openWebGpu();
+    } catch (e) {
+      Module._free(address);
+      throw e;
+    }
   }
   Module.adoptBytes(name, address, size);  // owned by the module from here on
   const engine = new Module.Engine();

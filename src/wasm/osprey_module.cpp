@@ -117,6 +117,7 @@ class Engine {
       o.context = field<int64_t>(j, "context", 0);
       o.cache_type_k = field<std::string>(j, "cacheTypeK", o.cache_type_k);
       o.cache_type_v = field<std::string>(j, "cacheTypeV", o.cache_type_v);
+      o.device = field<std::string>(j, "device", o.device);
       if (o.threads < 0 || o.threads > kMaxThreads)
         return "threads " + std::to_string(o.threads) + " is out of range (0..." + std::to_string(kMaxThreads) + ")";
       session_.reset();
@@ -138,6 +139,7 @@ class Engine {
     val out = val::object();
     out.set("architecture", model_->architecture());
     out.set("name", model_->name());
+    out.set("device", model_->device());
     out.set("context", static_cast<double>(model_->context_size()));
     out.set("vocabulary", static_cast<double>(model_->vocabulary_size()));
     out.set("tokensHeld", static_cast<double>(session_->tokens_held()));
@@ -155,14 +157,7 @@ class Engine {
   val detokenize(const val& ids) const {
     if (!model_) return error("no model is loaded");
     std::vector<int32_t> tokens;
-    // Indexes are 32-bit: emscripten's val has no 64-bit integer type.
-    const uint32_t n = ids["length"].as<uint32_t>();
-    for (uint32_t i = 0; i < n; ++i) {
-      const double id = ids[i].as<double>();
-      if (!(id >= 0 && id < static_cast<double>(model_->vocabulary_size())) || id != static_cast<int32_t>(id))
-        return error("token " + std::to_string(i) + " is not an id of this vocabulary");
-      tokens.push_back(static_cast<int32_t>(id));
-    }
+    if (std::string bad = token_ids(ids, tokens); !bad.empty()) return error(bad);
     val out = val::object();
     out.set("text", model_->detokenize(tokens));
     return out;
@@ -200,6 +195,16 @@ class Engine {
     }
   }
 
+  // The next token's logits after appending `ids`, as a Float32Array.
+  val logits(const val& ids) {
+    if (!model_) return error("no model is loaded");
+    std::vector<int32_t> tokens;
+    if (std::string bad = token_ids(ids, tokens); !bad.empty()) return error(bad);
+    auto row = session_->logits(tokens);
+    if (!row.ok()) return error(row.status().message());
+    return val::global("Float32Array").new_(emscripten::typed_memory_view(row->size(), row->data()));
+  }
+
   void reset() {
     if (session_) session_->reset();
   }
@@ -212,6 +217,20 @@ class Engine {
  private:
   // The module's pool of Web Workers (cmake/wasm.cmake); a pass's threads come from it.
   static constexpr int kMaxThreads = OSPREY_WASM_THREADS;
+
+  // The ids of a JavaScript array, each checked against the vocabulary;
+  // returns "" or what is wrong.
+  std::string token_ids(const val& ids, std::vector<int32_t>& out) const {
+    // Indexes are 32-bit: emscripten's val has no 64-bit integer type.
+    const uint32_t n = ids["length"].as<uint32_t>();
+    for (uint32_t i = 0; i < n; ++i) {
+      const double id = ids[i].as<double>();
+      if (!(id >= 0 && id < static_cast<double>(model_->vocabulary_size())) || id != static_cast<int32_t>(id))
+        return "token " + std::to_string(i) + " is not an id of this vocabulary";
+      out.push_back(static_cast<int32_t>(id));
+    }
+    return "";
+  }
 
   static TextCallback stream(val on_text) {
     if (on_text.isUndefined() || on_text.isNull()) return {};
@@ -249,6 +268,7 @@ EMSCRIPTEN_BINDINGS(osprey) {
       .function("renderChat", &Engine::render_chat)
       .function("generate", &Engine::generate)
       .function("chat", &Engine::chat)
+      .function("logits", &Engine::logits)
       .function("reset", &Engine::reset)
       .function("unload", &Engine::unload);
   emscripten::function("adoptBytes", &adopt_bytes);
