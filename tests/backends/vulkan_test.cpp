@@ -416,6 +416,10 @@ TEST(VulkanCli, NamesTheDeviceAndExplainsWhenThereIsNone) {
   const auto bad = test::run_osprey("run -m " + path + " -p hi --device metal");
   EXPECT_NE(bad.exit_code, 0);
   EXPECT_TRUE(test::contains(bad.err, "--device")) << bad.err;
+  // WebGPU is the WebAssembly build's, in a browser; natively that is said.
+  const auto webgpu = test::run_osprey("run -m " + path + " -p hi --device webgpu");
+  EXPECT_NE(webgpu.exit_code, 0);
+  EXPECT_TRUE(test::contains(webgpu.err, "no WebGPU back end: WebGPU runs in the WebAssembly build")) << webgpu.err;
 }
 
 }  // namespace

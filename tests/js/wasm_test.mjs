@@ -80,6 +80,21 @@ await check("plain random weights: greedy tokens equal the native build's", asyn
   await withModel(plain, { threads: 2 }, (m) => assert.deepEqual(m.generate(prompt, { maxTokens: 16, temperature: 0 }).tokens, expected.ids));
 });
 
+await check("logits(ids): the next token's scores, whose best is the greedy token; bad ids are refused", async () => {
+  const file = synthModel(osprey, workdir, "tiny-qwen3", "q8_0");
+  await withModel(file, { threads: 2 }, (m) => {
+    const ids = m.tokenize(prompt);
+    const scores = m.logits(ids);
+    assert.ok(scores instanceof Float32Array);
+    assert.equal(scores.length, m.info().vocabulary);
+    const best = scores.reduce((b, v, i) => (v > scores[b] ? i : b), 0);
+    m.reset();
+    assert.equal(m.generate(prompt, { maxTokens: 1, temperature: 0 }).tokens[0], best);
+    assert.throws(() => m.logits([1, m.info().vocabulary]), /token 1 is not an id of this vocabulary/);
+    assert.throws(() => m.logits([]), /no tokens/);
+  });
+});
+
 await check("streaming: the pieces are the reply's text, and returning false stops it", async () => {
   const file = synthModel(osprey, workdir, "tiny", "q8_0");
   await withModel(file, {}, (m) => {
