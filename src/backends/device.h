@@ -42,6 +42,8 @@ class Device {
   virtual Status write(Buffer b, int64_t offset, const void* data, int64_t bytes) = 0;
   virtual Status read(Buffer b, int64_t offset, void* data, int64_t bytes) = 0;
   virtual int64_t bytes_allocated() const = 0;
+  // The largest buffer a kernel can bind (larger weights are split by rows).
+  virtual int64_t max_buffer_bytes() const = 0;
 
   // Builds a kernel's pipeline now rather than at its first dispatch
   // (a driver may compile it then, which a first pass should not pay for).

@@ -5,7 +5,14 @@
 //   q8_0  every block's scale as an f32 word, row after row; then every
 //         block's 32 signed bytes as 8 words
 //   q4_0  the same, with every block's 16 bytes of nibbles as 4 words
-// Rows are n_in / 32 blocks of 32 values.
+//   q5_0  the same, with 4 words of low nibbles and a word of fifth bits
+//   q4_1, q5_1  scales, then offsets (f32, row after row), then quants as
+//         q4_0's and q5_0's
+//   q4_k, q5_k, q6_k  per 32 values: two f32 words (scale and min, or Q6_K's
+//         two half-block scales), each kind row after row; then the quants:
+//         4 words of nibbles, plus Q5_K's word of fifth bits or Q6_K's two
+//         words of top bit pairs (kernels/mat_q*_k.kern say how they are read)
+// Rows are n_in / 32 blocks of 32 values (n_in / 256 super-blocks for K-quants).
 #pragma once
 
 #include <cstdint>

@@ -37,12 +37,23 @@ std::string DevicePass::check(const GgufFile& file, const ModelConfig& c, const 
     need(!l.moe, "mixture-of-experts layers");
     need(l.rope_base == c.layers[0].rope_base && l.rope_scale == c.layers[0].rope_scale, "per-layer rope bases");
   }
+  struct Unsupported {
+    DType type;
+    std::string first;
+    int more;
+  };
+  std::vector<Unsupported> unsupported;
   auto matrix = [&](const kernels::WeightMatrix& m) {
     if (m.data == nullptr) return;
     const GgufTensorInfo* t = file.find_tensor(m.tensor);
     need(t != nullptr && t->rows() == m.n_out && t->dims[0] == m.n_in, "fused projections (" + m.tensor + ")");
     if (t == nullptr) return;
-    need(backends::matrix_kernel(t->type) != nullptr, std::string(dtype_name(t->type)) + " weights (" + m.tensor + ")");
+    if (backends::matrix_kernel(t->type) == nullptr) {
+      // Named once per type, with the first tensor and how many more.
+      auto it = std::find_if(unsupported.begin(), unsupported.end(), [&](const auto& u) { return u.type == t->type; });
+      if (it == unsupported.end()) unsupported.push_back({t->type, m.tensor, 0});
+      else ++it->more;
+    }
     need(m.n_in % 32 == 0, "rows of " + std::to_string(m.n_in) + " values (" + m.tensor + ")");
   };
   for (const LayerWeights& L : w.layers) {
@@ -56,6 +67,9 @@ std::string DevicePass::check(const GgufFile& file, const ModelConfig& c, const 
   }
   matrix(w.output);
   need(w.output.data != nullptr, "a model with no output head");
+  for (const auto& u : unsupported)
+    need(false, std::string(dtype_name(u.type)) + " weights (" + u.first +
+                    (u.more > 0 ? " and " + std::to_string(u.more) + " more" : std::string()) + ")");
   std::string out;
   for (const std::string& m : missing) out += (out.empty() ? "" : "; ") + m;
   return out;
@@ -144,10 +158,24 @@ Expected<DevicePass::Matrix> DevicePass::upload_matrix(const GgufFile& file, con
   OSPREY_TRY(device_->prepare(*out.kernel));
   out.n_in = u32(m.n_in);
   out.n_out = u32(m.n_out);
-  const std::vector<uint32_t> packed = backends::pack_weights(t->type, t->data, m.n_out * m.n_in);
-  const int64_t bytes = static_cast<int64_t>(packed.size()) * 4;
-  OSPREY_ASSIGN_OR_RETURN(out.buf, device_->alloc(bytes, m.tensor));
-  OSPREY_TRY(device_->write(out.buf, 0, packed.data(), bytes));
+  // Packed rows take the same words each, so the rows a buffer holds follow
+  // from one row's size; each part is packed on its own.
+  const int64_t row_bytes = static_cast<int64_t>(backends::pack_weights(t->type, t->data, m.n_in).size()) * 4;
+  const int64_t file_row_bytes = static_cast<int64_t>(t->n_bytes) / m.n_out;
+  const int64_t rows_per_part = std::min<int64_t>(m.n_out, device_->max_buffer_bytes() / row_bytes);
+  if (rows_per_part < 1)
+    return Unsupported(name() + ": one row of " + m.tensor + " (" + std::to_string(row_bytes) +
+                       " bytes) is larger than the largest buffer the device binds");
+  for (int64_t r0 = 0; r0 < m.n_out; r0 += rows_per_part) {
+    const int64_t rows = std::min(rows_per_part, m.n_out - r0);
+    const std::vector<uint32_t> packed = backends::pack_weights(t->type, t->data + r0 * file_row_bytes, rows * m.n_in);
+    const int64_t bytes = static_cast<int64_t>(packed.size()) * 4;
+    Matrix::Part part{{}, u32(r0), u32(rows)};
+    const std::string what = rows == m.n_out ? m.tensor : m.tensor + " rows " + std::to_string(r0) + "..";
+    OSPREY_ASSIGN_OR_RETURN(part.buf, device_->alloc(bytes, what));
+    OSPREY_TRY(device_->write(part.buf, 0, packed.data(), bytes));
+    out.parts.push_back(part);
+  }
   return out;
 }
 
@@ -165,10 +193,12 @@ Expected<Buffer> DevicePass::scratch(int64_t floats, const std::string& what) {
 std::string DevicePass::name() const { return std::string(device_->kind()) + " (" + device_->adapter() + ")"; }
 
 void DevicePass::matmul(const Matrix& m, Buffer x, Buffer y, uint32_t rows, bool accumulate) {
-  const uint32_t params[3] = {m.n_in, m.n_out, accumulate ? 1u : 0u};
-  const uint32_t groups = (m.n_out + kRowsPerGroup - 1) / kRowsPerGroup;  // matmul.kinc's outputs per workgroup
-  device_->dispatch(*m.kernel, {m.buf, x, y}, params, sizeof params, std::min(groups, kGridSplit), rows,
-                    (groups + kGridSplit - 1) / kGridSplit);
+  for (const Matrix::Part& part : m.parts) {
+    const uint32_t params[5] = {m.n_in, part.n_out, accumulate ? 1u : 0u, part.o_base, m.n_out};
+    const uint32_t groups = (part.n_out + kRowsPerGroup - 1) / kRowsPerGroup;  // matmul.kinc's outputs per workgroup
+    device_->dispatch(*m.kernel, {part.buf, x, y}, params, sizeof params, std::min(groups, kGridSplit), rows,
+                      (groups + kGridSplit - 1) / kGridSplit);
+  }
 }
 
 void DevicePass::elementwise(const backends::KernelSource& k, Buffer a, Buffer b, const void* params, int param_bytes,

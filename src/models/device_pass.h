@@ -53,8 +53,14 @@ class DevicePass {
   int64_t device_bytes() const { return device_->bytes_allocated(); }
 
  private:
+  // A weight matrix on the device: one buffer, or several of consecutive
+  // rows when it is larger than the device binds at once.
   struct Matrix {
-    backends::Buffer buf;
+    struct Part {
+      backends::Buffer buf;
+      uint32_t o_base = 0, n_out = 0;
+    };
+    std::vector<Part> parts;
     const backends::KernelSource* kernel = nullptr;
     uint32_t n_in = 0, n_out = 0;
   };

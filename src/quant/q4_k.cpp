@@ -1,27 +1,19 @@
 #include "core/fp16.h"
 #include "quant/blocks.h"
 #include "quant/k_quant_common.h"
+#include "quant/k_unpack.h"
 #include "quant/quant.h"
 
 namespace osprey::quant {
 namespace {
 
-// Element order: each 64-element chunk c stores elements [64c, 64c+32) in the
-// low nibbles of qs[32c..32c+32) and [64c+32, 64c+64) in the high nibbles.
-inline void unpack(const BlockQ4_K& b, uint8_t q[kQK_K]) {
-  for (int c = 0; c < 4; ++c)
-    for (int l = 0; l < 32; ++l) {
-      q[64 * c + l] = b.qs[32 * c + l] & 0x0F;
-      q[64 * c + 32 + l] = b.qs[32 * c + l] >> 4;
-    }
-}
 
 void dequantize(const void* src, float* dst, int64_t n) {
   const auto* b = static_cast<const BlockQ4_K*>(src);
   uint8_t q[kQK_K];
   for (int64_t i = 0; i < n / kQK_K; ++i) {
     const float d = fp16_to_fp32(b[i].d), dmin = fp16_to_fp32(b[i].dmin);
-    unpack(b[i], q);
+    unpack_q4_k(b[i], q);
     for (int j = 0; j < 8; ++j) {
       int sc, m;
       k_scale_min(j, b[i].scales, sc, m);
@@ -54,7 +46,7 @@ float dot(const void* w, const void* a, int64_t n) {
   uint8_t q[kQK_K];
   float sum = 0;
   for (int64_t i = 0; i < n / kQK_K; ++i) {
-    unpack(x[i], q);
+    unpack_q4_k(x[i], q);
     int32_t sumi, summ;
     k_dot_levels(q, x[i].scales, y[i], sumi, summ);
     sum += y[i].d * (fp16_to_fp32(x[i].d) * sumi - fp16_to_fp32(x[i].dmin) * summ);

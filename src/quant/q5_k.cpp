@@ -1,27 +1,19 @@
 #include "core/fp16.h"
 #include "quant/blocks.h"
 #include "quant/k_quant_common.h"
+#include "quant/k_unpack.h"
 #include "quant/quant.h"
 
 namespace osprey::quant {
 namespace {
 
-// Like Q4_K, plus a fifth bit: for chunk c, bit 2c of qh[l] belongs to
-// element 64c+l and bit 2c+1 to element 64c+32+l.
-inline void unpack(const BlockQ5_K& b, uint8_t q[kQK_K]) {
-  for (int c = 0; c < 4; ++c)
-    for (int l = 0; l < 32; ++l) {
-      q[64 * c + l] = static_cast<uint8_t>((b.qs[32 * c + l] & 0x0F) | (((b.qh[l] >> (2 * c)) & 1) << 4));
-      q[64 * c + 32 + l] = static_cast<uint8_t>((b.qs[32 * c + l] >> 4) | (((b.qh[l] >> (2 * c + 1)) & 1) << 4));
-    }
-}
 
 void dequantize(const void* src, float* dst, int64_t n) {
   const auto* b = static_cast<const BlockQ5_K*>(src);
   uint8_t q[kQK_K];
   for (int64_t i = 0; i < n / kQK_K; ++i) {
     const float d = fp16_to_fp32(b[i].d), dmin = fp16_to_fp32(b[i].dmin);
-    unpack(b[i], q);
+    unpack_q5_k(b[i], q);
     for (int j = 0; j < 8; ++j) {
       int sc, m;
       k_scale_min(j, b[i].scales, sc, m);
@@ -57,7 +49,7 @@ float dot(const void* w, const void* a, int64_t n) {
   uint8_t q[kQK_K];
   float sum = 0;
   for (int64_t i = 0; i < n / kQK_K; ++i) {
-    unpack(x[i], q);
+    unpack_q5_k(x[i], q);
     int32_t sumi, summ;
     k_dot_levels(q, x[i].scales, y[i], sumi, summ);
     sum += y[i].d * (fp16_to_fp32(x[i].d) * sumi - fp16_to_fp32(x[i].dmin) * summ);

@@ -3,35 +3,20 @@
 #include "core/fp16.h"
 #include "quant/blocks.h"
 #include "quant/k_quant_common.h"
+#include "quant/k_unpack.h"
 #include "quant/quant.h"
 #include "quant/quant_util.h"
 
 namespace osprey::quant {
 namespace {
 
-// Each 128-element half h uses ql[64h..64h+64) and qh[32h..32h+32). For l in
-// [0,32): elements l, l+32, l+64, l+96 take the low nibble of ql[l], low of
-// ql[l+32], high of ql[l], high of ql[l+32], and bit pairs 0,2,4,6 of qh[l].
-inline void unpack(const BlockQ6_K& b, int8_t q[kQK_K]) {
-  for (int h = 0; h < 2; ++h) {
-    const uint8_t* ql = b.ql + 64 * h;
-    const uint8_t* qh = b.qh + 32 * h;
-    int8_t* y = q + 128 * h;
-    for (int l = 0; l < 32; ++l) {
-      y[l] = static_cast<int8_t>(((ql[l] & 0x0F) | (((qh[l] >> 0) & 3) << 4)) - 32);
-      y[l + 32] = static_cast<int8_t>(((ql[l + 32] & 0x0F) | (((qh[l] >> 2) & 3) << 4)) - 32);
-      y[l + 64] = static_cast<int8_t>(((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32);
-      y[l + 96] = static_cast<int8_t>(((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32);
-    }
-  }
-}
 
 void dequantize(const void* src, float* dst, int64_t n) {
   const auto* b = static_cast<const BlockQ6_K*>(src);
   int8_t q[kQK_K];
   for (int64_t i = 0; i < n / kQK_K; ++i) {
     const float d = fp16_to_fp32(b[i].d);
-    unpack(b[i], q);
+    unpack_q6_k(b[i], q);
     for (int j = 0; j < kQK_K; ++j) dst[i * kQK_K + j] = d * b[i].scales[j / 16] * q[j];
   }
 }
@@ -88,7 +73,7 @@ float dot(const void* w, const void* a, int64_t n) {
   int8_t q[kQK_K];
   float sum = 0;
   for (int64_t i = 0; i < n / kQK_K; ++i) {
-    unpack(x[i], q);
+    unpack_q6_k(x[i], q);
     int32_t sumi = 0;
     for (int s = 0; s < 16; ++s) {
       int32_t t = 0;

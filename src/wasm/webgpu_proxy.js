@@ -73,7 +73,7 @@ function ospreyDeviceWorker() {
     device.lost.then((info) => { lost = 'the WebGPU device was lost (' + (info.message || info.reason) + ')'; });
     const info = adapter.info || {};
     const name = [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(' ');
-    return (name || 'unnamed adapter') + '; largest buffer ' + Math.floor(device.limits.maxStorageBufferBindingSize / 1048576) + ' MiB';
+    return { adapter: name || 'unnamed adapter', maxBuffer: device.limits.maxStorageBufferBindingSize };
   }
 
   const ops = {
@@ -188,7 +188,7 @@ function ospreyDeviceWorker() {
       state = new Int32Array(m.control);
       replyBytes = new Uint8Array(m.control);
       try {
-        postMessage({ adapter: await open() });
+        postMessage(await open());
       } catch (e) {
         postMessage({ error: String(e && e.message ? e.message : e) });
       }
@@ -235,7 +235,8 @@ Module.openWebGpu = async function () {
     throw new Error('WebGPU: ' + opened.error);
   }
   worker.onmessage = null;
-  Module.webgpuProxy = { worker, adapter: opened.adapter, state: new Int32Array(control), bytes: new Uint8Array(control) };
+  Module.webgpuProxy = { worker, adapter: opened.adapter, maxBuffer: opened.maxBuffer, state: new Int32Array(control),
+                         bytes: new Uint8Array(control) };
   return opened.adapter;
 };
 

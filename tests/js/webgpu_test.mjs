@@ -1,7 +1,8 @@
 // The WebGPU back end, whole models, in Debian's chromium on its software
 // adapter (SwiftShader, no shader-f16): the WebAssembly module runs in a Web
 // Worker, loads synthesized models with {device: 'webgpu'}, and its greedy
-// tokens equal the native CPU build's on three shapes in q8_0 and q4_0, and
+// tokens equal the native CPU build's on three shapes in q8_0 and q4_0 (and
+// K-quants), and
 // on plain random weights its logits stay within 1% of the CPU path's range
 // over a prompt and 8 steps (f32, f16, q8_0, q4_0).
 // Also: the same sequence gives the same tokens after a reset and at another
@@ -161,8 +162,11 @@ async function inWorker(file, options, generations, logits = null) {
 const greedy = (n) => ({ prompt, options: { maxTokens: n, temperature: 0 } });
 
 try {
-  for (const preset of ["tiny", "smollm2-135m", "tiny-qwen3"]) {
-    for (const type of ["q8_0", "q4_0"]) {
+  const cases = [];
+  for (const preset of ["tiny", "smollm2-135m", "tiny-qwen3"]) for (const type of ["q8_0", "q4_0"]) cases.push([preset, type]);
+  cases.push(["tiny", "q4_k"], ["tiny-qwen3", "q5_k"], ["tiny", "q6_k"]);  // K-quants, with q5_0/q5_1 rows in tiny-qwen3
+  for (const [preset, type] of cases) {
+    {
       const file = synthModel(osprey, workdir, preset, type);
       await check(`${preset} ${type} on WebGPU: 32 greedy tokens and their text equal the native CPU build's`, async () => {
         const expected = nativeGreedy(file);

@@ -130,6 +130,7 @@ class VulkanDevice final : public Device {
   const char* kind() const override { return "vulkan"; }
   const std::string& adapter() const override { return adapter_; }
   int64_t bytes_allocated() const override { return bytes_; }
+  int64_t max_buffer_bytes() const override { return static_cast<int64_t>(limits_.maxStorageBufferRange); }
 
   Expected<Buffer> alloc(int64_t bytes, const std::string& what) override {
     if (bytes <= 0 || bytes % 4 != 0) return InvalidArgument("vulkan: buffer " + what + " of " + std::to_string(bytes) + " bytes");

@@ -25,6 +25,9 @@ EM_JS(int, osprey_webgpu_adapter, (char* out, int cap), {
   return 0;
 });
 
+// The largest storage buffer the opened device binds.
+EM_JS(double, osprey_webgpu_max_buffer, (), { return Module.webgpuProxy ? Module.webgpuProxy.maxBuffer : 0; });
+
 namespace osprey::backends {
 
 namespace {
@@ -33,7 +36,7 @@ enum Op { kAlloc = 1, kWrite = 2, kRead = 3, kPrepare = 4, kSubmit = 5, kRelease
 
 class WebGpuDevice final : public Device {
  public:
-  explicit WebGpuDevice(std::string adapter) : adapter_(std::move(adapter)) {}
+  WebGpuDevice(std::string adapter, int64_t max_buffer) : adapter_(std::move(adapter)), max_buffer_(max_buffer) {}
   ~WebGpuDevice() override { static_cast<void>(request(kRelease)); }
 
   const char* kind() const override { return "webgpu"; }
@@ -53,6 +56,7 @@ class WebGpuDevice final : public Device {
     return request(kRead, b.id, static_cast<double>(offset), address(data), static_cast<double>(bytes));
   }
   int64_t bytes_allocated() const override { return bytes_; }
+  int64_t max_buffer_bytes() const override { return max_buffer_; }
 
   Status prepare(const KernelSource& kernel) override {
     const size_t index = index_of(kernel);
@@ -109,6 +113,7 @@ class WebGpuDevice final : public Device {
   }
 
   std::string adapter_;
+  int64_t max_buffer_;
   int32_t next_id_ = 0;
   int64_t bytes_ = 0;
   std::vector<bool> prepared_;
@@ -123,7 +128,7 @@ Expected<std::unique_ptr<Device>> open_webgpu_device() {
   if (osprey_webgpu_adapter(adapter, sizeof(adapter)) != 0)
     return Unsupported(
         "no WebGPU device is open: load the model with {device: 'webgpu'} from the JavaScript API, which opens it");
-  return std::unique_ptr<Device>(new WebGpuDevice(adapter));
+  return std::unique_ptr<Device>(new WebGpuDevice(adapter, static_cast<int64_t>(osprey_webgpu_max_buffer())));
 }
 
 }  // namespace osprey::backends
