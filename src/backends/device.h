@@ -21,6 +21,12 @@
 
 namespace osprey::backends {
 
+// One dispatch of a finished pass and the time it took on the device.
+struct DispatchTime {
+  const KernelSource* kernel;
+  double seconds;
+};
+
 // A buffer a device owns, by number.
 struct Buffer {
   int32_t id = -1;
@@ -57,6 +63,15 @@ class Device {
                         int param_bytes, uint32_t groups_x, uint32_t groups_y = 1, uint32_t groups_z = 1) = 0;
   // Submits what was recorded and waits for it.
   virtual Status finish() = 0;
+
+  // Times every dispatch of the passes that follow (bench). Returns false,
+  // timing nothing, when the device cannot (no timestamp queries).
+  virtual bool time_dispatches(bool on) { return !on; }
+  // The last finished pass's dispatches, in order, while timing is on.
+  virtual const std::vector<DispatchTime>& dispatch_times() const {
+    static const std::vector<DispatchTime> none;
+    return none;
+  }
 };
 
 // The devices --device names: "cpu" (no Device: the CPU kernels), "vulkan",

@@ -22,6 +22,7 @@
 #include "core/log.h"
 #include "core/median.h"
 #include "kernels/membw.h"
+#include "models/device_pass.h"
 #include "models/model.h"
 
 namespace osprey::cli {
@@ -206,6 +207,34 @@ Measured measure(Model& m, const Test& t, int reps, MachineProbe& machine, Trace
   return out;
 }
 
+// One more run of `t` with the device timing each dispatch: time per token
+// and share for every kernel, so a real GPU shows where its time goes.
+// Timestamps cost a little, so the tokens/s above come from untimed runs.
+nlohmann::json device_operations(Model& m, const Test& t, bool table) {
+  DevicePass* dp = m.device_pass();
+  if (dp == nullptr) return nullptr;
+  if (!dp->time_operations(true)) {
+    if (table) std::printf("| %s: the device cannot time its dispatches (no timestamp queries)\n", t.name().c_str());
+    return nullptr;
+  }
+  dp->clear_operation_times();
+  run_once(m, t);
+  dp->time_operations(false);
+  const double tokens = static_cast<double>(t.n_prompt + t.n_gen);
+  double total = 0;
+  for (const auto& op : dp->operation_times()) total += op.seconds;
+  nlohmann::json out = nlohmann::json::array();
+  if (table) std::printf("| %s on the device: %.2f ms per token in %zu kernels\n", t.name().c_str(), total / tokens * 1e3,
+                         dp->operation_times().size());
+  for (const auto& op : dp->operation_times()) {
+    if (table)
+      std::printf("|   %-20s %8.1f calls/token %10.3f ms/token %6.1f%%\n", op.kernel.c_str(), op.calls / tokens,
+                  op.seconds / tokens * 1e3, total > 0 ? op.seconds / total * 100 : 0.0);
+    out.push_back({{"kernel", op.kernel}, {"calls", op.calls}, {"seconds", op.seconds}});
+  }
+  return out;
+}
+
 void print_table_header() {
   std::printf("| %-28s | %10s | %6s | %7s | %13s | %20s | %8s |\n", "model", "size", "isa", "threads", "test", "t/s",
               "membw %");
@@ -308,6 +337,7 @@ void bench(const BenchOptions& o) {
     for (const Test& t : tests) {
       const Measured r = measure(*model, t, o.reps, machine, o.trace.empty() ? nullptr : &tracer);
       if (o.output == "table") print_table_row(name, file_bytes, isa, threads, t.name(), r);
+      const nlohmann::json ops = device_operations(*model, t, o.output == "table");
       results.push_back({{"model_filename", path},
                          {"model_type", model->config().arch},
                          {"model_size", static_cast<int64_t>(file_bytes)},
@@ -324,7 +354,8 @@ void bench(const BenchOptions& o) {
                          {"type_v", dtype_name(mo.cache_type_v)},
                          {"peak_rss_bytes", static_cast<int64_t>(machine.peak_rss())},
                          {"membw_bytes_per_second", r.membw},
-                         {"membw_share", r.share}});
+                         {"membw_share", r.share},
+                         {"device_operations", ops}});
     }
     if (speculate && o.restate > 0) bench_speculation(o, *model, mo, path, file_bytes, threads, results);
   }

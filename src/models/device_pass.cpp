@@ -190,6 +190,11 @@ Expected<Buffer> DevicePass::scratch(int64_t floats, const std::string& what) {
   return device_->alloc(std::max<int64_t>(floats, 1) * 4, what);
 }
 
+bool DevicePass::time_operations(bool on) {
+  timing_ = device_->time_dispatches(on) && on;
+  return timing_ == on;
+}
+
 std::string DevicePass::name() const { return std::string(device_->kind()) + " (" + device_->adapter() + ")"; }
 
 void DevicePass::matmul(const Matrix& m, Buffer x, Buffer y, uint32_t rows, bool accumulate) {
@@ -294,6 +299,14 @@ Status DevicePass::forward(Pass& p) {
     matmul(output_, head_in_, logits_, u32(p.n_out), false);
   }
   OSPREY_TRY(device_->finish());
+  if (timing_) {
+    for (const backends::DispatchTime& d : device_->dispatch_times()) {
+      auto it = std::find_if(op_times_.begin(), op_times_.end(), [&](const OpTime& o) { return o.kernel == d.kernel->name; });
+      if (it == op_times_.end()) it = op_times_.insert(op_times_.end(), OpTime{d.kernel->name});
+      ++it->calls;
+      it->seconds += d.seconds;
+    }
+  }
   if (p.n_out > 0) OSPREY_TRY(device_->read(logits_, 0, p.logits, p.n_out * c.n_vocab * 4));
   return Status::Ok();
 }

@@ -52,6 +52,18 @@ class DevicePass {
   int64_t kv_bytes() const { return kv_bytes_; }
   int64_t device_bytes() const { return device_->bytes_allocated(); }
 
+  // Time on the device per kernel, summed over the passes since timing was
+  // turned on (bench --device). time_operations(true) is false when the
+  // device cannot time its dispatches.
+  struct OpTime {
+    std::string kernel;
+    int64_t calls = 0;
+    double seconds = 0;
+  };
+  bool time_operations(bool on);
+  const std::vector<OpTime>& operation_times() const { return op_times_; }
+  void clear_operation_times() { op_times_.clear(); }
+
  private:
   // A weight matrix on the device: one buffer, or several of consecutive
   // rows when it is larger than the device binds at once.
@@ -98,6 +110,8 @@ class DevicePass {
                                *kv_store_ = nullptr, *attention_ = nullptr, *silu_gate_ = nullptr,
                                *add_bias_ = nullptr, *gather_rows_ = nullptr;
   int64_t kv_bytes_ = 0;
+  bool timing_ = false;
+  std::vector<OpTime> op_times_;  // in order of first use
 };
 
 }  // namespace osprey

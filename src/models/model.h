@@ -90,6 +90,8 @@ class Model {
   std::string device_name() const { return device_ ? device_->name() : "cpu"; }
   // Bytes the device holds for this model (0 on the CPU).
   int64_t device_bytes() const { return device_ ? device_->device_bytes() : 0; }
+  // The device pass (null on the CPU): bench times its operations through it.
+  DevicePass* device_pass() { return device_.get(); }
 
   // Sequence 0, for single-stream use (run, bench, chat).
   // Appends tokens and returns the logits [n_vocab] after the last one.

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <numeric>
@@ -14,6 +15,7 @@
 #include "backends/weight_layout.h"
 #include "core/fp16.h"
 #include "kernels/ops.h"
+#include "models/device_pass.h"
 #include "models/model.h"
 #include "quant/quant.h"
 #include "test_util.h"
@@ -405,6 +407,46 @@ TEST(VulkanModel, SplitsMatricesLargerThanABufferByRows) {
   EXPECT_EQ(tokens_of(greedy_logits(*gpu, p, 7)), tokens_of(greedy_logits(*cpu, p, 7)));
 }
 
+// bench --device: the device's timestamps give each kernel's share of a pass.
+TEST(VulkanModel, TimesEachOperationWithTheDevicesTimestamps) {
+  OPEN_DEVICE(d);
+  d.reset();
+  auto gpu = load(test::synth_model("tiny", "q8_0"), "vulkan");
+  ASSERT_TRUE(gpu);
+  DevicePass* dp = gpu->device_pass();
+  ASSERT_NE(dp, nullptr);
+  if (!dp->time_operations(true)) GTEST_SKIP() << "this Vulkan device has no timestamp queries";
+  const std::vector<int32_t> p = prompt(8, 1);
+  const auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(gpu->eval(p.data(), static_cast<int64_t>(p.size())).ok());
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  double total = 0;
+  std::vector<std::string> kernels;
+  for (const auto& op : dp->operation_times()) {
+    EXPECT_GT(op.calls, 0) << op.kernel;
+    EXPECT_GE(op.seconds, 0) << op.kernel;
+    total += op.seconds;
+    kernels.push_back(op.kernel);
+  }
+  for (const char* k : {"rms_norm", "mat_q8_0", "attention", "kv_store", "silu_gate"})
+    EXPECT_NE(std::find(kernels.begin(), kernels.end(), k), kernels.end()) << k;
+  EXPECT_GT(total, 0);
+  EXPECT_LE(total, wall);
+  // Off again: later passes add nothing.
+  ASSERT_TRUE(dp->time_operations(false));
+  auto calls = [&] {
+    int64_t n = 0;
+    for (const auto& op : dp->operation_times()) n += op.calls;
+    return n;
+  };
+  const int64_t before = calls();
+  const int32_t next = 3;
+  ASSERT_TRUE(gpu->eval(&next, 1).ok());
+  EXPECT_EQ(calls(), before);
+  dp->clear_operation_times();
+  EXPECT_TRUE(dp->operation_times().empty());
+}
+
 TEST(VulkanModel, RefusesWhatItCannotRunByName) {
   OPEN_DEVICE(d);
   d.reset();
@@ -442,6 +484,10 @@ TEST(VulkanCli, NamesTheDeviceAndExplainsWhenThereIsNone) {
   const auto bad = test::run_osprey("run -m " + path + " -p hi --device metal");
   EXPECT_NE(bad.exit_code, 0);
   EXPECT_TRUE(test::contains(bad.err, "--device")) << bad.err;
+  const auto bench = test::run_osprey("bench -m " + path + " -p 4 -n 2 -r 1 --device vulkan");
+  EXPECT_EQ(bench.exit_code, 0) << bench.err;
+  EXPECT_TRUE(test::contains(bench.out, "tg2 on the device:")) << bench.out;
+  EXPECT_TRUE(test::contains(bench.out, "mat_q8_0")) << bench.out;
   // WebGPU is the WebAssembly build's, in a browser; natively that is said.
   const auto webgpu = test::run_osprey("run -m " + path + " -p hi --device webgpu");
   EXPECT_NE(webgpu.exit_code, 0);

@@ -47,6 +47,7 @@ class VulkanDevice final : public Device {
       }
       for (const Allocation& a : buffers_) free_allocation(a);
       if (descriptor_pool_ != VK_NULL_HANDLE) vkDestroyDescriptorPool(device_, descriptor_pool_, nullptr);
+      if (queries_ != VK_NULL_HANDLE) vkDestroyQueryPool(device_, queries_, nullptr);
       if (fence_ != VK_NULL_HANDLE) vkDestroyFence(device_, fence_, nullptr);
       if (command_pool_ != VK_NULL_HANDLE) vkDestroyCommandPool(device_, command_pool_, nullptr);
       vkDestroyDevice(device_, nullptr);
@@ -90,6 +91,7 @@ class VulkanDevice final : public Device {
           best_rank = rank;
           physical_ = d;
           queue_family_ = q;
+          timestamp_bits_ = queues[q].timestampValidBits;
           adapter_ = props.deviceName;
           limits_ = props.limits;
         }
@@ -184,7 +186,29 @@ class VulkanDevice final : public Device {
     VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
     bi.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
     vkBeginCommandBuffer(commands_, &bi);
+    timed_.clear();
+    times_.clear();
+    if (queries_ != VK_NULL_HANDLE) {
+      vkCmdResetQueryPool(commands_, queries_, 0, sets_capacity_ + 1);
+      vkCmdWriteTimestamp(commands_, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, queries_, 0);
+    }
   }
+
+  bool time_dispatches(bool on) override {
+    if (!on) {
+      if (queries_ != VK_NULL_HANDLE) vkDestroyQueryPool(device_, queries_, nullptr);
+      queries_ = VK_NULL_HANDLE;
+      return true;
+    }
+    if (timestamp_bits_ == 0 || limits_.timestampPeriod <= 0) return false;
+    if (queries_ != VK_NULL_HANDLE) return true;
+    // One timestamp before the pass and one after each dispatch.
+    VkQueryPoolCreateInfo qpi{VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO};
+    qpi.queryType = VK_QUERY_TYPE_TIMESTAMP;
+    qpi.queryCount = sets_capacity_ + 1;
+    return vkCreateQueryPool(device_, &qpi, nullptr, &queries_) == VK_SUCCESS;
+  }
+  const std::vector<DispatchTime>& dispatch_times() const override { return times_; }
 
   void dispatch(const KernelSource& kernel, std::initializer_list<Buffer> buffers, const void* params,
                 int param_bytes, uint32_t gx, uint32_t gy, uint32_t gz) override {
@@ -250,13 +274,29 @@ class VulkanDevice final : public Device {
     barrier.dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT;
     vkCmdPipelineBarrier(commands_, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1,
                          &barrier, 0, nullptr, 0, nullptr);
+    if (queries_ != VK_NULL_HANDLE) {
+      // Dispatches run one after another (the barrier), so the time between
+      // this timestamp and the one before is this dispatch's.
+      timed_.push_back(&kernel);
+      vkCmdWriteTimestamp(commands_, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, queries_, static_cast<uint32_t>(timed_.size()));
+    }
   }
 
   Status finish() override {
     recording_ = false;
     vkEndCommandBuffer(commands_);
     if (!error_.ok()) return error_;
-    return submit_and_wait();
+    OSPREY_TRY(submit_and_wait());
+    if (queries_ != VK_NULL_HANDLE && !timed_.empty()) {
+      std::vector<uint64_t> ticks(timed_.size() + 1);
+      OSPREY_VK(vkGetQueryPoolResults(device_, queries_, 0, static_cast<uint32_t>(ticks.size()), ticks.size() * 8,
+                                      ticks.data(), 8, VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT),
+                "reading timestamps");
+      const uint64_t mask = timestamp_bits_ >= 64 ? ~0ull : (1ull << timestamp_bits_) - 1;
+      for (size_t i = 0; i < timed_.size(); ++i)
+        times_.push_back({timed_[i], static_cast<double>((ticks[i + 1] - ticks[i]) & mask) * limits_.timestampPeriod * 1e-9});
+    }
+    return Status::Ok();
   }
 
  private:
@@ -414,6 +454,10 @@ class VulkanDevice final : public Device {
   VkFence fence_ = VK_NULL_HANDLE;
   VkDescriptorPool descriptor_pool_ = VK_NULL_HANDLE;
   uint32_t sets_capacity_ = 0, sets_used_ = 0;
+  uint32_t timestamp_bits_ = 0;
+  VkQueryPool queries_ = VK_NULL_HANDLE;  // while timing dispatches
+  std::vector<const KernelSource*> timed_;
+  std::vector<DispatchTime> times_;
   std::vector<Allocation> buffers_;
   std::unordered_map<std::string, Pipeline> pipelines_;
   int64_t bytes_ = 0;
