@@ -4,6 +4,7 @@
 import { execFileSync, spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 
 export async function startServer(osprey, args, { timeoutMs = 60000 } = {}) {
   const proc = spawn(osprey, ["serve", "--port", "0", ...args], { stdio: ["ignore", "ignore", "pipe"] });
@@ -104,4 +105,21 @@ export async function launchChromiumOrSkip(cleanup = () => 77, extraArgs = []) {
     console.log(`SKIP: chromium (${executablePath}) cannot start: ${e.message.split("\n")[0]}`);
     process.exit(cleanup());
   }
+}
+
+// web/serve.mjs (the in-browser demo page) on a free port, serving the
+// WebAssembly module in `moduleDir`: { proc, base }.
+export async function startWebPage(moduleDir) {
+  const script = path.join(path.dirname(fileURLToPath(import.meta.url)), "../../web/serve.mjs");
+  const proc = spawn(process.execPath, [script, "--port", "0", "--module-dir", moduleDir], { stdio: ["ignore", "pipe", "inherit"] });
+  const base = await new Promise((resolve, reject) => {
+    let out = "";
+    proc.stdout.on("data", (d) => {
+      out += d;
+      const m = out.match(/at (http:\/\/[^/]+)\//);
+      if (m) resolve(m[1]);
+    });
+    proc.on("exit", (code) => reject(new Error(`web/serve.mjs exited with ${code}: ${out}`)));
+  });
+  return { proc, base };
 }

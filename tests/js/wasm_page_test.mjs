@@ -8,11 +8,9 @@
 // playwright-core is missing or chromium cannot start.
 // Usage: node wasm_page_test.mjs OSPREY MODULE_DIR WORKDIR
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
-import { checks, launchChromiumOrSkip, startServer, synthModel } from "./osprey_server.mjs";
+import { checks, launchChromiumOrSkip, startServer, startWebPage, synthModel } from "./osprey_server.mjs";
 
 const [osprey, moduleDir, workdir] = process.argv.slice(2);
 if (!fs.existsSync(path.join(moduleDir, "osprey.js"))) {
@@ -23,17 +21,7 @@ const browser = await launchChromiumOrSkip();
 
 const { check, failed } = checks();
 const model = synthModel(osprey, workdir, "smollm2-135m", "q8_0");
-const serveScript = path.join(path.dirname(fileURLToPath(import.meta.url)), "../../web/serve.mjs");
-const web = spawn(process.execPath, [serveScript, "--port", "0", "--module-dir", moduleDir], { stdio: ["ignore", "pipe", "inherit"] });
-const base = await new Promise((resolve, reject) => {
-  let out = "";
-  web.stdout.on("data", (d) => {
-    out += d;
-    const m = out.match(/at (http:\/\/[^/]+)\//);
-    if (m) resolve(m[1]);
-  });
-  web.on("exit", (code) => reject(new Error(`web/serve.mjs exited with ${code}: ${out}`)));
-});
+const { proc: web, base } = await startWebPage(moduleDir);
 const server = await startServer(osprey, ["-m", model, "-t", "2"]);
 // The native reply to the same conversation, greedy, up to the page's 256 tokens.
 async function nativeReply(messages) {

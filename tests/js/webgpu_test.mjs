@@ -11,12 +11,11 @@
 // not built, or chromium cannot start or offers no WebGPU adapter.
 // Usage: node webgpu_test.mjs OSPREY MODULE_DIR WORKDIR
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import http from "node:http";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
-import { checks, launchChromiumOrSkip, startServer, synthModel } from "./osprey_server.mjs";
+import { checks, launchChromiumOrSkip, startServer, startWebPage, synthModel } from "./osprey_server.mjs";
 
 const [osprey, moduleDir, workdir] = process.argv.slice(2);
 if (!fs.existsSync(path.join(moduleDir, "osprey.js"))) {
@@ -24,7 +23,6 @@ if (!fs.existsSync(path.join(moduleDir, "osprey.js"))) {
   process.exit(77);
 }
 const prompt = "the quick brown fox jumps over the lazy dog";
-const serveScript = path.join(path.dirname(fileURLToPath(import.meta.url)), "../../web/serve.mjs");
 
 function nativeOsprey(args) {
   const r = spawnSync(osprey, args, { encoding: "utf8" });
@@ -232,18 +230,9 @@ try {
 
   await check("the demo page picks WebGPU, says so, and its greedy chat reply equals the native server's", async () => {
     const model = synthModel(osprey, workdir, "tiny-qwen3", "q8_0");
-    const web = spawn(process.execPath, [serveScript, "--port", "0", "--module-dir", moduleDir], { stdio: ["ignore", "pipe", "inherit"] });
+    const { proc: web, base: webBase } = await startWebPage(moduleDir);
     const native = await startServer(osprey, ["-m", model, "-t", "2"]);
     try {
-      const webBase = await new Promise((resolve, reject) => {
-        let out = "";
-        web.stdout.on("data", (d) => {
-          out += d;
-          const m = out.match(/at (http:\/\/[^/]+)\//);
-          if (m) resolve(m[1]);
-        });
-        web.on("exit", (code) => reject(new Error(`web/serve.mjs exited with ${code}: ${out}`)));
-      });
       const p = await browser.newPage({ viewport: { width: 1000, height: 600 } });
       const problems = [];
       p.on("pageerror", (e) => problems.push("page error: " + e.message));
