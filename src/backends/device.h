@@ -64,6 +64,11 @@ class Device {
   // Submits what was recorded and waits for it.
   virtual Status finish() = 0;
 
+  // How many passes were recorded, as opposed to replayed: a device that
+  // keeps a pass's commands per shape records once and then only submits
+  // (-1: this device records every pass).
+  virtual int64_t passes_recorded() const { return -1; }
+
   // Times every dispatch of the passes that follow (bench). Returns false,
   // timing nothing, when the device cannot (no timestamp queries).
   virtual bool time_dispatches(bool on) { return !on; }

@@ -18,6 +18,17 @@ constexpr uint32_t kRowsPerGroup = 16;  // outputs per grid row; the kernels spi
 
 uint32_t u32(int64_t v) { return static_cast<uint32_t>(v); }
 
+// The file row a matrix starts at: 0, or a fused tensor's part's (Phi-3's
+// attn_qkv holds Q, K and V rows). Parts are views into the whole, as stored
+// or as the CPU repacked it, at the same row offsets either way.
+int64_t first_row(const ModelWeights& w, const kernels::WeightMatrix& m) {
+  for (const TensorSpec& s : w.tensors)
+    if (s.present && s.name == m.tensor && s.whole.row_bytes > 0 && m.data >= s.whole.data &&
+        m.data < s.whole.data + s.whole.row_bytes * s.whole.n_out)
+      return (m.data - s.whole.data) / s.whole.row_bytes;
+  return 0;
+}
+
 }  // namespace
 
 std::string DevicePass::check(const GgufFile& file, const ModelConfig& c, const ModelWeights& w) {
@@ -26,17 +37,19 @@ std::string DevicePass::check(const GgufFile& file, const ModelConfig& c, const 
     if (!ok && std::find(missing.begin(), missing.end(), what) == missing.end()) missing.push_back(what);
   };
   const std::string arch = c.arch;
-  need(arch == "llama" || arch == "mistral" || arch == "qwen2" || arch == "qwen3", "the " + arch + " family");
+  bool arch_ok = false;
+  // The families whose forward pass is the decoder one, with no mixture of
+  // experts; the checks below catch what a given file adds to it.
+  for (const char* family : {"llama", "mistral", "qwen2", "qwen3", "gemma2", "gemma3", "phi3"})
+    if (arch == family) arch_ok = true;
+  need(arch_ok, "the " + arch + " family");
   need(c.causal && !c.post_layer_norm, "encoders");
-  need(c.activation == kernels::Activation::kSilu, "activations other than SiLU");
-  need(c.final_softcap == 0, "a final logit soft-cap");
+  need(c.activation == kernels::Activation::kSilu || c.activation == kernels::Activation::kGelu,
+       "the gpt-oss activation (clamped SwiGLU)");
   need(c.head_dim <= 256 && c.head_dim % 2 == 0, "heads of " + std::to_string(c.head_dim) + " values (at most 256, even)");
   need(c.head_dim_v == 0 || c.head_dim_v == c.head_dim, "value heads of another size than key heads");
   need(c.rope_dim <= c.head_dim && c.rope_dim % 2 == 0, "a rotary dimension past the head");
-  for (const LayerConfig& l : c.layers) {
-    need(!l.moe, "mixture-of-experts layers");
-    need(l.rope_base == c.layers[0].rope_base && l.rope_scale == c.layers[0].rope_scale, "per-layer rope bases");
-  }
+  for (const LayerConfig& l : c.layers) need(!l.moe, "mixture-of-experts layers");
   struct Unsupported {
     DType type;
     std::string first;
@@ -46,7 +59,7 @@ std::string DevicePass::check(const GgufFile& file, const ModelConfig& c, const 
   auto matrix = [&](const kernels::WeightMatrix& m) {
     if (m.data == nullptr) return;
     const GgufTensorInfo* t = file.find_tensor(m.tensor);
-    need(t != nullptr && t->rows() == m.n_out && t->dims[0] == m.n_in, "fused projections (" + m.tensor + ")");
+    need(t != nullptr && t->dims[0] == m.n_in && t->rows() >= m.n_out, "matrices stored otherwise (" + m.tensor + ")");
     if (t == nullptr) return;
     if (backends::matrix_kernel(t->type) == nullptr) {
       // Named once per type, with the first tensor and how many more.
@@ -59,7 +72,6 @@ std::string DevicePass::check(const GgufFile& file, const ModelConfig& c, const 
   for (const LayerWeights& L : w.layers) {
     for (const kernels::WeightMatrix* m : {&L.attn.wq, &L.attn.wk, &L.attn.wv, &L.attn.wo, &L.ffn.gate, &L.ffn.up, &L.ffn.down})
       matrix(*m);
-    need(L.attn.post_norm.empty() && L.ffn.post_norm.empty(), "post-norms");
     need(L.attn.sinks.empty() && L.attn.bo.empty(), "attention sinks and output biases");
     need(L.ffn.gate.data != nullptr && L.ffn.b_up.empty() && L.ffn.b_down.empty(), "ungated or biased feed-forward blocks");
     need(L.attn.q_norm.empty() || static_cast<int64_t>(L.attn.q_norm.size()) == c.head_dim, "Q/K norms over whole rows");
@@ -85,22 +97,14 @@ Expected<std::unique_ptr<DevicePass>> DevicePass::create(std::unique_ptr<backend
   d->size_ = size;
   for (auto [slot, name] : {std::pair{&d->rms_norm_, "rms_norm"}, {&d->rms_norm_inplace_, "rms_norm_inplace"},
                             {&d->rope_k_, "rope"}, {&d->kv_store_, "kv_store"}, {&d->attention_, "attention"},
-                            {&d->silu_gate_, "silu_gate"}, {&d->add_bias_, "add_bias"}, {&d->gather_rows_, "gather_rows"}}) {
+                            {&d->silu_gate_, "silu_gate"}, {&d->add_bias_, "add_bias"}, {&d->gather_rows_, "gather_rows"},
+                            {&d->gelu_gate_, "gelu_gate"}, {&d->rms_norm_add_, "rms_norm_add"}, {&d->softcap_, "softcap"}}) {
     *slot = backends::find_gpu_kernel(name);
     if (*slot == nullptr) return Unsupported(std::string("this build lacks the GPU kernel ") + name);
     OSPREY_TRY(d->device_->prepare(**slot));
   }
-  d->rope_.style = c.rope_style;
-  d->rope_.rope_dim = static_cast<int>(c.rope_dim);
-  d->rope_.freq_base = static_cast<float>(c.layers[0].rope_base);
-  d->rope_.linear_scale = static_cast<float>(c.layers[0].rope_scale);
-  d->rope_.freq_factors = rope_factors;
-  d->rope_.attn_factor = static_cast<float>(c.rope_attn_factor);
-  d->rope_.yarn_ext = static_cast<float>(c.yarn.ext_factor);
-  d->rope_.yarn_low = static_cast<float>(c.yarn.low);
-  d->rope_.yarn_high = static_cast<float>(c.yarn.high);
-
   const int64_t nb = size.n_batch, E = c.n_embd, hd = c.head_dim;
+  const int64_t pair_floats = nb * std::max<int64_t>(c.rope_dim, 2);
   const int64_t q_dim = c.n_head * hd, kv_dim = c.n_head_kv * hd;
   const int64_t cache_rows = size.kv_blocks * KvCache::kBlockSize;
   int64_t n_ff = 0;
@@ -108,13 +112,33 @@ Expected<std::unique_ptr<DevicePass>> DevicePass::create(std::unique_ptr<backend
     const LayerWeights& L = w.layers[l];
     const std::string p = "layer " + std::to_string(l) + " ";
     Layer D;
-    OSPREY_ASSIGN_OR_RETURN(D.wq, d->upload_matrix(file, L.attn.wq));
-    OSPREY_ASSIGN_OR_RETURN(D.wk, d->upload_matrix(file, L.attn.wk));
-    OSPREY_ASSIGN_OR_RETURN(D.wv, d->upload_matrix(file, L.attn.wv));
-    OSPREY_ASSIGN_OR_RETURN(D.wo, d->upload_matrix(file, L.attn.wo));
-    OSPREY_ASSIGN_OR_RETURN(D.gate, d->upload_matrix(file, L.ffn.gate));
-    OSPREY_ASSIGN_OR_RETURN(D.up, d->upload_matrix(file, L.ffn.up));
-    OSPREY_ASSIGN_OR_RETURN(D.down, d->upload_matrix(file, L.ffn.down));
+    // One table of angles per distinct (base, scale), as the CPU's per-layer rope.
+    kernels::RopeParams rope;
+    rope.style = c.rope_style;
+    rope.rope_dim = static_cast<int>(c.rope_dim);
+    rope.freq_base = static_cast<float>(c.layers[l].rope_base);
+    rope.linear_scale = static_cast<float>(c.layers[l].rope_scale);
+    rope.freq_factors = rope_factors;
+    rope.attn_factor = static_cast<float>(c.rope_attn_factor);
+    rope.yarn_ext = static_cast<float>(c.yarn.ext_factor);
+    rope.yarn_low = static_cast<float>(c.yarn.low);
+    rope.yarn_high = static_cast<float>(c.yarn.high);
+    auto same = [&](const Rope& r) {
+      return r.params.freq_base == rope.freq_base && r.params.linear_scale == rope.linear_scale;
+    };
+    auto it = std::find_if(d->ropes_.begin(), d->ropes_.end(), same);
+    if (it == d->ropes_.end()) {
+      OSPREY_ASSIGN_OR_RETURN(Buffer cs, d->scratch(pair_floats, "rope angles"));
+      it = d->ropes_.insert(d->ropes_.end(), Rope{rope, cs});
+    }
+    D.rope = static_cast<int>(it - d->ropes_.begin());
+    OSPREY_ASSIGN_OR_RETURN(D.wq, d->upload_matrix(file, L.attn.wq, first_row(w, L.attn.wq)));
+    OSPREY_ASSIGN_OR_RETURN(D.wk, d->upload_matrix(file, L.attn.wk, first_row(w, L.attn.wk)));
+    OSPREY_ASSIGN_OR_RETURN(D.wv, d->upload_matrix(file, L.attn.wv, first_row(w, L.attn.wv)));
+    OSPREY_ASSIGN_OR_RETURN(D.wo, d->upload_matrix(file, L.attn.wo, first_row(w, L.attn.wo)));
+    OSPREY_ASSIGN_OR_RETURN(D.gate, d->upload_matrix(file, L.ffn.gate, first_row(w, L.ffn.gate)));
+    OSPREY_ASSIGN_OR_RETURN(D.up, d->upload_matrix(file, L.ffn.up, first_row(w, L.ffn.up)));
+    OSPREY_ASSIGN_OR_RETURN(D.down, d->upload_matrix(file, L.ffn.down, first_row(w, L.ffn.down)));
     OSPREY_ASSIGN_OR_RETURN(D.attn_norm, d->upload_vector(L.attn.norm, p + "attention norm"));
     OSPREY_ASSIGN_OR_RETURN(D.ffn_norm, d->upload_vector(L.ffn.norm, p + "feed-forward norm"));
     OSPREY_ASSIGN_OR_RETURN(D.bq, d->upload_vector(L.attn.bq, p + "Q bias"));
@@ -122,6 +146,8 @@ Expected<std::unique_ptr<DevicePass>> DevicePass::create(std::unique_ptr<backend
     OSPREY_ASSIGN_OR_RETURN(D.bv, d->upload_vector(L.attn.bv, p + "V bias"));
     OSPREY_ASSIGN_OR_RETURN(D.q_norm, d->upload_vector(L.attn.q_norm, p + "Q norm"));
     OSPREY_ASSIGN_OR_RETURN(D.k_norm, d->upload_vector(L.attn.k_norm, p + "K norm"));
+    OSPREY_ASSIGN_OR_RETURN(D.attn_post_norm, d->upload_vector(L.attn.post_norm, p + "attention post-norm"));
+    OSPREY_ASSIGN_OR_RETURN(D.ffn_post_norm, d->upload_vector(L.ffn.post_norm, p + "feed-forward post-norm"));
     // fp16 keys and values, two to a word.
     OSPREY_ASSIGN_OR_RETURN(D.kc, d->device_->alloc(cache_rows * kv_dim * 2, p + "key cache"));
     OSPREY_ASSIGN_OR_RETURN(D.vc, d->device_->alloc(cache_rows * kv_dim * 2, p + "value cache"));
@@ -130,19 +156,18 @@ Expected<std::unique_ptr<DevicePass>> DevicePass::create(std::unique_ptr<backend
     d->layers_.push_back(D);
   }
   OSPREY_ASSIGN_OR_RETURN(d->output_norm_, d->upload_vector(w.output_norm, "output norm"));
-  OSPREY_ASSIGN_OR_RETURN(d->output_, d->upload_matrix(file, w.output));
+  OSPREY_ASSIGN_OR_RETURN(d->output_, d->upload_matrix(file, w.output, first_row(w, w.output)));
   for (auto [buf, floats, what] : {std::tuple{&d->x_, nb * E, "residual stream"}, {&d->h_, nb * E, "normed rows"},
                                    {&d->q_, nb * q_dim, "queries"}, {&d->k_, nb * kv_dim, "keys"},
                                    {&d->v_, nb * kv_dim, "values"}, {&d->att_, nb * q_dim, "attention output"},
                                    {&d->gate_, nb * n_ff, "gate"}, {&d->up_, nb * n_ff, "up"},
                                    {&d->head_in_, nb * E, "output rows"}, {&d->logits_, nb * c.n_vocab, "logits"},
-                                   {&d->rope_cs_, nb * std::max<int64_t>(c.rope_dim, 2), "rope angles"},
                                    {&d->slots_, nb, "cache slots"}, {&d->rows_, 2 * nb, "row positions"},
                                    {&d->tables_, size.n_seq_max * size.blocks_per_seq, "block tables"},
                                    {&d->out_idx_, nb, "output rows"}}) {
     OSPREY_ASSIGN_OR_RETURN(*buf, d->scratch(floats, what));
   }
-  d->host_cs_.resize(nb * std::max<int64_t>(c.rope_dim, 2));
+  d->host_cs_.resize(pair_floats);
   d->host_slots_.resize(nb);
   d->host_rows_.resize(2 * nb);
   d->host_tables_.assign(size.n_seq_max * size.blocks_per_seq, 0);
@@ -151,24 +176,27 @@ Expected<std::unique_ptr<DevicePass>> DevicePass::create(std::unique_ptr<backend
   return d;
 }
 
-Expected<DevicePass::Matrix> DevicePass::upload_matrix(const GgufFile& file, const kernels::WeightMatrix& m) {
+Expected<DevicePass::Matrix> DevicePass::upload_matrix(const GgufFile& file, const kernels::WeightMatrix& m,
+                                                      int64_t first_row) {
   const GgufTensorInfo* t = file.find_tensor(m.tensor);
   Matrix out;
   out.kernel = backends::matrix_kernel(t->type);
   OSPREY_TRY(device_->prepare(*out.kernel));
   out.n_in = u32(m.n_in);
   out.n_out = u32(m.n_out);
+  // Read from the file, as stored (the CPU may have repacked its copy).
+  const int64_t file_row_bytes = static_cast<int64_t>(t->n_bytes) / t->rows();
+  const uint8_t* first = t->data + first_row * file_row_bytes;
   // Packed rows take the same words each, so the rows a buffer holds follow
   // from one row's size; each part is packed on its own.
-  const int64_t row_bytes = static_cast<int64_t>(backends::pack_weights(t->type, t->data, m.n_in).size()) * 4;
-  const int64_t file_row_bytes = static_cast<int64_t>(t->n_bytes) / m.n_out;
+  const int64_t row_bytes = static_cast<int64_t>(backends::pack_weights(t->type, first, m.n_in).size()) * 4;
   const int64_t rows_per_part = std::min<int64_t>(m.n_out, device_->max_buffer_bytes() / row_bytes);
   if (rows_per_part < 1)
     return Unsupported(name() + ": one row of " + m.tensor + " (" + std::to_string(row_bytes) +
                        " bytes) is larger than the largest buffer the device binds");
   for (int64_t r0 = 0; r0 < m.n_out; r0 += rows_per_part) {
     const int64_t rows = std::min(rows_per_part, m.n_out - r0);
-    const std::vector<uint32_t> packed = backends::pack_weights(t->type, t->data + r0 * file_row_bytes, rows * m.n_in);
+    const std::vector<uint32_t> packed = backends::pack_weights(t->type, first + r0 * file_row_bytes, rows * m.n_in);
     const int64_t bytes = static_cast<int64_t>(packed.size()) * 4;
     Matrix::Part part{{}, u32(r0), u32(rows)};
     const std::string what = rows == m.n_out ? m.tensor : m.tensor + " rows " + std::to_string(r0) + "..";
@@ -206,11 +234,21 @@ void DevicePass::matmul(const Matrix& m, Buffer x, Buffer y, uint32_t rows, bool
   }
 }
 
-void DevicePass::elementwise(const backends::KernelSource& k, Buffer a, Buffer b, const void* params, int param_bytes,
-                             int64_t n) {
+void DevicePass::elementwise(const backends::KernelSource& k, std::initializer_list<Buffer> buffers, const void* params,
+                             int param_bytes, int64_t n) {
   const int64_t groups = (n + 63) / 64;
-  device_->dispatch(k, {a, b}, params, param_bytes, u32(std::min<int64_t>(groups, kGridSplit)),
+  device_->dispatch(k, buffers, params, param_bytes, u32(std::min<int64_t>(groups, kGridSplit)),
                     u32((groups + kGridSplit - 1) / kGridSplit));
+}
+
+void DevicePass::project_into_residual(const Matrix& m, Buffer in, Buffer post_norm, uint32_t rows) {
+  if (!post_norm.valid()) return matmul(m, in, x_, rows, true);
+  matmul(m, in, h_, rows, false);
+  const struct {
+    uint32_t n;
+    float eps;
+  } params{u32(c_->n_embd), static_cast<float>(c_->norm_eps)};
+  device_->dispatch(*rms_norm_add_, {h_, post_norm, x_}, &params, sizeof params, rows);
 }
 
 Status DevicePass::forward(Pass& p) {
@@ -230,7 +268,6 @@ Status DevicePass::forward(Pass& p) {
   for (int64_t t = 0; t < n; ++t) {
     const int32_t seq = ws.tok_seq[t];
     const int64_t pos = ws.tok_pos[t];
-    kernels::rope_cos_sin(pos, rope_, host_cs_.data() + t * pairs * 2);
     host_slots_[t] = u32(int64_t{p.block_tables[seq][pos / bs]} * bs + pos % bs);
     host_rows_[2 * t] = u32(seq);
     host_rows_[2 * t + 1] = u32(pos);
@@ -239,7 +276,10 @@ Status DevicePass::forward(Pass& p) {
   for (int s = 0; s < size_.n_seq_max; ++s)
     for (int64_t b = 0; b <= last_block[s]; ++b) host_tables_[s * size_.blocks_per_seq + b] = p.block_tables[s][b];
   for (int64_t i = 0; i < p.n_out; ++i) host_out_[i] = u32(ws.out_rows[i]);
-  OSPREY_TRY(device_->write(rope_cs_, 0, host_cs_.data(), std::max<int64_t>(n * pairs * 2, 1) * 4));
+  for (const Rope& r : ropes_) {
+    for (int64_t t = 0; t < n; ++t) kernels::rope_cos_sin(ws.tok_pos[t], r.params, host_cs_.data() + t * pairs * 2);
+    OSPREY_TRY(device_->write(r.cs, 0, host_cs_.data(), std::max<int64_t>(n * pairs * 2, 1) * 4));
+  }
   OSPREY_TRY(device_->write(slots_, 0, host_slots_.data(), n * 4));
   OSPREY_TRY(device_->write(rows_, 0, host_rows_.data(), 2 * n * 4));
   OSPREY_TRY(device_->write(tables_, 0, host_tables_.data(), static_cast<int64_t>(host_tables_.size()) * 4));
@@ -263,7 +303,7 @@ Status DevicePass::forward(Pass& p) {
     for (auto [bias, buf, width] : {std::tuple{L.bq, q_, q_dim}, {L.bk, k_, kv_dim}, {L.bv, v_, kv_dim}}) {
       if (!bias.valid()) continue;
       const uint32_t params[2] = {u32(n * width), u32(width)};
-      elementwise(*add_bias_, buf, bias, params, sizeof params, n * width);
+      elementwise(*add_bias_, {buf, bias}, params, sizeof params, n * width);
     }
     if (L.q_norm.valid()) device_->dispatch(*rms_norm_inplace_, {q_, L.q_norm}, &head_norm, sizeof head_norm, u32(n * c.n_head));
     if (L.k_norm.valid())
@@ -271,8 +311,9 @@ Status DevicePass::forward(Pass& p) {
     if (pairs > 0) {
       const uint32_t neox = c.rope_style == kernels::RopeStyle::kNeox ? 1u : 0u;
       const uint32_t rq[4] = {u32(c.n_head), u32(hd), u32(pairs), neox}, rk[4] = {u32(c.n_head_kv), u32(hd), u32(pairs), neox};
-      device_->dispatch(*rope_k_, {q_, rope_cs_}, rq, sizeof rq, rows);
-      device_->dispatch(*rope_k_, {k_, rope_cs_}, rk, sizeof rk, rows);
+      const Buffer cs = ropes_[L.rope].cs;
+      device_->dispatch(*rope_k_, {q_, cs}, rq, sizeof rq, rows);
+      device_->dispatch(*rope_k_, {k_, cs}, rk, sizeof rk, rows);
     }
     const uint32_t half_dim = u32(kv_dim / 2);
     device_->dispatch(*kv_store_, {k_, v_, slots_, L.kc, L.vc}, &half_dim, sizeof half_dim, rows);
@@ -282,14 +323,15 @@ Status DevicePass::forward(Pass& p) {
     } ap{u32(c.n_head), u32(c.n_head / c.n_head_kv), u32(hd), u32(kv_dim), u32(size_.blocks_per_seq),
          u32(c.layers[l].window), static_cast<float>(c.attn_scale), static_cast<float>(c.attn_softcap)};
     device_->dispatch(*attention_, {q_, L.kc, L.vc, tables_, rows_, att_}, &ap, sizeof ap, u32(c.n_head), rows);
-    matmul(L.wo, att_, x_, rows, true);
+    project_into_residual(L.wo, att_, L.attn_post_norm, rows);
     // Feed-forward.
     device_->dispatch(*rms_norm_, {x_, L.ffn_norm, h_}, &embd_norm, sizeof embd_norm, rows);
     matmul(L.gate, h_, gate_, rows, false);
     matmul(L.up, h_, up_, rows, false);
     const uint32_t n_gate = u32(n * L.gate.n_out);
-    elementwise(*silu_gate_, gate_, up_, &n_gate, sizeof n_gate, n_gate);
-    matmul(L.down, gate_, x_, rows, true);
+    const bool gelu = c.activation == kernels::Activation::kGelu;
+    elementwise(gelu ? *gelu_gate_ : *silu_gate_, {gate_, up_}, &n_gate, sizeof n_gate, n_gate);
+    project_into_residual(L.down, gate_, L.ffn_post_norm, rows);
   }
   if (p.n_out > 0) {
     const uint32_t width = u32(E);
@@ -297,6 +339,13 @@ Status DevicePass::forward(Pass& p) {
     const NormParams embd_norm{u32(E), eps};
     device_->dispatch(*rms_norm_, {h_, output_norm_, head_in_}, &embd_norm, sizeof embd_norm, u32(p.n_out));
     matmul(output_, head_in_, logits_, u32(p.n_out), false);
+    if (c.final_softcap > 0) {
+      const struct {
+        uint32_t n;
+        float cap;
+      } cap{u32(p.n_out * c.n_vocab), static_cast<float>(c.final_softcap)};
+      elementwise(*softcap_, {logits_}, &cap, sizeof cap, cap.n);
+    }
   }
   OSPREY_TRY(device_->finish());
   if (timing_) {

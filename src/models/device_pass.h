@@ -16,6 +16,7 @@
 // needs, so that it is refused whole rather than split with the CPU.
 #pragma once
 
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <vector>
@@ -51,6 +52,8 @@ class DevicePass {
   std::string name() const;
   int64_t kv_bytes() const { return kv_bytes_; }
   int64_t device_bytes() const { return device_->bytes_allocated(); }
+  // Passes whose commands the device recorded rather than replayed (-1: it records every one).
+  int64_t passes_recorded() const { return device_->passes_recorded(); }
 
   // Time on the device per kernel, summed over the passes since timing was
   // turned on (bench --device). time_operations(true) is false when the
@@ -79,36 +82,48 @@ class DevicePass {
   struct Layer {
     Matrix wq, wk, wv, wo, gate, up, down;
     backends::Buffer attn_norm, ffn_norm, bq, bk, bv, q_norm, k_norm;  // bias/norm buffers may be absent
+    backends::Buffer attn_post_norm, ffn_post_norm;                      // Gemma's, absent elsewhere
     backends::Buffer kc, vc;
+    int rope = 0;  // which of the pass's rotary tables (ropes_) this layer reads
+  };
+  // The rotary angles of one (base, scale) the layers use: Gemma 3's window
+  // layers have a base of their own.
+  struct Rope {
+    kernels::RopeParams params;
+    backends::Buffer cs;  // [n_batch, rope_dim] (cos, sin) pairs of the pass's positions
   };
 
   DevicePass() = default;
-  Expected<Matrix> upload_matrix(const GgufFile& file, const kernels::WeightMatrix& m);
+  // m's rows, from first_row of its tensor in the file.
+  Expected<Matrix> upload_matrix(const GgufFile& file, const kernels::WeightMatrix& m, int64_t first_row);
   Expected<backends::Buffer> upload_vector(const std::vector<float>& v, const std::string& what);
   Expected<backends::Buffer> scratch(int64_t floats, const std::string& what);
   void matmul(const Matrix& m, backends::Buffer x, backends::Buffer y, uint32_t rows, bool accumulate);
-  void elementwise(const backends::KernelSource& k, backends::Buffer a, backends::Buffer b, const void* params,
+  void elementwise(const backends::KernelSource& k, std::initializer_list<backends::Buffer> buffers, const void* params,
                    int param_bytes, int64_t n);
+  // y = m x, then x += post_norm(y) when the block has one, else x += m x.
+  void project_into_residual(const Matrix& m, backends::Buffer in, backends::Buffer post_norm, uint32_t rows);
 
   std::unique_ptr<backends::Device> device_;
   const ModelConfig* c_ = nullptr;
   DevicePassSize size_;
-  kernels::RopeParams rope_;
+  std::vector<Rope> ropes_;
   std::vector<Layer> layers_;
   backends::Buffer output_norm_;
   Matrix output_;
   // Activations, [n_batch, width] each.
   backends::Buffer x_, h_, q_, k_, v_, att_, gate_, up_, head_in_, logits_;
-  // Per-pass inputs: rope (cos, sin), cache slots, (sequence, position) of
-  // each row, block tables, the rows that want logits.
-  backends::Buffer rope_cs_, slots_, rows_, tables_, out_idx_;
+  // Per-pass inputs: cache slots, (sequence, position) of each row, block
+  // tables, the rows that want logits (and each Rope's angles).
+  backends::Buffer slots_, rows_, tables_, out_idx_;
   std::vector<float> host_cs_;
   std::vector<uint32_t> host_slots_, host_rows_, host_out_;
   std::vector<int32_t> host_tables_;
   std::vector<int64_t> host_last_block_;  // [n_seq_max] each sequence's last block in the pass
   const backends::KernelSource *rms_norm_ = nullptr, *rms_norm_inplace_ = nullptr, *rope_k_ = nullptr,
                                *kv_store_ = nullptr, *attention_ = nullptr, *silu_gate_ = nullptr,
-                               *add_bias_ = nullptr, *gather_rows_ = nullptr;
+                               *add_bias_ = nullptr, *gather_rows_ = nullptr, *gelu_gate_ = nullptr,
+                               *rms_norm_add_ = nullptr, *softcap_ = nullptr;
   int64_t kv_bytes_ = 0;
   bool timing_ = false;
   std::vector<OpTime> op_times_;  // in order of first use

@@ -62,10 +62,13 @@ Expected<std::unique_ptr<Model>> Model::from_file(GgufFile file, const ModelOpti
   // Window layers get a pool of their own that holds, per sequence, their
   // window plus one pass of new positions, unless the caller wants every
   // position kept (a window as wide as the context keeps everything anyway).
+  // A GPU back end attends through the window over the one pool, so there
+  // they keep every position.
   int64_t n_global = 0, n_windowed = 0;
   m->layer_slot_.resize(c.n_layer);
+  const bool keep_every_position = options.full_window_cache || options.device != "cpu";
   for (const LayerConfig& l : c.layers)
-    if (l.window > 0 && l.window < m->n_ctx_ && !options.full_window_cache) m->max_window_ = std::max(m->max_window_, l.window);
+    if (l.window > 0 && l.window < m->n_ctx_ && !keep_every_position) m->max_window_ = std::max(m->max_window_, l.window);
   for (int64_t l = 0; l < c.n_layer; ++l)
     m->layer_slot_[l] = static_cast<int32_t>(m->max_window_ > 0 && c.layers[l].window > 0 ? n_windowed++ : n_global++);
   if (m->max_window_ == 0) n_global = c.n_layer;
@@ -93,10 +96,6 @@ Expected<std::unique_ptr<Model>> Model::from_file(GgufFile file, const ModelOpti
     if (const std::string missing = DevicePass::check(m->file_, m->config_, m->weights_); !missing.empty())
       return Unsupported(std::string(device->kind()) + " cannot run this model; it lacks: " + missing +
                          " (--device cpu runs it)");
-    // Window layers attend through their window on the device too, but over
-    // the one pool: they must keep every position.
-    if (m->max_window_ > 0)
-      return Unsupported("--device " + options.device + " needs --full-window-cache for this model's sliding-window layers");
     DevicePassSize size{m->n_batch_, options.n_seq_max, kv_blocks, blocks_per_seq};
     OSPREY_ASSIGN_OR_RETURN(m->device_, DevicePass::create(std::move(device), m->file_, m->config_, m->weights_,
                                                            m->rope_factors_, size));

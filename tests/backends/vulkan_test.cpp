@@ -195,6 +195,51 @@ TEST(Vulkan, ElementwiseKernels) {
     for (int64_t i = 0; i < width; ++i) ASSERT_EQ(ds[r * width + i], ys[idx[r] * width + i]);
 }
 
+// Gemma's kernels: GELU (tanh form) gating, gates far out included, where a
+// device's tanh could overflow; a post-norm added into the residual; the
+// final soft-cap.
+TEST(Vulkan, GeluGatePostNormAndSoftcapMatchReference) {
+  OPEN_DEVICE(d);
+  const int64_t n = 1000, rows = 4, width = 250;
+  std::vector<float> g = test::random_floats(n, 10);
+  const std::vector<float> u = test::random_floats(n, 11), w = test::random_floats(width, 12);
+  for (int64_t i = 0; i < n; i += 97) g[i] *= 300.0f;  // |g| up to a few hundred
+  const std::vector<float> x = test::random_floats(rows * width, 13), y = test::random_floats(rows * width, 14);
+  std::vector<float> logits = test::random_floats(n, 15);
+  for (float& l : logits) l *= 100.0f;
+  const Buffer gb = upload(*d, g), ub = upload(*d, u), wb = upload(*d, w), xb = upload(*d, x), yb = upload(*d, y),
+               lb = upload(*d, logits);
+  const uint32_t pn = n;
+  const struct {
+    uint32_t n;
+    float eps;
+  } pnorm{width, 1e-6f};
+  const struct {
+    uint32_t n;
+    float cap;
+  } pcap{n, 30.0f};
+  d->begin();
+  d->dispatch(kernel("gelu_gate"), {gb, ub}, &pn, sizeof pn, (n + 63) / 64);
+  d->dispatch(kernel("rms_norm_add"), {yb, wb, xb}, &pnorm, sizeof pnorm, rows);
+  d->dispatch(kernel("softcap"), {lb}, &pcap, sizeof pcap, (n + 63) / 64);
+  ASSERT_TRUE(d->finish().ok());
+  const std::vector<float> gs = download<float>(*d, gb, n), xs = download<float>(*d, xb, x.size()),
+                           ls = download<float>(*d, lb, n);
+  std::vector<float> ref(n);
+  kernels::gelu_mul(ref.data(), g.data(), u.data(), n);
+  for (int64_t i = 0; i < n; ++i) {
+    ASSERT_TRUE(std::isfinite(gs[i])) << "gate " << g[i];
+    ASSERT_NEAR(gs[i], ref[i], 1e-5f * (1 + std::fabs(ref[i]))) << "gate " << g[i];
+    ASSERT_NEAR(ls[i], 30.0f * std::tanh(logits[i] / 30.0f), 1e-4f);
+  }
+  std::vector<float> normed(width);
+  for (int64_t r = 0; r < rows; ++r) {
+    kernels::rmsnorm(normed.data(), y.data() + r * width, w.data(), width, 1e-6f);
+    for (int64_t i = 0; i < width; ++i)
+      ASSERT_NEAR(xs[r * width + i], x[r * width + i] + normed[i], 1e-5f * (1 + std::fabs(normed[i])));
+  }
+}
+
 // kv_store then attention over a paged cache whose blocks are out of order,
 // for grouped queries, a sliding window and a soft-cap, against softmax in
 // double over the fp16-rounded query, keys and values.
@@ -361,7 +406,13 @@ INSTANTIATE_TEST_SUITE_P(Presets, VulkanModel,
                                            ModelCase{"smollm2-135m", "q8_0"}, ModelCase{"smollm2-135m", "q4_0"},
                                            // K-quants, with the Q5_0 fallback for rows not a multiple of 256
                                            ModelCase{"tiny", "q4_k"}, ModelCase{"tiny", "q6_k"},
-                                           ModelCase{"tiny-qwen3", "q5_k"}, ModelCase{"smollm2-135m", "q4_k"}),
+                                           ModelCase{"tiny-qwen3", "q5_k"}, ModelCase{"smollm2-135m", "q4_k"},
+                                           // GELU gating, post-norms, a rope base per layer kind and windows of 8
+                                           // (Gemma 3); 26 layers with soft-capped scores and logits (Gemma 2);
+                                           // fused QKV and gate/up rows, LongRoPE factors, a window of 16 (Phi-3)
+                                           ModelCase{"tiny-gemma3", "q8_0"}, ModelCase{"tiny-gemma3", "q4_k"},
+                                           ModelCase{"tiny-gemma2", "q4_0"}, ModelCase{"tiny-phi3", "q8_0"},
+                                           ModelCase{"tiny-phi3", "q4_0"}),
                          [](const auto& info) {
                            return test::test_name(info.param.preset + "_" + info.param.type);
                          });
@@ -447,15 +498,59 @@ TEST(VulkanModel, TimesEachOperationWithTheDevicesTimestamps) {
   EXPECT_TRUE(dp->operation_times().empty());
 }
 
+// A pass's commands are recorded once per shape and replayed: decoding
+// records its first step only, and every replay still sees the new
+// positions, cache slots and tokens (its logits equal a fresh recording's).
+TEST(VulkanModel, RecordsEachPassShapeOnceAndReplaysIt) {
+  OPEN_DEVICE(d);
+  d.reset();
+  const std::string path = test::synth_model("tiny-gemma3", "q8_0", 42, true);
+  auto gpu = load(path, "vulkan");
+  ASSERT_TRUE(gpu);
+  DevicePass* dp = gpu->device_pass();
+  ASSERT_NE(dp, nullptr);
+  ASSERT_EQ(dp->passes_recorded(), 0);
+  const std::vector<int32_t> p = prompt(10, 6);
+  const auto replayed = greedy_logits(*gpu, p, 6);
+  EXPECT_EQ(dp->passes_recorded(), 2) << "the prompt, then one decode step replayed 5 times";
+  // Timing records every pass afresh: the same logits from new commands.
+  auto fresh = load(path, "vulkan");
+  ASSERT_TRUE(fresh);
+  if (fresh->device_pass()->time_operations(true)) {
+    const auto want = greedy_logits(*fresh, p, 6);
+    ASSERT_EQ(want.size(), replayed.size());
+    for (size_t s = 0; s < want.size(); ++s) EXPECT_EQ(want[s], replayed[s]) << "step " << s;
+    EXPECT_EQ(fresh->device_pass()->passes_recorded(), 0);
+  }
+  // More shapes than are kept: the oldest is recorded again when it returns.
+  gpu->reset();
+  const int64_t before = dp->passes_recorded();
+  for (int n = 1; n <= 17; ++n) {
+    gpu->reset();
+    const std::vector<int32_t> q = prompt(n + 1, n);
+    ASSERT_TRUE(gpu->eval(q.data(), static_cast<int64_t>(q.size())).ok());
+  }
+  EXPECT_EQ(dp->passes_recorded(), before + 16) << "17 prompt lengths, one of which (10) was kept";
+  auto again = [&](int n) {
+    gpu->reset();
+    const std::vector<int32_t> q = prompt(n, 1);
+    EXPECT_TRUE(gpu->eval(q.data(), n).ok());
+    return dp->passes_recorded();
+  };
+  EXPECT_EQ(again(2), before + 17) << "the least recently used shapes (1 and 2 rows) were let go";
+  EXPECT_EQ(again(18), before + 17) << "the newest is kept";
+}
+
 TEST(VulkanModel, RefusesWhatItCannotRunByName) {
   OPEN_DEVICE(d);
   d.reset();
   ModelOptions o;
   o.device = "vulkan";
   o.n_ctx = 64;
-  auto gemma = Model::load(test::synth_model("tiny-gemma3", "q8_0"), o);
-  ASSERT_FALSE(gemma.ok());
-  EXPECT_TRUE(test::contains(gemma.status().message(), "gemma3 family")) << gemma.status().message();
+  auto moe = Model::load(test::synth_model("tiny-qwen3moe", "q8_0"), o);
+  ASSERT_FALSE(moe.ok());
+  EXPECT_TRUE(test::contains(moe.status().message(), "the qwen3moe family; mixture-of-experts layers"))
+      << moe.status().message();
   // A type with no GPU kernel is named once, with the first tensor and a count.
   auto q3_k = Model::load(test::synth_model("tiny", "q3_k"), o);
   ASSERT_FALSE(q3_k.ok());
@@ -479,8 +574,8 @@ TEST(VulkanCli, NamesTheDeviceAndExplainsWhenThereIsNone) {
   const auto inspect = test::run_osprey("inspect --no-tensors --device vulkan " + path);
   EXPECT_EQ(inspect.exit_code, 0) << inspect.err;
   EXPECT_TRUE(test::contains(inspect.out, "device:      vulkan (" + d->adapter() + ") runs this model")) << inspect.out;
-  const auto gemma = test::run_osprey("inspect --no-tensors --device vulkan " + test::synth_model("tiny-gemma3", "q8_0"));
-  EXPECT_TRUE(test::contains(gemma.out, "vulkan cannot run this model; it lacks: the gemma3 family")) << gemma.out;
+  const auto moe = test::run_osprey("inspect --no-tensors --device vulkan " + test::synth_model("tiny-olmoe", "q8_0"));
+  EXPECT_TRUE(test::contains(moe.out, "vulkan cannot run this model; it lacks: the olmoe family")) << moe.out;
   const auto bad = test::run_osprey("run -m " + path + " -p hi --device metal");
   EXPECT_NE(bad.exit_code, 0);
   EXPECT_TRUE(test::contains(bad.err, "--device")) << bad.err;

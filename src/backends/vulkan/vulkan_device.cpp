@@ -2,6 +2,13 @@
 // offers, buffers in device memory (through a staging buffer when the host
 // cannot map it), one pipeline per kernel made on first use, and a pass
 // recorded into one command buffer with a barrier between dispatches.
+//
+// A pass is recorded once per shape. Its dispatches (kernels, buffers,
+// parameters, grids) depend only on how many rows it has and how many want
+// logits; what changes from pass to pass (positions, cache slots, block
+// tables, the rows themselves) lives in buffers. So the dispatches are
+// collected first, and a list met before replays its command buffer: decoding
+// records once and then only submits.
 #include "backends/vulkan/vulkan_device.h"
 
 #include <vulkan/vulkan.h>
@@ -47,6 +54,7 @@ class VulkanDevice final : public Device {
       }
       for (const Allocation& a : buffers_) free_allocation(a);
       if (descriptor_pool_ != VK_NULL_HANDLE) vkDestroyDescriptorPool(device_, descriptor_pool_, nullptr);
+      for (const Recorded& r : recorded_) forget(r);
       if (queries_ != VK_NULL_HANDLE) vkDestroyQueryPool(device_, queries_, nullptr);
       if (fence_ != VK_NULL_HANDLE) vkDestroyFence(device_, fence_, nullptr);
       if (command_pool_ != VK_NULL_HANDLE) vkDestroyCommandPool(device_, command_pool_, nullptr);
@@ -125,8 +133,7 @@ class VulkanDevice final : public Device {
     OSPREY_VK(vkAllocateCommandBuffers(device_, &cai, &commands_), "allocating a command buffer");
     VkFenceCreateInfo fci{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
     OSPREY_VK(vkCreateFence(device_, &fci, nullptr, &fence_), "creating a fence");
-    // A pass is a few dozen dispatches per layer; 8192 sets cover 400 layers.
-    return grow_descriptor_pool(8192);
+    return grow_descriptor_pool(kMaxDispatches);
   }
 
   const char* kind() const override { return "vulkan"; }
@@ -181,18 +188,13 @@ class VulkanDevice final : public Device {
   void begin() override {
     recording_ = true;
     error_ = Status::Ok();
-    vkResetDescriptorPool(device_, descriptor_pool_, 0);
-    sets_used_ = 0;
-    VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
-    bi.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
-    vkBeginCommandBuffer(commands_, &bi);
+    pending_.clear();
+    key_.clear();
     timed_.clear();
     times_.clear();
-    if (queries_ != VK_NULL_HANDLE) {
-      vkCmdResetQueryPool(commands_, queries_, 0, sets_capacity_ + 1);
-      vkCmdWriteTimestamp(commands_, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, queries_, 0);
-    }
   }
+
+  int64_t passes_recorded() const override { return passes_recorded_; }
 
   bool time_dispatches(bool on) override {
     if (!on) {
@@ -231,63 +233,127 @@ class VulkanDevice final : public Device {
       error_ = pipeline.status();
       return;
     }
-    const Pipeline& p = **pipeline;
-    if (sets_used_ == sets_capacity_) {
-      error_ = Unsupported("vulkan: a pass of more than " + std::to_string(sets_capacity_) + " dispatches");
+    if (pending_.size() == kMaxDispatches) {
+      error_ = Unsupported("vulkan: a pass of more than " + std::to_string(kMaxDispatches) + " dispatches");
       return;
     }
-    VkDescriptorSetAllocateInfo ai{VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO};
-    ai.descriptorPool = descriptor_pool_;
-    ai.descriptorSetCount = 1;
-    ai.pSetLayouts = &p.set_layout;
-    VkDescriptorSet set;
-    if (vkAllocateDescriptorSets(device_, &ai, &set) != VK_SUCCESS) {
-      error_ = Unsupported("vulkan: out of descriptor sets");
+    if (buffers.size() > kMaxBindings) {
+      error_ = Unsupported(std::string("vulkan: kernel ") + kernel.name + " binds more than " +
+                           std::to_string(kMaxBindings) + " buffers");
       return;
     }
-    ++sets_used_;
-    VkDescriptorBufferInfo infos[16];
-    VkWriteDescriptorSet writes[16];
+    Dispatch d{&kernel, *pipeline, {}, static_cast<int>(buffers.size()), {}, param_bytes, {gx, gy, gz}};
     int i = 0;
     for (Buffer b : buffers) {
       if (b.id < 0 || b.id >= static_cast<int32_t>(buffers_.size())) {
         error_ = InvalidArgument(std::string("vulkan: kernel ") + kernel.name + " given an unknown buffer");
         return;
       }
-      infos[i] = {buffers_[b.id].buffer, 0, VK_WHOLE_SIZE};
-      writes[i] = {VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET};
-      writes[i].dstSet = set;
-      writes[i].dstBinding = static_cast<uint32_t>(i);
-      writes[i].descriptorCount = 1;
-      writes[i].descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
-      writes[i].pBufferInfo = &infos[i];
-      ++i;
+      d.buffers[i++] = b.id;
     }
-    vkUpdateDescriptorSets(device_, static_cast<uint32_t>(i), writes, 0, nullptr);
-    vkCmdBindPipeline(commands_, VK_PIPELINE_BIND_POINT_COMPUTE, p.pipeline);
-    vkCmdBindDescriptorSets(commands_, VK_PIPELINE_BIND_POINT_COMPUTE, p.layout, 0, 1, &set, 0, nullptr);
-    if (param_bytes > 0) vkCmdPushConstants(commands_, p.layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, param_bytes, params);
-    vkCmdDispatch(commands_, gx, gy, gz);
-    // Every dispatch sees what the ones before it wrote.
-    VkMemoryBarrier barrier{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
-    barrier.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT;
-    barrier.dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT;
-    vkCmdPipelineBarrier(commands_, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1,
-                         &barrier, 0, nullptr, 0, nullptr);
-    if (queries_ != VK_NULL_HANDLE) {
-      // Dispatches run one after another (the barrier), so the time between
-      // this timestamp and the one before is this dispatch's.
-      timed_.push_back(&kernel);
-      vkCmdWriteTimestamp(commands_, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, queries_, static_cast<uint32_t>(timed_.size()));
+    if (param_bytes > static_cast<int>(sizeof d.params)) {
+      error_ = InvalidArgument(std::string("vulkan: kernel ") + kernel.name + " has more parameters than push constants hold");
+      return;
     }
+    std::memcpy(d.params, params, param_bytes);
+    pending_.push_back(d);
+    // The key: everything the recorded commands depend on.
+    key_.append(reinterpret_cast<const char*>(&d.kernel), sizeof d.kernel);
+    key_.append(reinterpret_cast<const char*>(d.buffers), sizeof(int32_t) * d.n_buffers);
+    key_.append(static_cast<const char*>(params), param_bytes);
+    key_.append(reinterpret_cast<const char*>(d.groups), sizeof d.groups);
   }
 
   Status finish() override {
     recording_ = false;
-    vkEndCommandBuffer(commands_);
     if (!error_.ok()) return error_;
-    OSPREY_TRY(submit_and_wait());
-    if (queries_ != VK_NULL_HANDLE && !timed_.empty()) {
+    if (queries_ != VK_NULL_HANDLE) return finish_timed();
+    auto it = std::find_if(recorded_.begin(), recorded_.end(), [&](const Recorded& r) { return r.key == key_; });
+    if (it == recorded_.end()) {
+      // Record it; the least recently used list goes when there are too many.
+      if (recorded_.size() == kMaxRecorded) {
+        forget(recorded_.front());
+        recorded_.erase(recorded_.begin());
+      }
+      Recorded r;
+      r.key = key_;
+      const uint32_t sets = static_cast<uint32_t>(std::max<size_t>(pending_.size(), 1));
+      VkDescriptorPoolSize size{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, sets * kMaxBindings};
+      VkDescriptorPoolCreateInfo dpi{VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO};
+      dpi.maxSets = sets;
+      dpi.poolSizeCount = 1;
+      dpi.pPoolSizes = &size;
+      OSPREY_VK(vkCreateDescriptorPool(device_, &dpi, nullptr, &r.pool), "creating a descriptor pool");
+      VkCommandBufferAllocateInfo cai{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
+      cai.commandPool = command_pool_;
+      cai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
+      cai.commandBufferCount = 1;
+      const VkResult made = vkAllocateCommandBuffers(device_, &cai, &r.commands);
+      if (made != VK_SUCCESS) {
+        vkDestroyDescriptorPool(device_, r.pool, nullptr);
+        return Unsupported("vulkan: allocating a command buffer: " + vk_error(made));
+      }
+      VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
+      vkBeginCommandBuffer(r.commands, &bi);
+      const Status recorded = record(r.commands, r.pool);
+      vkEndCommandBuffer(r.commands);
+      if (!recorded.ok()) {
+        forget(r);
+        return recorded;
+      }
+      ++passes_recorded_;
+      it = recorded_.insert(recorded_.end(), std::move(r));
+    } else if (it + 1 != recorded_.end()) {
+      std::rotate(it, it + 1, recorded_.end());  // most recently used last
+      it = recorded_.end() - 1;
+    }
+    return submit_and_wait(it->commands);
+  }
+
+ private:
+  static constexpr size_t kMaxDispatches = 8192;  // a few dozen per layer: 400 layers
+  static constexpr int kMaxBindings = 8;
+  static constexpr size_t kMaxRecorded = 16;  // pass shapes kept: decode at a few batch sizes, a prompt or two
+  struct Pipeline {
+    VkShaderModule module = VK_NULL_HANDLE;
+    VkDescriptorSetLayout set_layout = VK_NULL_HANDLE;
+    VkPipelineLayout layout = VK_NULL_HANDLE;
+    VkPipeline pipeline = VK_NULL_HANDLE;
+  };
+  struct Dispatch {
+    const KernelSource* kernel;
+    const Pipeline* pipeline;
+    int32_t buffers[kMaxBindings];
+    int n_buffers;
+    uint8_t params[128];  // Vulkan guarantees 128 bytes of push constants
+    int param_bytes;
+    uint32_t groups[3];
+  };
+  // A pass recorded once and replayed while its key comes again.
+  struct Recorded {
+    std::string key;
+    VkCommandBuffer commands = VK_NULL_HANDLE;
+    VkDescriptorPool pool = VK_NULL_HANDLE;
+  };
+
+  void forget(const Recorded& r) {
+    if (r.commands != VK_NULL_HANDLE) vkFreeCommandBuffers(device_, command_pool_, 1, &r.commands);
+    if (r.pool != VK_NULL_HANDLE) vkDestroyDescriptorPool(device_, r.pool, nullptr);
+  }
+
+  // A timed pass is recorded afresh, with a timestamp after each dispatch.
+  Status finish_timed() {
+    vkResetDescriptorPool(device_, descriptor_pool_, 0);
+    VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
+    bi.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
+    vkBeginCommandBuffer(commands_, &bi);
+    vkCmdResetQueryPool(commands_, queries_, 0, sets_capacity_ + 1);
+    vkCmdWriteTimestamp(commands_, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, queries_, 0);
+    const Status recorded = record(commands_, descriptor_pool_);
+    vkEndCommandBuffer(commands_);
+    OSPREY_TRY(recorded);
+    OSPREY_TRY(submit_and_wait(commands_));
+    if (!timed_.empty()) {
       std::vector<uint64_t> ticks(timed_.size() + 1);
       OSPREY_VK(vkGetQueryPoolResults(device_, queries_, 0, static_cast<uint32_t>(ticks.size()), ticks.size() * 8,
                                       ticks.data(), 8, VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT),
@@ -299,20 +365,55 @@ class VulkanDevice final : public Device {
     return Status::Ok();
   }
 
- private:
+  // The collected dispatches into `commands`, their descriptor sets from `pool`.
+  Status record(VkCommandBuffer commands, VkDescriptorPool pool) {
+    for (const Dispatch& d : pending_) {
+      const Pipeline& p = *d.pipeline;
+      VkDescriptorSetAllocateInfo ai{VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO};
+      ai.descriptorPool = pool;
+      ai.descriptorSetCount = 1;
+      ai.pSetLayouts = &p.set_layout;
+      VkDescriptorSet set;
+      OSPREY_VK(vkAllocateDescriptorSets(device_, &ai, &set), "allocating a descriptor set");
+      VkDescriptorBufferInfo infos[kMaxBindings];
+      VkWriteDescriptorSet writes[kMaxBindings];
+      for (int i = 0; i < d.n_buffers; ++i) {
+        infos[i] = {buffers_[d.buffers[i]].buffer, 0, VK_WHOLE_SIZE};
+      writes[i] = {VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET};
+      writes[i].dstSet = set;
+      writes[i].dstBinding = static_cast<uint32_t>(i);
+      writes[i].descriptorCount = 1;
+      writes[i].descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
+        writes[i].pBufferInfo = &infos[i];
+      }
+      vkUpdateDescriptorSets(device_, static_cast<uint32_t>(d.n_buffers), writes, 0, nullptr);
+      vkCmdBindPipeline(commands, VK_PIPELINE_BIND_POINT_COMPUTE, p.pipeline);
+      vkCmdBindDescriptorSets(commands, VK_PIPELINE_BIND_POINT_COMPUTE, p.layout, 0, 1, &set, 0, nullptr);
+      if (d.param_bytes > 0)
+        vkCmdPushConstants(commands, p.layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, d.param_bytes, d.params);
+      vkCmdDispatch(commands, d.groups[0], d.groups[1], d.groups[2]);
+      // Every dispatch sees what the ones before it wrote.
+      VkMemoryBarrier barrier{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
+      barrier.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT;
+      barrier.dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT;
+      vkCmdPipelineBarrier(commands, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1,
+                           &barrier, 0, nullptr, 0, nullptr);
+      if (queries_ != VK_NULL_HANDLE) {
+        // Dispatches run one after another (the barrier), so the time between
+        // this timestamp and the one before is this dispatch's.
+        timed_.push_back(d.kernel);
+        vkCmdWriteTimestamp(commands, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, queries_, static_cast<uint32_t>(timed_.size()));
+      }
+    }
+    return Status::Ok();
+  }
+
   struct Allocation {
     VkBuffer buffer = VK_NULL_HANDLE;
     VkDeviceMemory memory = VK_NULL_HANDLE;
     void* mapped = nullptr;  // null: reached by staging
     int64_t bytes = 0;
   };
-  struct Pipeline {
-    VkShaderModule module = VK_NULL_HANDLE;
-    VkDescriptorSetLayout set_layout = VK_NULL_HANDLE;
-    VkPipelineLayout layout = VK_NULL_HANDLE;
-    VkPipeline pipeline = VK_NULL_HANDLE;
-  };
-
   Status check_range(Buffer b, int64_t offset, int64_t bytes) const {
     if (b.id < 0 || b.id >= static_cast<int32_t>(buffers_.size()) || offset < 0 || bytes < 0 ||
         offset + bytes > buffers_[b.id].bytes)
@@ -381,16 +482,16 @@ class VulkanDevice final : public Device {
                         to_device ? static_cast<VkDeviceSize>(offset) : 0u, static_cast<VkDeviceSize>(bytes)};
     vkCmdCopyBuffer(commands_, to_device ? staging.buffer : a.buffer, to_device ? a.buffer : staging.buffer, 1, &region);
     vkEndCommandBuffer(commands_);
-    const Status s = submit_and_wait();
+    const Status s = submit_and_wait(commands_);
     if (s.ok() && !to_device) std::memcpy(data, staging.mapped, bytes);
     free_allocation(staging);
     return s;
   }
 
-  Status submit_and_wait() {
+  Status submit_and_wait(VkCommandBuffer commands) {
     VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
     si.commandBufferCount = 1;
-    si.pCommandBuffers = &commands_;
+    si.pCommandBuffers = &commands;
     OSPREY_VK(vkQueueSubmit(queue_, 1, &si, fence_), "submitting a pass");
     OSPREY_VK(vkWaitForFences(device_, 1, &fence_, VK_TRUE, UINT64_MAX), "waiting for a pass");
     vkResetFences(device_, 1, &fence_);
@@ -453,7 +554,7 @@ class VulkanDevice final : public Device {
   VkCommandBuffer commands_ = VK_NULL_HANDLE;
   VkFence fence_ = VK_NULL_HANDLE;
   VkDescriptorPool descriptor_pool_ = VK_NULL_HANDLE;
-  uint32_t sets_capacity_ = 0, sets_used_ = 0;
+  uint32_t sets_capacity_ = 0;  // of descriptor_pool_, for timed passes
   uint32_t timestamp_bits_ = 0;
   VkQueryPool queries_ = VK_NULL_HANDLE;  // while timing dispatches
   std::vector<const KernelSource*> timed_;
@@ -463,6 +564,10 @@ class VulkanDevice final : public Device {
   int64_t bytes_ = 0;
   bool recording_ = false;
   Status error_ = Status::Ok();
+  std::vector<Dispatch> pending_;      // the pass being collected
+  std::string key_;                    // and its key
+  std::vector<Recorded> recorded_;     // least recently used first
+  int64_t passes_recorded_ = 0;
 };
 
 }  // namespace
