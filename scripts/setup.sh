@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 
 packages=(
   build-essential cmake ninja-build pkg-config git
+  ccache                                             # the compiler cache the later builds (sanitizers, the container image) reuse
   nlohmann-json3-dev libcli11-dev libpcre2-dev       # JSON, command line, Unicode regex (pre-tokenizers)
   libboost-dev                                       # Asio and Beast: the HTTP server
   libgtest-dev libgmock-dev libbenchmark-dev         # tests and micro-benchmarks
