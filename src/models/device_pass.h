@@ -1,19 +1,20 @@
 // The pre-norm decoder (models/blocks.h's decoder_forward) written against
 // the device seam (backends/device.h), for a model run on a GPU back end:
-//   x = embedding[token]                      (looked up on the host, as on the CPU)
+//   x = embedding[token]                      (looked up and scaled on the host, as on the CPU)
 //   per layer:  h = rms_norm(x)
 //               q, k, v = Wq h + bq, Wk h + bk, Wv h + bv; per-head Q/K norms
-//               rope(q), rope(k); k, v -> the fp16 cache at each row's position
-//               x += Wo attend(q, cache)
-//               x += Wdown (silu(Wgate rms_norm(x)) * Wup rms_norm(x))
-//   logits = Wout rms_norm(x), for the rows that want them
+//               rope(q), rope(k) (the layer's base); k, v -> the fp16 cache at each row's position
+//               x += Wo attend(q, cache)                      (or post_norm(Wo attend(...)): Gemma)
+//               x += Wdown (act(Wgate rms_norm(x)) * Wup rms_norm(x))   (act: SiLU or GELU; post-norm likewise)
+//   logits = Wout rms_norm(x), for the rows that want them (soft-capped: Gemma 2)
 // Weights are uploaded once; keys and values stay on the device, in blocks
 // of the same paged layout and block tables the CPU cache uses, so
 // sequences, batching and truncation work as they do on the CPU.
 //
-// It runs the Llama-shaped dense decoders (llama, mistral, qwen2, qwen3) with
-// F32, F16, Q8_0 and Q4_0 matrices. `check` names everything else a model
-// needs, so that it is refused whole rather than split with the CPU.
+// It runs the dense decoder families (llama, mistral, qwen2, qwen3, gemma2,
+// gemma3, phi3) with the matrix types backends/weight_layout.h packs. `check`
+// names everything else a model needs, so that it is refused whole rather
+// than split with the CPU.
 #pragma once
 
 #include <initializer_list>

@@ -190,7 +190,18 @@ if (mode === "lint") {
     const cacheDir = spawnSync("ccache", ["-k", "cache_dir"], { encoding: "utf8" });
     const cache = cacheDir.status === 0 && fs.existsSync(cacheDir.stdout.trim()) ? ["-v", `${cacheDir.stdout.trim()}:/ccache`] : [];
     if (cache.length === 0) console.log("     no ccache on the host: the build stage compiles everything");
+    // Counted from the cache's own statistics, which the build stage adds to.
+    const cacheStats = () => {
+      const out = spawnSync("ccache", ["--print-stats"], { encoding: "utf8" }).stdout ?? "";
+      const get = (k) => Number(out.match(new RegExp(`^${k}\\t(\\d+)`, "m"))?.[1] ?? 0);
+      return { hits: get("direct_cache_hit") + get("preprocessed_cache_hit"), misses: get("cache_miss") };
+    };
+    const before = cache.length ? cacheStats() : null;
     const r = run(["build", "--format", "docker", "--network", "host", ...flags, ...cache, "-f", containerfilePath, "-t", image, repo]);
+    if (before) {
+      const after = cacheStats();
+      console.log(`     compiler cache: ${after.hits - before.hits} objects reused, ${after.misses - before.misses} compiled`);
+    }
     assert.equal(r.status, 0, `podman build failed:\n${(r.stdout + r.stderr).split("\n").slice(-30).join("\n")}`);
     const [info] = JSON.parse(run(["image", "inspect", image]).stdout);
     console.log(`     built in ${((Date.now() - t0) / 1000).toFixed(0)} s: ${(info.Size / 2 ** 20).toFixed(1)} MiB, ` +
