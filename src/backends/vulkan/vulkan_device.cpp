@@ -379,11 +379,11 @@ class VulkanDevice final : public Device {
       VkWriteDescriptorSet writes[kMaxBindings];
       for (int i = 0; i < d.n_buffers; ++i) {
         infos[i] = {buffers_[d.buffers[i]].buffer, 0, VK_WHOLE_SIZE};
-      writes[i] = {VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET};
-      writes[i].dstSet = set;
-      writes[i].dstBinding = static_cast<uint32_t>(i);
-      writes[i].descriptorCount = 1;
-      writes[i].descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
+        writes[i] = {VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET};
+        writes[i].dstSet = set;
+        writes[i].dstBinding = static_cast<uint32_t>(i);
+        writes[i].descriptorCount = 1;
+        writes[i].descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
         writes[i].pBufferInfo = &infos[i];
       }
       vkUpdateDescriptorSets(device_, static_cast<uint32_t>(d.n_buffers), writes, 0, nullptr);
