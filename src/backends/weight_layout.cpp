@@ -164,6 +164,24 @@ const KernelSource* matrix_kernel(DType type) {
   }
 }
 
+int64_t packed_bytes(DType type, int64_t n_values) {
+  int words = 0;  // per 32 values, as the layout above
+  switch (type) {
+    case DType::kF32: words = 32; break;
+    case DType::kF16: words = 16; break;
+    case DType::kQ8_0: words = 1 + 8; break;
+    case DType::kQ4_0: words = 1 + 4; break;
+    case DType::kQ5_0: words = 1 + 5; break;
+    case DType::kQ4_1: words = 2 + 4; break;
+    case DType::kQ5_1: words = 2 + 5; break;
+    case DType::kQ4_K: words = 2 + 4; break;
+    case DType::kQ5_K: words = 2 + 5; break;
+    case DType::kQ6_K: words = 2 + 6; break;
+    default: return 0;
+  }
+  return n_values / 32 * words * 4;
+}
+
 std::vector<uint32_t> pack_weights(DType type, const uint8_t* data, int64_t n_values) {
   switch (type) {
     case DType::kQ8_0: return split_scales(data, n_values / 32, 32);

@@ -26,6 +26,9 @@ namespace osprey::backends {
 // The matrix kernel for weights of `type`, or null when no GPU kernel runs it.
 const KernelSource* matrix_kernel(DType type);
 
+// The bytes pack_weights makes of `n_values` values of `type` (0: no kernel runs it).
+int64_t packed_bytes(DType type, int64_t n_values);
+
 // The words of `n_values` values of `type` (a multiple of 32), as GGUF stores them.
 std::vector<uint32_t> pack_weights(DType type, const uint8_t* data, int64_t n_values);
 

@@ -38,9 +38,9 @@ std::string DevicePass::check(const GgufFile& file, const ModelConfig& c, const 
   };
   const std::string arch = c.arch;
   bool arch_ok = false;
-  // The families whose forward pass is the decoder one, with no mixture of
-  // experts; the checks below catch what a given file adds to it.
-  for (const char* family : {"llama", "mistral", "qwen2", "qwen3", "gemma2", "gemma3", "phi3"})
+  // The families whose forward pass is the decoder one (Mixtral is llama with
+  // experts); the checks below catch what a given file adds to it.
+  for (const char* family : {"llama", "mistral", "qwen2", "qwen3", "qwen3moe", "olmoe", "gemma2", "gemma3", "phi3"})
     if (arch == family) arch_ok = true;
   need(arch_ok, "the " + arch + " family");
   need(c.causal && !c.post_layer_norm, "encoders");
@@ -49,7 +49,6 @@ std::string DevicePass::check(const GgufFile& file, const ModelConfig& c, const 
   need(c.head_dim <= 256 && c.head_dim % 2 == 0, "heads of " + std::to_string(c.head_dim) + " values (at most 256, even)");
   need(c.head_dim_v == 0 || c.head_dim_v == c.head_dim, "value heads of another size than key heads");
   need(c.rope_dim <= c.head_dim && c.rope_dim % 2 == 0, "a rotary dimension past the head");
-  for (const LayerConfig& l : c.layers) need(!l.moe, "mixture-of-experts layers");
   struct Unsupported {
     DType type;
     std::string first;
@@ -69,13 +68,34 @@ std::string DevicePass::check(const GgufFile& file, const ModelConfig& c, const 
     }
     need(m.n_in % 32 == 0, "rows of " + std::to_string(m.n_in) + " values (" + m.tensor + ")");
   };
-  for (const LayerWeights& L : w.layers) {
-    for (const kernels::WeightMatrix* m : {&L.attn.wq, &L.attn.wk, &L.attn.wv, &L.attn.wo, &L.ffn.gate, &L.ffn.up, &L.ffn.down})
-      matrix(*m);
+  for (size_t l = 0; l < w.layers.size(); ++l) {
+    const LayerWeights& L = w.layers[l];
+    for (const kernels::WeightMatrix* m : {&L.attn.wq, &L.attn.wk, &L.attn.wv, &L.attn.wo}) matrix(*m);
     need(L.attn.sinks.empty() && L.attn.bo.empty(), "attention sinks and output biases");
-    need(L.ffn.gate.data != nullptr && L.ffn.b_up.empty() && L.ffn.b_down.empty(), "ungated or biased feed-forward blocks");
-    need(L.attn.q_norm.empty() || static_cast<int64_t>(L.attn.q_norm.size()) == c.head_dim, "Q/K norms over whole rows");
-    need(L.attn.k_norm.empty() || static_cast<int64_t>(L.attn.k_norm.size()) == c.head_dim, "Q/K norms over whole rows");
+    // Q/K norms per head (Qwen3, Gemma 3) or over the whole row (OLMoE).
+    for (auto [norm, heads] : {std::pair{&L.attn.q_norm, c.n_head}, {&L.attn.k_norm, c.n_head_kv}}) {
+      const int64_t size = static_cast<int64_t>(norm->size());
+      need(size == 0 || size == c.head_dim || size == heads * c.head_dim, "Q/K norms of another width");
+    }
+    if (c.layers[l].moe) {
+      // Stacked experts, routed on the device: k of n_expert per token.
+      const MoeWeights& M = L.moe;
+      matrix(M.router);
+      need(M.router.data != nullptr && !M.gate.empty() && !M.up.empty() && !M.down.empty(), "mixture-of-experts layers without stacked experts");
+      need(c.n_expert_used >= 1 && c.n_expert_used <= c.n_expert, "routers choosing " + std::to_string(c.n_expert_used) + " of " + std::to_string(c.n_expert) + " experts");
+      need(M.router_bias.empty() && M.gate_bias.empty() && M.up_bias.empty() && M.down_bias.empty(), "expert biases");
+      need(L.ffn.post_norm.empty(), "a post-norm after a mixture of experts");
+      for (const std::vector<kernels::WeightMatrix>* stack : {&M.gate, &M.up, &M.down}) {
+        if (stack->empty()) continue;
+        const kernels::WeightMatrix& m = stack->front();
+        matrix(m);
+        const GgufTensorInfo* t = file.find_tensor(m.tensor);
+        need(t != nullptr && first_row(w, m) == 0 && t->rows() == m.n_out * c.n_expert, "experts stored otherwise (" + m.tensor + ")");
+      }
+    } else {
+      for (const kernels::WeightMatrix* m : {&L.ffn.gate, &L.ffn.up, &L.ffn.down}) matrix(*m);
+      need(L.ffn.gate.data != nullptr && L.ffn.b_up.empty() && L.ffn.b_down.empty(), "ungated or biased feed-forward blocks");
+    }
   }
   matrix(w.output);
   need(w.output.data != nullptr, "a model with no output head");
@@ -98,7 +118,8 @@ Expected<std::unique_ptr<DevicePass>> DevicePass::create(std::unique_ptr<backend
   for (auto [slot, name] : {std::pair{&d->rms_norm_, "rms_norm"}, {&d->rms_norm_inplace_, "rms_norm_inplace"},
                             {&d->rope_k_, "rope"}, {&d->kv_store_, "kv_store"}, {&d->attention_, "attention"},
                             {&d->silu_gate_, "silu_gate"}, {&d->add_bias_, "add_bias"}, {&d->gather_rows_, "gather_rows"},
-                            {&d->gelu_gate_, "gelu_gate"}, {&d->rms_norm_add_, "rms_norm_add"}, {&d->softcap_, "softcap"}}) {
+                            {&d->gelu_gate_, "gelu_gate"}, {&d->rms_norm_add_, "rms_norm_add"}, {&d->softcap_, "softcap"},
+                            {&d->moe_route_, "moe_route"}, {&d->moe_combine_, "moe_combine"}}) {
     *slot = backends::find_gpu_kernel(name);
     if (*slot == nullptr) return Unsupported(std::string("this build lacks the GPU kernel ") + name);
     OSPREY_TRY(d->device_->prepare(**slot));
@@ -107,7 +128,7 @@ Expected<std::unique_ptr<DevicePass>> DevicePass::create(std::unique_ptr<backend
   const int64_t pair_floats = nb * std::max<int64_t>(c.rope_dim, 2);
   const int64_t q_dim = c.n_head * hd, kv_dim = c.n_head_kv * hd;
   const int64_t cache_rows = size.kv_blocks * KvCache::kBlockSize;
-  int64_t n_ff = 0;
+  int64_t n_ff = 0, n_ff_exp = 0;
   for (int64_t l = 0; l < c.n_layer; ++l) {
     const LayerWeights& L = w.layers[l];
     const std::string p = "layer " + std::to_string(l) + " ";
@@ -132,13 +153,16 @@ Expected<std::unique_ptr<DevicePass>> DevicePass::create(std::unique_ptr<backend
       it = d->ropes_.insert(d->ropes_.end(), Rope{rope, cs});
     }
     D.rope = static_cast<int>(it - d->ropes_.begin());
-    OSPREY_ASSIGN_OR_RETURN(D.wq, d->upload_matrix(file, L.attn.wq, first_row(w, L.attn.wq)));
-    OSPREY_ASSIGN_OR_RETURN(D.wk, d->upload_matrix(file, L.attn.wk, first_row(w, L.attn.wk)));
-    OSPREY_ASSIGN_OR_RETURN(D.wv, d->upload_matrix(file, L.attn.wv, first_row(w, L.attn.wv)));
-    OSPREY_ASSIGN_OR_RETURN(D.wo, d->upload_matrix(file, L.attn.wo, first_row(w, L.attn.wo)));
-    OSPREY_ASSIGN_OR_RETURN(D.gate, d->upload_matrix(file, L.ffn.gate, first_row(w, L.ffn.gate)));
-    OSPREY_ASSIGN_OR_RETURN(D.up, d->upload_matrix(file, L.ffn.up, first_row(w, L.ffn.up)));
-    OSPREY_ASSIGN_OR_RETURN(D.down, d->upload_matrix(file, L.ffn.down, first_row(w, L.ffn.down)));
+    for (auto [dst, m] : {std::pair{&D.wq, &L.attn.wq}, {&D.wk, &L.attn.wk}, {&D.wv, &L.attn.wv}, {&D.wo, &L.attn.wo},
+                          {&D.gate, &L.ffn.gate}, {&D.up, &L.ffn.up}, {&D.down, &L.ffn.down}, {&D.router, &L.moe.router}}) {
+      OSPREY_ASSIGN_OR_RETURN(*dst, d->upload_matrix(file, w, *m));
+    }
+    if (c.layers[l].moe) {
+      for (auto [dst, stack] : {std::pair{&D.gate_exps, &L.moe.gate}, {&D.up_exps, &L.moe.up}, {&D.down_exps, &L.moe.down}}) {
+        OSPREY_ASSIGN_OR_RETURN(*dst, d->upload_matrix(file, w, stack->front(), c.n_expert));
+      }
+      n_ff_exp = std::max<int64_t>(n_ff_exp, L.moe.gate.front().n_out);
+    }
     OSPREY_ASSIGN_OR_RETURN(D.attn_norm, d->upload_vector(L.attn.norm, p + "attention norm"));
     OSPREY_ASSIGN_OR_RETURN(D.ffn_norm, d->upload_vector(L.ffn.norm, p + "feed-forward norm"));
     OSPREY_ASSIGN_OR_RETURN(D.bq, d->upload_vector(L.attn.bq, p + "Q bias"));
@@ -146,6 +170,8 @@ Expected<std::unique_ptr<DevicePass>> DevicePass::create(std::unique_ptr<backend
     OSPREY_ASSIGN_OR_RETURN(D.bv, d->upload_vector(L.attn.bv, p + "V bias"));
     OSPREY_ASSIGN_OR_RETURN(D.q_norm, d->upload_vector(L.attn.q_norm, p + "Q norm"));
     OSPREY_ASSIGN_OR_RETURN(D.k_norm, d->upload_vector(L.attn.k_norm, p + "K norm"));
+    D.q_norm_width = static_cast<int64_t>(L.attn.q_norm.size());
+    D.k_norm_width = static_cast<int64_t>(L.attn.k_norm.size());
     OSPREY_ASSIGN_OR_RETURN(D.attn_post_norm, d->upload_vector(L.attn.post_norm, p + "attention post-norm"));
     OSPREY_ASSIGN_OR_RETURN(D.ffn_post_norm, d->upload_vector(L.ffn.post_norm, p + "feed-forward post-norm"));
     // fp16 keys and values, two to a word.
@@ -156,7 +182,8 @@ Expected<std::unique_ptr<DevicePass>> DevicePass::create(std::unique_ptr<backend
     d->layers_.push_back(D);
   }
   OSPREY_ASSIGN_OR_RETURN(d->output_norm_, d->upload_vector(w.output_norm, "output norm"));
-  OSPREY_ASSIGN_OR_RETURN(d->output_, d->upload_matrix(file, w.output, first_row(w, w.output)));
+  OSPREY_ASSIGN_OR_RETURN(d->output_, d->upload_matrix(file, w, w.output));
+  const int64_t slots = nb * std::max<int64_t>(c.n_expert_used, 1);
   for (auto [buf, floats, what] : {std::tuple{&d->x_, nb * E, "residual stream"}, {&d->h_, nb * E, "normed rows"},
                                    {&d->q_, nb * q_dim, "queries"}, {&d->k_, nb * kv_dim, "keys"},
                                    {&d->v_, nb * kv_dim, "values"}, {&d->att_, nb * q_dim, "attention output"},
@@ -164,7 +191,13 @@ Expected<std::unique_ptr<DevicePass>> DevicePass::create(std::unique_ptr<backend
                                    {&d->head_in_, nb * E, "output rows"}, {&d->logits_, nb * c.n_vocab, "logits"},
                                    {&d->slots_, nb, "cache slots"}, {&d->rows_, 2 * nb, "row positions"},
                                    {&d->tables_, size.n_seq_max * size.blocks_per_seq, "block tables"},
-                                   {&d->out_idx_, nb, "output rows"}}) {
+                                   {&d->out_idx_, nb, "output rows"},
+                                   // Mixture-of-experts layers: router logits, each slot's expert and
+                                   // weight, and the slots' gate, up and down rows.
+                                   {&d->router_, nb * std::max<int64_t>(c.n_expert, 1), "router logits"},
+                                   {&d->ids_, slots, "expert choices"}, {&d->wts_, slots, "expert weights"},
+                                   {&d->exp_gate_, slots * n_ff_exp, "expert gate"}, {&d->exp_up_, slots * n_ff_exp, "expert up"},
+                                   {&d->exp_out_, n_ff_exp > 0 ? slots * E : 0, "expert outputs"}}) {
     OSPREY_ASSIGN_OR_RETURN(*buf, d->scratch(floats, what));
   }
   d->host_cs_.resize(pair_floats);
@@ -176,30 +209,36 @@ Expected<std::unique_ptr<DevicePass>> DevicePass::create(std::unique_ptr<backend
   return d;
 }
 
-Expected<DevicePass::Matrix> DevicePass::upload_matrix(const GgufFile& file, const kernels::WeightMatrix& m,
-                                                      int64_t first_row) {
-  const GgufTensorInfo* t = file.find_tensor(m.tensor);
+Expected<DevicePass::Matrix> DevicePass::upload_matrix(const GgufFile& file, const ModelWeights& w,
+                                                      const kernels::WeightMatrix& m, int64_t experts) {
   Matrix out;
+  if (m.data == nullptr) return out;  // absent here (a mixture layer's dense feed-forward)
+  const GgufTensorInfo* t = file.find_tensor(m.tensor);
   out.kernel = backends::matrix_kernel(t->type);
   OSPREY_TRY(device_->prepare(*out.kernel));
   out.n_in = u32(m.n_in);
   out.n_out = u32(m.n_out);
-  // Read from the file, as stored (the CPU may have repacked its copy).
+  out.experts = u32(experts);
+  // Read from the file, as stored (the CPU may have repacked its copy); a
+  // fused tensor's part starts at its own row.
   const int64_t file_row_bytes = static_cast<int64_t>(t->n_bytes) / t->rows();
-  const uint8_t* first = t->data + first_row * file_row_bytes;
+  const uint8_t* first = t->data + first_row(w, m) * file_row_bytes;
   // Packed rows take the same words each, so the rows a buffer holds follow
-  // from one row's size; each part is packed on its own.
-  const int64_t row_bytes = static_cast<int64_t>(backends::pack_weights(t->type, first, m.n_in).size()) * 4;
-  const int64_t rows_per_part = std::min<int64_t>(m.n_out, device_->max_buffer_bytes() / row_bytes);
+  // from one row's size; each part is packed on its own, and holds whole experts.
+  const int64_t row_bytes = backends::packed_bytes(t->type, m.n_in);
+  const int64_t total_rows = m.n_out * experts;
+  const int64_t unit = experts > 1 ? m.n_out : 1;  // rows a part is a multiple of
+  const int64_t rows_per_part = std::min<int64_t>(total_rows, device_->max_buffer_bytes() / row_bytes / unit * unit);
   if (rows_per_part < 1)
-    return Unsupported(name() + ": one row of " + m.tensor + " (" + std::to_string(row_bytes) +
+    return Unsupported(name() + ": " + (experts > 1 ? "one expert" : "one row") + " of " + m.tensor + " (" +
+                       std::to_string(row_bytes * (experts > 1 ? m.n_out : 1)) +
                        " bytes) is larger than the largest buffer the device binds");
-  for (int64_t r0 = 0; r0 < m.n_out; r0 += rows_per_part) {
-    const int64_t rows = std::min(rows_per_part, m.n_out - r0);
+  for (int64_t r0 = 0; r0 < total_rows; r0 += rows_per_part) {
+    const int64_t rows = std::min(rows_per_part, total_rows - r0);
     const std::vector<uint32_t> packed = backends::pack_weights(t->type, first + r0 * file_row_bytes, rows * m.n_in);
     const int64_t bytes = static_cast<int64_t>(packed.size()) * 4;
     Matrix::Part part{{}, u32(r0), u32(rows)};
-    const std::string what = rows == m.n_out ? m.tensor : m.tensor + " rows " + std::to_string(r0) + "..";
+    const std::string what = rows == total_rows ? m.tensor : m.tensor + " rows " + std::to_string(r0) + "..";
     OSPREY_ASSIGN_OR_RETURN(part.buf, device_->alloc(bytes, what));
     OSPREY_TRY(device_->write(part.buf, 0, packed.data(), bytes));
     out.parts.push_back(part);
@@ -227,11 +266,26 @@ std::string DevicePass::name() const { return std::string(device_->kind()) + " (
 
 void DevicePass::matmul(const Matrix& m, Buffer x, Buffer y, uint32_t rows, bool accumulate) {
   for (const Matrix::Part& part : m.parts) {
-    const uint32_t params[5] = {m.n_in, part.n_out, accumulate ? 1u : 0u, part.o_base, m.n_out};
-    const uint32_t groups = (part.n_out + kRowsPerGroup - 1) / kRowsPerGroup;  // matmul.kinc's outputs per workgroup
-    device_->dispatch(*m.kernel, {part.buf, x, y}, params, sizeof params, std::min(groups, kGridSplit), rows,
-                      (groups + kGridSplit - 1) / kGridSplit);
+    const uint32_t params[8] = {m.n_in, part.n_out, accumulate ? 1u : 0u, part.o_base, m.n_out, 0, 1, 0};
+    dispatch_matmul(m, part, {part.buf, x, y, ids_}, params, rows);
   }
+}
+
+void DevicePass::matmul_experts(const Matrix& m, Buffer x, Buffer y, uint32_t slots, uint32_t x_div) {
+  for (const Matrix::Part& part : m.parts) {
+    // Each slot's n_out outputs from its expert's rows, where this part holds them.
+    const uint32_t params[8] = {m.n_in, part.n_out, 0, 0, m.n_out, m.n_out, x_div, part.o_base / m.n_out};
+    dispatch_matmul(m, part, {part.buf, x, y, ids_}, params, slots);
+  }
+}
+
+void DevicePass::dispatch_matmul(const Matrix& m, const Matrix::Part& part, std::initializer_list<Buffer> buffers,
+                                 const uint32_t (&params)[8], uint32_t rows) {
+  // matmul.kinc's outputs per workgroup; an expert's rows when they are stacked.
+  const uint32_t outputs = m.experts > 1 ? m.n_out : part.n_out;
+  const uint32_t groups = (outputs + kRowsPerGroup - 1) / kRowsPerGroup;
+  device_->dispatch(*m.kernel, buffers, params, sizeof params, std::min(groups, kGridSplit), rows,
+                    (groups + kGridSplit - 1) / kGridSplit);
 }
 
 void DevicePass::elementwise(const backends::KernelSource& k, std::initializer_list<Buffer> buffers, const void* params,
@@ -249,6 +303,25 @@ void DevicePass::project_into_residual(const Matrix& m, Buffer in, Buffer post_n
     float eps;
   } params{u32(c_->n_embd), static_cast<float>(c_->norm_eps)};
   device_->dispatch(*rms_norm_add_, {h_, post_norm, x_}, &params, sizeof params, rows);
+}
+
+void DevicePass::mixture_of_experts(const Layer& L, uint32_t rows) {
+  const ModelConfig& c = *c_;
+  const uint32_t k = u32(c.n_expert_used), slots = rows * k;
+  // Routing: every token's k experts and weights, left on the device.
+  matmul(L.router, h_, router_, rows, false);
+  const uint32_t route[5] = {rows, u32(c.n_expert), k, c.gating == Gating::kSoftmaxOfTopK ? 1u : 0u,
+                             c.renormalize_experts ? 1u : 0u};
+  elementwise(*moe_route_, {router_, ids_, wts_}, route, sizeof route, rows);
+  // Each slot through its expert; the slots of a token share its normed row.
+  matmul_experts(L.gate_exps, h_, exp_gate_, slots, k);
+  matmul_experts(L.up_exps, h_, exp_up_, slots, k);
+  const uint32_t n_gate = slots * L.gate_exps.n_out;
+  const bool gelu = c.activation == kernels::Activation::kGelu;
+  elementwise(gelu ? *gelu_gate_ : *silu_gate_, {exp_gate_, exp_up_}, &n_gate, sizeof n_gate, n_gate);
+  matmul_experts(L.down_exps, exp_gate_, exp_out_, slots, 1);
+  const uint32_t combine[3] = {rows * u32(c.n_embd), u32(c.n_embd), k};
+  elementwise(*moe_combine_, {x_, exp_out_, wts_}, combine, sizeof combine, combine[0]);
 }
 
 Status DevicePass::forward(Pass& p) {
@@ -294,7 +367,7 @@ Status DevicePass::forward(Pass& p) {
   device_->begin();
   for (int64_t l = 0; l < c.n_layer; ++l) {
     const Layer& L = layers_[l];
-    const NormParams embd_norm{u32(E), eps}, head_norm{u32(hd), eps};
+    const NormParams embd_norm{u32(E), eps};
     // Attention.
     device_->dispatch(*rms_norm_, {x_, L.attn_norm, h_}, &embd_norm, sizeof embd_norm, rows);
     matmul(L.wq, h_, q_, rows, false);
@@ -305,9 +378,12 @@ Status DevicePass::forward(Pass& p) {
       const uint32_t params[2] = {u32(n * width), u32(width)};
       elementwise(*add_bias_, {buf, bias}, params, sizeof params, n * width);
     }
-    if (L.q_norm.valid()) device_->dispatch(*rms_norm_inplace_, {q_, L.q_norm}, &head_norm, sizeof head_norm, u32(n * c.n_head));
-    if (L.k_norm.valid())
-      device_->dispatch(*rms_norm_inplace_, {k_, L.k_norm}, &head_norm, sizeof head_norm, u32(n * c.n_head_kv));
+    // Per head (a norm of head_dim weights) or over the whole row (OLMoE's).
+    for (auto [norm, buf, width, row] : {std::tuple{L.q_norm, q_, L.q_norm_width, q_dim}, {L.k_norm, k_, L.k_norm_width, kv_dim}}) {
+      if (!norm.valid()) continue;
+      const NormParams np{u32(width), eps};
+      device_->dispatch(*rms_norm_inplace_, {buf, norm}, &np, sizeof np, u32(n * row / width));
+    }
     if (pairs > 0) {
       const uint32_t neox = c.rope_style == kernels::RopeStyle::kNeox ? 1u : 0u;
       const uint32_t rq[4] = {u32(c.n_head), u32(hd), u32(pairs), neox}, rk[4] = {u32(c.n_head_kv), u32(hd), u32(pairs), neox};
@@ -326,6 +402,10 @@ Status DevicePass::forward(Pass& p) {
     project_into_residual(L.wo, att_, L.attn_post_norm, rows);
     // Feed-forward.
     device_->dispatch(*rms_norm_, {x_, L.ffn_norm, h_}, &embd_norm, sizeof embd_norm, rows);
+    if (!L.router.parts.empty()) {
+      mixture_of_experts(L, rows);
+      continue;
+    }
     matmul(L.gate, h_, gate_, rows, false);
     matmul(L.up, h_, up_, rows, false);
     const uint32_t n_gate = u32(n * L.gate.n_out);

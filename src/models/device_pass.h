@@ -6,13 +6,17 @@
 //               rope(q), rope(k) (the layer's base); k, v -> the fp16 cache at each row's position
 //               x += Wo attend(q, cache)                      (or post_norm(Wo attend(...)): Gemma)
 //               x += Wdown (act(Wgate rms_norm(x)) * Wup rms_norm(x))   (act: SiLU or GELU; post-norm likewise)
+//               or, in a mixture-of-experts layer, routed on the device (no read-back mid-pass):
+//               ids, wts = top k of router(rms_norm(x));  slot (t, j) = down_e(act(gate_e h) * up_e h), e = ids[t, j]
+//               x += sum over j of wts[t, j] * slot (t, j)
 //   logits = Wout rms_norm(x), for the rows that want them (soft-capped: Gemma 2)
 // Weights are uploaded once; keys and values stay on the device, in blocks
 // of the same paged layout and block tables the CPU cache uses, so
 // sequences, batching and truncation work as they do on the CPU.
 //
-// It runs the dense decoder families (llama, mistral, qwen2, qwen3, gemma2,
-// gemma3, phi3) with the matrix types backends/weight_layout.h packs. `check`
+// It runs the decoder families (llama, mistral, qwen2, qwen3, gemma2, gemma3,
+// phi3, and with experts Mixtral, qwen3moe and olmoe) with the matrix types
+// backends/weight_layout.h packs. `check`
 // names everything else a model needs, so that it is refused whole rather
 // than split with the CPU.
 #pragma once
@@ -78,13 +82,16 @@ class DevicePass {
     };
     std::vector<Part> parts;
     const backends::KernelSource* kernel = nullptr;
-    uint32_t n_in = 0, n_out = 0;
+    uint32_t n_in = 0, n_out = 0;  // per expert, when stacked
+    uint32_t experts = 1;          // stacked experts: parts hold whole experts
   };
   struct Layer {
-    Matrix wq, wk, wv, wo, gate, up, down;
+    Matrix wq, wk, wv, wo, gate, up, down;        // dense feed-forward matrices are absent in a mixture layer
+    Matrix router, gate_exps, up_exps, down_exps;  // a mixture layer's, else absent
     backends::Buffer attn_norm, ffn_norm, bq, bk, bv, q_norm, k_norm;  // bias/norm buffers may be absent
     backends::Buffer attn_post_norm, ffn_post_norm;                      // Gemma's, absent elsewhere
     backends::Buffer kc, vc;
+    int64_t q_norm_width = 0, k_norm_width = 0;  // head_dim (per head) or the whole row's width
     int rope = 0;  // which of the pass's rotary tables (ropes_) this layer reads
   };
   // The rotary angles of one (base, scale) the layers use: Gemma 3's window
@@ -95,11 +102,19 @@ class DevicePass {
   };
 
   DevicePass() = default;
-  // m's rows, from first_row of its tensor in the file.
-  Expected<Matrix> upload_matrix(const GgufFile& file, const kernels::WeightMatrix& m, int64_t first_row);
+  // m's rows as the file stores them (a fused tensor's part from its own
+  // row), or with experts > 1 the whole stack of experts m is the first of.
+  Expected<Matrix> upload_matrix(const GgufFile& file, const ModelWeights& w, const kernels::WeightMatrix& m,
+                                 int64_t experts = 1);
   Expected<backends::Buffer> upload_vector(const std::vector<float>& v, const std::string& what);
   Expected<backends::Buffer> scratch(int64_t floats, const std::string& what);
   void matmul(const Matrix& m, backends::Buffer x, backends::Buffer y, uint32_t rows, bool accumulate);
+  // y[s] = W_ids[s] x[s / x_div] for each of `slots` routing slots (stacked experts).
+  void matmul_experts(const Matrix& m, backends::Buffer x, backends::Buffer y, uint32_t slots, uint32_t x_div);
+  void dispatch_matmul(const Matrix& m, const Matrix::Part& part, std::initializer_list<backends::Buffer> buffers,
+                       const uint32_t (&params)[8], uint32_t rows);
+  // x += the mixture of experts of layer L (its pre-norm applied).
+  void mixture_of_experts(const Layer& L, uint32_t rows);
   void elementwise(const backends::KernelSource& k, std::initializer_list<backends::Buffer> buffers, const void* params,
                    int param_bytes, int64_t n);
   // y = m x, then x += post_norm(y) when the block has one, else x += m x.
@@ -114,6 +129,9 @@ class DevicePass {
   Matrix output_;
   // Activations, [n_batch, width] each.
   backends::Buffer x_, h_, q_, k_, v_, att_, gate_, up_, head_in_, logits_;
+  // Mixture-of-experts layers: [n_batch, n_expert] router logits; per slot
+  // (n_batch * k) its expert and weight, and its gate/up and output rows.
+  backends::Buffer router_, ids_, wts_, exp_gate_, exp_up_, exp_out_;
   // Per-pass inputs: cache slots, (sequence, position) of each row, block
   // tables, the rows that want logits (and each Rope's angles).
   backends::Buffer slots_, rows_, tables_, out_idx_;
@@ -124,7 +142,8 @@ class DevicePass {
   const backends::KernelSource *rms_norm_ = nullptr, *rms_norm_inplace_ = nullptr, *rope_k_ = nullptr,
                                *kv_store_ = nullptr, *attention_ = nullptr, *silu_gate_ = nullptr,
                                *add_bias_ = nullptr, *gather_rows_ = nullptr, *gelu_gate_ = nullptr,
-                               *rms_norm_add_ = nullptr, *softcap_ = nullptr;
+                               *rms_norm_add_ = nullptr, *softcap_ = nullptr, *moe_route_ = nullptr,
+                               *moe_combine_ = nullptr;
   int64_t kv_bytes_ = 0;
   bool timing_ = false;
   std::vector<OpTime> op_times_;  // in order of first use
