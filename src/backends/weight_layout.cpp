@@ -1,5 +1,6 @@
 #include "backends/weight_layout.h"
 
+#include <cmath>
 #include <cstring>
 #include <type_traits>
 
@@ -25,6 +26,20 @@ std::vector<uint32_t> split_scales(const uint8_t* data, int64_t n_blocks, int qu
     const float scale = fp16_to_fp32(d);
     std::memcpy(&out[b], &scale, 4);
     std::memcpy(quants + b * quant_bytes, blk + 2, quant_bytes);
+  }
+  return out;
+}
+
+// MXFP4: every block's scale 2^(e - 128) as f32, then its 16 bytes of codes
+// as they are (the nibble order is Q4_0's).
+std::vector<uint32_t> split_mxfp4(const uint8_t* data, int64_t n_blocks) {
+  std::vector<uint32_t> out(n_blocks * 5);
+  uint8_t* quants = reinterpret_cast<uint8_t*>(out.data() + n_blocks);
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    const auto& blk = reinterpret_cast<const quant::BlockMXFP4*>(data)[b];
+    const float scale = std::ldexp(1.0f, int{blk.e} - 128);
+    std::memcpy(&out[b], &scale, 4);
+    std::memcpy(quants + b * 16, blk.qs, 16);
   }
   return out;
 }
@@ -152,6 +167,8 @@ const KernelSource* matrix_kernel(DType type) {
   switch (type) {
     case DType::kF32: return find_gpu_kernel("mat_f32");
     case DType::kF16: return find_gpu_kernel("mat_f16");
+    case DType::kBF16: return find_gpu_kernel("mat_bf16");
+    case DType::kMXFP4: return find_gpu_kernel("mat_mxfp4");
     case DType::kQ8_0: return find_gpu_kernel("mat_q8_0");
     case DType::kQ4_0: return find_gpu_kernel("mat_q4_0");
     case DType::kQ4_1: return find_gpu_kernel("mat_q4_1");
@@ -168,7 +185,9 @@ int64_t packed_bytes(DType type, int64_t n_values) {
   int words = 0;  // per 32 values, as the layout above
   switch (type) {
     case DType::kF32: words = 32; break;
-    case DType::kF16: words = 16; break;
+    case DType::kF16:
+    case DType::kBF16: words = 16; break;
+    case DType::kMXFP4: words = 1 + 4; break;
     case DType::kQ8_0: words = 1 + 8; break;
     case DType::kQ4_0: words = 1 + 4; break;
     case DType::kQ5_0: words = 1 + 5; break;
@@ -192,7 +211,9 @@ std::vector<uint32_t> pack_weights(DType type, const uint8_t* data, int64_t n_va
     case DType::kQ4_K:
     case DType::kQ5_K:
     case DType::kQ6_K: return split_k_quant(type, data, n_values);
-    case DType::kF16: {
+    case DType::kMXFP4: return split_mxfp4(data, n_values / 32);
+    case DType::kF16:
+    case DType::kBF16: {
       std::vector<uint32_t> out(n_values / 2);
       std::memcpy(out.data(), data, n_values * 2);
       return out;

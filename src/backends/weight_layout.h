@@ -1,10 +1,11 @@
 // How weight matrices sit in a GPU back end's memory: the words the matrix
 // kernels (kernels/mat_*.kern) read, packed once at upload.
 //   f32   each value a word
-//   f16   two values a word (unpacked in the shader; no shader-f16 needed)
+//   f16, bf16  two values a word (unpacked in the shader; no shader-f16 needed)
 //   q8_0  every block's scale as an f32 word, row after row; then every
 //         block's 32 signed bytes as 8 words
 //   q4_0  the same, with every block's 16 bytes of nibbles as 4 words
+//   mxfp4 as q4_0, the scale 2^(e - 128) and the nibbles E2M1 codes
 //   q5_0  the same, with 4 words of low nibbles and a word of fifth bits
 //   q4_1, q5_1  scales, then offsets (f32, row after row), then quants as
 //         q4_0's and q5_0's

@@ -40,12 +40,10 @@ std::string DevicePass::check(const GgufFile& file, const ModelConfig& c, const 
   bool arch_ok = false;
   // The families whose forward pass is the decoder one (Mixtral is llama with
   // experts); the checks below catch what a given file adds to it.
-  for (const char* family : {"llama", "mistral", "qwen2", "qwen3", "qwen3moe", "olmoe", "gemma2", "gemma3", "phi3"})
+  for (const char* family : {"llama", "mistral", "qwen2", "qwen3", "qwen3moe", "olmoe", "gpt-oss", "gemma2", "gemma3", "phi3"})
     if (arch == family) arch_ok = true;
   need(arch_ok, "the " + arch + " family");
   need(c.causal && !c.post_layer_norm, "encoders");
-  need(c.activation == kernels::Activation::kSilu || c.activation == kernels::Activation::kGelu,
-       "the gpt-oss activation (clamped SwiGLU)");
   need(c.head_dim <= 256 && c.head_dim % 2 == 0, "heads of " + std::to_string(c.head_dim) + " values (at most 256, even)");
   need(c.head_dim_v == 0 || c.head_dim_v == c.head_dim, "value heads of another size than key heads");
   need(c.rope_dim <= c.head_dim && c.rope_dim % 2 == 0, "a rotary dimension past the head");
@@ -71,7 +69,7 @@ std::string DevicePass::check(const GgufFile& file, const ModelConfig& c, const 
   for (size_t l = 0; l < w.layers.size(); ++l) {
     const LayerWeights& L = w.layers[l];
     for (const kernels::WeightMatrix* m : {&L.attn.wq, &L.attn.wk, &L.attn.wv, &L.attn.wo}) matrix(*m);
-    need(L.attn.sinks.empty() && L.attn.bo.empty(), "attention sinks and output biases");
+    need(L.attn.sinks.empty() || static_cast<int64_t>(L.attn.sinks.size()) == c.n_head, "attention sinks of another count");
     // Q/K norms per head (Qwen3, Gemma 3) or over the whole row (OLMoE).
     for (auto [norm, heads] : {std::pair{&L.attn.q_norm, c.n_head}, {&L.attn.k_norm, c.n_head_kv}}) {
       const int64_t size = static_cast<int64_t>(norm->size());
@@ -83,7 +81,6 @@ std::string DevicePass::check(const GgufFile& file, const ModelConfig& c, const 
       matrix(M.router);
       need(M.router.data != nullptr && !M.gate.empty() && !M.up.empty() && !M.down.empty(), "mixture-of-experts layers without stacked experts");
       need(c.n_expert_used >= 1 && c.n_expert_used <= c.n_expert, "routers choosing " + std::to_string(c.n_expert_used) + " of " + std::to_string(c.n_expert) + " experts");
-      need(M.router_bias.empty() && M.gate_bias.empty() && M.up_bias.empty() && M.down_bias.empty(), "expert biases");
       need(L.ffn.post_norm.empty(), "a post-norm after a mixture of experts");
       for (const std::vector<kernels::WeightMatrix>* stack : {&M.gate, &M.up, &M.down}) {
         if (stack->empty()) continue;
@@ -119,7 +116,8 @@ Expected<std::unique_ptr<DevicePass>> DevicePass::create(std::unique_ptr<backend
                             {&d->rope_k_, "rope"}, {&d->kv_store_, "kv_store"}, {&d->attention_, "attention"},
                             {&d->silu_gate_, "silu_gate"}, {&d->add_bias_, "add_bias"}, {&d->gather_rows_, "gather_rows"},
                             {&d->gelu_gate_, "gelu_gate"}, {&d->rms_norm_add_, "rms_norm_add"}, {&d->softcap_, "softcap"},
-                            {&d->moe_route_, "moe_route"}, {&d->moe_combine_, "moe_combine"}}) {
+                            {&d->moe_route_, "moe_route"}, {&d->moe_combine_, "moe_combine"},
+                            {&d->swiglu_oai_, "swiglu_oai"}, {&d->expert_bias_, "expert_bias"}}) {
     *slot = backends::find_gpu_kernel(name);
     if (*slot == nullptr) return Unsupported(std::string("this build lacks the GPU kernel ") + name);
     OSPREY_TRY(d->device_->prepare(**slot));
@@ -170,6 +168,12 @@ Expected<std::unique_ptr<DevicePass>> DevicePass::create(std::unique_ptr<backend
     OSPREY_ASSIGN_OR_RETURN(D.bv, d->upload_vector(L.attn.bv, p + "V bias"));
     OSPREY_ASSIGN_OR_RETURN(D.q_norm, d->upload_vector(L.attn.q_norm, p + "Q norm"));
     OSPREY_ASSIGN_OR_RETURN(D.k_norm, d->upload_vector(L.attn.k_norm, p + "K norm"));
+    OSPREY_ASSIGN_OR_RETURN(D.sinks, d->upload_vector(L.attn.sinks, p + "attention sinks"));
+    OSPREY_ASSIGN_OR_RETURN(D.bo, d->upload_vector(L.attn.bo, p + "attention output bias"));
+    OSPREY_ASSIGN_OR_RETURN(D.router_bias, d->upload_vector(L.moe.router_bias, p + "router bias"));
+    OSPREY_ASSIGN_OR_RETURN(D.gate_bias, d->upload_vector(L.moe.gate_bias, p + "expert gate biases"));
+    OSPREY_ASSIGN_OR_RETURN(D.up_bias, d->upload_vector(L.moe.up_bias, p + "expert up biases"));
+    OSPREY_ASSIGN_OR_RETURN(D.down_bias, d->upload_vector(L.moe.down_bias, p + "expert down biases"));
     D.q_norm_width = static_cast<int64_t>(L.attn.q_norm.size());
     D.k_norm_width = static_cast<int64_t>(L.attn.k_norm.size());
     OSPREY_ASSIGN_OR_RETURN(D.attn_post_norm, d->upload_vector(L.attn.post_norm, p + "attention post-norm"));
@@ -305,21 +309,43 @@ void DevicePass::project_into_residual(const Matrix& m, Buffer in, Buffer post_n
   device_->dispatch(*rms_norm_add_, {h_, post_norm, x_}, &params, sizeof params, rows);
 }
 
+const backends::KernelSource& DevicePass::gated_activation() const {
+  switch (c_->activation) {
+    case kernels::Activation::kGelu: return *gelu_gate_;
+    case kernels::Activation::kSwigluOai: return *swiglu_oai_;
+    case kernels::Activation::kSilu: break;
+  }
+  return *silu_gate_;
+}
+
+void DevicePass::add_bias(Buffer y, Buffer bias, int64_t rows, int64_t width) {
+  const uint32_t params[2] = {u32(rows * width), u32(width)};
+  elementwise(*add_bias_, {y, bias}, params, sizeof params, rows * width);
+}
+
+void DevicePass::expert_bias(Buffer y, Buffer bias, uint32_t slots, uint32_t width) {
+  const uint32_t params[2] = {slots * width, width};
+  elementwise(*expert_bias_, {y, bias, ids_}, params, sizeof params, params[0]);
+}
+
 void DevicePass::mixture_of_experts(const Layer& L, uint32_t rows) {
   const ModelConfig& c = *c_;
   const uint32_t k = u32(c.n_expert_used), slots = rows * k;
   // Routing: every token's k experts and weights, left on the device.
   matmul(L.router, h_, router_, rows, false);
+  if (L.router_bias.valid()) add_bias(router_, L.router_bias, rows, c.n_expert);
   const uint32_t route[5] = {rows, u32(c.n_expert), k, c.gating == Gating::kSoftmaxOfTopK ? 1u : 0u,
                              c.renormalize_experts ? 1u : 0u};
   elementwise(*moe_route_, {router_, ids_, wts_}, route, sizeof route, rows);
   // Each slot through its expert; the slots of a token share its normed row.
   matmul_experts(L.gate_exps, h_, exp_gate_, slots, k);
   matmul_experts(L.up_exps, h_, exp_up_, slots, k);
-  const uint32_t n_gate = slots * L.gate_exps.n_out;
-  const bool gelu = c.activation == kernels::Activation::kGelu;
-  elementwise(gelu ? *gelu_gate_ : *silu_gate_, {exp_gate_, exp_up_}, &n_gate, sizeof n_gate, n_gate);
+  const uint32_t n_ff = L.gate_exps.n_out, n_gate = slots * n_ff;
+  if (L.gate_bias.valid()) expert_bias(exp_gate_, L.gate_bias, slots, n_ff);
+  if (L.up_bias.valid()) expert_bias(exp_up_, L.up_bias, slots, n_ff);
+  elementwise(gated_activation(), {exp_gate_, exp_up_}, &n_gate, sizeof n_gate, n_gate);
   matmul_experts(L.down_exps, exp_gate_, exp_out_, slots, 1);
+  if (L.down_bias.valid()) expert_bias(exp_out_, L.down_bias, slots, u32(c.n_embd));
   const uint32_t combine[3] = {rows * u32(c.n_embd), u32(c.n_embd), k};
   elementwise(*moe_combine_, {x_, exp_out_, wts_}, combine, sizeof combine, combine[0]);
 }
@@ -373,11 +399,8 @@ Status DevicePass::forward(Pass& p) {
     matmul(L.wq, h_, q_, rows, false);
     matmul(L.wk, h_, k_, rows, false);
     matmul(L.wv, h_, v_, rows, false);
-    for (auto [bias, buf, width] : {std::tuple{L.bq, q_, q_dim}, {L.bk, k_, kv_dim}, {L.bv, v_, kv_dim}}) {
-      if (!bias.valid()) continue;
-      const uint32_t params[2] = {u32(n * width), u32(width)};
-      elementwise(*add_bias_, {buf, bias}, params, sizeof params, n * width);
-    }
+    for (auto [bias, buf, width] : {std::tuple{L.bq, q_, q_dim}, {L.bk, k_, kv_dim}, {L.bv, v_, kv_dim}})
+      if (bias.valid()) add_bias(buf, bias, n, width);
     // Per head (a norm of head_dim weights) or over the whole row (OLMoE's).
     for (auto [norm, buf, width, row] : {std::tuple{L.q_norm, q_, L.q_norm_width, q_dim}, {L.k_norm, k_, L.k_norm_width, kv_dim}}) {
       if (!norm.valid()) continue;
@@ -396,10 +419,15 @@ Status DevicePass::forward(Pass& p) {
     struct {
       uint32_t n_head, q_per_kv, head_dim, kv_dim, max_blocks, window;
       float scale, softcap;
+      uint32_t has_sinks;
     } ap{u32(c.n_head), u32(c.n_head / c.n_head_kv), u32(hd), u32(kv_dim), u32(size_.blocks_per_seq),
-         u32(c.layers[l].window), static_cast<float>(c.attn_scale), static_cast<float>(c.attn_softcap)};
-    device_->dispatch(*attention_, {q_, L.kc, L.vc, tables_, rows_, att_}, &ap, sizeof ap, u32(c.n_head), rows);
+         u32(c.layers[l].window), static_cast<float>(c.attn_scale), static_cast<float>(c.attn_softcap),
+         L.sinks.valid() ? 1u : 0u};
+    // Without sinks any buffer the kernel only reads stands in for them.
+    device_->dispatch(*attention_, {q_, L.kc, L.vc, tables_, rows_, att_, L.sinks.valid() ? L.sinks : q_}, &ap,
+                      sizeof ap, u32(c.n_head), rows);
     project_into_residual(L.wo, att_, L.attn_post_norm, rows);
+    if (L.bo.valid()) add_bias(x_, L.bo, n, E);
     // Feed-forward.
     device_->dispatch(*rms_norm_, {x_, L.ffn_norm, h_}, &embd_norm, sizeof embd_norm, rows);
     if (!L.router.parts.empty()) {
@@ -409,8 +437,7 @@ Status DevicePass::forward(Pass& p) {
     matmul(L.gate, h_, gate_, rows, false);
     matmul(L.up, h_, up_, rows, false);
     const uint32_t n_gate = u32(n * L.gate.n_out);
-    const bool gelu = c.activation == kernels::Activation::kGelu;
-    elementwise(gelu ? *gelu_gate_ : *silu_gate_, {gate_, up_}, &n_gate, sizeof n_gate, n_gate);
+    elementwise(gated_activation(), {gate_, up_}, &n_gate, sizeof n_gate, n_gate);
     project_into_residual(L.down, gate_, L.ffn_post_norm, rows);
   }
   if (p.n_out > 0) {

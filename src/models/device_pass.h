@@ -4,10 +4,13 @@
 //   per layer:  h = rms_norm(x)
 //               q, k, v = Wq h + bq, Wk h + bk, Wv h + bv; per-head Q/K norms
 //               rope(q), rope(k) (the layer's base); k, v -> the fp16 cache at each row's position
-//               x += Wo attend(q, cache)                      (or post_norm(Wo attend(...)): Gemma)
-//               x += Wdown (act(Wgate rms_norm(x)) * Wup rms_norm(x))   (act: SiLU or GELU; post-norm likewise)
+//               x += Wo attend(q, cache) (+ bo)               (or post_norm(Wo attend(...)): Gemma;
+//                                                              a sink logit per head: gpt-oss)
+//               x += Wdown (act(Wgate rms_norm(x)) * Wup rms_norm(x))   (act: SiLU, GELU or clamped SwiGLU;
+//                                                                         post-norm likewise)
 //               or, in a mixture-of-experts layer, routed on the device (no read-back mid-pass):
 //               ids, wts = top k of router(rms_norm(x));  slot (t, j) = down_e(act(gate_e h) * up_e h), e = ids[t, j]
+//               (gpt-oss: a router bias, and each expert's biases after its products)
 //               x += sum over j of wts[t, j] * slot (t, j)
 //   logits = Wout rms_norm(x), for the rows that want them (soft-capped: Gemma 2)
 // Weights are uploaded once; keys and values stay on the device, in blocks
@@ -15,7 +18,7 @@
 // sequences, batching and truncation work as they do on the CPU.
 //
 // It runs the decoder families (llama, mistral, qwen2, qwen3, gemma2, gemma3,
-// phi3, and with experts Mixtral, qwen3moe and olmoe) with the matrix types
+// phi3, and with experts Mixtral, qwen3moe, olmoe and gpt-oss) with the matrix types
 // backends/weight_layout.h packs. `check`
 // names everything else a model needs, so that it is refused whole rather
 // than split with the CPU.
@@ -90,6 +93,8 @@ class DevicePass {
     Matrix router, gate_exps, up_exps, down_exps;  // a mixture layer's, else absent
     backends::Buffer attn_norm, ffn_norm, bq, bk, bv, q_norm, k_norm;  // bias/norm buffers may be absent
     backends::Buffer attn_post_norm, ffn_post_norm;                      // Gemma's, absent elsewhere
+    backends::Buffer sinks, bo;                                          // gpt-oss's attention sinks and output bias
+    backends::Buffer router_bias, gate_bias, up_bias, down_bias;         // gpt-oss's, per expert
     backends::Buffer kc, vc;
     int64_t q_norm_width = 0, k_norm_width = 0;  // head_dim (per head) or the whole row's width
     int rope = 0;  // which of the pass's rotary tables (ropes_) this layer reads
@@ -113,6 +118,11 @@ class DevicePass {
   void matmul_experts(const Matrix& m, backends::Buffer x, backends::Buffer y, uint32_t slots, uint32_t x_div);
   void dispatch_matmul(const Matrix& m, const Matrix::Part& part, std::initializer_list<backends::Buffer> buffers,
                        const uint32_t (&params)[8], uint32_t rows);
+  // The gated feed-forward's middle: SiLU, GELU or gpt-oss's clamped SwiGLU.
+  const backends::KernelSource& gated_activation() const;
+  // y[r] += bias over `rows` rows of `width`; with expert_bias, each slot's expert's row of the biases.
+  void add_bias(backends::Buffer y, backends::Buffer bias, int64_t rows, int64_t width);
+  void expert_bias(backends::Buffer y, backends::Buffer bias, uint32_t slots, uint32_t width);
   // x += the mixture of experts of layer L (its pre-norm applied).
   void mixture_of_experts(const Layer& L, uint32_t rows);
   void elementwise(const backends::KernelSource& k, std::initializer_list<backends::Buffer> buffers, const void* params,
@@ -143,7 +153,7 @@ class DevicePass {
                                *kv_store_ = nullptr, *attention_ = nullptr, *silu_gate_ = nullptr,
                                *add_bias_ = nullptr, *gather_rows_ = nullptr, *gelu_gate_ = nullptr,
                                *rms_norm_add_ = nullptr, *softcap_ = nullptr, *moe_route_ = nullptr,
-                               *moe_combine_ = nullptr;
+                               *moe_combine_ = nullptr, *swiglu_oai_ = nullptr, *expert_bias_ = nullptr;
   int64_t kv_bytes_ = 0;
   bool timing_ = false;
   std::vector<OpTime> op_times_;  // in order of first use
