@@ -17,9 +17,9 @@ void add_folder_options(CLI::App& cmd, FolderFlags& flags) {
 void add_device_option(CLI::App& cmd, std::string& device) {
   cmd.add_option("--device", device,
                  "Where the forward pass runs: cpu (the CPU kernels), or vulkan (the first Vulkan device; it holds the "
-                 "weights and KV cache, and runs the llama, mistral, qwen2, qwen3, gemma2, gemma3 and phi3 families in f32, f16, q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k and "
-                 "q6_k); webgpu runs in the WebAssembly build, in a "
-                 "browser")
+                 "weights and KV cache, and runs the llama, mistral, qwen2, qwen3, gemma2, gemma3 and phi3 families and "
+                 "the mixtures of experts Mixtral, qwen3moe, olmoe and gpt-oss, in f32, f16, bf16, q8_0, q4_0, q4_1, "
+                 "q5_0, q5_1, q4_k, q5_k, q6_k and mxfp4); webgpu runs in the WebAssembly build, in a browser")
       ->capture_default_str()
       ->check(CLI::IsMember(backends::device_names()));
 }
