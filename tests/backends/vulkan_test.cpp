@@ -589,23 +589,27 @@ TEST(VulkanModel, GptOssQuantizedGreedyTokensEqualCpu) {
 TEST(VulkanModel, BatchAndThreadInvariance) {
   OPEN_DEVICE(d);
   d.reset();
-  const std::string path = test::synth_model("tiny-qwen3", "q8_0", 42, true);
-  auto alone = load(path, "vulkan", 1, 64, 1);
-  ASSERT_TRUE(alone);
-  const std::vector<int32_t> a = prompt(20, 3), b = prompt(9, 4), c = prompt(33, 5);
-  auto la = alone->eval(a.data(), static_cast<int64_t>(a.size()));
-  ASSERT_TRUE(la.ok());
-  const int64_t V = alone->config().n_vocab;
-  const std::vector<float> want(*la, *la + V);
-  for (const int64_t n_batch : {int64_t{64}, int64_t{7}}) {
-    auto many = load(path, "vulkan", 3, n_batch, 2);
-    ASSERT_TRUE(many);
-    const BatchItem items[3] = {{1, b.data(), static_cast<int64_t>(b.size())},
-                                {0, a.data(), static_cast<int64_t>(a.size())},
-                                {2, c.data(), static_cast<int64_t>(c.size())}};
-    auto l = many->eval_batch(items, 3);
-    ASSERT_TRUE(l.ok()) << l.status().message();
-    EXPECT_EQ(0, std::memcmp(*l + V, want.data(), V * sizeof(float))) << "batch of 3, passes of " << n_batch;
+  // A dense model, and a mixture whose batch routes every token on its own.
+  for (const char* preset : {"tiny-qwen3", "tiny-qwen3moe"}) {
+    SCOPED_TRACE(preset);
+    const std::string path = test::synth_model(preset, "q8_0", 42, true);
+    auto alone = load(path, "vulkan", 1, 64, 1);
+    ASSERT_TRUE(alone);
+    const std::vector<int32_t> a = prompt(20, 3), b = prompt(9, 4), c = prompt(33, 5);
+    auto la = alone->eval(a.data(), static_cast<int64_t>(a.size()));
+    ASSERT_TRUE(la.ok());
+    const int64_t V = alone->config().n_vocab;
+    const std::vector<float> want(*la, *la + V);
+    for (const int64_t n_batch : {int64_t{64}, int64_t{7}}) {
+      auto many = load(path, "vulkan", 3, n_batch, 2);
+      ASSERT_TRUE(many);
+      const BatchItem items[3] = {{1, b.data(), static_cast<int64_t>(b.size())},
+                                  {0, a.data(), static_cast<int64_t>(a.size())},
+                                  {2, c.data(), static_cast<int64_t>(c.size())}};
+      auto l = many->eval_batch(items, 3);
+      ASSERT_TRUE(l.ok()) << l.status().message();
+      EXPECT_EQ(0, std::memcmp(*l + V, want.data(), V * sizeof(float))) << "batch of 3, passes of " << n_batch;
+    }
   }
 }
 
