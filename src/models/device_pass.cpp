@@ -355,7 +355,6 @@ Status DevicePass::forward(Pass& p) {
   Workspace& ws = p.ws;
   const int64_t n = p.n, E = c.n_embd, hd = c.head_dim, bs = KvCache::kBlockSize;
   const int64_t q_dim = c.n_head * hd, kv_dim = c.n_head_kv * hd, pairs = c.rope_dim / 2;
-  if (!ws.pool_rows.empty()) return Unsupported(name() + " does not pool embeddings yet (--device cpu does)");
   if (n > size_.n_batch) return InvalidArgument("a pass of more rows than the device pass was sized for");
 
   // The rows' inputs: embeddings (looked up on the host, every type and
@@ -464,6 +463,13 @@ Status DevicePass::forward(Pass& p) {
     }
   }
   if (p.n_out > 0) OSPREY_TRY(device_->read(logits_, 0, p.logits, p.n_out * c.n_vocab * 4));
+  if (!ws.pool_rows.empty()) {
+    // Embeddings: the pass's final residual rows come back, and the host
+    // pools them as the CPU pass does (through the output norm, in the
+    // inputs' order), so every pooling kind works the same on both.
+    OSPREY_TRY(device_->read(x_, 0, ws.x.data(), n * E * 4));
+    pool_embeddings(p, &p.w.output_norm);
+  }
   return Status::Ok();
 }
 

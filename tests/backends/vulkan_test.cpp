@@ -613,6 +613,32 @@ TEST(VulkanModel, BatchAndThreadInvariance) {
   }
 }
 
+// Embeddings on the device: the pass's last residual rows come back and are
+// pooled on the host as on the CPU; two inputs in one batch, one of them
+// split over two passes, against the CPU's embeddings of the same inputs.
+TEST(VulkanModel, EmbeddingsMatchCpu) {
+  OPEN_DEVICE(d);
+  d.reset();
+  const std::string path = test::synth_model("tiny-qwen3", "f16", 42, /*plain=*/true);
+  auto cpu = load(path, "cpu", 2, 64), gpu = load(path, "vulkan", 2, 7);  // passes of 7 rows: a input in two
+  ASSERT_TRUE(cpu && gpu);
+  const std::vector<int32_t> a = prompt(11, 6), b = prompt(5, 7);
+  BatchItem items[2] = {{0, a.data(), static_cast<int64_t>(a.size())}, {1, b.data(), static_cast<int64_t>(b.size())}};
+  for (BatchItem& it : items) it.logits = false, it.embed = true;
+  const int64_t E = cpu->config().n_embd;
+  ASSERT_TRUE(cpu->eval_batch(items, 2).ok());
+  const std::vector<float> want(cpu->embeddings(), cpu->embeddings() + 2 * E);
+  auto got = gpu->eval_batch(items, 2);
+  ASSERT_TRUE(got.ok()) << got.status().message();
+  for (int item = 0; item < 2; ++item) {
+    double scale = 0;
+    for (int64_t i = 0; i < E; ++i) scale = std::max<double>(scale, std::fabs(want[item * E + i]));
+    ASSERT_GT(scale, 0) << "the CPU's embedding is all zeros";
+    for (int64_t i = 0; i < E; ++i)
+      ASSERT_NEAR(gpu->embeddings()[item * E + i], want[item * E + i], 1e-3 * scale) << "item " << item << " value " << i;
+  }
+}
+
 // A weight matrix larger than the device binds at once is uploaded as
 // parts of consecutive rows: Qwen2.5-0.5B's tied output head in q8_0 is
 // 145 MB, and lavapipe binds 128 MiB.
