@@ -188,11 +188,16 @@ Expected<std::unique_ptr<DevicePass>> DevicePass::create(std::unique_ptr<backend
   OSPREY_ASSIGN_OR_RETURN(d->output_norm_, d->upload_vector(w.output_norm, "output norm"));
   OSPREY_ASSIGN_OR_RETURN(d->output_, d->upload_matrix(file, w, w.output));
   const int64_t slots = nb * std::max<int64_t>(c.n_expert_used, 1);
+  // Rows of logits one pass makes: all of a pass's rows, unless a vocabulary
+  // that large outgrows what the device binds (Qwen's 151936 logits of 512
+  // rows are 311 MB; WebGPU binds 128 MiB by default).
+  d->logit_rows_ = std::clamp<int64_t>(d->device_->max_buffer_bytes() / (c.n_vocab * 4), 1, nb);
   for (auto [buf, floats, what] : {std::tuple{&d->x_, nb * E, "residual stream"}, {&d->h_, nb * E, "normed rows"},
                                    {&d->q_, nb * q_dim, "queries"}, {&d->k_, nb * kv_dim, "keys"},
                                    {&d->v_, nb * kv_dim, "values"}, {&d->att_, nb * q_dim, "attention output"},
                                    {&d->gate_, nb * n_ff, "gate"}, {&d->up_, nb * n_ff, "up"},
-                                   {&d->head_in_, nb * E, "output rows"}, {&d->logits_, nb * c.n_vocab, "logits"},
+                                   {&d->head_in_, nb * E, "output rows"},
+                                   {&d->logits_, d->logit_rows_ * c.n_vocab, "logits"},
                                    {&d->slots_, nb, "cache slots"}, {&d->rows_, 2 * nb, "row positions"},
                                    {&d->tables_, size.n_seq_max * size.blocks_per_seq, "block tables"},
                                    {&d->out_idx_, nb, "output rows"},
@@ -246,6 +251,7 @@ Expected<DevicePass::Matrix> DevicePass::upload_matrix(const GgufFile& file, con
     OSPREY_ASSIGN_OR_RETURN(part.buf, device_->alloc(bytes, what));
     OSPREY_TRY(device_->write(part.buf, 0, packed.data(), bytes));
     out.parts.push_back(part);
+    ++weight_parts_;
   }
   return out;
 }
@@ -326,6 +332,37 @@ void DevicePass::add_bias(Buffer y, Buffer bias, int64_t rows, int64_t width) {
 void DevicePass::expert_bias(Buffer y, Buffer bias, uint32_t slots, uint32_t width) {
   const uint32_t params[2] = {slots * width, width};
   elementwise(*expert_bias_, {y, bias, ids_}, params, sizeof params, params[0]);
+}
+
+void DevicePass::output_head(uint32_t rows) {
+  const ModelConfig& c = *c_;
+  const uint32_t width = u32(c.n_embd);
+  device_->dispatch(*gather_rows_, {x_, out_idx_, h_}, &width, sizeof width, rows);
+  const struct {
+    uint32_t n;
+    float eps;
+  } norm{width, static_cast<float>(c.norm_eps)};
+  device_->dispatch(*rms_norm_, {h_, output_norm_, head_in_}, &norm, sizeof norm, rows);
+  matmul(output_, head_in_, logits_, rows, false);
+  if (c.final_softcap > 0) {
+    const struct {
+      uint32_t n;
+      float cap;
+    } cap{u32(rows * c.n_vocab), static_cast<float>(c.final_softcap)};
+    elementwise(*softcap_, {logits_}, &cap, sizeof cap, cap.n);
+  }
+}
+
+Status DevicePass::finish_pass() {
+  OSPREY_TRY(device_->finish());
+  if (!timing_) return Status::Ok();
+  for (const backends::DispatchTime& d : device_->dispatch_times()) {
+    auto it = std::find_if(op_times_.begin(), op_times_.end(), [&](const OpTime& o) { return o.kernel == d.kernel->name; });
+    if (it == op_times_.end()) it = op_times_.insert(op_times_.end(), OpTime{d.kernel->name});
+    ++it->calls;
+    it->seconds += d.seconds;
+  }
+  return Status::Ok();
 }
 
 void DevicePass::mixture_of_experts(const Layer& L, uint32_t rows) {
@@ -439,30 +476,20 @@ Status DevicePass::forward(Pass& p) {
     elementwise(gated_activation(), {gate_, up_}, &n_gate, sizeof n_gate, n_gate);
     project_into_residual(L.down, gate_, L.ffn_post_norm, rows);
   }
-  if (p.n_out > 0) {
-    const uint32_t width = u32(E);
-    device_->dispatch(*gather_rows_, {x_, out_idx_, h_}, &width, sizeof width, u32(p.n_out));
-    const NormParams embd_norm{u32(E), eps};
-    device_->dispatch(*rms_norm_, {h_, output_norm_, head_in_}, &embd_norm, sizeof embd_norm, u32(p.n_out));
-    matmul(output_, head_in_, logits_, u32(p.n_out), false);
-    if (c.final_softcap > 0) {
-      const struct {
-        uint32_t n;
-        float cap;
-      } cap{u32(p.n_out * c.n_vocab), static_cast<float>(c.final_softcap)};
-      elementwise(*softcap_, {logits_}, &cap, sizeof cap, cap.n);
-    }
+  // The logits of as many rows as the logits buffer holds come with the
+  // pass; more (every row's, for perplexity) follow in passes of the head alone.
+  const int64_t first = std::min(p.n_out, logit_rows_);
+  if (first > 0) output_head(u32(first));
+  OSPREY_TRY(finish_pass());
+  if (first > 0) OSPREY_TRY(device_->read(logits_, 0, p.logits, first * c.n_vocab * 4));
+  for (int64_t r0 = first; r0 < p.n_out; r0 += logit_rows_) {
+    const int64_t count = std::min(logit_rows_, p.n_out - r0);
+    OSPREY_TRY(device_->write(out_idx_, 0, host_out_.data() + r0, count * 4));
+    device_->begin();
+    output_head(u32(count));
+    OSPREY_TRY(finish_pass());
+    OSPREY_TRY(device_->read(logits_, 0, p.logits + r0 * c.n_vocab, count * c.n_vocab * 4));
   }
-  OSPREY_TRY(device_->finish());
-  if (timing_) {
-    for (const backends::DispatchTime& d : device_->dispatch_times()) {
-      auto it = std::find_if(op_times_.begin(), op_times_.end(), [&](const OpTime& o) { return o.kernel == d.kernel->name; });
-      if (it == op_times_.end()) it = op_times_.insert(op_times_.end(), OpTime{d.kernel->name});
-      ++it->calls;
-      it->seconds += d.seconds;
-    }
-  }
-  if (p.n_out > 0) OSPREY_TRY(device_->read(logits_, 0, p.logits, p.n_out * c.n_vocab * 4));
   if (!ws.pool_rows.empty()) {
     // Embeddings: the pass's final residual rows come back, and the host
     // pools them as the CPU pass does (through the output norm, in the

@@ -60,6 +60,10 @@ class DevicePass {
   std::string name() const;
   int64_t kv_bytes() const { return kv_bytes_; }
   int64_t device_bytes() const { return device_->bytes_allocated(); }
+  // Buffers the weight matrices were uploaded in (more than the matrices
+  // when some were split), and rows of logits one pass makes.
+  int64_t weight_parts() const { return weight_parts_; }
+  int64_t logit_rows() const { return logit_rows_; }
   // Passes whose commands the device recorded rather than replayed (-1: it records every one).
   int64_t passes_recorded() const { return device_->passes_recorded(); }
 
@@ -123,6 +127,10 @@ class DevicePass {
   // y[r] += bias over `rows` rows of `width`; with expert_bias, each slot's expert's row of the biases.
   void add_bias(backends::Buffer y, backends::Buffer bias, int64_t rows, int64_t width);
   void expert_bias(backends::Buffer y, backends::Buffer bias, uint32_t slots, uint32_t width);
+  // The output head over `rows` rows named by out_idx_: logits_ rows 0..rows.
+  void output_head(uint32_t rows);
+  // finish(), then each kernel's time added to op_times_ while timing.
+  Status finish_pass();
   // x += the mixture of experts of layer L (its pre-norm applied).
   void mixture_of_experts(const Layer& L, uint32_t rows);
   void elementwise(const backends::KernelSource& k, std::initializer_list<backends::Buffer> buffers, const void* params,
@@ -154,6 +162,8 @@ class DevicePass {
                                *add_bias_ = nullptr, *gather_rows_ = nullptr, *gelu_gate_ = nullptr,
                                *rms_norm_add_ = nullptr, *softcap_ = nullptr, *moe_route_ = nullptr,
                                *moe_combine_ = nullptr, *swiglu_oai_ = nullptr, *expert_bias_ = nullptr;
+  int64_t logit_rows_ = 0;  // rows of logits_ (at most n_batch)
+  int64_t weight_parts_ = 0;
   int64_t kv_bytes_ = 0;
   bool timing_ = false;
   std::vector<OpTime> op_times_;  // in order of first use

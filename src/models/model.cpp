@@ -39,7 +39,9 @@ Expected<std::unique_ptr<Model>> Model::from_file(GgufFile file, const ModelOpti
                            " tokens; a context of " + std::to_string(m->n_ctx_) + " is beyond them");
   const int threads = options.n_threads > 0 ? options.n_threads : default_thread_count();
   m->pool_ = std::make_unique<ThreadPool>(threads);
-  OSPREY_ASSIGN_OR_RETURN(m->weights_, ModelWeights::bind(m->file_, m->config_, isa, *m->pool_));
+  // On a GPU device the host keeps the mapped file only: no repacked copy.
+  OSPREY_ASSIGN_OR_RETURN(m->weights_,
+                          ModelWeights::bind(m->file_, m->config_, isa, *m->pool_, /*repack_matrices=*/options.device == "cpu"));
   m->attend_group_ = kernels::attend_group_kernel(isa);
   m->gated_ = kernels::gated_kernel(m->config_.activation, isa);
   m->gelu_erf_ = kernels::gelu_erf_kernel(isa);

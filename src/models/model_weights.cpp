@@ -143,7 +143,7 @@ void list_feed_forward(const ModelConfig& c, int64_t i, LayerWeights& L, TensorL
 }
 
 Expected<ModelWeights> ModelWeights::bind(const GgufFile& file, const ModelConfig& c, kernels::Isa isa,
-                                          ThreadPool& pool) {
+                                          ThreadPool& pool, bool repack_matrices) {
   ModelWeights w;
   w.layers.resize(c.n_layer);
   TensorList list(&file);
@@ -159,7 +159,7 @@ Expected<ModelWeights> ModelWeights::bind(const GgufFile& file, const ModelConfi
     // Parts of a fused matrix must start on the repacked kernel's row groups.
     std::vector<int64_t> cuts;
     for (const auto& part : s.parts) cuts.push_back(part.n_rows);
-    OSPREY_TRY(b.matrix(s.name, s.dims, s.whole, s.repackable, cuts));
+    OSPREY_TRY(b.matrix(s.name, s.dims, s.whole, s.repackable && repack_matrices, cuts));
   }
   // Bound tensors the list does not name would be silently ignored weights:
   // a file of this family with extra layers or a different layout.

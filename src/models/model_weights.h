@@ -83,9 +83,12 @@ struct ModelWeights {
   std::shared_ptr<PageBuffer> packed;  // the repacked matrices, if any
   int64_t n_packed = 0;                // how many matrices were repacked
 
-  // Matrices get the fastest kernels of `isa`; `pool` repacks those that need it.
+  // Matrices get the fastest kernels of `isa`; `pool` repacks those that need
+  // it. With repack_matrices false every matrix stays as the file stores it (mapped,
+  // no copy): a GPU device holds its own copy, and the host only looks up
+  // embedding rows.
   static Expected<ModelWeights> bind(const GgufFile& file, const ModelConfig& config, kernels::Isa isa,
-                                     ThreadPool& pool);
+                                     ThreadPool& pool, bool repack_matrices = true);
 
   // Bytes of weights one token's forward pass reads: every matrix it
   // multiplies, plus one embedding row.

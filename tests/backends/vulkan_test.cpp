@@ -654,6 +654,54 @@ TEST(VulkanModel, SplitsMatricesLargerThanABufferByRows) {
   EXPECT_EQ(tokens_of(greedy_logits(*gpu, p, 7)), tokens_of(greedy_logits(*cpu, p, 7)));
 }
 
+// A device that binds little (OSPREY_VULKAN_MAX_BUFFER lowers the limit on
+// any device): stacked experts are uploaded in parts of whole experts, and a
+// pass that wants more rows of logits than the logits buffer holds makes the
+// rest in passes of the output head alone. Either way the logits are the
+// unsplit ones, bit for bit.
+TEST(VulkanModel, SplitsExpertsAndLogitsToWhatTheDeviceBinds) {
+  OPEN_DEVICE(d);
+  d.reset();
+  struct Case {
+    const char* preset;
+    const char* cap;
+    int64_t n_batch, logit_rows;
+  };
+  // tiny-qwen3moe: 8 experts of 36864 packed bytes each, 3 to a part. tiny-qwen3: 2560 bytes a row of
+  // logits, 39 rows to a pass of 48.
+  for (const Case& k : {Case{"tiny-qwen3moe", "140000", 16, 16}, Case{"tiny-qwen3", "100000", 48, 39}}) {
+    SCOPED_TRACE(k.preset);
+    const std::string path = test::synth_model(k.preset, "q8_0", 42, /*plain=*/true);
+    auto whole = load(path, "vulkan", 1, k.n_batch);
+    ASSERT_TRUE(whole);
+    setenv("OSPREY_VULKAN_MAX_BUFFER", k.cap, 1);
+    auto split = load(path, "vulkan", 1, k.n_batch);
+    unsetenv("OSPREY_VULKAN_MAX_BUFFER");
+    ASSERT_TRUE(split);
+    EXPECT_GT(split->device_pass()->weight_parts(), whole->device_pass()->weight_parts()) << "nothing was split";
+    EXPECT_EQ(whole->device_pass()->logit_rows(), k.n_batch);
+    EXPECT_EQ(split->device_pass()->logit_rows(), k.logit_rows);
+    const std::vector<int32_t> p = prompt(40, 8);
+    BatchItem item{0, p.data(), static_cast<int64_t>(p.size())};
+    item.all_logits = true;
+    const int64_t V = whole->config().n_vocab, n = static_cast<int64_t>(p.size());
+    auto a = whole->eval_batch(&item, 1);
+    ASSERT_TRUE(a.ok()) << a.status().message();
+    const std::vector<float> want(*a, *a + n * V);
+    auto b = split->eval_batch(&item, 1);
+    ASSERT_TRUE(b.ok()) << b.status().message();
+    for (int64_t r = 0; r < n; ++r)
+      ASSERT_EQ(0, std::memcmp(*b + r * V, want.data() + r * V, V * sizeof(float))) << "row " << r;
+  }
+  setenv("OSPREY_VULKAN_MAX_BUFFER", "12", 1);
+  ModelOptions o;
+  o.device = "vulkan";
+  auto bad = Model::load(test::synth_model("tiny", "q8_0"), o);
+  unsetenv("OSPREY_VULKAN_MAX_BUFFER");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_TRUE(test::contains(bad.status().message(), "OSPREY_VULKAN_MAX_BUFFER=12 is not a byte count")) << bad.status().message();
+}
+
 // bench --device: the device's timestamps give each kernel's share of a pass.
 TEST(VulkanModel, TimesEachOperationWithTheDevicesTimestamps) {
   OPEN_DEVICE(d);

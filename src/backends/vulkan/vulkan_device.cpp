@@ -14,6 +14,7 @@
 #include <vulkan/vulkan.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <unordered_map>
 
@@ -104,6 +105,17 @@ class VulkanDevice final : public Device {
           limits_ = props.limits;
         }
         break;
+      }
+    }
+    if (physical_ != VK_NULL_HANDLE) {
+      // OSPREY_VULKAN_MAX_BUFFER=N acts as if the device bound at most N
+      // bytes, so splitting weights and logits can be checked on any device.
+      if (const char* cap = std::getenv("OSPREY_VULKAN_MAX_BUFFER"); cap != nullptr) {
+        char* end = nullptr;
+        const unsigned long long v = std::strtoull(cap, &end, 10);
+        if (end == cap || *end != '\0' || v < 4096)
+          return InvalidArgument(std::string("OSPREY_VULKAN_MAX_BUFFER=") + cap + " is not a byte count of 4096 or more");
+        limits_.maxStorageBufferRange = static_cast<uint32_t>(std::min<unsigned long long>(v, limits_.maxStorageBufferRange));
       }
     }
     if (physical_ == VK_NULL_HANDLE)
