@@ -13,6 +13,7 @@
 #include <utility>
 #include <nlohmann/json.hpp>
 
+#include "cli/bench_batched.h"
 #include "cli/bench_restate.h"
 #include "cli/commands.h"
 #include "cli/speculation_flags.h"
@@ -45,6 +46,8 @@ struct BenchOptions {
   std::vector<std::string> lora;
   SpeculationFlags spec;
   int64_t restate = 128;
+  int batch_seqs = 1;
+  int64_t batch_depth = 512;
 };
 
 struct Test {
@@ -298,6 +301,39 @@ void bench_speculation(const BenchOptions& o, Model& model, const ModelOptions& 
   }
 }
 
+// --batch-seqs: for each generation length, the sequences decoding together
+// against one decoding alone, at the same depth.
+void bench_batched_decode(const BenchOptions& o, Model& model, const std::string& path, double file_bytes,
+                          const char* isa, int threads, nlohmann::json& results) {
+  const std::string name = std::filesystem::path(path).filename().string();
+  for (const int64_t g : o.gen) {
+    if (g <= 0) continue;
+    const BatchedResult r = bench_batched(model, o.batch_seqs, o.batch_depth, g, o.reps);
+    const double speedup = median(r.batched_ts) / median(r.single_ts);
+    const std::string single = "tg" + std::to_string(g) + "@d" + std::to_string(o.batch_depth);
+    const std::string batched = single + " x" + std::to_string(o.batch_seqs);
+    if (o.output == "table") {
+      print_table_row(name, file_bytes, isa, threads, single, summarize(r.single_ts));
+      print_table_row(name, file_bytes, isa, threads, batched, summarize(r.batched_ts));
+      std::printf("| batched decode: %d sequences at depth %lld give %.2fx the tokens/s of one alone\n", o.batch_seqs,
+                  static_cast<long long>(o.batch_depth), speedup);
+      std::fflush(stdout);
+    }
+    results.push_back({{"model_filename", path},
+                       {"model_type", model.config().arch},
+                       {"n_threads", threads},
+                       {"test", batched},
+                       {"n_gen", g},
+                       {"n_depth", o.batch_depth},
+                       {"n_seqs", o.batch_seqs},
+                       {"single_samples_ts", r.single_ts},
+                       {"batched_samples_ts", r.batched_ts},
+                       {"speedup", speedup},
+                       {"cpu_isa", kernels::isa_name(kernels::active_isa())},
+                       {"device", model.device_name()}});
+  }
+}
+
 void bench(const BenchOptions& o) {
   const std::vector<Test> tests = parse_tests(o);
   const int threads = o.threads > 0 ? o.threads : default_thread_count();
@@ -309,6 +345,10 @@ void bench(const BenchOptions& o) {
     return;
   }
   if (o.models.empty()) throw Failure{"give a model with -m (or --membw alone to measure the machine)"};
+  const bool batched = o.batch_seqs > 1;
+  int64_t max_gen = 0;
+  for (const int64_t g : o.gen) max_gen = std::max(max_gen, g);
+  if (batched && max_gen <= 0) throw Failure{"--batch-seqs times generation: give a length with -n"};
 
   nlohmann::json results = nlohmann::json::array();
   if (o.output == "table") print_table_header();
@@ -318,7 +358,9 @@ void bench(const BenchOptions& o) {
     for (const Test& t : tests) max_ctx = std::max(max_ctx, t.n_prompt + t.n_gen);
     const bool speculate = o.spec.mode != "none" || !o.spec.draft_model.empty();
     if (speculate) max_ctx = std::max(max_ctx, 2 * o.restate + 64);
+    if (batched) max_ctx = std::max(max_ctx, o.batch_depth + max_gen);
     ModelOptions mo;
+    mo.n_seq_max = o.batch_seqs;
     mo.n_threads = threads;
     mo.n_ctx = std::max<int64_t>(max_ctx, 16);
     mo.n_batch = 512;
@@ -358,6 +400,7 @@ void bench(const BenchOptions& o) {
                          {"device_operations", ops}});
     }
     if (speculate && o.restate > 0) bench_speculation(o, *model, mo, path, file_bytes, threads, results);
+    if (batched) bench_batched_decode(o, *model, path, file_bytes, isa, threads, results);
   }
   if (!o.trace.empty()) {
     if (Status st = tracer.write(o.trace); !st.ok()) throw Failure{st.message()};
@@ -397,6 +440,13 @@ void register_bench(CLI::App& app) {
                   "in its prompt (made from the model's own output), verbatim and with every 16th token of the copy "
                   "changed (an edit), timed with speculation and without (0 to skip)")
       ->capture_default_str()->check(CLI::Range(int64_t{0}, int64_t{8192}));
+  cmd->add_option("--batch-seqs", o->batch_seqs,
+                  "Also time batched decoding, the serving case: this many sequences, each --batch-depth positions "
+                  "deep, decode one token each per forward pass, for each -n length; set against one sequence "
+                  "decoding alone at that depth (1: off)")
+      ->capture_default_str()->check(CLI::Range(1, 256));
+  cmd->add_option("--batch-depth", o->batch_depth, "With --batch-seqs: the positions each sequence holds before it decodes")
+      ->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{65536}));
   cmd->add_option("-r,--repetitions", o->reps, "Repetitions of each test")->capture_default_str()->check(CLI::Range(1, 1000));
   cmd->add_option("-o,--output", o->output, "table or json")->capture_default_str()->check(CLI::IsMember({"table", "json"}));
   cmd->add_option("--trace", o->trace, "Write a Chrome trace of the first measured repetition of each test");

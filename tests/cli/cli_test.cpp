@@ -205,6 +205,30 @@ TEST(Cli, BenchReportsLlamaBenchFields) {
   EXPECT_TRUE(contains(bad.err, "--pg takes PROMPT,GEN"));
 }
 
+// bench --batch-seqs: sequences decoding together set against one alone at
+// the same depth, with both rows and the ratio; a window model whose cut
+// sequences must be refilled works too; without -n it says what is missing.
+TEST(Cli, BenchTimesBatchedDecodeAgainstOneSequence) {
+  const std::string model = test::synth_model("tiny", "q8_0");
+  const auto r = osprey("bench -m " + model + " -p 0 -n 6 --batch-seqs 4 --batch-depth 40 -r 2 -o json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j.size(), 2u) << r.out;  // tg6, then the batched test
+  const auto& b = j[1];
+  EXPECT_EQ(b.at("test"), "tg6@d40 x4");
+  EXPECT_EQ(b.at("n_seqs"), 4);
+  EXPECT_EQ(b.at("batched_samples_ts").size(), 2u);
+  EXPECT_GT(b.at("speedup").get<double>(), 0) << b.dump();
+  const auto table = osprey("bench -m " + test::synth_model("tiny-gemma3", "q8_0") +
+                            " -p 0 -n 4 --batch-seqs 3 --batch-depth 20 -r 1");
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_TRUE(contains(table.out, "tg4@d20 x3")) << table.out;
+  EXPECT_TRUE(contains(table.out, "batched decode: 3 sequences at depth 20 give")) << table.out;
+  const auto bad = osprey("bench -m " + model + " -p 8 -n 0 --batch-seqs 4");
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_TRUE(contains(bad.err, "--batch-seqs times generation: give a length with -n")) << bad.err;
+}
+
 // bench --spec: the restating task, verbatim and edited, timed with and
 // without speculation; prompt lookup drafts the restated text (every draft of
 // the verbatim copy holds, since the tiny model's reply follows its prompt's
