@@ -11,11 +11,12 @@
 #   with CMake (llama-bench and libllama.so under build/). This script builds
 #   nothing of it; it only compiles tools/peer/llama_greedy.cpp against it.
 # env: N_TOKENS (default 32), THREADS (default 2), OSPREY (default build/src/osprey),
-#      PP (default 512), TG (default 128), REPS (default 3), ROUNDS (default 1); PP=0 or TG=0 leaves that test out
+#      PP (default 512), TG (default 128), REPS (default 3), ROUNDS (default 1); PP=0 or TG=0 leaves that test out;
+#      PEER_ARGS: more llama-bench flags for the peer (PEER_ARGS="-rtr 1": ik_llama.cpp's run-time repacking)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ $# -lt 2 ]; then
-  sed -n '2,13p' "$0"
+  sed -n '2,15p' "$0"
   exit 2
 fi
 llama="$(cd "$1" && pwd)"
@@ -28,6 +29,7 @@ osprey=${OSPREY:-build/src/osprey}
 [ -f "$llama/build/bin/llama-bench" ] || { echo "$llama/build/bin/llama-bench not found: build the peer first"; exit 1; }
 peer_name=llama.cpp
 [ -d "$llama/ggml/src/iqk" ] && peer_name=ik_llama.cpp
+[ -n "${PEER_ARGS:-}" ] && peer_name="$peer_name ${PEER_ARGS}"
 
 probe=build/peer/llama_greedy
 bash scripts/build_peer_probe.sh "$llama" tools/peer/llama_greedy.cpp "$probe"
@@ -61,7 +63,8 @@ for model in "$@"; do
       sed -n 's/.*"avg_ts": \([0-9.e+-]*\).*/\1/p' | xargs)
     # avg_ts found by its header, counted from the end of the line: the two
     # peers' CSVs differ in columns, and some values hold commas ("-1,0").
-    theirs=$("$llama/build/bin/llama-bench" -m "$model" -t "$threads" -p "$pp" -n "$tg" -r "$reps" -o csv 2>/dev/null |
+    # shellcheck disable=SC2086  # PEER_ARGS is a list of flags
+    theirs=$("$llama/build/bin/llama-bench" -m "$model" -t "$threads" -p "$pp" -n "$tg" -r "$reps" ${PEER_ARGS:-} -o csv 2>/dev/null |
       awk -F'"?,"?' 'NR == 1 { for (i = 1; i <= NF; ++i) if ($i == "avg_ts") back = NF - i; next } { print $(NF - back) }' | xargs)
     read -r -a ours_ts <<<"$ours"
     read -r -a theirs_ts <<<"$theirs"
