@@ -44,34 +44,26 @@ BatchedResult bench_batched(Model& m, int n_seqs, int64_t depth, int64_t n_gen, 
     m.seq_clear(s);
     to_depth(m, s, tokens[s], depth);
   }
+  // Tokens/s of the first `n` sequences decoding n_gen steps together, one
+  // token each per pass, from `depth` (n = 1: sequence 0 alone).
   std::vector<BatchItem> step(n_seqs);
-  auto batched = [&] {
-    for (int s = 0; s < n_seqs; ++s) to_depth(m, s, tokens[s], depth);
+  auto decode = [&](int n) {
+    for (int s = 0; s < n; ++s) to_depth(m, s, tokens[s], depth);
     const auto t0 = std::chrono::steady_clock::now();
     for (int64_t i = 0; i < n_gen; ++i) {
-      for (int s = 0; s < n_seqs; ++s) step[s] = BatchItem{s, &tokens[s][depth + i], 1};
-      check(m.eval_batch(step.data(), step.size()));
+      for (int s = 0; s < n; ++s) step[s] = BatchItem{s, &tokens[s][depth + i], 1};
+      check(m.eval_batch(step.data(), n));
     }
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    return static_cast<double>(n_seqs * n_gen) / seconds;
+    return static_cast<double>(n * n_gen) / seconds;
   };
-  auto single = [&] {
-    to_depth(m, 0, tokens[0], depth);
-    const auto t0 = std::chrono::steady_clock::now();
-    for (int64_t i = 0; i < n_gen; ++i) {
-      BatchItem one{0, &tokens[0][depth + i], 1};
-      check(m.eval_batch(&one, 1));
-    }
-    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    return static_cast<double>(n_gen) / seconds;
-  };
-  batched();  // warm-up: page in the weights, settle the clocks
-  single();
+  decode(n_seqs);  // warm-up: page in the weights, settle the clocks
+  decode(1);
   BatchedResult out;
   // Alternated, so that a drifting machine moves both alike.
   for (int r = 0; r < reps; ++r) {
-    out.batched_ts.push_back(batched());
-    out.single_ts.push_back(single());
+    out.batched_ts.push_back(decode(n_seqs));
+    out.single_ts.push_back(decode(1));
   }
   for (int s = 0; s < n_seqs; ++s) m.seq_clear(s);
   return out;

@@ -161,23 +161,22 @@ Expected<std::unique_ptr<DevicePass>> DevicePass::create(std::unique_ptr<backend
       }
       n_ff_exp = std::max<int64_t>(n_ff_exp, L.moe.gate.front().n_out);
     }
-    OSPREY_ASSIGN_OR_RETURN(D.attn_norm, d->upload_vector(L.attn.norm, p + "attention norm"));
-    OSPREY_ASSIGN_OR_RETURN(D.ffn_norm, d->upload_vector(L.ffn.norm, p + "feed-forward norm"));
-    OSPREY_ASSIGN_OR_RETURN(D.bq, d->upload_vector(L.attn.bq, p + "Q bias"));
-    OSPREY_ASSIGN_OR_RETURN(D.bk, d->upload_vector(L.attn.bk, p + "K bias"));
-    OSPREY_ASSIGN_OR_RETURN(D.bv, d->upload_vector(L.attn.bv, p + "V bias"));
-    OSPREY_ASSIGN_OR_RETURN(D.q_norm, d->upload_vector(L.attn.q_norm, p + "Q norm"));
-    OSPREY_ASSIGN_OR_RETURN(D.k_norm, d->upload_vector(L.attn.k_norm, p + "K norm"));
-    OSPREY_ASSIGN_OR_RETURN(D.sinks, d->upload_vector(L.attn.sinks, p + "attention sinks"));
-    OSPREY_ASSIGN_OR_RETURN(D.bo, d->upload_vector(L.attn.bo, p + "attention output bias"));
-    OSPREY_ASSIGN_OR_RETURN(D.router_bias, d->upload_vector(L.moe.router_bias, p + "router bias"));
-    OSPREY_ASSIGN_OR_RETURN(D.gate_bias, d->upload_vector(L.moe.gate_bias, p + "expert gate biases"));
-    OSPREY_ASSIGN_OR_RETURN(D.up_bias, d->upload_vector(L.moe.up_bias, p + "expert up biases"));
-    OSPREY_ASSIGN_OR_RETURN(D.down_bias, d->upload_vector(L.moe.down_bias, p + "expert down biases"));
+    // Norms, biases and sinks; each may be absent (an invalid buffer).
+    for (auto [dst, v, what] : {std::tuple{&D.attn_norm, &L.attn.norm, "attention norm"},
+                                {&D.ffn_norm, &L.ffn.norm, "feed-forward norm"},
+                                {&D.bq, &L.attn.bq, "Q bias"}, {&D.bk, &L.attn.bk, "K bias"}, {&D.bv, &L.attn.bv, "V bias"},
+                                {&D.q_norm, &L.attn.q_norm, "Q norm"}, {&D.k_norm, &L.attn.k_norm, "K norm"},
+                                {&D.sinks, &L.attn.sinks, "attention sinks"}, {&D.bo, &L.attn.bo, "attention output bias"},
+                                {&D.attn_post_norm, &L.attn.post_norm, "attention post-norm"},
+                                {&D.ffn_post_norm, &L.ffn.post_norm, "feed-forward post-norm"},
+                                {&D.router_bias, &L.moe.router_bias, "router bias"},
+                                {&D.gate_bias, &L.moe.gate_bias, "expert gate biases"},
+                                {&D.up_bias, &L.moe.up_bias, "expert up biases"},
+                                {&D.down_bias, &L.moe.down_bias, "expert down biases"}}) {
+      OSPREY_ASSIGN_OR_RETURN(*dst, d->upload_vector(*v, p + what));
+    }
     D.q_norm_width = static_cast<int64_t>(L.attn.q_norm.size());
     D.k_norm_width = static_cast<int64_t>(L.attn.k_norm.size());
-    OSPREY_ASSIGN_OR_RETURN(D.attn_post_norm, d->upload_vector(L.attn.post_norm, p + "attention post-norm"));
-    OSPREY_ASSIGN_OR_RETURN(D.ffn_post_norm, d->upload_vector(L.ffn.post_norm, p + "feed-forward post-norm"));
     // fp16 keys and values, two to a word.
     OSPREY_ASSIGN_OR_RETURN(D.kc, d->device_->alloc(cache_rows * kv_dim * 2, p + "key cache"));
     OSPREY_ASSIGN_OR_RETURN(D.vc, d->device_->alloc(cache_rows * kv_dim * 2, p + "value cache"));

@@ -87,7 +87,10 @@ TEST_P(VulkanMatmul, MatchesDequantizedReference) {
   const std::vector<float> x = test::random_floats(mc.n_tok * mc.n_in, 2);
   const std::vector<float> y0 = test::random_floats(mc.n_tok * mc.n_out, 3);
   for (const bool acc : {false, true}) {
-    const Buffer wb = upload(*d, backends::pack_weights(mc.type, q.data(), mc.n_out * mc.n_in));
+    const std::vector<uint32_t> packed = backends::pack_weights(mc.type, q.data(), mc.n_out * mc.n_in);
+    // The size the upload splits matrices by is the size packing makes.
+    ASSERT_EQ(backends::packed_bytes(mc.type, mc.n_out * mc.n_in), static_cast<int64_t>(packed.size()) * 4);
+    const Buffer wb = upload(*d, packed);
     const Buffer xb = upload(*d, x), yb = upload(*d, y0);
     const uint32_t params[8] = {static_cast<uint32_t>(mc.n_in), static_cast<uint32_t>(mc.n_out), acc ? 1u : 0u, 0,
                                 static_cast<uint32_t>(mc.n_out), 0, 1, 0};  // dense: no experts, x row = y row
@@ -693,13 +696,16 @@ TEST(VulkanModel, SplitsExpertsAndLogitsToWhatTheDeviceBinds) {
     for (int64_t r = 0; r < n; ++r)
       ASSERT_EQ(0, std::memcmp(*b + r * V, want.data() + r * V, V * sizeof(float))) << "row " << r;
   }
-  setenv("OSPREY_VULKAN_MAX_BUFFER", "12", 1);
   ModelOptions o;
   o.device = "vulkan";
-  auto bad = Model::load(test::synth_model("tiny", "q8_0"), o);
-  unsetenv("OSPREY_VULKAN_MAX_BUFFER");
-  ASSERT_FALSE(bad.ok());
-  EXPECT_TRUE(test::contains(bad.status().message(), "OSPREY_VULKAN_MAX_BUFFER=12 is not a byte count")) << bad.status().message();
+  for (const char* cap : {"12", "-5000", "lots"}) {
+    setenv("OSPREY_VULKAN_MAX_BUFFER", cap, 1);
+    auto bad = Model::load(test::synth_model("tiny", "q8_0"), o);
+    unsetenv("OSPREY_VULKAN_MAX_BUFFER");
+    ASSERT_FALSE(bad.ok()) << cap;
+    EXPECT_TRUE(test::contains(bad.status().message(), std::string("OSPREY_VULKAN_MAX_BUFFER=") + cap + " is not a byte count"))
+        << bad.status().message();
+  }
 }
 
 // bench --device: the device's timestamps give each kernel's share of a pass.

@@ -113,7 +113,7 @@ class VulkanDevice final : public Device {
       if (const char* cap = std::getenv("OSPREY_VULKAN_MAX_BUFFER"); cap != nullptr) {
         char* end = nullptr;
         const unsigned long long v = std::strtoull(cap, &end, 10);
-        if (end == cap || *end != '\0' || v < 4096)
+        if (cap[0] < '0' || cap[0] > '9' || *end != '\0' || v < 4096)  // strtoull would take "-5" as a wrap-around
           return InvalidArgument(std::string("OSPREY_VULKAN_MAX_BUFFER=") + cap + " is not a byte count of 4096 or more");
         limits_.maxStorageBufferRange = static_cast<uint32_t>(std::min<unsigned long long>(v, limits_.maxStorageBufferRange));
       }
