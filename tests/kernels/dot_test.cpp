@@ -216,6 +216,50 @@ TEST(ActivationEncoding, SimdEncodersEqualScalarByteForByte) {
     }
 }
 
+// The same for the Q8_K encoders of the k-quant kernels: the scale comes
+// from the first value of largest magnitude with its sign, so rows where
+// -m and m tie, where only NaN or zeros fill a block, and halves after
+// scaling must come out as the scalar encoder has them.
+TEST(ActivationEncoding, SimdQ8KEncodersEqualScalarByteForByte) {
+  const int64_t n = 256 * 5;
+  std::vector<std::vector<float>> rows;
+  rows.push_back(test::random_floats(n, 78, 3.0f));
+  std::vector<float> ties = test::random_floats(n, 79, 1.0f);
+  ties[3] = -5.0f, ties[200] = 5.0f;          // block 0: the negative comes first
+  ties[256 + 10] = 4.0f, ties[256 + 11] = -4.0f;  // block 1: the positive does
+  ties[512 + 255] = -7.0f;                    // block 2: the last value
+  rows.push_back(ties);
+  std::vector<float> halves(n);
+  for (int64_t i = 0; i < n; ++i) halves[i] = static_cast<float>((i % 255) - 127) + 0.5f * ((i % 3) - 1);
+  for (int64_t b = 0; b < n; b += 256) halves[b] = -127.0f;  // iscale 1: x lands on halves exactly
+  rows.push_back(halves);
+  std::vector<float> odd(n, 0.0f);  // block 0 all zeros
+  odd[256 + 40] = INFINITY, odd[256 + 70] = -INFINITY, odd[256 + 100] = NAN;
+  odd[512 + 7] = NAN;  // block 2: NaN alone
+  odd[768 + 140] = 1e30f, odd[768 + 141] = -1e-30f, odd[1024 + 1] = -0.0f, odd[1024 + 9] = 1e-38f;
+  rows.push_back(odd);
+  int checked = 0;
+  for (Isa isa : kernels::available_isas())
+    for (DType t : {DType::kQ4_K, DType::kQ6_K}) {
+      for (const kernels::RowKernel& k : {kernels::row_kernel(t, isa), kernels::packed_row_kernel(t, isa, 16)}) {
+        if (k.encode == nullptr || k.act_bytes != kernels::planar_q8k_bytes) continue;
+        ++checked;
+        for (size_t r = 0; r < rows.size(); ++r) {
+          std::vector<uint8_t> want(kernels::planar_q8k_bytes(n)), got(want.size());
+          kernels::encode_planar_q8k(rows[r].data(), want.data(), n);
+          k.encode(rows[r].data(), got.data(), n);
+          for (size_t i = 0; i < want.size(); ++i)
+            ASSERT_EQ(want[i], got[i]) << kernels::isa_name(isa) << " " << dtype_name(t) << " row " << r << " byte " << i;
+        }
+      }
+    }
+#if defined(__x86_64__)
+  if (kernels::cpu_features().avx2) {
+    EXPECT_GT(checked, 0) << "no SIMD Q8_K encoder was found to check";
+  }
+#endif
+}
+
 // The interleaved Q4_0/Q8_0 layout is one stream: a full chunk's scales fill
 // one 64-byte line right before its payloads, every payload vector of a full
 // chunk starts on a line (for 16 rows), a short last chunk closes the gap,

@@ -24,6 +24,7 @@ void attend_one(const float* q, const KvView& kv, KvSpan span, int head_dim, con
 void attend_group(const float* const* q, int n_q, const KvSpan* spans, const KvView& kv, int head_dim,
                   const AttendParams& p, float* scores, float* const* out);
 void encode_planar_q8(const float* x, void* act, int64_t n);  // encode_avx2.cpp: the AVX-512 level reuses it
+void encode_planar_q8k(const float* x, void* act, int64_t n); // encode_avx2.cpp: and this one
 
 // This level's table, defined in table_avx2.cpp, which is compiled without the
 // level's flags: dispatch.cpp reads it before it knows the CPU can run them.

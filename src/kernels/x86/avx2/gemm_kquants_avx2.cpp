@@ -9,6 +9,7 @@
 
 #include "kernels/dispatch.h"
 #include "kernels/planar_act.h"
+#include "kernels/x86/avx2/avx2.h"
 #include "kernels/tile_dispatch.h"
 #include "kernels/x86/avx2/avx2_util.h"
 #include "quant/blocks.h"
@@ -149,7 +150,7 @@ bool row_kernel_for_kquant(DType type, RowKernel& out) {
   if (type != DType::kQ4_K && type != DType::kQ6_K) return false;
   out = RowKernel{};
   out.act_bytes = planar_q8k_bytes;
-  out.encode = encode_planar_q8k;
+  out.encode = avx2::encode_planar_q8k;
   if (type == DType::kQ4_K) {
     out.dot_rows = TileDispatch<Q4_KTile, 2, 2>::decode;
     out.dot_tile = TileDispatch<Q4_KTile, 2, 2>::tile;

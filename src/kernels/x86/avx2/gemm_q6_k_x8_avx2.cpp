@@ -15,6 +15,7 @@
 
 #include "kernels/dispatch.h"
 #include "kernels/planar_act.h"
+#include "kernels/x86/avx2/avx2.h"
 #include "kernels/repack.h"
 #include "kernels/x86/avx2/avx2_util.h"
 #include "kernels/x86/avx2/x8_dispatch.h"
@@ -108,7 +109,7 @@ void unpack_x8(const uint8_t* group, int64_t row, uint8_t* dst, int64_t n) { unp
 
 bool interleaved_q6_k_kernel_for(DType type, RowKernel& out) {
   if (type != DType::kQ6_K) return false;
-  out = group_row_kernel<Q6_KX8>(planar_q8k_bytes, encode_planar_q8k, repack_x8, unpack_x8);
+  out = group_row_kernel<Q6_KX8>(planar_q8k_bytes, avx2::encode_planar_q8k, repack_x8, unpack_x8);
   return true;
 }
 

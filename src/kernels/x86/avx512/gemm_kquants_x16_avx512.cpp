@@ -23,6 +23,7 @@
 #include "kernels/dispatch.h"
 #include "kernels/group_dispatch.h"
 #include "kernels/planar_act.h"
+#include "kernels/x86/avx2/avx2.h"
 #include "kernels/repack.h"
 #include "kernels/x86/avx512/avx512_util.h"
 #include "quant/blocks.h"
@@ -195,7 +196,7 @@ struct Q6_KX16 {
 
 template <class K>
 RowKernel kquant_x16_row_kernel() {
-  return group_row_kernel<K>(planar_q8k_bytes, encode_planar_q8k, K::repack, K::unpack);
+  return group_row_kernel<K>(planar_q8k_bytes, avx2::encode_planar_q8k, K::repack, K::unpack);
 }
 
 }  // namespace

@@ -18,6 +18,7 @@
 #include "core/fp16.h"
 #include "kernels/dispatch.h"
 #include "kernels/planar_act.h"
+#include "kernels/x86/avx2/avx2.h"
 #include "kernels/tile_dispatch.h"
 #include "kernels/x86/avx512/avx512_util.h"
 #include "quant/blocks.h"
@@ -172,7 +173,7 @@ bool row_kernel_for_kquant(DType type, RowKernel& out) {
   if (type != DType::kQ4_K && type != DType::kQ6_K) return false;
   out = RowKernel{};
   out.act_bytes = planar_q8k_bytes;
-  out.encode = encode_planar_q8k;
+  out.encode = avx2::encode_planar_q8k;
   if (type == DType::kQ4_K) {
     out.dot_rows = TileDispatch<Q4_KTile>::decode;
     out.dot_tile = TileDispatch<Q4_KTile>::tile;
