@@ -94,6 +94,14 @@ void unpack_rows16(const uint8_t* group, int64_t row, uint8_t* dst, int64_t n, i
 void repack_q4_k_rows(const uint8_t* src, uint8_t* dst, int64_t n, int rows);
 void unpack_q4_k_rows(const uint8_t* group, int64_t row, uint8_t* dst, int64_t n, int rows);
 
+// Q5_K rows in the same layout, in rows x 176 bytes a super-block: each
+// sub-block's four vectors of low 4 bits are followed by one vector of
+// fifth bits, 4 * rows bytes (row r, byte i: bit k is the fifth bit of
+// element 4k+i, bit 4+k that of element 16+4k+i, the two elements whose
+// nibbles share byte i of vector k).
+void repack_q5_k_rows(const uint8_t* src, uint8_t* dst, int64_t n, int rows);
+void unpack_q5_k_rows(const uint8_t* group, int64_t row, uint8_t* dst, int64_t n, int rows);
+
 // Q6_K rows interleaved in groups of `rows`. Super-block by super-block, in
 // the same rows x 210 bytes:
 //   [d: rows fp16]

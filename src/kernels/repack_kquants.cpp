@@ -1,7 +1,8 @@
-// The interleaved k-quant layouts of kernels/repack.h: Q4_K and Q6_K rows in
+// The interleaved k-quant layouts of kernels/repack.h: Q4_K, Q5_K and Q6_K rows in
 // groups, for kernels that keep one row per 32-bit SIMD lane.
 #include <cstring>
 #include <initializer_list>
+#include <type_traits>
 
 #include "kernels/repack.h"
 #include "quant/blocks.h"
@@ -12,22 +13,91 @@ using namespace osprey::quant;
 
 namespace {
 
-// Q4_K: where element e (0..31) of sub-block j sits in a file block's qs:
-// byte 32 * (j / 2) + e, low nibble for even j, high for odd.
-uint8_t q4_k_file_level(const BlockQ4_K& blk, int j, int e) {
+// Q4_K and Q5_K: where element e (0..31) of sub-block j sits in a file
+// block's qs: byte 32 * (j / 2) + e, low nibble for even j, high for odd;
+// Q5_K's fifth bit is bit j of qh[e].
+template <class Block>
+uint8_t scale_min_nibble(const Block& blk, int j, int e) {
   const uint8_t byte = blk.qs[32 * (j / 2) + e];
   return (j & 1) ? byte >> 4 : byte & 0x0F;
 }
 
-struct Q4_KGroup {
+// The group layout of both: Q5_K adds a vector of fifth bits after each
+// sub-block's four nibble vectors.
+struct ScaleMinGroup {
   int64_t rows;
+  bool five;  // Q5_K
   int64_t d() const { return 0; }
   int64_t dmin() const { return 2 * rows; }
   int64_t scale_word(int wd) const { return 4 * rows + 4 * rows * wd; }
   int64_t levels() const { return 16 * rows; }
+  int64_t sub_block_bytes() const { return (five ? 20 : 16) * rows; }
   // Byte i of row r in vector k of sub-block j: elements 4k+i (low) and 16+4k+i (high).
-  int64_t level_byte(int j, int k, int64_t r, int i) const { return levels() + j * 16 * rows + 4 * rows * k + 4 * r + i; }
+  int64_t level_byte(int j, int k, int64_t r, int i) const {
+    return levels() + j * sub_block_bytes() + 4 * rows * k + 4 * r + i;
+  }
+  // Q5_K's fifth bits of row r, byte i in sub-block j: bit k is element 4k+i's, bit 4+k element 16+4k+i's.
+  int64_t high_byte(int j, int64_t r, int i) const { return levels() + j * sub_block_bytes() + 16 * rows + 4 * r + i; }
 };
+
+template <class Block>
+void repack_scale_min_rows(const uint8_t* src, uint8_t* dst, int64_t n, int rows) {
+  constexpr bool kFive = std::is_same_v<Block, BlockQ5_K>;
+  const ScaleMinGroup lay{rows, kFive};
+  const int64_t nsb = n / kQK_K, row_bytes = nsb * static_cast<int64_t>(sizeof(Block));
+  for (int64_t r = 0; r < rows; ++r) {
+    const auto* blocks = reinterpret_cast<const Block*>(src + r * row_bytes);
+    for (int64_t b = 0; b < nsb; ++b) {
+      const Block& blk = blocks[b];
+      uint8_t* sb = dst + b * rows * static_cast<int64_t>(sizeof(Block));
+      std::memcpy(sb + lay.d() + 2 * r, &blk.d, 2);
+      std::memcpy(sb + lay.dmin() + 2 * r, &blk.dmin, 2);
+      for (int wd = 0; wd < 3; ++wd) std::memcpy(sb + lay.scale_word(wd) + 4 * r, blk.scales + 4 * wd, 4);
+      for (int j = 0; j < 8; ++j)
+        for (int i = 0; i < 4; ++i) {
+          uint8_t high = 0;
+          for (int k = 0; k < 4; ++k) {
+            const int lo = 4 * k + i, hi = 16 + 4 * k + i;
+            sb[lay.level_byte(j, k, r, i)] =
+                static_cast<uint8_t>(scale_min_nibble(blk, j, lo) | (scale_min_nibble(blk, j, hi) << 4));
+            if constexpr (kFive)
+              high |= static_cast<uint8_t>((((blk.qh[lo] >> j) & 1) << k) | (((blk.qh[hi] >> j) & 1) << (4 + k)));
+          }
+          if constexpr (kFive) sb[lay.high_byte(j, r, i)] = high;
+        }
+    }
+  }
+}
+
+template <class Block>
+void unpack_scale_min_rows(const uint8_t* group, int64_t row, uint8_t* dst, int64_t n, int rows) {
+  constexpr bool kFive = std::is_same_v<Block, BlockQ5_K>;
+  const ScaleMinGroup lay{rows, kFive};
+  const int64_t nsb = n / kQK_K;
+  auto* blocks = reinterpret_cast<Block*>(dst);
+  for (int64_t b = 0; b < nsb; ++b) {
+    Block& blk = blocks[b];
+    const uint8_t* sb = group + b * rows * static_cast<int64_t>(sizeof(Block));
+    std::memcpy(&blk.d, sb + lay.d() + 2 * row, 2);
+    std::memcpy(&blk.dmin, sb + lay.dmin() + 2 * row, 2);
+    for (int wd = 0; wd < 3; ++wd) std::memcpy(blk.scales + 4 * wd, sb + lay.scale_word(wd) + 4 * row, 4);
+    std::memset(blk.qs, 0, sizeof(blk.qs));
+    if constexpr (kFive) std::memset(blk.qh, 0, sizeof(blk.qh));
+    for (int j = 0; j < 8; ++j)
+      for (int k = 0; k < 4; ++k)
+        for (int i = 0; i < 4; ++i) {
+          const uint8_t v = sb[lay.level_byte(j, k, row, i)];
+          for (int e : {4 * k + i, 16 + 4 * k + i}) {
+            const uint8_t level = e < 16 ? v & 0x0F : v >> 4;
+            blk.qs[32 * (j / 2) + e] |= static_cast<uint8_t>((j & 1) ? level << 4 : level);
+            if constexpr (kFive) {
+              const int bit = e < 16 ? k : 4 + k;
+              blk.qh[e] |= static_cast<uint8_t>(((sb[lay.high_byte(j, row, i)] >> bit) & 1) << j);
+            }
+          }
+        }
+  }
+}
 
 // Q6_K: the 6-bit level of element e (0..255) of a file block.
 int q6_k_file_level(const BlockQ6_K& blk, int e) {
@@ -46,46 +116,16 @@ struct Q6_KGroup {
 }  // namespace
 
 void repack_q4_k_rows(const uint8_t* src, uint8_t* dst, int64_t n, int rows) {
-  const Q4_KGroup lay{rows};
-  const int64_t nsb = n / kQK_K, row_bytes = nsb * static_cast<int64_t>(sizeof(BlockQ4_K));
-  for (int64_t r = 0; r < rows; ++r) {
-    const auto* blocks = reinterpret_cast<const BlockQ4_K*>(src + r * row_bytes);
-    for (int64_t b = 0; b < nsb; ++b) {
-      const BlockQ4_K& blk = blocks[b];
-      uint8_t* sb = dst + b * rows * static_cast<int64_t>(sizeof(BlockQ4_K));
-      std::memcpy(sb + lay.d() + 2 * r, &blk.d, 2);
-      std::memcpy(sb + lay.dmin() + 2 * r, &blk.dmin, 2);
-      for (int wd = 0; wd < 3; ++wd) std::memcpy(sb + lay.scale_word(wd) + 4 * r, blk.scales + 4 * wd, 4);
-      for (int j = 0; j < 8; ++j)
-        for (int k = 0; k < 4; ++k)
-          for (int i = 0; i < 4; ++i)
-            sb[lay.level_byte(j, k, r, i)] = static_cast<uint8_t>(q4_k_file_level(blk, j, 4 * k + i) |
-                                                                  (q4_k_file_level(blk, j, 16 + 4 * k + i) << 4));
-    }
-  }
+  repack_scale_min_rows<BlockQ4_K>(src, dst, n, rows);
 }
-
 void unpack_q4_k_rows(const uint8_t* group, int64_t row, uint8_t* dst, int64_t n, int rows) {
-  const Q4_KGroup lay{rows};
-  const int64_t nsb = n / kQK_K;
-  auto* blocks = reinterpret_cast<BlockQ4_K*>(dst);
-  for (int64_t b = 0; b < nsb; ++b) {
-    BlockQ4_K& blk = blocks[b];
-    const uint8_t* sb = group + b * rows * static_cast<int64_t>(sizeof(BlockQ4_K));
-    std::memcpy(&blk.d, sb + lay.d() + 2 * row, 2);
-    std::memcpy(&blk.dmin, sb + lay.dmin() + 2 * row, 2);
-    for (int wd = 0; wd < 3; ++wd) std::memcpy(blk.scales + 4 * wd, sb + lay.scale_word(wd) + 4 * row, 4);
-    std::memset(blk.qs, 0, sizeof(blk.qs));
-    for (int j = 0; j < 8; ++j)
-      for (int k = 0; k < 4; ++k)
-        for (int i = 0; i < 4; ++i) {
-          const uint8_t v = sb[lay.level_byte(j, k, row, i)];
-          for (int e : {4 * k + i, 16 + 4 * k + i}) {
-            const uint8_t level = e < 16 ? v & 0x0F : v >> 4;
-            blk.qs[32 * (j / 2) + e] |= static_cast<uint8_t>((j & 1) ? level << 4 : level);
-          }
-        }
-  }
+  unpack_scale_min_rows<BlockQ4_K>(group, row, dst, n, rows);
+}
+void repack_q5_k_rows(const uint8_t* src, uint8_t* dst, int64_t n, int rows) {
+  repack_scale_min_rows<BlockQ5_K>(src, dst, n, rows);
+}
+void unpack_q5_k_rows(const uint8_t* group, int64_t row, uint8_t* dst, int64_t n, int rows) {
+  unpack_scale_min_rows<BlockQ5_K>(group, row, dst, n, rows);
 }
 
 void repack_q6_k_rows(const uint8_t* src, uint8_t* dst, int64_t n, int rows) {

@@ -79,7 +79,7 @@ void unpack_x8(const uint8_t* group, int64_t row, uint8_t* dst, int64_t n) { unp
 
 }  // namespace
 
-bool interleaved_kquant_kernel_for(DType type, RowKernel& out);  // gemm_q4_k_x8_avx2.cpp
+bool interleaved_kquant_kernel_for(DType type, RowKernel& out);  // gemm_q4_k_q5_k_x8_avx2.cpp
 bool interleaved_q6_k_kernel_for(DType type, RowKernel& out);    // gemm_q6_k_x8_avx2.cpp
 bool interleaved_q8_0_kernel_for(DType type, RowKernel& out);    // gemm_q8_0_x8_avx2.cpp
 

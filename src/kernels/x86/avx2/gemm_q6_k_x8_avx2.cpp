@@ -1,7 +1,7 @@
 // AVX2 Q6_K over eight interleaved rows, against q8_k planar activations.
 // Built with -mavx2 -mfma -mf16c; only called after the CPU was probed.
 //
-// As with Q4_0 and Q4_K (gemm_q4_0_x8_avx2.cpp, gemm_q4_k_x8_avx2.cpp), the
+// As with Q4_0 and Q4_K (gemm_q4_0_x8_avx2.cpp, gemm_q4_k_q5_k_x8_avx2.cpp), the
 // lanes of a register are eight rows and activations are broadcast four
 // bytes at a time. Levels run 0..63 here, so only two maddubs results fit in
 // int16 before the madd that widens them and applies the 16-element

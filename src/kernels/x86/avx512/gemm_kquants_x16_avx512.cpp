@@ -1,4 +1,4 @@
-// AVX-512 VNNI kernels for Q4_K and Q6_K over sixteen rows interleaved,
+// AVX-512 VNNI kernels for Q4_K, Q5_K and Q6_K over sixteen rows interleaved,
 // against q8_k planar activations. Built with the AVX-512 flags; only called
 // after the CPU was probed.
 //
@@ -9,7 +9,7 @@
 // The Q4_K min term and the Q6_K -32 offset come from the activations'
 // 32- and 16-element sums, paired into int16 and applied with vpdpwssd.
 //
-// The layouts are repack_q4_k_rows's and repack_q6_k_rows's with 16 rows
+// The layouts are repack_q4_k_rows's, repack_q5_k_rows's and repack_q6_k_rows's with 16 rows
 // (kernels/repack.h).
 // GCC 12 reports the _mm512_undefined_* operands inside its own intrinsics
 // (conversions, reductions) as uninitialized; they are fully overwritten. The
@@ -19,6 +19,7 @@
 #include <immintrin.h>
 
 #include <cstring>
+#include <type_traits>
 
 #include "kernels/dispatch.h"
 #include "kernels/group_dispatch.h"
@@ -48,10 +49,15 @@ inline __m512i lane_pattern(int s0, int s1, int s2, int s3) {
   return _mm512_broadcast_i32x4(_mm_load_si128(reinterpret_cast<const __m128i*>(pat)));
 }
 
-struct Q4_KX16 {
+// Q4_K, and Q5_K (Block = BlockQ5_K), whose fifth bits are ORed into each
+// level as bit 4 before the same products.
+template <class Block>
+struct ScaleMinX16 {
+  static constexpr bool kFive = std::is_same_v<Block, BlockQ5_K>;
   static constexpr int kRows = kGroupRows;
-  static constexpr int64_t kGroupBlock = kRows * static_cast<int64_t>(sizeof(BlockQ4_K));  // 2304
+  static constexpr int64_t kGroupBlock = kRows * static_cast<int64_t>(sizeof(Block));  // 2304 or 2816
   static constexpr int64_t kDmin = 2 * kRows, kScaleWords = 4 * kRows, kLevels = 16 * kRows;
+  static constexpr int64_t kSubBlock = (kFive ? 20 : 16) * kRows;
 
   template <int NT>
   static void tile(const uint8_t* g, const uint8_t* act, int64_t act_stride, int64_t n, float* out,
@@ -78,12 +84,22 @@ struct Q4_KX16 {
       for (int t = 0; t < NT; ++t) sumi[t] = _mm512_setzero_si512();
       for (int j = 0; j < 8; ++j) {
         const __m512i sc = _mm512_and_si512(_mm512_srli_epi32(j < 4 ? sc_lo : sc_hi, 8 * (j & 3)), byte0);
-        const uint8_t* lv = p + kLevels + j * 4 * 4 * kRows;
+        const uint8_t* lv = p + kLevels + j * kSubBlock;
         __m512i w[8];
         for (int k = 0; k < 4; ++k) {
           const __m512i raw = load64(lv + 64 * k);
           w[k] = _mm512_and_si512(raw, low4);
           w[4 + k] = _mm512_and_si512(_mm512_srli_epi16(raw, 4), low4);
+        }
+        if constexpr (kFive) {
+          // Bit k of a byte is the fifth bit of w[k]'s byte, bit 4+k of
+          // w[4+k]'s: each is shifted to bit 4 and ORed in. The 16-bit
+          // shifts carry bits across bytes only below or above bit 4.
+          const __m512i hb = load64(lv + 64 * 4), bit4 = _mm512_set1_epi8(0x10);
+          for (int k = 0; k < 4; ++k) {
+            w[k] = _mm512_or_si512(w[k], _mm512_and_si512(_mm512_slli_epi16(hb, 4 - k), bit4));
+            w[4 + k] = _mm512_or_si512(w[4 + k], _mm512_and_si512(_mm512_srli_epi16(hb, k), bit4));
+          }
         }
         for (int t = 0; t < NT; ++t) {
           const int8_t* q = a[t].q + b * kQK_K + 32 * j;
@@ -114,9 +130,13 @@ struct Q4_KX16 {
     for (int t = 0; t < NT; ++t) _mm512_storeu_ps(out + t * out_stride, acc[t]);
   }
 
-  static void repack(const uint8_t* src, uint8_t* dst, int64_t n) { repack_q4_k_rows(src, dst, n, kRows); }
+  static void repack(const uint8_t* src, uint8_t* dst, int64_t n) {
+    if constexpr (kFive) repack_q5_k_rows(src, dst, n, kRows);
+    else repack_q4_k_rows(src, dst, n, kRows);
+  }
   static void unpack(const uint8_t* group, int64_t row, uint8_t* dst, int64_t n) {
-    unpack_q4_k_rows(group, row, dst, n, kRows);
+    if constexpr (kFive) unpack_q5_k_rows(group, row, dst, n, kRows);
+    else unpack_q4_k_rows(group, row, dst, n, kRows);
   }
 };
 
@@ -203,7 +223,8 @@ RowKernel kquant_x16_row_kernel() {
 
 bool interleaved_kquant_row_kernel_for(DType type, RowKernel& out) {
   switch (type) {
-    case DType::kQ4_K: out = kquant_x16_row_kernel<Q4_KX16>(); return true;
+    case DType::kQ4_K: out = kquant_x16_row_kernel<ScaleMinX16<BlockQ4_K>>(); return true;
+    case DType::kQ5_K: out = kquant_x16_row_kernel<ScaleMinX16<BlockQ5_K>>(); return true;
     case DType::kQ6_K: out = kquant_x16_row_kernel<Q6_KX16>(); return true;
     default: return false;
   }

@@ -1,4 +1,4 @@
-// AVX2 Q4_K over eight interleaved rows, against q8_k planar activations.
+// AVX2 Q4_K and Q5_K over eight interleaved rows, against q8_k planar activations.
 // Built with -mavx2 -mfma -mf16c; only called after the CPU was probed.
 //
 // The same idea as the Q4_0 kernel beside it (gemm_q4_0_x8_avx2.cpp): the
@@ -7,10 +7,12 @@
 // sub-block's 6-bit scale multiplies its int16 sums inside the one madd that
 // widens them, and the min term of a super-block costs four madds per token.
 //
-// The layout is repack_q4_k_rows's with 8 rows (kernels/repack.h).
+// The layouts are repack_q4_k_rows's and repack_q5_k_rows's with 8 rows
+// (kernels/repack.h).
 #include <immintrin.h>
 
 #include <cstring>
+#include <type_traits>
 
 #include "kernels/dispatch.h"
 #include "kernels/planar_act.h"
@@ -27,7 +29,6 @@ using namespace osprey::quant;
 namespace {
 
 constexpr int kRows = kX8Rows;
-constexpr int64_t kGroupBlock = kRows * static_cast<int64_t>(sizeof(BlockQ4_K));  // 1152
 constexpr int64_t kLevels = 128;  // offset of the levels in a group's super-block
 
 // Byte b of each 32-bit lane, as the int16 pair [x, x] (scales) ...
@@ -48,15 +49,30 @@ inline __m256i pair_bytes(__m256i v, int b) {
                                                  at(3, 1), z));
 }
 
-struct Q4_KX8 {
+// Q4_K, and Q5_K (Block = BlockQ5_K), whose fifth bits are ORed into each
+// level as bit 4 before the same products.
+template <class Block>
+struct ScaleMinX8 {
+  static constexpr bool kFive = std::is_same_v<Block, BlockQ5_K>;
   static constexpr int kRows = kX8Rows;
+  static constexpr int64_t kGroupBlock = kRows * static_cast<int64_t>(sizeof(Block));  // 1152 or 1408
+  static constexpr int64_t kSubBlock = (kFive ? 20 : 16) * kRows;
   template <int NT>
   static void tile(const uint8_t* g, const uint8_t* act, int64_t act_stride, int64_t n, float* out, int64_t out_stride);
+  static void repack(const uint8_t* src, uint8_t* dst, int64_t n) {
+    if constexpr (kFive) repack_q5_k_rows(src, dst, n, kRows);
+    else repack_q4_k_rows(src, dst, n, kRows);
+  }
+  static void unpack(const uint8_t* group, int64_t row, uint8_t* dst, int64_t n) {
+    if constexpr (kFive) unpack_q5_k_rows(group, row, dst, n, kRows);
+    else unpack_q4_k_rows(group, row, dst, n, kRows);
+  }
 };
 
+template <class Block>
 template <int NT>
-void Q4_KX8::tile(const uint8_t* g, const uint8_t* act, int64_t act_stride, int64_t n, float* out,
-                  int64_t out_stride) {
+void ScaleMinX8<Block>::tile(const uint8_t* g, const uint8_t* act, int64_t act_stride, int64_t n, float* out,
+                             int64_t out_stride) {
   const int64_t nsb = n / kQK_K;
   PlanarQ8K a[NT];
   for (int t = 0; t < NT; ++t) a[t] = PlanarQ8K(act + t * act_stride, n);
@@ -79,20 +95,41 @@ void Q4_KX8::tile(const uint8_t* g, const uint8_t* act, int64_t act_stride, int6
     for (int t = 0; t < NT; ++t) sumi[t] = _mm256_setzero_si256();
     for (int j = 0; j < 8; ++j) {
       const __m256i sc = dup_byte(j < 4 ? sc_lo : sc_hi, j & 3);
-      const uint8_t* lv = p + kLevels + j * 128;
+      const uint8_t* lv = p + kLevels + j * kSubBlock;
       __m256i w[8];
       for (int k = 0; k < 4; ++k) {
         const __m256i raw = load32(lv + 32 * k);
         w[k] = _mm256_and_si256(raw, low4);
         w[4 + k] = _mm256_and_si256(_mm256_srli_epi16(raw, 4), low4);
       }
+      if constexpr (kFive) {
+        // Bit k of a byte is the fifth bit of w[k]'s byte, bit 4+k of
+        // w[4+k]'s; the 16-bit shifts carry bits across bytes only below or
+        // above bit 4.
+        const __m256i hb = load32(lv + 32 * 4), bit4 = _mm256_set1_epi8(0x10);
+        for (int k = 0; k < 4; ++k) {
+          w[k] = _mm256_or_si256(w[k], _mm256_and_si256(_mm256_slli_epi16(hb, 4 - k), bit4));
+          w[4 + k] = _mm256_or_si256(w[4 + k], _mm256_and_si256(_mm256_srli_epi16(hb, k), bit4));
+        }
+      }
       for (int t = 0; t < NT; ++t) {
         const int8_t* q = a[t].q + b * kQK_K + 32 * j;
-        // Levels 0..15 times |a| <= 127, two per lane per maddubs: eight stay below 2^15.
-        __m256i s = _mm256_maddubs_epi16(w[0], bcast4(q));
-        for (int k = 1; k < 4; ++k) s = _mm256_add_epi16(s, _mm256_maddubs_epi16(w[k], bcast4(q + 4 * k)));
-        for (int k = 0; k < 4; ++k) s = _mm256_add_epi16(s, _mm256_maddubs_epi16(w[4 + k], bcast4(q + 16 + 4 * k)));
-        sumi[t] = _mm256_add_epi32(sumi[t], _mm256_madd_epi16(s, sc));
+        if constexpr (kFive) {
+          // Levels 0..31 times |a| <= 127, two per lane per maddubs: four
+          // stay below 2^15, so each half of the sub-block is widened alone.
+          __m256i lo = _mm256_maddubs_epi16(w[0], bcast4(q)), hi = _mm256_maddubs_epi16(w[4], bcast4(q + 16));
+          for (int k = 1; k < 4; ++k) {
+            lo = _mm256_add_epi16(lo, _mm256_maddubs_epi16(w[k], bcast4(q + 4 * k)));
+            hi = _mm256_add_epi16(hi, _mm256_maddubs_epi16(w[4 + k], bcast4(q + 16 + 4 * k)));
+          }
+          sumi[t] = _mm256_add_epi32(sumi[t], _mm256_add_epi32(_mm256_madd_epi16(lo, sc), _mm256_madd_epi16(hi, sc)));
+        } else {
+          // Levels 0..15 times |a| <= 127, two per lane per maddubs: eight stay below 2^15.
+          __m256i s = _mm256_maddubs_epi16(w[0], bcast4(q));
+          for (int k = 1; k < 4; ++k) s = _mm256_add_epi16(s, _mm256_maddubs_epi16(w[k], bcast4(q + 4 * k)));
+          for (int k = 0; k < 4; ++k) s = _mm256_add_epi16(s, _mm256_maddubs_epi16(w[4 + k], bcast4(q + 16 + 4 * k)));
+          sumi[t] = _mm256_add_epi32(sumi[t], _mm256_madd_epi16(s, sc));
+        }
       }
     }
     const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
@@ -111,15 +148,20 @@ void Q4_KX8::tile(const uint8_t* g, const uint8_t* act, int64_t act_stride, int6
   for (int t = 0; t < NT; ++t) _mm256_storeu_ps(out + t * out_stride, acc[t]);
 }
 
-void repack_x8(const uint8_t* src, uint8_t* dst, int64_t n) { repack_q4_k_rows(src, dst, n, kRows); }
-void unpack_x8(const uint8_t* group, int64_t row, uint8_t* dst, int64_t n) { unpack_q4_k_rows(group, row, dst, n, kRows); }
+template <class Block>
+RowKernel scale_min_x8_row_kernel() {
+  using K = ScaleMinX8<Block>;
+  return group_row_kernel<K>(planar_q8k_bytes, avx2::encode_planar_q8k, K::repack, K::unpack);
+}
 
 }  // namespace
 
 bool interleaved_kquant_kernel_for(DType type, RowKernel& out) {
-  if (type != DType::kQ4_K) return false;
-  out = group_row_kernel<Q4_KX8>(planar_q8k_bytes, avx2::encode_planar_q8k, repack_x8, unpack_x8);
-  return true;
+  switch (type) {
+    case DType::kQ4_K: out = scale_min_x8_row_kernel<BlockQ4_K>(); return true;
+    case DType::kQ5_K: out = scale_min_x8_row_kernel<BlockQ5_K>(); return true;
+    default: return false;
+  }
 }
 
 }  // namespace osprey::kernels::avx2
