@@ -58,6 +58,7 @@ struct ScaleMinX16 {
   static constexpr int64_t kGroupBlock = kRows * static_cast<int64_t>(sizeof(Block));  // 2304 or 2816
   static constexpr int64_t kDmin = 2 * kRows, kScaleWords = 4 * kRows, kLevels = 16 * kRows;
   static constexpr int64_t kSubBlock = (kFive ? 20 : 16) * kRows;
+  static constexpr int kTileTokens = 8;
 
   template <int NT>
   static void tile(const uint8_t* g, const uint8_t* act, int64_t act_stride, int64_t n, float* out,
@@ -144,6 +145,7 @@ struct Q6_KX16 {
   static constexpr int kRows = kGroupRows;
   static constexpr int64_t kGroupBlock = kRows * static_cast<int64_t>(sizeof(BlockQ6_K));  // 3360
   static constexpr int64_t kScales = 2 * kRows, kLevels = 18 * kRows, kSubBlockBytes = 12 * kRows;
+  static constexpr int kTileTokens = 8;
 
   template <int NT>
   static void tile(const uint8_t* g, const uint8_t* act, int64_t act_stride, int64_t n, float* out,
