@@ -277,11 +277,15 @@ TEST(RowGroupLayout, OneStreamOfLineAlignedChunks) {
             const int64_t chunk_start = (b - b % k) * g.block_bytes();
             EXPECT_EQ(g.scale_offset(b, r), chunk_start + 2 * (rows * (b % k) + r));
             const bool full = b - b % k + k <= nb;
-            if (full) EXPECT_LT(g.scale_offset(b, r), chunk_start + 64);
+            if (full) {
+              EXPECT_LT(g.scale_offset(b, r), chunk_start + 64);
+            }
             seen[g.scale_offset(b, r)] += 1, seen[g.scale_offset(b, r) + 1] += 1;
             for (int64_t v = 0; v < payload / 4; ++v) {
               const int64_t at = g.payload_offset(b, r, v);
-              if (full && rows == 16 && r == 0) EXPECT_EQ(at % 64, 0) << "block " << b << " vector " << v;
+              if (full && rows == 16 && r == 0) {
+                EXPECT_EQ(at % 64, 0) << "block " << b << " vector " << v;
+              }
               ASSERT_LE(at + 4, static_cast<int64_t>(seen.size())) << "block " << b << " row " << r << " past the group";
               for (int i = 0; i < 4; ++i) seen[at + i] += 1;
             }

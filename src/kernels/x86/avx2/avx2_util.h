@@ -24,6 +24,15 @@ inline float hsum(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
+// The largest lane. The lanes hold no NaN (callers pass magnitudes whose
+// NaNs max_ps has already dropped), so the order of the maxima is free.
+inline float hmax(__m256 v) {
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  m = _mm_max_ss(m, _mm_movehdup_ps(m));
+  return _mm_cvtss_f32(m);
+}
+
 // e^x to about 2 ulp for x <= 0 (Cody-Waite reduction to [-ln2/2, ln2/2] and a
 // degree-6 polynomial); results below the smallest normal float, and x = -inf,
 // give exactly 0.

@@ -46,10 +46,7 @@ void encode_planar_q8(const float* x, void* act, int64_t n) {
       // mapped to 127 below.
       amax = _mm256_max_ps(_mm256_and_ps(v[j], abs_mask), amax);
     }
-    __m128 m = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
-    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
-    m = _mm_max_ss(m, _mm_movehdup_ps(m));
-    const float dv = _mm_cvtss_f32(m) / 127.0f;
+    const float dv = hmax(amax) / 127.0f;
     const float id = dv != 0 ? 1.0f / dv : 0.0f;
     __m256i qi[4];
     __m256i s = _mm256_setzero_si256();
@@ -93,10 +90,7 @@ void encode_planar_q8k(const float* x, void* act, int64_t n) {
     // operand then), as the scalar comparison passes it over.
     __m256 amax = _mm256_setzero_ps();
     for (int j = 0; j < kVecs; ++j) amax = _mm256_max_ps(_mm256_and_ps(_mm256_loadu_ps(xb + 8 * j), abs_mask), amax);
-    __m128 m = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
-    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
-    m = _mm_max_ss(m, _mm_movehdup_ps(m));
-    const float top = _mm_cvtss_f32(m);
+    const float top = hmax(amax);
     if (top == 0) {  // all zeros (or NaN): the scalar encoder's empty block
       std::memset(qb, 0, kQK_K);
       d[b] = 0;
