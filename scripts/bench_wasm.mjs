@@ -27,8 +27,9 @@ const osprey = await createRequire(import.meta.url)(modulePath)();
 const model = await osprey.loadModel(file, { threads });
 
 // A prompt of at least nPrompt tokens from plain words (the exact count is reported).
+// With -p 0 decode still needs one token to start from; its time is not reported.
 let words = [];
-while (model.tokenize(words.join(" ")).length < nPrompt) words.push(`w${words.length % 97}`);
+while (model.tokenize(words.join(" ")).length < Math.max(1, nPrompt)) words.push(`w${words.length % 97}`);
 const prompt = words.join(" ");
 const median = (xs) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const pp = [], tg = [];
