@@ -13,6 +13,9 @@
 #include "kernels/repack.h"
 #include "quant/quant.h"
 #include "test_util.h"
+#if defined(__EMSCRIPTEN__)
+#include "kernels/wasm/wasm.h"
+#endif
 
 namespace osprey {
 namespace {
@@ -215,6 +218,35 @@ TEST(ActivationEncoding, SimdEncodersEqualScalarByteForByte) {
       }
     }
 }
+
+#if defined(__EMSCRIPTEN__)
+// The SIMD128 kernels' encoder (16-bit levels) writes what the scalar q8_0
+// encoder gives, widened: on rounding halves of both signs, zeros, NaN,
+// infinities and magnitudes far apart.
+TEST(ActivationEncoding, WasmEncoderEqualsScalarByteForByte) {
+  const int64_t n = 32 * 9;
+  std::vector<std::vector<float>> rows;
+  rows.push_back(test::random_floats(n, 80, 3.0f));
+  std::vector<float> halves(n);
+  for (int64_t i = 0; i < n; ++i) halves[i] = static_cast<float>((i % 255) - 127) + 0.5f * ((i % 3) - 1);
+  for (int64_t b = 0; b < n; b += 32) halves[b] = 127.0f;  // id 1: x * id lands on halves exactly
+  rows.push_back(halves);
+  std::vector<float> odd(n, 0.0f);  // block 0 all zeros
+  odd[40] = INFINITY, odd[70] = -INFINITY, odd[100] = NAN, odd[140] = 1e30f, odd[141] = -1e-30f;
+  odd[200] = NAN, odd[230] = -0.0f, odd[260] = 1e-38f;
+  rows.push_back(odd);
+  for (DType t : {DType::kQ4_0, DType::kQ8_0}) {
+    const kernels::RowKernel k = kernels::row_kernel(t, Isa::kWasmSimd128);
+    ASSERT_NE(k.encode, nullptr) << dtype_name(t);
+    for (size_t r = 0; r < rows.size(); ++r) {
+      std::vector<uint8_t> want(k.act_bytes(n)), got(want.size());
+      kernels::wasm::encode_widened_q8_reference(rows[r].data(), want.data(), n);
+      k.encode(rows[r].data(), got.data(), n);
+      for (size_t i = 0; i < want.size(); ++i) ASSERT_EQ(want[i], got[i]) << dtype_name(t) << " row " << r << " byte " << i;
+    }
+  }
+}
+#endif
 
 // The same for the Q8_K encoders of the k-quant kernels: the scale comes
 // from the first value of largest magnitude with its sign, so rows where

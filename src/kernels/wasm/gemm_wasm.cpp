@@ -5,6 +5,8 @@
 // 4 tokens unpacks each weight block once for all of them. Decode is the
 // same code with one token, so a token's result is the same bits whatever
 // tile it is in.
+#include <cmath>
+
 #include "core/fp16.h"
 #include "kernels/dispatch.h"
 #include "kernels/wasm/simd128_util.h"
@@ -27,20 +29,61 @@ struct ActBlock {
 
 int64_t act_bytes(int64_t n) { return n / kQK * static_cast<int64_t>(sizeof(ActBlock)); }
 
+// std::round (halves away from zero) of integer-or-not lanes, exactly: the
+// fraction v - trunc(v) is exact in floats. An infinite lane stays infinite
+// (its fraction is NaN, which compares false), a NaN stays NaN.
+inline v128_t round_half_away(v128_t v) {
+  const v128_t t = wasm_f32x4_trunc(v);
+  const v128_t away = wasm_f32x4_ge(wasm_f32x4_abs(wasm_f32x4_sub(v, t)), wasm_f32x4_splat(0.5f));
+  const v128_t one = wasm_v128_or(wasm_f32x4_splat(1.0f), wasm_v128_and(v, wasm_i32x4_splat(static_cast<int32_t>(0x80000000u))));
+  return wasm_f32x4_add(t, wasm_v128_and(away, one));
+}
+
+// The scalar reference's q8_0 encoding (quant/quant_util.h,
+// quantize_block_q8) lane by lane, with the same float operations in the
+// same order: the largest magnitude passes over NaN as std::fmax does
+// (pmax keeps its first operand then), levels round halves away from zero,
+// and the clamp sends NaN to 127 as fmin/fmax do.
 void encode(const float* x, void* act, int64_t n) {
+  auto* out = static_cast<ActBlock*>(act);
+  const v128_t abs_mask = wasm_i32x4_splat(0x7FFFFFFF);
+  for (int64_t i = 0; i < n / kQK; ++i) {
+    const float* xb = x + i * kQK;
+    v128_t v[8];
+    v128_t amax = wasm_f32x4_splat(0);
+    for (int j = 0; j < 8; ++j) {
+      v[j] = wasm_v128_load(xb + 4 * j);
+      amax = wasm_f32x4_pmax(amax, wasm_v128_and(v[j], abs_mask));
+    }
+    const float top = std::fmax(std::fmax(wasm_f32x4_extract_lane(amax, 0), wasm_f32x4_extract_lane(amax, 1)),
+                                std::fmax(wasm_f32x4_extract_lane(amax, 2), wasm_f32x4_extract_lane(amax, 3)));
+    const float d = top / 127.0f;
+    const float id = d != 0 ? 1.0f / d : 0.0f;
+    out[i].d = fp16_to_fp32(fp32_to_fp16(d));
+    const v128_t vid = wasm_f32x4_splat(id), hi = wasm_f32x4_splat(127.0f), lo = wasm_f32x4_splat(-127.0f);
+    v128_t q[8];
+    for (int j = 0; j < 8; ++j) {
+      const v128_t r = round_half_away(wasm_f32x4_mul(v[j], vid));
+      q[j] = wasm_i32x4_trunc_sat_f32x4(wasm_f32x4_pmax(lo, wasm_f32x4_pmin(hi, r)));
+    }
+    for (int j = 0; j < 4; ++j) wasm_v128_store(out[i].q + 8 * j, wasm_i16x8_narrow_i32x4(q[2 * j], q[2 * j + 1]));
+  }
+}
+
+}  // namespace
+
+void encode_widened_q8_reference(const float* x, void* act, int64_t n) {
   static const QuantOps* q8 = quant_ops(DType::kQ8_0);
   auto* out = static_cast<ActBlock*>(act);
   for (int64_t i = 0; i < n / kQK; ++i) {
     BlockQ8_0 b;
     q8->quantize(x + i * kQK, &b, kQK);
     out[i].d = fp16_to_fp32(b.d);
-    const v128_t lo = wasm_v128_load(b.qs), hi = wasm_v128_load(b.qs + 16);
-    wasm_v128_store(out[i].q, wasm_i16x8_extend_low_i8x16(lo));
-    wasm_v128_store(out[i].q + 8, wasm_i16x8_extend_high_i8x16(lo));
-    wasm_v128_store(out[i].q + 16, wasm_i16x8_extend_low_i8x16(hi));
-    wasm_v128_store(out[i].q + 24, wasm_i16x8_extend_high_i8x16(hi));
+    for (int j = 0; j < kQK; ++j) out[i].q[j] = b.qs[j];
   }
 }
+
+namespace {
 
 // A weight block's 32 levels as four vectors of 16-bit lanes, and its scale.
 struct Q8_0Weights {
