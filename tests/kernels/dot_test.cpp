@@ -189,17 +189,28 @@ TEST_P(PackedKernel, MatchesScalarReference) {
 
 // The SIMD activation encoders write exactly the scalar encoder's bytes,
 // also for values on rounding halves, zeros, infinities and NaN.
-TEST(ActivationEncoding, SimdEncodersEqualScalarByteForByte) {
+// Rows of 9 blocks of 32 for the q8_0 encoders: random values; rounding
+// halves of both signs (each block led by 127, so that x * id lands on the
+// halves exactly); and a block of zeros, infinities, NaN alone in a block,
+// -0 and magnitudes far apart.
+std::vector<std::vector<float>> q8_encoder_rows(uint64_t seed) {
   const int64_t n = 32 * 9;
   std::vector<std::vector<float>> rows;
-  rows.push_back(test::random_floats(n, 77, 3.0f));
+  rows.push_back(test::random_floats(n, seed, 3.0f));
   std::vector<float> halves(n);
   for (int64_t i = 0; i < n; ++i) halves[i] = static_cast<float>((i % 255) - 127) + 0.5f * ((i % 3) - 1);
-  halves[0] = 127.0f;  // so that x * id lands on halves exactly
+  for (int64_t b = 0; b < n; b += 32) halves[b] = 127.0f;
   rows.push_back(halves);
-  std::vector<float> odd(n, 0.0f);
+  std::vector<float> odd(n, 0.0f);  // block 0 all zeros
   odd[40] = INFINITY, odd[70] = -INFINITY, odd[100] = NAN, odd[140] = 1e30f, odd[141] = -1e-30f;
+  odd[200] = NAN, odd[230] = -0.0f, odd[260] = 1e-38f;
   rows.push_back(odd);
+  return rows;
+}
+
+TEST(ActivationEncoding, SimdEncodersEqualScalarByteForByte) {
+  const int64_t n = 32 * 9;
+  const std::vector<std::vector<float>> rows = q8_encoder_rows(77);
   for (Isa isa : kernels::available_isas())
     for (DType t : {DType::kQ4_0, DType::kQ8_0}) {
       for (const kernels::RowKernel& k : {kernels::row_kernel(t, isa), kernels::packed_row_kernel(t, isa, 5),
@@ -225,16 +236,7 @@ TEST(ActivationEncoding, SimdEncodersEqualScalarByteForByte) {
 // infinities and magnitudes far apart.
 TEST(ActivationEncoding, WasmEncoderEqualsScalarByteForByte) {
   const int64_t n = 32 * 9;
-  std::vector<std::vector<float>> rows;
-  rows.push_back(test::random_floats(n, 80, 3.0f));
-  std::vector<float> halves(n);
-  for (int64_t i = 0; i < n; ++i) halves[i] = static_cast<float>((i % 255) - 127) + 0.5f * ((i % 3) - 1);
-  for (int64_t b = 0; b < n; b += 32) halves[b] = 127.0f;  // id 1: x * id lands on halves exactly
-  rows.push_back(halves);
-  std::vector<float> odd(n, 0.0f);  // block 0 all zeros
-  odd[40] = INFINITY, odd[70] = -INFINITY, odd[100] = NAN, odd[140] = 1e30f, odd[141] = -1e-30f;
-  odd[200] = NAN, odd[230] = -0.0f, odd[260] = 1e-38f;
-  rows.push_back(odd);
+  const std::vector<std::vector<float>> rows = q8_encoder_rows(80);
   for (DType t : {DType::kQ4_0, DType::kQ8_0}) {
     const kernels::RowKernel k = kernels::row_kernel(t, Isa::kWasmSimd128);
     ASSERT_NE(k.encode, nullptr) << dtype_name(t);

@@ -45,11 +45,6 @@ inline v128_t reduce4(const v128_t* a) {
   return wasm_f32x4_add(wasm_i32x4_shuffle(p01, p23, 0, 1, 4, 5), wasm_i32x4_shuffle(p01, p23, 2, 3, 6, 7));
 }
 
-inline float hmax(v128_t v) {
-  return std::fmax(std::fmax(wasm_f32x4_extract_lane(v, 0), wasm_f32x4_extract_lane(v, 1)),
-                   std::fmax(wasm_f32x4_extract_lane(v, 2), wasm_f32x4_extract_lane(v, 3)));
-}
-
 // cap * tanh(x / cap), through e^(-2|x|/cap) so that the exponent stays <= 0.
 inline v128_t softcap4(v128_t x, float cap) {
   const v128_t e = exp4(wasm_f32x4_mul(wasm_f32x4_abs(x), wasm_f32x4_splat(-2.0f / cap)));
@@ -114,7 +109,7 @@ struct Simd128Attention {
             wasm_v128_bitselect(c_lo, ninf, wasm_v128_and(wasm_f32x4_lt(lane_lo, vhi), wasm_f32x4_ge(lane_lo, vlo)));
         const v128_t s_hi =
             wasm_v128_bitselect(c_hi, ninf, wasm_v128_and(wasm_f32x4_lt(lane_hi, vhi), wasm_f32x4_ge(lane_hi, vlo)));
-        const float m_new = std::fmax(m_[i], hmax(wasm_f32x4_max(s_lo, s_hi)));
+        const float m_new = std::fmax(m_[i], hmax_f32x4(wasm_f32x4_max(s_lo, s_hi)));
         const float alpha = wasm_f32x4_extract_lane(exp4(wasm_f32x4_splat(m_[i] - m_new)), 0);
         const v128_t p_lo = exp4(wasm_f32x4_sub(s_lo, wasm_f32x4_splat(m_new)));
         const v128_t p_hi = exp4(wasm_f32x4_sub(s_hi, wasm_f32x4_splat(m_new)));

@@ -5,8 +5,6 @@
 // 4 tokens unpacks each weight block once for all of them. Decode is the
 // same code with one token, so a token's result is the same bits whatever
 // tile it is in.
-#include <cmath>
-
 #include "core/fp16.h"
 #include "kernels/dispatch.h"
 #include "kernels/wasm/simd128_util.h"
@@ -55,9 +53,7 @@ void encode(const float* x, void* act, int64_t n) {
       v[j] = wasm_v128_load(xb + 4 * j);
       amax = wasm_f32x4_pmax(amax, wasm_v128_and(v[j], abs_mask));
     }
-    const float top = std::fmax(std::fmax(wasm_f32x4_extract_lane(amax, 0), wasm_f32x4_extract_lane(amax, 1)),
-                                std::fmax(wasm_f32x4_extract_lane(amax, 2), wasm_f32x4_extract_lane(amax, 3)));
-    const float d = top / 127.0f;
+    const float d = hmax_f32x4(amax) / 127.0f;
     const float id = d != 0 ? 1.0f / d : 0.0f;
     out[i].d = fp16_to_fp32(fp32_to_fp16(d));
     const v128_t vid = wasm_f32x4_splat(id), hi = wasm_f32x4_splat(127.0f), lo = wasm_f32x4_splat(-127.0f);

@@ -3,6 +3,7 @@
 
 #include <wasm_simd128.h>
 
+#include <cmath>
 #include <cstdint>
 
 namespace osprey::kernels::wasm {
@@ -22,6 +23,12 @@ inline int32_t hsum_i32x4(v128_t v) {
 inline float hsum_f32x4(v128_t v) {
   return (wasm_f32x4_extract_lane(v, 0) + wasm_f32x4_extract_lane(v, 1)) +
          (wasm_f32x4_extract_lane(v, 2) + wasm_f32x4_extract_lane(v, 3));
+}
+
+// The largest lane, passing over NaN lanes as std::fmax does.
+inline float hmax_f32x4(v128_t v) {
+  return std::fmax(std::fmax(wasm_f32x4_extract_lane(v, 0), wasm_f32x4_extract_lane(v, 1)),
+                   std::fmax(wasm_f32x4_extract_lane(v, 2), wasm_f32x4_extract_lane(v, 3)));
 }
 
 // Four IEEE halves (the low 64 bits of a load) to floats, exactly:
