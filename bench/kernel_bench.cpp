@@ -206,7 +206,7 @@ void register_all() {
   if (kernels::cpu_features().avx512f)
     benchmark::RegisterBenchmark("fma_peak_avx512", BM_FmaPeak512)->ThreadRange(1, 2)->UseRealTime();
 #endif
-  for (DType t : {DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0, DType::kQ4_K, DType::kQ6_K})
+  for (DType t : {DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K})
     benchmark::RegisterBenchmark((std::string("gemm64/") + dtype_name(t)).c_str(), BM_Gemm, t)->UseRealTime();
   for (DType t : {DType::kQ4_0, DType::kQ8_0, DType::kQ4_K, DType::kQ6_K, DType::kF16}) {
     benchmark::RegisterBenchmark((std::string("gemv_stream/") + dtype_name(t)).c_str(), BM_GemvStream, t)->UseRealTime();

@@ -55,6 +55,9 @@ template <class Block>
 struct ScaleMinX8 {
   static constexpr bool kFive = std::is_same_v<Block, BlockQ5_K>;
   static constexpr int kRows = kX8Rows;
+  // Six tokens a tile: eight spill the weights' registers (16 ymm), four re-decode them too often
+  // (`osprey_kernel_bench gemm64/TYPE` under OSPREY_ISA=avx2, Zen 5: 4 -> 6 tokens +6-12%, 8 slower than 4).
+  static constexpr int kTileTokens = 6;
   static constexpr int64_t kGroupBlock = kRows * static_cast<int64_t>(sizeof(Block));  // 1152 or 1408
   static constexpr int64_t kSubBlock = (kFive ? 20 : 16) * kRows;
   template <int NT>
