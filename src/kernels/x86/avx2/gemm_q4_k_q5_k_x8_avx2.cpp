@@ -4,8 +4,9 @@
 // The same idea as the Q4_0 kernel beside it (gemm_q4_0_x8_avx2.cpp): the
 // eight lanes of a register are eight rows, activations are broadcast four
 // bytes at a time, and the scaling work is shared by the eight rows. Here a
-// sub-block's 6-bit scale multiplies its int16 sums inside the one madd that
-// widens them, and the min term of a super-block costs four madds per token.
+// sub-block's 6-bit scale multiplies its int16 sums inside the madd that
+// widens them (one per half sub-block), and the min term of a super-block
+// costs four madds per token.
 //
 // The layouts are repack_q4_k_rows's and repack_q5_k_rows's with 8 rows
 // (kernels/repack.h).
@@ -55,8 +56,10 @@ template <class Block>
 struct ScaleMinX8 {
   static constexpr bool kFive = std::is_same_v<Block, BlockQ5_K>;
   static constexpr int kRows = kX8Rows;
-  // Six tokens a tile: eight spill the weights' registers (16 ymm), four re-decode them too often
-  // (`osprey_kernel_bench gemm64/TYPE` under OSPREY_ISA=avx2, Zen 5: 4 -> 6 tokens +6-12%, 8 slower than 4).
+  // Six tokens a tile, a half sub-block at a time (below): four tokens
+  // decode the weights too often, seven or eight spill the sums (16 ymm).
+  // `osprey_kernel_bench gemm64/q4_k` under OSPREY_ISA=avx2, Zen 5, in GFLOP/s:
+  // 4 tokens with whole sub-blocks 362-372, 6 with halves 406-432, 8 with halves 389-396.
   static constexpr int kTileTokens = 6;
   static constexpr int64_t kGroupBlock = kRows * static_cast<int64_t>(sizeof(Block));  // 1152 or 1408
   static constexpr int64_t kSubBlock = (kFive ? 20 : 16) * kRows;
@@ -99,38 +102,28 @@ void ScaleMinX8<Block>::tile(const uint8_t* g, const uint8_t* act, int64_t act_s
     for (int j = 0; j < 8; ++j) {
       const __m256i sc = dup_byte(j < 4 ? sc_lo : sc_hi, j & 3);
       const uint8_t* lv = p + kLevels + j * kSubBlock;
-      __m256i w[8];
-      for (int k = 0; k < 4; ++k) {
-        const __m256i raw = load32(lv + 32 * k);
-        w[k] = _mm256_and_si256(raw, low4);
-        w[4 + k] = _mm256_and_si256(_mm256_srli_epi16(raw, 4), low4);
-      }
-      if constexpr (kFive) {
-        // Bit k of a byte is the fifth bit of w[k]'s byte, bit 4+k of
-        // w[4+k]'s; the 16-bit shifts carry bits across bytes only below or
-        // above bit 4.
-        const __m256i hb = load32(lv + 32 * 4), bit4 = _mm256_set1_epi8(0x10);
+      // Elements 0-15 of the sub-block are the low nibbles, 16-31 the high
+      // ones. One half at a time keeps four weight registers live instead of
+      // eight, which leaves room for eight tokens' sums in sixteen registers.
+      for (int h = 0; h < 2; ++h) {
+        __m256i w[4];
+        const __m256i hb = kFive ? load32(lv + 32 * 4) : _mm256_setzero_si256();
         for (int k = 0; k < 4; ++k) {
-          w[k] = _mm256_or_si256(w[k], _mm256_and_si256(_mm256_slli_epi16(hb, 4 - k), bit4));
-          w[4 + k] = _mm256_or_si256(w[4 + k], _mm256_and_si256(_mm256_srli_epi16(hb, k), bit4));
-        }
-      }
-      for (int t = 0; t < NT; ++t) {
-        const int8_t* q = a[t].q + b * kQK_K + 32 * j;
-        if constexpr (kFive) {
-          // Levels 0..31 times |a| <= 127, two per lane per maddubs: four
-          // stay below 2^15, so each half of the sub-block is widened alone.
-          __m256i lo = _mm256_maddubs_epi16(w[0], bcast4(q)), hi = _mm256_maddubs_epi16(w[4], bcast4(q + 16));
-          for (int k = 1; k < 4; ++k) {
-            lo = _mm256_add_epi16(lo, _mm256_maddubs_epi16(w[k], bcast4(q + 4 * k)));
-            hi = _mm256_add_epi16(hi, _mm256_maddubs_epi16(w[4 + k], bcast4(q + 16 + 4 * k)));
+          const __m256i raw = load32(lv + 32 * k);
+          w[k] = _mm256_and_si256(h == 0 ? raw : _mm256_srli_epi16(raw, 4), low4);
+          if constexpr (kFive) {
+            // Bit k of a byte is the fifth bit of element k's low-nibble
+            // level, bit 4+k that of its high-nibble one; the 16-bit shifts
+            // carry bits across bytes only below or above bit 4.
+            const __m256i fifth = h == 0 ? _mm256_slli_epi16(hb, 4 - k) : _mm256_srli_epi16(hb, k);
+            w[k] = _mm256_or_si256(w[k], _mm256_and_si256(fifth, _mm256_set1_epi8(0x10)));
           }
-          sumi[t] = _mm256_add_epi32(sumi[t], _mm256_add_epi32(_mm256_madd_epi16(lo, sc), _mm256_madd_epi16(hi, sc)));
-        } else {
-          // Levels 0..15 times |a| <= 127, two per lane per maddubs: eight stay below 2^15.
+        }
+        for (int t = 0; t < NT; ++t) {
+          const int8_t* q = a[t].q + b * kQK_K + 32 * j + 16 * h;
+          // Levels up to 31 times |a| <= 127, two per lane per maddubs: four stay below 2^15.
           __m256i s = _mm256_maddubs_epi16(w[0], bcast4(q));
           for (int k = 1; k < 4; ++k) s = _mm256_add_epi16(s, _mm256_maddubs_epi16(w[k], bcast4(q + 4 * k)));
-          for (int k = 0; k < 4; ++k) s = _mm256_add_epi16(s, _mm256_maddubs_epi16(w[4 + k], bcast4(q + 16 + 4 * k)));
           sumi[t] = _mm256_add_epi32(sumi[t], _mm256_madd_epi16(s, sc));
         }
       }
