@@ -104,7 +104,7 @@ void ScaleMinX8<Block>::tile(const uint8_t* g, const uint8_t* act, int64_t act_s
       const uint8_t* lv = p + kLevels + j * kSubBlock;
       // Elements 0-15 of the sub-block are the low nibbles, 16-31 the high
       // ones. One half at a time keeps four weight registers live instead of
-      // eight, which leaves room for eight tokens' sums in sixteen registers.
+      // eight, which leaves room for six tokens' sums in sixteen registers.
       for (int h = 0; h < 2; ++h) {
         __m256i w[4];
         const __m256i hb = kFive ? load32(lv + 32 * 4) : _mm256_setzero_si256();
