@@ -103,28 +103,40 @@ void ScaleMinX8<Block>::tile(const uint8_t* g, const uint8_t* act, int64_t act_s
       const __m256i sc = dup_byte(j < 4 ? sc_lo : sc_hi, j & 3);
       const uint8_t* lv = p + kLevels + j * kSubBlock;
       // Elements 0-15 of the sub-block are the low nibbles, 16-31 the high
-      // ones. One half at a time keeps four weight registers live instead of
-      // eight, which leaves room for six tokens' sums in sixteen registers.
-      for (int h = 0; h < 2; ++h) {
-        __m256i w[4];
+      // ones. Tiles of more than four tokens take one half at a time, so
+      // four weight registers are live instead of eight and six tokens' sums
+      // fit in sixteen registers; smaller ones (decode) decode both halves at
+      // once and skip the second pass. The integer sums are the same.
+      constexpr int kParts = NT > 4 ? 2 : 1, kChunks = 8 / kParts;
+      for (int h = 0; h < kParts; ++h) {
+        __m256i w[kChunks];
         const __m256i hb = kFive ? load32(lv + 32 * 4) : _mm256_setzero_si256();
-        for (int k = 0; k < 4; ++k) {
-          const __m256i raw = load32(lv + 32 * k);
-          w[k] = _mm256_and_si256(h == 0 ? raw : _mm256_srli_epi16(raw, 4), low4);
+        for (int k = 0; k < kChunks; ++k) {
+          const int e = h * kChunks + k, c = e % 4;  // chunk e: elements 4c..4c+3 of half e / 4
+          const __m256i raw = load32(lv + 32 * c);
+          w[k] = _mm256_and_si256(e < 4 ? raw : _mm256_srli_epi16(raw, 4), low4);
           if constexpr (kFive) {
-            // Bit k of a byte is the fifth bit of element k's low-nibble
-            // level, bit 4+k that of its high-nibble one; the 16-bit shifts
+            // Bit c of a byte is the fifth bit of element c's low-nibble
+            // level, bit 4+c that of its high-nibble one; the 16-bit shifts
             // carry bits across bytes only below or above bit 4.
-            const __m256i fifth = h == 0 ? _mm256_slli_epi16(hb, 4 - k) : _mm256_srli_epi16(hb, k);
+            const __m256i fifth = e < 4 ? _mm256_slli_epi16(hb, 4 - c) : _mm256_srli_epi16(hb, c);
             w[k] = _mm256_or_si256(w[k], _mm256_and_si256(fifth, _mm256_set1_epi8(0x10)));
           }
         }
         for (int t = 0; t < NT; ++t) {
-          const int8_t* q = a[t].q + b * kQK_K + 32 * j + 16 * h;
-          // Levels up to 31 times |a| <= 127, two per lane per maddubs: four stay below 2^15.
-          __m256i s = _mm256_maddubs_epi16(w[0], bcast4(q));
-          for (int k = 1; k < 4; ++k) s = _mm256_add_epi16(s, _mm256_maddubs_epi16(w[k], bcast4(q + 4 * k)));
-          sumi[t] = _mm256_add_epi32(sumi[t], _mm256_madd_epi16(s, sc));
+          const int8_t* q = a[t].q + b * kQK_K + 32 * j;
+          // Levels up to 15 (Q4_K) or 31 (Q5_K) times |a| <= 127, two per
+          // lane per maddubs: eight or four stay below 2^15 before the madd.
+          constexpr int kPerMadd = kFive ? 4 : 8;
+          for (int k0 = 0; k0 < kChunks; k0 += kPerMadd) {
+            auto chunk = [&](int k) {
+              const int e = h * kChunks + k;
+              return _mm256_maddubs_epi16(w[k], bcast4(q + 16 * (e / 4) + 4 * (e % 4)));
+            };
+            __m256i s = chunk(k0);
+            for (int k = k0 + 1; k < k0 + kPerMadd && k < kChunks; ++k) s = _mm256_add_epi16(s, chunk(k));
+            sumi[t] = _mm256_add_epi32(sumi[t], _mm256_madd_epi16(s, sc));
+          }
         }
       }
     }
