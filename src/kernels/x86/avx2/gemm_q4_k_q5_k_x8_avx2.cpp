@@ -12,6 +12,7 @@
 // (kernels/repack.h).
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstring>
 #include <type_traits>
 
@@ -108,9 +109,9 @@ void ScaleMinX8<Block>::tile(const uint8_t* g, const uint8_t* act, int64_t act_s
       // fit in sixteen registers; smaller ones (decode) decode both halves at
       // once and skip the second pass. The integer sums are the same.
       constexpr int kParts = NT > 4 ? 2 : 1, kChunks = 8 / kParts;
+      const __m256i hb = kFive ? load32(lv + 32 * 4) : _mm256_setzero_si256();
       for (int h = 0; h < kParts; ++h) {
         __m256i w[kChunks];
-        const __m256i hb = kFive ? load32(lv + 32 * 4) : _mm256_setzero_si256();
         for (int k = 0; k < kChunks; ++k) {
           const int e = h * kChunks + k, c = e % 4;  // chunk e: elements 4c..4c+3 of half e / 4
           const __m256i raw = load32(lv + 32 * c);
@@ -127,14 +128,14 @@ void ScaleMinX8<Block>::tile(const uint8_t* g, const uint8_t* act, int64_t act_s
           const int8_t* q = a[t].q + b * kQK_K + 32 * j;
           // Levels up to 15 (Q4_K) or 31 (Q5_K) times |a| <= 127, two per
           // lane per maddubs: eight or four stay below 2^15 before the madd.
-          constexpr int kPerMadd = kFive ? 4 : 8;
+          constexpr int kPerMadd = std::min(kFive ? 4 : 8, kChunks);
           for (int k0 = 0; k0 < kChunks; k0 += kPerMadd) {
             auto chunk = [&](int k) {
               const int e = h * kChunks + k;
               return _mm256_maddubs_epi16(w[k], bcast4(q + 16 * (e / 4) + 4 * (e % 4)));
             };
             __m256i s = chunk(k0);
-            for (int k = k0 + 1; k < k0 + kPerMadd && k < kChunks; ++k) s = _mm256_add_epi16(s, chunk(k));
+            for (int k = k0 + 1; k < k0 + kPerMadd; ++k) s = _mm256_add_epi16(s, chunk(k));
             sumi[t] = _mm256_add_epi32(sumi[t], _mm256_madd_epi16(s, sc));
           }
         }
