@@ -127,7 +127,7 @@ TEST_P(DotVariant, RowKernelMatchesScalarReference) {
 // result must not depend on the rows or tokens beside it, bit for bit,
 // since batching relies on that. Matrices of 5 rows get the per-row
 // layouts; of 24 rows, also those that interleave rows in groups of 8;
-// of 48, those of 16 too; of 64, those of 32 (F16/BF16 on AVX-512). The
+// of 48, those of 16 too; of 64, those of 32 (F16/BF16). The
 // prompt is two of the kernel's token tiles and one token more, so full
 // tiles and a remainder both run.
 class PackedKernel : public ::testing::TestWithParam<std::tuple<Case, int64_t>> {};
@@ -185,6 +185,45 @@ TEST_P(PackedKernel, MatchesScalarReference) {
       }
     }
   }
+}
+
+// F16 rows interleaved in groups of 32 are one layout at both x86 levels,
+// and each output is the same lane-wise FMA chain over k: a model repacked
+// once answers with the same bits whether it runs at AVX2 or AVX-512.
+TEST(PackedKernel, F16GroupsOf32AgreeAcrossLevels) {
+  const auto avail = kernels::available_isas();
+  if (std::find(avail.begin(), avail.end(), Isa::kAvx512) == avail.end())
+    GTEST_SKIP() << "this CPU cannot run AVX-512, so there is only one x86 level to compare";
+  const int64_t n_rows = 64, n = 200, n_tok = 5;
+  const kernels::RowKernel lo = kernels::packed_row_kernel(DType::kF16, Isa::kAvx2, n_rows);
+  const kernels::RowKernel hi = kernels::packed_row_kernel(DType::kF16, Isa::kAvx512, n_rows);
+  ASSERT_EQ(lo.row_group, 32);
+  ASSERT_EQ(hi.row_group, 32);
+  const QuantOps* ops = quant_ops(DType::kF16);
+  const int64_t row_bytes = quant_row_bytes(*ops, n);
+  const auto w = test::random_floats(n * n_rows, 901);
+  std::vector<uint8_t> file(row_bytes * n_rows), packed_lo(file.size()), packed_hi(file.size());
+  for (int64_t r = 0; r < n_rows; ++r) ops->quantize(w.data() + r * n, file.data() + r * row_bytes, n);
+  for (int64_t r = 0; r < n_rows; r += 32) {
+    lo.repack(file.data() + r * row_bytes, packed_lo.data() + r * row_bytes, n);
+    hi.repack(file.data() + r * row_bytes, packed_hi.data() + r * row_bytes, n);
+  }
+  ASSERT_EQ(packed_lo, packed_hi);
+  const int64_t stride_lo = lo.encoded_bytes(n), stride_hi = hi.encoded_bytes(n);
+  std::vector<uint8_t> acts_lo(stride_lo * n_tok), acts_hi(stride_hi * n_tok);
+  for (int t = 0; t < n_tok; ++t) {
+    const auto x = test::random_floats(n, 910 + t, 3.0f);
+    lo.encode_row(x.data(), acts_lo.data() + t * stride_lo, n);
+    hi.encode_row(x.data(), acts_hi.data() + t * stride_hi, n);
+  }
+  std::vector<float> got_lo(n_tok * n_rows), got_hi(n_tok * n_rows);
+  lo.tile(packed_lo.data(), row_bytes, n_rows, acts_lo.data(), stride_lo, n_tok, n, got_lo.data(), n_rows);
+  hi.tile(packed_hi.data(), row_bytes, n_rows, acts_hi.data(), stride_hi, n_tok, n, got_hi.data(), n_rows);
+  for (int64_t i = 0; i < n_tok * n_rows; ++i)
+    ASSERT_EQ(got_lo[i], got_hi[i]) << "token " << i / n_rows << " row " << i % n_rows;
+  lo.dots(packed_lo.data(), row_bytes, n_rows, acts_lo.data(), n, got_lo.data());
+  hi.dots(packed_hi.data(), row_bytes, n_rows, acts_hi.data(), n, got_hi.data());
+  for (int64_t r = 0; r < n_rows; ++r) ASSERT_EQ(got_lo[r], got_hi[r]) << "decode, row " << r;
 }
 
 // The SIMD activation encoders write exactly the scalar encoder's bytes,

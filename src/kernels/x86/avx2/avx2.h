@@ -11,7 +11,7 @@ DotFn dot_for(DType type);                                  // dot_avx2.cpp; nul
 float dot_f32(const void* w, const void* a, int64_t n);     // dot_avx2.cpp: F32 rows, also LoRA's A x
 bool row_kernel_for(DType type, RowKernel& out);             // gemm_avx2.cpp
 bool packed_row_kernel_for(DType type, RowKernel& out);      // gemm_packed_avx2.cpp: Q4_0, Q8_0 repacked
-bool interleaved_row_kernel_for(DType type, RowKernel& out); // gemm_q4_0_x8_avx2.cpp: rows in groups of 8
+bool interleaved_row_kernel_for(DType type, RowKernel& out); // gemm_q4_0_x8_avx2.cpp: rows in groups of 8 (F16/BF16: 32)
 void silu_mul(float* out, const float* gate, const float* up, int64_t n);  // elementwise_avx2.cpp
 void gelu_mul(float* out, const float* gate, const float* up, int64_t n);
 void swiglu_oai_mul(float* out, const float* gate, const float* up, int64_t n);

@@ -74,7 +74,7 @@ void block32_tile(const uint8_t* w, int64_t row_bytes, const uint8_t* act, int64
       const __m256 vdw = _mm256_set1_ps(dw);
       for (int t = 0; t < NT; ++t) {
         const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(aq, _mm256_sign_epi8(av[t], q)), ones);
-        acc[r][t] = _mm256_fmadd_ps(_mm256_mul_ps(vdw, _mm256_broadcast_ss(a[t].d + i)), _mm256_cvtepi32_ps(p),
+        acc[r][t] = _mm256_fmadd_ps(_mm256_mul_ps(vdw, _mm256_set1_ps(a[t].d[i])), _mm256_cvtepi32_ps(p),
                                     acc[r][t]);
       }
     }

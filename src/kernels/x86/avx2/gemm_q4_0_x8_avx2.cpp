@@ -82,10 +82,11 @@ void unpack_x8(const uint8_t* group, int64_t row, uint8_t* dst, int64_t n) { unp
 bool interleaved_kquant_kernel_for(DType type, RowKernel& out);  // gemm_q4_k_q5_k_x8_avx2.cpp
 bool interleaved_q6_k_kernel_for(DType type, RowKernel& out);    // gemm_q6_k_x8_avx2.cpp
 bool interleaved_q8_0_kernel_for(DType type, RowKernel& out);    // gemm_q8_0_x8_avx2.cpp
+bool interleaved_float_kernel_for(DType type, RowKernel& out);   // gemm_float_x32_avx2.cpp: F16, BF16 in 32s
 
 bool interleaved_row_kernel_for(DType type, RowKernel& out) {
   if (interleaved_kquant_kernel_for(type, out) || interleaved_q6_k_kernel_for(type, out) ||
-      interleaved_q8_0_kernel_for(type, out))
+      interleaved_q8_0_kernel_for(type, out) || interleaved_float_kernel_for(type, out))
     return true;
   if (type != DType::kQ4_0) return false;
   out = group_row_kernel<Q4_0X8>(planar_q8_bytes, avx2::encode_planar_q8, repack_x8, unpack_x8);
