@@ -4,10 +4,10 @@
 // Built with -mavx2 -mfma -mf16c; only called after the CPU was probed.
 //
 // Why: the row tiles (gemm_float_avx2.cpp) decode four rows side by side,
-// four streams each with its own prefetch, and held AVX2 F16 decode near 42%
-// of the read bandwidth where the quantized formats' one-stream groups read
-// at 85% or more (README, "Measurements behind the kernels"). Here a 64-byte
-// line is element k of all 32 rows, so a group is one sequential stream.
+// four streams each with its own prefetch, and held AVX2 F16 decode at 42-74%
+// of the read bandwidth (Zen 5, Zen 4); one stream a group reads at 94-95%
+// (README, "Measurements behind the kernels"). Here a 64-byte line is
+// element k of all 32 rows, so a group is one sequential stream.
 //
 // Every output is one lane of one FMA chain over k in order, whatever the
 // tile's token count, so decode and prompt tiles agree bit for bit, and with
