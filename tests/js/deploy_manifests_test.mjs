@@ -8,6 +8,7 @@
 // Usage: node deploy_manifests_test.mjs OSPREY_BINARY WORKDIR
 import { execFileSync, spawn } from "node:child_process";
 import fs from "node:fs";
+import http from "node:http";
 import net from "node:net";
 import path from "node:path";
 import assert from "node:assert/strict";
@@ -183,6 +184,22 @@ await check("the autoscaler's metric is one osprey serves, through the adapter's
   }
 });
 
+// POST a JSON body and parse the JSON reply, with no time limit of its own
+// (ctest's timeout bounds the test).
+function postJson(port, route, body) {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: "127.0.0.1", port, path: route, method: "POST",
+                               headers: { "content-type": "application/json", authorization: "Bearer k" } }, (res) => {
+      let text = "";
+      res.setEncoding("utf8");
+      res.on("data", (d) => (text += d));
+      res.on("end", () => { try { resolve(JSON.parse(text)); } catch (e) { reject(new Error(`${res.statusCode}: ${text.slice(0, 300)}`)); } });
+    });
+    req.on("error", reject);
+    req.end(JSON.stringify(body));
+  });
+}
+
 await check("cpu overlay: memory covers `osprey inspect`'s estimate and a replica's real peak", async () => {
   const dep = only(builds.cpu, "Deployment");
   const [c] = dep.spec.template.spec.containers;
@@ -222,12 +239,10 @@ await check("cpu overlay: memory covers `osprey inspect`'s estimate and a replic
     }
     // Token ids, so that the prompt fills the context exactly.
     const prompt = (i) => Array.from({ length: ctx - 64 }, (_, j) => 1000 + ((i * 7919 + j * 31) % 50000));
+    // node:http rather than fetch: filling four 4096-token contexts on two
+    // busy cores can take longer than fetch's fixed 300 s wait for headers.
     const replies = await Promise.all(Array.from({ length: parallel }, (_, i) =>
-      fetch(`http://127.0.0.1:${port}/v1/completions`, {
-        method: "POST",
-        headers: { "content-type": "application/json", authorization: "Bearer k" },
-        body: JSON.stringify({ prompt: prompt(i), max_tokens: 8, ignore_eos: true }),
-      }).then((r) => r.json())));
+      postJson(port, "/v1/completions", { prompt: prompt(i), max_tokens: 8, ignore_eos: true })));
     for (const r of replies) assert.equal(r.usage?.completion_tokens, 8, JSON.stringify(r).slice(0, 300));
     const used = replies.reduce((s, r) => s + r.usage.prompt_tokens + 8, 0);
     const peak = Number(fs.readFileSync(`/proc/${proc.pid}/status`, "utf8").match(/^VmHWM:\s+(\d+) kB/m)[1]) * 1024;
