@@ -112,6 +112,7 @@ Expected<std::unique_ptr<LanguageModel>> LanguageModel::load(const std::string& 
   mo.n_ctx = options.context;
   mo.n_seq_max = options.sessions;
   mo.device = options.device;
+  mo.f16_as_bf16 = options.f16_as_bf16;
   OSPREY_ASSIGN_OR_RETURN(mo.cache_type_k, parse_kv_cache_type(options.cache_type_k, "cache_type_k"));
   OSPREY_ASSIGN_OR_RETURN(mo.cache_type_v, parse_kv_cache_type(options.cache_type_v, "cache_type_v"));
   ConvertOptions co;  // a Hugging Face folder is converted on the way in

@@ -42,6 +42,7 @@ struct BenchOptions {
   std::string trace;
   bool membw = false;
   KvCacheFlags kv_cache;
+  bool f16_as_bf16 = false;
   FolderFlags folder;
   std::vector<std::string> lora;
   SpeculationFlags spec;
@@ -365,6 +366,7 @@ void bench(const BenchOptions& o) {
     mo.n_ctx = std::max<int64_t>(max_ctx, 16);
     mo.n_batch = 512;
     mo.device = o.device;
+    mo.f16_as_bf16 = o.f16_as_bf16;
     apply_kv_cache_flags(o.kv_cache, mo);
     mo.lora = parse_lora_flags(o.lora);
     auto model = load_model(path, mo, o.folder);
@@ -432,6 +434,7 @@ void register_bench(CLI::App& app) {
   cmd->add_option("-t,--threads", o->threads, "Threads (0: all cores)")->check(CLI::Range(0, 1024));
   add_kv_cache_options(*cmd, o->kv_cache);
   add_device_option(*cmd, o->device);
+  add_f16_as_bf16_flag(*cmd, o->f16_as_bf16);
   add_folder_options(*cmd, o->folder);
   add_lora_options(*cmd, o->lora);
   add_speculation_options(*cmd, o->spec);

@@ -35,6 +35,7 @@ struct ChatOptions {
   float temperature = 0.7f;
   int64_t seed = -1;
   KvCacheFlags kv_cache;
+  bool f16_as_bf16 = false;
   FolderFlags folder;
   std::vector<std::string> lora;
   SpeculationFlags spec;
@@ -196,6 +197,7 @@ void chat(const ChatOptions& o) {
   mo.n_threads = o.threads;
   mo.n_ctx = o.ctx;
   mo.device = o.device;
+  mo.f16_as_bf16 = o.f16_as_bf16;
   apply_kv_cache_flags(o.kv_cache, mo);
   mo.lora = parse_lora_flags(o.lora);
   auto model = load_model(o.model, mo, o.folder);
@@ -249,6 +251,7 @@ void register_chat(CLI::App& app) {
       ->capture_default_str()->check(CLI::Range(int64_t{0}, int64_t{1} << 20));
   add_kv_cache_options(*cmd, o->kv_cache);
   add_device_option(*cmd, o->device);
+  add_f16_as_bf16_flag(*cmd, o->f16_as_bf16);
   add_folder_options(*cmd, o->folder);
   add_lora_options(*cmd, o->lora);
   cmd->callback([o] { chat(*o); });

@@ -26,6 +26,7 @@ struct RunOptions {
   SamplingParams sampling;
   int64_t seed = -1;
   KvCacheFlags kv_cache;
+  bool f16_as_bf16 = false;
   FolderFlags folder;
   std::vector<std::string> lora;
   bool no_bos = false, ignore_eos = false, echo = false, show_ids = false, quiet = false;
@@ -41,6 +42,7 @@ void run(const RunOptions& o) {
   mo.n_ctx = o.ctx;
   mo.n_batch = o.batch;
   mo.device = o.device;
+  mo.f16_as_bf16 = o.f16_as_bf16;
   apply_kv_cache_flags(o.kv_cache, mo);
   mo.lora = parse_lora_flags(o.lora);
   auto model = load_model(o.model, mo, o.folder);
@@ -123,6 +125,7 @@ void register_run(CLI::App& app) {
       ->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{4096}));
   add_kv_cache_options(*cmd, o->kv_cache);
   add_device_option(*cmd, o->device);
+  add_f16_as_bf16_flag(*cmd, o->f16_as_bf16);
   add_folder_options(*cmd, o->folder);
   add_lora_options(*cmd, o->lora);
   cmd->add_option("--temp", o->sampling.temperature, "Temperature; 0 is greedy")->capture_default_str();

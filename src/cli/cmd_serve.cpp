@@ -84,6 +84,7 @@ void register_serve(CLI::App& app) {
       ->envname("OSPREY_API_KEY");
   cmd->add_option("-t,--threads", o->n_threads, "Compute threads (0: all cores)")->capture_default_str()->check(CLI::Range(0, 1024));
   add_device_option(*cmd, o->device);
+  add_f16_as_bf16_flag(*cmd, o->f16_as_bf16);
   cmd->add_option("--max-queue", o->max_queue, "Requests that may wait for a slot before new ones get 429")
       ->capture_default_str()->check(CLI::Range(int64_t{0}, int64_t{100000}));
   cmd->add_option("--max-body", o->max_body_bytes, "Largest request body in bytes (413 beyond)")

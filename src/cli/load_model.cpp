@@ -24,6 +24,13 @@ void add_device_option(CLI::App& cmd, std::string& device) {
       ->check(CLI::IsMember(backends::device_names()));
 }
 
+void add_f16_as_bf16_flag(CLI::App& cmd, bool& on) {
+  cmd.add_flag("--f16-as-bf16", on,
+               "Round F16 weight matrices to BF16 once, at load, and run them on the BF16 kernels: on CPUs with "
+               "AVX512_BF16 (Zen 4 and later, Sapphire Rapids) prompts run about twice as fast, and each weight "
+               "keeps 8 of F16's 11 significant bits. Off by default: F16 stays exact. CPU only");
+}
+
 std::unique_ptr<Model> load_model(const std::string& path, const ModelOptions& options, const FolderFlags& folder) {
   ConvertOptions co;
   co.n_threads = options.n_threads > 0 ? options.n_threads : default_thread_count();

@@ -20,6 +20,9 @@ void add_folder_options(CLI::App& cmd, FolderFlags& flags);
 // --device: where the forward pass runs (cpu, vulkan).
 void add_device_option(CLI::App& cmd, std::string& device);
 
+// --f16-as-bf16: F16 matrices rounded to BF16 at load (ModelOptions::f16_as_bf16).
+void add_f16_as_bf16_flag(CLI::App& cmd, bool& on);
+
 // Throws Failure naming the file or folder.
 std::unique_ptr<Model> load_model(const std::string& path, const ModelOptions& options, const FolderFlags& folder = {});
 

@@ -1,5 +1,6 @@
 #include "models/model.h"
 
+#include "core/log.h"
 #include "kernels/kv_row.h"
 #include "models/family.h"
 
@@ -41,7 +42,12 @@ Expected<std::unique_ptr<Model>> Model::from_file(GgufFile file, const ModelOpti
   m->pool_ = std::make_unique<ThreadPool>(threads);
   // On a GPU device the host keeps the mapped file only: no repacked copy.
   OSPREY_ASSIGN_OR_RETURN(m->weights_,
-                          ModelWeights::bind(m->file_, m->config_, isa, *m->pool_, /*repack_matrices=*/options.device == "cpu"));
+                          ModelWeights::bind(m->file_, m->config_, isa, *m->pool_, /*repack_matrices=*/options.device == "cpu",
+                                                             options.f16_as_bf16));
+  if (options.f16_as_bf16)
+    log::info("--f16-as-bf16: " + std::to_string(m->weights_.n_f16_as_bf16) +
+              " F16 matrices rounded to BF16 at load" +
+              (options.device != "cpu" ? std::string(" (none: it applies to the CPU kernels only)") : std::string()));
   m->attend_group_ = kernels::attend_group_kernel(isa);
   m->gated_ = kernels::gated_kernel(m->config_.activation, isa);
   m->gelu_erf_ = kernels::gelu_erf_kernel(isa);

@@ -52,6 +52,11 @@ struct ModelOptions {
   // Where the forward pass runs: "cpu" (the CPU kernels) or a GPU back end
   // ("vulkan"; backends/device.h), which holds the weights and KV cache.
   std::string device = "cpu";
+  // F16 matrices are rounded to BF16 once, at load, and run on the BF16
+  // kernels, which with AVX512_BF16 do two products per lane where F16 does
+  // one. Each weight loses three mantissa bits, so this is opt-in (--f16-as-bf16);
+  // off, F16 stays exact. CPU only; matrices no BF16 kernel repacks stay F16.
+  bool f16_as_bf16 = false;
 };
 
 // `n` tokens appended to sequence `seq`; `logits`: return the logits after

@@ -1,10 +1,12 @@
 #include "models/model_weights.h"
 
 #include <charconv>
+#include <cstring>
 #include <numeric>
 #include <string_view>
 #include <unordered_set>
 
+#include "core/fp16.h"
 #include "models/family.h"
 
 namespace osprey {
@@ -19,7 +21,7 @@ std::string dims_str(const std::vector<int64_t>& d) {
 
 class Binder {
  public:
-  Binder(const GgufFile& f, kernels::Isa isa) : file_(f), isa_(isa) {}
+  Binder(const GgufFile& f, kernels::Isa isa, bool f16_as_bf16) : file_(f), isa_(isa), f16_as_bf16_(f16_as_bf16) {}
 
   // A 2-D weight matrix with dims {n_in, n_out}. With `repackable`, it may
   // get a kernel that wants the rows in its own layout (done by repack()).
@@ -41,8 +43,14 @@ class Binder {
                          supported_dtype_names() + ")");
     int64_t group_rows = n_out;  // the largest row count every part is a multiple of
     for (int64_t c : cuts) group_rows = std::gcd(group_rows, c);
-    const kernels::RowKernel k =
+    kernels::RowKernel k =
         repackable ? kernels::packed_row_kernel(t->type, isa_, group_rows) : kernels::row_kernel(t->type, isa_);
+    // F16 as BF16: only where the BF16 kernel repacks, since the conversion
+    // happens on the way into that copy (repack below); the file stays mapped.
+    if (f16_as_bf16_ && repackable && t->type == DType::kF16) {
+      const kernels::RowKernel bf16 = kernels::packed_row_kernel(DType::kBF16, isa_, group_rows);
+      if (bf16.repack != nullptr) ops = quant_ops(DType::kBF16), k = bf16;
+    }
     out = {t->data, ops, k, n_in, n_out, quant_row_bytes(*ops, n_in), name};
     return Status::Ok();
   }
@@ -75,11 +83,26 @@ class Binder {
   }
   const GgufFile& file_;
   kernels::Isa isa_;
+  bool f16_as_bf16_;
 };
 
+// F16 rows rounded to BF16 (nearest even): F16 widens to fp32 exactly, and
+// fp32_to_bf16 rounds as every BF16 writer here does, so a file converted to
+// BF16 beforehand holds the same bits.
+void f16_rows_to_bf16(const uint8_t* src, uint8_t* dst, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    uint16_t h;
+    std::memcpy(&h, src + 2 * i, 2);
+    const uint16_t b = fp32_to_bf16(fp16_to_fp32(h));
+    std::memcpy(dst + 2 * i, &b, 2);
+  }
+}
+
 // Copies every matrix whose kernel has its own layout into one buffer of
-// huge pages, in that layout, and points the matrix at the copy.
-Status repack(std::vector<kernels::WeightMatrix*> mats, ModelWeights& w, ThreadPool& pool) {
+// huge pages, in that layout, and points the matrix at the copy. Those in
+// `from_f16` are stored F16 in the file and become BF16 on the way.
+Status repack(std::vector<kernels::WeightMatrix*> mats, const std::unordered_set<const kernels::WeightMatrix*>& from_f16,
+              ModelWeights& w, ThreadPool& pool) {
   std::erase_if(mats, [](const kernels::WeightMatrix* m) { return m->kernel.repack == nullptr; });
   // A matrix that is looked up by rows must be able to turn them back.
   for (const kernels::WeightMatrix* m : mats) OSPREY_CHECK(m->kernel.unpack != nullptr);
@@ -92,10 +115,19 @@ Status repack(std::vector<kernels::WeightMatrix*> mats, ModelWeights& w, ThreadP
     const uint8_t* src = m->data;
     const int64_t bytes = m->row_bytes * m->n_out;
     const int64_t g = m->kernel.row_group;  // divides n_out (packed_row_kernel)
+    const bool convert = from_f16.count(m) != 0;
     pool.parallel_for(m->n_out / g, 8, [&](int64_t g0, int64_t g1, int) {
-      for (int64_t i = g0; i < g1; ++i)
-        m->kernel.repack(src + i * g * m->row_bytes, next + i * g * m->row_bytes, m->n_in);
+      std::vector<uint8_t> rows(convert ? g * m->row_bytes : 0);
+      for (int64_t i = g0; i < g1; ++i) {
+        const uint8_t* group = src + i * g * m->row_bytes;
+        if (convert) {
+          f16_rows_to_bf16(group, rows.data(), g * m->n_in);
+          group = rows.data();
+        }
+        m->kernel.repack(group, next + i * g * m->row_bytes, m->n_in);
+      }
     });
+    w.n_f16_as_bf16 += convert;
     release_mapped_pages(src, static_cast<size_t>(bytes));
     m->data = next;
     next += (static_cast<size_t>(bytes) + 63) & ~size_t{63};
@@ -143,12 +175,12 @@ void list_feed_forward(const ModelConfig& c, int64_t i, LayerWeights& L, TensorL
 }
 
 Expected<ModelWeights> ModelWeights::bind(const GgufFile& file, const ModelConfig& c, kernels::Isa isa,
-                                          ThreadPool& pool, bool repack_matrices) {
+                                          ThreadPool& pool, bool repack_matrices, bool f16_as_bf16) {
   ModelWeights w;
   w.layers.resize(c.n_layer);
   TensorList list(&file);
   c.family->tensors(c, w, list);
-  Binder b(file, isa);
+  Binder b(file, isa, f16_as_bf16);
   for (TensorSpec& s : list.specs()) {
     if (s.optional && !b.has(s.name)) continue;
     s.present = true;
@@ -177,9 +209,13 @@ Expected<ModelWeights> ModelWeights::bind(const GgufFile& file, const ModelConfi
                          std::to_string(c.n_layer));
   }
   std::vector<kernels::WeightMatrix*> mats;
-  for (TensorSpec& s : list.specs())
-    if (s.present && s.is_matrix()) mats.push_back(&s.whole);
-  OSPREY_TRY(repack(std::move(mats), w, pool));
+  std::unordered_set<const kernels::WeightMatrix*> from_f16;
+  for (TensorSpec& s : list.specs()) {
+    if (!s.present || !s.is_matrix()) continue;
+    mats.push_back(&s.whole);
+    if (s.whole.ops->type == DType::kBF16 && file.find_tensor(s.name)->type == DType::kF16) from_f16.insert(&s.whole);
+  }
+  OSPREY_TRY(repack(std::move(mats), from_f16, w, pool));
   for (TensorSpec& s : list.specs()) {
     if (!s.present || !s.is_matrix()) continue;
     if (s.matrix != nullptr) *s.matrix = s.whole;

@@ -86,9 +86,11 @@ struct ModelWeights {
   // Matrices get the fastest kernels of `isa`; `pool` repacks those that need
   // it. With repack_matrices false every matrix stays as the file stores it (mapped,
   // no copy): a GPU device holds its own copy, and the host only looks up
-  // embedding rows.
+  // embedding rows. With f16_as_bf16, F16 matrices that are repacked become
+  // BF16 in the copy (ModelOptions::f16_as_bf16).
   static Expected<ModelWeights> bind(const GgufFile& file, const ModelConfig& config, kernels::Isa isa,
-                                     ThreadPool& pool, bool repack_matrices = true);
+                                     ThreadPool& pool, bool repack_matrices = true, bool f16_as_bf16 = false);
+  int64_t n_f16_as_bf16 = 0;  // how many F16 matrices run as BF16
 
   // Bytes of weights one token's forward pass reads: every matrix it
   // multiplies, plus one embedding row.

@@ -582,6 +582,7 @@ Expected<std::unique_ptr<Engine>> load_engine(const ServeOptions& o, Metrics& me
   mo.cache_type_v = o.cache_type_v;
   mo.lora = o.lora;
   mo.device = o.device;
+  mo.f16_as_bf16 = o.f16_as_bf16;
   // A Hugging Face folder is converted on the way in.
   ConvertOptions co;
   co.n_threads = o.n_threads > 0 ? o.n_threads : default_thread_count();

@@ -28,6 +28,7 @@ struct ServeOptions {
   std::string api_key;     // empty: no key needed
   int n_threads = 0;
   std::string device = "cpu";  // where the forward pass runs (ModelOptions::device)
+  bool f16_as_bf16 = false;    // F16 matrices rounded to BF16 at load (ModelOptions::f16_as_bf16)
   int64_t max_queue = 64;
   size_t max_body_bytes = 8 << 20;
   int request_timeout_s = 600;  // whole generation
