@@ -13,10 +13,11 @@
 # env: N_TOKENS (default 32), THREADS (default 2), OSPREY (default build/src/osprey),
 #      PP (default 512), TG (default 128), REPS (default 3), ROUNDS (default 1); PP=0 or TG=0 leaves that test out;
 #      PEER_ARGS: more llama-bench flags for the peer (PEER_ARGS="-rtr 1": ik_llama.cpp's run-time repacking)
+#      OSPREY_ARGS: more flags for osprey's run and bench (OSPREY_ARGS="--f16-as-bf16")
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ $# -lt 2 ]; then
-  sed -n '2,15p' "$0"
+  sed -n '2,16p' "$0"
   exit 2
 fi
 llama="$(cd "$1" && pwd)"
@@ -41,7 +42,8 @@ for model in "$@"; do
     out=$("$probe" "$model" "$prompt" "$n_tokens" "$threads")
     theirs=$(echo "$out" | sed -n 's/^ids: //p')
     margin=$(echo "$out" | sed -n 's/^margins: //p' | tr ' ' '\n' | sort -g | head -1)
-    ours=$("$osprey" run -m "$model" -p "$prompt" -n "$n_tokens" --temp 0 -t "$threads" --show-ids -q 2>&1 >/dev/null |
+    # shellcheck disable=SC2086  # OSPREY_ARGS is a list of flags
+    ours=$("$osprey" run -m "$model" -p "$prompt" -n "$n_tokens" --temp 0 -t "$threads" --show-ids -q ${OSPREY_ARGS:-} 2>&1 >/dev/null |
       sed -n 's/^generated ids: \[\(.*\)\]/\1/p' | tr -d ',')
     read -r -a a <<<"$theirs"
     read -r -a b <<<"$ours"
@@ -59,7 +61,8 @@ for model in "$@"; do
   tg_ratios=()
   for round in $(seq 1 "$rounds"); do
     # Both print one result per test, prompt first; pick avg_ts from each.
-    ours=$("$osprey" bench -m "$model" -p "$pp" -n "$tg" -t "$threads" -r "$reps" -o json |
+    # shellcheck disable=SC2086
+    ours=$("$osprey" bench -m "$model" -p "$pp" -n "$tg" -t "$threads" -r "$reps" ${OSPREY_ARGS:-} -o json |
       sed -n 's/.*"avg_ts": \([0-9.e+-]*\).*/\1/p' | xargs)
     # avg_ts found by its header, counted from the end of the line: the two
     # peers' CSVs differ in columns, and some values hold commas ("-1,0").
