@@ -1,12 +1,10 @@
 #include "models/model_weights.h"
 
 #include <charconv>
-#include <cstring>
 #include <numeric>
 #include <string_view>
 #include <unordered_set>
 
-#include "core/fp16.h"
 #include "models/family.h"
 
 namespace osprey {
@@ -86,18 +84,6 @@ class Binder {
   bool f16_as_bf16_;
 };
 
-// F16 rows rounded to BF16 (nearest even): F16 widens to fp32 exactly, and
-// fp32_to_bf16 rounds as every BF16 writer here does, so a file converted to
-// BF16 beforehand holds the same bits.
-void f16_rows_to_bf16(const uint8_t* src, uint8_t* dst, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) {
-    uint16_t h;
-    std::memcpy(&h, src + 2 * i, 2);
-    const uint16_t b = fp32_to_bf16(fp16_to_fp32(h));
-    std::memcpy(dst + 2 * i, &b, 2);
-  }
-}
-
 // Copies every matrix whose kernel has its own layout into one buffer of
 // huge pages, in that layout, and points the matrix at the copy. Those in
 // `from_f16` are stored F16 in the file and become BF16 on the way.
@@ -115,13 +101,17 @@ Status repack(std::vector<kernels::WeightMatrix*> mats, const std::unordered_set
     const uint8_t* src = m->data;
     const int64_t bytes = m->row_bytes * m->n_out;
     const int64_t g = m->kernel.row_group;  // divides n_out (packed_row_kernel)
+    // F16 rows become BF16 through the two formats' own converters, as
+    // `osprey quantize ... BF16` converts them, so the bytes are that file's.
     const bool convert = from_f16.count(m) != 0;
     pool.parallel_for(m->n_out / g, 8, [&](int64_t g0, int64_t g1, int) {
+      std::vector<float> wide(convert ? g * m->n_in : 0);
       std::vector<uint8_t> rows(convert ? g * m->row_bytes : 0);
       for (int64_t i = g0; i < g1; ++i) {
         const uint8_t* group = src + i * g * m->row_bytes;
         if (convert) {
-          f16_rows_to_bf16(group, rows.data(), g * m->n_in);
+          quant_ops(DType::kF16)->dequantize(group, wide.data(), g * m->n_in);
+          m->ops->quantize(wide.data(), rows.data(), g * m->n_in);
           group = rows.data();
         }
         m->kernel.repack(group, next + i * g * m->row_bytes, m->n_in);
