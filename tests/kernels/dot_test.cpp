@@ -128,8 +128,8 @@ TEST_P(DotVariant, RowKernelMatchesScalarReference) {
 // since batching relies on that. Matrices of 5 rows get the per-row
 // layouts; of 24 rows, also those that interleave rows in groups of 8;
 // of 48, those of 16 too; of 64, those of 32 (F16/BF16). The
-// prompt is two of the kernel's token tiles and one token more, so full
-// tiles and a remainder both run.
+// prompt is two of the kernel's token tiles and one token more, and each
+// token also leads tiles of every size the kernel has.
 class PackedKernel : public ::testing::TestWithParam<std::tuple<Case, int64_t>> {};
 
 TEST_P(PackedKernel, MatchesScalarReference) {
@@ -182,6 +182,14 @@ TEST_P(PackedKernel, MatchesScalarReference) {
         std::vector<float> own(g);
         k.dots(packed.data() + r / g * g * row_bytes, row_bytes, g, acts.data() + t * stride, n, own.data());
         EXPECT_EQ(own[r % g], alone[r]) << "row " << r << " in its group alone differs from row " << r << " among " << n_rows;
+      }
+      // Every tile size the kernel has, as the first tile of a prompt of
+      // that many tokens: the split of a prompt into tiles changes no bits.
+      for (int nt = 2; nt <= k.tile_tokens && t + nt <= n_tok; ++nt) {
+        std::vector<float> part(nt * n_rows);
+        k.tile(packed.data(), row_bytes, n_rows, acts.data() + t * stride, stride, nt, n, part.data(), n_rows);
+        for (int64_t r = 0; r < n_rows; ++r)
+          EXPECT_EQ(part[r], alone[r]) << "a tile of " << nt << " tokens changed token " << t << " row " << r;
       }
     }
   }
