@@ -31,9 +31,13 @@ cmake --build build-asan
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan -j"$jobs" --output-on-failure
 
+# The stages below test the library, not the executable: the Release build's
+# osprey makes their models, so they build neither the command line nor the server.
+model_maker="$PWD/build/src/osprey"
+
 stage "the thread pool, the parallel kernels and the batching scheduler under ThreadSanitizer"
 CC=clang CXX=clang++ cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DOSPREY_SANITIZE_THREAD=ON -DOSPREY_BUILD_BENCH=OFF >/dev/null
+  -DOSPREY_SANITIZE_THREAD=ON -DOSPREY_BUILD_BENCH=OFF -DOSPREY_MODEL_MAKER="$model_maker" >/dev/null
 cmake --build build-tsan --target core_test kernels_test models_test engine_test
 TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build-tsan -j"$jobs" --output-on-failure -R "ThreadPool|Matmul|GoldenRun|SchedulerTest"
 
@@ -42,7 +46,7 @@ stage "ARM64 cross build (NEON kernels), unit tests under qemu-user"
 # this machine cannot run directly; they hold no architecture-specific code.
 # Resident-memory figures under an emulator are the emulator's.
 cmake -S . -B build-arm64 -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake \
-  -DOSPREY_ARM64_SYSROOT="$PWD/build-arm64-sysroot" -DOSPREY_BUILD_BENCH=OFF >/dev/null
+  -DOSPREY_ARM64_SYSROOT="$PWD/build-arm64-sysroot" -DOSPREY_BUILD_BENCH=OFF -DOSPREY_MODEL_MAKER="$model_maker" >/dev/null
 arm_tests=(core_test formats_test quant_test kernels_test models_test sampling_test tokenizer_test alloc_test)
 cmake --build build-arm64 --target "${arm_tests[@]}"
 # Under emulation a test runs 10-30x slower, so the ones with no ARM-specific

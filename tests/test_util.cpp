@@ -39,7 +39,7 @@ std::string synth_model(const std::string& preset, const std::string& type, uint
   // Through the executable, as a user would make it, so that the tests link
   // only the layers they exercise.
   const std::string tmp = path + ".tmp" + std::to_string(::getpid());
-  const CommandResult r = run_osprey("synth --preset " + preset + " --type " + type + " --seed " + std::to_string(seed) +
+  const CommandResult r = run_synth("--preset " + preset + " --type " + type + " --seed " + std::to_string(seed) +
                                      (plain ? " --plain" : "") + " -o '" + tmp + "'");
   if (r.exit_code != 0) {
     std::fprintf(stderr, "synth failed (exit %d): %s\n", r.exit_code, r.err.c_str());
@@ -53,6 +53,8 @@ std::string synth_model(const std::string& preset, const std::string& type, uint
 std::string osprey_binary() { return OSPREY_BINARY; }
 
 CommandResult run_osprey(const std::string& args) { return run_command(osprey_binary() + " " + args); }
+
+CommandResult run_synth(const std::string& args) { return run_command(std::string(OSPREY_MODEL_MAKER) + " synth " + args); }
 
 bool contains(const std::string& text, const std::string& needle) { return text.find(needle) != std::string::npos; }
 

@@ -28,6 +28,9 @@ struct CommandResult {
 CommandResult run_command(const std::string& command_line);
 // `osprey ARGS` (ARGS as a shell reads them).
 CommandResult run_osprey(const std::string& args);
+// `osprey synth ARGS` through the executable that makes test models, which
+// may be another build's (OSPREY_MODEL_MAKER in tests/CMakeLists.txt).
+CommandResult run_synth(const std::string& args);
 bool contains(const std::string& text, const std::string& needle);
 // NAME in a folder of this process's own under the system's temporary
 // directory, made on first use; `prefix` names the test binary's folder.

@@ -25,7 +25,7 @@ std::string synth_lora(const std::string& base, const std::string& type, uint64_
   const std::string path = base + ".lora-" + type + "-" + std::to_string(seed) + test::test_name(extra) + ".gguf";
   if (std::filesystem::exists(path)) return path;
   const std::string tmp = path + ".tmp" + std::to_string(::getpid());
-  const auto r = test::run_osprey("synth --lora '" + base + "' --type " + type + " --seed " + std::to_string(seed) +
+  const auto r = test::run_synth("--lora '" + base + "' --type " + type + " --seed " + std::to_string(seed) +
                                   " " + extra + " -o '" + tmp + "'");
   EXPECT_EQ(r.exit_code, 0) << r.err;
   std::filesystem::rename(tmp, path);

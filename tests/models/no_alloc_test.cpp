@@ -42,7 +42,7 @@ TEST_P(NoAlloc, DecodeStepsAllocateNothing) {
 TEST(NoAllocLora, DecodeStepsWithAnAdapterAllocateNothing) {
   const std::string base = test::synth_model("tiny", "q8_0");
   const std::string adapter = test::temp_path("alloc_test", "adapter.gguf");
-  const auto r = test::run_osprey("synth --lora '" + base + "' -o '" + adapter + "'");
+  const auto r = test::run_synth("--lora '" + base + "' -o '" + adapter + "'");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   ModelOptions mo;
   mo.n_threads = 2;
