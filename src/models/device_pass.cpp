@@ -14,7 +14,7 @@ namespace {
 using backends::Buffer;
 
 constexpr uint32_t kGridSplit = 32768;
-constexpr uint32_t kRowsPerGroup = 16;  // outputs per grid row; the kernels spill the rest into the next dimension
+constexpr uint32_t kRowsPerGroup = 64;  // outputs per grid row; the kernels spill the rest into the next dimension
 
 uint32_t u32(int64_t v) { return static_cast<uint32_t>(v); }
 
