@@ -252,7 +252,8 @@ void print_table_row(const std::string& name, double file_bytes, const char* isa
   char size[32], tps[48], bw[16];
   std::snprintf(size, sizeof size, "%.2f GiB", file_bytes / (1 << 30));
   std::snprintf(tps, sizeof tps, "%.2f ± %.2f", r.mean, r.stddev);
-  std::snprintf(bw, sizeof bw, r.share > 0 ? "%.0f%%" : "", r.share * 100);
+  bw[0] = 0;
+  if (r.share > 0) std::snprintf(bw, sizeof bw, "%.0f%%", r.share * 100);
   // printf pads by bytes; "±" is two bytes but one column, so pad by hand.
   const std::string tps_cell = std::string(std::max(0, 20 - static_cast<int>(std::strlen(tps)) + 1), ' ') + tps;
   std::printf("| %-28s | %10s | %6s | %7d | %13s | %s | %8s |\n", name.substr(0, 28).c_str(), size, isa, threads,

@@ -32,7 +32,8 @@ Expected<nlohmann::json> parse_json_text(std::string_view text, const std::strin
   if (!j.is_discarded()) return j;
   // Parse again for where it went wrong.
   try {
-    (void)nlohmann::json::parse(text.begin(), text.end());
+    const nlohmann::json again = nlohmann::json::parse(text.begin(), text.end());
+    static_cast<void>(again);
   } catch (const nlohmann::json::exception& e) {  // a syntax error, or a number too large (out_of_range)
     return CorruptFile(what + ": not valid JSON (" + e.what() + ")");
   }

@@ -40,7 +40,9 @@ TEST(HfFolder, RunsDirectlyAndConvertsBackBitForBit) {
     ASSERT_EQ(s.exit_code, 0) << s.err;
     for (const char* f : {"config.json", "tokenizer.json", "tokenizer_config.json", "generation_config.json"})
       EXPECT_TRUE(fs::exists(dir + "/" + f)) << f;
-    if (!shards.empty()) EXPECT_TRUE(fs::exists(dir + "/model.safetensors.index.json"));
+    if (!shards.empty()) {
+      EXPECT_TRUE(fs::exists(dir + "/model.safetensors.index.json"));
+    }
     const std::string want = greedy(gguf);
     EXPECT_EQ(greedy(dir), want) << "the folder, loaded directly";
     const std::string out = temp_path(std::string(preset) + "-converted.gguf");

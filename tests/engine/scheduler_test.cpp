@@ -361,7 +361,9 @@ TEST_F(SchedulerTest, SpeculationLeavesEveryReplyUnchanged) {
     }
     EXPECT_GT(obs.accepted.load(), 20) << "pool " << pool << ": drafts hardly accepted; the test proved little";
     EXPECT_LT(obs.accepted.load(), obs.drafted.load() + 1);
-    if (pool == 40) EXPECT_GT(obs.preemptions.load(), 0);
+    if (pool == 40) {
+      EXPECT_GT(obs.preemptions.load(), 0);
+    }
   }
 }
 

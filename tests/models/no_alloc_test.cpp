@@ -13,6 +13,11 @@ namespace {
 std::atomic<long> g_allocations{0};
 }
 
+// GCC sees free() meet memory from operator new and warns; here operator new
+// is malloc.
+#if !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
 void* operator new(std::size_t n) {
   g_allocations.fetch_add(1, std::memory_order_relaxed);
   if (void* p = std::malloc(n ? n : 1)) return p;

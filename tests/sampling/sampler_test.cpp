@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <algorithm>
 #include <map>
 #include <random>
@@ -30,7 +31,8 @@ TEST(SamplingStages, TopKKeepsTheLargest) {
 TEST(SamplingStages, SoftmaxOrderEqualsTheComparisonSort) {
   std::mt19937 rng(5);
   std::vector<float> logits(70000);
-  const float specials[] = {0.0f, -0.0f, 1.0f, -1.0f, 1e-38f, -1e-38f, 3.5e38f, -3.5e38f};
+  const float specials[] = {0.0f, -0.0f, 1.0f, -1.0f, 1e-38f, -1e-38f, std::numeric_limits<float>::max(),
+                           -std::numeric_limits<float>::max()};
   for (size_t i = 0; i < logits.size(); ++i) {
     // Many exact ties (coarse values) mixed with finely spread ones and edge cases.
     const uint32_t r = rng();

@@ -30,7 +30,6 @@ using namespace osprey::quant;
 
 namespace {
 
-constexpr int kRows = kX8Rows;
 constexpr int64_t kLevels = 128;  // offset of the levels in a group's super-block
 
 // Byte b of each 32-bit lane, as the int16 pair [x, x] (scales) ...

@@ -3,6 +3,15 @@
 // (integers, -12..12), and the signed products summed with vpdpbusd after
 // moving each level's sign onto the activation. Built with the AVX-512
 // flags; only called after the CPU was probed.
+//
+// GCC 12 reports the _mm512_undefined_* operands inside its own intrinsics
+// (broadcasts, inserts, conversions) as uninitialized; they are fully
+// overwritten. The pragmas precede the header, where those inline functions
+// are defined.
+#if !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
 #include <immintrin.h>
 
 #include <cmath>

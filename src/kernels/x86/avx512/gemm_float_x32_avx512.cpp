@@ -19,8 +19,10 @@
 // GCC 12 reports the _mm512_undefined_* operands inside its own intrinsics
 // (conversions) as uninitialized; they are fully overwritten. The pragmas
 // precede the header, where those inline functions are defined.
+#if !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
 #include <immintrin.h>
 
 #include "kernels/dispatch.h"

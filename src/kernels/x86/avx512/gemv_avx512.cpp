@@ -13,8 +13,10 @@
 // is w + 128) and the offset times the activation sum is subtracted.
 // GCC 12 reports the _mm512_undefined_* operands inside its own intrinsics
 // as uninitialized; they are fully overwritten. The pragmas precede the header.
+#if !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
 #include <immintrin.h>
 
 #include <algorithm>

@@ -8,8 +8,10 @@
 // with the scalar reference up to float summation order.
 // GCC 12 reports the _mm512_undefined_* operands inside its own intrinsics
 // as uninitialized; they are fully overwritten. The pragmas precede the header.
+#if !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
 #include <immintrin.h>
 
 #include <algorithm>
