@@ -22,7 +22,7 @@
 //   softcap(x, cap)           cap * tanh(x / cap)
 //   live(lo, hi, r)           lanes with lo <= r < hi (int32 arrays of kLanes)
 //   any_live(lo, hi)          some lane has lo < hi
-//   seen(m)                   lanes with m != -inf
+//   seen(m)                   lanes with m > -inf (false for -inf and for NaN)
 //   select(m, a, b)           a where m, else b
 //   keep(m, a)                a where m, else 0
 //   round_to_half(x)          x rounded to fp16 and back (the keys' precision)

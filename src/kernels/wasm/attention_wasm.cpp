@@ -3,7 +3,6 @@
 // on the shared tile driver (kernels/attend_tiled.h). SIMD128 has no fused
 // multiply-add, so products are rounded before they are added. The queries
 // are rounded to fp16 to meet the keys; probabilities and sums stay fp32.
-#include <algorithm>
 #include <cmath>
 
 #include "core/fp16.h"

@@ -7,7 +7,6 @@
 // to fp16 to meet the keys; probabilities and sums stay fp32.
 #include <arm_neon.h>
 
-#include <algorithm>
 #include <cmath>
 
 #include "kernels/attend_lanes.h"

@@ -10,7 +10,6 @@
 // see the README's measurements.
 #include <immintrin.h>
 
-#include <algorithm>
 #include <cmath>
 
 #include "kernels/attend_lanes.h"
