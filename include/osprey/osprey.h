@@ -100,6 +100,18 @@ class LanguageModel {
   // A new, empty session; fails when LoadOptions::sessions are already open.
   Expected<std::unique_ptr<Session>> new_session();
 
+  // Where a GPU's time goes (bench): while on, the device times each kernel
+  // it runs. time_kernels(true) starts afresh, and is false, timing nothing,
+  // on the CPU or on a device without timestamp queries. Timestamps cost a
+  // little, so measure tokens/s with timing off.
+  struct KernelTime {
+    std::string kernel;  // "mat_q8_0", "attention", ...
+    int64_t calls = 0;
+    double seconds = 0;  // on the device, summed over the calls
+  };
+  bool time_kernels(bool on);
+  std::vector<KernelTime> kernel_times() const;  // since time_kernels(true), in order of first call
+
   struct Impl;
 
  private:

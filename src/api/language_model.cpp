@@ -6,6 +6,7 @@
 #include "convert/hf_to_gguf.h"
 #include "core/thread_pool.h"
 #include "engine/generator.h"
+#include "models/device_pass.h"
 #include "models/model.h"
 #include "osprey/osprey.h"
 #include "template/chat_template.h"
@@ -130,6 +131,20 @@ std::string LanguageModel::device() const { return impl_->model->device_name(); 
 std::string LanguageModel::name() const { return impl_->model->config().name; }
 int64_t LanguageModel::context_size() const { return impl_->model->n_ctx(); }
 int64_t LanguageModel::vocabulary_size() const { return impl_->model->config().n_vocab; }
+
+bool LanguageModel::time_kernels(bool on) {
+  DevicePass* dp = impl_->model->device_pass();
+  if (dp == nullptr) return !on;
+  if (on) dp->clear_operation_times();
+  return dp->time_operations(on);
+}
+
+std::vector<LanguageModel::KernelTime> LanguageModel::kernel_times() const {
+  std::vector<KernelTime> out;
+  if (const DevicePass* dp = impl_->model->device_pass())
+    for (const DevicePass::OpTime& op : dp->operation_times()) out.push_back({op.kernel, op.calls, op.seconds});
+  return out;
+}
 
 std::vector<int32_t> LanguageModel::tokenize(std::string_view text, bool add_bos) const {
   return impl_->tokenizer->encode(text, add_bos, /*parse_special=*/true);

@@ -352,6 +352,10 @@ void bench(const BenchOptions& o) {
   for (const int64_t g : o.gen) max_gen = std::max(max_gen, g);
   if (batched && max_gen <= 0) throw Failure{"--batch-seqs times generation: give a length with -n"};
 
+  // This command is native; the WebGPU back end lives in the WebAssembly build.
+  if (o.device == "webgpu")
+    throw Failure{"WebGPU runs in the WebAssembly build, in a browser: node scripts/bench_wasm.mjs MODEL --device webgpu "
+                  "measures it there (tokens/s and the device's time per kernel, in headless Chromium)"};
   nlohmann::json results = nlohmann::json::array();
   if (o.output == "table") print_table_header();
   Tracer tracer;

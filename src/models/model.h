@@ -97,6 +97,7 @@ class Model {
   int64_t device_bytes() const { return device_ ? device_->device_bytes() : 0; }
   // The device pass (null on the CPU): bench times its operations through it.
   DevicePass* device_pass() { return device_.get(); }
+  const DevicePass* device_pass() const { return device_.get(); }
 
   // Sequence 0, for single-stream use (run, bench, chat).
   // Appends tokens and returns the logits [n_vocab] after the last one.

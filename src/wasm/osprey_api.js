@@ -99,6 +99,11 @@ class Model {
   // token's logits, a Float32Array of the vocabulary's size.
   logits(ids) { return unwrap(this.engine.logits(Array.from(ids))); }
   reset() { this.engine.reset(); }
+  // Where the GPU's time goes (on WebGPU, where the adapter has timestamp
+  // queries): timeKernels(true) starts timing each kernel afresh and returns
+  // false when it cannot; kernelTimes() is [{kernel, calls, seconds}] since.
+  timeKernels(on) { return this.engine.timeKernels(!!on); }
+  kernelTimes() { return unwrap(this.engine.kernelTimes()); }
   free() {
     if (!this.engine) return;
     this.engine.unload();

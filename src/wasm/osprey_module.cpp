@@ -205,6 +205,23 @@ class Engine {
     return val::global("Float32Array").new_(emscripten::typed_memory_view(row->size(), row->data()));
   }
 
+  // Device time per kernel (bench on WebGPU): false when the device cannot time.
+  bool time_kernels(bool on) { return model_ ? model_->time_kernels(on) : !on; }
+
+  val kernel_times() const {
+    if (!model_) return error("no model is loaded");
+    val out = val::array();
+    const std::vector<LanguageModel::KernelTime> times = model_->kernel_times();
+    for (size_t i = 0; i < times.size(); ++i) {
+      val k = val::object();
+      k.set("kernel", times[i].kernel);
+      k.set("calls", static_cast<double>(times[i].calls));
+      k.set("seconds", times[i].seconds);
+      out.set(i, k);
+    }
+    return out;
+  }
+
   void reset() {
     if (session_) session_->reset();
   }
@@ -269,6 +286,8 @@ EMSCRIPTEN_BINDINGS(osprey) {
       .function("generate", &Engine::generate)
       .function("chat", &Engine::chat)
       .function("logits", &Engine::logits)
+      .function("timeKernels", &Engine::time_kernels)
+      .function("kernelTimes", &Engine::kernel_times)
       .function("reset", &Engine::reset)
       .function("unload", &Engine::unload);
   emscripten::function("adoptBytes", &adopt_bytes);

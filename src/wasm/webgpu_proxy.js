@@ -24,6 +24,10 @@ function ospreyDeviceWorker() {
   let uniforms = null;
   let bindGroups = new Map();
   const kUniformStride = 256;  // WebGPU's minUniformBufferOffsetAlignment
+  let timing = false;          // each dispatch in a pass of its own, timed (bench)
+  const kQueriesPerSet = 4096;  // WebGPU's largest query set: 2048 dispatches
+  let querySets = [];
+  let resolved = null, timesRead = null;
 
   function answer(ok, text) {
     const bytes = new TextEncoder().encode(text || '');
@@ -62,7 +66,10 @@ function ospreyDeviceWorker() {
     const adapter = await navigator.gpu.requestAdapter({ powerPreference: 'high-performance' });
     if (!adapter) throw new Error('the browser offers WebGPU but found no adapter (see chrome://gpu)');
     const L = adapter.limits;
+    // Timestamp queries, where the adapter has them, let bench time each kernel.
+    const features = adapter.features.has('timestamp-query') ? ['timestamp-query'] : [];
     device = await adapter.requestDevice({
+      requiredFeatures: features,
       requiredLimits: {
         maxStorageBufferBindingSize: L.maxStorageBufferBindingSize,
         maxBufferSize: L.maxBufferSize,
@@ -121,8 +128,11 @@ function ospreyDeviceWorker() {
       const pipeline = await checked(() => device.createComputePipelineAsync({ layout: 'auto', compute: { module, entryPoint: 'main' } }));
       pipelines[index] = { pipeline, paramBytes };
     },
-    // 5: submit(address, words): a pass, recorded as webgpu_device.cpp writes it
-    5: async (address, words) => {
+    // 5: submit(address, words, times address): a pass, recorded as
+    // webgpu_device.cpp writes it; timed, each dispatch's seconds go to the
+    // doubles at `times address`.
+    5: async (address, words, timesAddress) => {
+      if (timesAddress && !timing) throw new Error('timing is off');
       const list = new Int32Array(heap(), address, words).slice();
       const dispatches = [];
       for (let i = 0; i < list.length;) {
@@ -146,9 +156,15 @@ function ospreyDeviceWorker() {
       const packed = new Int32Array(need / 4);
       dispatches.forEach((d, n) => packed.set(d.params, n * kUniformStride / 4));
       device.queue.writeBuffer(uniforms, 0, packed);
+      if (timesAddress) growTimestamps(dispatches.length);
       await checked(async () => {
         const enc = device.createCommandEncoder();
-        const pass = enc.beginComputePass();
+        // Timed, every dispatch is a pass of its own: timestamps are written
+        // where a pass begins and ends.
+        const timestampWrites = (n) => ({ querySet: querySets[Math.floor(2 * n / kQueriesPerSet)],
+                                          beginningOfPassWriteIndex: (2 * n) % kQueriesPerSet,
+                                          endOfPassWriteIndex: (2 * n) % kQueriesPerSet + 1 });
+        let pass = timesAddress ? null : enc.beginComputePass();
         dispatches.forEach((d, n) => {
           const p = pipelines[d.kernel];
           if (!p) throw new Error('kernel ' + d.kernel + ' was not prepared');
@@ -164,13 +180,30 @@ function ospreyDeviceWorker() {
             group = device.createBindGroup({ layout: p.pipeline.getBindGroupLayout(0), entries });
             bindGroups.set(key, group);
           }
+          if (timesAddress) pass = enc.beginComputePass({ timestampWrites: timestampWrites(n) });
           pass.setPipeline(p.pipeline);
           pass.setBindGroup(0, group);
           pass.dispatchWorkgroups(d.groups[0], d.groups[1], d.groups[2]);
+          if (timesAddress) pass.end();
         });
-        pass.end();
+        if (!timesAddress) pass.end();
+        const queries = 2 * dispatches.length;
+        if (timesAddress) {
+          for (let q = 0, set = 0; q < queries; q += kQueriesPerSet, ++set) {
+            enc.resolveQuerySet(querySets[set], 0, Math.min(kQueriesPerSet, queries - q), resolved, q * 8);
+          }
+          enc.copyBufferToBuffer(resolved, 0, timesRead, 0, queries * 8);
+        }
         device.queue.submit([enc.finish()]);
         await device.queue.onSubmittedWorkDone();
+        if (timesAddress) {
+          await timesRead.mapAsync(GPUMapMode.READ, 0, queries * 8);
+          const ns = new BigUint64Array(timesRead.getMappedRange(0, queries * 8));
+          const seconds = new Float64Array(heap(), timesAddress, dispatches.length);
+          // A device may write end before begin across a clock reset: no time rather than a negative one.
+          for (let n = 0; n < dispatches.length; ++n) seconds[n] = Math.max(0, Number(ns[2 * n + 1] - ns[2 * n])) / 1e9;
+          timesRead.unmap();
+        }
       });
     },
     // 6: release every buffer (the model is gone; the device stays open)
@@ -178,8 +211,28 @@ function ospreyDeviceWorker() {
       for (const b of buffers.values()) b.destroy();
       buffers.clear();
       bindGroups = new Map();
+      timing = false;
+    },
+    // 7: time(on): time each dispatch of the passes that follow
+    7: async (on) => {
+      if (on && !device.features.has('timestamp-query')) throw new Error('this adapter has no timestamp queries');
+      timing = !!on;
     },
   };
+
+  // Query sets and buffers for the timestamps of `n` dispatches.
+  function growTimestamps(n) {
+    while (querySets.length * kQueriesPerSet < 2 * n) {
+      querySets.push(device.createQuerySet({ type: 'timestamp', count: kQueriesPerSet }));
+    }
+    const bytes = querySets.length * kQueriesPerSet * 8;
+    if (!resolved || resolved.size < bytes) {
+      if (resolved) resolved.destroy();
+      if (timesRead) timesRead.destroy();
+      resolved = device.createBuffer({ size: bytes, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+      timesRead = device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    }
+  }
 
   onmessage = async (event) => {
     const m = event.data;

@@ -836,6 +836,11 @@ TEST(VulkanCli, NamesTheDeviceAndExplainsWhenThereIsNone) {
   const auto webgpu = test::run_osprey("run -m " + path + " -p hi --device webgpu");
   EXPECT_NE(webgpu.exit_code, 0);
   EXPECT_TRUE(test::contains(webgpu.err, "no WebGPU back end: WebGPU runs in the WebAssembly build")) << webgpu.err;
+  // bench names the script that measures it there, before printing a table.
+  const auto webgpu_bench = test::run_osprey("bench -m " + path + " -p 4 -n 2 -r 1 --device webgpu");
+  EXPECT_NE(webgpu_bench.exit_code, 0);
+  EXPECT_TRUE(test::contains(webgpu_bench.err, "node scripts/bench_wasm.mjs MODEL --device webgpu")) << webgpu_bench.err;
+  EXPECT_EQ(webgpu_bench.out, "");
 }
 
 }  // namespace

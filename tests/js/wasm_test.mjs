@@ -95,6 +95,16 @@ await check("logits(ids): the next token's scores, whose best is the greedy toke
   });
 });
 
+await check("timeKernels on the CPU path: false, and no kernel times (only a GPU device times its kernels)", async () => {
+  const file = synthModel(osprey, workdir, "tiny-qwen3", "q8_0");
+  await withModel(file, { threads: 2 }, (m) => {
+    assert.equal(m.timeKernels(true), false);
+    m.generate(prompt, { maxTokens: 2, temperature: 0 });
+    assert.deepEqual(m.kernelTimes(), []);
+    assert.equal(m.timeKernels(false), true);
+  });
+});
+
 await check("streaming: the pieces are the reply's text, and returning false stops it", async () => {
   const file = synthModel(osprey, workdir, "tiny", "q8_0");
   await withModel(file, {}, (m) => {

@@ -213,6 +213,28 @@ try {
     assert.deepEqual(one.out[0].tokens, two.out[0].tokens);
   });
 
+  await check("scripts/bench_wasm.mjs --device webgpu reports tokens/s and the device's time per kernel", async () => {
+    const file = synthModel(osprey, workdir, "tiny-qwen3", "q8_0");
+    const script = path.join(path.dirname(new URL(import.meta.url).pathname), "../../scripts/bench_wasm.mjs");
+    const r = spawnSync(process.execPath, [script, file, "-p", "8", "-n", "4", "-r", "1", "--device", "webgpu",
+                                           "--module", path.join(moduleDir, "osprey.js")], { encoding: "utf8" });
+    assert.equal(r.status, 0, r.stderr);
+    console.log(r.stdout.replace(/^/gm, "     "));
+    for (const test of ["pp\\d+", "tg4"]) {
+      const row = r.stdout.match(new RegExp(`\\| webgpu \\(google swiftshader\\) \\| 2 \\| ${test} \\| ([\\d.]+) \\|`));
+      assert.ok(row && Number(row[1]) > 0, `no ${test} row with tokens/s`);
+    }
+    const total = r.stdout.match(/on the device: ([\d.]+) ms per token in (\d+) kernels/);
+    assert.ok(total && Number(total[1]) > 0, "no time on the device");
+    const kernels = [...r.stdout.matchAll(/^\|   (\w+) +([\d.]+) calls\/token +([\d.]+) ms\/token +([\d.]+)%$/gm)];
+    assert.equal(kernels.length, Number(total[2]));
+    const names = kernels.map((k) => k[1]);
+    for (const k of ["mat_q8_0", "attention", "rms_norm", "rope", "kv_store"]) assert.ok(names.includes(k), `${k} not timed`);
+    const ms = kernels.reduce((s, k) => s + Number(k[3]), 0), share = kernels.reduce((s, k) => s + Number(k[4]), 0);
+    assert.ok(Math.abs(ms - Number(total[1])) < 0.01 * kernels.length, `kernels ${ms} ms against ${total[1]} in all`);
+    assert.ok(Math.abs(share - 100) < 0.1 * kernels.length, `shares add to ${share}%`);
+  });
+
   await check("a model the device cannot run is refused with what it lacks", async () => {
     const file = synthModel(osprey, workdir, "tiny", "q3_k");
     await assert.rejects(inWorker(file, { device: "webgpu" }, [greedy(4)]),

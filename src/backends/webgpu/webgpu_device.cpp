@@ -32,7 +32,7 @@ namespace osprey::backends {
 
 namespace {
 
-enum Op { kAlloc = 1, kWrite = 2, kRead = 3, kPrepare = 4, kSubmit = 5, kRelease = 6 };
+enum Op { kAlloc = 1, kWrite = 2, kRead = 3, kPrepare = 4, kSubmit = 5, kRelease = 6, kTime = 7 };
 
 class WebGpuDevice final : public Device {
  public:
@@ -72,6 +72,7 @@ class WebGpuDevice final : public Device {
 
   void begin() override {
     words_.clear();
+    kernels_.clear();
     error_ = Status::Ok();
   }
   // One record per dispatch: kernel, buffer count, buffer ids, parameter
@@ -83,6 +84,7 @@ class WebGpuDevice final : public Device {
       error_ = s;
       return;
     }
+    kernels_.push_back(&kernel);
     words_.push_back(static_cast<int32_t>(index_of(kernel)));
     words_.push_back(static_cast<int32_t>(buffers.size()));
     for (const Buffer& b : buffers) words_.push_back(b.id);
@@ -96,10 +98,27 @@ class WebGpuDevice final : public Device {
     words_.push_back(static_cast<int32_t>(groups_z));
   }
   Status finish() override {
+    times_.clear();
     if (!error_.ok()) return error_;
     if (words_.empty()) return Status::Ok();
-    return request(kSubmit, address(words_.data()), static_cast<double>(words_.size()));
+    // Timed, the device worker writes each dispatch's seconds here.
+    seconds_.assign(timing_ ? kernels_.size() : 0, 0.0);
+    OSPREY_TRY(request(kSubmit, address(words_.data()), static_cast<double>(words_.size()),
+                       timing_ ? address(seconds_.data()) : 0));
+    for (size_t i = 0; i < seconds_.size(); ++i) times_.push_back({kernels_[i], seconds_[i]});
+    return Status::Ok();
   }
+
+  // The device worker opened the device with timestamp queries where the
+  // adapter has them; without, it refuses and nothing is timed.
+  bool time_dispatches(bool on) override {
+    if (on == timing_) return true;
+    if (!request(kTime, on ? 1 : 0).ok()) return !on;
+    timing_ = on;
+    times_.clear();
+    return true;
+  }
+  const std::vector<DispatchTime>& dispatch_times() const override { return times_; }
 
  private:
   static double address(const void* p) { return static_cast<double>(reinterpret_cast<uintptr_t>(p)); }
@@ -118,6 +137,10 @@ class WebGpuDevice final : public Device {
   int64_t bytes_ = 0;
   std::vector<bool> prepared_;
   std::vector<int32_t> words_;
+  std::vector<const KernelSource*> kernels_;  // the pass's dispatches, in order
+  bool timing_ = false;
+  std::vector<double> seconds_;
+  std::vector<DispatchTime> times_;
   Status error_;
 };
 
