@@ -1,17 +1,30 @@
 # Settings of the WebAssembly build (included from the top CMakeLists.txt
 # when the toolchain is emscripten's). scripts/build_wasm.sh configures it.
 #
-# Every object is built with threads (wasm atomics and shared memory), so one
-# build runs single-threaded or on a pool of Web Workers; SIMD128 is on for
-# the kernels (every current browser and Node 16+ have it).
+# Two flavours, one build folder each (scripts/build_wasm.sh):
+# - threaded (the default), osprey.js: every object is built with threads
+#   (wasm atomics and shared memory), and the module runs on a pool of Web
+#   Workers. Shared memory needs a cross-origin isolated page, and WebGPU
+#   needs it too (the module's thread waits on a shared word for the GPU).
+# - single-threaded (OSPREY_WASM_PTHREADS=OFF), osprey-single.js: no atomics
+#   and no shared memory, so it runs on any page, served from anywhere, on
+#   the CPU and one thread.
+# SIMD128 is on for the kernels in both (every current browser and Node 16+ have it).
 set(OSPREY_WASM_PCRE2 "" CACHE PATH "Install prefix of PCRE2 built with emscripten (scripts/build_wasm.sh makes it)")
-set(OSPREY_WASM_THREADS 4 CACHE STRING "Web Workers the module starts with (its largest thread pool)")
+option(OSPREY_WASM_PTHREADS "Build the threaded module (osprey.js); OFF: the single-threaded one (osprey-single.js)" ON)
+set(OSPREY_WASM_THREADS 4 CACHE STRING "Web Workers the threaded module starts with (its largest thread pool)")
 set(OSPREY_BUILD_BENCH OFF CACHE BOOL "" FORCE)
+if(NOT OSPREY_WASM_PTHREADS)
+  set(OSPREY_WASM_THREADS 1 CACHE STRING "" FORCE)
+endif()
 
-add_compile_options(-pthread -fexceptions -msimd128)
+add_compile_options(-fexceptions -msimd128)
 add_compile_definitions(OSPREY_WASM_THREADS=${OSPREY_WASM_THREADS})
-add_link_options(-pthread -fexceptions -sALLOW_MEMORY_GROWTH=1 -sMAXIMUM_MEMORY=4GB -sINITIAL_MEMORY=64MB
-  -sPTHREAD_POOL_SIZE=${OSPREY_WASM_THREADS} -sTOTAL_STACK=1MB -sDEFAULT_PTHREAD_STACK_SIZE=1MB)
+add_link_options(-fexceptions -sALLOW_MEMORY_GROWTH=1 -sMAXIMUM_MEMORY=4GB -sINITIAL_MEMORY=64MB -sTOTAL_STACK=1MB)
+if(OSPREY_WASM_PTHREADS)
+  add_compile_options(-pthread)
+  add_link_options(-pthread -sPTHREAD_POOL_SIZE=${OSPREY_WASM_THREADS} -sDEFAULT_PTHREAD_STACK_SIZE=1MB)
+endif()
 # Threads::Threads is only the flag above.
 add_library(Threads::Threads INTERFACE IMPORTED)
 

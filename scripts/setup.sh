@@ -47,3 +47,5 @@ cmake --build build
 echo "setup: built build/src/osprey ($SECONDS s)"
 bash scripts/build_wasm.sh build-wasm
 echo "setup: built build-wasm/src/wasm/osprey.js ($SECONDS s)"
+bash scripts/build_wasm.sh build-wasm-single --single-thread
+echo "setup: built build-wasm-single/src/wasm/osprey-single.js ($SECONDS s)"

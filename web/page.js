@@ -2,13 +2,23 @@
 // worker.js on osprey's WebAssembly build; nothing is sent anywhere.
 'use strict';
 const $ = (id) => document.getElementById(id);
-const worker = new Worker('worker.js');
-const threads = Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1));
-// A flag shared with the worker, so Stop reaches it mid-reply.
-const stopFlag = typeof SharedArrayBuffer === 'function' ? new SharedArrayBuffer(4) : null;
+// Served cross-origin isolated, the page runs the threaded module; otherwise
+// (a plain static host) the single-threaded one, on the CPU (worker.js picks).
+const isolated = window.crossOriginIsolated === true;
+const threads = isolated ? Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1)) : 1;
+// A flag shared with the worker, so Stop reaches it mid-reply. Without
+// shared memory, Stop ends the worker instead and loads the model again.
+const stopFlag = isolated && typeof SharedArrayBuffer === 'function' ? new SharedArrayBuffer(4) : null;
 const history = [];
 let replyNode = null;
 let busy = false;
+let keepHistory = false;  // a reload after Stop keeps the conversation
+let worker = null;
+function startWorker() {
+  worker = new Worker('worker.js');
+  worker.onmessage = onWorkerMessage;
+  worker.onerror = (e) => showError('The model worker stopped: ' + e.message);
+}
 
 function showError(text) {
   $('error').textContent = text;
@@ -31,12 +41,12 @@ function addMessage(role, text) {
   return node;
 }
 
-if (!window.crossOriginIsolated) {
-  showError('This page is not cross-origin isolated, so WebAssembly threads cannot start. Serve it with ' +
-            'Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp (node web/serve.mjs does).');
-}
-$('device').textContent = navigator.gpu ? 'runs on WebGPU if it opens, else WebAssembly CPU (SIMD128)'
-                                        : 'runs on WebAssembly CPU (SIMD128), ' + threads + ' threads (this browser has no WebGPU)';
+$('device').textContent =
+  !isolated ? 'runs on WebAssembly CPU (SIMD128), one thread: this page is not cross-origin isolated ' +
+              '(served with Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp, ' +
+              'as node web/serve.mjs does, it gets threads and WebGPU)'
+  : navigator.gpu ? 'runs on WebGPU if it opens, else WebAssembly CPU (SIMD128)'
+  : 'runs on WebAssembly CPU (SIMD128), ' + threads + ' threads (this browser has no WebGPU)';
 
 // Loads the picked file, on the device chosen (again when the choice changes).
 function loadPicked() {
@@ -72,10 +82,22 @@ $('prompt').addEventListener('keydown', (event) => {
   }
 });
 $('stop').addEventListener('click', () => {
-  if (stopFlag) Atomics.store(new Int32Array(stopFlag), 0, 1);
+  if (stopFlag) {
+    Atomics.store(new Int32Array(stopFlag), 0, 1);
+    return;
+  }
+  // A busy worker reads no messages: end it, keep the reply so far, and load
+  // the model again in a new one.
+  worker.terminate();
+  if (replyNode) history.push({ role: 'assistant', content: replyNode.textContent });
+  replyNode = null;
+  keepHistory = true;
+  startWorker();
+  loadPicked();
+  $('speed').textContent = 'stopped; loading the model again (without shared memory, Stop restarts its worker)';
 });
 
-worker.onmessage = (event) => {
+function onWorkerMessage(event) {
   const msg = event.data;
   if (msg.type === 'progress') {
     $('progress-bar').value = msg.total ? msg.done / msg.total : 1;
@@ -83,11 +105,13 @@ worker.onmessage = (event) => {
   } else if (msg.type === 'loaded') {
     $('progress').hidden = true;
     $('model-name').textContent = `${$('model-file').files[0].name} (${msg.info.architecture}, context ${msg.info.context})`;
-    $('device').textContent = `runs on ${msg.device}` + (msg.threads ? `, ${msg.threads} threads` : '') +
+    $('device').textContent = `runs on ${msg.device}` + (msg.threads ? `, ${msg.threads} thread${msg.threads === 1 ? '' : 's'}` : '') +
+                              (isolated ? '' : ' (not cross-origin isolated: the single-threaded module, no WebGPU)') +
                               (msg.fallback ? ` (not WebGPU: ${msg.fallback})` : '');
     document.body.dataset.device = msg.device.startsWith('WebGPU') ? 'webgpu' : 'cpu';
     $('speed').textContent = `loaded in ${msg.seconds.toFixed(1)} s`;
-    history.length = 0;
+    if (!keepHistory) history.length = 0;
+    keepHistory = false;
     setBusy(false);
     document.body.dataset.ready = 'true';
   } else if (msg.type === 'piece') {
@@ -110,5 +134,5 @@ worker.onmessage = (event) => {
     setBusy(false);
     if (!loaded) { $('send').disabled = true; $('prompt').disabled = true; }
   }
-};
-worker.onerror = (e) => showError('The model worker stopped: ' + e.message);
+}
+startWorker();

@@ -1,7 +1,12 @@
-// Serves the in-browser page (web/) and osprey's WebAssembly module with the
-// two headers that let a page use WebAssembly threads (cross-origin
-// isolation). Nothing but these files is served.
+// Serves the in-browser page (web/) and osprey's WebAssembly modules: the
+// threaded one (osprey.js) and the single-threaded one (osprey-single.js).
+// By default with the two headers that make the page cross-origin isolated,
+// which the threaded module needs (shared memory for its threads, and for
+// WebGPU); --no-isolation leaves them out, as a plain static host would, and
+// the page then runs the single-threaded module. Nothing but these files is
+// served.
 // Usage: node web/serve.mjs [--port 8080] [--host 127.0.0.1] [--module-dir build-wasm/src/wasm]
+//        [--single-module-dir build-wasm-single/src/wasm] [--no-isolation]
 import fs from "node:fs";
 import http from "node:http";
 import path from "node:path";
@@ -18,10 +23,20 @@ function option(name, fallback) {
   }
   return args[i + 1];
 }
+const usage = "usage: node web/serve.mjs [--port 8080] [--host 127.0.0.1] [--module-dir build-wasm/src/wasm]\n" +
+              "       [--single-module-dir build-wasm-single/src/wasm] [--no-isolation]";
 if (args.includes("--help") || args.includes("-h")) {
-  console.log("usage: node web/serve.mjs [--port 8080] [--host 127.0.0.1] [--module-dir build-wasm/src/wasm]");
+  console.log(usage);
   process.exit(0);
 }
+const valued = new Set(["--port", "--host", "--module-dir", "--single-module-dir"]);
+args.forEach((a, i) => {
+  if (a.startsWith("-") && !valued.has(a) && a !== "--no-isolation" && !(i > 0 && valued.has(args[i - 1]))) {
+    console.error(`serve: unknown option ${a}\n${usage}`);
+    process.exit(2);
+  }
+});
+const isolation = !args.includes("--no-isolation");
 const port = Number(option("--port", "8080"));
 if (!Number.isInteger(port) || port < 0 || port > 65535) {
   console.error(`serve: --port ${option("--port")} is not a port number (0-65535)`);
@@ -29,8 +44,12 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
 }
 const host = option("--host", "127.0.0.1");
 const moduleDir = path.resolve(option("--module-dir", path.join(here, "..", "build-wasm", "src", "wasm")));
-if (!fs.existsSync(path.join(moduleDir, "osprey.js"))) {
-  console.error(`serve: ${moduleDir} has no osprey.js; build it with bash scripts/build_wasm.sh`);
+const singleDir = path.resolve(option("--single-module-dir", path.join(here, "..", "build-wasm-single", "src", "wasm")));
+// The page needs the module its headers select; the other is welcome.
+const [needDir, needJs, build] = isolation ? [moduleDir, "osprey.js", "bash scripts/build_wasm.sh"]
+                                           : [singleDir, "osprey-single.js", "bash scripts/build_wasm.sh --single-thread"];
+if (!fs.existsSync(path.join(needDir, needJs))) {
+  console.error(`serve: ${needDir} has no ${needJs}; build it with ${build}`);
   process.exit(1);
 }
 
@@ -39,6 +58,7 @@ const files = {
   "/page.css": [here, "page.css"], "/worker.js": [here, "worker.js"],
   "/osprey.js": [moduleDir, "osprey.js"], "/osprey.wasm": [moduleDir, "osprey.wasm"],
   "/osprey.worker.js": [moduleDir, "osprey.worker.js"],
+  "/osprey-single.js": [singleDir, "osprey-single.js"], "/osprey-single.wasm": [singleDir, "osprey-single.wasm"],
 };
 const types = { ".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",
                 ".wasm": "application/wasm" };
@@ -55,10 +75,14 @@ const server = http.createServer((req, res) => {
     return;
   }
   const full = path.join(...file);
+  if (!fs.existsSync(full)) {  // the flavour that was not built
+    res.writeHead(404, { "Content-Type": "text/plain" }).end(`${path.basename(full)} was not built\n`);
+    return;
+  }
+  const isolating = isolation ? { "Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-Embedder-Policy": "require-corp" } : {};
   res.writeHead(200, {
     "Content-Type": types[path.extname(full)] ?? "application/octet-stream",
-    "Cross-Origin-Opener-Policy": "same-origin",
-    "Cross-Origin-Embedder-Policy": "require-corp",
+    ...isolating,
     "Cache-Control": "no-cache",
   });
   if (req.method === "HEAD") res.end();
@@ -69,5 +93,7 @@ server.on("error", (e) => {
   process.exit(1);
 });
 server.listen(port, host, () => {
-  console.log(`serve: osprey's in-browser page at http://${host}:${server.address().port}/ (module from ${moduleDir})`);
+  console.log(`serve: osprey's in-browser page at http://${host}:${server.address().port}/ ` +
+              (isolation ? `(cross-origin isolated; module from ${moduleDir})`
+                         : `(not isolated: the single-threaded module, from ${singleDir})`));
 });

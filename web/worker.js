@@ -3,7 +3,12 @@
 // Messages in: {type: 'load', file, threads, device: 'auto'|'webgpu'|'cpu', stopFlag},
 // {type: 'chat', messages, options}.
 // Messages out: progress, loaded, piece, done, error.
-importScripts('osprey.js');
+//
+// A cross-origin isolated page gets the threaded module (osprey.js: Web
+// Workers as threads, and WebGPU); any other page the single-threaded one
+// (osprey-single.js: the CPU, one thread), which needs no shared memory.
+const isolated = self.crossOriginIsolated === true;
+importScripts(isolated ? 'osprey.js' : 'osprey-single.js');
 
 let osprey = null;
 let model = null;
@@ -14,7 +19,7 @@ let stopFlag = null;
 async function ready() {
   // The module's own threads load osprey.js again; inside a worker it cannot
   // tell its own address, so it is given it.
-  if (!osprey) osprey = await createOsprey({ mainScriptUrlOrBlob: new URL('osprey.js', self.location.href).href });
+  if (!osprey) osprey = await createOsprey(isolated ? { mainScriptUrlOrBlob: new URL('osprey.js', self.location.href).href } : {});
   return osprey;
 }
 
@@ -31,15 +36,17 @@ onmessage = async (event) => {
       stopFlag = msg.stopFlag ? new Int32Array(msg.stopFlag) : null;
       const t0 = performance.now();
       const load = (device) => o.loadModel(msg.file, {
-        threads: msg.threads || 0,
+        threads: Math.min(msg.threads || 0, o.maxThreads()),
         device,
         onProgress: (done, total) => postMessage({ type: 'progress', done, total }),
       });
       // 'auto': WebGPU when the browser has it and it runs this model; else
       // the CPU, saying why not.
       const want = msg.device || 'auto';
+      // (Not isolated, the page says it runs the single-threaded module,
+      // which cannot reach WebGPU: its thread cannot wait for the GPU's.)
       let fallback = '';
-      if (want === 'webgpu' || (want === 'auto' && self.navigator && navigator.gpu)) {
+      if (want === 'webgpu' || (want === 'auto' && isolated && self.navigator && navigator.gpu)) {
         try {
           model = await load('webgpu');
         } catch (e) {
@@ -52,7 +59,7 @@ onmessage = async (event) => {
       const onGpu = info.device.startsWith('webgpu');
       postMessage({ type: 'loaded', info, seconds: (performance.now() - t0) / 1000, fallback,
                     device: onGpu ? 'WebGPU, ' + info.device.replace(/^webgpu \(|\)$/g, '') : 'WebAssembly CPU (SIMD128)',
-                    threads: onGpu ? 0 : msg.threads || 0 });
+                    threads: onGpu ? 0 : Math.min(msg.threads || 0, o.maxThreads()) });
     } else if (msg.type === 'chat') {
       if (!model) throw new Error('no model is loaded');
       if (stopFlag) Atomics.store(stopFlag, 0, 0);

@@ -119,7 +119,11 @@ class Engine {
       o.cache_type_v = field<std::string>(j, "cacheTypeV", o.cache_type_v);
       o.device = field<std::string>(j, "device", o.device);
       if (o.threads < 0 || o.threads > kMaxThreads)
-        return "threads " + std::to_string(o.threads) + " is out of range (0..." + std::to_string(kMaxThreads) + ")";
+        return "threads " + std::to_string(o.threads) + " is out of range (0..." + std::to_string(kMaxThreads) + ")" +
+               (kMaxThreads == 1 && o.threads > 1
+                    ? ": this is the single-threaded module (osprey-single.js); osprey.js runs on threads, in "
+                      "Node or on a cross-origin isolated page"
+                    : "");
       session_.reset();
       model_.reset();
       auto model = LanguageModel::load(path, o);
@@ -271,6 +275,9 @@ void forget_bytes(const std::string& name) { MappedFile::forget(name); }
 
 int hardware_threads() { return static_cast<int>(std::thread::hardware_concurrency()); }
 
+// The most threads a model may ask for: the threaded module's pool, or 1.
+int max_threads() { return OSPREY_WASM_THREADS; }
+
 }  // namespace
 }  // namespace osprey
 
@@ -293,4 +300,5 @@ EMSCRIPTEN_BINDINGS(osprey) {
   emscripten::function("adoptBytes", &adopt_bytes);
   emscripten::function("forgetBytes", &forget_bytes);
   emscripten::function("hardwareThreads", &hardware_threads);
+  emscripten::function("maxThreads", &max_threads);
 }

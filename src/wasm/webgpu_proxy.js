@@ -275,6 +275,12 @@ Module.openWebGpu = async function () {
   if (typeof navigator === 'undefined' || !navigator.gpu) {
     throw new Error('this browser has no WebGPU (navigator.gpu is missing); load the model without {device: \'webgpu\'}');
   }
+  // The module's thread waits for the device worker on a word of shared memory.
+  if (typeof SharedArrayBuffer === 'undefined' || !(wasmMemory.buffer instanceof SharedArrayBuffer)) {
+    throw new Error('WebGPU needs the threaded module (osprey.js) on a cross-origin isolated page, whose memory can ' +
+                    'be shared with the GPU\'s worker; this is ' + (Module.maxThreads() === 1 ? 'the single-threaded module'
+                                                                                   : 'a page without shared memory'));
+  }
   const source = '(' + ospreyDeviceWorker.toString() + ')();';
   const worker = new Worker(URL.createObjectURL(new Blob([source], { type: 'text/javascript' })));
   const control = new SharedArrayBuffer(8 + 4096);

@@ -108,10 +108,11 @@ export async function launchChromiumOrSkip(cleanup = () => 77, extraArgs = []) {
 }
 
 // web/serve.mjs (the in-browser demo page) on a free port, serving the
-// WebAssembly module in `moduleDir`: { proc, base }.
-export async function startWebPage(moduleDir) {
+// WebAssembly module in `moduleDir` (and `extraArgs`): { proc, base }.
+export async function startWebPage(moduleDir, extraArgs = []) {
   const script = path.join(path.dirname(fileURLToPath(import.meta.url)), "../../web/serve.mjs");
-  const proc = spawn(process.execPath, [script, "--port", "0", "--module-dir", moduleDir], { stdio: ["ignore", "pipe", "inherit"] });
+  const proc = spawn(process.execPath, [script, "--port", "0", "--module-dir", moduleDir, ...extraArgs],
+                     { stdio: ["ignore", "pipe", "inherit"] });
   const base = await new Promise((resolve, reject) => {
     let out = "";
     proc.stdout.on("data", (d) => {

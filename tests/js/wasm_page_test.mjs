@@ -4,15 +4,18 @@
 // chat reply equals the native server's for the same conversation, turn
 // after turn; Stop ends a reply; a truncated or hostile file gives a message
 // in the page and the page goes on working. A screenshot is kept
-// (WORKDIR/wasm-page.png). Skips (77) only when the module was not built,
+// (WORKDIR/wasm-page.png). Served without cross-origin isolation (as a plain
+// static host would), the page runs the single-threaded module from
+// SINGLE_MODULE_DIR and replies as well, and Stop restarts its worker with the
+// conversation kept. Skips (77) only when the module was not built,
 // playwright-core is missing or chromium cannot start.
-// Usage: node wasm_page_test.mjs OSPREY MODULE_DIR WORKDIR
+// Usage: node wasm_page_test.mjs OSPREY MODULE_DIR WORKDIR SINGLE_MODULE_DIR
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { checks, launchChromiumOrSkip, startServer, startWebPage, synthModel } from "./osprey_server.mjs";
 
-const [osprey, moduleDir, workdir] = process.argv.slice(2);
+const [osprey, moduleDir, workdir, singleDir] = process.argv.slice(2);
 if (!fs.existsSync(path.join(moduleDir, "osprey.js"))) {
   console.log(`SKIP: ${moduleDir} has no osprey.js (bash scripts/build_wasm.sh builds it; setup.sh runs that)`);
   process.exit(77);
@@ -97,6 +100,55 @@ try {
   });
 
   await check("no script errors in the page", async () => assert.deepEqual(problems, []));
+
+  await check("not cross-origin isolated, the page runs the single-threaded module, says so, and replies as natively",
+              async () => {
+    assert.ok(singleDir && fs.existsSync(path.join(singleDir, "osprey-single.js")),
+              `${singleDir} has no osprey-single.js (bash scripts/build_wasm.sh --single-thread builds it; setup.sh runs that)`);
+    const plain = await startWebPage(moduleDir, ["--single-module-dir", singleDir, "--no-isolation"]);
+    const p = await browser.newPage({ viewport: { width: 1000, height: 700 } });
+    const errors = [];
+    p.on("pageerror", (e) => errors.push("page error: " + e.message));
+    try {
+      await p.goto(plain.base + "/");
+      assert.equal(await p.evaluate(() => window.crossOriginIsolated), false);
+      assert.equal(await p.locator("#error").isVisible(), false);
+      assert.match(await p.textContent("#device"), /one thread: this page is not cross-origin isolated/);
+      await p.setInputFiles("#model-file", model);
+      await p.waitForSelector("body[data-ready=true]", { timeout: 120000 });
+      assert.match(await p.textContent("#device"),
+                   /^runs on WebAssembly CPU \(SIMD128\), 1 thread \(not cross-origin isolated: the single-threaded module, no WebGPU\)$/);
+      const count = async () => Number((await p.getAttribute("body", "data-replies")) || 0);
+      const say = async (text) => {
+        const before = await count();
+        await p.fill("#prompt", text);
+        await p.click("#send");
+        await p.waitForFunction((n) => Number(document.body.dataset.replies || 0) > n, before, { timeout: 120000 });
+        return p.locator(".message.assistant").last().textContent();
+      };
+      const conversation = [{ role: "user", content: "Hello there" }];
+      assert.equal(await say("Hello there"), await nativeReply(conversation));
+      conversation.push({ role: "assistant", content: await p.locator(".message.assistant").last().textContent() });
+      // Stop: no shared memory, so the worker is ended and the model loaded
+      // again; the reply so far stays in the conversation, and the next
+      // reply is the native one to all of it.
+      await p.fill("#prompt", "Tell me everything");
+      await p.click("#send");
+      await p.waitForFunction(() => (document.querySelector(".message.assistant:last-child")?.textContent || "").length > 3);
+      await p.click("#stop");
+      await p.waitForSelector("body[data-ready=true]", { timeout: 120000 });
+      await p.waitForFunction(() => !document.querySelector("#send").disabled, null, { timeout: 120000 });
+      const partial = await p.locator(".message.assistant").last().textContent();
+      assert.ok(partial.length > 3);
+      conversation.push({ role: "user", content: "Tell me everything" }, { role: "assistant", content: partial });
+      conversation.push({ role: "user", content: "ok" });
+      assert.equal(await say("ok"), await nativeReply(conversation));
+      assert.deepEqual(errors, []);
+    } finally {
+      await p.close();
+      plain.proc.kill("SIGKILL");
+    }
+  });
 } finally {
   await browser.close();
   web.kill("SIGKILL");

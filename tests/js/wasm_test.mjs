@@ -1,6 +1,8 @@
-// The WebAssembly module (build-wasm/src/wasm/osprey.js) under Node: 32
+// The WebAssembly module under Node, in either flavour (build-wasm/src/wasm/osprey.js
+// or the single-threaded build-wasm-single/src/wasm/osprey-single.js): 32
 // greedy tokens on three model shapes in q8_0 and q4_0 equal the native
-// build's; a reply is the same on 1 and 2 threads and after a reset; the
+// build's; a reply is the same on 1 and 2 threads (where the module has
+// them) and after a reset; the
 // tokenizer and chat template answer as natively; and hostile files, a file
 // over the wasm32 limit and mistyped options are refused by name, with the
 // module still usable after.
@@ -21,6 +23,9 @@ if (!fs.existsSync(moduleJs)) {
 const createOsprey = createRequire(import.meta.url)(path.resolve(moduleJs));
 const wasm = await createOsprey();
 const { check, failed } = checks();
+// The single-threaded module runs on one.
+const threads = Math.min(2, wasm.maxThreads());
+console.log(`${path.basename(moduleJs)}: at most ${wasm.maxThreads()} threads; the checks use ${threads}`);
 const prompt = "the quick brown fox jumps over the lazy dog";
 
 function nativeOsprey(args) {
@@ -50,7 +55,7 @@ for (const preset of ["tiny", "smollm2-135m", "tiny-qwen3"]) {
     const file = synthModel(osprey, workdir, preset, type);
     await check(`${preset} ${type}: 32 greedy tokens and their text equal the native build's`, async () => {
       const expected = nativeGreedy(file);
-      await withModel(file, { threads: 2 }, (model) => {
+      await withModel(file, { threads }, (model) => {
         const g = model.generate(prompt, { maxTokens: 32, temperature: 0 });
         assert.equal(g.tokens.length, 32);
         assert.deepEqual(g.tokens, expected.ids);
@@ -64,11 +69,11 @@ for (const preset of ["tiny", "smollm2-135m", "tiny-qwen3"]) {
 const plain = path.join(workdir, "smollm2-plain-q8_0.gguf");
 if (!fs.existsSync(plain)) nativeOsprey(["synth", "--preset", "smollm2-135m", "--plain", "--type", "q8_0", "-o", plain]);
 
-await check("plain random weights (every layer counts): 1 and 2 threads, and a reset, give the same bits", async () => {
+await check(`plain random weights (every layer counts): ${threads > 1 ? `1 and ${threads} threads` : "one thread"}, and a reset, give the same bits`, async () => {
   // Sampled at a temperature, so a change anywhere in the logits shows in the tokens.
   const options = { maxTokens: 24, temperature: 1, topK: 0, topP: 1, minP: 0, seed: 7 };
   const one = await withModel(plain, { threads: 1 }, (m) => m.generate(prompt, options).tokens);
-  await withModel(plain, { threads: 2 }, (m) => {
+  await withModel(plain, { threads }, (m) => {
     assert.deepEqual(m.generate(prompt, options).tokens, one);
     m.reset();
     assert.deepEqual(m.generate(prompt, options).tokens, one);
@@ -77,12 +82,12 @@ await check("plain random weights (every layer counts): 1 and 2 threads, and a r
 
 await check("plain random weights: greedy tokens equal the native build's", async () => {
   const expected = nativeGreedy(plain, prompt, 16);
-  await withModel(plain, { threads: 2 }, (m) => assert.deepEqual(m.generate(prompt, { maxTokens: 16, temperature: 0 }).tokens, expected.ids));
+  await withModel(plain, { threads }, (m) => assert.deepEqual(m.generate(prompt, { maxTokens: 16, temperature: 0 }).tokens, expected.ids));
 });
 
 await check("logits(ids): the next token's scores, whose best is the greedy token; bad ids are refused", async () => {
   const file = synthModel(osprey, workdir, "tiny-qwen3", "q8_0");
-  await withModel(file, { threads: 2 }, (m) => {
+  await withModel(file, { threads }, (m) => {
     const ids = m.tokenize(prompt);
     const scores = m.logits(ids);
     assert.ok(scores instanceof Float32Array);
@@ -97,13 +102,22 @@ await check("logits(ids): the next token's scores, whose best is the greedy toke
 
 await check("timeKernels on the CPU path: false, and no kernel times (only a GPU device times its kernels)", async () => {
   const file = synthModel(osprey, workdir, "tiny-qwen3", "q8_0");
-  await withModel(file, { threads: 2 }, (m) => {
+  await withModel(file, { threads }, (m) => {
     assert.equal(m.timeKernels(true), false);
     m.generate(prompt, { maxTokens: 2, temperature: 0 });
     assert.deepEqual(m.kernelTimes(), []);
     assert.equal(m.timeKernels(false), true);
   });
 });
+
+if (wasm.maxThreads() === 1) {
+  await check("the single-threaded module refuses threads it lacks, saying why, and runs on its one", async () => {
+    const file = synthModel(osprey, workdir, "tiny", "q8_0");
+    await assert.rejects(wasm.loadModel(file, { threads: 2 }),
+                         /threads 2 is out of range \(0\.\.\.1\): this is the single-threaded module \(osprey-single\.js\)/);
+    await withModel(file, { threads: 0 }, (m) => assert.equal(m.generate(prompt, { maxTokens: 2 }).tokens.length, 2));
+  });
+}
 
 await check("streaming: the pieces are the reply's text, and returning false stops it", async () => {
   const file = synthModel(osprey, workdir, "tiny", "q8_0");
