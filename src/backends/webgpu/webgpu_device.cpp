@@ -128,6 +128,8 @@ class WebGpuDevice final : public Device {
     char reply[2048];
     reply[0] = 0;
     if (osprey_webgpu_request(op, a, b, c, d, reply, sizeof(reply)) == 0) return Status::Ok();
+    // A browser may reject with an empty reason; the request still gets named.
+    if (reply[0] == 0) return Unsupported("the WebGPU device worker failed request " + std::to_string(op) + " and gave no reason");
     return Unsupported(reply);
   }
 
