@@ -4,8 +4,11 @@
 //   --device webgpu: the WebGPU back end, in headless Chromium (Debian's, driven
 //     by tests/js's playwright-core), with one more run that times every kernel
 //     on the device where the adapter has timestamp queries.
+//   --in node|chromium: where the module runs; node for cpu (the default),
+//     chromium for webgpu. `--device cpu --in chromium` measures the CPU path
+//     in the browser's own WebAssembly engine, which is newer than Node's.
 // Usage: node scripts/bench_wasm.mjs MODEL.gguf [-p 128] [-n 32] [-t 2] [-r 3] [--device cpu|webgpu]
-//        [--module build-wasm/src/wasm/osprey.js] [--chromium-flags "..."]
+//        [--in node|chromium] [--module build-wasm/src/wasm/osprey.js] [--chromium-flags "..."]
 import fs from "node:fs";
 import http from "node:http";
 import { createRequire } from "node:module";
@@ -13,12 +16,14 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 const usage = "usage: node scripts/bench_wasm.mjs MODEL.gguf [-p 128] [-n 32] [-t 2] [-r 3] [--device cpu|webgpu]\n" +
-              "       [--module PATH/osprey.js] [--chromium-flags \"FLAGS\"]\n" +
+              "       [--in node|chromium] [--module PATH/osprey.js] [--chromium-flags \"FLAGS\"]\n" +
+              "  --in chromium runs the module in headless Chromium's worker (webgpu always does; cpu runs in Node\n" +
+              "  unless told).\n" +
               "  --device webgpu runs in headless Chromium (CHROMIUM=/usr/bin/chromium); its default flags pick the\n" +
               "  SwiftShader software adapter, so pass --chromium-flags \"--enable-unsafe-webgpu\" for a real GPU.";
 const args = process.argv.slice(2);
 const here = path.dirname(fileURLToPath(import.meta.url));
-const valued = new Set(["-p", "-n", "-t", "-r", "--device", "--module", "--chromium-flags"]);
+const valued = new Set(["-p", "-n", "-t", "-r", "--device", "--in", "--module", "--chromium-flags"]);
 const fail = (message) => {
   console.error(`bench_wasm: ${message}`);
   process.exit(2);
@@ -46,6 +51,9 @@ for (const [name, v] of [["-p", nPrompt], ["-n", nGen], ["-t", threads], ["-r", 
 if (nPrompt === 0 && nGen === 0) fail("-p and -n are both 0: nothing to measure");
 const device = opt("--device", "cpu");
 if (device !== "cpu" && device !== "webgpu") fail(`--device ${device}: the WebAssembly build runs on cpu or webgpu`);
+const runner = opt("--in", device === "webgpu" ? "chromium" : "node");
+if (runner !== "node" && runner !== "chromium") fail(`--in ${runner}: the module runs in node or chromium`);
+if (device === "webgpu" && runner === "node") fail("--device webgpu runs in a browser: Node has no WebGPU");
 const modulePath = path.resolve(opt("--module", path.join(here, "../build-wasm/src/wasm/osprey.js")));
 if (!fs.existsSync(modulePath)) fail(`${modulePath} does not exist; build it with bash scripts/build_wasm.sh`);
 
@@ -78,10 +86,10 @@ function measure(model, { nPrompt, nGen, reps }) {
   return out;
 }
 
-const result = await (device === "cpu" ? inNode() : inChromium()).catch((e) => fail(e.message));
+const result = await (runner === "node" ? inNode() : inChromium()).catch((e) => fail(e.message));
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const name = path.basename(file);
-const where = device === "cpu" ? "wasm simd128" : result.device;
+const where = device === "cpu" ? `wasm simd128${runner === "chromium" ? " (chromium)" : ""}` : result.device;
 if (nPrompt > 0) console.log(`| ${name} | ${where} | ${threads} | pp${result.promptTokens} | ${median(result.pp).toFixed(2)} |`);
 if (nGen > 0) console.log(`| ${name} | ${where} | ${threads} | tg${nGen} | ${median(result.tg).toFixed(2)} |`);
 if (device === "webgpu") {
@@ -111,13 +119,13 @@ async function inNode() {
 }
 
 // Serves the module and the model to a page (cross-origin isolated, for the
-// module's threads) whose worker loads it with {device: 'webgpu'} and runs measure().
+// module's threads) whose worker loads it on `device` and runs measure().
 async function inChromium() {
   let chromium;
   try {
     ({ chromium } = createRequire(path.join(here, "../tests/js/package.json"))("playwright-core"));
   } catch {
-    fail("--device webgpu drives Chromium with tests/js's playwright-core: run npm ci in tests/js (setup.sh does)");
+    fail("--in chromium drives Chromium with tests/js's playwright-core: run npm ci in tests/js (setup.sh does)");
   }
   const moduleDir = path.dirname(modulePath);
   const worker = `importScripts('/osprey.js');
@@ -126,7 +134,7 @@ onmessage = async (event) => {
   try {
     const osprey = await createOsprey({ mainScriptUrlOrBlob: new URL('/osprey.js', self.location.href).href });
     const bytes = await (await fetch('/model.gguf')).arrayBuffer();
-    const model = await osprey.loadModel(bytes, { device: 'webgpu', threads: event.data.threads });
+    const model = await osprey.loadModel(bytes, { device: event.data.device, threads: event.data.threads });
     try {
       postMessage(measure(model, event.data));
     } finally {
@@ -170,7 +178,7 @@ onmessage = async (event) => {
       w.onmessage = (e) => resolve(e.data);
       w.onerror = (e) => resolve({ error: e.message || "the worker failed" });
       w.postMessage(message);
-    }), { nPrompt, nGen, reps, threads });
+    }), { nPrompt, nGen, reps, threads, device });
     if (r.error) throw new Error(r.error);
     return r;
   } finally {

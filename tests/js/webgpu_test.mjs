@@ -235,6 +235,26 @@ try {
     assert.ok(Math.abs(share - 100) < 0.1 * kernels.length, `shares add to ${share}%`);
   });
 
+  await check("scripts/bench_wasm.mjs --in chromium measures the CPU path in the browser; webgpu in Node is refused", async () => {
+    const file = synthModel(osprey, workdir, "tiny-qwen3", "q8_0");
+    const script = path.join(path.dirname(new URL(import.meta.url).pathname), "../../scripts/bench_wasm.mjs");
+    const bench = (...extra) => spawnSync(process.execPath, [script, file, "-p", "8", "-n", "4", "-r", "1", "--module",
+                                                             path.join(moduleDir, "osprey.js"), ...extra], { encoding: "utf8" });
+    const r = bench("--in", "chromium");
+    assert.equal(r.status, 0, r.stderr);
+    for (const test of ["pp\\d+", "tg4"]) {
+      const row = r.stdout.match(new RegExp(`\\| wasm simd128 \\(chromium\\) \\| 2 \\| ${test} \\| ([\\d.]+) \\|`));
+      assert.ok(row && Number(row[1]) > 0, `no ${test} row with tokens/s in ${r.stdout}`);
+    }
+    assert.ok(!/on the device/.test(r.stdout), "the CPU path has no device timing");
+    const refused = bench("--device", "webgpu", "--in", "node");
+    assert.notEqual(refused.status, 0);
+    assert.match(refused.stderr, /--device webgpu runs in a browser: Node has no WebGPU/);
+    const unknown = bench("--in", "deno");
+    assert.notEqual(unknown.status, 0);
+    assert.match(unknown.stderr, /--in deno: the module runs in node or chromium/);
+  });
+
   await check("a model the device cannot run is refused with what it lacks", async () => {
     const file = synthModel(osprey, workdir, "tiny", "q3_k");
     await assert.rejects(inWorker(file, { device: "webgpu" }, [greedy(4)]),
