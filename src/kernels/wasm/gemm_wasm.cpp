@@ -3,9 +3,8 @@
 // widening them, so widening the activations at encoding time, once, leaves
 // the weights as the only bytes widened per product. A prompt tile of up to
 // 4 tokens unpacks each weight block once for all of them, and each pass
-// takes two rows, which share the activation loads (decode: see Dispatch).
-// Decode is the same code with one token, so a token's result is the same
-// bits whatever tile it is in.
+// takes two rows, which share the activation loads. Decode is the same code
+// with one token, so a token's result is the same bits whatever tile it is in.
 #include "core/fp16.h"
 #include "kernels/dispatch.h"
 #include "kernels/tile_dispatch.h"
@@ -162,14 +161,13 @@ struct Tiles {
   };
 };
 
-// Prompt tiles take two rows a pass, which share each activation vector
-// (smollm2-135m pp128 under Node, 2 threads: q4_0 +5-21%, q8_0 +10-40% over
-// one row at a time with a runtime token count; three rows were no faster).
-// Decode takes two Q4_0 rows a pass but one Q8_0 row: on a Zen 3, tg32 under
-// Node, two rows took q4_0 from 55.5 to 67.0 tokens/s on 1 thread (89.6 to
-// 115.3 on 2), and q8_0 from 71.3 to 44.2 (four Q4_0 rows: 45.7).
-template <class W, int kDecodeRows>
-using Dispatch = TileDispatch<Tiles<W>::template Tile, kDecodeRows, 2>;
+// Decode takes one row a pass; prompt tiles two, which share each
+// activation vector (smollm2-135m pp128 under Node, 2 threads: q4_0 +5-21%,
+// q8_0 +10-40% over one row at a time with a runtime token count; three rows
+// were no faster). Two decode rows: q8_0 tg32 71.3 -> 44.2 tokens/s, q4_0
+// 65.5 -> 66.4 (Zen 3, 1 thread, taking turns), so one it is.
+template <class W>
+using Dispatch = TileDispatch<Tiles<W>::template Tile, 1, 2>;
 
 }  // namespace
 
@@ -180,11 +178,11 @@ bool row_kernel_for(DType type, RowKernel& out) {
   out.encode = encode;
   out.tile_tokens = 4;
   if (type == DType::kQ8_0) {
-    out.dot_rows = Dispatch<Q8_0Weights, 1>::decode;
-    out.dot_tile = Dispatch<Q8_0Weights, 1>::tile;
+    out.dot_rows = Dispatch<Q8_0Weights>::decode;
+    out.dot_tile = Dispatch<Q8_0Weights>::tile;
   } else {
-    out.dot_rows = Dispatch<Q4_0Weights, 2>::decode;
-    out.dot_tile = Dispatch<Q4_0Weights, 2>::tile;
+    out.dot_rows = Dispatch<Q4_0Weights>::decode;
+    out.dot_tile = Dispatch<Q4_0Weights>::tile;
   }
   return true;
 }
