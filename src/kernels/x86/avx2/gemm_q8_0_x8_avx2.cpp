@@ -39,9 +39,12 @@ constexpr int kRows = kX8Rows;
 
 struct Q8_0X8 {
   static constexpr int kRows = kX8Rows;
-  // Six tokens a tile: more than four pays for the weights' sign step, and seven or eight gained
-  // nothing more (`osprey_kernel_bench gemm64/q8_0` under OSPREY_ISA=avx2, Zen 5: 4 -> 6 tokens +7%).
-  static constexpr int kTileTokens = 6;
+  // Eight tokens a tile: more than four pays for the weights' sign step (`osprey_kernel_bench
+  // gemm64/q8_0` under OSPREY_ISA=avx2, Zen 5: 4 -> 6 tokens +7%), and eight, level with six in
+  // gemm64, read the weights once for the serving case of eight sequences at a token each (Zen 3,
+  // TinyLlama Q8_0, `bench --batch-seqs 8`: 82.5-82.9 -> 85.4-88.4 tokens/s; pp512 102.6-106.1 ->
+  // 105.8-108.2).
+  static constexpr int kTileTokens = 8;
   template <int NT>
   static void tile(const uint8_t* g, const uint8_t* act, int64_t act_stride, int64_t n, float* out, int64_t out_stride);
 };
