@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <string>
 #include <type_traits>
 
 #include "core/fp16.h"
@@ -163,22 +164,24 @@ std::vector<uint32_t> split_k_quant(DType type, const uint8_t* data, int64_t n_v
 
 }  // namespace
 
-const KernelSource* matrix_kernel(DType type) {
+const KernelSource* matrix_kernel(DType type, bool tokens) {
+  const char* name = nullptr;
   switch (type) {
-    case DType::kF32: return find_gpu_kernel("mat_f32");
-    case DType::kF16: return find_gpu_kernel("mat_f16");
-    case DType::kBF16: return find_gpu_kernel("mat_bf16");
-    case DType::kMXFP4: return find_gpu_kernel("mat_mxfp4");
-    case DType::kQ8_0: return find_gpu_kernel("mat_q8_0");
-    case DType::kQ4_0: return find_gpu_kernel("mat_q4_0");
-    case DType::kQ4_1: return find_gpu_kernel("mat_q4_1");
-    case DType::kQ5_0: return find_gpu_kernel("mat_q5_0");
-    case DType::kQ5_1: return find_gpu_kernel("mat_q5_1");
-    case DType::kQ4_K: return find_gpu_kernel("mat_q4_k");
-    case DType::kQ5_K: return find_gpu_kernel("mat_q5_k");
-    case DType::kQ6_K: return find_gpu_kernel("mat_q6_k");
+    case DType::kF32: name = "mat_f32"; break;
+    case DType::kF16: name = "mat_f16"; break;
+    case DType::kBF16: name = "mat_bf16"; break;
+    case DType::kMXFP4: name = "mat_mxfp4"; break;
+    case DType::kQ8_0: name = "mat_q8_0"; break;
+    case DType::kQ4_0: name = "mat_q4_0"; break;
+    case DType::kQ4_1: name = "mat_q4_1"; break;
+    case DType::kQ5_0: name = "mat_q5_0"; break;
+    case DType::kQ5_1: name = "mat_q5_1"; break;
+    case DType::kQ4_K: name = "mat_q4_k"; break;
+    case DType::kQ5_K: name = "mat_q5_k"; break;
+    case DType::kQ6_K: name = "mat_q6_k"; break;
     default: return nullptr;
   }
+  return find_gpu_kernel(tokens ? std::string(name) + "_tokens" : std::string(name));
 }
 
 int64_t packed_bytes(DType type, int64_t n_values) {

@@ -1,5 +1,6 @@
 // How weight matrices sit in a GPU back end's memory: the words the matrix
-// kernels (kernels/mat_*.kern) read, packed once at upload.
+// kernels (kernels/mat_*.kern; each type's block in kernels/weights/*.kinc)
+// read, packed once at upload.
 //   f32   each value a word
 //   f16, bf16  two values a word (unpacked in the shader; no shader-f16 needed)
 //   q8_0  every block's scale as an f32 word, row after row; then every
@@ -12,7 +13,7 @@
 //   q4_k, q5_k, q6_k  per 32 values: two f32 words (scale and min, or Q6_K's
 //         two half-block scales), each kind row after row; then the quants:
 //         4 words of nibbles, plus Q5_K's word of fifth bits or Q6_K's two
-//         words of top bit pairs (kernels/mat_q*_k.kern say how they are read)
+//         words of top bit pairs (kernels/weights/*.kinc say how they are read)
 // Rows are n_in / 32 blocks of 32 values (n_in / 256 super-blocks for K-quants).
 #pragma once
 
@@ -24,8 +25,10 @@
 
 namespace osprey::backends {
 
-// The matrix kernel for weights of `type`, or null when no GPU kernel runs it.
-const KernelSource* matrix_kernel(DType type);
+// The matrix kernel for weights of `type`, or null when no GPU kernel runs it:
+// the one-token kernel (matmul.kinc), or with `tokens` the four-token one
+// (matmul_tokens.kinc) that passes of several rows take.
+const KernelSource* matrix_kernel(DType type, bool tokens = false);
 
 // The bytes pack_weights makes of `n_values` values of `type` (0: no kernel runs it).
 int64_t packed_bytes(DType type, int64_t n_values);

@@ -15,6 +15,7 @@ using backends::Buffer;
 
 constexpr uint32_t kGridSplit = 32768;
 constexpr uint32_t kRowsPerGroup = 64;  // outputs per grid row; the kernels spill the rest into the next dimension
+constexpr uint32_t kTokensPerGroup = 4;  // rows of y per workgroup of matmul_tokens.kinc
 
 uint32_t u32(int64_t v) { return static_cast<uint32_t>(v); }
 
@@ -224,6 +225,10 @@ Expected<DevicePass::Matrix> DevicePass::upload_matrix(const GgufFile& file, con
   const GgufTensorInfo* t = file.find_tensor(m.tensor);
   out.kernel = backends::matrix_kernel(t->type);
   OSPREY_TRY(device_->prepare(*out.kernel));
+  if (experts <= 1) {
+    out.kernel_tokens = backends::matrix_kernel(t->type, /*tokens=*/true);
+    OSPREY_TRY(device_->prepare(*out.kernel_tokens));
+  }
   out.n_in = u32(m.n_in);
   out.n_out = u32(m.n_out);
   out.experts = u32(experts);
@@ -275,26 +280,33 @@ std::string DevicePass::name() const { return std::string(device_->kind()) + " (
 
 void DevicePass::matmul(const Matrix& m, Buffer x, Buffer y, uint32_t rows, bool accumulate) {
   for (const Matrix::Part& part : m.parts) {
-    const uint32_t params[8] = {m.n_in, part.n_out, accumulate ? 1u : 0u, part.o_base, m.n_out, 0, 1, 0};
-    dispatch_matmul(m, part, {part.buf, x, y, ids_}, params, rows);
+    const uint32_t params[9] = {m.n_in, part.n_out, accumulate ? 1u : 0u, part.o_base, m.n_out, 0, 1, 0, rows};
+    dispatch_matmul(m, part, x, y, params, rows);
   }
 }
 
 void DevicePass::matmul_experts(const Matrix& m, Buffer x, Buffer y, uint32_t slots, uint32_t x_div) {
   for (const Matrix::Part& part : m.parts) {
     // Each slot's n_out outputs from its expert's rows, where this part holds them.
-    const uint32_t params[8] = {m.n_in, part.n_out, 0, 0, m.n_out, m.n_out, x_div, part.o_base / m.n_out};
-    dispatch_matmul(m, part, {part.buf, x, y, ids_}, params, slots);
+    const uint32_t params[9] = {m.n_in, part.n_out, 0, 0, m.n_out, m.n_out, x_div, part.o_base / m.n_out, slots};
+    dispatch_matmul(m, part, x, y, params, slots);
   }
 }
 
-void DevicePass::dispatch_matmul(const Matrix& m, const Matrix::Part& part, std::initializer_list<Buffer> buffers,
-                                 const uint32_t (&params)[8], uint32_t rows) {
+void DevicePass::dispatch_matmul(const Matrix& m, const Matrix::Part& part, Buffer x, Buffer y,
+                                 const uint32_t (&params)[9], uint32_t rows) {
   // matmul.kinc's outputs per workgroup; an expert's rows when they are stacked.
   const uint32_t outputs = m.experts > 1 ? m.n_out : part.n_out;
   const uint32_t groups = (outputs + kRowsPerGroup - 1) / kRowsPerGroup;
-  device_->dispatch(*m.kernel, buffers, params, sizeof params, std::min(groups, kGridSplit), rows,
-                    (groups + kGridSplit - 1) / kGridSplit);
+  const uint32_t grid_x = std::min(groups, kGridSplit), grid_z = (groups + kGridSplit - 1) / kGridSplit;
+  // Several rows share each weight read four at a time (matmul_tokens.kinc,
+  // which reads no expert ids); a row's result is the same bits in either kernel.
+  if (m.kernel_tokens != nullptr && rows > 1) {
+    device_->dispatch(*m.kernel_tokens, {part.buf, x, y}, params, sizeof params, grid_x,
+                      (rows + kTokensPerGroup - 1) / kTokensPerGroup, grid_z);
+  } else {
+    device_->dispatch(*m.kernel, {part.buf, x, y, ids_}, params, sizeof params, grid_x, rows, grid_z);
+  }
 }
 
 void DevicePass::elementwise(const backends::KernelSource& k, std::initializer_list<Buffer> buffers, const void* params,

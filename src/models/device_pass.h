@@ -89,6 +89,7 @@ class DevicePass {
     };
     std::vector<Part> parts;
     const backends::KernelSource* kernel = nullptr;
+    const backends::KernelSource* kernel_tokens = nullptr;  // four rows a workgroup; dense matrices only
     uint32_t n_in = 0, n_out = 0;  // per expert, when stacked
     uint32_t experts = 1;          // stacked experts: parts hold whole experts
   };
@@ -120,8 +121,8 @@ class DevicePass {
   void matmul(const Matrix& m, backends::Buffer x, backends::Buffer y, uint32_t rows, bool accumulate);
   // y[s] = W_ids[s] x[s / x_div] for each of `slots` routing slots (stacked experts).
   void matmul_experts(const Matrix& m, backends::Buffer x, backends::Buffer y, uint32_t slots, uint32_t x_div);
-  void dispatch_matmul(const Matrix& m, const Matrix::Part& part, std::initializer_list<backends::Buffer> buffers,
-                       const uint32_t (&params)[8], uint32_t rows);
+  void dispatch_matmul(const Matrix& m, const Matrix::Part& part, backends::Buffer x, backends::Buffer y,
+                       const uint32_t (&params)[9], uint32_t rows);
   // The gated feed-forward's middle: SiLU, GELU or gpt-oss's clamped SwiGLU.
   const backends::KernelSource& gated_activation() const;
   // y[r] += bias over `rows` rows of `width`; with expert_bias, each slot's expert's row of the biases.

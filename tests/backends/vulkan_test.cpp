@@ -91,25 +91,39 @@ TEST_P(VulkanMatmul, MatchesDequantizedReference) {
     // The size the upload splits matrices by is the size packing makes.
     ASSERT_EQ(backends::packed_bytes(mc.type, mc.n_out * mc.n_in), static_cast<int64_t>(packed.size()) * 4);
     const Buffer wb = upload(*d, packed);
-    const Buffer xb = upload(*d, x), yb = upload(*d, y0);
-    const uint32_t params[8] = {static_cast<uint32_t>(mc.n_in), static_cast<uint32_t>(mc.n_out), acc ? 1u : 0u, 0,
-                                static_cast<uint32_t>(mc.n_out), 0, 1, 0};  // dense: no experts, x row = y row
-    const uint32_t groups = static_cast<uint32_t>((mc.n_out + 15) / 16);
-    d->begin();
-    d->dispatch(*backends::matrix_kernel(mc.type), {wb, xb, yb, xb}, params, sizeof params, std::min(groups, 32768u),
-                static_cast<uint32_t>(mc.n_tok), (groups + 32767) / 32768);
-    ASSERT_TRUE(d->finish().ok());
-    const std::vector<float> y = download<float>(*d, yb, y0.size());
-    for (int64_t t = 0; t < mc.n_tok; ++t)
-      for (int64_t o = 0; o < mc.n_out; ++o) {
-        double ref = acc ? y0[t * mc.n_out + o] : 0, mag = std::fabs(ref);
-        for (int64_t i = 0; i < mc.n_in; ++i) {
-          ref += static_cast<double>(deq[o * mc.n_in + i]) * x[t * mc.n_in + i];
-          mag += std::fabs(static_cast<double>(deq[o * mc.n_in + i]) * x[t * mc.n_in + i]);
+    const Buffer xb = upload(*d, x);
+    // dense: no experts, x row = y row
+    const uint32_t params[9] = {static_cast<uint32_t>(mc.n_in), static_cast<uint32_t>(mc.n_out), acc ? 1u : 0u, 0,
+                                static_cast<uint32_t>(mc.n_out), 0, 1, 0, static_cast<uint32_t>(mc.n_tok)};
+    const uint32_t groups = static_cast<uint32_t>((mc.n_out + 63) / 64);
+    // The one-token kernel (a workgroup per row) and the four-token one (a
+    // workgroup per four rows; a ragged last tile): each against the
+    // reference, and a row's result the same bits in both.
+    std::vector<float> by_kernel[2];
+    for (const bool tokens : {false, true}) {
+      SCOPED_TRACE(tokens ? "four tokens a workgroup" : "one token a workgroup");
+      const Buffer yb = upload(*d, y0);
+      d->begin();
+      const uint32_t grid_y = static_cast<uint32_t>(tokens ? (mc.n_tok + 3) / 4 : mc.n_tok);
+      const backends::KernelSource& k = *backends::matrix_kernel(mc.type, tokens);
+      if (tokens) d->dispatch(k, {wb, xb, yb}, params, sizeof params, std::min(groups, 32768u), grid_y, (groups + 32767) / 32768);
+      else d->dispatch(k, {wb, xb, yb, xb}, params, sizeof params, std::min(groups, 32768u), grid_y, (groups + 32767) / 32768);
+      ASSERT_TRUE(d->finish().ok());
+      const std::vector<float> y = download<float>(*d, yb, y0.size());
+      for (int64_t t = 0; t < mc.n_tok; ++t)
+        for (int64_t o = 0; o < mc.n_out; ++o) {
+          double ref = acc ? y0[t * mc.n_out + o] : 0, mag = std::fabs(ref);
+          for (int64_t i = 0; i < mc.n_in; ++i) {
+            ref += static_cast<double>(deq[o * mc.n_in + i]) * x[t * mc.n_in + i];
+            mag += std::fabs(static_cast<double>(deq[o * mc.n_in + i]) * x[t * mc.n_in + i]);
+          }
+          // float sums in another order: within a few ulps of the sum of magnitudes
+          ASSERT_NEAR(y[t * mc.n_out + o], ref, 4e-6 * mag + 1e-6) << "token " << t << " output " << o;
         }
-        // float sums in another order: within a few ulps of the sum of magnitudes
-        ASSERT_NEAR(y[t * mc.n_out + o], ref, 4e-6 * mag + 1e-6) << "token " << t << " output " << o;
-      }
+      by_kernel[tokens] = y;
+    }
+    EXPECT_EQ(0, std::memcmp(by_kernel[0].data(), by_kernel[1].data(), y0.size() * sizeof(float)))
+        << "a row's result differs between the one-token and four-token kernels";
   }
 }
 
@@ -121,8 +135,9 @@ INSTANTIATE_TEST_SUITE_P(Types, VulkanMatmul,
                                            MatmulCase{DType::kQ4_K, 40, 512, 3}, MatmulCase{DType::kQ5_K, 40, 512, 3},
                                            MatmulCase{DType::kQ6_K, 40, 512, 3}, MatmulCase{DType::kBF16, 40, 96, 3},
                                            MatmulCase{DType::kMXFP4, 40, 96, 3},
+                                           MatmulCase{DType::kQ8_0, 70, 64, 9},
                                            // past 32768 workgroups: the outputs spill into the grid's z
-                                           MatmulCase{DType::kQ4_0, 16 * 32768 + 21, 32, 1}),
+                                           MatmulCase{DType::kQ4_0, 64 * 32768 + 21, 32, 1}),
                          [](const auto& info) {
                            return std::string(dtype_name(info.param.type)) + "_" + std::to_string(info.param.n_out) +
                                   "x" + std::to_string(info.param.n_in);
@@ -223,8 +238,8 @@ TEST(Vulkan, ExpertMatmulReadsEachSlotsExpertFromItsPart) {
       upload(*d, backends::pack_weights(DType::kQ8_0, q.data() + split * rows * row_bytes, (n_exp - split) * rows * n_in));
   d->begin();
   for (const auto& [buf, first, count] : {std::tuple{part0, int64_t{0}, split}, {part1, split, n_exp - split}}) {
-    const uint32_t params[8] = {uint32_t(n_in), uint32_t(count * rows), 0, 0, uint32_t(rows), uint32_t(rows),
-                                uint32_t(k), uint32_t(first)};
+    const uint32_t params[9] = {uint32_t(n_in), uint32_t(count * rows), 0, 0, uint32_t(rows), uint32_t(rows),
+                                uint32_t(k), uint32_t(first), uint32_t(n_tok * k)};
     d->dispatch(kernel("mat_q8_0"), {buf, xb, yb, ib}, params, sizeof params, uint32_t((rows + 15) / 16),
                 uint32_t(n_tok * k));
   }
