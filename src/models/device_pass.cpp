@@ -225,9 +225,9 @@ Expected<DevicePass::Matrix> DevicePass::upload_matrix(const GgufFile& file, con
   const GgufTensorInfo* t = file.find_tensor(m.tensor);
   out.kernel = backends::matrix_kernel(t->type);
   OSPREY_TRY(device_->prepare(*out.kernel));
-  if (experts <= 1) {
+  if (experts <= 1) {  // without a four-token kernel, every pass takes the one-token one
     out.kernel_tokens = backends::matrix_kernel(t->type, /*tokens=*/true);
-    OSPREY_TRY(device_->prepare(*out.kernel_tokens));
+    if (out.kernel_tokens != nullptr) OSPREY_TRY(device_->prepare(*out.kernel_tokens));
   }
   out.n_in = u32(m.n_in);
   out.n_out = u32(m.n_out);
