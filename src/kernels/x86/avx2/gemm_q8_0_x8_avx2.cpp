@@ -60,7 +60,7 @@ void Q8_0X8::tile(const uint8_t* g, const uint8_t* act, int64_t act_stride, int6
   for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
   for_each_group_block<kRows, 32>(g, nb, kPrefetchBytes, [&](int64_t b, const uint16_t* scales, const uint8_t* p) {
     const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scales)));
-    __m256i first[NT];
+    __m256i first[NT] = {};  // written by the first half before the second reads it
     for (int half = 0; half < 2; ++half) {
       __m256i w[4], aw[4];
       for (int c = 0; c < 4; ++c) {
