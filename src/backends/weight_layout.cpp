@@ -100,7 +100,8 @@ std::vector<uint32_t> split_scale_offset(const uint8_t* data, int64_t n_blocks) 
 }
 
 // K-quant super-blocks as 32-value blocks: every block's two scale words
-// (Q4_K/Q5_K: scale and min; Q6_K: the scales of its two 16-value halves),
+// (Q4_K/Q5_K: scale and negated min, Q4_1/Q5_1's scale and offset; Q6_K: the
+// scales of its two 16-value halves),
 // then each block's quants: 4 words of nibbles (byte k: value k low, value
 // k + 16 high), and for Q5_K one word of fifth bits, for Q6_K two words of
 // top bit pairs.
@@ -131,8 +132,10 @@ std::vector<uint32_t> split_k_quant(DType type, const uint8_t* data, int64_t n_v
         }
         int sc, m;
         k_scale_min(j, scales, sc, m);
+        // The min is stored negated, so that x = scale * q + offset as for
+        // Q4_1/Q5_1, whose block the kernels share (weights/q4_1.kinc).
         put(blk, fp16_to_fp32(d) * sc);
-        put(n_blocks + blk, fp16_to_fp32(dmin) * m);
+        put(n_blocks + blk, -(fp16_to_fp32(dmin) * m));
       }
     }
     if (type == DType::kQ4_K) {

@@ -10,8 +10,10 @@
 //   q5_0  the same, with 4 words of low nibbles and a word of fifth bits
 //   q4_1, q5_1  scales, then offsets (f32, row after row), then quants as
 //         q4_0's and q5_0's
-//   q4_k, q5_k, q6_k  per 32 values: two f32 words (scale and min, or Q6_K's
-//         two half-block scales), each kind row after row; then the quants:
+//   q4_k, q5_k, q6_k  per 32 values: two f32 words (Q4_K/Q5_K: the
+//         sub-block's scale and its min negated, which is q4_1's and q5_1's
+//         layout exactly, so they share those blocks; Q6_K: its two
+//         half-block scales), each kind row after row; then the quants:
 //         4 words of nibbles, plus Q5_K's word of fifth bits or Q6_K's two
 //         words of top bit pairs (kernels/weights/*.kinc say how they are read)
 // Rows are n_in / 32 blocks of 32 values (n_in / 256 super-blocks for K-quants).
