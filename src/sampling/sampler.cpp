@@ -1,5 +1,7 @@
 #include "sampling/sampler.h"
 
+#include "sampling/descending_order.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -53,78 +55,66 @@ void top_k(std::vector<TokenCandidate>& c, int32_t k) {
   c.resize(k);
 }
 
-// Orders candidates by descending logit, then ascending id. That is a total
-// order, so any correct sort gives the same result. With no top-k the whole
-// vocabulary is sorted for every sampled token, and a comparison sort of
-// 50-150k candidates costs milliseconds on the serving thread; a radix sort
-// of 64-bit keys (order-preserving logit bits, then the id) costs a tenth.
-void sort_by_logit(std::vector<TokenCandidate>& c) {
-  thread_local std::vector<uint64_t> keys, keys_tmp;
-  thread_local std::vector<uint32_t> index, index_tmp;
-  thread_local std::vector<TokenCandidate> sorted;
-  const size_t n = c.size();
-  keys.resize(n);
-  keys_tmp.resize(n);
-  index.resize(n);
-  index_tmp.resize(n);
-  for (size_t i = 0; i < n; ++i) {
-    const float l = c[i].logit == 0.0f ? 0.0f : c[i].logit;  // -0 and +0 compare equal
-    uint32_t u;
-    std::memcpy(&u, &l, sizeof u);
-    u = (u & 0x80000000u) ? ~u : (u | 0x80000000u);  // ascending in the float's value
-    keys[i] = (uint64_t{~u} << 32) | static_cast<uint32_t>(c[i].id);  // so descending logit, then id
-    index[i] = static_cast<uint32_t>(i);
-  }
-  for (int shift = 0; shift < 64; shift += 8) {
-    size_t count[257] = {};
-    for (size_t i = 0; i < n; ++i) ++count[((keys[i] >> shift) & 0xff) + 1];
-    if (n == 0 || count[((keys[0] >> shift) & 0xff) + 1] == n) continue;  // every key has this digit
-    for (int d = 0; d < 256; ++d) count[d + 1] += count[d];
-    for (size_t i = 0; i < n; ++i) {
-      const size_t at = count[(keys[i] >> shift) & 0xff]++;
-      keys_tmp[at] = keys[i];
-      index_tmp[at] = index[i];
-    }
-    keys.swap(keys_tmp);
-    index.swap(index_tmp);
-  }
-  sorted.resize(n);
-  for (size_t i = 0; i < n; ++i) sorted[i] = c[index[i]];
-  std::copy(sorted.begin(), sorted.end(), c.begin());
-}
+namespace {
 
-void softmax(std::vector<TokenCandidate>& c) {
-  sort_by_logit(c);
-  const float max = c.front().logit;
+// Fills each candidate's p with exp(logit - max) and returns the sum, in
+// double. -inf and NaN logits get 0. With no finite logit there is no
+// distribution and the sum is 0; +inf ones, if any, share it all.
+double exponentials(std::vector<TokenCandidate>& c) {
+  float max = -INFINITY;
+  for (const auto& t : c)
+    if (t.logit > max) max = t.logit;
   double sum = 0;
-  for (auto& t : c) sum += (t.p = std::exp(t.logit - max));
-  for (auto& t : c) t.p = static_cast<float>(t.p / sum);
+  if (max == -INFINITY) return sum;
+  for (auto& t : c) sum += (t.p = t.logit == max ? 1.0f : t.logit > -INFINITY ? std::exp(t.logit - max) : 0.0f);
+  return sum;
 }
 
-void top_p(std::vector<TokenCandidate>& c, float p) {
-  if (p >= 1.0f) return;
+}  // namespace
+
+void nucleus(std::vector<TokenCandidate>& c, float top_p, float min_p, DescendingOrder& order) {
+  const double sum = exponentials(c);
+  if (sum == 0) return;  // nothing finite to choose between: the draw takes the first in order
+  order.reset(c);
+  thread_local std::vector<TokenCandidate> kept;
+  kept.clear();
   double cum = 0;
-  size_t keep = c.size();
-  for (size_t i = 0; i < c.size(); ++i) {
-    cum += c[i].p;
-    if (cum >= p) {
-      keep = i + 1;
-      break;
-    }
+  float threshold = 0;
+  for (int64_t i; (i = order.next()) >= 0;) {
+    TokenCandidate t = c[i];
+    t.p = static_cast<float>(t.p / sum);
+    if (kept.empty()) threshold = t.p * min_p;
+    else if (t.p == 0.0f || t.p < threshold) break;  // and so is every later one
+    kept.push_back(t);
+    cum += t.p;
+    if (top_p < 1.0f && cum >= top_p) break;
   }
-  c.resize(keep);
-}
-
-void min_p(std::vector<TokenCandidate>& c, float p) {
-  if (p <= 0.0f || c.empty()) return;
-  const float threshold = c.front().p * p;
-  size_t keep = 1;
-  while (keep < c.size() && c[keep].p >= threshold) ++keep;
-  c.resize(keep);
+  c.assign(kept.begin(), kept.end());
 }
 
 void temperature(std::vector<TokenCandidate>& c, float t) {
   for (auto& x : c) x.logit /= t;
+}
+
+int32_t draw(std::vector<TokenCandidate>& c, double r, DescendingOrder& order) {
+  const double sum = exponentials(c);
+  order.reset(c);
+  int32_t chosen = -1;
+  double cum = 0;
+  for (int64_t i; (i = order.next()) >= 0;) {
+    if (chosen >= 0 && c[i].p == 0.0f) break;  // the rest have probability 0 as well
+    chosen = c[i].id;
+    cum += static_cast<float>(c[i].p / sum);
+    if (r < cum) break;
+  }
+  if (chosen >= 0) return chosen;
+  // Nothing can be drawn (every logit -inf or NaN): the first in order.
+  size_t first = 0;
+  for (size_t i = 1; i < c.size(); ++i) {
+    const uint32_t a = descending_key(c[i].logit), b = descending_key(c[first].logit);
+    if (a < b || (a == b && c[i].id < c[first].id)) first = i;
+  }
+  return c[first].id;
 }
 
 int32_t argmax(const float* logits, int32_t n) {
@@ -173,21 +163,9 @@ int32_t Sampler::sample(const float* logits) {
     return best;
   }
   sampling::top_k(cand_, params_.top_k);
-  // top-p and min-p need probabilities; when both are off, the softmax below
-  // (which sorts afresh) is the only one needed.
-  if (params_.top_p < 1.0f || params_.min_p > 0.0f) {
-    sampling::softmax(cand_);
-    sampling::top_p(cand_, params_.top_p);
-    sampling::min_p(cand_, params_.min_p);
-  }
+  if (params_.top_p < 1.0f || params_.min_p > 0.0f) sampling::nucleus(cand_, params_.top_p, params_.min_p, order_);
   sampling::temperature(cand_, params_.temperature);
-  sampling::softmax(cand_);
-  double r = uniform(), cum = 0;
-  for (const auto& t : cand_) {
-    cum += t.p;
-    if (r < cum) return t.id;
-  }
-  return cand_.back().id;
+  return sampling::draw(cand_, uniform(), order_);
 }
 
 }  // namespace osprey

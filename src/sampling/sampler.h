@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "osprey/status.h"
+#include "sampling/descending_order.h"
 
 namespace osprey {
 
@@ -43,10 +44,16 @@ struct TokenCandidate {
 namespace sampling {
 void apply_penalties(std::vector<TokenCandidate>& c, const std::vector<int32_t>& recent, const SamplingParams& p);
 void top_k(std::vector<TokenCandidate>& c, int32_t k);           // keeps the k largest, sorted descending
-void softmax(std::vector<TokenCandidate>& c);                    // sorts descending and fills p
-void top_p(std::vector<TokenCandidate>& c, float p);             // needs softmax first
-void min_p(std::vector<TokenCandidate>& c, float p);             // needs softmax first
+// Keeps the candidates top-p and min-p keep at temperature 1: the smallest
+// prefix of the order (descending logit, then id) whose probability reaches
+// top_p, cut where a probability falls below min_p times the first's. c ends
+// up as that prefix, in order, with p filled. 1 and 0 turn each off.
+void nucleus(std::vector<TokenCandidate>& c, float top_p, float min_p, DescendingOrder& order);
 void temperature(std::vector<TokenCandidate>& c, float t);
+// Draws from the softmax of c's logits with r in [0, 1): the first candidate
+// in order whose cumulative probability exceeds r. Never one of probability 0
+// (a -inf logit), which rounding could otherwise reach when r is near 1.
+int32_t draw(std::vector<TokenCandidate>& c, double r, DescendingOrder& order);
 int32_t argmax(const float* logits, int32_t n);
 }  // namespace sampling
 
@@ -68,6 +75,7 @@ class Sampler {
   std::vector<int32_t> history_;
   std::vector<int32_t> recent_;  // the window the penalties see, reused every token
   std::vector<TokenCandidate> cand_;
+  sampling::DescendingOrder order_;  // its buffers are reused every token
 };
 
 }  // namespace osprey
