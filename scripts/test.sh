@@ -38,7 +38,7 @@ model_maker="$PWD/build/src/osprey"
 stage "the thread pool, the parallel kernels and the batching scheduler under ThreadSanitizer"
 CC=clang CXX=clang++ cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DOSPREY_SANITIZE_THREAD=ON -DOSPREY_BUILD_BENCH=OFF -DOSPREY_MODEL_MAKER="$model_maker" >/dev/null
-cmake --build build-tsan --target core_test kernels_test models_test engine_test
+cmake --build build-tsan --target concurrency_test
 TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build-tsan -j"$jobs" --output-on-failure -R "ThreadPool|Matmul|GoldenRun|SchedulerTest"
 
 stage "ARM64 cross build (NEON kernels), unit tests under qemu-user"
