@@ -5,12 +5,20 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <queue>
 
 namespace osprey::grammar {
 namespace {
 
 constexpr uint32_t kInf = 0x3fffffff;
 constexpr uint32_t kMaxCodepoint = 0x10FFFF;
+// A request's grammar is hostile input. Parentheses nest by recursion, so
+// their depth is capped well inside a thread's stack; and repetitions copy
+// what they repeat, so the items a grammar expands to are counted and capped
+// (a few hundred bytes of "x"{10000} repeated would otherwise ask for
+// gigabytes). Real grammars, JSON Schemas' included, stay far below both.
+constexpr int kMaxNesting = 1000;
+constexpr size_t kMaxItems = size_t{1} << 20;
 
 // One item of a sequence while parsing: a byte set or a rule.
 struct Item {
@@ -50,8 +58,16 @@ class Builder {
     define(id, {std::move(seq)});
     return rule_item(id);
   }
+  // Counts n more items (or rules) against the grammar's budget.
+  void spend(size_t n) {
+    items_ += n;
+    if (items_ > kMaxItems) over_budget_ = true;
+  }
+  bool over_budget() const { return over_budget_; }
+
   // x{min,max}; max < 0: unbounded.
   Sequence repeat(const Item& x, int min, int max, const std::string& hint) {
+    spend(max < 0 ? 1 : static_cast<size_t>(max - min));  // the rules made here; the caller counts the items
     Sequence out(static_cast<size_t>(min), x);
     if (max < 0) {
       const uint32_t star = new_rule(hint + "*");
@@ -75,6 +91,10 @@ class Builder {
   std::vector<std::string> names_;
   std::vector<bool> defined_;
   std::map<std::string, uint32_t> ids_;
+
+ private:
+  size_t items_ = 0;
+  bool over_budget_ = false;
 };
 
 void append_utf8(uint32_t cp, std::vector<uint8_t>& out) {
@@ -215,6 +235,10 @@ class Parser {
       primary(seq, hint);
       skip();
       postfix(seq, start, hint);
+      b_.spend(seq.size() - start);
+      if (b_.over_budget())
+        throw error("the grammar expands to more than " + std::to_string(kMaxItems) +
+                    " items (each copy a repetition makes counts)");
     }
     if (nested && pos_ >= s_.size()) throw error("a '(' is not closed");
     return seq;
@@ -386,10 +410,12 @@ class Parser {
       ++pos_;
       seq.push_back(code_points({}, /*negated=*/true, hint));
     } else if (c == '(') {
+      if (++depth_ > kMaxNesting) throw error("parentheses nest deeper than " + std::to_string(kMaxNesting));
       ++pos_;
       auto alts = alternatives(hint, /*nested=*/true);
       if (pos_ >= s_.size() || s_[pos_] != ')') throw error("a '(' is not closed");
       ++pos_;
+      --depth_;
       if (alts.size() == 1) {
         seq.push_back(b_.wrap(std::move(alts[0]), hint));
       } else {
@@ -406,6 +432,7 @@ class Parser {
 
   const std::string& s_;
   size_t pos_ = 0;
+  int depth_ = 0;  // of open parentheses
   Builder b_;
 };
 
@@ -415,22 +442,39 @@ Expected<Grammar> Grammar::parse(const std::string& gbnf) {
   OSPREY_ASSIGN_OR_RETURN(Builder b, Parser(gbnf).run());
   const size_t n = b.rules_.size();
 
-  // Left recursion: a rule reachable from itself through nullable prefixes.
+  // Every analysis below is a worklist or an explicit stack, linear in the
+  // grammar's size: a hostile grammar (a chain of 200k rules) must neither
+  // take quadratic time nor recurse off the end of the stack.
+
+  // Nullable rules: an alternative is nullable once all its items are
+  // nullable rules. Each alternative counts the items still unproven.
+  std::vector<std::vector<std::pair<uint32_t, uint32_t>>> used_in(n);  // rule -> (rule, alternative) using it
+  std::vector<std::vector<uint32_t>> pending(n);
   std::vector<bool> nullable(n, false);
-  for (bool changed = true; changed;) {
-    changed = false;
-    for (size_t r = 0; r < n; ++r) {
-      if (nullable[r]) continue;
-      for (const Sequence& alt : b.rules_[r]) {
-        bool all = true;
-        for (const Item& i : alt) all &= i.is_rule && nullable[i.rule];
-        if (all) {
-          nullable[r] = changed = true;
-          break;
-        }
+  std::vector<uint32_t> work;
+  for (uint32_t r = 0; r < n; ++r) {
+    pending[r].resize(b.rules_[r].size());
+    for (uint32_t a = 0; a < b.rules_[r].size(); ++a) {
+      const Sequence& alt = b.rules_[r][a];
+      const bool has_bytes = std::any_of(alt.begin(), alt.end(), [](const Item& i) { return !i.is_rule; });
+      if (has_bytes) {
+        pending[r][a] = UINT32_MAX;  // never nullable
+        continue;
       }
+      pending[r][a] = static_cast<uint32_t>(alt.size());
+      for (const Item& i : alt) used_in[i.rule].emplace_back(r, a);
+      if (alt.empty() && !nullable[r]) nullable[r] = true, work.push_back(r);
     }
   }
+  while (!work.empty()) {
+    const uint32_t s = work.back();
+    work.pop_back();
+    for (auto [r, a] : used_in[s])
+      if (--pending[r][a] == 0 && !nullable[r]) nullable[r] = true, work.push_back(r);
+  }
+
+  // Left recursion: a rule reachable from itself through nullable prefixes,
+  // found by a depth-first search with its own stack.
   std::vector<std::vector<uint32_t>> leads(n);
   for (size_t r = 0; r < n; ++r)
     for (const Sequence& alt : b.rules_[r])
@@ -439,19 +483,25 @@ Expected<Grammar> Grammar::parse(const std::string& gbnf) {
         leads[r].push_back(i.rule);
         if (!nullable[i.rule]) break;
       }
-  std::vector<int> mark(n, 0);  // 0 new, 1 on the path, 2 done
+  std::vector<uint8_t> mark(n, 0);  // 0 new, 1 on the path, 2 done
   std::optional<uint32_t> cycle;
-  std::function<void(uint32_t)> visit = [&](uint32_t r) {
-    mark[r] = 1;
-    for (uint32_t s : leads[r]) {
-      if (cycle) return;
+  std::vector<std::pair<uint32_t, size_t>> path;  // (rule, its next lead to follow)
+  for (uint32_t start = 0; start < n && !cycle; ++start) {
+    if (mark[start] != 0) continue;
+    mark[start] = 1;
+    path.emplace_back(start, 0);
+    while (!path.empty() && !cycle) {
+      auto& [r, next] = path.back();
+      if (next == leads[r].size()) {
+        mark[r] = 2;
+        path.pop_back();
+        continue;
+      }
+      const uint32_t s = leads[r][next++];
       if (mark[s] == 1) cycle = s;
-      else if (mark[s] == 0) visit(s);
+      else if (mark[s] == 0) mark[s] = 1, path.emplace_back(s, 0);
     }
-    mark[r] = 2;
-  };
-  for (uint32_t r = 0; r < n && !cycle; ++r)
-    if (mark[r] == 0) visit(r);
+  }
   if (cycle) {
     std::string name = b.names_[*cycle];
     name = name.substr(0, name.find('#'));
@@ -479,29 +529,51 @@ Expected<Grammar> Grammar::parse(const std::string& gbnf) {
       g.elements.push_back({Element::kEnd, 0});
     }
   }
-  // Fewest bytes per rule, then per element to the end of its alternative.
+  // Fewest bytes per rule, by Knuth's generalisation of Dijkstra's shortest
+  // paths: rules are settled in increasing order of their length; an
+  // alternative's length is known once all the rules it uses are settled.
   std::vector<uint32_t> min_len(n, kInf);
-  g.rest_min.assign(g.elements.size(), 0);
-  auto rest_from = [&](uint32_t pos) {
-    uint32_t total = 0;
-    for (uint32_t p = pos; g.elements[p].kind != Element::kEnd; ++p)
-      total = std::min<uint32_t>(kInf, total + (g.elements[p].kind == Element::kBytes ? 1 : min_len[g.elements[p].arg]));
-    return total;
-  };
-  for (bool changed = true; changed;) {
-    changed = false;
-    for (size_t r = 0; r < n; ++r)
-      for (uint32_t start : g.alternatives[r]) {
-        const uint32_t len = rest_from(start);
-        if (len < min_len[r]) min_len[r] = len, changed = true;
+  std::vector<std::vector<std::pair<uint32_t, uint32_t>>> uses(n);  // rule -> (rule, alternative start)
+  std::vector<uint32_t> unsettled(g.elements.size(), 0);  // per alternative start: rules it still waits for
+  std::vector<uint64_t> partial(g.elements.size(), 0);    // per alternative start: bytes so far
+  using Candidate = std::pair<uint64_t, uint32_t>;  // (length, rule)
+  std::priority_queue<Candidate, std::vector<Candidate>, std::greater<>> ready;
+  for (uint32_t r = 0; r < n; ++r)
+    for (uint32_t start : g.alternatives[r]) {
+      uint32_t waits = 0;
+      uint64_t bytes = 0;
+      for (uint32_t p = start; g.elements[p].kind != Element::kEnd; ++p) {
+        if (g.elements[p].kind == Element::kBytes) ++bytes;
+        else ++waits, uses[g.elements[p].arg].emplace_back(r, start);
       }
+      if (waits == 0) ready.emplace(bytes, r);
+      else unsettled[start] = waits, partial[start] = bytes;
+    }
+  std::vector<bool> settled(n, false);
+  while (!ready.empty()) {
+    const auto [len, r] = ready.top();
+    ready.pop();
+    if (settled[r]) continue;
+    settled[r] = true;
+    min_len[r] = static_cast<uint32_t>(std::min<uint64_t>(len, kInf));
+    for (auto [owner, start] : uses[r]) {
+      partial[start] += min_len[r];
+      if (--unsettled[start] == 0 && !settled[owner]) ready.emplace(partial[start], owner);
+    }
   }
   for (size_t r = 0; r < n; ++r)
     if (min_len[r] >= kInf) {
       std::string name = b.names_[r];
       return InvalidArgument("grammar rule '" + name.substr(0, name.find('#')) + "' can never finish (it only recurses)");
     }
-  for (uint32_t p = 0; p < g.elements.size(); ++p) g.rest_min[p] = rest_from(p);
+  // Per element, the fewest bytes to the end of its alternative, from each end backwards.
+  g.rest_min.assign(g.elements.size(), 0);
+  for (size_t p = g.elements.size(); p-- > 0;) {
+    const Element& e = g.elements[p];
+    if (e.kind == Element::kEnd) continue;
+    const uint64_t here = e.kind == Element::kBytes ? 1 : min_len[e.arg];
+    g.rest_min[p] = static_cast<uint32_t>(std::min<uint64_t>(kInf, here + g.rest_min[p + 1]));
+  }
   return g;
 }
 

@@ -39,8 +39,11 @@ class Matcher {
   static State advance(const Grammar& g, const State& state, uint8_t byte);
   static bool is_complete(const State& state);
   static uint32_t min_remaining(const Grammar& g, const State& state);
-  // More stacks than this at once is a grammar too ambiguous to follow.
+  // More stacks than this at once is a grammar too ambiguous to follow, and a
+  // stack deeper than kMaxDepth (rules nested within rules) one too deep;
+  // such readings are dropped. JSON nested a few hundred levels still fits.
   static constexpr size_t kMaxStacks = 4096;
+  static constexpr size_t kMaxDepth = 1024;
 
  private:
   std::shared_ptr<const Grammar> grammar_;

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <string>
+
 #include "grammar/matcher.h"
 
 namespace osprey::grammar {
@@ -92,6 +95,58 @@ TEST(Grammar, ErrorsNameTheProblem) {
   auto line = Grammar::parse("root ::= \"a\"\nb ::= @");
   ASSERT_FALSE(line.ok());
   EXPECT_NE(line.status().message().find("line 2"), std::string::npos) << line.status().message();
+}
+
+// The min-length analysis on cases the old fixed point and the new worklist
+// must agree on: a rule's shortest sentence decides what may end a reply.
+TEST(Grammar, ShortestSentencesThroughChainsAndNullables) {
+  auto g = compile("root ::= a b \"!\"\na ::= b b | \"xyz\"\nb ::= c | \"q\" \"r\"\nc ::= \"\" | c2\nc2 ::= \"long\"");
+  EXPECT_TRUE(matches(g, "!"));  // a -> b b -> c c -> "" "", b -> c -> ""
+  EXPECT_TRUE(matches(g, "xyzqr!"));
+  EXPECT_FALSE(matches(g, "xy!"));
+  auto hidden = Grammar::parse("root ::= n1 n2 root \"a\" | \"b\"\nn1 ::= n2 | \"\"\nn2 ::= n1 \"\" | \"c\"");
+  ASSERT_FALSE(hidden.ok());  // root is reached through two nullable rules before any byte
+  EXPECT_NE(hidden.status().message().find("left-recursive"), std::string::npos) << hidden.status().message();
+}
+
+// A request's grammar is hostile input: shapes that took quadratic time,
+// recursed off the end of the stack (a crash of the whole server) or asked
+// for gigabytes are linear, or refused with an error naming the problem.
+TEST(Grammar, HostileShapesCompileInLinearTimeOrAreRefused) {
+  const auto start = std::chrono::steady_clock::now();
+  const int n = 200000;
+  std::string forward = "root ::= r0\n", backward = "root ::= r0\n", loop = "root ::= r0\n";
+  for (int i = 0; i + 1 < n; ++i) {
+    forward += "r" + std::to_string(i) + " ::= r" + std::to_string(i + 1) + " \"a\"\n";
+    backward += "r" + std::to_string(i) + " ::= \"a\" r" + std::to_string(i + 1) + "\n";
+    loop += "r" + std::to_string(i) + " ::= r" + std::to_string(i + 1) + "\n";
+  }
+  forward += "r" + std::to_string(n - 1) + " ::= \"b\"";
+  backward += "r" + std::to_string(n - 1) + " ::= \"b\"";
+  loop += "r" + std::to_string(n - 1) + " ::= r0 \"a\" | \"b\"";
+  auto chain = compile(forward);
+  EXPECT_FALSE(matches(chain, "ba"));
+  EXPECT_TRUE(matches(compile(backward), std::string(n - 1, 'a') + "b"));
+  auto left = Grammar::parse(loop);
+  ASSERT_FALSE(left.ok());
+  EXPECT_NE(left.status().message().find("left-recursive"), std::string::npos);
+  EXPECT_TRUE(matches(compile("root ::= \"" + std::string(500000, 'a') + "\""), std::string(500000, 'a')));
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_LT(seconds, 60) << "quadratic somewhere: the old analyses needed hours for these";
+
+  auto deep = Grammar::parse("root ::= " + std::string(100000, '(') + "\"a\"" + std::string(100000, ')'));
+  ASSERT_FALSE(deep.ok());
+  EXPECT_NE(deep.status().message().find("nest deeper than"), std::string::npos) << deep.status().message();
+  EXPECT_TRUE(Grammar::parse("root ::= " + std::string(500, '(') + "\"a\"" + std::string(500, ')')).ok());
+  std::string copies = "root ::=";
+  for (int i = 0; i < 300; ++i) copies += " \"x\"{10000}";
+  auto big = Grammar::parse(copies);
+  ASSERT_FALSE(big.ok());
+  EXPECT_NE(big.status().message().find("expands to more than"), std::string::npos) << big.status().message();
+  std::string optional = "root ::=";
+  for (int i = 0; i < 200; ++i) optional += " \"x\"{0,10000}";
+  EXPECT_FALSE(Grammar::parse(optional).ok());
+  EXPECT_TRUE(Grammar::parse("root ::= \"x\"{10000} \"y\"{0,10000}").ok());
 }
 
 }  // namespace
