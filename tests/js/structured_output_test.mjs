@@ -137,6 +137,27 @@ for (const vocab of vocabs) {
       failed(`a grammar with an undefined rule: ${badGrammar.status} ${JSON.stringify(bg)}`);
     const leftRec = await fetch(server.base + "/v1/completions", { method: "POST", body: JSON.stringify({ prompt: "x", grammar: "root ::= root \"a\" | \"b\"" }) });
     if (leftRec.status !== 400 || !/left-recursive/.test((await leftRec.json()).error?.message)) failed("a left-recursive grammar was not refused");
+    // Hostile grammars within the body limit: each once stopped or stalled the
+    // whole server (a stack overflow, quadratic analyses, gigabytes of copies).
+    // Each must be refused by name or followed, and the server must answer after.
+    const chain = (n, body) => "root ::= r0\n" + Array.from({ length: n - 1 }, (_, i) => `r${i} ::= ${body(i)}`).join("\n") + `\nr${n - 1} ::= "b"`;
+    const hostile = [
+      ["parentheses a million deep", "root ::= " + "(".repeat(1e6) + '"a"' + ")".repeat(1e6), /nest deeper than 1000/],
+      ["a chain of 200k rules", chain(200000, (i) => `r${i + 1} "a" | "c"`), null],
+      ["a 2 MB literal", 'root ::= "' + "a".repeat(2e6) + '"', /expands to more than/],
+      ["copies past the budget", "root ::=" + ' "x"{10000}'.repeat(300), /expands to more than/],
+    ];
+    for (const [what, grammar, refusal] of hostile) {
+      const t0 = Date.now();
+      const r = await fetch(server.base + "/v1/completions", { method: "POST", body: JSON.stringify({ prompt: "x", grammar, max_tokens: 4, seed: 1 }) });
+      const j = await r.json();
+      const ms = Date.now() - t0;
+      if (refusal ? r.status !== 400 || j.error?.param !== "grammar" || !refusal.test(j.error?.message) : r.status !== 200)
+        failed(`a grammar of ${what}: ${r.status} ${JSON.stringify(j).slice(0, 300)}`);
+      if (ms > 60000) failed(`a grammar of ${what} took ${ms} ms`);
+      const health = await fetch(server.base + "/health");
+      if (health.status !== 200) failed(`after a grammar of ${what}, /health answered ${health.status}`);
+    }
     const noName = await fetch(server.base + "/v1/chat/completions", { method: "POST", body: JSON.stringify({ messages, response_format: { type: "json_schema", json_schema: { schema: { type: "object" } } } }) });
     if (noName.status !== 400 || (await noName.json()).error?.param !== "response_format.json_schema.name") failed("a json_schema without a name was not refused");
   } finally {
