@@ -20,6 +20,14 @@ constexpr uint32_t kMaxCodepoint = 0x10FFFF;
 constexpr int kMaxNesting = 1000;
 constexpr size_t kMaxItems = size_t{1} << 20;
 
+// A rule's name as error messages show it: without the '#n' of rules made
+// for groups and repetitions, and cut short, since a hostile grammar's names
+// can be megabytes. Names are ASCII (letters, digits, '_' and '-').
+std::string shown(const std::string& name) {
+  std::string s = name.substr(0, name.find('#'));
+  return s.size() > 64 ? s.substr(0, 64) + "..." : s;
+}
+
 // One item of a sequence while parsing: a byte set or a rule.
 struct Item {
   bool is_rule = false;
@@ -40,7 +48,12 @@ class Builder {
     defined_.push_back(false);
     return id;
   }
-  uint32_t new_rule(const std::string& hint) { return rule_id(hint + "#" + std::to_string(rules_.size())); }
+  // A rule for a group or repetition, named after the rule it is in (its
+  // first 64 bytes: a hostile name copied into 10000 such rules would be
+  // gigabytes) and made unique by its number.
+  uint32_t new_rule(const std::string& hint) {
+    return rule_id(hint.substr(0, std::min<size_t>(hint.size(), 64)) + "#" + std::to_string(rules_.size()));
+  }
   void define(uint32_t id, std::vector<Sequence> alts) {
     rules_[id] = std::move(alts);
     defined_[id] = true;
@@ -164,7 +177,7 @@ class Parser {
       while (pos_ < s_.size()) parse_rule();
       if (b_.ids_.find("root") == b_.ids_.end()) throw error("the grammar has no 'root' rule");
       for (size_t r = 0; r < b_.rules_.size(); ++r)
-        if (!b_.defined_[r]) throw error("rule '" + b_.names_[r] + "' is used but not defined");
+        if (!b_.defined_[r]) throw error("rule '" + shown(b_.names_[r]) + "' is used but not defined");
       return std::move(b_);
     } catch (const Status& st) {
       return st;
@@ -208,10 +221,10 @@ class Parser {
   void parse_rule() {
     const std::string n = name();
     skip();
-    if (s_.compare(pos_, 3, "::=") != 0) throw error("expected '::=' after '" + n + "'");
+    if (s_.compare(pos_, 3, "::=") != 0) throw error("expected '::=' after '" + shown(n) + "'");
     pos_ += 3;
     const uint32_t id = b_.rule_id(n);
-    if (b_.defined_[id]) throw error("rule '" + n + "' is defined twice");
+    if (b_.defined_[id]) throw error("rule '" + shown(n) + "' is defined twice");
     b_.define(id, alternatives(n, /*nested=*/false));
   }
 
@@ -503,9 +516,7 @@ Expected<Grammar> Grammar::parse(const std::string& gbnf) {
     }
   }
   if (cycle) {
-    std::string name = b.names_[*cycle];
-    name = name.substr(0, name.find('#'));
-    return InvalidArgument("grammar rule '" + name + "' is left-recursive, which is not supported; rewrite it with repetition");
+    return InvalidArgument("grammar rule '" + shown(b.names_[*cycle]) + "' is left-recursive, which is not supported; rewrite it with repetition");
   }
 
   Grammar g;
@@ -563,8 +574,7 @@ Expected<Grammar> Grammar::parse(const std::string& gbnf) {
   }
   for (size_t r = 0; r < n; ++r)
     if (min_len[r] >= kInf) {
-      std::string name = b.names_[r];
-      return InvalidArgument("grammar rule '" + name.substr(0, name.find('#')) + "' can never finish (it only recurses)");
+      return InvalidArgument("grammar rule '" + shown(b.names_[r]) + "' can never finish (it only recurses)");
     }
   // Per element, the fewest bytes to the end of its alternative, from each end backwards.
   g.rest_min.assign(g.elements.size(), 0);

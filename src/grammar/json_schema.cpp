@@ -72,7 +72,11 @@ class RegexCompiler {
 
  private:
   [[noreturn]] void fail(const std::string& what) const {
-    throw SchemaError{path_, "'pattern' " + json(p_).dump() + " is not supported: " + what +
+    // A hostile pattern can be megabytes: quote its start only, cut between characters.
+    size_t shown = std::min<size_t>(p_.size(), 80);
+    while (shown < p_.size() && shown > 0 && (static_cast<unsigned char>(p_[shown]) & 0xC0) == 0x80) --shown;
+    const std::string quoted = json(p_.substr(0, shown)).dump() + (shown < p_.size() ? "..." : "");
+    throw SchemaError{path_, "'pattern' " + quoted + " is not supported: " + what +
                                  " (supported: literals, ., [classes], \\d \\w \\s, groups, |, * + ? {m,n}, ^ $)"};
   }
   bool at(char c) const { return pos_ < p_.size() && p_[pos_] == c; }
@@ -144,6 +148,9 @@ class RegexCompiler {
   std::string atom() {
     const char c = p_[pos_];
     if (c == '(') {
+      // Groups recurse; a pattern is request text, so their depth is capped
+      // far inside the stack (and the grammar's own limit on parentheses).
+      if (++depth_ > 256) fail("groups nested more than 256 deep");
       ++pos_;
       if (at('?')) {
         if (pos_ + 1 < p_.size() && p_[pos_ + 1] == ':') pos_ += 2;
@@ -152,6 +159,7 @@ class RegexCompiler {
       std::string inner = alternation();
       if (!at(')')) fail("an unclosed '('");
       ++pos_;
+      --depth_;
       return "( " + inner + " )";
     }
     if (c == '[') return char_class();
@@ -231,6 +239,7 @@ class RegexCompiler {
   const std::string& p_;
   std::string path_;
   size_t pos_ = 0;
+  int depth_ = 0;  // of open groups
 };
 
 // Decimal integers in [lo, hi] as GBNF. Digit strings of one length at a

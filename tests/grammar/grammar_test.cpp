@@ -147,6 +147,13 @@ TEST(Grammar, HostileShapesCompileInLinearTimeOrAreRefused) {
   for (int i = 0; i < 200; ++i) optional += " \"x\"{0,10000}";
   EXPECT_FALSE(Grammar::parse(optional).ok());
   EXPECT_TRUE(Grammar::parse("root ::= \"x\"{10000} \"y\"{0,10000}").ok());
+  // A name of megabytes is neither copied into every rule made for it nor
+  // quoted whole.
+  const std::string huge(4000000, 'n');
+  auto named = Grammar::parse("root ::= " + huge + "\n" + huge + " ::= \"a\"{0,10000} " + huge + "x");
+  ASSERT_FALSE(named.ok());
+  EXPECT_NE(named.status().message().find("is used but not defined"), std::string::npos);
+  EXPECT_LT(named.status().message().size(), 200u);
 }
 
 }  // namespace

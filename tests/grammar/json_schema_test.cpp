@@ -141,5 +141,20 @@ TEST(JsonSchema, UnsupportedKeywordsAreNamedWithTheirPath) {
   }
 }
 
+// A pattern is request text that JSON's depth limit does not reach: groups
+// nested 200k deep recursed off the stack. They are refused by name; 256 levels
+// still compile and match.
+TEST(JsonSchema, DeeplyNestedPatternGroupsAreRefused) {
+  json deep = {{"type", "string"}, {"pattern", std::string(200000, '(') + "a" + std::string(200000, ')')}};
+  std::string at;
+  auto r = json_schema_to_gbnf(deep, &at);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(at, "pattern");
+  EXPECT_NE(r.status().message().find("nested more than 256 deep"), std::string::npos) << r.status().message();
+  EXPECT_LT(r.status().message().size(), 400u) << "the message quotes the whole pattern";
+  json fine = {{"type", "string"}, {"pattern", "^" + std::string(256, '(') + "ab" + std::string(256, ')') + "$"}};
+  EXPECT_TRUE(matches(from_schema(fine.dump()), "\"ab\""));
+}
+
 }  // namespace
 }  // namespace osprey::grammar
