@@ -225,7 +225,9 @@ class Parser {
     pos_ += 3;
     const uint32_t id = b_.rule_id(n);
     if (b_.defined_[id]) throw error("rule '" + shown(n) + "' is defined twice");
-    b_.define(id, alternatives(n, /*nested=*/false));
+    // The rule's name, cut to 64 bytes, names the rules made inside it: each
+    // repetition copies it into every rule it makes, up to 10000 of them.
+    b_.define(id, alternatives(n.substr(0, std::min<size_t>(n.size(), 64)), /*nested=*/false));
   }
 
   std::vector<Sequence> alternatives(const std::string& hint, bool nested) {
