@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cctype>
-#include <functional>
 #include <map>
 #include <optional>
 #include <queue>
@@ -19,13 +18,16 @@ constexpr uint32_t kMaxCodepoint = 0x10FFFF;
 // gigabytes). Real grammars, JSON Schemas' included, stay far below both.
 constexpr int kMaxNesting = 1000;
 constexpr size_t kMaxItems = size_t{1} << 20;
+// Rule names are request text too: no more of one than this is kept in the
+// names of the rules made inside it, or quoted in a message.
+constexpr size_t kNameBytes = 64;
 
 // A rule's name as error messages show it: without the '#n' of rules made
 // for groups and repetitions, and cut short, since a hostile grammar's names
 // can be megabytes. Names are ASCII (letters, digits, '_' and '-').
 std::string shown(const std::string& name) {
   std::string s = name.substr(0, name.find('#'));
-  return s.size() > 64 ? s.substr(0, 64) + "..." : s;
+  return s.size() > kNameBytes ? s.substr(0, kNameBytes) + "..." : s;
 }
 
 // One item of a sequence while parsing: a byte set or a rule.
@@ -48,12 +50,7 @@ class Builder {
     defined_.push_back(false);
     return id;
   }
-  // A rule for a group or repetition, named after the rule it is in (its
-  // first 64 bytes: a hostile name copied into 10000 such rules would be
-  // gigabytes) and made unique by its number.
-  uint32_t new_rule(const std::string& hint) {
-    return rule_id(hint.substr(0, std::min<size_t>(hint.size(), 64)) + "#" + std::to_string(rules_.size()));
-  }
+  uint32_t new_rule(const std::string& hint) { return rule_id(hint + "#" + std::to_string(rules_.size())); }
   void define(uint32_t id, std::vector<Sequence> alts) {
     rules_[id] = std::move(alts);
     defined_[id] = true;
@@ -225,9 +222,9 @@ class Parser {
     pos_ += 3;
     const uint32_t id = b_.rule_id(n);
     if (b_.defined_[id]) throw error("rule '" + shown(n) + "' is defined twice");
-    // The rule's name, cut to 64 bytes, names the rules made inside it: each
+    // The rule's name, cut to kNameBytes, names the rules made inside it: each
     // repetition copies it into every rule it makes, up to 10000 of them.
-    b_.define(id, alternatives(n.substr(0, std::min<size_t>(n.size(), 64)), /*nested=*/false));
+    b_.define(id, alternatives(n.substr(0, std::min(n.size(), kNameBytes)), /*nested=*/false));
   }
 
   std::vector<Sequence> alternatives(const std::string& hint, bool nested) {

@@ -48,8 +48,10 @@ void apply_penalties(std::vector<TokenCandidate>& c, const std::vector<int32_t>&
 
 void top_k(std::vector<TokenCandidate>& c, int32_t k) {
   if (k <= 0 || k >= static_cast<int32_t>(c.size())) return;
+  // The sampler's order, as the walk in draw() and nucleus() follows it.
   auto by_logit = [](const TokenCandidate& a, const TokenCandidate& b) {
-    return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
+    const uint32_t ka = descending_key(a.logit), kb = descending_key(b.logit);
+    return ka < kb || (ka == kb && a.id < b.id);
   };
   std::partial_sort(c.begin(), c.begin() + k, c.end(), by_logit);
   c.resize(k);
@@ -110,9 +112,10 @@ int32_t draw(std::vector<TokenCandidate>& c, double r, DescendingOrder& order) {
   if (chosen >= 0) return chosen;
   // Nothing can be drawn (every logit -inf or NaN): the first in order.
   size_t first = 0;
+  uint32_t first_key = descending_key(c[0].logit);
   for (size_t i = 1; i < c.size(); ++i) {
-    const uint32_t a = descending_key(c[i].logit), b = descending_key(c[first].logit);
-    if (a < b || (a == b && c[i].id < c[first].id)) first = i;
+    const uint32_t key = descending_key(c[i].logit);
+    if (key < first_key || (key == first_key && c[i].id < c[first].id)) first = i, first_key = key;
   }
   return c[first].id;
 }
