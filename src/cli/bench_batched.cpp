@@ -36,7 +36,7 @@ void to_depth(Model& m, int s, const std::vector<int32_t>& tokens, int64_t depth
 
 }  // namespace
 
-BatchedResult bench_batched(Model& m, int n_seqs, int64_t depth, int64_t n_gen, int reps) {
+BatchedResult bench_batched(Model& m, int n_seqs, int64_t depth, int64_t n_gen, int reps, Tracer* tracer) {
   const int64_t V = m.config().n_vocab;
   std::vector<std::vector<int32_t>> tokens;
   for (int s = 0; s < n_seqs; ++s) {
@@ -47,14 +47,16 @@ BatchedResult bench_batched(Model& m, int n_seqs, int64_t depth, int64_t n_gen, 
   // Tokens/s of the first `n` sequences decoding n_gen steps together, one
   // token each per pass, from `depth` (n = 1: sequence 0 alone).
   std::vector<BatchItem> step(n_seqs);
-  auto decode = [&](int n) {
+  auto decode = [&](int n, Tracer* t = nullptr) {
     for (int s = 0; s < n; ++s) to_depth(m, s, tokens[s], depth);
+    m.set_tracer(t);
     const auto t0 = std::chrono::steady_clock::now();
     for (int64_t i = 0; i < n_gen; ++i) {
       for (int s = 0; s < n; ++s) step[s] = BatchItem{s, &tokens[s][depth + i], 1};
       check(m.eval_batch(step.data(), n));
     }
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    m.set_tracer(nullptr);
     return static_cast<double>(n * n_gen) / seconds;
   };
   decode(n_seqs);  // warm-up: page in the weights, settle the clocks
@@ -62,8 +64,8 @@ BatchedResult bench_batched(Model& m, int n_seqs, int64_t depth, int64_t n_gen, 
   BatchedResult out;
   // Alternated, so that a drifting machine moves both alike.
   for (int r = 0; r < reps; ++r) {
-    out.batched_ts.push_back(decode(n_seqs));
-    out.single_ts.push_back(decode(1));
+    out.batched_ts.push_back(decode(n_seqs, r == 0 ? tracer : nullptr));
+    out.single_ts.push_back(decode(1, r == 0 ? tracer : nullptr));
   }
   for (int s = 0; s < n_seqs; ++s) m.seq_clear(s);
   return out;

@@ -19,8 +19,9 @@ struct BatchedResult {
   std::vector<double> single_ts;   // tokens/s of sequence 0 decoding alone, each repetition
 };
 
-// `m` must hold n_seqs sequences of depth + n_gen positions. Throws Failure
-// on an evaluation error.
-BatchedResult bench_batched(Model& m, int n_seqs, int64_t depth, int64_t n_gen, int reps);
+// `m` must hold n_seqs sequences of depth + n_gen positions. A tracer, when
+// given, records the first batched repetition and the first single one.
+// Throws Failure on an evaluation error.
+BatchedResult bench_batched(Model& m, int n_seqs, int64_t depth, int64_t n_gen, int reps, Tracer* tracer = nullptr);
 
 }  // namespace osprey::cli

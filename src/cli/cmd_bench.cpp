@@ -306,11 +306,11 @@ void bench_speculation(const BenchOptions& o, Model& model, const ModelOptions& 
 // --batch-seqs: for each generation length, the sequences decoding together
 // against one decoding alone, at the same depth.
 void bench_batched_decode(const BenchOptions& o, Model& model, const std::string& path, double file_bytes,
-                          const char* isa, int threads, nlohmann::json& results) {
+                          const char* isa, int threads, nlohmann::json& results, Tracer* tracer) {
   const std::string name = std::filesystem::path(path).filename().string();
   for (const int64_t g : o.gen) {
     if (g <= 0) continue;
-    const BatchedResult r = bench_batched(model, o.batch_seqs, o.batch_depth, g, o.reps);
+    const BatchedResult r = bench_batched(model, o.batch_seqs, o.batch_depth, g, o.reps, tracer);
     const double speedup = median(r.batched_ts) / median(r.single_ts);
     const std::string single = "tg" + std::to_string(g) + "@d" + std::to_string(o.batch_depth);
     const std::string batched = single + " x" + std::to_string(o.batch_seqs);
@@ -407,7 +407,8 @@ void bench(const BenchOptions& o) {
                          {"device_operations", ops}});
     }
     if (speculate && o.restate > 0) bench_speculation(o, *model, mo, path, file_bytes, threads, results);
-    if (batched) bench_batched_decode(o, *model, path, file_bytes, isa, threads, results);
+    if (batched)
+      bench_batched_decode(o, *model, path, file_bytes, isa, threads, results, o.trace.empty() ? nullptr : &tracer);
   }
   if (!o.trace.empty()) {
     if (Status st = tracer.write(o.trace); !st.ok()) throw Failure{st.message()};

@@ -51,6 +51,20 @@ void load_kv_row(DType type, const uint8_t* row, float* dst, int head_dim) {
   }
 }
 
+// Query i's result from its running max m, its running sum l and its
+// unnormalised output acc. A sink joins the denominator only: it is folded
+// into the max and the sum.
+template <class Level>
+void finish_query(float m, float l, const float* acc, const float* sink, float* out, int head_dim) {
+  float scale_o = 1.0f, sum = l;
+  if (sink != nullptr) {
+    const float m_f = std::fmax(m, *sink);
+    scale_o = std::exp(m - m_f);
+    sum = l * scale_o + std::exp(*sink - m_f);
+  }
+  Level::scale_row(acc, sum > 0 ? scale_o / sum : 0.0f, out, head_dim);
+}
+
 template <class Level>
 void attend_tiled(const float* const* q, int n_q, const KvSpan* spans, const KvView& kv, int head_dim,
                   const AttendParams& p, float* scores, float* const* out) {
@@ -87,17 +101,9 @@ void attend_tiled(const float* const* q, int n_q, const KvSpan* spans, const KvV
     }
     group.tile(t0, spans, p, kf, vf);
   }
-  for (int i = 0; i < n_q; ++i) {
-    // A sink joins the denominator only: fold it into the running max and sum.
-    const float m = group.max(i), l = group.sum(i);
-    float scale_o = 1.0f, sum = l;
-    if (p.sinks != nullptr) {
-      const float m_f = std::fmax(m, p.sinks[i]);
-      scale_o = std::exp(m - m_f);
-      sum = l * scale_o + std::exp(p.sinks[i] - m_f);
-    }
-    Level::scale_row(group.acc(i), sum > 0 ? scale_o / sum : 0.0f, out[i], head_dim);
-  }
+  for (int i = 0; i < n_q; ++i)
+    finish_query<Level>(group.max(i), group.sum(i), group.acc(i), p.sinks != nullptr ? p.sinks + i : nullptr, out[i],
+                        head_dim);
 }
 
 }  // namespace osprey::kernels

@@ -198,6 +198,16 @@ AttendGroupFn attend_group_kernel(Isa isa) {
   return fn;
 }
 
+AttendHeads attend_heads_kernel(Isa isa) {
+  AttendHeads out;
+  first_level(isa, [&](const KernelTable& t) {
+    if (t.attend_heads == nullptr) return false;
+    out = {t.attend_heads, t.attend_lanes};
+    return true;
+  });
+  return out;
+}
+
 RowKernel row_kernel(DType type, Isa isa) {
   RowKernel k;
   if (first_level(isa, [&](const KernelTable& t) { return t.row_kernel_for && t.row_kernel_for(type, (k = {})); }))

@@ -97,6 +97,16 @@ AttendFn attend_kernel(Isa isa);
 using AttendGroupFn = void (*)(const float* const* q, int n_q, const KvSpan* spans, const KvView& kv, int head_dim,
                                const AttendParams& p, float* scores, float* const* out);
 AttendGroupFn attend_group_kernel(Isa isa);
+// Several KV heads per call (ops.h): the level's kernel and its queries per
+// vector, or null (and lanes 0) where no level down from `isa` has one; a
+// caller then takes the heads one at a time through attend_group.
+using AttendHeadsFn = void (*)(const float* const* q, int n_q, int n_heads, const KvSpan* spans, const KvView& kv,
+                               int head_dim, const AttendParams& p, float* scores, float* const* out);
+struct AttendHeads {
+  AttendHeadsFn fn = nullptr;
+  int lanes = 0;
+};
+AttendHeads attend_heads_kernel(Isa isa);
 
 // out[i] = act(gate[i]) * up[i] (silu_mul, gelu_mul in ops.h), at a level.
 using GatedFn = void (*)(float* out, const float* gate, const float* up, int64_t n);

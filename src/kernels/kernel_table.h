@@ -27,6 +27,8 @@ struct KernelTable {
   LowRankFn low_rank = nullptr;
   AttendFn attend_one = nullptr;
   AttendGroupFn attend_group = nullptr;
+  AttendHeadsFn attend_heads = nullptr;
+  int attend_lanes = 0;  // queries attend_heads holds in one vector
 };
 
 // gated_for for a level that has a kernel for every activation.

@@ -150,4 +150,13 @@ constexpr int kMaxGroupQueries = 64;
 void attend_group(const float* const* q, int n_q, const KvSpan* spans, const KvView& kv, int head_dim,
                   const AttendParams& p, float* scores, float* const* out);
 
+// The queries of n_heads adjacent KV heads at once: kv views the first, and
+// head h's part of a row starts kv_row_bytes(type, h * head_dim) bytes
+// further (heads start on block boundaries). Queries are head-major, n_q /
+// n_heads per head, and each gets bit for bit what attend_group gives it.
+// This is for calls whose grouped-query group fills only part of a vector of
+// queries (decode: one token, a group of 2 to 8): the heads share the vector,
+// and a row's heads are read side by side. Only levels whose lanes outnumber
+// a group have it (dispatch.h: attend_heads_kernel).
+
 }  // namespace osprey::kernels

@@ -146,20 +146,30 @@ void attention_output(Pass& p, int64_t l) {
     });
   }
   {
-    // One task per (run of up to att_tokens rows of one sequence, KV head):
+    // One task per (run of up to att_tokens rows of one sequence, KV heads):
     // the queries of a grouped-query group for those tokens share each K
     // and V row. A token sees its sequence's positions up to its own, or the
     // last `window` of them.
     const TraceSpan span(p.tracer, "attention", l, n);
     const int64_t group = c.n_head / c.n_head_kv;
-    int64_t n_runs = 0;
+    int64_t n_runs = 0, longest = 0;
     for (int64_t t = 0; t < n; ++t)
       if (t == 0 || w.tok_seq[t] != w.tok_seq[t - 1] || t - w.att_runs[n_runs - 1] == p.att_tokens) w.att_runs[n_runs++] = t;
     w.att_runs[n_runs] = n;
+    for (int64_t r = 0; r < n_runs; ++r) longest = std::max(longest, w.att_runs[r + 1] - w.att_runs[r]);
+    // Where the level packs several KV heads into one vector of queries
+    // (decode: one token's group fills a fraction of it), a task takes as
+    // many heads as fill it, while every thread still has a task.
+    int64_t heads = 1;
+    if (p.attend_heads.fn != nullptr)
+      while (heads * 2 <= c.n_head_kv && heads * 2 * longest * group <= p.attend_heads.lanes &&
+             n_runs * ((c.n_head_kv + heads * 2 - 1) / (heads * 2)) >= pool.size())
+        heads *= 2;
+    const int64_t n_chunks = (c.n_head_kv + heads - 1) / heads;
     kernels::AttendParams ap;
     ap.scale = static_cast<float>(c.attn_scale);
     ap.softcap = static_cast<float>(c.attn_softcap);
-    pool.parallel_for(n_runs * c.n_head_kv, 1, [&](int64_t i0, int64_t i1, int thread) {
+    pool.parallel_for(n_runs * n_chunks, 1, [&](int64_t i0, int64_t i1, int thread) {
       float* scores = w.scores.data() + thread * p.att_tokens * group * p.n_ctx;
       const float* q[kernels::kMaxGroupQueries];
       float* out[kernels::kMaxGroupQueries];
@@ -167,27 +177,39 @@ void attention_output(Pass& p, int64_t l) {
       float sinks[kernels::kMaxGroupQueries];  // each query's head's sink, when the model has them
       kernels::AttendParams tp = ap;
       if (!A.sinks.empty()) tp.sinks = sinks;
+      int nq = 0;
+      // Query head h of token t, appended to the call's queries.
+      auto add = [&](int64_t t, int64_t h) {
+        // Causal: up to the token itself; an encoder: its whole input.
+        const int64_t end = c.causal ? w.tok_pos[t] + 1 : w.tok_end[t];
+        q[nq] = w.q.data() + t * q_dim + h * hd;
+        out[nq] = w.att.data() + t * q_dim + h * hd;
+        if (!A.sinks.empty()) sinks[nq] = A.sinks[h];
+        spans[nq++] = {lc.window > 0 ? std::max<int64_t>(0, end - lc.window) : 0, end};
+      };
       for (int64_t i = i0; i < i1; ++i) {
-        const int64_t run = i / c.n_head_kv, kvh = i % c.n_head_kv;
+        const int64_t run = i / n_chunks, kvh0 = i % n_chunks * heads, kvh1 = std::min(c.n_head_kv, kvh0 + heads);
         const int64_t t0 = w.att_runs[run], t1 = w.att_runs[run + 1];
         // Heads start on block boundaries: head kvh is the row's first kvh * hd values.
-        const kernels::KvView kv{cache.k(slot, 0) + kernels::kv_row_bytes(cache.k_type(), kvh * hd),
-                                 cache.v(slot, 0) + kernels::kv_row_bytes(cache.v_type(), kvh * hd),
+        const kernels::KvView kv{cache.k(slot, 0) + kernels::kv_row_bytes(cache.k_type(), kvh0 * hd),
+                                 cache.v(slot, 0) + kernels::kv_row_bytes(cache.v_type(), kvh0 * hd),
                                  cache.k_row_bytes(), cache.v_row_bytes(), cache.k_type(), cache.v_type(),
                                  tables[w.tok_seq[t0]], bs};
+        if (kvh1 - kvh0 > 1) {
+          // Head-major: every query of head kvh0, then of the next.
+          nq = 0;
+          for (int64_t kvh = kvh0; kvh < kvh1; ++kvh)
+            for (int64_t t = t0; t < t1; ++t)
+              for (int64_t h = kvh * group; h < (kvh + 1) * group; ++h) add(t, h);
+          p.attend_heads.fn(q, nq, static_cast<int>(kvh1 - kvh0), spans, kv, static_cast<int>(hd), tp, scores, out);
+          continue;
+        }
         // att_tokens x min(group, kMaxGroupQueries) queries fit one call.
-        const int64_t h_end = (kvh + 1) * group, h_step = std::min<int64_t>(group, kernels::kMaxGroupQueries);
-        for (int64_t h0 = kvh * group; h0 < h_end; h0 += h_step) {
-          int nq = 0;
+        const int64_t h_end = (kvh0 + 1) * group, h_step = std::min<int64_t>(group, kernels::kMaxGroupQueries);
+        for (int64_t h0 = kvh0 * group; h0 < h_end; h0 += h_step) {
+          nq = 0;
           for (int64_t t = t0; t < t1; ++t)
-            for (int64_t h = h0; h < std::min(h_end, h0 + h_step); ++h) {
-              // Causal: up to the token itself; an encoder: its whole input.
-              const int64_t end = c.causal ? w.tok_pos[t] + 1 : w.tok_end[t];
-              q[nq] = w.q.data() + t * q_dim + h * hd;
-              out[nq] = w.att.data() + t * q_dim + h * hd;
-              if (!A.sinks.empty()) sinks[nq] = A.sinks[h];
-              spans[nq++] = {lc.window > 0 ? std::max<int64_t>(0, end - lc.window) : 0, end};
-            }
+            for (int64_t h = h0; h < std::min(h_end, h0 + h_step); ++h) add(t, h);
           p.attend_group(q, nq, spans, kv, static_cast<int>(hd), tp, scores, out);
         }
       }

@@ -88,6 +88,7 @@ struct Pass {
   const std::vector<const int32_t*>& window_tables;
   const std::vector<int32_t>& layer_slot;  // each layer's index within its pool
   kernels::AttendGroupFn attend_group;
+  kernels::AttendHeads attend_heads;  // several KV heads per call, where the level has it
   kernels::GatedFn gated;
   kernels::UnaryFn gelu_erf;  // an encoder's ungated activation
   kernels::LowRankFn low_rank;  // LoRA updates

@@ -49,6 +49,7 @@ Expected<std::unique_ptr<Model>> Model::from_file(GgufFile file, const ModelOpti
               " F16 matrices rounded to BF16 at load" +
               (options.device != "cpu" ? std::string(" (none: it applies to the CPU kernels only)") : std::string()));
   m->attend_group_ = kernels::attend_group_kernel(isa);
+  m->attend_heads_ = kernels::attend_heads_kernel(isa);
   m->gated_ = kernels::gated_kernel(m->config_.activation, isa);
   m->gelu_erf_ = kernels::gelu_erf_kernel(isa);
   m->low_rank_ = kernels::low_rank_kernel(isa);
@@ -294,7 +295,7 @@ Status Model::forward_batch(int64_t n, int64_t n_out, float* logits) {
     window_tables_[s] = seqs_[s].window_blocks.data();
   }
   Pass pass{config_,     weights_,      ws_,    *pool_,        cache_,      block_tables_, window_cache_,
-            window_tables_, layer_slot_, attend_group_, gated_, gelu_erf_, low_rank_, rope_factors_, att_tokens_, n_ctx_,
+            window_tables_, layer_slot_, attend_group_, attend_heads_, gated_, gelu_erf_, low_rank_, rope_factors_, att_tokens_, n_ctx_,
             tracer_,     stats_,        &adapters_, lora_scales_.data(), n, n_out, logits};
   const TraceSpan span(tracer_, "forward", -1, n);
   if (device_) return device_->forward(pass);

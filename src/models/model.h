@@ -178,6 +178,7 @@ class Model {
   int64_t max_window_ = 0;           // the widest window of the window layers (0: none in their own pool)
   Workspace ws_;
   kernels::AttendGroupFn attend_group_ = nullptr;  // chosen with the matrix kernels
+  kernels::AttendHeads attend_heads_;
   kernels::GatedFn gated_ = nullptr;
   kernels::UnaryFn gelu_erf_ = nullptr;
   kernels::LowRankFn low_rank_ = nullptr;

@@ -424,6 +424,84 @@ TEST(Ops, GroupedAttentionEqualsPerQueryBitForBit) {
   }
 }
 
+// Several KV heads in one call (attend_heads, the decode case): every query
+// gets bit for bit what attend_group gives it over its own head alone, for
+// groups that fill a vector in one head or need 16, head counts that are not
+// a power of two, head sizes the packed path cannot take, windows, an empty
+// span, sinks, soft-capping, a paged cache and a block-format cache.
+TEST(Ops, SeveralKvHeadsPerCallEqualOneHeadAtATimeBitForBit) {
+  const int64_t block = 16, n_rows = 10 * block, n_heads_max = 16;
+  const std::vector<int32_t> table = {4, 9, 0, 7, 2, 5, 8, 1, 6, 3};
+  int checked = 0;
+  for (Isa isa : available_isas()) {
+    const AttendHeads heads = attend_heads_kernel(isa);
+    if (heads.fn == nullptr) continue;  // this level takes heads one at a time
+    const AttendGroupFn group = attend_group_kernel(isa);
+    for (DType type : {DType::kF16, DType::kQ8_0})
+      for (int hd : {64, 128, 256, 80, 40}) {
+        if (type == DType::kQ8_0 && hd % 32 != 0) continue;  // heads of a block-format cache start on blocks
+        const int64_t row_values = n_heads_max * hd;
+        auto encode = [&](const std::vector<float>& x) {
+          std::vector<uint8_t> rows(static_cast<size_t>(n_rows * kv_row_bytes(type, row_values)));
+          for (int64_t t = 0; t < n_rows; ++t)
+            encode_kv_row(type, x.data() + t * row_values, rows.data() + t * kv_row_bytes(type, row_values), row_values);
+          return rows;
+        };
+        const auto k = encode(test::random_floats(n_rows * row_values, 31));
+        const auto v = encode(test::random_floats(n_rows * row_values, 32));
+        // The views start at the second head, so that head offsets are added, not assumed to be zero.
+        auto view = [&](int64_t h) {
+          return KvView{k.data() + kv_row_bytes(type, h * hd), v.data() + kv_row_bytes(type, h * hd),
+                        kv_row_bytes(type, row_values), kv_row_bytes(type, row_values), type, type, table.data(), block};
+        };
+        for (int per_head : {1, 2, 4, 7, 8, 16})
+          for (int n_heads : {1, 2, 3, 4, 8, 15}) {
+            if (1 + n_heads > n_heads_max) continue;
+            const int n_q = per_head * n_heads;
+            if (n_q > kMaxGroupQueries) continue;
+            std::vector<std::vector<float>> qs, want, got;
+            std::vector<const float*> qp;
+            std::vector<float*> op;
+            std::vector<KvSpan> spans;
+            std::vector<float> sinks;
+            for (int i = 0; i < n_q; ++i) {
+              qs.push_back(test::random_floats(hd, 200 + i, 2.0f));
+              // One token's span per head's queries, as in decode, or each its own; some windows, one empty.
+              const int j = i % per_head;
+              const int64_t end = 1 + (per_head == 7 ? (29 * i + 3) % (n_rows - 1) : n_rows - 1 - 13 * j);
+              spans.push_back({j % 3 == 1 ? std::max<int64_t>(0, end - 1 - (17 * i) % 50) : 0, i == 3 ? 0 : end});
+              sinks.push_back(0.25f * static_cast<float>(i % 5) - 0.5f);
+              want.emplace_back(hd);
+              got.emplace_back(hd, NAN);
+            }
+            for (int i = 0; i < n_q; ++i) qp.push_back(qs[i].data()), op.push_back(got[i].data());
+            std::vector<float> scores(n_q * n_rows);
+            for (int variant = 0; variant < 3; ++variant) {
+              AttendParams p{0.125f};
+              if (variant == 1) p.softcap = 3.0f;
+              if (variant == 2) p.sinks = sinks.data();
+              heads.fn(qp.data(), n_q, n_heads, spans.data(), view(1), hd, p, scores.data(), op.data());
+              for (int h = 0; h < n_heads; ++h) {
+                const int i0 = h * per_head;
+                AttendParams ph = p;
+                if (p.sinks != nullptr) ph.sinks = p.sinks + i0;
+                std::vector<float*> wp;
+                for (int i = i0; i < i0 + per_head; ++i) wp.push_back(want[i].data());
+                group(qp.data() + i0, per_head, spans.data() + i0, view(1 + h), hd, ph, scores.data(), wp.data());
+              }
+              for (int i = 0; i < n_q; ++i)
+                ASSERT_EQ(std::memcmp(want[i].data(), got[i].data(), hd * sizeof(float)), 0)
+                    << isa_name(isa) << " " << dtype_name(type) << " hd=" << hd << " " << n_heads << " heads of "
+                    << per_head << " queries, query " << i << " span [" << spans[i].begin << ", " << spans[i].end
+                    << ") variant " << variant;
+              ++checked;
+            }
+          }
+      }
+  }
+  if (checked == 0) GTEST_SKIP() << "no level on this CPU packs several KV heads into one call (AVX-512 does)";
+}
+
 // A paged cache (positions scattered over blocks in any order) must give
 // bit-identical results to the same rows stored contiguously: serving relies
 // on it for reproducible output whatever the block layout.

@@ -10,6 +10,8 @@ const KernelTable& table() {
       .interleaved_row_kernel_for = interleaved_row_kernel_for,
       .attend_one = attend_one,
       .attend_group = attend_group,
+      .attend_heads = attend_heads,
+      .attend_lanes = kAttendLanes,
   };
   return t;
 }
