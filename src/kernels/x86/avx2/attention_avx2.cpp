@@ -11,6 +11,7 @@
 #include <immintrin.h>
 
 #include <cmath>
+#include <cstring>
 
 #include "kernels/attend_lanes.h"
 #include "kernels/attend_tiled.h"
@@ -71,6 +72,35 @@ struct Avx2Lanes {
   static F select(M m, F a, F b) { return _mm256_blendv_ps(b, a, m); }
   static F keep(M m, F a) { return _mm256_and_ps(m, a); }
   static float round_to_half(float x) { return _cvtsh_ss(_cvtss_sh(x, _MM_FROUND_TO_NEAREST_INT)); }
+
+  template <int H>
+  static F splat_heads(const float* p) {
+    if constexpr (H == 2) {
+      double pair;
+      std::memcpy(&pair, p, sizeof pair);
+      return _mm256_castpd_ps(_mm256_set1_pd(pair));
+    } else if constexpr (H == 4) {
+      return _mm256_broadcast_ps(reinterpret_cast<const __m128*>(p));
+    } else {
+      static_assert(H == 8);
+      return _mm256_load_ps(p);
+    }
+  }
+  // log2(H) rounds of interleaving row i with row i + H/2, lane by lane
+  // (unpack works within 128-bit halves; the permutes put the halves in order).
+  template <int H>
+  static void interleave_heads(F (&rows)[H], float* out) {
+    for (int step = 1; step < H; step *= 2) {
+      F next[H];
+      for (int i = 0; i < H / 2; ++i) {
+        const __m256 lo = _mm256_unpacklo_ps(rows[i], rows[i + H / 2]), hi = _mm256_unpackhi_ps(rows[i], rows[i + H / 2]);
+        next[2 * i] = _mm256_permute2f128_ps(lo, hi, 0x20);
+        next[2 * i + 1] = _mm256_permute2f128_ps(lo, hi, 0x31);
+      }
+      for (int i = 0; i < H; ++i) rows[i] = next[i];
+    }
+    for (int i = 0; i < H; ++i) _mm256_store_ps(out + 8 * i, rows[i]);
+  }
 };
 
 // The level's part of attend_tiled.
@@ -95,6 +125,12 @@ struct Avx2Attention : LaneAttention<Avx2Lanes> {
 void attend_group(const float* const* q, int n_q, const KvSpan* spans, const KvView& kv, int head_dim,
                   const AttendParams& p, float* scores, float* const* out) {
   attend_tiled<Avx2Attention>(q, n_q, spans, kv, head_dim, p, scores, out);
+}
+
+void attend_heads(const float* const* q, int n_q, int n_heads, const KvSpan* spans, const KvView& kv, int head_dim,
+                  const AttendParams& p, float* scores, float* const* out) {
+  static_assert(Avx2Lanes::kLanes == kAttendLanes);
+  HeadsInLanes<Avx2Attention>::run(q, n_q, n_heads, spans, kv, head_dim, p, scores, out, avx2::attend_group);
 }
 
 void attend_one(const float* q, const KvView& kv, KvSpan span, int head_dim, const AttendParams& p, float* scores,

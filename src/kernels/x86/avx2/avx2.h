@@ -23,6 +23,9 @@ void attend_one(const float* q, const KvView& kv, KvSpan span, int head_dim, con
                 float* out);  // attention_avx2.cpp
 void attend_group(const float* const* q, int n_q, const KvSpan* spans, const KvView& kv, int head_dim,
                   const AttendParams& p, float* scores, float* const* out);
+void attend_heads(const float* const* q, int n_q, int n_heads, const KvSpan* spans, const KvView& kv, int head_dim,
+                  const AttendParams& p, float* scores, float* const* out);
+constexpr int kAttendLanes = 8;  // queries per vector in attention_avx2.cpp
 void encode_planar_q8(const float* x, void* act, int64_t n);  // encode_avx2.cpp: the AVX-512 level reuses it
 void encode_planar_q8k(const float* x, void* act, int64_t n); // encode_avx2.cpp: and this one
 

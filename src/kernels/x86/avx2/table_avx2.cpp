@@ -15,6 +15,8 @@ const KernelTable& table() {
       .low_rank = low_rank_update,
       .attend_one = attend_one,
       .attend_group = attend_group,
+      .attend_heads = attend_heads,
+      .attend_lanes = kAttendLanes,
   };
   return t;
 }
