@@ -79,6 +79,29 @@ struct Simd128Lanes {
   static F select(M m, F a, F b) { return wasm_v128_bitselect(a, b, m); }
   static F keep(M m, F a) { return wasm_v128_and(m, a); }
   static float round_to_half(float x) { return fp16_to_fp32(fp32_to_fp16(x)); }
+
+  template <int H>
+  static F splat_heads(const float* p) {
+    if constexpr (H == 2) {
+      return wasm_v128_load64_splat(p);
+    } else {
+      static_assert(H == 4);
+      return wasm_v128_load(p);
+    }
+  }
+  // log2(H) rounds of interleaving row i with row i + H/2, lane by lane.
+  template <int H>
+  static void interleave_heads(F (&rows)[H], float* out) {
+    for (int step = 1; step < H; step *= 2) {
+      F next[H];
+      for (int i = 0; i < H / 2; ++i) {
+        next[2 * i] = wasm_i32x4_shuffle(rows[i], rows[i + H / 2], 0, 4, 1, 5);
+        next[2 * i + 1] = wasm_i32x4_shuffle(rows[i], rows[i + H / 2], 2, 6, 3, 7);
+      }
+      for (int i = 0; i < H; ++i) rows[i] = next[i];
+    }
+    for (int i = 0; i < H; ++i) wasm_v128_store(out + 4 * i, rows[i]);
+  }
 };
 
 // The level's part of attend_tiled.
@@ -102,6 +125,12 @@ struct Simd128Attention : LaneAttention<Simd128Lanes> {
 void attend_group(const float* const* q, int n_q, const KvSpan* spans, const KvView& kv, int head_dim,
                   const AttendParams& p, float* scores, float* const* out) {
   attend_tiled<Simd128Attention>(q, n_q, spans, kv, head_dim, p, scores, out);
+}
+
+void attend_heads(const float* const* q, int n_q, int n_heads, const KvSpan* spans, const KvView& kv, int head_dim,
+                  const AttendParams& p, float* scores, float* const* out) {
+  static_assert(Simd128Lanes::kLanes == kAttendLanes);
+  HeadsInLanes<Simd128Attention>::run(q, n_q, n_heads, spans, kv, head_dim, p, scores, out, wasm::attend_group);
 }
 
 void attend_one(const float* q, const KvView& kv, KvSpan span, int head_dim, const AttendParams& p, float* scores,

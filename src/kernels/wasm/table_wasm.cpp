@@ -9,6 +9,8 @@ const KernelTable& table() {
       .row_kernel_for = row_kernel_for,
       .attend_one = attend_one,
       .attend_group = attend_group,
+      .attend_heads = attend_heads,
+      .attend_lanes = kAttendLanes,
   };
   return t;
 }

@@ -17,6 +17,9 @@ void attend_one(const float* q, const KvView& kv, KvSpan span, int head_dim, con
                 float* out);  // attention_wasm.cpp
 void attend_group(const float* const* q, int n_q, const KvSpan* spans, const KvView& kv, int head_dim,
                   const AttendParams& p, float* scores, float* const* out);
+void attend_heads(const float* const* q, int n_q, int n_heads, const KvSpan* spans, const KvView& kv, int head_dim,
+                  const AttendParams& p, float* scores, float* const* out);
+constexpr int kAttendLanes = 4;  // queries per vector in attention_wasm.cpp
 
 const KernelTable& table();  // table_wasm.cpp
 

@@ -8,6 +8,7 @@
 #include <arm_neon.h>
 
 #include <cmath>
+#include <cstring>
 
 #include "kernels/attend_lanes.h"
 #include "kernels/attend_tiled.h"
@@ -82,6 +83,31 @@ struct NeonLanes {
   static F select(M m, F a, F b) { return vbslq_f32(m, a, b); }
   static F keep(M m, F a) { return vreinterpretq_f32_u32(vandq_u32(m, vreinterpretq_u32_f32(a))); }
   static float round_to_half(float x) { return vgetq_lane_f32(vcvt_f32_f16(vcvt_f16_f32(vdupq_n_f32(x))), 0); }
+
+  template <int H>
+  static F splat_heads(const float* p) {
+    if constexpr (H == 2) {
+      uint64_t pair;
+      std::memcpy(&pair, p, sizeof pair);
+      return vreinterpretq_f32_u64(vdupq_n_u64(pair));
+    } else {
+      static_assert(H == 4);
+      return vld1q_f32(p);
+    }
+  }
+  // log2(H) rounds of interleaving row i with row i + H/2, lane by lane.
+  template <int H>
+  static void interleave_heads(F (&rows)[H], float* out) {
+    for (int step = 1; step < H; step *= 2) {
+      F next[H];
+      for (int i = 0; i < H / 2; ++i) {
+        next[2 * i] = vzip1q_f32(rows[i], rows[i + H / 2]);
+        next[2 * i + 1] = vzip2q_f32(rows[i], rows[i + H / 2]);
+      }
+      for (int i = 0; i < H; ++i) rows[i] = next[i];
+    }
+    for (int i = 0; i < H; ++i) vst1q_f32(out + 4 * i, rows[i]);
+  }
 };
 
 // The level's part of attend_tiled.
@@ -105,6 +131,12 @@ struct NeonAttention : LaneAttention<NeonLanes> {
 void attend_group(const float* const* q, int n_q, const KvSpan* spans, const KvView& kv, int head_dim,
                   const AttendParams& p, float* scores, float* const* out) {
   attend_tiled<NeonAttention>(q, n_q, spans, kv, head_dim, p, scores, out);
+}
+
+void attend_heads(const float* const* q, int n_q, int n_heads, const KvSpan* spans, const KvView& kv, int head_dim,
+                  const AttendParams& p, float* scores, float* const* out) {
+  static_assert(NeonLanes::kLanes == kAttendLanes);
+  HeadsInLanes<NeonAttention>::run(q, n_q, n_heads, spans, kv, head_dim, p, scores, out, neon::attend_group);
 }
 
 void attend_one(const float* q, const KvView& kv, KvSpan span, int head_dim, const AttendParams& p, float* scores,

@@ -8,6 +8,8 @@ const KernelTable& table() {
       .dot_for = dot_for,
       .attend_one = attend_one,
       .attend_group = attend_group,
+      .attend_heads = attend_heads,
+      .attend_lanes = kAttendLanes,
   };
   return t;
 }
