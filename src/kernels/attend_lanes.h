@@ -28,8 +28,8 @@
 //   round_to_half(x)          x rounded to fp16 and back (the keys' precision)
 // and, for a level whose table offers attend_heads (HeadsInLanes below):
 //   splat_heads<H>(p)         p[0..H) repeated across the lanes (p aligned to H floats)
-//   interleave_heads<H>(rows, out)  rows[h] (kLanes values of head h) stored
-//                             so that value e of head h lands at out[e * H + h]
+//   zip_lo(a, b), zip_hi(a, b)  a0 b0 a1 b1 ... from the lower halves of a and
+//                             b, and the same from the upper halves
 #pragma once
 
 #include <algorithm>
@@ -51,16 +51,28 @@ struct LaneAttention {
   using F = typename V::F;
 
   // Scores of one block of queries against one tile: s[r] lane i = sum over
-  // d of K[r][d] * q_i[d], in order of d.
+  // d of K[r][d] * q_i[d], in order of d. Key row r starts at kf + r * kLd
+  // (or r * ld when kLd is 0; see tile_values). With H heads interleaved in
+  // it (HeadsInLanes), element d of each head is at d * H, and a broadcast of
+  // those H values meets every lane with its own head's key.
   // The sums are the function's own until the end: vector types may alias
   // the key rows, so sums kept in the caller's array would be stored to it
   // after every step (which cost the AVX2 level a quarter of its speed).
-  static void tile_scores(const float (*kf)[kMaxTiledHeadDim], const float (*qt)[kLanes], int head_dim, F s[kTile]) {
+  template <int H, int kLd>
+  static void tile_scores(const float* kf, int ld, const float (*qt)[kLanes], int head_dim, F s[kTile]) {
+    if constexpr (kLd > 0) ld = kLd;
     F acc[kTile];
     for (int r = 0; r < kTile; ++r) acc[r] = V::zero();
     for (int d = 0; d < head_dim; ++d) {
       const F qd = V::load(qt[d]);
-      for (int r = 0; r < kTile; ++r) acc[r] = V::mul_add(acc[r], V::splat_from(&kf[r][d]), qd);
+      for (int r = 0; r < kTile; ++r) {
+        const float* k = kf + r * ld + d * H;
+        if constexpr (H == 1) {
+          acc[r] = V::mul_add(acc[r], V::splat_from(k), qd);
+        } else {
+          acc[r] = V::mul_add(acc[r], V::template splat_heads<H>(k), qd);
+        }
+      }
     }
     for (int r = 0; r < kTile; ++r) s[r] = acc[r];
   }
@@ -185,7 +197,7 @@ struct LaneAttention {
         }
         if (!V::any_live(lo, hi)) continue;  // no query of the block sees this tile
         F s[kTile];
-        tile_scores(kf, qt_[b], head_dim_, s);
+        tile_scores<1, kMaxTiledHeadDim>(kf[0], kMaxTiledHeadDim, qt_[b], head_dim_, s);
         block_softmax(s, lo, hi, p, m_[b], l_[b], alpha_[b], prob_[b]);
       }
       // P.V for the queries that still see positions.
@@ -229,6 +241,24 @@ struct HeadsInLanes {
   static constexpr int kLanes = V::kLanes, kTile = V::kTile;
   // The widest row of H heads the interleaved tile holds.
   static constexpr int kMaxHeadsWidth = 1024;
+
+  // Values d0 .. d0 + kLanes - 1 of each head's row, stored so that value
+  // d0 + e of head h lands at out[e * H + h]: log2(H) rounds of zipping row
+  // i with row i + H/2.
+  template <int H>
+  static void interleave(const float (*rows_in)[kMaxTiledHeadDim], int d0, float* out) {
+    F rows[H];
+    for (int h = 0; h < H; ++h) rows[h] = V::load(rows_in[h] + d0);
+    for (int step = 1; step < H; step *= 2) {
+      F next[H];
+      for (int i = 0; i < H / 2; ++i) {
+        next[2 * i] = V::zip_lo(rows[i], rows[i + H / 2]);
+        next[2 * i + 1] = V::zip_hi(rows[i], rows[i + H / 2]);
+      }
+      for (int i = 0; i < H; ++i) rows[i] = next[i];
+    }
+    for (int i = 0; i < H; ++i) V::store(out + kLanes * i, rows[i]);
+  }
 
   // H heads' queries, per_head of them each (H * per_head <= kLanes), head-major.
   template <int H>
@@ -280,11 +310,7 @@ struct HeadsInLanes {
             load_kv_row<Level>(kv.v_type, kv.v + row * kv.v_stride + v_off[h], vf + (h * kTile + r) * head_dim,
                                head_dim);
           }
-          for (int d0 = 0; d0 < head_dim; d0 += kLanes) {
-            F rows[H];
-            for (int h = 0; h < H; ++h) rows[h] = V::load(key[h] + d0);
-            V::template interleave_heads<H>(rows, krow + d0 * H);
-          }
+          for (int d0 = 0; d0 < head_dim; d0 += kLanes) interleave<H>(key, d0, krow + d0 * H);
         } else {
           // Rows outside [first, last) may not be stored at all; they are
           // zeros that no query weighs (as in attend_tiled).
@@ -300,16 +326,7 @@ struct HeadsInLanes {
       }
       if (!V::any_live(lo, hi)) continue;  // no query sees this tile
       F s[kTile];
-      {
-        // The sums stay local until the end (see tile_scores).
-        F acc[kTile];
-        for (int r = 0; r < kTile; ++r) acc[r] = V::zero();
-        for (int d = 0; d < head_dim; ++d) {
-          const F qd = V::load(qt[d]);
-          for (int r = 0; r < kTile; ++r) acc[r] = V::mul_add(acc[r], V::template splat_heads<H>(kf + r * width + d * H), qd);
-        }
-        for (int r = 0; r < kTile; ++r) s[r] = acc[r];
-      }
+      Level::template tile_scores<H, 0>(kf, width, qt, head_dim, s);
       Level::block_softmax(s, lo, hi, p, m, l, alpha, prob);
       // P.V, head by head, for the queries that see this tile.
       for (int h = 0; h < H; ++h) {

@@ -89,19 +89,10 @@ struct Simd128Lanes {
       return wasm_v128_load(p);
     }
   }
-  // log2(H) rounds of interleaving row i with row i + H/2, lane by lane.
-  template <int H>
-  static void interleave_heads(F (&rows)[H], float* out) {
-    for (int step = 1; step < H; step *= 2) {
-      F next[H];
-      for (int i = 0; i < H / 2; ++i) {
-        next[2 * i] = wasm_i32x4_shuffle(rows[i], rows[i + H / 2], 0, 4, 1, 5);
-        next[2 * i + 1] = wasm_i32x4_shuffle(rows[i], rows[i + H / 2], 2, 6, 3, 7);
-      }
-      for (int i = 0; i < H; ++i) rows[i] = next[i];
-    }
-    for (int i = 0; i < H; ++i) wasm_v128_store(out + 4 * i, rows[i]);
-  }
+  // Lanes 0..kLanes/2-1 of a and b, and then the upper halves, taken in
+  // turn: a0 b0 a1 b1 ... (attend_lanes.h interleaves heads with them).
+  static F zip_lo(F a, F b) { return wasm_i32x4_shuffle(a, b, 0, 4, 1, 5); }
+  static F zip_hi(F a, F b) { return wasm_i32x4_shuffle(a, b, 2, 6, 3, 7); }
 };
 
 // The level's part of attend_tiled.

@@ -95,19 +95,10 @@ struct NeonLanes {
       return vld1q_f32(p);
     }
   }
-  // log2(H) rounds of interleaving row i with row i + H/2, lane by lane.
-  template <int H>
-  static void interleave_heads(F (&rows)[H], float* out) {
-    for (int step = 1; step < H; step *= 2) {
-      F next[H];
-      for (int i = 0; i < H / 2; ++i) {
-        next[2 * i] = vzip1q_f32(rows[i], rows[i + H / 2]);
-        next[2 * i + 1] = vzip2q_f32(rows[i], rows[i + H / 2]);
-      }
-      for (int i = 0; i < H; ++i) rows[i] = next[i];
-    }
-    for (int i = 0; i < H; ++i) vst1q_f32(out + 4 * i, rows[i]);
-  }
+  // Lanes 0..kLanes/2-1 of a and b, and then the upper halves, taken in
+  // turn: a0 b0 a1 b1 ... (attend_lanes.h interleaves heads with them).
+  static F zip_lo(F a, F b) { return vzip1q_f32(a, b); }
+  static F zip_hi(F a, F b) { return vzip2q_f32(a, b); }
 };
 
 // The level's part of attend_tiled.

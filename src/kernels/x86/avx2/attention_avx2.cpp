@@ -86,20 +86,14 @@ struct Avx2Lanes {
       return _mm256_load_ps(p);
     }
   }
-  // log2(H) rounds of interleaving row i with row i + H/2, lane by lane
-  // (unpack works within 128-bit halves; the permutes put the halves in order).
-  template <int H>
-  static void interleave_heads(F (&rows)[H], float* out) {
-    for (int step = 1; step < H; step *= 2) {
-      F next[H];
-      for (int i = 0; i < H / 2; ++i) {
-        const __m256 lo = _mm256_unpacklo_ps(rows[i], rows[i + H / 2]), hi = _mm256_unpackhi_ps(rows[i], rows[i + H / 2]);
-        next[2 * i] = _mm256_permute2f128_ps(lo, hi, 0x20);
-        next[2 * i + 1] = _mm256_permute2f128_ps(lo, hi, 0x31);
-      }
-      for (int i = 0; i < H; ++i) rows[i] = next[i];
-    }
-    for (int i = 0; i < H; ++i) _mm256_store_ps(out + 8 * i, rows[i]);
+  // Lanes 0..kLanes/2-1 of a and b, and then the upper halves, taken in
+  // turn: a0 b0 a1 b1 ... (attend_lanes.h interleaves heads with them).
+  // (unpack works within 128-bit halves; the permute puts the halves in order)
+  static F zip_lo(F a, F b) {
+    return _mm256_permute2f128_ps(_mm256_unpacklo_ps(a, b), _mm256_unpackhi_ps(a, b), 0x20);
+  }
+  static F zip_hi(F a, F b) {
+    return _mm256_permute2f128_ps(_mm256_unpacklo_ps(a, b), _mm256_unpackhi_ps(a, b), 0x31);
   }
 };
 

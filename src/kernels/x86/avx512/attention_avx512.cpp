@@ -116,21 +116,10 @@ struct Avx512Lanes {
       return _mm512_load_ps(p);
     }
   }
-  // log2(H) rounds of interleaving row i with row i + H/2, lane by lane.
-  template <int H>
-  static void interleave_heads(F (&rows)[H], float* out) {
-    const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-    const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
-    for (int step = 1; step < H; step *= 2) {
-      F next[H];
-      for (int i = 0; i < H / 2; ++i) {
-        next[2 * i] = _mm512_permutex2var_ps(rows[i], lo, rows[i + H / 2]);
-        next[2 * i + 1] = _mm512_permutex2var_ps(rows[i], hi, rows[i + H / 2]);
-      }
-      for (int i = 0; i < H; ++i) rows[i] = next[i];
-    }
-    for (int i = 0; i < H; ++i) _mm512_store_ps(out + 16 * i, rows[i]);
-  }
+  // Lanes 0..kLanes/2-1 of a and b, and then the upper halves, taken in
+  // turn: a0 b0 a1 b1 ... (attend_lanes.h interleaves heads with them).
+  static F zip_lo(F a, F b) { return _mm512_permutex2var_ps(a, _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23), b); }
+  static F zip_hi(F a, F b) { return _mm512_permutex2var_ps(a, _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31), b); }
 };
 
 // The level's part of attend_tiled and of HeadsInLanes.
