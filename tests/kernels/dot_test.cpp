@@ -289,7 +289,7 @@ TEST(ActivationEncoding, WasmEncoderEqualsScalarByteForByte) {
     ASSERT_NE(k.encode, nullptr) << dtype_name(t);
     for (size_t r = 0; r < rows.size(); ++r) {
       std::vector<uint8_t> want(k.act_bytes(n)), got(want.size());
-      kernels::wasm::encode_widened_q8_reference(rows[r].data(), want.data(), n);
+      kernels::wasm::encode_widened_q8_reference(t, rows[r].data(), want.data(), n);
       k.encode(rows[r].data(), got.data(), n);
       for (size_t i = 0; i < want.size(); ++i) ASSERT_EQ(want[i], got[i]) << dtype_name(t) << " row " << r << " byte " << i;
     }
