@@ -1,15 +1,27 @@
 #include "server/openai_api.h"
 
+#include <algorithm>
 #include <cctype>
 #include <functional>
 #include <cmath>
 #include <random>
 
+#include "core/utf8.h"
 #include "grammar/json_schema.h"
 #include "template/chat_template.h"
 
 namespace osprey::server {
 namespace {
+
+// A request's key as an error message shows it: a hostile key may be
+// megabytes long, so only its start is echoed, cut between characters.
+std::string quoted_key(const std::string& key) {
+  constexpr size_t kShown = 32;
+  if (key.size() <= kShown) return "'" + key + "'";
+  const std::string_view head(key.data(), kShown);
+  return "'" + std::string(head.substr(0, utf8::complete_prefix_length(head))) + "...' (" +
+         std::to_string(key.size()) + " bytes)";
+}
 
 // The tool definitions of a chat request, checked as OpenAI checks them.
 json parse_tools(const Fields& body) {
@@ -178,10 +190,14 @@ CompletionSettings parse_settings(const Fields& body, bool chat, int32_t n_vocab
 
   if (const auto lb = body.object("logit_bias")) {
     for (auto it = lb->value().begin(); it != lb->value().end(); ++it) {
-      char* end = nullptr;
-      const long id = std::strtol(it.key().c_str(), &end, 10);
-      if (it.key().empty() || *end != '\0' || id < 0 || id >= n_vocab)
-        body.fail("logit_bias", "'logit_bias' key '" + it.key() + "' is not a token id (0.." + std::to_string(n_vocab - 1) + ")");
+      // Decimal digits only: strtol would also take " 5" or "+5".
+      const std::string& key = it.key();
+      const bool digits = !key.empty() && key.size() <= 10 &&
+                          std::all_of(key.begin(), key.end(), [](char c) { return c >= '0' && c <= '9'; });
+      const long long id = digits ? std::stoll(key) : -1;
+      if (id < 0 || id >= n_vocab)
+        body.fail("logit_bias", "'logit_bias' key " + quoted_key(key) + " is not a token id (0.." +
+                                    std::to_string(n_vocab - 1) + ")");
       const double bias = lb->number(it.key(), -100, 100, 0);
       s.logit_bias.emplace_back(static_cast<int32_t>(id), static_cast<float>(bias));
     }

@@ -298,6 +298,11 @@ await check("bad requests get OpenAI error objects naming the problem", async ()
   await expectError({ messages: "hello" }, 400, /messages/);
   await expectError({ messages: [{ role: "user", content: 5 }] }, 400, /content/);
   await expectError({ messages, logit_bias: { "-4": 1 } }, 400, /logit_bias/);
+  await expectError({ messages, logit_bias: { " 5": 1 } }, 400, /logit_bias/);
+  // A huge key is named by its start and its length, not echoed whole; cut between characters.
+  const longKey = "7".repeat(31) + "é".repeat(100000);
+  const lb = await expectError({ messages, logit_bias: { [longKey]: 1 } }, 400, /key '7{31}\.\.\.' \(200031 bytes\) is not a token id/);
+  assert.ok(lb.message.length < 200, `the error echoes ${lb.message.length} characters`);
   await expectError({ messages, stop: [1, 2] }, 400, /stop/);
   const ctx = await expectError({ messages, max_tokens: 1e12 }, 400, /maximum context length is 512 tokens.*requested/);
   assert.equal(ctx.code, "context_length_exceeded");
