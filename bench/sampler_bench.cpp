@@ -2,7 +2,9 @@
 // vocabulary of real sizes (Llama 2's 32000, Llama 3's 128256, Qwen's 151936)
 // at the server's defaults (temperature 1, no top-k, no top-p or min-p), and
 // with top-p 0.95 and min-p 0.05. The logits are normal with a spread of 3, a
-// flatter distribution than most models give, so a draw walks far.
+// flatter distribution than most models give, so a draw walks far. And greedy
+// decoding (temperature 0), plain and with a logit bias, which puts every
+// token on the candidate list as any other sampling does.
 // Usage: build/bench/osprey_sampler_bench [--benchmark_filter=...]
 #include <benchmark/benchmark.h>
 
@@ -16,14 +18,15 @@
 namespace osprey {
 namespace {
 
-void BM_Sample(benchmark::State& state, float top_p, float min_p) {
+void BM_Sample(benchmark::State& state, float temperature, float top_p, float min_p, bool bias) {
   const int32_t n = static_cast<int32_t>(state.range(0));
   std::mt19937 rng(1);
   std::normal_distribution<float> spread(0.0f, 3.0f);
   std::vector<float> logits(n);
   for (auto& l : logits) l = spread(rng);
   SamplingParams p;
-  p.temperature = 1.0f;
+  p.temperature = temperature;
+  if (bias) p.logit_bias = {{0, -1.0f}};
   p.top_k = 0;
   p.top_p = top_p;
   p.min_p = min_p;
@@ -41,9 +44,11 @@ void BM_Sample(benchmark::State& state, float top_p, float min_p) {
 
 int main(int argc, char** argv) {
   using osprey::BM_Sample;
-  for (auto [name, top_p, min_p] : {std::tuple{"sample/defaults", 1.0f, 0.0f}, std::tuple{"sample/top_p_0.95", 0.95f, 0.0f},
-                                    std::tuple{"sample/min_p_0.05", 1.0f, 0.05f}})
-    benchmark::RegisterBenchmark(name, BM_Sample, top_p, min_p)->Arg(32000)->Arg(128256)->Arg(151936)
+  for (auto [name, temperature, top_p, min_p, bias] :
+       {std::tuple{"sample/defaults", 1.0f, 1.0f, 0.0f, false}, std::tuple{"sample/top_p_0.95", 1.0f, 0.95f, 0.0f, false},
+        std::tuple{"sample/min_p_0.05", 1.0f, 1.0f, 0.05f, false}, std::tuple{"sample/greedy", 0.0f, 1.0f, 0.0f, false},
+        std::tuple{"sample/greedy_logit_bias", 0.0f, 1.0f, 0.0f, true}})
+    benchmark::RegisterBenchmark(name, BM_Sample, temperature, top_p, min_p, bias)->Arg(32000)->Arg(128256)->Arg(151936)
         ->Unit(benchmark::kMillisecond);
   benchmark::Initialize(&argc, argv);
   benchmark::RunSpecifiedBenchmarks();

@@ -149,6 +149,13 @@ void Sampler::accept(int32_t token) {
 double Sampler::uniform() { return static_cast<double>(rng_() >> 11) * (1.0 / 9007199254740992.0); }
 
 int32_t Sampler::sample(const float* logits) {
+  // Plain greedy decoding needs no candidate list: its argmax over the
+  // logits themselves is the same comparison over the same values, without
+  // copying the whole vocabulary every token (a visible share of a small
+  // model's decode step, in wasm most of all).
+  const bool penalised = params_.repeat_penalty != 1.0f || params_.frequency_penalty != 0.0f ||
+                         params_.presence_penalty != 0.0f;
+  if (params_.greedy() && params_.logit_bias.empty() && !penalised) return sampling::argmax(logits, n_vocab_);
   cand_.resize(n_vocab_);
   for (int32_t i = 0; i < n_vocab_; ++i) cand_[i] = {i, logits[i], 0.0f};
   for (const auto& [id, bias] : params_.logit_bias) cand_[id].logit += bias;

@@ -210,6 +210,29 @@ TEST(Sampler, GreedyPicksArgmaxLowestIdOnTies) {
   EXPECT_EQ(s.sample(logits), 1);
 }
 
+// Plain greedy sampling skips the candidate list; a zero logit bias forces
+// the list without changing a value, so both paths must pick the same token,
+// ties, NaN and infinities included.
+TEST(Sampler, GreedyWithoutCandidatesEqualsGreedyWithThem) {
+  SamplingParams plain;
+  plain.temperature = 0;
+  SamplingParams listed = plain;
+  listed.logit_bias = {{0, 0.0f}};
+  const int32_t n = 257;
+  std::mt19937 rng(5);
+  std::uniform_int_distribution<int> level(-3, 3);
+  for (int trial = 0; trial < 200; ++trial) {
+    std::vector<float> logits(n);
+    for (float& l : logits) l = static_cast<float>(level(rng));  // few levels: many ties
+    if (trial % 4 == 1) logits[rng() % n] = NAN;
+    if (trial % 4 == 2) logits[0] = NAN;
+    if (trial % 5 == 3) logits[rng() % n] = INFINITY;
+    if (trial % 7 == 4) std::fill(logits.begin(), logits.end(), -INFINITY);
+    Sampler a(plain, n), b(listed, n);
+    ASSERT_EQ(a.sample(logits.data()), b.sample(logits.data())) << "trial " << trial;
+  }
+}
+
 TEST(Sampler, LogitBiasCanForbidAToken) {
   SamplingParams p;
   p.temperature = 0;
