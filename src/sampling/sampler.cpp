@@ -33,8 +33,7 @@ Status SamplingParams::validate(int32_t n_vocab) const {
 namespace sampling {
 
 void apply_penalties(std::vector<TokenCandidate>& c, const std::vector<int32_t>& recent, const SamplingParams& p) {
-  if (recent.empty() || (p.repeat_penalty == 1.0f && p.frequency_penalty == 0.0f && p.presence_penalty == 0.0f))
-    return;
+  if (recent.empty() || !p.penalises()) return;
   std::unordered_map<int32_t, int> counts;
   for (int32_t t : recent) ++counts[t];
   // Candidates are indexed by id before any stage reorders them.
@@ -153,9 +152,7 @@ int32_t Sampler::sample(const float* logits) {
   // logits themselves is the same comparison over the same values, without
   // copying the whole vocabulary every token (a visible share of a small
   // model's decode step, in wasm most of all).
-  const bool penalised = params_.repeat_penalty != 1.0f || params_.frequency_penalty != 0.0f ||
-                         params_.presence_penalty != 0.0f;
-  if (params_.greedy() && params_.logit_bias.empty() && !penalised) return sampling::argmax(logits, n_vocab_);
+  if (params_.greedy() && params_.logit_bias.empty() && !params_.penalises()) return sampling::argmax(logits, n_vocab_);
   cand_.resize(n_vocab_);
   for (int32_t i = 0; i < n_vocab_; ++i) cand_[i] = {i, logits[i], 0.0f};
   for (const auto& [id, bias] : params_.logit_bias) cand_[id].logit += bias;

@@ -32,6 +32,8 @@ struct SamplingParams {
   // Checks every field; names the first bad one.
   Status validate(int32_t n_vocab) const;
   bool greedy() const { return temperature <= 0.0f; }
+  // Whether any penalty changes the logits of seen tokens.
+  bool penalises() const { return repeat_penalty != 1.0f || frequency_penalty != 0.0f || presence_penalty != 0.0f; }
 };
 
 struct TokenCandidate {
